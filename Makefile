@@ -1,0 +1,51 @@
+# studyserver — `make demo` runs it on the embedded defaults, `make test` runs every test
+# against real PostgreSQL and Redis. See README.md.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/studyserver
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+PYTEST_WORKERS ?= auto
+
+.PHONY: demo test venv services lint bench clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	DEBUG=true $(PY) manage.py migrate --noinput
+	DEBUG=true $(PY) manage.py seed_demo
+	DEBUG=true $(PY) manage.py ensure_admin
+	@echo ""
+	@echo "  Admin (card review queue):  http://$(HOST):$(PORT)/admin/"
+	@echo "  API docs (Swagger UI):      http://$(HOST):$(PORT)/api/docs"
+	@echo ""
+	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
+
+services:
+	bash scripts/ensure_services.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: venv services
+	$(VENV)/bin/ruff check .
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+bench: venv services
+	DEBUG=false bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) db.sqlite3 media staticfiles artifacts

@@ -1,0 +1,3 @@
+"""Viewer write-back routes (/ingest/...)."""
+
+urlpatterns: list = []

@@ -1,0 +1,31 @@
+"""Admin for the published read model and the outbox: both read-only."""
+
+from django.contrib import admin
+
+from .models import Published, PublishOutbox
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Published)
+class PublishedAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "kind", "source_id", "pub_id", "deleted", "user", "updated_at")
+    list_filter = ("kind", "deleted")
+    search_fields = ("pub_id",)
+    ordering = ("-seq",)
+
+
+@admin.register(PublishOutbox)
+class PublishOutboxAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "source_id", "created_at")
+    list_filter = ("kind",)
+    ordering = ("id",)

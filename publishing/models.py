@@ -1,0 +1,57 @@
+"""The published read model for the offline viewer, and the outbox that feeds it."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class PublishKind(models.TextChoices):
+    STUDY_TOPIC = "study_topic"
+    STUDY_QUESTION = "study_question"
+    STUDY_CARD = "study_card"
+    STUDY_CARD_PROGRESS = "study_card_progress"
+
+
+class Published(models.Model):
+    pub_id = models.CharField(max_length=32, unique=True, editable=False)
+    kind = models.CharField(max_length=32, choices=PublishKind.choices)
+    source_id = models.BigIntegerField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    payload = models.JSONField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    seq = models.BigIntegerField(unique=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "published"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "source_id"], name="publishing_published_kind_source_uniq"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=PublishKind.values), name="publishing_published_kind_chk"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(deleted=False) | models.Q(payload__isnull=True),
+                name="publishing_published_tombstone_chk",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.source_id} seq {self.seq}"
+
+
+class PublishOutbox(models.Model):
+    kind = models.CharField(max_length=32, choices=PublishKind.choices)
+    source_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "publish outbox"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=PublishKind.values), name="publishing_publishoutbox_kind_chk"
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at", "id"], name="publishing_outbox_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.source_id}"

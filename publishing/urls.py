@@ -1,0 +1,3 @@
+"""Viewer channel routes (/publish/...)."""
+
+urlpatterns: list = []

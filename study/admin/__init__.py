@@ -1,0 +1,3 @@
+"""Django admin for the study app, one module per area."""
+
+from . import cards, documents, quizzes, sessions, topics  # noqa: F401  (registers the ModelAdmins)

@@ -1,0 +1,30 @@
+"""Admin for study sessions and their assets."""
+
+from django.contrib import admin
+
+from study.models import SessionAsset, StudySession
+
+
+class SessionAssetInline(admin.TabularInline):
+    model = SessionAsset
+    extra = 0
+    raw_id_fields = ("document",)
+
+
+@admin.register(StudySession)
+class StudySessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "study_type", "mode", "certification", "subject", "topic", "review_state", "user",
+                    "created_at")
+    list_filter = ("study_type", "mode", "review_state", "user")
+    search_fields = ("certification", "subject", "topic", "source_text", "ocr_text")
+    raw_id_fields = ("user", "study_topic")
+    list_select_related = ("user",)
+    inlines = [SessionAssetInline]
+    ordering = ("-created_at", "-id")
+
+
+@admin.register(SessionAsset)
+class SessionAssetAdmin(admin.ModelAdmin):
+    list_display = ("session", "document", "asset_type", "role", "sort_order", "created_at")
+    list_filter = ("asset_type", "role")
+    raw_id_fields = ("session", "document")

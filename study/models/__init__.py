@@ -1,0 +1,27 @@
+"""Study models, one module per aggregate."""
+
+from .analyses import QuestionExplanation, SessionAnalysis
+from .cards import CardEvidence, MemoCard
+from .documents import Document
+from .progress import CardProgress, QuestionProgress
+from .questions import Question
+from .quizzes import QuestionAttempt, QuizSession
+from .sessions import SessionAsset, StudySession
+from .topics import StudyTopic, TopicDocument
+
+__all__ = [
+    "CardEvidence",
+    "CardProgress",
+    "Document",
+    "MemoCard",
+    "Question",
+    "QuestionAttempt",
+    "QuestionExplanation",
+    "QuestionProgress",
+    "QuizSession",
+    "SessionAnalysis",
+    "SessionAsset",
+    "StudySession",
+    "StudyTopic",
+    "TopicDocument",
+]

@@ -1,0 +1,41 @@
+"""Machine-made explanations of questions and analyses of finished quiz sessions."""
+
+from django.conf import settings
+from django.db import models
+
+from .base import TimestampedModel, enum_check
+
+
+class QuestionExplanation(TimestampedModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    question = models.OneToOneField("study.Question", on_delete=models.CASCADE, related_name="ai_explanation")
+    text = models.TextField()
+    backend = models.CharField(max_length=30, default="extractive")
+    passages = models.JSONField(default=list, blank=True, help_text='[{"document_id", "snippet", "rank"}]')
+
+    def __str__(self) -> str:
+        return f"explanation q{self.question_id}"
+
+
+class AnalysisStatus(models.TextChoices):
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+class SessionAnalysis(TimestampedModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    quiz_session = models.OneToOneField("study.QuizSession", on_delete=models.CASCADE, related_name="analysis")
+    status = models.CharField(max_length=10, choices=AnalysisStatus.choices, default=AnalysisStatus.PENDING)
+    reason = models.CharField(max_length=100, blank=True, default="")
+    weakest_subjects = models.JSONField(default=list, blank=True)
+    subjects = models.JSONField(default=list, blank=True)
+    chronic_question_ids = models.JSONField(default=list, blank=True)
+    regressed_question_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name_plural = "session analyses"
+        constraints = [enum_check("status", AnalysisStatus, "study_sessionanalysis_status_chk")]
+
+    def __str__(self) -> str:
+        return f"analysis quiz #{self.quiz_session_id} ({self.status})"

@@ -1,0 +1,87 @@
+"""Memo cards (Q&A and cloze) and the evidence they were made from."""
+
+from django.conf import settings
+from django.db import models
+
+from .base import SoftDeleteModel, TimestampedModel, enum_check
+
+
+class CardSourceKind(models.TextChoices):
+    QUESTION = "question"
+    MANUAL = "manual"
+
+
+class CardFormat(models.TextChoices):
+    QA = "qa"
+    CLOZE = "cloze"
+
+
+class MemoCard(TimestampedModel, SoftDeleteModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memo_cards")
+    source_kind = models.CharField(max_length=10, choices=CardSourceKind.choices, default=CardSourceKind.MANUAL)
+    format = models.CharField(max_length=10, choices=CardFormat.choices, default=CardFormat.QA)
+    cue = models.TextField()
+    fact = models.TextField()
+    cloze_text = models.TextField(blank=True, default="")
+    needs_review = models.BooleanField(default=False)
+    flagged_by = models.CharField(max_length=20, blank=True, default="")
+    flagged_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    source_question = models.ForeignKey(
+        "study.Question", on_delete=models.SET_NULL, null=True, blank=True, related_name="cards"
+    )
+    study_topic = models.ForeignKey(
+        "study.StudyTopic", on_delete=models.SET_NULL, null=True, blank=True, related_name="cards"
+    )
+    extra = models.JSONField(default=dict, blank=True, help_text='e.g. {"material": "..."}')
+    view_count = models.PositiveIntegerField(default=0)
+    last_viewed_at = models.DateTimeField(null=True, blank=True)
+    dedup_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "dedup_hash"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="study_memocard_dedup_uniq",
+            ),
+            enum_check("source_kind", CardSourceKind, "study_memocard_source_kind_chk"),
+            enum_check("format", CardFormat, "study_memocard_format_chk"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "needs_review", "id"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="study_card_user_review_idx",
+            ),
+            models.Index(fields=["user", "source_question"], name="study_card_user_question_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.cue[:60]
+
+    @property
+    def material(self) -> str:
+        return str((self.extra or {}).get("material") or "")
+
+
+class EvidenceSource(models.TextChoices):
+    QUESTION = "question"
+    DOCUMENT = "document"
+    EXPLANATION = "explanation"
+
+
+class CardEvidence(models.Model):
+    card = models.ForeignKey(MemoCard, on_delete=models.CASCADE, related_name="evidence")
+    source_type = models.CharField(max_length=20, choices=EvidenceSource.choices)
+    source_id = models.BigIntegerField(null=True, blank=True)
+    snippet = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "card evidence"
+        ordering = ["id"]
+        constraints = [enum_check("source_type", EvidenceSource, "study_cardevidence_source_type_chk")]
+
+    def __str__(self) -> str:
+        return f"{self.source_type}:{self.source_id}"

@@ -1,0 +1,71 @@
+"""Per-user learning progress of questions and cards (pattern state and the SR ladder)."""
+
+from django.conf import settings
+from django.db import models
+
+from .base import TimestampedModel, enum_check
+from .quizzes import Outcome
+
+
+class PatternState(models.TextChoices):
+    STABLE = "stable"
+    RECOVERED = "recovered"
+    REGRESSED = "regressed"
+    CHRONIC_WRONG = "chronic_wrong"
+    WRONG = "wrong"
+
+
+def _stage_check(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=models.Q(review_stage__gte=0, review_stage__lte=4), name=name)
+
+
+class QuestionProgress(TimestampedModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_progress")
+    question = models.ForeignKey("study.Question", on_delete=models.CASCADE, related_name="progress")
+    last_outcome = models.CharField(max_length=10, choices=Outcome.choices, null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    last_attempt = models.ForeignKey(
+        "study.QuestionAttempt", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    pattern_state = models.CharField(max_length=15, choices=PatternState.choices, null=True, blank=True)
+    pattern_window_attempts = models.JSONField(
+        default=list, blank=True, help_text="Outcomes of the last ≤3 non-skipped attempts, oldest first."
+    )
+    pattern_updated_at = models.DateTimeField(null=True, blank=True)
+    review_stage = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+    last_reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "question progress"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "question"], name="study_questionprogress_user_question_uniq"),
+            _stage_check("study_questionprogress_review_stage_chk"),
+            enum_check("last_outcome", Outcome, "study_questionprogress_last_outcome_chk", nullable=True),
+            enum_check("pattern_state", PatternState, "study_questionprogress_pattern_chk", nullable=True),
+        ]
+        indexes = [models.Index(fields=["user", "due_at"], name="study_qprogress_user_due_idx")]
+
+    def __str__(self) -> str:
+        return f"progress q{self.question_id} ({self.last_outcome})"
+
+
+class CardProgress(TimestampedModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_progress")
+    card = models.ForeignKey("study.MemoCard", on_delete=models.CASCADE, related_name="progress")
+    last_outcome = models.CharField(max_length=10, choices=Outcome.choices, null=True, blank=True)
+    last_reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_stage = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "card progress"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "card"], name="study_cardprogress_user_card_uniq"),
+            _stage_check("study_cardprogress_review_stage_chk"),
+            enum_check("last_outcome", Outcome, "study_cardprogress_last_outcome_chk", nullable=True),
+        ]
+        indexes = [models.Index(fields=["user", "due_at"], name="study_cprogress_user_due_idx")]
+
+    def __str__(self) -> str:
+        return f"progress card{self.card_id} stage {self.review_stage}"

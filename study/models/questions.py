@@ -1,0 +1,29 @@
+"""Multiple-choice questions of a topic."""
+
+from django.conf import settings
+from django.db import models
+
+from .base import SoftDeleteModel, TimestampedModel
+
+
+class Question(TimestampedModel, SoftDeleteModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="questions")
+    study_topic = models.ForeignKey("study.StudyTopic", on_delete=models.CASCADE, related_name="questions")
+    subject = models.CharField(max_length=200)
+    question_text = models.TextField()
+    choices = models.JSONField(help_text="List of 2..10 choice strings.")
+    correct_choice = models.PositiveSmallIntegerField(help_text="1-based index into choices.")
+    explanation = models.TextField(blank=True, default="")
+    source = models.JSONField(default=dict, blank=True, help_text='{"exam", "year", "number"}')
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(correct_choice__gte=1), name="study_question_correct_choice_chk"),
+        ]
+        indexes = [
+            models.Index(fields=["study_topic", "subject"], name="study_question_topic_subj_idx"),
+            models.Index(fields=["user", "study_topic"], name="study_question_user_topic_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.question_text[:60]

@@ -1,0 +1,99 @@
+"""Quiz sessions and the attempts answered in them."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .base import TimestampedModel, enum_check
+
+
+class QuizStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    ABANDONED = "abandoned"
+
+
+class QuizMode(models.TextChoices):
+    RANDOM = "random"
+    REVIEW_DUE = "review_due"
+
+
+class QuizSource(models.TextChoices):
+    APP = "app"
+    VIEWER = "viewer"
+
+
+class Outcome(models.TextChoices):
+    CORRECT = "correct"
+    WRONG = "wrong"
+    UNSURE = "unsure"
+    SKIPPED = "skipped"
+
+
+class QuizSession(TimestampedModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quiz_sessions")
+    study_topic = models.ForeignKey("study.StudyTopic", on_delete=models.CASCADE, related_name="quiz_sessions")
+    status = models.CharField(max_length=12, choices=QuizStatus.choices, default=QuizStatus.IN_PROGRESS)
+    quiz_mode = models.CharField(max_length=12, choices=QuizMode.choices, default=QuizMode.RANDOM)
+    wrong_only = models.BooleanField(default=False)
+    target_per_subject = models.PositiveIntegerField(default=20)
+    subject_filter = models.CharField(max_length=200, blank=True, default="")
+    question_ids = models.JSONField(default=list)
+    subject_distribution = models.JSONField(default=dict)
+    source = models.CharField(max_length=10, choices=QuizSource.choices, default=QuizSource.APP)
+    client_session_uuid = models.CharField(max_length=64, null=True, blank=True)
+    correct_count = models.PositiveIntegerField(default=0)
+    wrong_count = models.PositiveIntegerField(default=0)
+    unsure_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "study_topic"],
+                condition=models.Q(status="in_progress"),
+                name="study_quizsession_one_in_progress_uniq",
+            ),
+            models.UniqueConstraint(
+                fields=["client_session_uuid", "study_topic"],
+                condition=models.Q(client_session_uuid__isnull=False),
+                name="study_quizsession_client_uuid_uniq",
+            ),
+            enum_check("status", QuizStatus, "study_quizsession_status_chk"),
+            enum_check("quiz_mode", QuizMode, "study_quizsession_quiz_mode_chk"),
+            enum_check("source", QuizSource, "study_quizsession_source_chk"),
+        ]
+        indexes = [models.Index(fields=["user", "study_topic", "-created_at"], name="study_quiz_user_topic_idx")]
+
+    def __str__(self) -> str:
+        return f"quiz #{self.pk} ({self.status})"
+
+
+class QuestionAttempt(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    quiz_session = models.ForeignKey(QuizSession, on_delete=models.CASCADE, related_name="attempts")
+    question = models.ForeignKey("study.Question", on_delete=models.CASCADE, related_name="attempts")
+    selected_choice = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_unsure = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    answered_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            enum_check("outcome", Outcome, "study_questionattempt_outcome_chk"),
+            models.CheckConstraint(
+                condition=models.Q(selected_choice__isnull=True) | models.Q(selected_choice__gte=1),
+                name="study_questionattempt_selected_choice_chk",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["question", "answered_at"], name="study_attempt_question_idx"),
+            models.Index(fields=["quiz_session", "question"], name="study_attempt_session_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt #{self.pk} q{self.question_id} {self.outcome}"

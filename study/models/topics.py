@@ -1,0 +1,43 @@
+"""Study topics (workspaces) and their links to documents."""
+
+from django.conf import settings
+from django.db import models
+
+from .base import SoftDeleteModel, TimestampedModel
+
+
+class StudyTopic(TimestampedModel, SoftDeleteModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_topics")
+    name = models.CharField(max_length=200)
+    study_type = models.CharField(max_length=50, blank=True, default="certification")
+    description = models.TextField(blank=True, default="")
+    documents = models.ManyToManyField("study.Document", through="study.TopicDocument", related_name="topics")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="study_studytopic_name_active_uniq",
+            ),
+            models.CheckConstraint(condition=~models.Q(name=""), name="study_studytopic_name_chk"),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="study_topic_user_created_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TopicDocument(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    topic = models.ForeignKey(StudyTopic, on_delete=models.CASCADE, related_name="document_links")
+    document = models.ForeignKey("study.Document", on_delete=models.CASCADE, related_name="topic_links")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "document"], name="study_topicdocument_topic_document_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic_id} ↔ {self.document_id}"

@@ -1,0 +1,1 @@
+"""Read-side queries of the study app, one module per area."""

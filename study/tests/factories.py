@@ -1,0 +1,148 @@
+"""factory_boy factories for every study model (tests build data through these or the services)."""
+
+import hashlib
+
+import factory
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from study import models
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"learner{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-1")
+
+
+class StudyTopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.StudyTopic
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"가스기사 {n}")
+    study_type = "certification"
+
+
+class DocumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Document
+
+    user = factory.SubFactory(UserFactory)
+    title = factory.Sequence(lambda n: f"노트 {n}")
+    original_name = "note.txt"
+    file_format = "txt"
+    content_type = "text/plain"
+    file = factory.LazyAttribute(lambda o: ContentFile(b"LNG is stored at -162 C.", name=o.original_name))
+    file_size = 24
+    sha256 = factory.LazyFunction(lambda: hashlib.sha256(b"LNG is stored at -162 C.").hexdigest())
+    extract_status = "pending"
+
+
+class TopicDocumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.TopicDocument
+
+    topic = factory.SubFactory(StudyTopicFactory)
+    user = factory.SelfAttribute("topic.user")
+    document = factory.SubFactory(DocumentFactory, user=factory.SelfAttribute("..user"))
+
+
+class StudySessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.StudySession
+
+    user = factory.SubFactory(UserFactory)
+    study_type = "certification"
+    mode = "copy"
+    certification = "가스기사"
+    subject = "가스안전관리"
+
+
+class SessionAssetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.SessionAsset
+
+    session = factory.SubFactory(StudySessionFactory)
+    document = factory.SubFactory(DocumentFactory, user=factory.SelfAttribute("..session.user"))
+    asset_type = "handwriting_png"
+    role = "answer"
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Question
+
+    study_topic = factory.SubFactory(StudyTopicFactory)
+    user = factory.SelfAttribute("study_topic.user")
+    subject = "가스안전관리"
+    question_text = factory.Sequence(lambda n: f"LNG의 주성분은 무엇인가? ({n})")
+    choices = factory.LazyFunction(lambda: ["메탄", "에탄", "프로판", "부탄"])
+    correct_choice = 1
+
+
+class QuizSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.QuizSession
+
+    study_topic = factory.SubFactory(StudyTopicFactory)
+    user = factory.SelfAttribute("study_topic.user")
+    status = "in_progress"
+
+
+class QuestionAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.QuestionAttempt
+
+    quiz_session = factory.SubFactory(QuizSessionFactory)
+    user = factory.SelfAttribute("quiz_session.user")
+    question = factory.SubFactory(
+        QuestionFactory, study_topic=factory.SelfAttribute("..quiz_session.study_topic")
+    )
+    selected_choice = 1
+    outcome = "correct"
+    answered_at = factory.LazyFunction(timezone.now)
+
+
+class QuestionProgressFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.QuestionProgress
+
+    question = factory.SubFactory(QuestionFactory)
+    user = factory.SelfAttribute("question.user")
+
+
+class MemoCardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.MemoCard
+
+    user = factory.SubFactory(UserFactory)
+    source_kind = "manual"
+    format = "qa"
+    cue = factory.Sequence(lambda n: f"LNG 저장 온도는? ({n})")
+    fact = factory.Sequence(lambda n: f"영하 162도 ({n})")
+    needs_review = False
+    dedup_hash = factory.Sequence(lambda n: hashlib.sha256(f"card-{n}".encode()).hexdigest())
+
+
+class CardEvidenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.CardEvidence
+
+    card = factory.SubFactory(MemoCardFactory)
+    source_type = "question"
+    source_id = 1
+    snippet = "LNG는 영하 162도에서 액화된다."
+
+
+class CardProgressFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.CardProgress
+
+    card = factory.SubFactory(MemoCardFactory)
+    user = factory.SelfAttribute("card.user")

@@ -1,0 +1,29 @@
+"""Normalisation of card facts and the card dedup hash (one implementation for API, admin and tasks)."""
+
+import hashlib
+import re
+import unicodedata
+
+_SPACES = re.compile(r"\s+")
+
+
+def _is_punct(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("P")
+
+
+def normalize_fact(text: str) -> str:
+    """NFKC, case-folded, whitespace collapsed, punctuation stripped at both ends."""
+    value = unicodedata.normalize("NFKC", text or "").casefold()
+    value = _SPACES.sub(" ", value).strip()
+    start, end = 0, len(value)
+    while start < end and (_is_punct(value[start]) or value[start].isspace()):
+        start += 1
+    while end > start and (_is_punct(value[end - 1]) or value[end - 1].isspace()):
+        end -= 1
+    return value[start:end]
+
+
+def card_dedup_hash(*, source_question_id: int | None, card_format: str, fact: str) -> str:
+    """sha256 of (source question, format, normalised fact)."""
+    key = f"{source_question_id or ''}\x1f{card_format}\x1f{normalize_fact(fact)}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

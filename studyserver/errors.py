@@ -1,0 +1,153 @@
+"""API error types and the one exception handler that shapes every error response.
+
+Every error body is `{"error_code": str, "detail": str}`; validation errors add
+`errors` (field -> list of messages). Codes are stable; clients switch on them.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import IntegrityError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    """An error with a stable `error_code` (its `default_code`) and optional extra body fields."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+    default_detail = "Invalid request."
+
+    def __init__(self, detail: str | None = None, **extra) -> None:
+        super().__init__(detail=detail, code=self.default_code)
+        self.extra = extra
+
+
+class Conflict(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The request conflicts with the current state."
+
+
+class AssetAlreadyLinked(Conflict):
+    default_code = "asset_already_linked"
+    default_detail = "This document is already linked to the session with that type and role."
+
+
+class DuplicateCard(Conflict):
+    default_code = "duplicate_card"
+    default_detail = "A card with the same fact already exists."
+
+
+class QuizInProgress(Conflict):
+    default_code = "quiz_in_progress"
+    default_detail = "A quiz session is already in progress for this topic."
+
+
+class InvalidInput(ApiError):
+    default_code = "invalid_input"
+    default_detail = "The input is not acceptable."
+
+
+class EmptyFile(ApiError):
+    default_code = "empty_file"
+    default_detail = "The uploaded file is empty."
+
+
+class UnsupportedType(ApiError):
+    default_code = "unsupported_type"
+    default_detail = "This file type is not supported here."
+
+
+class NotReviewed(ApiError):
+    default_code = "not_reviewed"
+    default_detail = "The card has not been reviewed yet."
+
+
+class BodyTooLarge(ApiError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "body_too_large"
+    default_detail = "The request body is too large."
+
+
+class NotFound(ApiError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+    default_detail = "Not found."
+
+
+class ServiceUnavailable(ApiError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
+    default_detail = "This service is not available."
+
+
+# DRF's own exceptions, mapped to our stable codes.
+_DRF_CODES = {
+    exceptions.ParseError: "invalid",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _flatten(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [m for value in detail.values() for m in _flatten(value)]
+    if isinstance(detail, list):
+        return [m for value in detail for m in _flatten(value)]
+    return [str(detail)]
+
+
+def _field_errors(detail) -> dict:
+    if isinstance(detail, dict):
+        return {str(k): v if isinstance(v, (list, dict)) else [str(v)] for k, v in detail.items()}
+    return {"non_field_errors": _flatten(detail)}
+
+
+def error_body(error_code: str, detail: str, **extra) -> dict:
+    return {"error_code": error_code, "detail": detail, **extra}
+
+
+def exception_handler(exc, context):
+    """DRF EXCEPTION_HANDLER: every error as `{"error_code", "detail", ...}`."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, IntegrityError):
+        # A constraint caught a race the service did not anticipate: a conflict, never a 500.
+        logger.warning("unhandled IntegrityError turned into 409: %s", exc)
+        exc = Conflict()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body("invalid", "Invalid input.", errors=_field_errors(exc.detail))
+        response.status_code = status.HTTP_400_BAD_REQUEST
+        return response
+
+    if isinstance(exc, ApiError):
+        code = exc.default_code
+    else:
+        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    detail = exc.detail
+    message = " ".join(_flatten(detail)) if isinstance(detail, (list, dict)) else str(detail)
+    response.data = error_body(code, message, **getattr(exc, "extra", {}))
+    return response
+
+
+def json_error_response(error_code: str, detail: str, http_status: int, **extra) -> Response:
+    return Response(error_body(error_code, detail, **extra), status=http_status)

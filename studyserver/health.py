@@ -1,0 +1,42 @@
+"""Health check and JSON fallbacks for routes no view answered."""
+
+from django.db import connection
+from django.http import JsonResponse
+
+from .errors import error_body
+
+
+def _broker_status() -> str:
+    from django.conf import settings
+
+    from .celery import app
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return "eager"
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return "ok"
+    except Exception:  # noqa: BLE001 - any broker failure means "down"
+        return "down"
+
+
+def healthz(request):
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database = "ok"
+    except Exception:  # noqa: BLE001
+        database = "down"
+    broker = _broker_status()
+    status = 200 if database == "ok" else 503
+    return JsonResponse({"status": "ok" if status == 200 else "degraded", "database": database, "broker": broker},
+                        status=status)
+
+
+def not_found(request, exception=None):
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def server_error(request):
+    return JsonResponse(error_body("server_error", "Internal server error."), status=500)

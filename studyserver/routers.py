@@ -1,0 +1,15 @@
+"""A DRF router whose routes answer with and without the trailing slash."""
+
+from rest_framework.routers import DefaultRouter, SimpleRouter
+
+
+class OptionalSlashRouter(SimpleRouter):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.trailing_slash = "/?"
+
+
+class OptionalSlashDefaultRouter(DefaultRouter):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.trailing_slash = "/?"

@@ -1,0 +1,32 @@
+"""GET /healthz."""
+
+import pytest
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/healthz/"])
+def test_healthz_reports_database_and_eager_broker(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "eager"}
+
+
+@pytest.mark.django_db
+def test_healthz_reports_a_down_broker(client, settings):
+    from studyserver.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    old = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    try:
+        body = client.get("/healthz").json()
+    finally:
+        app.conf.broker_url = old
+    assert body["broker"] == "down"
+    assert body["database"] == "ok"
+
+
+def test_unknown_path_answers_json_404(client):
+    response = client.get("/api/no-such-thing")
+    assert response.status_code == 404
+    assert response.json()["error_code"] == "not_found"
