@@ -1,0 +1,29 @@
+"""Create (or keep) the admin user of a demo install and print how to log in."""
+
+import os
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from rest_framework.authtoken.models import Token
+
+
+class Command(BaseCommand):
+    help = "Create a superuser from DEMO_ADMIN_USER / DEMO_ADMIN_PASSWORD (defaults admin / admin) if missing."
+
+    def handle(self, *args, **options) -> None:
+        username = os.environ.get("DEMO_ADMIN_USER", "admin")
+        password = os.environ.get("DEMO_ADMIN_PASSWORD", "admin")
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"is_staff": True, "is_superuser": True, "email": f"{username}@localhost"}
+        )
+        if created:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        elif not (user.is_staff and user.is_superuser):
+            user.is_staff = user.is_superuser = True
+            user.save(update_fields=["is_staff", "is_superuser"])
+        token, _ = Token.objects.get_or_create(user=user)
+        state = "created" if created else "exists (password unchanged)"
+        self.stdout.write(f"Admin user {username!r} {state}; password: {password if created else '(as set before)'}")
+        self.stdout.write(f"API token for {username!r}: {token.key}")

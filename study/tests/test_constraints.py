@@ -1,0 +1,155 @@
+"""Every invariant that lives in the database rejects what it must (on PostgreSQL)."""
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from publishing.models import Published, PublishOutbox
+from study.models import CardProgress, MemoCard, QuestionProgress, QuizSession, SessionAsset, StudyTopic
+from study.tests.factories import (
+    CardProgressFactory,
+    DocumentFactory,
+    MemoCardFactory,
+    QuestionFactory,
+    QuestionProgressFactory,
+    QuizSessionFactory,
+    SessionAssetFactory,
+    StudySessionFactory,
+    StudyTopicFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def rejects(constraint: str, make) -> None:
+    with pytest.raises(IntegrityError) as info, transaction.atomic():
+        make()
+    assert constraint in str(info.value)
+
+
+def test_topic_name_unique_among_active_topics_only(user):
+    topic = StudyTopicFactory(user=user, name="가스기사")
+    rejects("study_studytopic_name_active_uniq", lambda: StudyTopic.objects.create(user=user, name="가스기사"))
+    topic.deleted_at = timezone.now()
+    topic.save(update_fields=["deleted_at"])
+    StudyTopic.objects.create(user=user, name="가스기사")  # the deleted one no longer counts
+    StudyTopicFactory(name="가스기사")  # another user may use the name
+
+
+def test_one_in_progress_quiz_per_user_and_topic(user):
+    first = QuizSessionFactory(study_topic=StudyTopicFactory(user=user))
+    rejects(
+        "study_quizsession_one_in_progress_uniq",
+        lambda: QuizSession.objects.create(user=user, study_topic=first.study_topic, status="in_progress"),
+    )
+    QuizSession.objects.create(user=user, study_topic=first.study_topic, status="done")
+    first.status = "done"
+    first.save(update_fields=["status"])
+    QuizSession.objects.create(user=user, study_topic=first.study_topic, status="in_progress")
+
+
+def test_client_session_uuid_unique_per_topic_where_set(user):
+    topic = StudyTopicFactory(user=user)
+    QuizSessionFactory(study_topic=topic, status="done", client_session_uuid="u-1")
+    rejects(
+        "study_quizsession_client_uuid_uniq",
+        lambda: QuizSession.objects.create(user=user, study_topic=topic, status="done", client_session_uuid="u-1"),
+    )
+    QuizSessionFactory(study_topic=StudyTopicFactory(user=user), status="done", client_session_uuid="u-1")
+    QuizSessionFactory(study_topic=topic, status="done", client_session_uuid=None)
+    QuizSessionFactory(study_topic=topic, status="done", client_session_uuid=None)
+
+
+@pytest.mark.parametrize("role", [None, "answer"])
+def test_session_asset_unique_with_null_role_colliding(role):
+    asset = SessionAssetFactory(role=role)
+    rejects(
+        "study_sessionasset_link_uniq",
+        lambda: SessionAsset.objects.create(
+            session=asset.session, document=asset.document, asset_type=asset.asset_type, role=role
+        ),
+    )
+
+
+def test_session_asset_other_role_or_type_is_a_new_link():
+    asset = SessionAssetFactory(role=None, asset_type="reference")
+    SessionAsset.objects.create(session=asset.session, document=asset.document, asset_type="reference", role="prompt")
+    SessionAsset.objects.create(session=asset.session, document=asset.document, asset_type="transcript", role=None)
+
+
+def test_card_dedup_hash_unique_per_user_among_live_cards(user):
+    card = MemoCardFactory(user=user, dedup_hash="a" * 64)
+    rejects(
+        "study_memocard_dedup_uniq",
+        lambda: MemoCard.objects.create(user=user, cue="c", fact="f", dedup_hash="a" * 64),
+    )
+    MemoCardFactory(dedup_hash="a" * 64)  # another user
+    card.deleted_at = timezone.now()
+    card.save(update_fields=["deleted_at"])
+    MemoCard.objects.create(user=user, cue="c", fact="f", dedup_hash="a" * 64)
+
+
+def test_progress_unique_per_user_and_question_or_card():
+    progress = QuestionProgressFactory()
+    rejects(
+        "study_questionprogress_user_question_uniq",
+        lambda: QuestionProgress.objects.create(user=progress.user, question=progress.question),
+    )
+    card_progress = CardProgressFactory()
+    rejects(
+        "study_cardprogress_user_card_uniq",
+        lambda: CardProgress.objects.create(user=card_progress.user, card=card_progress.card),
+    )
+
+
+@pytest.mark.parametrize("stage", [-1, 5])
+def test_review_stage_range(stage):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        QuestionProgressFactory(review_stage=stage)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CardProgressFactory(review_stage=stage)
+
+
+def test_correct_choice_is_one_based():
+    rejects("study_question_correct_choice_chk", lambda: QuestionFactory(correct_choice=0))
+
+
+@pytest.mark.parametrize(
+    ("factory", "field", "constraint"),
+    [
+        (StudySessionFactory, "mode", "study_studysession_mode_chk"),
+        (StudySessionFactory, "study_type", "study_studysession_study_type_chk"),
+        (StudySessionFactory, "review_state", "study_studysession_review_state_chk"),
+        (QuizSessionFactory, "status", "study_quizsession_status_chk"),
+        (MemoCardFactory, "format", "study_memocard_format_chk"),
+        (MemoCardFactory, "source_kind", "study_memocard_source_kind_chk"),
+        (DocumentFactory, "extract_status", "study_document_extract_status_chk"),
+        (SessionAssetFactory, "asset_type", "study_sessionasset_asset_type_chk"),
+        (SessionAssetFactory, "role", "study_sessionasset_role_chk"),
+    ],
+)
+def test_enum_checks_reject_unknown_values(factory, field, constraint):
+    rejects(constraint, lambda: factory(**{field: "bogus"}))
+
+
+def test_published_unique_per_kind_and_source_and_pub_id(user):
+    Published.objects.create(pub_id="p1", kind="study_topic", source_id=1, user=user, payload={}, seq=1)
+    rejects(
+        "publishing_published_kind_source_uniq",
+        lambda: Published.objects.create(pub_id="p2", kind="study_topic", source_id=1, user=user, seq=2),
+    )
+    rejects(
+        "pub_id",
+        lambda: Published.objects.create(pub_id="p1", kind="study_card", source_id=1, user=user, seq=3),
+    )
+    rejects(
+        "publishing_published_kind_chk",
+        lambda: Published.objects.create(pub_id="p4", kind="nope", source_id=1, user=user, seq=4),
+    )
+    rejects(
+        "publishing_published_tombstone_chk",
+        lambda: Published.objects.create(
+            pub_id="p5", kind="study_card", source_id=5, user=user, seq=5, deleted=True, payload={"x": 1}
+        ),
+    )
+    rejects("publishing_publishoutbox_kind_chk", lambda: PublishOutbox.objects.create(kind="nope", source_id=1))
