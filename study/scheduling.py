@@ -59,6 +59,8 @@ def advance(stage: int, outcome: str, now: datetime, due_at: datetime | None = N
     """One step of the ladder. `due_at` is kept as it was for a skip."""
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
+    if not 0 <= stage <= MASTERED:
+        raise ValueError(f"stage {stage} is outside 0..{MASTERED}")
     if outcome == SKIPPED:
         return LadderState(stage=stage, due_at=due_at)
     if outcome in BAD_OUTCOMES:

@@ -1,7 +1,225 @@
-"""API views for questions (placeholder until its issue lands)."""
+"""Question endpoints: CRUD (soft delete), import (JSON or CSV), review complete."""
 
-from rest_framework import viewsets
+import csv
+import io
+import re
+
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from study.models import Question
+from study.selectors.questions import questions_list, questions_with_detail
+from study.services.progress import question_review_complete
+from study.services.questions import (
+    question_create,
+    question_delete,
+    question_update,
+    questions_import,
+    topic_for_questions,
+)
+from studyserver.errors import EmptyFile, InvalidInput
+
+from .common import IdFilter, error_responses, id_field, path_id
+from .question_serializers import (
+    ProgressSerializer,
+    QuestionCreateSerializer,
+    QuestionDetailSerializer,
+    QuestionFieldsSerializer,
+    QuestionImportResultSerializer,
+    QuestionImportSerializer,
+    QuestionSerializer,
+)
+
+MAX_IMPORT_ROWS = 5000
+_CHOICE_COLUMN = re.compile(r"^choice_(\d{1,2})$")
+_REQUIRED_COLUMNS = ("subject", "question_text", "correct_choice")
 
 
-class QuestionViewSet(viewsets.GenericViewSet):
-    pass
+class QuestionFilter(filters.FilterSet):
+    study_topic_id = IdFilter(field_name="study_topic_id")
+    subject = filters.CharFilter(field_name="subject", max_length=200)
+    q = filters.CharFilter(field_name="question_text", lookup_expr="icontains", max_length=200)
+
+    class Meta:
+        model = Question
+        fields = ["study_topic_id", "subject", "q"]
+
+
+class CsvImportSerializer(serializers.Serializer):
+    """Multipart import: the topic and a UTF-8 CSV file."""
+
+    study_topic_id = id_field()
+    file = serializers.FileField(allow_empty_file=True)  # an empty file answers `empty_file`
+
+
+def _flat_errors(errors, prefix: str = "") -> dict[str, list[str]]:
+    """Serializer errors as field → messages; nested fields become `choices.1`, `source.year`."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict):
+                flat.update(_flat_errors(value, name))
+            else:
+                flat[name] = [str(message) for message in value]
+    else:
+        flat[prefix or "non_field_errors"] = [str(message) for message in errors]
+    return flat
+
+
+def _csv_rows(upload) -> list[tuple[int, dict]]:
+    """(row number, raw question) per CSV record; the header is row 1. UTF-8, BOM tolerated."""
+    raw = upload.read()
+    if not raw:
+        raise EmptyFile()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("The CSV file must be UTF-8 encoded.") from None
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV file could not be read: {exc}.") from None
+    if not records:
+        raise EmptyFile()
+    header = [name.strip().lower() for name in records[0]]
+    missing = [name for name in _REQUIRED_COLUMNS if name not in header]
+    choice_columns = sorted(
+        ((int(m.group(1)), index) for index, name in enumerate(header) if (m := _CHOICE_COLUMN.match(name))),
+    )
+    if missing or not choice_columns:
+        needed = ", ".join([*missing, *([] if choice_columns else ["choice_1..choice_N"])])
+        raise InvalidInput(f"The CSV header lacks: {needed}.")
+    if len(records) - 1 > MAX_IMPORT_ROWS:
+        raise InvalidInput(f"At most {MAX_IMPORT_ROWS} rows per import.")
+    column = {name: index for index, name in reversed(list(enumerate(header)))}
+
+    def cell(record: list[str], index: int | None) -> str:
+        return record[index].strip() if index is not None and index < len(record) else ""
+
+    rows = []
+    for number, record in enumerate(records[1:], start=2):
+        if not any(value.strip() for value in record):
+            continue
+        choices = [cell(record, index) for _n, index in choice_columns]
+        while choices and not choices[-1]:
+            choices.pop()
+        row = {
+            "subject": cell(record, column["subject"]),
+            "question_text": cell(record, column["question_text"]),
+            "choices": choices,
+            "correct_choice": cell(record, column["correct_choice"]),
+            "explanation": cell(record, column.get("explanation")),
+        }
+        rows.append((number, row))
+    return rows
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List questions", responses={200: QuestionSerializer(many=True), **error_responses(400)}
+    ),
+)
+class QuestionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The user's questions."""
+
+    serializer_class = QuestionSerializer
+    filterset_class = QuestionFilter
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Question.objects.none()
+        if self.action == "retrieve":
+            return questions_with_detail(user=self.request.user)
+        return questions_list(user=self.request.user)
+
+    def get_object(self) -> Question:
+        return get_object_or_404(self.get_queryset(), pk=path_id(self.kwargs["pk"]))
+
+    @extend_schema(
+        request=QuestionCreateSerializer,
+        responses={201: QuestionSerializer, **error_responses(400, 404)},
+    )
+    def create(self, request: Request) -> Response:
+        body = QuestionCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        question = question_create(user=request.user, **body.validated_data)
+        return Response(QuestionSerializer(question).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: QuestionDetailSerializer, **error_responses(404)})
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(QuestionDetailSerializer(self.get_object()).data)
+
+    @extend_schema(
+        request=QuestionFieldsSerializer(partial=True),
+        responses={200: QuestionSerializer, **error_responses(400, 404)},
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        question = self.get_object()
+        body = QuestionFieldsSerializer(instance=question, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        question = question_update(question=question, data=body.validated_data)
+        return Response(QuestionSerializer(question).data)
+
+    @extend_schema(responses={204: None, **error_responses(404)})
+    def destroy(self, request: Request, pk: str) -> Response:
+        question_delete(question=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Import questions (JSON body or CSV upload)",
+        description="Valid rows are created in one transaction even when others fail. `row` is the 1-based "
+        "index in `questions` (JSON) or the CSV record number counting the header as row 1.",
+        request={
+            "application/json": QuestionImportSerializer,
+            "multipart/form-data": CsvImportSerializer,
+        },
+        responses={200: QuestionImportResultSerializer, **error_responses(400, 404, 413)},
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[JSONParser, MultiPartParser, FormParser],
+    )
+    def import_questions(self, request: Request) -> Response:
+        if "file" in request.FILES or request.content_type.startswith("multipart/"):
+            body = CsvImportSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            topic = topic_for_questions(user=request.user, study_topic_id=body.validated_data["study_topic_id"])
+            raw_rows = _csv_rows(body.validated_data["file"])
+        else:
+            body = QuestionImportSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            topic = topic_for_questions(user=request.user, study_topic_id=body.validated_data["study_topic_id"])
+            raw_rows = list(enumerate(body.validated_data["questions"], start=1))
+
+        valid, errors = [], []
+        for number, raw in raw_rows:
+            if not isinstance(raw, dict):
+                errors.append({"row": number, "errors": {"non_field_errors": ["Expected an object."]}})
+                continue
+            row = QuestionFieldsSerializer(data=raw)
+            if row.is_valid():
+                valid.append(row.validated_data)
+            else:
+                errors.append({"row": number, "errors": _flat_errors(row.errors)})
+        created = questions_import(user=request.user, topic=topic, rows=valid)
+        return Response({"created": len(created), "errors": errors})
+
+    @extend_schema(
+        summary="Review complete: the question enters (or re-enters) the SR queue, due tomorrow",
+        request=None,
+        responses={200: ProgressSerializer, **error_responses(404)},
+    )
+    @action(detail=True, methods=["post"], url_path="review-complete")
+    def review_complete(self, request: Request, pk: str) -> Response:
+        progress = question_review_complete(user=request.user, question_id=path_id(pk))
+        return Response(ProgressSerializer(progress).data)

@@ -7,6 +7,7 @@ from studyserver.routers import OptionalSlashRouter
 from .auth import ObtainTokenView
 from .cards import CardViewSet
 from .documents import DocumentViewSet
+from .progress import TopicProgressView
 from .questions import QuestionViewSet
 from .quizzes import QuizSessionViewSet
 from .sessions import StudySessionViewSet
@@ -22,5 +23,6 @@ router.register("study-cards", CardViewSet, basename="study-card")
 
 urlpatterns = [
     re_path(r"^auth/token/?$", ObtainTokenView.as_view(), name="auth-token"),
+    re_path(r"^study-topics/(?P<topic_id>[0-9]+)/progress/?$", TopicProgressView.as_view(), name="topic-progress"),
     re_path(r"^", include(router.urls)),
 ]

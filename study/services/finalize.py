@@ -1,0 +1,200 @@
+"""Finalizing a quiz session: progress upsert, pattern state, the SR ladder, the summary, follow-up work."""
+
+from collections import Counter
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from study import scheduling
+from study.models import Question, QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
+from study.models.analyses import AnalysisStatus
+from study.models.quizzes import QuizStatus
+from study.selectors.progress import topic_progress_counts
+from studyserver.celery import enqueue_on_commit
+
+SESSION_COUNTERS = (
+    "correct",
+    "wrong",
+    "unsure",
+    "skipped",
+    "newly_correct",
+    "relapsed",
+    "recovered",
+    "chronic_remaining",
+)
+_PROGRESS_UPSERT_FIELDS = [
+    "last_outcome",
+    "last_attempted_at",
+    "last_attempt",
+    "pattern_state",
+    "pattern_window_attempts",
+    "pattern_updated_at",
+    "review_stage",
+    "due_at",
+    "updated_at",
+]
+_SESSION_FINAL_FIELDS = [
+    "status",
+    "finished_at",
+    "finalized_at",
+    "correct_count",
+    "wrong_count",
+    "unsure_count",
+    "skipped_count",
+    "summary",
+    "updated_at",
+]
+
+
+def quiz_session_finalize(*, quiz_session: QuizSession, now: datetime | None = None) -> dict:
+    """Apply a session's answers to progress once, store and return its summary (SPEC "Finalize").
+
+    Idempotent: a session already finalized returns its stored summary and changes nothing.
+    Runs in a fixed number of queries whatever the session size, and inside a caller's
+    transaction (ingest) as well as on its own.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = QuizSession.objects.select_for_update().get(pk=quiz_session.pk)
+        if session.finalized_at is None:
+            _finalize_locked(session, now)
+    for field in _SESSION_FINAL_FIELDS:
+        setattr(quiz_session, field, getattr(session, field))
+    return session.summary
+
+
+def _finalize_locked(session: QuizSession, now: datetime) -> None:
+    winners = _winning_attempts(session)
+    prior = {
+        p.question_id: p
+        for p in QuestionProgress.objects.select_for_update().filter(
+            user_id=session.user_id, question_id__in=list(winners)
+        )
+    }
+    windows = _pattern_windows(session, winners)
+
+    counters: Counter[str] = Counter(dict.fromkeys(SESSION_COUNTERS, 0))
+    rows: list[QuestionProgress] = []
+    for question_id, attempt in winners.items():
+        before = prior.get(question_id)
+        progress = before or QuestionProgress(user_id=session.user_id, question_id=question_id, created_at=now)
+        had_attempt = before is not None and before.last_attempted_at is not None
+        prior_outcome = before.last_outcome if before else None
+        prior_pattern = before.pattern_state if before else None
+        outcome = attempt.outcome
+
+        # An offline attempt older than what progress already holds must not overwrite it.
+        if not had_attempt or before.last_attempted_at <= attempt.answered_at:
+            progress.last_outcome = outcome
+            progress.last_attempted_at = attempt.answered_at
+            progress.last_attempt_id = attempt.id
+
+        window = windows.get(question_id, [])
+        if outcome != scheduling.SKIPPED and window:
+            progress.pattern_state = scheduling.pattern_state(window)
+            progress.pattern_window_attempts = window
+            progress.pattern_updated_at = now
+
+        if progress.due_at is not None:
+            state = scheduling.advance(progress.review_stage, outcome, now, progress.due_at)
+            progress.review_stage, progress.due_at = state.stage, state.due_at
+
+        counters[outcome] += 1
+        if outcome == scheduling.CORRECT and not had_attempt:
+            counters["newly_correct"] += 1
+        if outcome == scheduling.WRONG and prior_outcome == scheduling.CORRECT:
+            counters["relapsed"] += 1
+        if progress.pattern_state == scheduling.RECOVERED and prior_pattern != scheduling.RECOVERED:
+            counters["recovered"] += 1
+        if progress.pattern_state == scheduling.CHRONIC_WRONG:
+            counters["chronic_remaining"] += 1
+        rows.append(progress)
+
+    if rows:
+        # One INSERT … ON CONFLICT (user, question) DO UPDATE for new and existing rows alike: without a pk,
+        # bulk_create does not split them into two statements, and a concurrent first insert cannot fail.
+        for row in rows:
+            row.pk = None
+        QuestionProgress.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["user", "question"],
+            update_fields=_PROGRESS_UPSERT_FIELDS,
+        )
+
+    summary = {key: counters[key] for key in SESSION_COUNTERS}
+    summary.update(topic_progress_counts(user_id=session.user_id, topic_id=session.study_topic_id))
+
+    session.status = QuizStatus.DONE
+    session.finished_at = session.finished_at or now
+    session.finalized_at = now
+    session.correct_count = counters[scheduling.CORRECT]
+    session.wrong_count = counters[scheduling.WRONG]
+    session.unsure_count = counters[scheduling.UNSURE]
+    session.skipped_count = counters[scheduling.SKIPPED]
+    session.summary = summary
+    session.save(update_fields=_SESSION_FINAL_FIELDS)
+
+    bad_ids = [qid for qid, attempt in winners.items() if attempt.outcome in scheduling.BAD_OUTCOMES]
+    _schedule_follow_up(session, bad_ids)
+
+
+def _winning_attempts(session: QuizSession) -> dict[int, QuestionAttempt]:
+    """The last attempt per question of this session (one query)."""
+    winners: dict[int, QuestionAttempt] = {}
+    for attempt in QuestionAttempt.objects.filter(quiz_session_id=session.id).order_by("answered_at", "id"):
+        winners[attempt.question_id] = attempt
+    return winners
+
+
+def _pattern_windows(session: QuizSession, winners: dict[int, QuestionAttempt]) -> dict[int, list[str]]:
+    """Outcomes of the last ≤3 non-skipped attempts per question, oldest first (one query).
+
+    Counts every finalized session of the user plus this session's winning attempts;
+    attempts of abandoned sessions and superseded answers within this session are ignored.
+    """
+    if not winners:
+        return {}
+    winner_ids = [a.id for a in winners.values()]
+    rows = (
+        QuestionAttempt.objects.filter(user_id=session.user_id, question_id__in=list(winners))
+        .exclude(outcome=scheduling.SKIPPED)
+        .filter(
+            (Q(quiz_session__finalized_at__isnull=False) & ~Q(quiz_session_id=session.id)) | Q(id__in=winner_ids)
+        )
+        .annotate(
+            recency=Window(
+                RowNumber(), partition_by=[F("question_id")], order_by=[F("answered_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(recency__lte=scheduling.PATTERN_WINDOW)
+        .order_by("question_id", "answered_at", "id")
+        .values_list("question_id", "outcome")
+    )
+    windows: dict[int, list[str]] = {}
+    for question_id, outcome in rows:
+        windows.setdefault(question_id, []).append(outcome)
+    return {qid: scheduling.pattern_window(outcomes) for qid, outcomes in windows.items()}
+
+
+def _schedule_follow_up(session: QuizSession, bad_question_ids: list[int]) -> None:
+    """A pending analysis row now; explanations and the analysis are enqueued after commit."""
+    from study.tasks import analyze_quiz_session, explain_question
+
+    SessionAnalysis.objects.bulk_create(
+        [SessionAnalysis(user_id=session.user_id, quiz_session_id=session.id, status=AnalysisStatus.PENDING)],
+        ignore_conflicts=True,
+    )
+    candidates = []
+    if bad_question_ids:
+        candidates = list(
+            Question.objects.filter(
+                id__in=bad_question_ids, deleted_at__isnull=True, ai_explanation__isnull=True
+            ).values_list("id", flat=True)
+        )
+    for question_id in sorted(candidates):
+        enqueue_on_commit(explain_question, question_id)
+    enqueue_on_commit(analyze_quiz_session, session.id)

@@ -1,0 +1,31 @@
+"""Question progress writes outside finalize: review complete (entering the SR queue)."""
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from study import scheduling
+from study.models import Question, QuestionProgress
+from studyserver.errors import NotFound
+
+
+def question_review_complete(
+    *, user: AbstractBaseUser, question_id: int, now: datetime | None = None
+) -> QuestionProgress:
+    """The learner read the explanation: stage 0, due tomorrow, last_reviewed_at now."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        question = Question.objects.live().filter(user=user, pk=question_id).only("id").first()
+        if question is None:
+            raise NotFound("Question not found.")
+        progress, _created = QuestionProgress.objects.select_for_update().get_or_create(
+            user=user, question=question, defaults={"created_at": now}
+        )
+        state = scheduling.first_due(now)
+        progress.review_stage = state.stage
+        progress.due_at = state.due_at
+        progress.last_reviewed_at = now
+        progress.save(update_fields=["review_stage", "due_at", "last_reviewed_at", "updated_at"])
+    return progress

@@ -1,0 +1,104 @@
+"""Question writes: create, edit, soft delete and bulk import, each recording its publish request."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from publishing.services import publish_request, publish_request_many
+from study.models import Question, StudyTopic
+from studyserver.errors import NotFound
+
+PUBLISH_KIND = "study_question"
+EDITABLE_FIELDS = ("subject", "question_text", "choices", "correct_choice", "explanation", "source")
+
+
+def topic_for_questions(*, user: AbstractBaseUser, study_topic_id: int) -> StudyTopic:
+    """The user's live topic, or 404."""
+    topic = StudyTopic.objects.live().filter(user=user, pk=study_topic_id).first()
+    if topic is None:
+        raise NotFound("Topic not found.")
+    return topic
+
+
+def _check_correct_choice(choices: Sequence[str], correct_choice: int) -> None:
+    if not 1 <= correct_choice <= len(choices):
+        raise ValidationError({"correct_choice": [f"Must be between 1 and {len(choices)} (the number of choices)."]})
+
+
+def question_create(
+    *,
+    user: AbstractBaseUser,
+    study_topic_id: int,
+    subject: str,
+    question_text: str,
+    choices: list[str],
+    correct_choice: int,
+    explanation: str = "",
+    source: dict | None = None,
+) -> Question:
+    """Create a question in one of the user's topics."""
+    topic = topic_for_questions(user=user, study_topic_id=study_topic_id)
+    _check_correct_choice(choices, correct_choice)
+    with transaction.atomic():
+        question = Question.objects.create(
+            user=user,
+            study_topic=topic,
+            subject=subject,
+            question_text=question_text,
+            choices=choices,
+            correct_choice=correct_choice,
+            explanation=explanation,
+            source=source or {},
+        )
+        publish_request(kind=PUBLISH_KIND, source_id=question.id)
+    return question
+
+
+def question_update(*, question: Question, data: dict[str, Any]) -> Question:
+    """Change only the given editable fields; correct_choice must stay within the (new) choices."""
+    changed = [field for field in EDITABLE_FIELDS if field in data]
+    for field in changed:
+        value = data[field]
+        setattr(question, field, value if field != "source" else (value or {}))
+    _check_correct_choice(question.choices, question.correct_choice)
+    with transaction.atomic():
+        question.save(update_fields=[*changed, "updated_at"])
+        publish_request(kind=PUBLISH_KIND, source_id=question.id)
+    return question
+
+
+def question_delete(*, question: Question) -> None:
+    """Soft delete; the viewer gets a tombstone."""
+    with transaction.atomic():
+        question.deleted_at = timezone.now()
+        question.save(update_fields=["deleted_at", "updated_at"])
+        publish_request(kind=PUBLISH_KIND, source_id=question.id)
+
+
+def questions_import(*, user: AbstractBaseUser, topic: StudyTopic, rows: Sequence[dict[str, Any]]) -> list[Question]:
+    """Create already-validated question rows in one transaction: one INSERT and one outbox INSERT."""
+    if not rows:
+        return []
+    questions = [
+        Question(
+            user=user,
+            study_topic=topic,
+            subject=row["subject"],
+            question_text=row["question_text"],
+            choices=row["choices"],
+            correct_choice=row["correct_choice"],
+            explanation=row.get("explanation") or "",
+            source=row.get("source") or {},
+        )
+        for row in rows
+    ]
+    for question in questions:
+        _check_correct_choice(question.choices, question.correct_choice)
+    with transaction.atomic():
+        created = Question.objects.bulk_create(questions)
+        publish_request_many(kind=PUBLISH_KIND, source_ids=[q.id for q in created])
+    return created

@@ -1,0 +1,105 @@
+"""Question import: JSON body or CSV upload (UTF-8, Korean, BOM), row errors, bulk queries."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from publishing.models import PublishOutbox
+from study.models import Question
+from study.tests.factories import StudyTopicFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/api/study-questions/import"
+
+
+@pytest.fixture
+def topic(user):
+    return StudyTopicFactory(user=user)
+
+
+def row(n=1, **overrides):
+    body = {
+        "subject": "가스안전관리",
+        "question_text": f"LNG의 주성분은? ({n})",
+        "choices": ["메탄", "에탄", "프로판"],
+        "correct_choice": 1,
+    }
+    body.update(overrides)
+    return body
+
+
+def csv_upload(text: str, *, bom: bool = False, name: str = "questions.csv") -> SimpleUploadedFile:
+    data = text.encode("utf-8")
+    return SimpleUploadedFile(name, (b"\xef\xbb\xbf" if bom else b"") + data, content_type="text/csv")
+
+
+def test_json_import_creates_valid_rows_and_reports_bad_ones(api_client, topic):
+    rows = [row(1), row(2, correct_choice=9), "not an object", row(4, choices=["a"]), row(5, explanation="해설")]
+    response = api_client.post(URL, {"study_topic_id": topic.id, "questions": rows}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["created"] == 2
+    assert [e["row"] for e in body["errors"]] == [2, 3, 4]
+    assert "correct_choice" in body["errors"][0]["errors"]
+    assert "choices" in body["errors"][2]["errors"]
+    created = Question.objects.filter(study_topic=topic).order_by("id")
+    assert [q.question_text for q in created] == ["LNG의 주성분은? (1)", "LNG의 주성분은? (5)"]
+    assert created[1].explanation == "해설"
+    assert sorted(PublishOutbox.objects.values_list("source_id", flat=True)) == [q.id for q in created]
+
+
+def test_csv_import_with_bom_and_korean(api_client, topic):
+    text = (
+        "subject,question_text,choice_1,choice_2,choice_3,choice_4,correct_choice,explanation\n"
+        "연소공학,\"연소의 3요소는, 무엇인가?\",가연물,산소,점화원,,3,\"점화원 포함\"\n"
+        "연소공학,빈 보기,a,,c,,1,\n"
+        "가스안전관리,정답 범위 밖,a,b,,,7,\n"
+        ",,,,,,,\n"
+        "가스안전관리,LPG 주성분,프로판,부탄,메탄,에탄,1,\n"
+    )
+    upload = csv_upload(text, bom=True)
+    response = api_client.post(URL, {"study_topic_id": topic.id, "file": upload}, format="multipart")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["created"] == 2
+    assert [e["row"] for e in body["errors"]] == [3, 4]  # the header is row 1
+    assert "choices.1" in body["errors"][0]["errors"]
+    assert "correct_choice" in body["errors"][1]["errors"]
+    first = Question.objects.get(question_text="연소의 3요소는, 무엇인가?")
+    assert first.choices == ["가연물", "산소", "점화원"] and first.correct_choice == 3
+    assert first.explanation == "점화원 포함" and first.subject == "연소공학"
+
+
+@pytest.mark.parametrize(
+    ("content", "error_code"),
+    [
+        (b"", "empty_file"),
+        ("subject,question_text\n가,나\n".encode(), "invalid_input"),
+        ("subject,question_text,choice_1,correct_choice\n가스,질문,a,1\n".encode("cp949"), "invalid_input"),
+    ],
+)
+def test_csv_import_refuses_unreadable_files(api_client, topic, content, error_code):
+    upload = SimpleUploadedFile("q.csv", content, content_type="text/csv")
+    response = api_client.post(URL, {"study_topic_id": topic.id, "file": upload}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == error_code
+    assert not Question.objects.exists()
+
+
+def test_import_validation_and_isolation(api_client, other_client, topic):
+    assert api_client.post(URL, {"questions": [row()]}, format="json").status_code == 400
+    assert api_client.post(URL, {"study_topic_id": topic.id, "questions": "x"}, format="json").status_code == 400
+    assert api_client.post(URL, "[1,", content_type="application/json").status_code == 400
+    response = other_client.post(URL, {"study_topic_id": topic.id, "questions": [row()]}, format="json")
+    assert response.status_code == 404
+    assert not Question.objects.exists()
+
+
+def test_thousand_row_import_runs_in_a_handful_of_queries(api_client, topic, django_assert_max_num_queries):
+    header = "subject,question_text,choice_1,choice_2,choice_3,choice_4,correct_choice,explanation\n"
+    lines = [f"과목{i % 5},문제 {i},가,나,다,라,{i % 4 + 1},해설 {i}\n" for i in range(1000)]
+    upload = csv_upload(header + "".join(lines))
+    with django_assert_max_num_queries(8):
+        response = api_client.post(URL, {"study_topic_id": topic.id, "file": upload}, format="multipart")
+    assert response.json() == {"created": 1000, "errors": []}
+    assert Question.objects.filter(study_topic=topic).count() == 1000
+    assert PublishOutbox.objects.count() == 1000

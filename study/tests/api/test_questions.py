@@ -1,0 +1,170 @@
+"""Questions over the API: create, list/filters, detail with explanation and progress, edit, soft delete."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from publishing.models import PublishOutbox
+from study.models import Question, QuestionExplanation, QuestionProgress
+from study.tests.factories import QuestionFactory, QuestionProgressFactory, StudyTopicFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/api/study-questions"
+
+
+@pytest.fixture
+def topic(user):
+    return StudyTopicFactory(user=user)
+
+
+def payload(topic, **overrides):
+    body = {
+        "study_topic_id": topic.id,
+        "subject": "가스안전관리",
+        "question_text": "LNG의 주성분은?",
+        "choices": ["메탄", "에탄", "프로판", "부탄"],
+        "correct_choice": 1,
+        "explanation": "LNG는 메탄이 주성분이다.",
+        "source": {"exam": "가스기사", "year": 2023, "number": 12},
+    }
+    body.update(overrides)
+    return body
+
+
+def outbox_ids():
+    return list(PublishOutbox.objects.filter(kind="study_question").values_list("source_id", flat=True))
+
+
+def test_create_returns_question_and_records_publish(api_client, topic):
+    response = api_client.post(URL, payload(topic), format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["study_topic_id"] == topic.id and body["correct_choice"] == 1
+    assert body["choices"] == ["메탄", "에탄", "프로판", "부탄"]
+    assert body["source"] == {"exam": "가스기사", "year": 2023, "number": 12}
+    question = Question.objects.get(pk=body["id"])
+    assert question.user == topic.user
+    assert outbox_ids() == [question.id]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"choices": ["only one"]},
+        {"choices": [str(i) for i in range(11)]},
+        {"choices": ["a", ""]},
+        {"choices": ["a", "b\x00"]},
+        {"choices": "a,b"},
+        {"correct_choice": 5},
+        {"correct_choice": 0},
+        {"correct_choice": 10**30},
+        {"subject": ""},
+        {"question_text": None},
+        {"source": {"year": "soon"}},
+        {"study_topic_id": "🙂"},
+    ],
+)
+def test_create_rejects_invalid(api_client, topic, overrides):
+    response = api_client.post(URL, payload(topic, **overrides), format="json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid" and response.json()["errors"]
+    assert not Question.objects.exists() and not outbox_ids()
+
+
+def test_create_in_foreign_or_deleted_topic_is_404(api_client, topic):
+    foreign = StudyTopicFactory()
+    gone = StudyTopicFactory(user=topic.user, deleted_at=timezone.now())
+    assert api_client.post(URL, payload(foreign), format="json").status_code == 404
+    assert api_client.post(URL, payload(gone), format="json").status_code == 404
+
+
+def test_list_filters_isolation_and_queries(api_client, topic, user, django_assert_max_num_queries):
+    other_topic = StudyTopicFactory(user=user)
+    QuestionFactory(study_topic=topic, subject="연소공학", question_text="연소의 3요소는?")
+    QuestionFactory.create_batch(3, study_topic=topic, subject="가스안전관리")
+    QuestionFactory(study_topic=other_topic)
+    QuestionFactory(study_topic=topic, deleted_at=timezone.now())
+    QuestionFactory()  # another user's
+
+    with django_assert_max_num_queries(4):
+        body = api_client.get(URL).json()
+    assert body["count"] == 5
+    assert api_client.get(URL, {"study_topic_id": topic.id}).json()["count"] == 4
+    assert api_client.get(URL, {"subject": "연소공학"}).json()["count"] == 1
+    assert api_client.get(URL, {"q": "3요소"}).json()["count"] == 1
+    assert api_client.get(URL, {"study_topic_id": "x"}).status_code == 400
+    assert api_client.get(URL, {"study_topic_id": 10**30}).status_code == 400
+
+
+def test_detail_adds_ai_explanation_and_progress(api_client, topic, django_assert_max_num_queries):
+    question = QuestionFactory(study_topic=topic)
+    with django_assert_max_num_queries(4):
+        body = api_client.get(f"{URL}/{question.id}").json()
+    assert body["ai_explanation"] is None and body["progress"] is None
+
+    QuestionExplanation.objects.create(user=topic.user, question=question, text="메탄(CH4)이 주성분.")
+    due = timezone.now() + timedelta(days=1)
+    QuestionProgressFactory(
+        question=question, last_outcome="wrong", pattern_state="wrong", pattern_window_attempts=["wrong"], due_at=due
+    )
+    body = api_client.get(f"{URL}/{question.id}/").json()
+    assert body["ai_explanation"] == "메탄(CH4)이 주성분."
+    assert set(body["progress"]) == {
+        "last_outcome", "last_attempted_at", "pattern_state", "pattern_window_attempts", "review_stage", "due_at",
+        "last_reviewed_at",
+    }
+    assert body["progress"]["last_outcome"] == "wrong" and body["progress"]["review_stage"] == 0
+
+
+def test_patch_changes_only_sent_fields(api_client, topic):
+    question = QuestionFactory(study_topic=topic, choices=["a", "b", "c"], correct_choice=3)
+    response = api_client.patch(f"{URL}/{question.id}", {"subject": "연소공학"}, format="json")
+    assert response.status_code == 200 and response.json()["subject"] == "연소공학"
+    question.refresh_from_db()
+    assert question.choices == ["a", "b", "c"] and question.correct_choice == 3
+    assert outbox_ids() == [question.id]
+
+    # correct_choice is checked against the stored choices when only one side changes
+    response = api_client.patch(f"{URL}/{question.id}", {"choices": ["a", "b"]}, format="json")
+    assert response.status_code == 400 and "correct_choice" in response.json()["errors"]
+    response = api_client.patch(f"{URL}/{question.id}", {"choices": ["a", "b"], "correct_choice": 2}, format="json")
+    assert response.status_code == 200
+    question.refresh_from_db()
+    assert (question.choices, question.correct_choice) == (["a", "b"], 2)
+
+
+def test_delete_is_soft_and_publishes_tombstone_request(api_client, other_client, topic):
+    question = QuestionFactory(study_topic=topic)
+    assert other_client.delete(f"{URL}/{question.id}").status_code == 404
+    assert api_client.delete(f"{URL}/{question.id}").status_code == 204
+    question.refresh_from_db()
+    assert question.deleted_at is not None
+    assert outbox_ids() == [question.id]
+    assert api_client.get(f"{URL}/{question.id}").status_code == 404
+    assert api_client.delete(f"{URL}/{question.id}").status_code == 404
+
+
+def test_other_users_question_is_404(other_client, topic):
+    question = QuestionFactory(study_topic=topic)
+    assert other_client.get(f"{URL}/{question.id}").status_code == 404
+    assert other_client.patch(f"{URL}/{question.id}", {"subject": "x"}, format="json").status_code == 404
+    assert other_client.post(f"{URL}/{question.id}/review-complete").status_code == 404
+    for bad in ("abc", "99999999999999999999999"):
+        assert other_client.get(f"{URL}/{bad}").status_code == 404
+
+
+def test_review_complete_enters_the_queue(api_client, topic):
+    question = QuestionFactory(study_topic=topic)
+    QuestionProgressFactory(question=question, last_outcome="wrong", review_stage=3)
+    before = timezone.now()
+    response = api_client.post(f"{URL}/{question.id}/review-complete")
+    assert response.status_code == 200
+    progress = QuestionProgress.objects.get(question=question)
+    assert progress.review_stage == 0 and progress.last_reviewed_at >= before
+    assert progress.due_at == progress.last_reviewed_at + timedelta(days=1)
+    assert response.json()["review_stage"] == 0 and response.json()["due_at"] is not None
+
+    fresh = QuestionFactory(study_topic=topic)  # never attempted: progress is created
+    assert api_client.post(f"{URL}/{fresh.id}/review-complete/").status_code == 200
+    assert QuestionProgress.objects.get(question=fresh).due_at is not None

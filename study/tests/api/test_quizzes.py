@@ -1,0 +1,305 @@
+"""Quiz sessions over the API: start, current, attempts, finish, abandon, detail, list, isolation, races."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from study.models import QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
+from study.tests.factories import (
+    QuestionFactory,
+    QuestionProgressFactory,
+    QuizSessionFactory,
+    StudyTopicFactory,
+)
+
+pytestmark = pytest.mark.django_db
+URL = "/api/quiz-sessions"
+
+
+@pytest.fixture
+def topic(user):
+    return StudyTopicFactory(user=user)
+
+
+def start(client, topic, **body):
+    return client.post(URL, {"study_topic_id": topic.id, **body}, format="json")
+
+
+def answer(client, session_id, question_id, **body):
+    return client.post(f"{URL}/{session_id}/attempts", {"question_id": question_id, **body}, format="json")
+
+
+def test_start_picks_up_to_target_per_subject_and_hides_answers(api_client, topic):
+    QuestionFactory.create_batch(5, study_topic=topic, subject="가스안전관리")
+    QuestionFactory.create_batch(2, study_topic=topic, subject="연소공학")
+    QuestionFactory(study_topic=topic, subject="연소공학", deleted_at=timezone.now())
+    QuestionFactory(subject="연소공학")  # another user's topic
+
+    response = start(api_client, topic, target_per_subject=3)
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "in_progress" and body["cursor"] == 0 and body["study_topic_id"] == topic.id
+    assert body["subject_distribution"] == {"가스안전관리": 3, "연소공학": 2}
+    assert len(body["question_ids"]) == 5 == len(set(body["question_ids"]))
+    assert [q["id"] for q in body["questions"]] == body["question_ids"]
+    for question in body["questions"]:
+        assert "correct_choice" not in question and "explanation" not in question
+        assert question["choices"]
+    assert body["summary"] is None and body["analysis"] is None
+    session = QuizSession.objects.get(pk=body["id"])
+    assert session.question_ids == body["question_ids"]
+
+
+def test_start_subject_filter_and_wrong_only(api_client, user, topic):
+    wrong = QuestionFactory(study_topic=topic, subject="A")
+    unsure = QuestionFactory(study_topic=topic, subject="A")
+    right = QuestionFactory(study_topic=topic, subject="A")
+    other_subject = QuestionFactory(study_topic=topic, subject="B")
+    QuestionProgressFactory(question=wrong, last_outcome="wrong")
+    QuestionProgressFactory(question=unsure, last_outcome="unsure")
+    QuestionProgressFactory(question=right, last_outcome="correct")
+    QuestionProgressFactory(question=other_subject, last_outcome="wrong")
+
+    body = start(api_client, topic, subject_filter="A", wrong_only=True).json()
+    assert sorted(body["question_ids"]) == sorted([wrong.id, unsure.id])
+
+
+def test_start_review_due_picks_due_questions(api_client, topic):
+    now = timezone.now()
+    overdue, due_now, later, _never = QuestionFactory.create_batch(4, study_topic=topic)
+    QuestionProgressFactory(question=overdue, due_at=now - timedelta(days=2))
+    QuestionProgressFactory(question=due_now, due_at=now - timedelta(minutes=1))
+    QuestionProgressFactory(question=later, due_at=now + timedelta(days=1))
+    body = start(api_client, topic, quiz_mode="review_due").json()
+    assert body["question_ids"] == [overdue.id, due_now.id]
+
+
+def test_start_without_eligible_question_is_400(api_client, topic):
+    response = start(api_client, topic, quiz_mode="review_due")
+    assert response.status_code == 400 and response.json()["error_code"] == "invalid"
+    assert start(api_client, topic).status_code == 400
+    assert not QuizSession.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"quiz_mode": "sometimes"},
+        {"target_per_subject": 0},
+        {"target_per_subject": 10**30},
+        {"wrong_only": "perhaps"},
+        {"study_topic_id": "abc"},
+        {"study_topic_id": 10**30},
+    ],
+)
+def test_start_rejects_bad_input(api_client, topic, body):
+    QuestionFactory(study_topic=topic)
+    response = api_client.post(URL, {"study_topic_id": topic.id, **body}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+
+
+def test_second_start_is_409_with_the_session_id(api_client, topic):
+    QuestionFactory(study_topic=topic)
+    first = start(api_client, topic).json()
+    response = start(api_client, topic)
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "quiz_in_progress" and response.json()["id"] == first["id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_starts_create_one_session(user, client_for):
+    topic = StudyTopicFactory(user=user)
+    QuestionFactory.create_batch(3, study_topic=topic)
+    barrier = threading.Barrier(4)
+    results = []
+
+    def run():
+        try:
+            client = client_for(user)
+            barrier.wait()
+            response = start(client, topic)
+            results.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(code for code, _ in results) == [201, 409, 409, 409]
+    created = next(body for code, body in results if code == 201)
+    assert all(body["id"] == created["id"] for code, body in results if code == 409)
+    assert QuizSession.objects.filter(study_topic=topic, status="in_progress").count() == 1
+
+
+def test_current(api_client, other_client, topic):
+    QuestionFactory(study_topic=topic)
+    assert api_client.get(f"{URL}/current", {"study_topic_id": topic.id}).status_code == 404
+    created = start(api_client, topic).json()
+    response = api_client.get(f"{URL}/current/", {"study_topic_id": topic.id})
+    assert response.status_code == 200 and response.json()["id"] == created["id"]
+    assert other_client.get(f"{URL}/current", {"study_topic_id": topic.id}).status_code == 404
+    assert api_client.get(f"{URL}/current").status_code == 400
+    assert api_client.get(f"{URL}/current", {"study_topic_id": "x"}).status_code == 400
+
+
+def test_answering_every_question_finalizes_with_summary(api_client, topic):
+    q1 = QuestionFactory(study_topic=topic, correct_choice=1)
+    q2 = QuestionFactory(study_topic=topic, correct_choice=2)
+    q3 = QuestionFactory(study_topic=topic)
+    session_id = start(api_client, topic).json()["id"]
+
+    first = answer(api_client, session_id, q1.id, selected_choice=1)
+    assert first.status_code == 201
+    assert first.json() == {"outcome": "correct", "is_correct": True, "correct_choice": 1, "cursor": 1,
+                            "status": "in_progress"}
+    again = answer(api_client, session_id, q1.id, selected_choice=3).json()  # re-answer: cursor unchanged
+    assert again["outcome"] == "wrong" and again["cursor"] == 1
+    second = answer(api_client, session_id, q2.id, is_unsure=True).json()
+    assert second["outcome"] == "unsure" and second["correct_choice"] == 2 and second["cursor"] == 2
+    last = answer(api_client, session_id, q3.id, skipped=True).json()
+    assert last["outcome"] == "skipped" and last["cursor"] == 3 and last["status"] == "done"
+    assert last["summary"]["wrong"] == 1 and last["summary"]["unsure"] == 1 and last["summary"]["skipped"] == 1
+    assert last["summary"]["correct"] == 0  # the last answer per question wins
+    assert last["summary"]["pending_review_count"] == 2
+
+    detail = api_client.get(f"{URL}/{session_id}").json()
+    assert detail["status"] == "done" and detail["summary"] == last["summary"]
+    assert detail["analysis"]["status"] == "pending"
+    assert (detail["wrong_count"], detail["unsure_count"], detail["skipped_count"]) == (1, 1, 1)
+    assert answer(api_client, session_id, q1.id, selected_choice=1).status_code == 409
+
+
+def test_attempt_validation(api_client, topic):
+    q = QuestionFactory(study_topic=topic, choices=["a", "b", "c"])
+    outsider = QuestionFactory(study_topic=topic)
+    QuizSession.objects.all().delete()
+    session = QuizSessionFactory(study_topic=topic, question_ids=[q.id])
+
+    def code(**body):
+        response = answer(api_client, session.id, body.pop("question_id", q.id), **body)
+        return response.status_code, response.json().get("error_code")
+
+    assert code(question_id=outsider.id, selected_choice=1) == (400, "invalid")
+    assert code() == (400, "invalid")  # nothing selected, not unsure, not skipped
+    assert code(selected_choice=4) == (400, "invalid")  # beyond the 3 choices
+    assert code(selected_choice=0) == (400, "invalid")
+    assert code(selected_choice=10**30) == (400, "invalid")
+    assert code(selected_choice="two") == (400, "invalid")
+    assert code(question_id="🙂", selected_choice=1) == (400, "invalid")
+    assert not QuestionAttempt.objects.exists()
+    bad_json = api_client.post(f"{URL}/{session.id}/attempts", "{not json", content_type="application/json")
+    assert bad_json.status_code == 400
+
+
+def test_finish_finalizes_early_and_abandon_leaves_progress_alone(api_client, topic):
+    q1, q2 = QuestionFactory.create_batch(2, study_topic=topic)
+    session_id = start(api_client, topic).json()["id"]
+    answer(api_client, session_id, q1.id, selected_choice=2)
+    response = api_client.post(f"{URL}/{session_id}/finish")
+    assert response.status_code == 200
+    assert response.json()["summary"]["wrong"] == 1 and response.json()["summary"]["correct"] == 0
+    assert QuestionProgress.objects.filter(question=q1).exists()
+    assert not QuestionProgress.objects.filter(question=q2).exists()
+    assert api_client.post(f"{URL}/{session_id}/finish").status_code == 409
+    assert api_client.post(f"{URL}/{session_id}/abandon").status_code == 409
+
+    second_id = start(api_client, topic).json()["id"]
+    answer(api_client, second_id, q2.id, selected_choice=1)
+    response = api_client.post(f"{URL}/{second_id}/abandon/")
+    assert response.status_code == 200 and response.json()["status"] == "abandoned"
+    assert response.json()["summary"] is None
+    assert not QuestionProgress.objects.filter(question=q2).exists()
+    assert not SessionAnalysis.objects.filter(quiz_session_id=second_id).exists()
+    assert answer(api_client, second_id, q1.id, selected_choice=1).status_code == 409
+    assert start(api_client, topic).status_code == 201  # the abandoned session no longer blocks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_last_answers_finalize_once(user, client_for):
+    topic = StudyTopicFactory(user=user)
+    q1, q2 = QuestionFactory.create_batch(2, study_topic=topic)
+    session = QuizSessionFactory(study_topic=topic, question_ids=[q1.id, q2.id])
+    progress = QuestionProgressFactory(question=q1, review_stage=0, due_at=timezone.now(), last_outcome="wrong")
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run(question):
+        try:
+            client = client_for(user)
+            barrier.wait()
+            results.append(answer(client, session.id, question.id, selected_choice=1).json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(q,)) for q in (q1, q2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(r["cursor"] for r in results) == [1, 2]
+    assert sum("summary" in r for r in results) == 1
+    session.refresh_from_db()
+    assert session.status == "done" and session.correct_count == 2
+    progress.refresh_from_db()
+    assert progress.review_stage == 1  # advanced exactly once
+    assert SessionAnalysis.objects.filter(quiz_session=session).count() == 1
+
+
+def test_analysis_is_shown_when_present(api_client, topic):
+    session = QuizSessionFactory(study_topic=topic, status="done", summary={"correct": 0})
+    SessionAnalysis.objects.create(
+        user=topic.user,
+        quiz_session=session,
+        status="done",
+        weakest_subjects=[{"subject": "연소공학", "accuracy": 0.25}],
+        subjects=[{"subject": "연소공학", "correct": 1, "wrong": 3, "unsure": 0, "accuracy": 0.25,
+                   "topic_accuracy": 0.5}],
+        chronic_question_ids=[7],
+        regressed_question_ids=[],
+    )
+    analysis = api_client.get(f"{URL}/{session.id}").json()["analysis"]
+    assert analysis["status"] == "done" and analysis["chronic_question_ids"] == [7]
+    assert analysis["weakest_subjects"] == [{"subject": "연소공학", "accuracy": 0.25}]
+
+
+def test_list_filters_and_constant_queries(api_client, topic, user, django_assert_max_num_queries):
+    other_topic = StudyTopicFactory(user=user)
+    QuizSessionFactory.create_batch(3, study_topic=topic, status="done")
+    QuizSessionFactory(study_topic=other_topic, status="abandoned")
+    QuizSessionFactory()  # another user's
+    with django_assert_max_num_queries(4):
+        body = api_client.get(URL).json()
+    assert body["count"] == 4
+    assert api_client.get(URL, {"study_topic_id": topic.id}).json()["count"] == 3
+    assert api_client.get(URL, {"status": "abandoned"}).json()["count"] == 1
+    assert api_client.get(URL, {"status": "weird"}).status_code == 400
+    assert api_client.get(URL, {"study_topic_id": "x"}).status_code == 400
+    assert api_client.get(URL, {"study_topic_id": 10**30}).status_code == 400
+
+
+def test_isolation_and_bad_ids(api_client, other_client, topic):
+    q = QuestionFactory(study_topic=topic)
+    session_id = start(api_client, topic).json()["id"]
+    assert other_client.get(f"{URL}/{session_id}").status_code == 404
+    assert answer(other_client, session_id, q.id, selected_choice=1).status_code == 404
+    assert other_client.post(f"{URL}/{session_id}/finish").status_code == 404
+    assert other_client.post(f"{URL}/{session_id}/abandon").status_code == 404
+    assert start(other_client, topic).status_code == 404
+    for bad in ("abc", "99999999999999999999999", "0"):
+        assert api_client.get(f"{URL}/{bad}").status_code == 404
+        assert api_client.post(f"{URL}/{bad}/finish").status_code == 404
+    assert QuizSession.objects.get(pk=session_id).status == "in_progress"
+
+
+def test_anonymous_is_401(anon_client):
+    assert anon_client.get(URL).status_code == 401
+    assert anon_client.post(URL, {}, format="json").status_code == 401

@@ -1,0 +1,231 @@
+"""quiz_session_finalize: progress, pattern, SR, summary counters, idempotency, query count, follow-up work."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from study.models import QuestionExplanation, QuestionProgress, SessionAnalysis
+from study.services.finalize import quiz_session_finalize
+from study.tasks import analyze_quiz_session, explain_question
+from study.tests.factories import (
+    QuestionAttemptFactory,
+    QuestionFactory,
+    QuestionProgressFactory,
+    QuizSessionFactory,
+    StudyTopicFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def topic(user):
+    return StudyTopicFactory(user=user)
+
+
+def make_session(topic, answers, *, status="in_progress", at=None, finalize=False):
+    """A session over the questions in `answers` ({question: outcome or [outcomes]}), attempts in order."""
+    at = at or timezone.now()
+    session = QuizSessionFactory(study_topic=topic, status=status, question_ids=[q.id for q in answers])
+    tick = 0
+    for question, outcomes in answers.items():
+        for outcome in outcomes if isinstance(outcomes, list) else [outcomes]:
+            tick += 1
+            QuestionAttemptFactory(
+                quiz_session=session,
+                question=question,
+                outcome=outcome,
+                selected_choice=None if outcome in ("unsure", "skipped") else (1 if outcome == "correct" else 2),
+                answered_at=at + timedelta(seconds=tick),
+            )
+    if finalize:
+        quiz_session_finalize(quiz_session=session, now=at + timedelta(minutes=5))
+    return session
+
+
+def progress_of(question):
+    return QuestionProgress.objects.get(question=question)
+
+
+def test_finalize_upserts_progress_counts_and_marks_done(topic):
+    q1, q2, q3, q4 = QuestionFactory.create_batch(4, study_topic=topic)
+    now = timezone.now()
+    session = make_session(topic, {q1: "correct", q2: "wrong", q3: "unsure", q4: "skipped"}, at=now)
+
+    summary = quiz_session_finalize(quiz_session=session, now=now + timedelta(minutes=1))
+
+    assert summary == {
+        "correct": 1,
+        "wrong": 1,
+        "unsure": 1,
+        "skipped": 1,
+        "newly_correct": 1,
+        "relapsed": 0,
+        "recovered": 0,
+        "chronic_remaining": 0,
+        "pending_review_count": 2,
+        "chronic_count": 0,
+        "regressed_count": 0,
+    }
+    session.refresh_from_db()
+    assert session.status == "done"
+    assert session.finalized_at == now + timedelta(minutes=1)
+    assert session.finished_at == now + timedelta(minutes=1)
+    assert (session.correct_count, session.wrong_count, session.unsure_count, session.skipped_count) == (1, 1, 1, 1)
+    assert session.summary == summary
+
+    p2 = progress_of(q2)
+    assert p2.last_outcome == "wrong"
+    assert p2.last_attempt.quiz_session_id == session.id
+    assert p2.pattern_state == "wrong" and p2.pattern_window_attempts == ["wrong"]
+    assert p2.due_at is None and p2.review_stage == 0  # not in the review queue: SR untouched
+    assert progress_of(q1).pattern_state == "stable"
+    p4 = progress_of(q4)
+    assert p4.last_outcome == "skipped" and p4.pattern_state is None
+
+
+def test_last_attempt_per_question_wins(topic):
+    q = QuestionFactory(study_topic=topic)
+    session = make_session(topic, {q: ["wrong", "correct"]})
+    summary = quiz_session_finalize(quiz_session=session)
+    assert summary["correct"] == 1 and summary["wrong"] == 0
+    progress = progress_of(q)
+    assert progress.last_outcome == "correct"
+    assert progress.pattern_window_attempts == ["correct"]  # the superseded answer is not in the window
+
+
+def test_pattern_uses_finalized_history_and_ignores_abandoned_sessions(topic):
+    q = QuestionFactory(study_topic=topic)
+    start = timezone.now() - timedelta(days=10)
+    make_session(topic, {q: "correct"}, at=start, finalize=True)
+    make_session(topic, {q: "wrong"}, at=start + timedelta(days=1), status="abandoned")  # never counted
+    make_session(topic, {q: "wrong"}, at=start + timedelta(days=2), finalize=True)
+    assert progress_of(q).pattern_state == "regressed"
+
+    summary = quiz_session_finalize(quiz_session=make_session(topic, {q: "unsure"}, at=start + timedelta(days=3)))
+    progress = progress_of(q)
+    assert progress.pattern_window_attempts == ["correct", "wrong", "unsure"]
+    assert progress.pattern_state == "chronic_wrong"
+    assert summary["chronic_remaining"] == 1 and summary["chronic_count"] == 1 and summary["regressed_count"] == 0
+
+    summary = quiz_session_finalize(quiz_session=make_session(topic, {q: "correct"}, at=start + timedelta(days=4)))
+    assert progress_of(q).pattern_window_attempts == ["wrong", "unsure", "correct"]
+    assert progress_of(q).pattern_state == "recovered"
+    assert summary["recovered"] == 1 and summary["chronic_count"] == 0
+
+
+def test_relapsed_and_newly_correct(topic):
+    q_relapse, q_again = QuestionFactory.create_batch(2, study_topic=topic)
+    start = timezone.now() - timedelta(days=3)
+    make_session(topic, {q_relapse: "correct", q_again: "correct"}, at=start, finalize=True)
+    summary = quiz_session_finalize(
+        quiz_session=make_session(topic, {q_relapse: "wrong", q_again: "correct"}, at=start + timedelta(days=1))
+    )
+    assert summary["relapsed"] == 1
+    assert summary["newly_correct"] == 0  # both had a prior attempt
+    assert summary["regressed_count"] == 1
+
+
+def test_sr_advances_only_questions_already_in_the_queue(topic):
+    queued, not_queued = QuestionFactory.create_batch(2, study_topic=topic)
+    now = timezone.now()
+    QuestionProgressFactory(question=queued, review_stage=1, due_at=now - timedelta(hours=1), last_outcome="wrong")
+    session = make_session(topic, {queued: "correct", not_queued: "correct"}, at=now)
+    quiz_session_finalize(quiz_session=session, now=now)
+    assert (progress_of(queued).review_stage, progress_of(queued).due_at) == (2, now + timedelta(days=7))
+    assert (progress_of(not_queued).review_stage, progress_of(not_queued).due_at) == (0, None)
+
+
+def test_skip_keeps_sr_state(topic):
+    q = QuestionFactory(study_topic=topic)
+    due = timezone.now() + timedelta(days=2)
+    QuestionProgressFactory(question=q, review_stage=2, due_at=due, last_outcome="correct", pattern_state="stable")
+    quiz_session_finalize(quiz_session=make_session(topic, {q: "skipped"}))
+    progress = progress_of(q)
+    assert (progress.review_stage, progress.due_at, progress.pattern_state) == (2, due, "stable")
+
+
+def test_finalize_is_idempotent_and_never_advances_twice(topic):
+    q = QuestionFactory(study_topic=topic)
+    now = timezone.now()
+    QuestionProgressFactory(question=q, review_stage=0, due_at=now - timedelta(hours=1), last_outcome="wrong")
+    session = make_session(topic, {q: "correct"}, at=now)
+    first = quiz_session_finalize(quiz_session=session, now=now)
+    state = progress_of(q)
+    second = quiz_session_finalize(quiz_session=session, now=now + timedelta(days=5))
+    assert second == first
+    again = progress_of(q)
+    assert (again.review_stage, again.due_at, again.updated_at) == (1, now + timedelta(days=3), state.updated_at)
+    session.refresh_from_db()
+    assert session.finalized_at == now
+    assert SessionAnalysis.objects.filter(quiz_session=session).count() == 1
+
+
+def test_finalize_inside_a_callers_transaction(topic):
+    """The ingest path: a done session and its attempts created in bulk, then finalize, one transaction."""
+    q = QuestionFactory(study_topic=topic)
+    with transaction.atomic():
+        session = make_session(topic, {q: "wrong"}, status="done")
+        summary = quiz_session_finalize(quiz_session=session)
+        assert session.finalized_at is not None  # the caller's object is updated too
+    assert summary["wrong"] == 1
+    assert progress_of(q).last_outcome == "wrong"
+
+
+@pytest.mark.parametrize("size", [10, 100])
+def test_finalize_query_count_is_fixed(topic, size, django_assert_num_queries):
+    questions = QuestionFactory.create_batch(size, study_topic=topic)
+    now = timezone.now()
+    # Half already have progress in the SR queue, half are new; every outcome kind appears.
+    for question in questions[::2]:
+        QuestionProgressFactory(question=question, review_stage=1, due_at=now, last_outcome="wrong")
+    outcomes = ["correct", "wrong", "unsure", "skipped"]
+    session = make_session(topic, {q: outcomes[i % 4] for i, q in enumerate(questions)}, at=now)
+    # savepoint, lock session, attempts, lock progress, pattern windows, upsert progress, topic counts,
+    # save session, analysis row, explanation candidates, release
+    with django_assert_num_queries(11):
+        summary = quiz_session_finalize(quiz_session=session, now=now)
+    assert summary["correct"] + summary["wrong"] + summary["unsure"] + summary["skipped"] == size
+    assert QuestionProgress.objects.filter(question__in=questions).count() == size
+
+
+def test_follow_up_work_is_enqueued_after_commit(topic, django_capture_on_commit_callbacks):
+    wrong, unsure, explained, deleted, right = QuestionFactory.create_batch(5, study_topic=topic)
+    QuestionExplanation.objects.create(user=topic.user, question=explained, text="already explained")
+    session = make_session(
+        topic, {wrong: "wrong", unsure: "unsure", explained: "wrong", deleted: "wrong", right: "correct"}
+    )
+    deleted.deleted_at = timezone.now()
+    deleted.save(update_fields=["deleted_at"])
+
+    with (
+        mock.patch.object(explain_question, "apply_async") as explain,
+        mock.patch.object(analyze_quiz_session, "apply_async") as analyze,
+    ):
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            quiz_session_finalize(quiz_session=session)
+        assert explain.call_count == 0 and analyze.call_count == 0  # nothing before commit
+        for callback in callbacks:
+            callback()
+
+    assert sorted(call.kwargs["args"][0] for call in explain.call_args_list) == sorted([wrong.id, unsure.id])
+    analyze.assert_called_once_with(args=(session.id,), kwargs={})
+    analysis = SessionAnalysis.objects.get(quiz_session=session)
+    assert analysis.status == "pending" and analysis.user_id == topic.user_id
+
+
+def test_enqueue_failure_never_breaks_finalize(topic, django_capture_on_commit_callbacks):
+    q = QuestionFactory(study_topic=topic)
+    session = make_session(topic, {q: "wrong"})
+    broken = mock.patch.object(explain_question, "apply_async", side_effect=ConnectionError("broker down"))
+    broken_too = mock.patch.object(analyze_quiz_session, "apply_async", side_effect=ConnectionError("broker down"))
+    with broken, broken_too, django_capture_on_commit_callbacks(execute=True) as callbacks:
+        summary = quiz_session_finalize(quiz_session=session)
+    assert len(callbacks) == 2
+    assert summary["wrong"] == 1
+    session.refresh_from_db()
+    assert session.status == "done" and session.finalized_at is not None
+    assert SessionAnalysis.objects.filter(quiz_session=session, status="pending").exists()
