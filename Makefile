@@ -23,8 +23,8 @@ venv: $(VENV)/.installed
 
 demo: venv
 	DEBUG=true $(PY) manage.py migrate --noinput
-	DEBUG=true $(PY) manage.py seed_demo
 	DEBUG=true $(PY) manage.py ensure_admin
+	DEBUG=true $(PY) manage.py seed_demo
 	@echo ""
 	@echo "  Admin (card review queue):  http://$(HOST):$(PORT)/admin/"
 	@echo "  API docs (Swagger UI):      http://$(HOST):$(PORT)/api/docs"

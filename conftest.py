@@ -8,6 +8,12 @@ from study.tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests create many users; a cheap hasher keeps them fast (production keeps PBKDF2)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
     """Every test writes uploads into its own folder, so storage can be listed afterwards."""
     settings.MEDIA_ROOT = tmp_path / "media"

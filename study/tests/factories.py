@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from study import models
+from study.textnorm import card_dedup_hash
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -17,7 +18,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"learner{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-1")
+    password = factory.django.Password("pw-for-tests-1")
 
 
 class StudyTopicFactory(factory.django.DjangoModelFactory):
@@ -127,7 +128,12 @@ class MemoCardFactory(factory.django.DjangoModelFactory):
     cue = factory.Sequence(lambda n: f"LNG 저장 온도는? ({n})")
     fact = factory.Sequence(lambda n: f"영하 162도 ({n})")
     needs_review = False
-    dedup_hash = factory.Sequence(lambda n: hashlib.sha256(f"card-{n}".encode()).hexdigest())
+    source_question = None
+    dedup_hash = factory.LazyAttribute(
+        lambda o: card_dedup_hash(
+            source_question_id=o.source_question.pk if o.source_question else None, card_format=o.format, fact=o.fact
+        )
+    )
 
 
 class CardEvidenceFactory(factory.django.DjangoModelFactory):
