@@ -1,23 +1,266 @@
-"""Admin for memo cards, their evidence and progress (the review queue comes with the cards issue)."""
+"""Admin for memo cards: the review queue (grouped by source question), bulk review actions, progress.
 
-from django.contrib import admin
+Every change goes through study.services.cards, so the admin and the API share one implementation
+of each rule (dedup hash, approval, flags, soft delete, publish requests).
+"""
 
-from study.models import CardEvidence, CardProgress, MemoCard
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from study.models import CardEvidence, CardProgress, MemoCard, Question
+from study.models.cards import CardFormat, CardSourceKind
+from study.selectors import cards as card_selectors
+from study.services import cards as card_services
+from studyserver.errors import DuplicateCard
+
+GROUPS_PER_PAGE = 20
+DUPLICATE_MESSAGE = "Another live card of this user already has the same fact; nothing was changed."
 
 
 class CardEvidenceInline(admin.TabularInline):
     model = CardEvidence
     extra = 0
+    fields = ("source_type", "source_id", "snippet")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class MemoCardForm(forms.ModelForm):
+    """The change form: content and the review flag; a duplicate fact is a form error, not a 500."""
+
+    class Meta:
+        model = MemoCard
+        fields = ("cue", "fact", "cloze_text", "needs_review")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        fact = data.get("fact")
+        if fact and "fact" in self.changed_data and card_selectors.card_duplicate_exists(card=self.instance, fact=fact):
+            self.add_error("fact", DUPLICATE_MESSAGE)
+        return data
+
+
+class CardEditForm(forms.Form):
+    """The inline edit form of one card in the review queue."""
+
+    cue = forms.CharField(widget=forms.Textarea)
+    fact = forms.CharField(widget=forms.Textarea)
+    cloze_text = forms.CharField(widget=forms.Textarea, required=False)
+
+
+class QueueFilterForm(forms.Form):
+    """Query parameters of the review queue; anything invalid falls back to the default."""
+
+    status = forms.ChoiceField(choices=[("pending", "pending"), ("approved", "approved")], required=False)
+    user = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    format = forms.ChoiceField(choices=CardFormat.choices, required=False)
+    source_kind = forms.ChoiceField(choices=CardSourceKind.choices, required=False)
 
 
 @admin.register(MemoCard)
 class MemoCardAdmin(admin.ModelAdmin):
-    list_display = ("id", "cue", "fact", "format", "source_kind", "needs_review", "flagged_by", "user")
-    list_filter = ("needs_review", "format", "source_kind", "user")
+    form = MemoCardForm
+    list_display = ("id", "cue", "fact", "format", "source_kind", "needs_review", "flagged_by", "user", "study_topic")
+    list_display_links = ("id", "cue")
+    list_filter = ("needs_review", "format", "source_kind", "user", "study_topic")
+    list_select_related = ("user", "study_topic")
     search_fields = ("cue", "fact")
-    raw_id_fields = ("user", "source_question", "study_topic")
-    inlines = [CardEvidenceInline]
     ordering = ("-id",)
+    inlines = [CardEvidenceInline]
+    actions = ["approve_selected", "flag_selected", "soft_delete_selected"]
+    fieldsets = (
+        (None, {"fields": ("cue", "fact", "cloze_text", "needs_review")}),
+        (
+            "Origin and state",
+            {
+                "fields": ("user", "source_kind", "format", "source_question", "study_topic", "extra", "flagged_by",
+                           "flagged_at", "reviewed_at", "view_count", "last_viewed_at", "dedup_hash", "created_at",
+                           "updated_at"),
+            },
+        ),
+    )
+    readonly_fields = ("user", "source_kind", "format", "source_question", "study_topic", "extra", "flagged_by",
+                       "flagged_at", "reviewed_at", "view_count", "last_viewed_at", "dedup_hash", "created_at",
+                       "updated_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MemoCard]:
+        return super().get_queryset(request).filter(deleted_at__isnull=True)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # cards come from the learner's app or from questions, never from a reviewer
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a hard delete would bypass the soft delete and the outbox
+        return actions
+
+    # --- the change form and delete go through the services -----------------------------------
+
+    def save_model(self, request: HttpRequest, obj: MemoCard, form: forms.ModelForm, change: bool) -> None:
+        changed = set(form.changed_data)
+        try:
+            if changed & {"cue", "fact", "cloze_text"}:
+                card_services.card_update(card=obj, cue=obj.cue, fact=obj.fact, cloze_text=obj.cloze_text)
+            elif "needs_review" in changed:
+                if obj.needs_review:
+                    card_services.card_flag(card=obj, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+                else:
+                    card_services.card_approve(card=obj)
+        except DuplicateCard:
+            self.message_user(request, DUPLICATE_MESSAGE, messages.ERROR)
+
+    def delete_model(self, request: HttpRequest, obj: MemoCard) -> None:
+        card_services.card_delete(card=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
+        for card in queryset:
+            card_services.card_delete(card=card)
+
+    # --- bulk actions on the changelist (deliberately no "approve every pending card") ----------
+
+    @admin.action(description="Approve selected cards", permissions=["change"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
+        cards = list(queryset.filter(needs_review=True))
+        for card in cards:
+            card_services.card_approve(card=card)
+        self.message_user(request, f"Approved {len(cards)} card(s).", messages.SUCCESS)
+
+    @admin.action(description="Flag selected cards back to review", permissions=["change"])
+    def flag_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
+        cards = list(queryset)
+        for card in cards:
+            card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+        self.message_user(request, f"Flagged {len(cards)} card(s) back to review.", messages.SUCCESS)
+
+    @admin.action(description="Delete selected cards (soft)", permissions=["change"])
+    def soft_delete_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
+        cards = list(queryset)
+        for card in cards:
+            card_services.card_delete(card=card)
+        self.message_user(request, f"Deleted {len(cards)} card(s).", messages.SUCCESS)
+
+    # --- the review queue ----------------------------------------------------------------------
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("review/", self.admin_site.admin_view(self.review_queue_view), name=f"{prefix}_review"),
+            path(
+                "review/action/",
+                self.admin_site.admin_view(require_POST(self.review_action_view)),
+                name=f"{prefix}_review_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "pending_count": card_selectors.cards_needing_review_count()}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def review_queue_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        filters = QueueFilterForm(request.GET)
+        params = filters.cleaned_data if filters.is_valid() else {}
+        status = params.get("status") or "pending"
+        queryset = card_selectors.review_queue_filtered(
+            needs_review=status == "pending",
+            user_id=params.get("user"),
+            card_format=params.get("format") or None,
+            source_kind=params.get("source_kind") or None,
+        )
+        keys = card_selectors.review_queue_group_keys(queryset)
+        page = Paginator(keys, GROUPS_PER_PAGE).get_page(request.GET.get("page"))
+        groups = card_selectors.review_queue_groups([cid for _, ids in page.object_list for cid in ids])
+        query = request.GET.copy()
+        query.pop("page", None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Cards to review" if status == "pending" else "Approved cards",
+            "status": status,
+            "groups": groups,
+            "page": page,
+            "card_total": sum(len(ids) for _, ids in keys),
+            "pending_count": card_selectors.cards_needing_review_count(),
+            "filters": params,
+            "users": card_selectors.card_owner_choices(),
+            "formats": CardFormat.choices,
+            "source_kinds": CardSourceKind.choices,
+            "query_without_page": query.urlencode(),
+            "can_change": self.has_change_permission(request),
+        }
+        return TemplateResponse(request, "admin/study/memocard/review_queue.html", context)
+
+    def review_action_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        queue_url = reverse("admin:study_memocard_review")
+        next_url = request.POST.get("next") or queue_url
+        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+            next_url = queue_url
+        action = request.POST.get("action", "")
+        if action == "approve_question":
+            self._approve_question(request)
+        elif action in {"approve", "flag", "delete", "edit"}:
+            self._card_action(request, action)
+        else:
+            self.message_user(request, "Unknown action.", messages.ERROR)
+        return HttpResponseRedirect(next_url)
+
+    def _approve_question(self, request: HttpRequest) -> None:
+        question_id = _positive_int(request.POST.get("question_id"))
+        owner_id = Question.objects.filter(pk=question_id).values_list("user_id", flat=True).first()
+        if owner_id is None:
+            self.message_user(request, "That question no longer exists.", messages.WARNING)
+            return
+        approved = card_services.cards_approve_for_question(user=owner_id, source_question_id=question_id)
+        self.message_user(request, f"Approved {approved} card(s) of question #{question_id}.", messages.SUCCESS)
+
+    def _card_action(self, request: HttpRequest, action: str) -> None:
+        card_id = _positive_int(request.POST.get("card_id"))
+        card = MemoCard.objects.live().filter(pk=card_id).first() if card_id else None
+        if card is None:
+            self.message_user(request, "That card no longer exists.", messages.WARNING)
+            return
+        if action == "approve":
+            card_services.card_approve(card=card)
+            self.message_user(request, f"Approved card #{card.pk}.", messages.SUCCESS)
+        elif action == "flag":
+            card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+            self.message_user(request, f"Flagged card #{card.pk} back to review.", messages.SUCCESS)
+        elif action == "delete":
+            card_services.card_delete(card=card)
+            self.message_user(request, f"Deleted card #{card.pk}.", messages.SUCCESS)
+        else:
+            form = CardEditForm(request.POST)
+            if not form.is_valid():
+                errors = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in form.errors.items())
+                self.message_user(request, f"Card #{card.pk} was not saved ({errors}).", messages.ERROR)
+                return
+            try:
+                card_services.card_update(card=card, **form.cleaned_data)
+            except DuplicateCard:
+                self.message_user(request, f"Card #{card.pk}: {DUPLICATE_MESSAGE}", messages.ERROR)
+                return
+            self.message_user(request, f"Saved and approved card #{card.pk}.", messages.SUCCESS)
+
+
+def _positive_int(value: str | None) -> int | None:
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value) or None
 
 
 @admin.register(CardProgress)
@@ -25,3 +268,5 @@ class CardProgressAdmin(admin.ModelAdmin):
     list_display = ("card", "user", "last_outcome", "review_stage", "due_at", "last_reviewed_at")
     list_filter = ("last_outcome", "review_stage", "user")
     raw_id_fields = ("user", "card")
+    list_select_related = ("card", "user")
+    ordering = ("-id",)

@@ -1,7 +1,215 @@
-"""API views for cards (placeholder until its issue lands)."""
+"""API views for memo cards (/api/study-cards): review groups, edits, SR rating, the cram deck."""
 
-from rest_framework import viewsets
+from types import SimpleNamespace
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from study.models import MemoCard, StudyTopic
+from study.selectors import cards as card_selectors
+from study.services import cards as card_services
+from studyserver.errors import NotFound
+
+from .card_serializers import (
+    ApproveBatchResultSerializer,
+    ApproveBatchSerializer,
+    CardCreateSerializer,
+    CardGroupSerializer,
+    CardPatchSerializer,
+    CardSerializer,
+    CountSerializer,
+    DeckQuery,
+    DueQuery,
+    GroupsQuery,
+    RateResultSerializer,
+    RateSerializer,
+)
+
+_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="card id")
+_ERR = OpenApiResponse(description='`{"error_code", "detail", "errors"?}`')
+_NOT_FOUND = OpenApiResponse(description="Not found (another user's or a deleted card): `not_found`.")
+_DUPLICATE = OpenApiResponse(description="`duplicate_card`: a live card with the same fact exists.")
 
 
-class CardViewSet(viewsets.GenericViewSet):
-    pass
+class CardContentNegotiation(DefaultContentNegotiation):
+    """Here `?format=` filters cards (qa|cloze); it is not DRF's renderer override."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
+def _limit_params(default: int, maximum: int) -> OpenApiParameter:
+    return OpenApiParameter("limit", int, description=f"default {default}, max {maximum}")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Cards grouped by source question (manual cards by material); not paginated",
+        parameters=[
+            OpenApiParameter("needs_review", bool),
+            OpenApiParameter("format", str, enum=["qa", "cloze"]),
+            _limit_params(600, 2000),
+        ],
+        responses={200: CardGroupSerializer(many=True), 400: _ERR},
+    ),
+    create=extend_schema(
+        summary="Create a manual card (approved)",
+        request=CardCreateSerializer,
+        responses={201: CardSerializer, 400: _ERR, 404: _NOT_FOUND, 409: _DUPLICATE},
+    ),
+    partial_update=extend_schema(
+        summary="Edit (approves), approve (needs_review=false) or flag back (needs_review=true)",
+        parameters=[_ID],
+        request=CardPatchSerializer,
+        responses={200: CardSerializer, 400: _ERR, 404: _NOT_FOUND, 409: _DUPLICATE},
+    ),
+    retrieve=extend_schema(summary="One card", parameters=[_ID], responses={200: CardSerializer, 404: _NOT_FOUND}),
+    destroy=extend_schema(summary="Soft delete", parameters=[_ID], responses={204: None, 404: _NOT_FOUND}),
+)
+class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = CardSerializer
+    pagination_class = None
+    content_negotiation_class = CardContentNegotiation
+    lookup_value_regex = r"\d{1,18}"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return MemoCard.objects.none()
+        return MemoCard.objects.live().filter(user=self.request.user).prefetch_related("evidence")
+
+    def list(self, request: Request) -> Response:
+        query = GroupsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        groups = card_selectors.card_groups_list(
+            user=request.user,
+            needs_review=query.validated_data["needs_review"],
+            card_format=query.validated_data.get("format"),
+            limit=query.validated_data["limit"],
+        )
+        return Response(CardGroupSerializer(groups, many=True).data)
+
+    def create(self, request: Request) -> Response:
+        body = CardCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        topic = None
+        if data.get("study_topic_id"):
+            topic = StudyTopic.objects.live().filter(user=request.user, pk=data["study_topic_id"]).first()
+            if topic is None:
+                raise NotFound("Study topic not found.")
+        card = card_services.card_create(
+            user=request.user,
+            card_format=data["format"],
+            cue=data["cue"],
+            fact=data["fact"],
+            cloze_text=data["cloze_text"],
+            material=data["material"].strip(),
+            study_topic=topic,
+        )
+        return Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        card = self.get_object()
+        body = CardPatchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        content = {k: data[k] for k in ("cue", "fact", "cloze_text") if k in data}
+        with transaction.atomic():
+            if content:
+                card_services.card_update(card=card, **content)
+            if data.get("needs_review") is True:
+                card_services.card_flag(card=card)
+            elif data.get("needs_review") is False and not content:
+                card_services.card_approve(card=card)
+        return Response(CardSerializer(card).data)
+
+    def perform_destroy(self, instance: MemoCard) -> None:
+        card_services.card_delete(card=instance)
+
+    @extend_schema(summary="How many cards wait for review", responses={200: CountSerializer})
+    @action(detail=False, methods=["get"], url_path="needs-review/count")
+    def needs_review_count(self, request: Request) -> Response:
+        return Response({"count": card_selectors.cards_needing_review_count(user=request.user)})
+
+    @extend_schema(
+        summary="Approve every pending card of one source question",
+        request=ApproveBatchSerializer,
+        responses={200: ApproveBatchResultSerializer, 400: _ERR},
+    )
+    @action(detail=False, methods=["post"], url_path="approve-batch")
+    def approve_batch(self, request: Request) -> Response:
+        body = ApproveBatchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        approved = card_services.cards_approve_for_question(
+            user=request.user, source_question_id=body.validated_data["source_question_id"]
+        )
+        return Response({"approved": approved})
+
+    @extend_schema(
+        summary="Cards to recall now: scheduled due first, then new ones",
+        parameters=[_limit_params(30, 200)],
+        responses={200: CardSerializer(many=True), 400: _ERR},
+    )
+    @action(detail=False, methods=["get"])
+    def due(self, request: Request) -> Response:
+        query = DueQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        cards = card_selectors.cards_due_list(user=request.user, limit=query.validated_data["limit"])
+        return Response(CardSerializer(cards, many=True).data)
+
+    @extend_schema(
+        summary="Rate a recall (암|애매|모름 or correct|unsure|wrong)",
+        parameters=[_ID],
+        request=RateSerializer,
+        responses={
+            200: RateResultSerializer,
+            400: OpenApiResponse(description="`invalid` outcome or `not_reviewed` card"),
+            404: _NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def rate(self, request: Request, pk: str | None = None) -> Response:
+        card = self.get_object()
+        body = RateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        progress = card_services.card_rate(card=card, outcome=body.validated_data["outcome"])
+        result = {
+            "card_id": card.pk,
+            "outcome": progress.last_outcome,
+            "review_stage": progress.review_stage,
+            "due_at": progress.due_at,
+        }
+        return Response(RateResultSerializer(result).data)
+
+    @extend_schema(
+        summary="The cram deck: least recently viewed approved cards",
+        parameters=[
+            OpenApiParameter("material", str),
+            OpenApiParameter("format", str, enum=["qa", "cloze"]),
+            _limit_params(20, 100),
+        ],
+        responses={200: CardSerializer(many=True), 400: _ERR},
+    )
+    @action(detail=False, methods=["get"])
+    def deck(self, request: Request) -> Response:
+        query = DeckQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        cards = card_selectors.cards_deck_list(
+            user=request.user,
+            material=query.validated_data.get("material") or None,
+            card_format=query.validated_data.get("format"),
+            limit=query.validated_data["limit"],
+        )
+        return Response(CardSerializer(cards, many=True).data)
+
+    @extend_schema(summary="Count a cram-deck view (no SR effect)", request=None, parameters=[_ID],
+                   responses={204: None, 404: _NOT_FOUND})
+    @action(detail=True, methods=["post"], url_path="view")
+    def mark_viewed(self, request: Request, pk: str | None = None) -> Response:
+        card_services.card_view(card=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

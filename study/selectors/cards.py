@@ -1,0 +1,187 @@
+"""Reads of memo cards: review groups, the SR due list, the cram deck, pending counts, the admin queue."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from study import scheduling
+from study.models import CardProgress, MemoCard
+from study.textnorm import card_dedup_hash
+
+MANUAL_GROUP_TITLE = "직접 추가 카드"
+MATERIAL_GROUP_PREFIX = "[자료] "
+
+
+@dataclass
+class CardGroup:
+    """Cards of one source question, or manual cards of one material, in order of first appearance."""
+
+    source_question_id: int | None
+    question_text: str
+    correct_choice: int | None
+    correct_choice_text: str = ""
+    material: str = ""
+    user_id: int | None = None
+    user_label: str = ""
+    cards: list[MemoCard] = field(default_factory=list)
+
+
+def _live_cards(user: AbstractBaseUser | None) -> QuerySet[MemoCard]:
+    qs = MemoCard.objects.live()
+    return qs if user is None else qs.filter(user=user)
+
+
+def _group_key(source_question_id: int | None, user_id: int, material: str | None) -> tuple:
+    if source_question_id:
+        return ("q", source_question_id)
+    return ("m", user_id, material or "")
+
+
+def _new_group(card: MemoCard) -> CardGroup:
+    question = card.source_question if card.source_question_id else None
+    if question is not None:
+        choices = question.choices if isinstance(question.choices, list) else []
+        index = question.correct_choice - 1
+        return CardGroup(
+            source_question_id=question.pk,
+            question_text=question.question_text,
+            correct_choice=question.correct_choice,
+            correct_choice_text=str(choices[index]) if 0 <= index < len(choices) else "",
+            user_id=card.user_id,
+        )
+    material = card.material
+    return CardGroup(
+        source_question_id=None,
+        question_text=f"{MATERIAL_GROUP_PREFIX}{material}" if material else MANUAL_GROUP_TITLE,
+        correct_choice=None,
+        material=material,
+        user_id=card.user_id,
+    )
+
+
+def group_cards(cards: list[MemoCard]) -> list[CardGroup]:
+    """Group cards per source question (manual ones per owner and material), keeping first-appearance order."""
+    groups: dict[tuple, CardGroup] = {}
+    for card in cards:
+        key = _group_key(card.source_question_id, card.user_id, card.material)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _new_group(card)
+        group.cards.append(card)
+    return list(groups.values())
+
+
+def card_groups_list(
+    *, user: AbstractBaseUser, needs_review: bool | None = None, card_format: str | None = None, limit: int = 600
+) -> list[CardGroup]:
+    """The user's live cards (oldest first, at most `limit`), grouped for review screens."""
+    qs = _live_cards(user)
+    if needs_review is not None:
+        qs = qs.filter(needs_review=needs_review)
+    if card_format:
+        qs = qs.filter(format=card_format)
+    cards = list(qs.select_related("source_question").prefetch_related("evidence").order_by("id")[:limit])
+    return group_cards(cards)
+
+
+def cards_due_list(*, user: AbstractBaseUser, limit: int = 30, now: datetime | None = None) -> list[MemoCard]:
+    """Approved live cards to recall now: scheduled ones by due date first, then never-rated ones by id.
+
+    Each card carries `review_stage` (None for a new card).
+    """
+    now = now or timezone.now()
+    progress = CardProgress.objects.filter(card=OuterRef("pk"), user=OuterRef("user"))
+    qs = (
+        _live_cards(user)
+        .filter(needs_review=False)
+        .annotate(
+            has_progress=Exists(progress),
+            review_stage=Subquery(progress.values("review_stage")[:1]),
+            progress_due_at=Subquery(progress.values("due_at")[:1]),
+        )
+        .filter(
+            Q(has_progress=False)
+            | Q(progress_due_at__lte=now, review_stage__lt=scheduling.MASTERED)
+        )
+        .prefetch_related("evidence")
+        .order_by(F("progress_due_at").asc(nulls_last=True), "id")
+    )
+    return list(qs[:limit])
+
+
+def cards_deck_list(
+    *, user: AbstractBaseUser, material: str | None = None, card_format: str | None = None, limit: int = 20
+) -> list[MemoCard]:
+    """The cram deck: approved live cards, never viewed first, then least recently viewed."""
+    qs = _live_cards(user).filter(needs_review=False)
+    if material:
+        qs = qs.filter(extra__material=material)
+    if card_format:
+        qs = qs.filter(format=card_format)
+    qs = qs.prefetch_related("evidence").order_by(F("last_viewed_at").asc(nulls_first=True), "id")
+    return list(qs[:limit])
+
+
+def cards_needing_review_count(*, user: AbstractBaseUser | None = None) -> int:
+    """Live cards waiting for review (of one user, or of everyone for the admin)."""
+    return _live_cards(user).filter(needs_review=True).count()
+
+
+def card_duplicate_exists(*, card: MemoCard, fact: str) -> bool:
+    """Would `card` with this fact collide with another live card of its owner? (form-level hint)."""
+    dedup_hash = card_dedup_hash(source_question_id=card.source_question_id, card_format=card.format, fact=fact)
+    return MemoCard.objects.live().filter(user_id=card.user_id, dedup_hash=dedup_hash).exclude(pk=card.pk).exists()
+
+
+def review_queue_filtered(
+    *,
+    needs_review: bool = True,
+    user_id: int | None = None,
+    card_format: str | None = None,
+    source_kind: str | None = None,
+) -> QuerySet[MemoCard]:
+    """Pending (or approved) live cards of every user (or one), for the admin review queue."""
+    qs = MemoCard.objects.live().filter(needs_review=needs_review)
+    if user_id:
+        qs = qs.filter(user_id=user_id)
+    if card_format:
+        qs = qs.filter(format=card_format)
+    if source_kind:
+        qs = qs.filter(source_kind=source_kind)
+    return qs
+
+
+def review_queue_group_keys(qs: QuerySet[MemoCard]) -> list[tuple[tuple, list[int]]]:
+    """(group key, card ids) of pending cards in first-appearance order; light rows, for paging by group."""
+    keys: dict[tuple, list[int]] = {}
+    rows = qs.order_by("id").values_list("id", "source_question_id", "user_id", "extra__material")
+    for card_id, question_id, user_id, material in rows:
+        keys.setdefault(_group_key(question_id, user_id, material if isinstance(material, str) else ""), []).append(
+            card_id
+        )
+    return list(keys.items())
+
+
+def review_queue_groups(card_ids: list[int]) -> list[CardGroup]:
+    """Full groups (question, owner, evidence) for one page of the admin review queue."""
+    cards = list(
+        MemoCard.objects.filter(id__in=card_ids)
+        .select_related("source_question", "user")
+        .prefetch_related("evidence")
+        .order_by("id")
+    )
+    groups = group_cards(cards)
+    for group in groups:
+        group.user_label = group.cards[0].user.get_username()
+    return groups
+
+
+def card_owner_choices() -> list[tuple[int, str]]:
+    """(id, username) of users who own live cards: the reviewer's user filter."""
+    User = get_user_model()
+    owners = User.objects.filter(memo_cards__deleted_at__isnull=True).distinct().order_by(User.USERNAME_FIELD)
+    return [(u.pk, u.get_username()) for u in owners]

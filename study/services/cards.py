@@ -1,0 +1,261 @@
+"""Writes of memo cards: create, edit, review (approve / flag / delete), SR rating, cram views."""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from publishing.models import PublishKind
+from publishing.services import publish_request, publish_request_many
+from study import scheduling
+from study.models import CardEvidence, CardProgress, MemoCard, Question, StudyTopic
+from study.models.cards import CardSourceKind
+from study.textnorm import card_dedup_hash
+from studyserver.errors import DuplicateCard, NotFound, NotReviewed
+
+DEDUP_CONSTRAINT = "study_memocard_dedup_uniq"
+FLAGGED_BY_USER = "user"
+FLAGGED_BY_REVIEWER = "reviewer"
+
+# The learner's words for a recall (암 = I know it, 애매 = not sure, 모름 = I don't) and the canonical ones.
+RATING_OUTCOMES = {
+    "암": scheduling.CORRECT,
+    "애매": scheduling.UNSURE,
+    "모름": scheduling.WRONG,
+    scheduling.CORRECT: scheduling.CORRECT,
+    scheduling.UNSURE: scheduling.UNSURE,
+    scheduling.WRONG: scheduling.WRONG,
+}
+
+
+def _is_dedup_violation(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return name == DEDUP_CONSTRAINT if name else DEDUP_CONSTRAINT in str(exc)
+
+
+def _publish_card(card: MemoCard) -> None:
+    publish_request(kind=PublishKind.STUDY_CARD, source_id=card.pk)
+
+
+def _insert_card(card: MemoCard) -> MemoCard:
+    """INSERT in a savepoint; the partial unique index decides duplicates, also under races."""
+    try:
+        with transaction.atomic():
+            card.save(force_insert=True)
+    except IntegrityError as exc:
+        if _is_dedup_violation(exc):
+            raise DuplicateCard() from exc
+        raise
+    return card
+
+
+def card_create(
+    *,
+    user: AbstractBaseUser,
+    card_format: str,
+    cue: str,
+    fact: str,
+    cloze_text: str = "",
+    material: str = "",
+    study_topic: StudyTopic | None = None,
+) -> MemoCard:
+    """A learner's own (manual) card: approved at once; a duplicate fact raises DuplicateCard."""
+    card = MemoCard(
+        user=user,
+        source_kind=CardSourceKind.MANUAL,
+        format=card_format,
+        cue=cue,
+        fact=fact,
+        cloze_text=cloze_text or "",
+        needs_review=False,
+        study_topic=study_topic,
+        extra={"material": material} if material else {},
+        reviewed_at=timezone.now(),
+        dedup_hash=card_dedup_hash(source_question_id=None, card_format=card_format, fact=fact),
+    )
+    with transaction.atomic():
+        _insert_card(card)
+        _publish_card(card)
+    return card
+
+
+def card_candidate_create(
+    *,
+    question: Question,
+    card_format: str,
+    cue: str,
+    fact: str,
+    cloze_text: str = "",
+    evidence: Iterable[Mapping[str, Any]] = (),
+) -> MemoCard | None:
+    """A machine-made card from a question, waiting for review; None when the same fact already exists.
+
+    `evidence` items are {"source_type", "source_id"?, "snippet"?}. Not published: the viewer
+    only sees approved cards.
+    """
+    card = MemoCard(
+        user_id=question.user_id,
+        source_kind=CardSourceKind.QUESTION,
+        format=card_format,
+        cue=cue,
+        fact=fact,
+        cloze_text=cloze_text or "",
+        needs_review=True,
+        source_question=question,
+        study_topic_id=question.study_topic_id,
+        dedup_hash=card_dedup_hash(source_question_id=question.pk, card_format=card_format, fact=fact),
+    )
+    with transaction.atomic():
+        try:
+            _insert_card(card)
+        except DuplicateCard:
+            return None
+        CardEvidence.objects.bulk_create(
+            [
+                CardEvidence(
+                    card=card,
+                    source_type=item["source_type"],
+                    source_id=item.get("source_id"),
+                    snippet=item.get("snippet") or "",
+                )
+                for item in evidence
+            ]
+        )
+    return card
+
+
+def card_update(
+    *, card: MemoCard, cue: str | None = None, fact: str | None = None, cloze_text: str | None = None
+) -> MemoCard:
+    """An edit is the user's final version: new content, recomputed dedup hash, approved and unflagged."""
+    now = timezone.now()
+    if cue is not None:
+        card.cue = cue
+    if fact is not None:
+        card.fact = fact
+    if cloze_text is not None:
+        card.cloze_text = cloze_text
+    card.dedup_hash = card_dedup_hash(
+        source_question_id=card.source_question_id, card_format=card.format, fact=card.fact
+    )
+    card.needs_review = False
+    card.flagged_by = ""
+    card.flagged_at = None
+    card.reviewed_at = now
+    card.updated_at = now
+    fields = ["cue", "fact", "cloze_text", "dedup_hash", "needs_review", "flagged_by", "flagged_at",
+              "reviewed_at", "updated_at"]
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                card.save(update_fields=fields)
+        except IntegrityError as exc:
+            if _is_dedup_violation(exc):
+                raise DuplicateCard() from exc
+            raise
+        _publish_card(card)
+    return card
+
+
+def card_approve(*, card: MemoCard) -> MemoCard:
+    """Approve one card: it enters the due list and the deck."""
+    now = timezone.now()
+    card.needs_review = False
+    card.flagged_by = ""
+    card.flagged_at = None
+    card.reviewed_at = now
+    card.updated_at = now
+    with transaction.atomic():
+        card.save(update_fields=["needs_review", "flagged_by", "flagged_at", "reviewed_at", "updated_at"])
+        _publish_card(card)
+    return card
+
+
+def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_id: int) -> int:
+    """Approve every pending live card of one source question of `user`; returns how many."""
+    user_id = user if isinstance(user, int) else user.pk
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            MemoCard.objects.live()
+            .filter(user_id=user_id, source_question_id=source_question_id, needs_review=True)
+            .order_by("id")
+            .select_for_update()
+            .values_list("id", flat=True)
+        )
+        if not ids:
+            return 0
+        MemoCard.objects.filter(id__in=ids).update(
+            needs_review=False, flagged_by="", flagged_at=None, reviewed_at=now, updated_at=now
+        )
+        publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=ids)
+    return len(ids)
+
+
+def card_flag(*, card: MemoCard, flagged_by: str = FLAGGED_BY_USER) -> MemoCard:
+    """Send a card back to review (it leaves the due list, the deck and the viewer)."""
+    now = timezone.now()
+    card.needs_review = True
+    card.flagged_by = flagged_by
+    card.flagged_at = now
+    card.updated_at = now
+    with transaction.atomic():
+        card.save(update_fields=["needs_review", "flagged_by", "flagged_at", "updated_at"])
+        _publish_card(card)
+    return card
+
+
+def card_delete(*, card: MemoCard) -> None:
+    """Soft delete; the fact may be added again afterwards (the dedup index covers live cards only)."""
+    now = timezone.now()
+    card.deleted_at = now
+    card.updated_at = now
+    with transaction.atomic():
+        card.save(update_fields=["deleted_at", "updated_at"])
+        _publish_card(card)
+
+
+def card_rate(*, card: MemoCard, outcome: str) -> CardProgress:
+    """One recall of an approved card, through the shared SR ladder.
+
+    A first recall that is correct marks the card known (stage 0, no due date) so new cards
+    do not flood the queue; a first miss puts it due tomorrow. Later recalls advance the ladder.
+    """
+    canonical = RATING_OUTCOMES[outcome]
+    now = timezone.now()
+    with transaction.atomic():
+        # Locking the card row serialises concurrent ratings, also of a card without progress yet.
+        locked = MemoCard.objects.live().select_for_update(no_key=True).filter(pk=card.pk).first()
+        if locked is None:
+            raise NotFound()
+        if locked.needs_review:
+            raise NotReviewed()
+        progress = CardProgress.objects.filter(user_id=locked.user_id, card=locked).first()
+        if progress is None:
+            if canonical == scheduling.CORRECT:
+                state = scheduling.LadderState(stage=0, due_at=None)
+            else:
+                state = scheduling.first_due(now)
+            progress = CardProgress(user_id=locked.user_id, card=locked)
+        else:
+            state = scheduling.advance(progress.review_stage, canonical, now, progress.due_at)
+        progress.last_outcome = canonical
+        progress.last_reviewed_at = now
+        progress.review_stage = state.stage
+        progress.due_at = state.due_at
+        progress.updated_at = now
+        if progress.pk is None:
+            progress.save(force_insert=True)
+        else:
+            progress.save(update_fields=["last_outcome", "last_reviewed_at", "review_stage", "due_at", "updated_at"])
+        publish_request(kind=PublishKind.STUDY_CARD_PROGRESS, source_id=progress.pk)
+    return progress
+
+
+def card_view(*, card: MemoCard) -> None:
+    """A cram-deck view: count it and remember when; no SR effect, nothing for the viewer."""
+    MemoCard.objects.filter(pk=card.pk).update(view_count=F("view_count") + 1, last_viewed_at=timezone.now())

@@ -1,0 +1,380 @@
+"""Card API: create, groups, review (approve / batch / flag / edit / delete), dedup, ownership, outbox."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from publishing.models import PublishOutbox
+from study.models import MemoCard
+from study.services.cards import card_candidate_create, card_create
+from study.tests.factories import (
+    CardEvidenceFactory,
+    MemoCardFactory,
+    QuestionFactory,
+    StudyTopicFactory,
+    UserFactory,
+)
+from study.textnorm import card_dedup_hash
+
+URL = "/api/study-cards"
+
+pytestmark = pytest.mark.django_db
+
+
+def outbox(kind: str = "study_card") -> list[int]:
+    return list(PublishOutbox.objects.filter(kind=kind).order_by("id").values_list("source_id", flat=True))
+
+
+def candidate(question, fact: str, card_format: str = "qa", **kwargs) -> MemoCard:
+    card = card_candidate_create(question=question, card_format=card_format, cue=f"{fact}?", fact=fact, **kwargs)
+    assert card is not None
+    return card
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+def test_create_manual_card_is_approved_and_published(api_client, user):
+    response = api_client.post(
+        URL, {"format": "qa", "cue": "LNG 저장 온도는?", "fact": "영하 162도", "material": "가스 물성"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["source_kind"] == "manual"
+    assert body["needs_review"] is False
+    assert body["evidence"] == []
+    assert body["review_stage"] is None
+    card = MemoCard.objects.get(pk=body["id"])
+    assert card.user == user
+    assert card.extra == {"material": "가스 물성"}
+    assert card.dedup_hash == card_dedup_hash(source_question_id=None, card_format="qa", fact="영하 162도")
+    assert outbox() == [card.pk]
+
+
+def test_create_with_trailing_slash_and_topic(api_client, user):
+    topic = StudyTopicFactory(user=user)
+    response = api_client.post(
+        f"{URL}/",
+        {"format": "cloze", "cue": "c", "fact": "메탄", "cloze_text": "LNG 주성분은 ___", "study_topic_id": topic.pk},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert MemoCard.objects.get(pk=response.json()["id"]).study_topic == topic
+
+
+def test_create_with_foreign_topic_is_404(api_client, other_user):
+    topic = StudyTopicFactory(user=other_user)
+    body = {"format": "qa", "cue": "c", "fact": "f", "study_topic_id": topic.pk}
+    response = api_client.post(URL, body, format="json")
+    assert response.status_code == 404
+    assert not MemoCard.objects.exists()
+
+
+def test_create_duplicate_after_normalisation_is_409(api_client):
+    assert api_client.post(URL, {"format": "qa", "cue": "a", "fact": "Methane"}, format="json").status_code == 201
+    response = api_client.post(URL, {"format": "qa", "cue": "b", "fact": "  ＭＥＴＨＡＮＥ. "}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "duplicate_card"
+    # another format is another card; another user may hold the same fact
+    assert api_client.post(URL, {"format": "cloze", "cue": "a", "fact": "Methane"}, format="json").status_code == 201
+
+
+def test_same_fact_for_another_user_is_fine(api_client, other_client):
+    assert api_client.post(URL, {"format": "qa", "cue": "a", "fact": "메탄"}, format="json").status_code == 201
+    assert other_client.post(URL, {"format": "qa", "cue": "a", "fact": "메탄"}, format="json").status_code == 201
+
+
+def test_deleted_card_frees_its_fact(api_client, user):
+    card = MemoCardFactory(user=user, fact="메탄")
+    assert api_client.delete(f"{URL}/{card.pk}").status_code == 204
+    assert api_client.post(URL, {"format": "qa", "cue": "a", "fact": "메탄"}, format="json").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"format": "essay", "cue": "a", "fact": "b"},
+        {"format": "qa", "cue": "", "fact": "b"},
+        {"format": "qa", "cue": "a"},
+        {"format": "qa", "cue": ["x"], "fact": {"a": 1}},
+        {"format": "qa", "cue": "a\x00", "fact": "b"},
+        {"format": "qa", "cue": "a", "fact": "b", "study_topic_id": 10**30},
+        {"format": "qa", "cue": "a", "fact": "b", "study_topic_id": "abc"},
+    ],
+)
+def test_create_invalid_bodies_are_400(api_client, body):
+    response = api_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+
+
+def test_bad_json_and_emoji(api_client):
+    response = api_client.post(URL, data="{not json", content_type="application/json")
+    assert response.status_code == 400
+    response = api_client.post(URL, {"format": "qa", "cue": "🔥 불꽃", "fact": "🔥🔥"}, format="json")
+    assert response.status_code == 201
+
+
+def test_anonymous_is_401(anon_client):
+    assert anon_client.get(URL).status_code == 401
+    assert anon_client.post(URL, {"format": "qa", "cue": "a", "fact": "b"}, format="json").status_code == 401
+
+
+# --- groups -------------------------------------------------------------------------------------
+
+
+def test_groups_by_question_and_material_in_first_appearance_order(api_client, user):
+    topic = StudyTopicFactory(user=user)
+    q1 = QuestionFactory(study_topic=topic, question_text="LNG의 주성분은?", correct_choice=1)
+    q2 = QuestionFactory(study_topic=topic, question_text="LPG의 주성분은?", correct_choice=3)
+    a = candidate(q1, "메탄", evidence=[{"source_type": "question", "source_id": q1.pk, "snippet": "LNG는 메탄"}])
+    m1 = card_create(user=user, card_format="qa", cue="x", fact="m1", material="가스 물성")
+    b = candidate(q2, "프로판")
+    m2 = card_create(user=user, card_format="qa", cue="x", fact="m2")
+    c = candidate(q1, "영하 162도", card_format="cloze", cloze_text="___에서 액화")
+    m3 = card_create(user=user, card_format="qa", cue="x", fact="m3", material="가스 물성")
+    MemoCardFactory(user=UserFactory(), fact="someone else's")
+
+    response = api_client.get(URL)
+    assert response.status_code == 200
+    groups = response.json()
+    assert [(g["source_question_id"], g["question_text"], g["correct_choice"]) for g in groups] == [
+        (q1.pk, "LNG의 주성분은?", 1),
+        (None, "[자료] 가스 물성", None),
+        (q2.pk, "LPG의 주성분은?", 3),
+        (None, "직접 추가 카드", None),
+    ]
+    assert [[c["id"] for c in g["cards"]] for g in groups] == [[a.pk, c.pk], [m1.pk, m3.pk], [b.pk], [m2.pk]]
+    first = groups[0]["cards"][0]
+    assert first["evidence"] == [{"source_type": "question", "source_id": q1.pk, "snippet": "LNG는 메탄"}]
+    assert first["needs_review"] is True
+    assert first["source_kind"] == "question"
+    assert first["review_stage"] is None
+    assert set(first) == {"id", "source_kind", "format", "cue", "fact", "cloze_text", "needs_review", "flagged_by",
+                          "evidence", "review_stage"}
+
+
+def test_groups_filters_and_limit(api_client, user):
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    pending_qa = candidate(question, "메탄")
+    pending_cloze = candidate(question, "에탄", card_format="cloze")
+    approved = card_create(user=user, card_format="qa", cue="x", fact="approved")
+
+    def ids(query: str) -> list[int]:
+        response = api_client.get(f"{URL}?{query}")
+        assert response.status_code == 200, response.json()
+        return [c["id"] for g in response.json() for c in g["cards"]]
+
+    assert ids("needs_review=true") == [pending_qa.pk, pending_cloze.pk]
+    assert ids("needs_review=false") == [approved.pk]
+    assert ids("needs_review=true&format=cloze") == [pending_cloze.pk]
+    assert ids("limit=1") == [pending_qa.pk]
+    assert ids("limit=999999") == [pending_qa.pk, pending_cloze.pk, approved.pk]
+
+
+@pytest.mark.parametrize(
+    "query", ["needs_review=maybe", "format=essay", "limit=0", "limit=-1", "limit=abc", f"limit={'9' * 5000}"]
+)
+def test_groups_bad_query_is_400(api_client, query):
+    response = api_client.get(f"{URL}?{query}")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+
+
+@pytest.mark.parametrize("n", [1, 200])
+def test_groups_query_count_is_constant(api_client, user, django_assert_max_num_queries, n):
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    for i in range(n):
+        card = MemoCardFactory(user=user, source_question=question, source_kind="question", needs_review=True)
+        CardEvidenceFactory(card=card, snippet=f"근거 {i}")
+    # token auth (1) + cards with their question (1) + evidence (1)
+    with django_assert_max_num_queries(3):
+        response = api_client.get(URL)
+    assert sum(len(g["cards"]) for g in response.json()) == n
+
+
+# --- count and approve-batch --------------------------------------------------------------------
+
+
+def test_needs_review_count(api_client, user, other_user):
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    candidate(question, "a")
+    candidate(question, "b")
+    deleted = candidate(question, "c")
+    deleted.deleted_at = deleted.created_at
+    deleted.save()
+    MemoCardFactory(user=user)
+    MemoCardFactory(user=other_user, needs_review=True)
+    for path in (f"{URL}/needs-review/count", f"{URL}/needs-review/count/"):
+        response = api_client.get(path)
+        assert response.status_code == 200
+        assert response.json() == {"count": 2}
+
+
+def test_approve_batch_only_that_question_and_user(api_client, user, other_user):
+    topic = StudyTopicFactory(user=user)
+    q1, q2 = QuestionFactory(study_topic=topic), QuestionFactory(study_topic=topic)
+    a, b = candidate(q1, "a"), candidate(q1, "b")
+    other_question = candidate(q2, "c")
+    foreign = MemoCardFactory(user=other_user, source_question=q1, source_kind="question", needs_review=True)
+    PublishOutbox.objects.all().delete()
+
+    response = api_client.post(f"{URL}/approve-batch", {"source_question_id": q1.pk}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"approved": 2}
+    assert set(MemoCard.objects.filter(needs_review=False).values_list("id", flat=True)) == {a.pk, b.pk}
+    other_question.refresh_from_db()
+    foreign.refresh_from_db()
+    assert other_question.needs_review and foreign.needs_review
+    assert sorted(outbox()) == sorted([a.pk, b.pk])
+    # again: nothing left to approve, nothing recorded
+    assert api_client.post(f"{URL}/approve-batch", {"source_question_id": q1.pk}, format="json").json() == {
+        "approved": 0
+    }
+    assert len(outbox()) == 2
+
+
+@pytest.mark.parametrize("body", [{}, {"source_question_id": "x"}, {"source_question_id": 10**30}])
+def test_approve_batch_needs_a_question_id(api_client, body):
+    response = api_client.post(f"{URL}/approve-batch", body, format="json")
+    assert response.status_code == 400
+
+
+def test_there_is_no_approve_all(api_client):
+    assert api_client.post(f"{URL}/approve-all", {}, format="json").status_code == 404
+
+
+# --- patch --------------------------------------------------------------------------------------
+
+
+def test_edit_approves_recomputes_hash_and_publishes(api_client, user):
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    card = candidate(question, "메탄")
+    PublishOutbox.objects.all().delete()
+    response = api_client.patch(f"{URL}/{card.pk}", {"fact": "메탄 (CH4)", "cue": "주성분?"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["needs_review"] is False
+    assert response.json()["fact"] == "메탄 (CH4)"
+    card.refresh_from_db()
+    assert card.cue == "주성분?"
+    assert card.reviewed_at is not None
+    assert card.dedup_hash == card_dedup_hash(source_question_id=question.pk, card_format="qa", fact="메탄 (CH4)")
+    assert outbox() == [card.pk]
+
+
+def test_edit_to_a_duplicate_is_409_and_changes_nothing(api_client, user):
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    candidate(question, "메탄")
+    card = candidate(question, "에탄")
+    PublishOutbox.objects.all().delete()
+    response = api_client.patch(f"{URL}/{card.pk}", {"fact": "메탄!"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "duplicate_card"
+    card.refresh_from_db()
+    assert card.fact == "에탄" and card.needs_review
+    assert outbox() == []
+
+
+def test_flag_back_and_approve(api_client, user):
+    card = MemoCardFactory(user=user)
+    response = api_client.patch(f"{URL}/{card.pk}/", {"needs_review": True}, format="json")
+    assert response.status_code == 200
+    assert response.json()["needs_review"] is True
+    assert response.json()["flagged_by"] == "user"
+    card.refresh_from_db()
+    assert card.flagged_at is not None
+
+    response = api_client.patch(f"{URL}/{card.pk}", {"needs_review": False}, format="json")
+    assert response.status_code == 200
+    card.refresh_from_db()
+    assert (card.needs_review, card.flagged_by, card.flagged_at) == (False, "", None)
+    assert outbox() == [card.pk, card.pk]
+
+
+def test_edit_clears_a_user_flag(api_client, user):
+    card = MemoCardFactory(user=user, needs_review=True, flagged_by="user")
+    response = api_client.patch(f"{URL}/{card.pk}", {"cloze_text": "___ 도"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["flagged_by"] == ""
+    assert response.json()["needs_review"] is False
+
+
+@pytest.mark.parametrize("body", [{}, {"needs_review": "perhaps"}, {"fact": ""}, {"cue": None}])
+def test_patch_invalid_is_400(api_client, user, body):
+    card = MemoCardFactory(user=user)
+    assert api_client.patch(f"{URL}/{card.pk}", body, format="json").status_code == 400
+
+
+# --- delete, ownership, odd ids -----------------------------------------------------------------
+
+
+def test_delete_is_soft_and_published(api_client, user):
+    card = MemoCardFactory(user=user)
+    assert api_client.delete(f"{URL}/{card.pk}").status_code == 204
+    card.refresh_from_db()
+    assert card.deleted_at is not None
+    assert outbox() == [card.pk]
+    assert api_client.delete(f"{URL}/{card.pk}").status_code == 404
+    assert api_client.patch(f"{URL}/{card.pk}", {"needs_review": True}, format="json").status_code == 404
+    assert api_client.get(URL).json() == []
+
+
+def test_other_users_card_is_404_everywhere(api_client, other_user):
+    card = MemoCardFactory(user=other_user)
+    assert api_client.get(f"{URL}/{card.pk}").status_code == 404
+    assert api_client.patch(f"{URL}/{card.pk}", {"fact": "mine"}, format="json").status_code == 404
+    assert api_client.delete(f"{URL}/{card.pk}").status_code == 404
+    assert api_client.post(f"{URL}/{card.pk}/rate", {"outcome": "암"}, format="json").status_code == 404
+    assert api_client.post(f"{URL}/{card.pk}/view").status_code == 404
+    card.refresh_from_db()
+    assert card.deleted_at is None and card.fact != "mine" and card.view_count == 0
+    assert not PublishOutbox.objects.exists()
+
+
+@pytest.mark.parametrize("card_id", ["abc", "1.5", "-1", "99999999999999999999999", "0"])
+def test_odd_ids_are_404(api_client, card_id):
+    response = api_client.patch(f"{URL}/{card_id}", {"needs_review": True}, format="json")
+    assert response.status_code == 404
+    assert api_client.post(f"{URL}/{card_id}/rate", {"outcome": "암"}, format="json").status_code == 404
+
+
+# --- dedup under a race -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_of_one_fact_give_one_card_and_one_409(client_for):
+    owner = UserFactory()
+    clients = [client_for(owner), client_for(owner)]
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def create(client) -> None:
+        try:
+            barrier.wait(timeout=5)
+            response = client.post(URL, {"format": "qa", "cue": "c", "fact": "동시에 만든 사실"}, format="json")
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201, 409]
+    assert MemoCard.objects.filter(user=owner).count() == 1
+
+
+def test_candidate_create_returns_none_on_duplicate(user):
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    first = card_candidate_create(question=question, card_format="qa", cue="q", fact="메탄",
+                                  evidence=[{"source_type": "explanation", "snippet": "s"}])
+    assert first is not None
+    assert first.needs_review and first.source_kind == "question"
+    assert first.study_topic_id == question.study_topic_id
+    assert first.evidence.count() == 1
+    assert card_candidate_create(question=question, card_format="qa", cue="q2", fact=" 메탄. ") is None
+    assert MemoCard.objects.count() == 1
+    assert not PublishOutbox.objects.exists()

@@ -1,0 +1,189 @@
+"""Card SR: the due list and rating through the shared ladder."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from publishing.models import PublishOutbox
+from study import scheduling
+from study.models import CardProgress, MemoCard
+from study.tests.factories import CardEvidenceFactory, CardProgressFactory, MemoCardFactory, UserFactory
+
+URL = "/api/study-cards"
+
+pytestmark = pytest.mark.django_db
+
+
+def rate(client, card, outcome):
+    return client.post(f"{URL}/{card.pk}/rate", {"outcome": outcome}, format="json")
+
+
+# --- rating -------------------------------------------------------------------------------------
+
+
+def test_first_recall_correct_marks_known_without_due(api_client, user):
+    card = MemoCardFactory(user=user)
+    response = rate(api_client, card, "암")
+    assert response.status_code == 200
+    assert response.json() == {"card_id": card.pk, "outcome": "correct", "review_stage": 0, "due_at": None}
+    progress = CardProgress.objects.get(card=card)
+    assert (progress.user_id, progress.last_outcome, progress.review_stage, progress.due_at) == (
+        user.pk, "correct", 0, None,
+    )
+    assert progress.last_reviewed_at is not None
+    assert list(PublishOutbox.objects.filter(kind="study_card_progress").values_list("source_id", flat=True)) == [
+        progress.pk
+    ]
+
+
+@pytest.mark.parametrize(("word", "canonical"), [("애매", "unsure"), ("모름", "wrong"), ("unsure", "unsure"),
+                                                 ("wrong", "wrong")])
+def test_first_recall_miss_is_due_tomorrow(api_client, user, word, canonical):
+    card = MemoCardFactory(user=user)
+    before = timezone.now()
+    response = rate(api_client, card, word)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["outcome"] == canonical
+    assert body["review_stage"] == 0
+    progress = CardProgress.objects.get(card=card)
+    assert before + timedelta(days=1) <= progress.due_at <= timezone.now() + timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("stage", "outcome", "expected_stage", "days"),
+    [(0, "correct", 1, 3), (1, "암", 2, 7), (2, "correct", 3, 14), (3, "correct", 4, None), (3, "모름", 0, 1),
+     (2, "애매", 0, 1)],
+)
+def test_scheduled_card_climbs_the_shared_ladder(api_client, user, stage, outcome, expected_stage, days):
+    card = MemoCardFactory(user=user)
+    CardProgressFactory(card=card, review_stage=stage, due_at=timezone.now() - timedelta(hours=1),
+                        last_outcome="wrong")
+    before = timezone.now()
+    response = rate(api_client, card, outcome)
+    assert response.status_code == 200
+    progress = CardProgress.objects.get(card=card)
+    expected = scheduling.advance(stage, {"암": "correct", "모름": "wrong", "애매": "unsure"}.get(outcome, outcome),
+                                  before)
+    assert progress.review_stage == expected_stage == expected.stage
+    if days is None:
+        assert progress.due_at is None
+        assert response.json()["due_at"] is None
+    else:
+        assert before + timedelta(days=days) <= progress.due_at <= timezone.now() + timedelta(days=days)
+    assert CardProgress.objects.filter(card=card).count() == 1
+
+
+def test_unreviewed_card_cannot_be_rated(api_client, user):
+    card = MemoCardFactory(user=user, needs_review=True)
+    response = rate(api_client, card, "암")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "not_reviewed"
+    assert not CardProgress.objects.exists()
+    assert not PublishOutbox.objects.exists()
+
+
+@pytest.mark.parametrize("body", [{"outcome": "skipped"}, {"outcome": "알아"}, {"outcome": ""}, {}, {"outcome": 1}])
+def test_unknown_outcome_is_400(api_client, user, body):
+    card = MemoCardFactory(user=user)
+    response = api_client.post(f"{URL}/{card.pk}/rate", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+    assert not CardProgress.objects.exists()
+
+
+def test_deleted_card_cannot_be_rated(api_client, user):
+    card = MemoCardFactory(user=user, deleted_at=timezone.now())
+    assert rate(api_client, card, "암").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_ratings_make_one_progress_row(client_for):
+    owner = UserFactory()
+    card = MemoCardFactory(user=owner)
+    clients = [client_for(owner), client_for(owner)]
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def go(client, outcome) -> None:
+        try:
+            barrier.wait(timeout=5)
+            statuses.append(rate(client, card, outcome).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=go, args=(c, o)) for c, o in zip(clients, ["모름", "모름"], strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200, 200]
+    progress = CardProgress.objects.get(card=card)
+    # the second rating saw the first one's row: a miss again keeps stage 0, due tomorrow
+    assert progress.review_stage == 0 and progress.due_at is not None
+
+
+# --- due list -----------------------------------------------------------------------------------
+
+
+def test_due_list_scheduled_first_then_new(api_client, user, other_user):
+    now = timezone.now()
+    new_a = MemoCardFactory(user=user)
+    later_due = MemoCardFactory(user=user)
+    CardProgressFactory(card=later_due, review_stage=2, due_at=now - timedelta(hours=1))
+    earlier_due = MemoCardFactory(user=user)
+    CardProgressFactory(card=earlier_due, review_stage=1, due_at=now - timedelta(days=2))
+    new_b = MemoCardFactory(user=user)
+    # not due: future, known (due null), mastered, unreviewed, deleted, someone else's
+    CardProgressFactory(card=MemoCardFactory(user=user), review_stage=1, due_at=now + timedelta(days=1))
+    CardProgressFactory(card=MemoCardFactory(user=user), review_stage=0, due_at=None)
+    CardProgressFactory(card=MemoCardFactory(user=user), review_stage=4, due_at=None)
+    MemoCardFactory(user=user, needs_review=True)
+    MemoCardFactory(user=user, deleted_at=now)
+    MemoCardFactory(user=other_user)
+
+    response = api_client.get(f"{URL}/due")
+    assert response.status_code == 200
+    body = response.json()
+    assert [c["id"] for c in body] == [earlier_due.pk, later_due.pk, new_a.pk, new_b.pk]
+    assert [c["review_stage"] for c in body] == [1, 2, None, None]
+
+    limited = api_client.get(f"{URL}/due/?limit=3").json()
+    assert [c["id"] for c in limited] == [earlier_due.pk, later_due.pk, new_a.pk]
+
+
+def test_rating_moves_a_card_out_of_the_due_list(api_client, user):
+    card = MemoCardFactory(user=user)
+    assert [c["id"] for c in api_client.get(f"{URL}/due").json()] == [card.pk]
+    rate(api_client, card, "암")
+    assert api_client.get(f"{URL}/due").json() == []
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=x", "limit=-5"])
+def test_due_bad_limit_is_400(api_client, query):
+    assert api_client.get(f"{URL}/due?{query}").status_code == 400
+
+
+def test_due_limit_is_clamped_to_200(api_client, user):
+    MemoCard.objects.bulk_create(
+        [MemoCard(user=user, cue=f"c{i}", fact=f"f{i}", dedup_hash=f"h{i}") for i in range(205)]
+    )
+    assert len(api_client.get(f"{URL}/due?limit=100000").json()) == 200
+
+
+@pytest.mark.parametrize("n", [1, 200])
+def test_due_query_count_is_constant(api_client, user, django_assert_max_num_queries, n):
+    now = timezone.now()
+    for i in range(n):
+        card = MemoCardFactory(user=user)
+        CardEvidenceFactory(card=card)
+        if i % 2:
+            CardProgressFactory(card=card, review_stage=1, due_at=now - timedelta(minutes=i))
+    # token auth (1) + cards with their progress (1) + evidence (1)
+    with django_assert_max_num_queries(3):
+        response = api_client.get(f"{URL}/due?limit=200")
+    assert len(response.json()) == n
+    assert all(len(c["evidence"]) == 1 for c in response.json())

@@ -1,0 +1,275 @@
+"""The admin review queue without a browser: access, grouping, each POST action, bulk actions, the change form."""
+
+import pytest
+from django.urls import reverse
+
+from publishing.models import PublishOutbox
+from study.models import MemoCard
+from study.services.cards import card_candidate_create, card_create
+from study.tests.factories import MemoCardFactory, QuestionFactory, StudyTopicFactory, UserFactory
+from study.textnorm import card_dedup_hash
+
+pytestmark = pytest.mark.django_db
+
+QUEUE = "admin:study_memocard_review"
+ACTION = "admin:study_memocard_review_action"
+
+
+@pytest.fixture
+def reviewer(client):
+    staff = UserFactory(username="reviewer", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def pending(user):
+    """Two pending cards of one question (with evidence) and one of another question."""
+    topic = StudyTopicFactory(user=user)
+    q1 = QuestionFactory(study_topic=topic, question_text="LNG의 주성분은?", choices=["메탄", "에탄"], correct_choice=1)
+    q2 = QuestionFactory(study_topic=topic, question_text="도시가스 부취제는?")
+    evidence = [{"source_type": "explanation", "source_id": 1, "snippet": "LNG는 메탄이 주성분"}]
+    a = card_candidate_create(question=q1, card_format="qa", cue="LNG 주성분?", fact="메탄", evidence=evidence)
+    b = card_candidate_create(question=q1, card_format="cloze", cue="LNG", fact="영하 162도",
+                              cloze_text="LNG는 ____에서 액화한다")
+    c = card_candidate_create(question=q2, card_format="qa", cue="부취제?", fact="THT")
+    return {"q1": q1, "q2": q2, "a": a, "b": b, "c": c}
+
+
+def outbox() -> list[int]:
+    return list(PublishOutbox.objects.filter(kind="study_card").order_by("id").values_list("source_id", flat=True))
+
+
+def post_action(client, **data):
+    return client.post(reverse(ACTION), {"next": reverse(QUEUE), **data}, follow=True)
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_non_staff_is_redirected_to_login(client, user):
+    client.force_login(user)
+    response = client.get(reverse(QUEUE))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+    response = client.post(reverse(ACTION), {"action": "approve_question", "question_id": 1})
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_anonymous_is_redirected(client):
+    assert client.get(reverse(QUEUE)).status_code == 302
+
+
+def test_queue_shows_groups_with_question_evidence_and_owner(reviewer, pending, user, django_assert_max_num_queries):
+    other = UserFactory(username="second-learner")
+    card_create(user=other, card_format="qa", cue="x", fact="y", material="법규")
+    MemoCardFactory(user=other, needs_review=True, flagged_by="user", extra={"material": "법규"})
+    with django_assert_max_num_queries(12):
+        response = reviewer.get(reverse(QUEUE))
+    assert response.status_code == 200
+    html = response.content.decode()
+    groups = response.context["groups"]
+    assert [g.question_text for g in groups] == ["LNG의 주성분은?", "도시가스 부취제는?", "[자료] 법규"]
+    assert [[c.pk for c in g.cards] for g in groups][:2] == [[pending["a"].pk, pending["b"].pk], [pending["c"].pk]]
+    assert html.count("LNG의 주성분은?") == 1  # the question is shown once per group
+    assert "정답 <b>1. 메탄</b>" in html
+    assert "LNG는 메탄이 주성분" in html
+    assert "LNG는 ____에서 액화한다" in html
+    assert "Flagged by user" in html
+    assert user.username in html and "second-learner" in html
+    assert response.context["pending_count"] == 4
+
+
+@pytest.mark.parametrize("n_groups", [1, 20])
+def test_queue_query_count_does_not_grow_with_groups(reviewer, user, django_assert_max_num_queries, n_groups):
+    topic = StudyTopicFactory(user=user)
+    for i in range(n_groups):
+        question = QuestionFactory(study_topic=topic)
+        for fmt in ("qa", "cloze"):
+            card_candidate_create(question=question, card_format=fmt, cue="c", fact=f"f{i}",
+                                  evidence=[{"source_type": "question", "source_id": question.pk, "snippet": "s"}])
+    with django_assert_max_num_queries(10):
+        response = reviewer.get(reverse(QUEUE))
+    assert sum(len(g.cards) for g in response.context["groups"]) == 2 * n_groups
+
+
+def test_queue_filters_by_user_and_format(reviewer, pending):
+    other = UserFactory()
+    MemoCardFactory(user=other, needs_review=True)
+    response = reviewer.get(reverse(QUEUE), {"user": other.pk})
+    assert [c.user_id for g in response.context["groups"] for c in g.cards] == [other.pk]
+    response = reviewer.get(reverse(QUEUE), {"format": "cloze"})
+    assert [c.pk for g in response.context["groups"] for c in g.cards] == [pending["b"].pk]
+    # junk filters are ignored, never a 500
+    assert reviewer.get(reverse(QUEUE), {"user": "x", "format": "essay", "page": "zz"}).status_code == 200
+
+
+def test_queue_paginates_by_group(reviewer, user):
+    topic = StudyTopicFactory(user=user)
+    for i in range(23):
+        card_candidate_create(question=QuestionFactory(study_topic=topic), card_format="qa", cue="c", fact=f"f{i}")
+    first = reviewer.get(reverse(QUEUE))
+    assert len(first.context["groups"]) == 20
+    second = reviewer.get(reverse(QUEUE), {"page": 2})
+    assert len(second.context["groups"]) == 3
+    assert "Page 2 of 2" in second.content.decode()
+
+
+def test_approve_one(reviewer, pending):
+    response = post_action(reviewer, action="approve", card_id=pending["a"].pk)
+    assert response.status_code == 200
+    pending["a"].refresh_from_db()
+    assert pending["a"].needs_review is False and pending["a"].reviewed_at is not None
+    assert outbox() == [pending["a"].pk]
+    assert f"Approved card #{pending['a'].pk}." in messages_of(response)
+
+
+def test_approve_all_cards_of_a_question(reviewer, pending):
+    response = post_action(reviewer, action="approve_question", question_id=pending["q1"].pk)
+    assert response.status_code == 200
+    assert set(MemoCard.objects.filter(needs_review=False).values_list("id", flat=True)) == {
+        pending["a"].pk, pending["b"].pk,
+    }
+    assert sorted(outbox()) == sorted([pending["a"].pk, pending["b"].pk])
+    assert f"Approved 2 card(s) of question #{pending['q1'].pk}." in messages_of(response)
+
+
+def test_edit_approves_and_recomputes_hash(reviewer, pending):
+    card = pending["a"]
+    response = post_action(reviewer, action="edit", card_id=card.pk, cue="LNG의 주성분?", fact="메탄 (CH₄)",
+                           cloze_text="")
+    assert response.status_code == 200
+    card.refresh_from_db()
+    assert (card.cue, card.fact, card.needs_review) == ("LNG의 주성분?", "메탄 (CH₄)", False)
+    assert card.dedup_hash == card_dedup_hash(source_question_id=pending["q1"].pk, card_format="qa",
+                                              fact="메탄 (CH₄)")
+    assert outbox() == [card.pk]
+
+
+def test_duplicate_edit_shows_a_message_and_changes_nothing(reviewer, pending):
+    card_candidate_create(question=pending["q1"], card_format="qa", cue="other", fact="에탄")
+    response = post_action(reviewer, action="edit", card_id=pending["a"].pk, cue="c", fact="에탄.", cloze_text="")
+    assert response.status_code == 200
+    assert any("same fact" in m for m in messages_of(response))
+    pending["a"].refresh_from_db()
+    assert pending["a"].fact == "메탄" and pending["a"].needs_review
+    assert outbox() == []
+
+
+def test_empty_fact_is_refused_with_a_message(reviewer, pending):
+    response = post_action(reviewer, action="edit", card_id=pending["a"].pk, cue="c", fact="", cloze_text="")
+    assert any("was not saved" in m for m in messages_of(response))
+    pending["a"].refresh_from_db()
+    assert pending["a"].fact == "메탄"
+
+
+def test_flag_back_and_delete(reviewer, pending):
+    card = pending["a"]
+    post_action(reviewer, action="approve", card_id=card.pk)
+    approved_view = reviewer.get(reverse(QUEUE), {"status": "approved"})
+    assert [c.pk for g in approved_view.context["groups"] for c in g.cards] == [card.pk]
+    post_action(reviewer, action="flag", card_id=card.pk)
+    card.refresh_from_db()
+    assert card.needs_review and card.flagged_by == "reviewer" and card.flagged_at is not None
+    post_action(reviewer, action="delete", card_id=card.pk)
+    card.refresh_from_db()
+    assert card.deleted_at is not None
+    assert outbox() == [card.pk, card.pk, card.pk]
+    response = post_action(reviewer, action="approve", card_id=card.pk)
+    assert "That card no longer exists." in messages_of(response)
+
+
+@pytest.mark.parametrize("data", [{"action": "nuke"}, {"action": "approve", "card_id": "x"},
+                                  {"action": "approve_question", "question_id": "99999999999999999999"},
+                                  {"action": "approve", "card_id": "99999999999999999999"}])
+def test_bad_posts_never_500(reviewer, pending, data):
+    response = post_action(reviewer, **data)
+    assert response.status_code == 200
+    assert MemoCard.objects.filter(needs_review=True).count() == 3
+
+
+def test_get_on_action_url_is_405(reviewer):
+    assert reviewer.get(reverse(ACTION)).status_code == 405
+
+
+def test_foreign_next_url_is_ignored(reviewer, pending):
+    response = reviewer.post(reverse(ACTION), {"action": "approve", "card_id": pending["a"].pk,
+                                               "next": "https://evil.example/"})
+    assert response["Location"] == reverse(QUEUE)
+
+
+def test_admin_index_and_changelist_show_the_pending_count(reviewer, pending):
+    index = reviewer.get(reverse("admin:index")).content.decode()
+    assert '<strong class="card-review-count">3</strong>' in index
+    assert reverse(QUEUE) in index
+    changelist = reviewer.get(reverse("admin:study_memocard_changelist")).content.decode()
+    assert "Cards to review (3)" in changelist
+
+
+def test_changelist_bulk_actions_use_the_services(reviewer, pending):
+    url = reverse("admin:study_memocard_changelist")
+    ids = [pending["a"].pk, pending["c"].pk]
+    response = reviewer.post(url, {"action": "approve_selected", "_selected_action": ids}, follow=True)
+    assert response.status_code == 200
+    assert set(MemoCard.objects.filter(needs_review=False).values_list("id", flat=True)) == set(ids)
+    reviewer.post(url, {"action": "flag_selected", "_selected_action": [pending["a"].pk]})
+    pending["a"].refresh_from_db()
+    assert pending["a"].needs_review and pending["a"].flagged_by == "reviewer"
+    reviewer.post(url, {"action": "soft_delete_selected", "_selected_action": [pending["b"].pk]})
+    pending["b"].refresh_from_db()
+    assert pending["b"].deleted_at is not None
+    assert sorted(outbox()) == sorted([*ids, pending["a"].pk, pending["b"].pk])
+
+
+def test_there_is_no_hard_delete_or_approve_everything_action(reviewer, pending):
+    response = reviewer.get(reverse("admin:study_memocard_changelist"))
+    actions = [name for name, _ in response.context["action_form"].fields["action"].choices]
+    assert "delete_selected" not in actions
+    assert sorted(a for a in actions if a) == ["approve_selected", "flag_selected", "soft_delete_selected"]
+
+
+def test_changelist_filters_and_search(reviewer, pending):
+    url = reverse("admin:study_memocard_changelist")
+    assert reviewer.get(url, {"needs_review__exact": "1", "format__exact": "cloze"}).context["cl"].result_count == 1
+    assert reviewer.get(url, {"q": "THT"}).context["cl"].result_count == 1
+    assert reviewer.get(url, {"source_kind__exact": "manual"}).context["cl"].result_count == 0
+
+
+def test_change_form_edit_goes_through_card_update(reviewer, pending):
+    card = pending["b"]
+    url = reverse("admin:study_memocard_change", args=[card.pk])
+    data = {"cue": card.cue, "fact": "영하 161.5도", "cloze_text": card.cloze_text, "needs_review": "on",
+            "evidence-TOTAL_FORMS": "0", "evidence-INITIAL_FORMS": "0", "evidence-MIN_NUM_FORMS": "0",
+            "evidence-MAX_NUM_FORMS": "1000"}
+    response = reviewer.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    card.refresh_from_db()
+    assert card.fact == "영하 161.5도" and card.needs_review is False  # an edit approves
+    assert card.dedup_hash == card_dedup_hash(source_question_id=pending["q1"].pk, card_format="cloze",
+                                              fact="영하 161.5도")
+    assert outbox() == [card.pk]
+
+
+def test_change_form_duplicate_is_a_form_error(reviewer, pending):
+    card_candidate_create(question=pending["q1"], card_format="qa", cue="x", fact="에탄")
+    card = pending["a"]
+    url = reverse("admin:study_memocard_change", args=[card.pk])
+    data = {"cue": card.cue, "fact": "에탄", "cloze_text": "", "needs_review": "on",
+            "evidence-TOTAL_FORMS": "1", "evidence-INITIAL_FORMS": "1", "evidence-MIN_NUM_FORMS": "0",
+            "evidence-MAX_NUM_FORMS": "1000", "evidence-0-id": card.evidence.get().pk, "evidence-0-card": card.pk}
+    response = reviewer.post(url, data)
+    assert response.status_code == 200
+    assert "same fact" in str(response.context["adminform"].form.errors)
+    card.refresh_from_db()
+    assert card.fact == "메탄"
+
+
+def test_change_form_delete_is_soft(reviewer, pending):
+    card = pending["c"]
+    response = reviewer.post(reverse("admin:study_memocard_delete", args=[card.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    card.refresh_from_db()
+    assert card.deleted_at is not None
+    assert outbox() == [card.pk]

@@ -1,0 +1,148 @@
+"""A reviewer works through the card review queue in real Chromium (Playwright) against the live server."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from publishing.models import Published, PublishOutbox
+from study.models import MemoCard
+from study.services.cards import card_candidate_create, card_create
+from study.tests.factories import QuestionFactory, StudyTopicFactory, UserFactory
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls below are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORD = "pw-for-tests-1"
+ARTIFACTS = Path(settings.BASE_DIR) / "artifacts"
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="ko-KR")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+            # While Playwright's loop runs, the ORM works on a context-local connection: close it here.
+            connections.close_all()
+
+
+def published_or_pending(card_id: int) -> Published | None:
+    """The card's publish request was recorded: still in the outbox, or already drained into Published."""
+    row = Published.objects.filter(kind="study_card", source_id=card_id).first()
+    if row is None:
+        assert PublishOutbox.objects.filter(kind="study_card", source_id=card_id).exists()
+    return row
+
+
+def test_reviewer_works_through_the_queue(live_server, page):
+    UserFactory(username="reviewer", is_staff=True, is_superuser=True)
+    learner = UserFactory(username="gas-learner")
+    topic = StudyTopicFactory(user=learner, name="가스기사 필기")
+    q1 = QuestionFactory(study_topic=topic, question_text="LNG(액화천연가스)의 주성분은 무엇인가?",
+                         choices=["메탄", "에탄", "프로판", "부탄"], correct_choice=1)
+    q2 = QuestionFactory(study_topic=topic, question_text="도시가스에 첨가하는 부취제로 옳은 것은?",
+                         choices=["THT", "CO", "H2S", "N2"], correct_choice=1)
+    edited = card_candidate_create(
+        question=q1, card_format="qa", cue="LNG의 주성분은?", fact="메탄",
+        evidence=[{"source_type": "explanation", "source_id": q1.pk,
+                   "snippet": "LNG는 메탄(CH₄)을 주성분으로 하는 천연가스를 영하 162℃로 냉각해 액화한 것이다."}],
+    )
+    cloze = card_candidate_create(
+        question=q1, card_format="cloze", cue="LNG 액화 온도", fact="영하 162℃",
+        cloze_text="LNG는 천연가스를 ____로 냉각하여 액화한 것이다.",
+        evidence=[{"source_type": "document", "source_id": 3, "snippet": "천연가스는 영하 162℃에서 액화된다."}],
+    )
+    odorant = card_candidate_create(
+        question=q2, card_format="qa", cue="도시가스 부취제의 예는?", fact="THT (테트라하이드로티오펜)",
+        evidence=[{"source_type": "question", "source_id": q2.pk, "snippet": "부취제: THT, TBM, DMS"}],
+    )
+    doomed = card_candidate_create(question=q2, card_format="qa", cue="부취제 냄새 감지 농도는?", fact="1/1000")
+    card_create(user=learner, card_format="qa", cue="가스 비중 기준은?", fact="공기", material="가스 물성")
+    base = live_server.url
+
+    # log in and see the pending count on the admin index
+    page.goto(f"{base}/admin/login/?next=/admin/")
+    page.fill("#id_username", "reviewer")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    summary = page.locator("#card-review-summary")
+    assert summary.locator(".card-review-count").inner_text() == "4"
+
+    # open the queue: one group per question, the question text shown once
+    summary.get_by_role("link", name="Open the review queue").click()
+    page.wait_for_selector("#review-queue")
+    group1 = page.locator(f"section[data-question-id='{q1.pk}']")
+    assert "LNG(액화천연가스)의 주성분은 무엇인가?" in group1.locator("h2").inner_text()
+    assert "1. 메탄" in group1.locator(".rq-answer").inner_text()
+    assert group1.locator("article.rq-card").count() == 2
+    assert "영하 162℃로 냉각" in group1.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "review_queue.png"), full_page=True)
+
+    # edit one card's fact and save: the edit approves it
+    card = page.locator(f"#card-{edited.pk}")
+    card.locator("textarea[name=fact]").fill("메탄 (CH₄)")
+    card.get_by_role("button", name="Save edit & approve").click()
+    page.wait_for_selector(".messagelist")
+    assert f"Saved and approved card #{edited.pk}." in page.locator(".messagelist").inner_text()
+    assert page.locator(f"#card-{edited.pk}").count() == 0
+
+    # approve all cards of the second question
+    page.locator(f"section[data-question-id='{q2.pk}']").get_by_role(
+        "button", name="Approve all cards of this question"
+    ).click()
+    page.wait_for_selector(".messagelist")
+    assert "Approved 2 card(s)" in page.locator(".messagelist").inner_text()
+    assert page.locator(f"section[data-question-id='{q2.pk}']").count() == 0
+
+    # flag one of them back from the approved tab
+    page.get_by_role("link", name="Approved").click()
+    page.locator(f"#card-{odorant.pk}").get_by_role("button", name="Flag back to review").click()
+    page.wait_for_selector(".messagelist")
+    assert page.locator(f"#card-{odorant.pk}").count() == 0
+
+    # delete one: it leaves the queue
+    page.locator(".rq-tabs").get_by_role("link", name="Pending").click()
+    assert page.locator(f"#card-{odorant.pk} .rq-flag").inner_text().startswith("Flagged by reviewer")
+    page.locator(f"#card-{cloze.pk}").get_by_role("button", name="Delete").click()
+    page.wait_for_selector(".messagelist")
+    assert page.locator(f"#card-{cloze.pk}").count() == 0
+    assert page.locator("#rq-pending-count").inner_text() == "1"
+    page.screenshot(path=str(ARTIFACTS / "review_queue_after.png"), full_page=True)
+
+    states = {c.pk: c for c in MemoCard.objects.filter(pk__in=[edited.pk, cloze.pk, odorant.pk, doomed.pk])}
+    assert states[edited.pk].fact == "메탄 (CH₄)" and states[edited.pk].needs_review is False
+    assert states[doomed.pk].needs_review is False
+    assert states[odorant.pk].needs_review is True and states[odorant.pk].flagged_by == "reviewer"
+    assert states[cloze.pk].deleted_at is not None and states[cloze.pk].needs_review is True
+
+    approved = published_or_pending(edited.pk)
+    if approved is not None:
+        assert approved.deleted is False and approved.payload["fact"] == "메탄 (CH₄)"
+    assert published_or_pending(doomed.pk) is None or not Published.objects.get(
+        kind="study_card", source_id=doomed.pk).deleted
+    flagged = published_or_pending(odorant.pk)
+    if flagged is not None:
+        assert flagged.deleted is True and flagged.payload is None
+    assert PublishOutbox.objects.filter(kind="study_card", source_id=cloze.pk).exists() or Published.objects.filter(
+        kind="study_card", source_id=cloze.pk, deleted=True).exists() or not Published.objects.filter(
+        kind="study_card", source_id=cloze.pk).exists()
+

@@ -1,0 +1,35 @@
+"""Fact normalisation and the card dedup hash."""
+
+import pytest
+
+from study.textnorm import card_dedup_hash, normalize_fact
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Methane", "methane"),
+        ("ＭＥＴＨＡＮＥ", "methane"),  # NFKC: full-width letters
+        ("Straße", "strasse"),  # case-fold, not just lower()
+        ("  영하   162 도\n\t ", "영하 162 도"),  # whitespace collapsed and trimmed
+        ("「메탄」。", "메탄"),  # CJK punctuation at the ends
+        ("...메탄, 에탄!!", "메탄, 에탄"),  # punctuation inside is kept
+        ("(CH4)", "ch4"),
+        ("㎏", "kg"),  # NFKC compatibility character
+        ("", ""),
+        (None, ""),
+        ("?!.", ""),
+    ],
+)
+def test_normalize_fact(raw, expected):
+    assert normalize_fact(raw) == expected
+
+
+def test_hash_ignores_formatting_but_not_meaning():
+    base = card_dedup_hash(source_question_id=7, card_format="qa", fact="영하 162도")
+    assert card_dedup_hash(source_question_id=7, card_format="qa", fact=" 영하  162도. ") == base
+    assert card_dedup_hash(source_question_id=7, card_format="qa", fact="영하 161도") != base
+    assert card_dedup_hash(source_question_id=7, card_format="cloze", fact="영하 162도") != base
+    assert card_dedup_hash(source_question_id=8, card_format="qa", fact="영하 162도") != base
+    assert card_dedup_hash(source_question_id=None, card_format="qa", fact="영하 162도") != base
+    assert len(base) == 64
