@@ -1,18 +1,26 @@
-"""An upload handler that refuses oversized bodies before and while they stream."""
+"""Upload limits and file-name rules: refuse oversized bodies before and while they stream."""
+
+import hashlib
+import os
+import unicodedata
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
-from studyserver.errors import BodyTooLarge
+from studyserver.errors import BodyTooLarge, EmptyFile, InvalidInput
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_NAME_LENGTH = 255
+MAX_FORMAT_LENGTH = 20
 
 
 class LimitedUploadHandler(FileUploadHandler):
     """First in FILE_UPLOAD_HANDLERS: counts bytes and stops at DOCUMENT_MAX_BYTES.
 
     - `Content-Length` above max_bytes × slack is refused before a byte is read;
-    - while streaming, more than max_bytes in one file is refused.
-    Later handlers (memory / temp file) do the storing; their temp files are closed,
-    and so removed, when the request is torn down.
+    - while streaming, more than max_bytes in one file is refused, and the partial
+      files of the later handlers (memory / temp file) are closed, which removes a temp file.
     """
 
     def __init__(self, request=None) -> None:
@@ -32,8 +40,61 @@ class LimitedUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int):
         self.received += len(raw_data)
         if self.received > self.max_bytes:
+            self._close_partial_files()
             raise BodyTooLarge(f"The file exceeds the limit of {self.max_bytes} bytes.")
         return raw_data
 
     def file_complete(self, file_size: int):
         return None
+
+    def _close_partial_files(self) -> None:
+        for handler in getattr(self.request, "upload_handlers", ()):
+            partial = getattr(handler, "file", None)
+            if handler is not self and partial is not None:
+                partial.close()
+
+
+def upload_base_name(raw_name: str | None) -> str:
+    """The base name of a client file name (any / or \\ path stripped); empty names and dot-files refused."""
+    name = unicodedata.normalize("NFC", raw_name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    if not name or name.startswith("."):
+        raise InvalidInput("The file name is empty or a hidden (dot) file.")
+    if len(name) > MAX_NAME_LENGTH:
+        stem, ext = os.path.splitext(name)
+        name = stem[: MAX_NAME_LENGTH - len(ext)] + ext if len(ext) < 30 else name[:MAX_NAME_LENGTH]
+    return name
+
+
+def file_format_of(name: str) -> str:
+    """The lower-case extension of `name` (letters and digits only), or "" when it has none."""
+    ext = os.path.splitext(name)[1][1:].lower()
+    return ext if ext.isascii() and ext.isalnum() and len(ext) <= MAX_FORMAT_LENGTH else ""
+
+
+def checked_upload_size(upload: UploadedFile) -> int:
+    """The size of an upload; empty → 400 empty_file, above DOCUMENT_MAX_BYTES → 413."""
+    size = upload.size or 0
+    if size <= 0:
+        raise EmptyFile()
+    if size > settings.DOCUMENT_MAX_BYTES:
+        raise BodyTooLarge(f"The file exceeds the limit of {settings.DOCUMENT_MAX_BYTES} bytes.")
+    return size
+
+
+def sha256_of(upload: UploadedFile) -> str:
+    """sha256 of an upload, read chunk by chunk (never the whole file in memory)."""
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def is_png(upload: UploadedFile) -> bool:
+    """True when the content starts with the 8-byte PNG signature (the name is not trusted)."""
+    upload.seek(0)
+    head = upload.read(len(PNG_SIGNATURE))
+    upload.seek(0)
+    return head == PNG_SIGNATURE

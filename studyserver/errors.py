@@ -7,7 +7,8 @@ Every error body is `{"error_code": str, "detail": str}`; validation errors add
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import IntegrityError
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import DataError, IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -109,10 +110,19 @@ def _flatten(detail) -> list[str]:
     return [str(detail)]
 
 
-def _field_errors(detail) -> dict:
-    if isinstance(detail, dict):
-        return {str(k): v if isinstance(v, (list, dict)) else [str(v)] for k, v in detail.items()}
-    return {"non_field_errors": _flatten(detail)}
+def _field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """Field → list of messages, as documented; nested errors get dotted keys (`attempts.0.selected_choice`)."""
+    if not isinstance(detail, dict):
+        if isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
+            detail = {str(i): item for i, item in enumerate(detail) if item}
+        else:
+            return {prefix or "non_field_errors": _flatten(detail)}
+    errors: dict[str, list[str]] = {}
+    for key, value in detail.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        for field, messages in _field_errors(value, path).items():
+            errors.setdefault(field, []).extend(messages)
+    return errors
 
 
 def error_body(error_code: str, detail: str, **extra) -> dict:
@@ -129,6 +139,16 @@ def exception_handler(exc, context):
         # A constraint caught a race the service did not anticipate: a conflict, never a 500.
         logger.warning("unhandled IntegrityError turned into 409: %s", exc)
         exc = Conflict()
+    elif isinstance(exc, DataError):
+        # A value the database cannot hold (out of range, NUL in JSON) that validation let through.
+        logger.warning("DataError turned into 400: %s", exc)
+        exc = exceptions.ValidationError({"non_field_errors": ["A value is out of range or malformed."]})
+    elif isinstance(exc, UnicodeError):
+        exc = exceptions.ValidationError({"non_field_errors": ["The text is not valid Unicode."]})
+    elif isinstance(exc, RequestDataTooBig):
+        exc = BodyTooLarge()
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = exceptions.ValidationError({"non_field_errors": ["Too many fields."]})
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -1,7 +1,36 @@
-"""POST /api/auth/token: trade username and password for a DRF token."""
+"""POST /api/auth/token: trade username and password for a DRF token (rate limited)."""
 
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
+
+from .common import error_responses
+
+
+class AuthRateThrottle(ScopedRateThrottle):
+    """ScopedRateThrottle that reads the rate at request time (settings overrides take effect)."""
+
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
 
 class ObtainTokenView(ObtainAuthToken):
-    pass
+    throttle_classes = [AuthRateThrottle]
+    throttle_scope = "auth"
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        summary="Obtain an API token",
+        request=AuthTokenSerializer,
+        responses={
+            200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
+            **{k: v for k, v in error_responses(400, 429).items() if k != 401},
+        },
+        auth=[],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)

@@ -1,7 +1,174 @@
-"""API views for documents (placeholder until its issue lands)."""
+"""API of documents: streamed multipart upload, list with filters, soft delete, safe download."""
 
-from rest_framework import viewsets
+from django.http import FileResponse
+from django.urls import reverse
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from study.models import Document
+from study.selectors.documents import documents_live
+from study.services import documents as document_services
+from studyserver.errors import InvalidInput, NotFound
+
+from .common import IdFilter, OwnedObjectMixin, error_responses, fields_without_file, id_field
+
+# Content types a browser cannot execute or render as a page; everything else downloads as octet-stream.
+SAFE_CONTENT_TYPES = {
+    "application/pdf": "application/pdf",
+    "image/png": "image/png",
+    "image/jpeg": "image/jpeg",
+    "image/gif": "image/gif",
+    "image/webp": "image/webp",
+    "text/plain": "text/plain; charset=utf-8",
+    "text/markdown": "text/plain; charset=utf-8",
+    "text/csv": "text/plain; charset=utf-8",
+    "audio/mpeg": "audio/mpeg",
+    "audio/mp4": "audio/mp4",
+    "audio/wav": "audio/wav",
+    "audio/x-wav": "audio/wav",
+    "video/mp4": "video/mp4",
+}
+OCTET_STREAM = "application/octet-stream"
 
 
-class DocumentViewSet(viewsets.GenericViewSet):
-    pass
+def safe_content_type(content_type: str) -> str:
+    return SAFE_CONTENT_TYPES.get((content_type or "").split(";")[0].strip().lower(), OCTET_STREAM)
+
+
+class _NoFormatOverride:
+    URL_FORMAT_OVERRIDE = None
+
+
+class FormatFilterNegotiation(DefaultContentNegotiation):
+    """Content negotiation that leaves `?format=` to the list filter (DRF reads it as a renderer name)."""
+
+    settings = _NoFormatOverride()
+
+
+class DocumentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, required=False, max_length=100000)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    tags = serializers.CharField(required=False, allow_blank=True, max_length=900, help_text="Comma separated.")
+    study_topic_id = id_field(required=False, allow_null=True)
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    tags = serializers.ListField(child=serializers.CharField(), read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Document
+        fields = [
+            "id", "title", "file_format", "file_size", "sha256", "tags", "extract_status", "extract_error",
+            "created_at", "download_url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download_url(self, document: Document) -> str:
+        path = reverse("document-download", args=[document.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class DocumentDetailSerializer(DocumentSerializer):
+    class Meta(DocumentSerializer.Meta):
+        fields = [*DocumentSerializer.Meta.fields, "extracted_text"]
+        read_only_fields = fields
+
+
+class DocumentFilter(filters.FilterSet):
+    format = filters.CharFilter(field_name="file_format", lookup_expr="iexact", max_length=20)
+    tag = filters.CharFilter(method="filter_tag", max_length=200)
+    study_topic_id = IdFilter(method="filter_topic")
+    q = filters.CharFilter(field_name="title", lookup_expr="icontains", max_length=255)
+
+    class Meta:
+        model = Document
+        fields = ["format", "tag", "study_topic_id", "q"]
+
+    def filter_tag(self, queryset, name, value):
+        return queryset.filter(tags_text__contains=f",{value.strip()},")
+
+    def filter_topic(self, queryset, name, value):
+        return queryset.filter(topic_links__topic_id=value, topic_links__topic__deleted_at__isnull=True)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List your documents", responses={200: DocumentSerializer, **error_responses(400)}),
+    retrieve=extend_schema(responses={200: DocumentDetailSerializer, **error_responses(404)}),
+    destroy=extend_schema(responses={204: None, **error_responses(404)}, summary="Soft-delete a document"),
+)
+class DocumentViewSet(
+    OwnedObjectMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = DocumentSerializer
+    filterset_class = DocumentFilter
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    content_negotiation_class = FormatFilterNegotiation
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Document.objects.none()
+        return documents_live(user=self.request.user)
+
+    def get_serializer_class(self):
+        return DocumentDetailSerializer if self.action == "retrieve" else DocumentSerializer
+
+    @extend_schema(
+        summary="Upload a document (multipart)",
+        request={"multipart/form-data": DocumentUploadSerializer},
+        responses={201: DocumentSerializer, **error_responses(400, 404, 413)},
+    )
+    def create(self, request: Request) -> Response:
+        data = DocumentUploadSerializer(data=fields_without_file(request))
+        data.is_valid(raise_exception=True)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput("A file with a non-empty name is required in the `file` field.")
+        document = document_services.document_upload(
+            user=request.user,
+            upload=upload,
+            title=data.validated_data.get("title") or None,
+            tags=document_services.parse_tags(data.validated_data.get("tags")),
+            study_topic_id=data.validated_data.get("study_topic_id"),
+        )
+        body = DocumentSerializer(document, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Document) -> None:
+        document_services.document_delete(document=instance)
+
+    @extend_schema(
+        summary="Download the file (attachment)",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            **error_responses(404),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="download")
+    def download(self, request: Request, pk: str | None = None) -> FileResponse:
+        document = self.get_object()
+        try:
+            handle = document.file.open("rb")
+        except OSError:
+            raise NotFound("The stored file is missing.") from None
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=document.original_name,
+            content_type=safe_content_type(document.content_type),
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

@@ -1,7 +1,270 @@
-"""API views for sessions (placeholder until its issue lands)."""
+"""API of study sessions: CRUD with filters and orderings, the groups tree, assets and PNG snapshots."""
 
-from rest_framework import viewsets
+from django.db.models import Exists, F, OuterRef
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from study.models import SessionAsset, StudySession
+from study.models.sessions import AssetRole, AssetType, ReviewState, SessionMode, StudyType
+from study.selectors.sessions import session_groups, sessions_with_assets
+from study.services import sessions as session_services
+from studyserver.errors import InvalidInput
+
+from .common import (
+    INT_MAX,
+    INT_MIN,
+    IdFilter,
+    JSONObjectField,
+    OwnedObjectMixin,
+    error_responses,
+    fields_without_file,
+    id_field,
+    path_id,
+)
+
+CREATE_FIELDS = [
+    "study_type", "certification", "language_code", "learning_level", "subject", "topic", "source_text",
+    "source_page", "mode", "prompt_question", "expected_answer", "metadata", "target_count", "canvas_width",
+    "canvas_height", "strokes_json",
+]  # fmt: skip
+PATCH_ONLY_FIELDS = ["repetition_count", "ocr_text", "user_corrected_text", "review_state", "next_review_at"]
+READ_ONLY_FIELDS = [
+    "id", "user_id", "schema_version", "ai_summary", "last_quiz_at", "correct_count", "incorrect_count",
+    "assets", "created_at", "updated_at",
+]  # fmt: skip
 
 
-class StudySessionViewSet(viewsets.GenericViewSet):
-    pass
+class SessionAssetSerializer(serializers.ModelSerializer):
+    document_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = SessionAsset
+        fields = ["id", "document_id", "asset_type", "role", "sort_order", "created_at"]
+        read_only_fields = fields
+
+
+class StudySessionSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(read_only=True)
+    study_topic_id = serializers.IntegerField(read_only=True, allow_null=True)
+    assets = SessionAssetSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = StudySession
+        fields = [*READ_ONLY_FIELDS[:2], *CREATE_FIELDS, "study_topic_id", *PATCH_ONLY_FIELDS, *READ_ONLY_FIELDS[2:]]
+        read_only_fields = fields
+
+
+class StudySessionCreateSerializer(serializers.ModelSerializer):
+    metadata = JSONObjectField(required=False)
+    strokes_json = JSONObjectField(required=False)
+    study_topic_id = id_field(required=False, allow_null=True)
+
+    class Meta:
+        model = StudySession
+        fields = [*CREATE_FIELDS, "study_topic_id"]
+
+
+class StudySessionPatchSerializer(StudySessionCreateSerializer):
+    class Meta(StudySessionCreateSerializer.Meta):
+        fields = [*CREATE_FIELDS, "study_topic_id", *PATCH_ONLY_FIELDS]
+
+
+class AssetInputSerializer(serializers.Serializer):
+    document_id = id_field()
+    asset_type = serializers.ChoiceField(choices=AssetType.choices)
+    role = serializers.ChoiceField(choices=AssetRole.choices, required=False, allow_null=True)
+    sort_order = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
+
+
+class SnapshotInputSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, required=False, max_length=100000)
+    sort_order = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
+
+
+class SessionOrder:
+    CREATED_AT = "created_at"
+    NEXT_REVIEW_AT = "next_review_at"
+    LAST_QUIZ_AT = "last_quiz_at"
+    CHOICES = [(CREATED_AT, "newest first"), (NEXT_REVIEW_AT, "soonest first, nulls last"),
+               (LAST_QUIZ_AT, "newest first, nulls last")]  # fmt: skip
+    ORDERINGS = {
+        CREATED_AT: [F("created_at").desc(), F("id").desc()],
+        NEXT_REVIEW_AT: [F("next_review_at").asc(nulls_last=True), F("id").asc()],
+        LAST_QUIZ_AT: [F("last_quiz_at").desc(nulls_last=True), F("id").desc()],
+    }
+
+
+class StudySessionFilter(filters.FilterSet):
+    study_type = filters.ChoiceFilter(choices=StudyType.choices)
+    certification = filters.CharFilter(max_length=200)
+    language_code = filters.CharFilter(max_length=20)
+    learning_level = filters.CharFilter(max_length=50)
+    subject = filters.CharFilter(max_length=200)
+    topic = filters.CharFilter(max_length=200)
+    review_state = filters.ChoiceFilter(choices=ReviewState.choices)
+    mode = filters.ChoiceFilter(choices=SessionMode.choices)
+    study_topic_id = IdFilter(field_name="study_topic_id")
+    document_id = IdFilter(method="filter_document", help_text="Sessions that have this document as an asset.")
+    asset_type = filters.ChoiceFilter(choices=AssetType.choices, method="filter_asset_type")
+    due_before = filters.IsoDateTimeFilter(field_name="next_review_at", lookup_expr="lte")
+    order = filters.ChoiceFilter(choices=SessionOrder.CHOICES, method="filter_order")
+
+    class Meta:
+        model = StudySession
+        fields: list[str] = []
+
+    def filter_document(self, queryset, name, value):
+        assets = SessionAsset.objects.filter(session=OuterRef("pk"), document_id=value)
+        return queryset.filter(Exists(assets))
+
+    def filter_asset_type(self, queryset, name, value):
+        assets = SessionAsset.objects.filter(session=OuterRef("pk"), asset_type=value)
+        return queryset.filter(Exists(assets))
+
+    def filter_order(self, queryset, name, value):
+        return queryset.order_by(*SessionOrder.ORDERINGS[value])
+
+
+_GROUP_COUNTS = {
+    "session_count": serializers.IntegerField(),
+    "weak_count": serializers.IntegerField(),
+    "due_count": serializers.IntegerField(),
+}
+_CERT_TOPIC = inline_serializer("CertificationTopicGroup", {"topic": serializers.CharField(), **_GROUP_COUNTS})
+_CERT_SUBJECT = inline_serializer(
+    "CertificationSubjectGroup",
+    {"subject": serializers.CharField(), **_GROUP_COUNTS, "topics": _CERT_TOPIC.__class__(many=True)},
+)
+_CERT_GROUP = inline_serializer(
+    "CertificationGroup",
+    {"certification": serializers.CharField(), **_GROUP_COUNTS, "subjects": _CERT_SUBJECT.__class__(many=True)},
+)
+_LANG_TOPIC = inline_serializer(
+    "LanguageTopicGroup",
+    {"topic": serializers.CharField(), **_GROUP_COUNTS, "has_audio": serializers.BooleanField(),
+     "has_video": serializers.BooleanField()},  # fmt: skip
+)
+_LANG_SUBJECT = inline_serializer(
+    "LanguageSubjectGroup", {"subject": serializers.CharField(), "topics": _LANG_TOPIC.__class__(many=True)}
+)
+_LANG_GROUP = inline_serializer(
+    "LanguageGroup",
+    {"language_code": serializers.CharField(), "learning_level": serializers.CharField(),
+     "subjects": _LANG_SUBJECT.__class__(many=True)},  # fmt: skip
+)
+SessionGroupsSerializer = inline_serializer(
+    "SessionGroups",
+    {
+        "by_type": inline_serializer(
+            "SessionGroupsByType",
+            {
+                "certification": inline_serializer("CertificationGroups", {"groups": _CERT_GROUP.__class__(many=True)}),
+                "language": inline_serializer("LanguageGroups", {"groups": _LANG_GROUP.__class__(many=True)}),
+            },
+        )
+    },
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List your sessions", responses={200: StudySessionSerializer, **error_responses(400)}),
+    create=extend_schema(
+        request=StudySessionCreateSerializer,
+        responses={201: StudySessionSerializer, **error_responses(400, 404)},
+    ),
+    retrieve=extend_schema(responses={200: StudySessionSerializer, **error_responses(404)}),
+    partial_update=extend_schema(
+        request=StudySessionPatchSerializer,
+        responses={200: StudySessionSerializer, **error_responses(400, 404)},
+        summary="Change only the fields sent (`study_topic_id: null` detaches)",
+    ),
+    destroy=extend_schema(responses={204: None, **error_responses(404)}, summary="Delete (documents stay)"),
+)
+class StudySessionViewSet(
+    OwnedObjectMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = StudySessionSerializer
+    filterset_class = StudySessionFilter
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return StudySession.objects.none()
+        return sessions_with_assets(user=self.request.user)
+
+    def _reloaded(self, session: StudySession) -> StudySession:
+        return self.get_queryset().get(pk=session.pk)
+
+    def create(self, request: Request) -> Response:
+        data = StudySessionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = session_services.session_create(user=request.user, data=data.validated_data)
+        return Response(StudySessionSerializer(self._reloaded(session)).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        session = self.get_object()
+        data = StudySessionPatchSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        session_services.session_update(session=session, data=data.validated_data)
+        return Response(StudySessionSerializer(self._reloaded(session)).data)
+
+    def perform_destroy(self, instance: StudySession) -> None:
+        session_services.session_delete(session=instance)
+
+    @extend_schema(summary="The session tree by type, certification/language, subject and topic",
+                   responses={200: SessionGroupsSerializer}, filters=False)  # fmt: skip
+    @action(detail=False, methods=["get"], url_path="groups", filterset_class=None, pagination_class=None)
+    def groups(self, request: Request) -> Response:
+        return Response(session_groups(user=request.user))
+
+    @extend_schema(
+        summary="Link a document as an asset",
+        request=AssetInputSerializer,
+        responses={201: SessionAssetSerializer, **error_responses(400, 404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path="assets")
+    def add_asset(self, request: Request, pk: str | None = None) -> Response:
+        session = self.get_object()
+        data = AssetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        asset = session_services.session_asset_add(session=session, **data.validated_data)
+        return Response(SessionAssetSerializer(asset).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Unlink an asset (the document is kept)",
+        request=None,
+        responses={204: OpenApiResponse(description="Unlinked."), **error_responses(404)},
+    )
+    @action(detail=True, methods=["delete"], url_path=r"assets/(?P<asset_id>[^/]+)")
+    def remove_asset(self, request: Request, pk: str | None = None, asset_id: str | None = None) -> Response:
+        session = self.get_object()
+        session_services.session_asset_remove(session=session, asset_id=path_id(asset_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Upload a PNG snapshot (linked as handwriting_png / answer)",
+        request={"multipart/form-data": SnapshotInputSerializer},
+        responses={201: SessionAssetSerializer, **error_responses(400, 404, 413)},
+    )
+    @action(detail=True, methods=["post"], url_path="snapshot", parser_classes=[MultiPartParser, FormParser])
+    def snapshot(self, request: Request, pk: str | None = None) -> Response:
+        session = self.get_object()
+        data = SnapshotInputSerializer(data=fields_without_file(request))
+        data.is_valid(raise_exception=True)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput("A PNG file with a non-empty name is required in the `file` field.")
+        asset = session_services.session_snapshot_create(
+            session=session, upload=upload, sort_order=data.validated_data.get("sort_order", 0)
+        )
+        return Response(SessionAssetSerializer(asset).data, status=status.HTTP_201_CREATED)

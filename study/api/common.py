@@ -1,0 +1,113 @@
+"""Shared API pieces: bounded id fields and filters, JSON-object fields, the error schema for OpenAPI."""
+
+import json
+
+from django import forms
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+
+from studyserver.errors import NotFound
+
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+INT_MIN = -(2**31)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error response."""
+
+    error_code = serializers.CharField()
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid input (`invalid`, `invalid_input`, `empty_file`, `unsupported_type`, …).",
+    401: "Not authenticated.",
+    404: "Not found (or another user's / deleted object).",
+    409: "Conflict (`conflict`, `asset_already_linked`, …).",
+    413: "Body too large (`body_too_large`).",
+    429: "Too many requests (see Retry-After).",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the given error status codes (401 is always included)."""
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code])
+        for code in sorted({401, *codes})
+    }
+
+
+def id_field(**kwargs) -> serializers.IntegerField:
+    """An integer id in a body: positive and within bigint (larger → 400, never a DB error)."""
+    return serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, **kwargs)
+
+
+def path_id(value) -> int:
+    """An id from the URL; anything that is not a positive bigint is simply not found."""
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    if not 1 <= number <= BIGINT_MAX:
+        raise NotFound()
+    return number
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (dict) that PostgreSQL jsonb can store (no NUL characters)."""
+
+    default_error_messages = {
+        "not_object": "Expected a JSON object.",
+        "nul": "NUL characters are not allowed.",
+    }
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_object")
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError):
+            self.fail("invalid")
+        if "\\u0000" in text:
+            self.fail("nul")
+        return value
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(filters.Filter):
+    """A filter on an integer id; non-integers and out-of-range values → 400."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(*args, **kwargs)
+
+
+class OwnedObjectMixin:
+    """`get_object()` for viewsets whose `get_queryset()` is already scoped to the user.
+
+    A pk that is not a positive bigint, another user's object or a soft-deleted one → 404.
+    """
+
+    def get_object(self):
+        pk = path_id(self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        obj = self.get_queryset().filter(pk=pk).first()
+        if obj is None:
+            raise NotFound()
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+
+def fields_without_file(request) -> dict:
+    """The non-file fields of a multipart body (the `file` part is read from request.FILES)."""
+    data = request.data
+    if not hasattr(data, "items"):
+        return data
+    return {key: value for key, value in data.items() if key != "file"}

@@ -1,0 +1,126 @@
+"""Writes of documents: streamed uploads stored atomically with their row, soft delete."""
+
+import logging
+import mimetypes
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from study.models import Document, TopicDocument
+from study.tasks import extract_document
+from study.uploads import checked_upload_size, file_format_of, sha256_of, upload_base_name
+from studyserver.celery import enqueue_on_commit
+from studyserver.errors import Conflict, NotFound
+
+from .topics import topic_get_live
+
+logger = logging.getLogger(__name__)
+
+FK_VIOLATION = "23503"
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    path: str
+    original_name: str
+    file_format: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+def _store(upload: UploadedFile) -> StoredUpload:
+    """Validate name and size, hash by chunks, and save under a unique name through the storage API."""
+    name = upload_base_name(upload.name)
+    size = checked_upload_size(upload)
+    file_format = file_format_of(name)
+    digest = sha256_of(upload)
+    now = timezone.now()
+    unique = uuid.uuid4().hex + (f".{file_format}" if file_format else "")
+    path = default_storage.save(f"documents/{now:%Y}/{now:%m}/{unique}", upload)
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return StoredUpload(path, name, file_format, content_type[:100], size, digest)
+
+
+def _insert_document(
+    *, user: AbstractBaseUser, stored: StoredUpload, title: str | None, tags: Iterable[str]
+) -> Document:
+    document = Document(
+        user=user,
+        title=(title or stored.original_name)[:255],
+        original_name=stored.original_name,
+        file_format=stored.file_format,
+        content_type=stored.content_type,
+        file_size=stored.size,
+        sha256=stored.sha256,
+    )
+    document.file.name = stored.path
+    document.tags = list(tags)
+    document.save()
+    enqueue_on_commit(extract_document, document.id)
+    return document
+
+
+def document_store_atomically(
+    *,
+    user: AbstractBaseUser,
+    upload: UploadedFile,
+    title: str | None = None,
+    tags: Iterable[str] = (),
+    then: Callable[[Document], object] | None = None,
+):
+    """Store the file, then in one transaction insert the row, run `then(document)` and enqueue the extract.
+
+    Any failure (validation in `then`, a constraint, the commit itself) deletes the stored file.
+    Returns `then`'s result, or the document when there is no `then`.
+    """
+    stored = _store(upload)
+    try:
+        with transaction.atomic():
+            document = _insert_document(user=user, stored=stored, title=title, tags=tags)
+            result = then(document) if then else document
+    except BaseException as exc:
+        default_storage.delete(stored.path)
+        if isinstance(exc, IntegrityError):
+            if getattr(exc.__cause__, "sqlstate", None) == FK_VIOLATION:
+                raise NotFound("A referenced object no longer exists.") from exc
+            raise Conflict("The upload conflicts with a concurrent change; please retry.") from exc
+        raise
+    return result
+
+
+def document_upload(
+    *,
+    user: AbstractBaseUser,
+    upload: UploadedFile,
+    title: str | None = None,
+    tags: Iterable[str] = (),
+    study_topic_id: int | None = None,
+) -> Document:
+    """Upload a document (optionally linked to one of the user's live topics; else 404, nothing stored)."""
+
+    def link(document: Document) -> Document:
+        if study_topic_id is not None:
+            topic = topic_get_live(user=user, topic_id=study_topic_id, lock=True)
+            TopicDocument.objects.create(user=user, topic=topic, document=document)
+        return document
+
+    return document_store_atomically(user=user, upload=upload, title=title, tags=tags, then=link)
+
+
+def document_delete(*, document: Document) -> None:
+    """Soft delete: the row and file stay (links stay), the document leaves lists and answers 404."""
+    with transaction.atomic():
+        document.deleted_at = timezone.now()
+        document.save(update_fields=["deleted_at", "updated_at"])
+
+
+def parse_tags(raw: str | None) -> list[str]:
+    """Comma-separated tags → a list (blank items dropped)."""
+    return [t.strip() for t in (raw or "").split(",") if t.strip()]

@@ -1,0 +1,94 @@
+"""Writes of study sessions and their assets (links to documents), including PNG snapshots."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+
+from study.models import Document, SessionAsset, StudySession
+from study.models.sessions import AssetRole, AssetType
+from study.selectors.documents import document_get_live
+from study.uploads import checked_upload_size, is_png
+from studyserver.errors import AssetAlreadyLinked, NotFound, UnsupportedType
+
+from .documents import document_store_atomically
+from .topics import topic_get_live
+
+TOPIC_KEY = "study_topic_id"
+
+
+def _resolve_topic(user: AbstractBaseUser, data: dict) -> dict:
+    """Turn `study_topic_id` into `study_topic` (the user's live topic, else 404; None detaches)."""
+    values = dict(data)
+    if TOPIC_KEY in values:
+        topic_id = values.pop(TOPIC_KEY)
+        values["study_topic"] = None if topic_id is None else topic_get_live(user=user, topic_id=topic_id)
+    return values
+
+
+def session_create(*, user: AbstractBaseUser, data: dict) -> StudySession:
+    """Create a session from validated fields (`study_topic_id` must be the user's live topic)."""
+    with transaction.atomic():
+        values = _resolve_topic(user, data)
+        return StudySession.objects.create(user=user, **values)
+
+
+def session_update(*, session: StudySession, data: dict) -> StudySession:
+    """Change only the fields sent; `study_topic_id: None` detaches the topic; `updated_at` moves."""
+    with transaction.atomic():
+        values = _resolve_topic(session.user, data)
+        for field, value in values.items():
+            setattr(session, field, value)
+        session.save(update_fields=[*values, "updated_at"])
+    return session
+
+
+def session_delete(*, session: StudySession) -> None:
+    """Delete the session and its asset links; the documents stay."""
+    with transaction.atomic():
+        session.delete()
+
+
+def _link(*, session: StudySession, document: Document, asset_type: str, role: str | None, sort_order: int):
+    try:
+        with transaction.atomic():
+            return SessionAsset.objects.create(
+                session=session, document=document, asset_type=asset_type, role=role, sort_order=sort_order
+            )
+    except IntegrityError:
+        raise AssetAlreadyLinked() from None
+
+
+def session_asset_add(
+    *, session: StudySession, document_id: int, asset_type: str, role: str | None = None, sort_order: int = 0
+) -> SessionAsset:
+    """Link one of the user's live documents; a duplicate (NULL role is a value) → 409, also under a race."""
+    document = document_get_live(user=session.user, document_id=document_id)
+    if document is None:
+        raise NotFound("Document not found.")
+    return _link(session=session, document=document, asset_type=asset_type, role=role, sort_order=sort_order)
+
+
+def session_asset_remove(*, session: StudySession, asset_id: int) -> None:
+    """Unlink an asset of this session (the document is kept); another session's asset → 404."""
+    with transaction.atomic():
+        deleted, _ = SessionAsset.objects.filter(session=session, pk=asset_id).delete()
+    if not deleted:
+        raise NotFound("Asset not found.")
+
+
+def session_snapshot_create(*, session: StudySession, upload: UploadedFile, sort_order: int = 0) -> SessionAsset:
+    """Store a PNG (checked by signature) as a document and link it as handwriting_png/answer, atomically."""
+    checked_upload_size(upload)
+    if not is_png(upload):
+        raise UnsupportedType("Snapshots must be PNG images.")
+
+    def link(document: Document) -> SessionAsset:
+        return _link(
+            session=session,
+            document=document,
+            asset_type=AssetType.HANDWRITING_PNG,
+            role=AssetRole.ANSWER,
+            sort_order=sort_order,
+        )
+
+    return document_store_atomically(user=session.user, upload=upload, then=link)

@@ -1,0 +1,80 @@
+"""Writes of study topics: create, update, soft delete, and their links to documents."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from publishing.models import PublishKind
+from publishing.services import publish_request
+from study.models import Document, StudyTopic, TopicDocument
+from studyserver.errors import Conflict, NotFound
+
+_DUPLICATE_NAME = "An active topic with this name already exists."
+
+
+def topic_get_live(*, user: AbstractBaseUser, topic_id: int, lock: bool = False) -> StudyTopic:
+    """The user's live topic `topic_id`, or 404."""
+    queryset = StudyTopic.objects.live().filter(user=user)
+    if lock:
+        queryset = queryset.select_for_update()
+    topic = queryset.filter(pk=topic_id).first()
+    if topic is None:
+        raise NotFound("Study topic not found.")
+    return topic
+
+
+def topic_create(
+    *, user: AbstractBaseUser, name: str, study_type: str = "certification", description: str = ""
+) -> StudyTopic:
+    """Create a topic; a duplicate active name (also under a race) → 409 conflict."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                topic = StudyTopic.objects.create(
+                    user=user, name=name, study_type=study_type, description=description
+                )
+        except IntegrityError:
+            raise Conflict(_DUPLICATE_NAME) from None
+        publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
+    return topic
+
+
+def topic_update(*, topic: StudyTopic, data: dict) -> StudyTopic:
+    """Change only the fields in `data` (name, study_type, description); a rename may conflict."""
+    fields = [f for f in ("name", "study_type", "description") if f in data]
+    for field in fields:
+        setattr(topic, field, data[field])
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                topic.save(update_fields=[*fields, "updated_at"])
+        except IntegrityError:
+            raise Conflict(_DUPLICATE_NAME) from None
+        if {"name", "study_type"} & set(fields):
+            publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
+    return topic
+
+
+def topic_delete(*, topic: StudyTopic) -> None:
+    """Soft delete: sessions, questions and links stay; the topic leaves lists and the feed."""
+    with transaction.atomic():
+        topic.deleted_at = timezone.now()
+        topic.save(update_fields=["deleted_at", "updated_at"])
+        publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
+
+
+def topic_document_link(*, topic: StudyTopic, document: Document) -> TopicDocument:
+    """Link a document to a topic; already linked → 409 conflict."""
+    try:
+        with transaction.atomic():
+            return TopicDocument.objects.create(user=topic.user, topic=topic, document=document)
+    except IntegrityError:
+        raise Conflict("The document is already linked to this topic.") from None
+
+
+def topic_document_unlink(*, topic: StudyTopic, document_id: int) -> None:
+    """Remove the link (the document is kept); not linked → 404."""
+    with transaction.atomic():
+        deleted, _ = TopicDocument.objects.filter(topic=topic, document_id=document_id).delete()
+    if not deleted:
+        raise NotFound("The document is not linked to this topic.")

@@ -1,0 +1,113 @@
+"""/api/study-sessions/{id}/assets: link and unlink documents; uniqueness with NULL role, also under a race."""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from study.models import Document, SessionAsset
+from study.tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def test_link_document(api_client, user):
+    session = f.StudySessionFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    response = api_client.post(
+        f"/api/study-sessions/{session.id}/assets",
+        {"document_id": doc.id, "asset_type": "audio", "role": "pronunciation", "sort_order": 3},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["document_id"] == doc.id and body["asset_type"] == "audio"
+    assert body["role"] == "pronunciation" and body["sort_order"] == 3
+    detail = api_client.get(f"/api/study-sessions/{session.id}").json()
+    assert [a["id"] for a in detail["assets"]] == [body["id"]]
+
+
+def test_null_role_collides_with_null_role(api_client, user):
+    session = f.StudySessionFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    url = f"/api/study-sessions/{session.id}/assets/"
+    payload = {"document_id": doc.id, "asset_type": "reference"}
+    assert api_client.post(url, payload, format="json").status_code == 201
+    response = api_client.post(url, {**payload, "role": None}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "asset_already_linked"
+    assert api_client.post(url, {**payload, "role": "reference"}, format="json").status_code == 201
+    assert api_client.post(url, {**payload, "asset_type": "transcript"}, format="json").status_code == 201
+    assert SessionAsset.objects.filter(session=session).count() == 3
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"asset_type": "gif"}, {"asset_type": "audio", "role": "singer"}, {"asset_type": "audio", "sort_order": 10**30},
+     {"asset_type": "audio", "sort_order": "first"}, {}],
+)  # fmt: skip
+def test_bad_asset_input_is_400(api_client, user, payload):
+    session = f.StudySessionFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    body = {"document_id": doc.id, **payload} if payload else {}
+    response = api_client.post(f"/api/study-sessions/{session.id}/assets", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+
+
+def test_foreign_or_deleted_document_is_404(api_client, user, other_user):
+    session = f.StudySessionFactory(user=user)
+    url = f"/api/study-sessions/{session.id}/assets"
+    for doc in (f.DocumentFactory(user=other_user), f.DocumentFactory(user=user, deleted_at=timezone.now())):
+        response = api_client.post(url, {"document_id": doc.id, "asset_type": "audio"}, format="json")
+        assert response.status_code == 404
+    assert not SessionAsset.objects.exists()
+
+
+def test_foreign_session_is_404(api_client, user, other_user):
+    session = f.StudySessionFactory(user=other_user)
+    doc = f.DocumentFactory(user=user)
+    url = f"/api/study-sessions/{session.id}/assets"
+    assert api_client.post(url, {"document_id": doc.id, "asset_type": "audio"}, format="json").status_code == 404
+    asset = f.SessionAssetFactory(session=session)
+    assert api_client.delete(f"{url}/{asset.id}").status_code == 404
+    assert SessionAsset.objects.filter(pk=asset.id).exists()
+
+
+def test_unlink_keeps_document_and_other_sessions_asset_is_404(api_client, user):
+    asset = f.SessionAssetFactory(session=f.StudySessionFactory(user=user))
+    other_session = f.StudySessionFactory(user=user)
+    assert api_client.delete(f"/api/study-sessions/{other_session.id}/assets/{asset.id}").status_code == 404
+    assert api_client.delete(f"/api/study-sessions/{asset.session_id}/assets/{asset.id}/").status_code == 204
+    assert not SessionAsset.objects.exists()
+    assert Document.objects.filter(pk=asset.document_id, deleted_at__isnull=True).exists()
+    assert api_client.delete(f"/api/study-sessions/{asset.session_id}/assets/{asset.id}").status_code == 404
+    assert api_client.delete(f"/api/study-sessions/{asset.session_id}/assets/abc").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_duplicate_links_give_exactly_one_201(client_for):
+    user = f.UserFactory()
+    session = f.StudySessionFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    clients = [client_for(user) for _ in range(8)]
+    barrier = threading.Barrier(len(clients))
+    results = []
+
+    def link(client) -> None:
+        try:
+            barrier.wait()
+            payload = {"document_id": doc.id, "asset_type": "audio"}
+            response = client.post(f"/api/study-sessions/{session.id}/assets", payload, format="json")
+            results.append((response.status_code, response.json().get("error_code")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=link, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=str) == [(201, None)] + [(409, "asset_already_linked")] * 7
+    assert SessionAsset.objects.filter(session=session).count() == 1

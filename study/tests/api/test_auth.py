@@ -1,0 +1,93 @@
+"""POST /api/auth/token, token and session auth, 401 (not 403), and the auth rate limit."""
+
+import uuid
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "pw-for-tests-1"
+
+
+def fresh_client() -> APIClient:
+    """A client from its own address, so throttle counters never mix between tests."""
+    return APIClient(REMOTE_ADDR=f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}")
+
+
+@pytest.mark.parametrize("path", ["/api/auth/token", "/api/auth/token/"])
+@pytest.mark.parametrize("fmt", ["json", "multipart"])
+def test_token_for_good_credentials(user, path, fmt):
+    response = fresh_client().post(path, {"username": user.username, "password": PASSWORD}, format=fmt)
+    assert response.status_code == 200
+    assert response.json() == {"token": Token.objects.get(user=user).key}
+
+
+def test_token_authenticates(user):
+    token = fresh_client().post("/api/auth/token", {"username": user.username, "password": PASSWORD}).json()["token"]
+    client = fresh_client()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/study-topics").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"username": "nobody", "password": "x"}, {"username": "learner", "password": ""}, {}, {"username": "🙂" * 200}],
+)
+def test_wrong_credentials_are_400_invalid(user, payload):
+    response = fresh_client().post("/api/auth/token", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+    assert "errors" in response.json()
+
+
+def test_wrong_password_is_400(user):
+    response = fresh_client().post("/api/auth/token", {"username": user.username, "password": "nope"}, format="json")
+    assert response.status_code == 400
+
+
+def test_malformed_json_is_400():
+    response = fresh_client().post("/api/auth/token", b"{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+
+
+def test_throttled_after_the_rate_with_retry_after(user, settings):
+    settings.REST_FRAMEWORK = {
+        **django_settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "2/min"},
+    }
+    cache.clear()
+    client = fresh_client()
+    for _ in range(2):
+        assert client.post("/api/auth/token", {"username": user.username, "password": "bad"}).status_code == 400
+    response = client.post("/api/auth/token", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 429
+    assert response.json()["error_code"] == "throttled"
+    assert int(response["Retry-After"]) > 0
+    # another address is not throttled
+    assert fresh_client().post("/api/auth/token", {"username": user.username, "password": PASSWORD}).status_code == 200
+
+
+def test_unauthenticated_is_401_with_www_authenticate(anon_client):
+    for path in ("/api/study-topics", "/api/documents", "/api/study-sessions", "/api/study-sessions/groups"):
+        response = anon_client.get(path)
+        assert response.status_code == 401, path
+        assert response["WWW-Authenticate"] == "Token"
+        assert response.json()["error_code"] == "not_authenticated"
+
+
+def test_bad_token_is_401():
+    client = fresh_client()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    response = client.get("/api/study-topics")
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "authentication_failed"
+
+
+def test_session_auth_works(user, client):
+    client.force_login(user)
+    assert client.get("/api/study-topics").status_code == 200

@@ -1,0 +1,275 @@
+"""/api/documents: streamed upload rules, atomic storage, extract wiring, list filters, download, soft delete."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.utils import timezone
+
+from study.models import Document, TopicDocument
+from study.tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+CONTENT = "LNG는 영하 162도에서 액화된다.\n".encode()
+
+
+def stored_files(media_root: Path) -> list[Path]:
+    return [p for p in media_root.rglob("*") if p.is_file()]
+
+
+def upload(client, name="노트.txt", content=CONTENT, **fields):
+    return client.post("/api/documents", {"file": SimpleUploadedFile(name, content), **fields}, format="multipart")
+
+
+def test_upload_stores_file_and_row(api_client, user, _isolated_media):
+    response = upload(api_client, title="가스 노트", tags="가스, 안전,,가스")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["title"] == "가스 노트"
+    assert body["file_format"] == "txt"
+    assert body["file_size"] == len(CONTENT)
+    assert body["sha256"] == hashlib.sha256(CONTENT).hexdigest()
+    assert body["tags"] == ["가스", "안전"]
+    assert body["download_url"] == f"http://testserver/api/documents/{body['id']}/download"
+    assert set(body) == {"id", "title", "file_format", "file_size", "sha256", "tags", "extract_status",
+                         "extract_error", "created_at", "download_url"}  # fmt: skip
+    doc = Document.objects.get(pk=body["id"])
+    assert doc.user == user and doc.original_name == "노트.txt" and doc.content_type == "text/plain"
+    files = stored_files(_isolated_media)
+    assert len(files) == 1 and files[0].read_bytes() == CONTENT
+    assert doc.file.name == files[0].relative_to(_isolated_media).as_posix()
+    assert "노트" not in doc.file.name  # stored under a unique generated name
+
+
+def test_title_defaults_to_base_name_and_path_is_stripped(api_client, _isolated_media):
+    for raw, expected in (("../../etc/passwd.TXT", "passwd.TXT"), ("C:\\Users\\me\\시험.PDF", "시험.PDF")):
+        body = upload(api_client, name=raw).json()
+        assert body["title"] == expected
+        assert body["file_format"] == expected.rsplit(".", 1)[1].lower()
+    for path in stored_files(_isolated_media):
+        assert path.resolve().is_relative_to(_isolated_media.resolve())
+
+
+def test_traversal_name_in_raw_multipart_is_reduced_to_base_name(api_client, _isolated_media):
+    response = raw_multipart(api_client, "/api/documents", "..\\..\\../../evil.txt")
+    assert response.status_code == 201
+    assert response.json()["title"] == "evil.txt"
+    assert len(stored_files(_isolated_media)) == 1
+
+
+def test_same_name_twice_gets_two_files(api_client, _isolated_media):
+    upload(api_client)
+    upload(api_client)
+    assert len(stored_files(_isolated_media)) == 2
+
+
+def raw_multipart(client, url, filename: str, content: bytes = CONTENT):
+    """POST a hand-made multipart body (test clients refuse to send names such as '..')."""
+    boundary = "----a-boundary-7d1"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    return client.generic("POST", url, body, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+@pytest.mark.parametrize("name", [".env", "..", "", ".", "dir/", "dir\\", "../.ssh", "   "])
+def test_dot_files_and_empty_names_are_refused(api_client, name, _isolated_media):
+    response = raw_multipart(api_client, "/api/documents", name)
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid_input"
+    assert stored_files(_isolated_media) == []
+
+
+def test_missing_file_is_invalid_input(api_client):
+    response = api_client.post("/api/documents", {"title": "x"}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid_input"
+
+
+def test_empty_file_is_refused(api_client, _isolated_media):
+    response = upload(api_client, content=b"")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "empty_file"
+    assert stored_files(_isolated_media) == []
+    assert not Document.objects.exists()
+
+
+def test_content_length_precheck_refuses_before_reading(api_client, settings, _isolated_media):
+    settings.DOCUMENT_MAX_BYTES = 1000
+    response = upload(api_client, content=b"x" * 2000)
+    assert response.status_code == 413
+    assert response.json()["error_code"] == "body_too_large"
+    assert stored_files(_isolated_media) == []
+
+
+def test_streaming_limit_refuses_and_leaves_no_temp_file(api_client, settings, tmp_path, _isolated_media):
+    temp_dir = tmp_path / "uploads-tmp"
+    temp_dir.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(temp_dir)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 100  # stream to a temp file
+    settings.DOCUMENT_MAX_BYTES = 5000
+    settings.DOCUMENT_LENGTH_SLACK = 100  # let the Content-Length precheck pass: the streaming check must catch it
+    response = upload(api_client, content=b"y" * 200_000)
+    assert response.status_code == 413
+    assert response.json()["error_code"] == "body_too_large"
+    assert list(temp_dir.iterdir()) == []
+    assert stored_files(_isolated_media) == []
+    assert not Document.objects.exists()
+
+
+def test_large_upload_through_temp_file_is_stored_whole(api_client, settings, tmp_path, _isolated_media):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 100
+    content = bytes(range(256)) * 400
+    body = upload(api_client, name="scan.pdf", content=content).json()
+    assert body["sha256"] == hashlib.sha256(content).hexdigest()
+    assert stored_files(_isolated_media)[0].read_bytes() == content
+
+
+def test_upload_linked_to_topic(api_client, user):
+    topic = f.StudyTopicFactory(user=user)
+    body = upload(api_client, study_topic_id=topic.id).json()
+    assert TopicDocument.objects.filter(topic=topic, document_id=body["id"], user=user).exists()
+
+
+@pytest.mark.parametrize("which", ["foreign", "deleted", "missing"])
+def test_upload_with_bad_topic_is_404_and_leaves_nothing(api_client, user, other_user, which, _isolated_media):
+    topic_id = {
+        "foreign": lambda: f.StudyTopicFactory(user=other_user).id,
+        "deleted": lambda: f.StudyTopicFactory(user=user, deleted_at=timezone.now()).id,
+        "missing": lambda: 987654321,
+    }[which]()
+    response = upload(api_client, study_topic_id=topic_id)
+    assert response.status_code == 404
+    assert stored_files(_isolated_media) == []
+    assert not Document.objects.exists()
+
+
+def test_database_failure_mid_transaction_removes_the_stored_file(api_client, user, _isolated_media):
+    """The link insert fails inside the transaction (a trigger raises a FK violation): no orphan file."""
+    topic = f.StudyTopicFactory(user=user)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION a_fail_link() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'topic vanished' USING ERRCODE = 'foreign_key_violation'; END $$ LANGUAGE plpgsql;"
+            "CREATE TRIGGER a_fail_link BEFORE INSERT ON study_topicdocument "
+            "FOR EACH ROW EXECUTE FUNCTION a_fail_link();"
+        )
+    response = upload(api_client, study_topic_id=topic.id)
+    assert response.status_code == 404
+    assert stored_files(_isolated_media) == []
+    assert not Document.objects.exists()
+
+
+def test_extract_is_enqueued_only_after_commit(api_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        body = upload(api_client).json()
+    assert Document.objects.get(pk=body["id"]).extract_status == "pending"
+    assert len(callbacks) == 1
+    callbacks[0]()
+    assert Document.objects.get(pk=body["id"]).extract_status != "pending"
+
+
+def test_extract_runs_on_commit(api_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        body = upload(api_client).json()
+    assert Document.objects.get(pk=body["id"]).extract_status != "pending"
+
+
+def test_refused_upload_enqueues_nothing(api_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        upload(api_client, study_topic_id=987654321)
+    assert callbacks == []
+
+
+def test_list_filters(api_client, user, other_user):
+    topic = f.StudyTopicFactory(user=user)
+    pdf = f.DocumentFactory(user=user, title="가스 법규 요약", file_format="pdf", tags_text=",법규,요약,")
+    txt = f.DocumentFactory(user=user, title="Notes", file_format="txt", tags_text=",법규집,")
+    f.TopicDocumentFactory(topic=topic, document=txt)
+    f.DocumentFactory(user=user, deleted_at=timezone.now(), file_format="pdf")
+    f.DocumentFactory(user=other_user, file_format="pdf", tags_text=",법규,")
+
+    def ids(query):
+        response = api_client.get(f"/api/documents{query}")
+        assert response.status_code == 200, response.content
+        return [d["id"] for d in response.json()["results"]]
+
+    assert ids("") == [txt.id, pdf.id]
+    assert ids("?format=PDF") == [pdf.id]
+    assert ids("?tag=법규") == [pdf.id]  # a whole tag, not a prefix
+    assert ids(f"?study_topic_id={topic.id}") == [txt.id]
+    assert ids("?q=법규") == [pdf.id]
+    assert ids("?q=notes") == [txt.id]
+    foreign_topic = f.TopicDocumentFactory(topic=f.StudyTopicFactory(user=other_user)).topic
+    assert ids(f"?study_topic_id={foreign_topic.id}") == []
+    assert api_client.get("/api/documents?study_topic_id=abc").status_code == 400
+
+
+@pytest.mark.parametrize("rows", [1, 50])
+def test_list_query_count_is_constant(api_client, user, rows, django_assert_max_num_queries):
+    f.DocumentFactory.create_batch(rows, user=user)
+    with django_assert_max_num_queries(3):
+        assert api_client.get("/api/documents?limit=200").json()["count"] == rows
+
+
+def test_detail_adds_extracted_text_and_other_users_get_404(api_client, other_client, user):
+    doc = f.DocumentFactory(user=user, extracted_text="LNG 본문")
+    body = api_client.get(f"/api/documents/{doc.id}/").json()
+    assert body["extracted_text"] == "LNG 본문"
+    assert other_client.get(f"/api/documents/{doc.id}").status_code == 404
+    assert other_client.get(f"/api/documents/{doc.id}/download").status_code == 404
+    assert other_client.delete(f"/api/documents/{doc.id}").status_code == 404
+
+
+def test_soft_delete(api_client, user):
+    doc = f.DocumentFactory(user=user)
+    assert api_client.delete(f"/api/documents/{doc.id}").status_code == 204
+    doc.refresh_from_db()
+    assert doc.deleted_at is not None
+    assert Path(doc.file.path).exists()  # soft: the file stays
+    assert api_client.get(f"/api/documents/{doc.id}").status_code == 404
+    assert api_client.get(f"/api/documents/{doc.id}/download").status_code == 404
+    assert api_client.get("/api/documents").json()["count"] == 0
+
+
+def _download(client, doc_id):
+    response = client.get(f"/api/documents/{doc_id}/download")
+    assert response.status_code == 200
+    return response, b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected_type"),
+    [
+        ("a.txt", "text/plain; charset=utf-8"),
+        ("a.pdf", "application/pdf"),
+        ("a.png", "image/png"),
+        ("a.html", "application/octet-stream"),
+        ("a.svg", "application/octet-stream"),
+        ("a.js", "application/octet-stream"),
+        ("noext", "application/octet-stream"),
+    ],
+)
+def test_download_is_a_safe_attachment(api_client, name, expected_type):
+    body = upload(api_client, name=name, content=b"<script>alert(1)</script>").json()
+    response, content = _download(api_client, body["id"])
+    assert content == b"<script>alert(1)</script>"
+    assert response["Content-Type"] == expected_type
+    assert response["Content-Disposition"].startswith("attachment")
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_download_with_unicode_name(api_client):
+    body = upload(api_client, name="가스 요약.txt").json()
+    response, _ = _download(api_client, body["id"])
+    assert "filename*=utf-8''" in response["Content-Disposition"]
+
+
+def test_download_of_missing_file_is_404(api_client, user):
+    doc = f.DocumentFactory(user=user)
+    Path(doc.file.path).unlink()
+    assert api_client.get(f"/api/documents/{doc.id}/download").status_code == 404

@@ -1,0 +1,216 @@
+"""Hostile input at every endpoint of topics, documents and sessions: always a JSON 4xx, never a 500."""
+
+import json
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from study.tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+HUGE = 10**30
+
+JSON_ENDPOINTS = [
+    ("post", "/api/study-topics"),
+    ("patch", "/api/study-topics/{topic}"),
+    ("post", "/api/study-topics/{topic}/documents"),
+    ("post", "/api/study-sessions"),
+    ("patch", "/api/study-sessions/{session}"),
+    ("post", "/api/study-sessions/{session}/assets"),
+    ("post", "/api/auth/token"),
+]
+
+RAW_BODIES = [
+    b"{not json",
+    b'{"name": ',
+    b"",
+    b"[]",
+    b"[1, 2, 3]",
+    b'"just a string"',
+    b"12345",
+    b"null",
+    b"\xff\xfe\x00garbage",
+    b'{"name": NaN}',
+    b'{"name": "\\ud800"}',
+    b'{"name": "a\\u0000b"}',
+]
+
+BAD_FIELDS = [
+    {"name": HUGE, "study_type": ["x"], "description": {"a": 1}},
+    {"name": "🔥" * 300},
+    {"name": "\u0000"},
+    {"name": "\ud800 lone surrogate"},
+    {"document_id": HUGE, "asset_type": "audio"},
+    {"document_id": -1, "asset_type": "audio"},
+    {"document_id": "abc", "asset_type": "audio"},
+    {"document_id": 1.5, "asset_type": "audio"},
+    {"document_id": True, "asset_type": "audio"},
+    {"document_id": None},
+    {"asset_type": "📎", "role": "🎭", "sort_order": HUGE},
+    {"sort_order": -HUGE, "asset_type": "audio"},
+    {"study_type": "cooking", "mode": "sleep", "review_state": "zen"},
+    {"metadata": {"k": "\u0000"}, "strokes_json": {"\u0000": 1}},
+    {"metadata": {"k": "\ud800"}},
+    {"metadata": "not an object", "strokes_json": [1]},
+    {"target_count": HUGE, "canvas_width": -5, "canvas_height": "wide"},
+    {"repetition_count": HUGE, "next_review_at": "tomorrow-ish"},
+    {"next_review_at": "9999-99-99T99:99:99Z"},
+    {"study_topic_id": HUGE},
+    {"study_topic_id": "🙂"},
+    {"study_topic_id": 0},
+    {"source_text": "😀" * 10000, "subject": "x" * 201},
+    {"username": {"a": 1}, "password": [1]},
+]
+
+
+@pytest.fixture(autouse=True)
+def _own_address(api_client):
+    """A private client address: the many token requests here must not eat other tests' auth rate."""
+    api_client.defaults["REMOTE_ADDR"] = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
+
+
+@pytest.fixture
+def objects(user):
+    topic = f.StudyTopicFactory(user=user)
+    session = f.StudySessionFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    asset = f.SessionAssetFactory(session=session, document=doc)
+    return {"topic": topic.id, "session": session.id, "document": doc.id, "asset": asset.id}
+
+
+def assert_json_4xx(response) -> None:
+    assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+    body = response.json()
+    assert isinstance(body["error_code"], str) and isinstance(body["detail"], str)
+
+
+def assert_not_500(response) -> None:
+    assert response.status_code < 500, (response.status_code, response.content[:300])
+    if response.status_code >= 400:
+        assert "error_code" in response.json()
+
+
+NOT_AN_OBJECT = RAW_BODIES[:9]
+
+
+@pytest.mark.parametrize(("method", "url"), JSON_ENDPOINTS)
+def test_malformed_or_wrong_shaped_json(api_client, objects, method, url):
+    for body in RAW_BODIES:
+        response = getattr(api_client, method)(url.format(**objects), body, content_type="application/json")
+        lenient = body not in NOT_AN_OBJECT or (body == b"" and (method == "patch" or url == "/api/study-sessions"))
+        if lenient:  # unknown fields are ignored; an empty PATCH changes nothing; every session field is optional
+            assert_not_500(response)
+        else:
+            assert_json_4xx(response)
+
+
+@pytest.mark.parametrize(("method", "url"), JSON_ENDPOINTS)
+def test_wrong_types_huge_numbers_enums_unicode(api_client, objects, method, url):
+    for payload in BAD_FIELDS:
+        raw = json.dumps(payload).encode()
+        assert_not_500(getattr(api_client, method)(url.format(**objects), raw, content_type="application/json"))
+
+
+@pytest.mark.parametrize("payload", BAD_FIELDS[:4] + BAD_FIELDS[12:17], ids=range(9))
+def test_bad_fields_on_create_are_400_invalid(api_client, payload):
+    url = "/api/study-topics" if "name" in payload else "/api/study-sessions"
+    response = api_client.post(url, json.dumps(payload).encode(), content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error_code"] == "invalid"
+    assert response.json()["errors"]
+
+
+BAD_IDS = ["abc", "1.5", "-1", "0", str(HUGE), "１", "%F0%9F%94%A5", "1e3", "0x10", "%00"]
+
+ID_URLS = [
+    ("get", "/api/study-topics/{id}"),
+    ("patch", "/api/study-topics/{id}"),
+    ("delete", "/api/study-topics/{id}"),
+    ("post", "/api/study-topics/{id}/documents"),
+    ("delete", "/api/study-topics/{topic}/documents/{id}"),
+    ("get", "/api/study-topics/by-document/{id}"),
+    ("get", "/api/documents/{id}"),
+    ("delete", "/api/documents/{id}"),
+    ("get", "/api/documents/{id}/download"),
+    ("get", "/api/study-sessions/{id}"),
+    ("patch", "/api/study-sessions/{id}"),
+    ("delete", "/api/study-sessions/{id}"),
+    ("post", "/api/study-sessions/{id}/assets"),
+    ("delete", "/api/study-sessions/{session}/assets/{id}"),
+    ("post", "/api/study-sessions/{id}/snapshot"),
+]
+
+
+@pytest.mark.parametrize(("method", "url"), ID_URLS)
+def test_non_integer_and_huge_ids_in_the_url_are_404(api_client, objects, method, url):
+    for bad_id in BAD_IDS:
+        response = getattr(api_client, method)(url.format(**objects, id=bad_id), {}, format="json")
+        assert response.status_code == 404, (bad_id, response.status_code, response.content[:300])
+        assert response.json()["error_code"] == "not_found"
+
+
+@pytest.mark.parametrize(("method", "url"), ID_URLS)
+def test_other_users_ids_are_404(api_client, other_user, method, url):
+    topic = f.StudyTopicFactory(user=other_user)
+    session = f.StudySessionFactory(user=other_user)
+    doc = f.DocumentFactory(user=other_user)
+    asset = f.SessionAssetFactory(session=session, document=doc)
+    target = {"topic": topic.id, "session": session.id}
+    ident = {"study-topics": topic.id, "documents": doc.id, "study-sessions": session.id}[url.split("/")[2]]
+    if "{topic}" in url or "{session}" in url or "by-document" in url:
+        ident = {"documents/{id}": doc.id, "assets/{id}": asset.id, "by-document": doc.id}[
+            next(k for k in ("documents/{id}", "assets/{id}", "by-document") if k in url)
+        ]
+    response = getattr(api_client, method)(url.format(**target, id=ident), {}, format="json")
+    assert response.status_code == 404, (url, response.status_code)
+
+
+LIST_QUERIES = [
+    "/api/study-topics?limit=abc&offset=-5",
+    f"/api/study-topics?limit={HUGE}&offset={HUGE}",
+    "/api/documents?study_topic_id=abc",
+    f"/api/documents?study_topic_id={HUGE}",
+    "/api/documents?format=%F0%9F%94%A5&tag=%00&q=" + "x" * 1000,
+    "/api/documents?tag=a%00b",
+    "/api/study-sessions?order=🙂",
+    f"/api/study-sessions?document_id={HUGE}&study_topic_id=-1",
+    "/api/study-sessions?due_before=not-a-date",
+    "/api/study-sessions?subject=%00",
+    "/api/study-sessions?asset_type=&mode=&order=",
+    f"/api/study-sessions?limit=1&offset={HUGE}",
+]
+
+
+def test_list_query_parameters_never_500(api_client, objects):
+    for query in LIST_QUERIES:
+        assert_not_500(api_client.get(query))
+
+
+@pytest.mark.parametrize("url", ["/api/documents", "/api/study-sessions/{session}/snapshot"])
+def test_multipart_edge_cases(api_client, objects, url, _isolated_media):
+    url = url.format(**objects)
+    before = sorted(p for p in _isolated_media.rglob("*") if p.is_file())
+    broken = api_client.generic("POST", url, b"--xx\r\nnonsense", content_type="multipart/form-data; boundary=xx")
+    assert_json_4xx(broken)
+    no_boundary = api_client.generic("POST", url, b"abc", content_type="multipart/form-data")
+    assert_json_4xx(no_boundary)
+    as_text = api_client.post(url, {"file": "just text", "sort_order": str(HUGE), "study_topic_id": "x"})
+    assert_json_4xx(as_text)
+    as_json = api_client.post(url, {"file": None}, format="json")
+    assert_json_4xx(as_json)
+    assert sorted(p for p in _isolated_media.rglob("*") if p.is_file()) == before
+
+
+def test_unsupported_method_and_media_type(api_client, objects):
+    assert_json_4xx(api_client.put(f"/api/study-topics/{objects['topic']}", {"name": "x"}, format="json"))
+    response = api_client.post("/api/study-topics", b"<xml/>", content_type="application/xml")
+    assert response.status_code == 415
+    assert response.json()["error_code"] == "unsupported_media_type"
+
+
+def test_errors_for_anonymous_clients_are_json(objects):
+    response = APIClient().post("/api/study-topics", b"{bad", content_type="application/json")
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "not_authenticated"

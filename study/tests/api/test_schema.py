@@ -1,0 +1,79 @@
+"""OpenAPI: the schema and Swagger UI are served, and describe this area's endpoints, filters, enums and errors."""
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+OWN_VIEWS = ("topics.py", "documents.py", "sessions.py", "auth.py", "common.py")
+
+
+@pytest.fixture(scope="module")
+def schema_and_warnings(django_db_blocker):
+    import io
+    import sys
+
+    with django_db_blocker.unblock():
+        captured, out = io.StringIO(), io.StringIO()
+        old = sys.stderr
+        sys.stderr = captured
+        try:
+            call_command("spectacular", "--validate", stdout=out)
+        finally:
+            sys.stderr = old
+    return yaml.safe_load(out.getvalue()), captured.getvalue()
+
+
+def test_no_schema_warnings_for_this_area(schema_and_warnings):
+    _, warnings = schema_and_warnings
+    own = [line for line in warnings.splitlines() if any(f"study/api/{name}" in line for name in OWN_VIEWS)]
+    assert own == []
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/auth/token", "post"),
+        ("/api/study-topics", "post"),
+        ("/api/study-topics/{id}", "get"),
+        ("/api/study-topics/{id}/documents", "post"),
+        ("/api/study-topics/{id}/documents/{document_id}", "delete"),
+        ("/api/study-topics/by-document/{document_id}", "get"),
+        ("/api/documents", "post"),
+        ("/api/documents/{id}/download", "get"),
+        ("/api/study-sessions", "get"),
+        ("/api/study-sessions/groups", "get"),
+        ("/api/study-sessions/{id}/assets", "post"),
+        ("/api/study-sessions/{id}/assets/{asset_id}", "delete"),
+        ("/api/study-sessions/{id}/snapshot", "post"),
+    ],
+)
+def test_paths_are_described(schema_and_warnings, path, method):
+    schema, _ = schema_and_warnings
+    paths = {p.rstrip("/"): ops for p, ops in schema["paths"].items()}
+    assert method in paths[path], sorted(paths)
+
+
+def test_filters_enums_and_errors_are_described(schema_and_warnings):
+    schema, _ = schema_and_warnings
+    paths = {p.rstrip("/"): ops for p, ops in schema["paths"].items()}
+    session_list = paths["/api/study-sessions"]["get"]
+    params = {p["name"]: p for p in session_list["parameters"]}
+    for name in ("study_type", "mode", "review_state", "asset_type", "order", "document_id", "due_before",
+                 "study_topic_id", "limit", "offset"):  # fmt: skip
+        assert name in params, name
+    assert set(params["order"]["schema"]["enum"]) == {"created_at", "next_review_at", "last_quiz_at"}
+    assert {"format", "tag", "study_topic_id", "q"} <= {p["name"] for p in paths["/api/documents"]["get"]["parameters"]}
+    create = paths["/api/study-topics"]["post"]["responses"]
+    assert {"201", "400", "401", "409"} <= set(create)
+    assert create["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    upload = paths["/api/documents"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+    assert "413" in upload["responses"]
+
+
+def test_schema_and_docs_are_served_without_auth(client):
+    for path in ("/api/schema", "/api/schema/"):
+        assert client.get(path).status_code == 200
+    assert client.get("/api/docs").status_code == 200
