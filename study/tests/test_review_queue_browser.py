@@ -1,6 +1,5 @@
 """A reviewer works through the card review queue in real Chromium (Playwright) against the live server."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,6 @@ from publishing.models import Published, PublishOutbox
 from study.models import MemoCard
 from study.services.cards import card_candidate_create, card_create
 from study.tests.factories import QuestionFactory, StudyTopicFactory, UserFactory
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls below are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -27,7 +23,10 @@ ARTIFACTS = Path(settings.BASE_DIR) / "artifacts"
 
 
 @pytest.fixture
-def page():
+def page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test stay synchronous.
+    # Set for this test only: subprocesses of other tests (check --deploy) must not inherit it.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed")
     with sync_api.sync_playwright() as playwright:
