@@ -22,6 +22,16 @@ def _isolated_media(settings, tmp_path):
 
 
 @pytest.fixture
+def redis_worker(settings):
+    """A real Celery worker on this xdist process's own Redis database; eager mode comes back after."""
+    from studyserver.testing import running_worker, worker_broker_url
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with running_worker(worker_broker_url()) as app:
+        yield app
+
+
+@pytest.fixture
 def user(db):
     return UserFactory()
 

@@ -3,33 +3,12 @@
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db import transaction
 
 from study.models import Document
 from study.tasks import extract_document
 from study.tests.factories import DocumentFactory
 from studyserver.celery import app, enqueue_on_commit
-
-BROKER = "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-def redis_worker(settings):
-    """Point the app at Redis, start a worker thread, and restore eager mode afterwards."""
-    saved = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
-    app.conf.broker_url = BROKER
-    app.conf.task_always_eager = False
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app._pool = None  # drop connections made for the previous broker
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()  # no stale messages from an earlier run
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
-            yield app
-    finally:
-        app.conf.update(saved)
-        app._pool = None
 
 
 def wait_for(predicate, timeout: float = 20.0) -> bool:

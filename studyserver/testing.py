@@ -1,0 +1,39 @@
+"""Test support: run a real Celery worker on Redis inside the test process."""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from celery.contrib.testing.worker import start_worker
+
+from .celery import app
+
+
+def worker_broker_url() -> str:
+    """A Redis database of its own for each pytest-xdist process (db 10 for gw0, 11 for gw1, …)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    return f"redis://127.0.0.1:6379/{10 + index % 6}"
+
+
+def reset_broker_connections() -> None:
+    """Forget pooled connections and producers, so the next send uses the configured broker."""
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None
+
+
+@contextmanager
+def running_worker(broker_url: str) -> Iterator:
+    """Point the app at `broker_url` (emptied first), run a solo worker thread, restore eager mode after."""
+    saved = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
+    app.conf.update(broker_url=broker_url, task_always_eager=False)
+    reset_broker_connections()
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
+            yield app
+    finally:
+        app.conf.update(saved)
+        reset_broker_connections()
