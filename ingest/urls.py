@@ -1,3 +1,9 @@
-"""Viewer write-back routes (/ingest/...)."""
+"""Viewer write-back routes (/ingest/...): every path answers with and without its trailing slash."""
 
-urlpatterns: list = []
+from django.urls import re_path
+
+from .api import IngestAttemptsView
+
+urlpatterns = [
+    re_path(r"^study/attempts/?$", IngestAttemptsView.as_view(), name="ingest-study-attempts"),
+]

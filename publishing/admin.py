@@ -26,6 +26,8 @@ class PublishedAdmin(ReadOnlyAdmin):
 
 @admin.register(PublishOutbox)
 class PublishOutboxAdmin(ReadOnlyAdmin):
+    """The changelist shows the undrained count and the oldest row's age (template change_list.html)."""
+
     list_display = ("id", "kind", "source_id", "created_at")
     list_filter = ("kind",)
     ordering = ("id",)

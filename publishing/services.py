@@ -1,24 +1,314 @@
-"""Writes of the publishing app: recording publish requests in the outbox."""
+"""Writes of the publishing app: publish requests (outbox), the drain, and the state-based upsert of Published."""
+
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
 
-from .models import PublishKind, PublishOutbox
+from study.models import CardProgress, MemoCard, Question, StudyTopic
+
+from . import projections
+from .models import Published, PublishKind, PublishOutbox
+
+logger = logging.getLogger(__name__)
+
+# One advisory lock serialises projection and seq assignment; it is held until commit,
+# so Published rows become visible in seq order and a feed reader following `after` misses nothing.
+PUBLISH_LOCK_KEY = 7_310_401_001
+DRAIN_BATCH_SIZE = 500
+
+Key = tuple[str, int]
+# Referenced rows come first in seq, so a reader paging the feed meets a topic before its questions.
+KIND_ORDER = {
+    PublishKind.STUDY_TOPIC: 0,
+    PublishKind.STUDY_QUESTION: 1,
+    PublishKind.STUDY_CARD: 2,
+    PublishKind.STUDY_CARD_PROGRESS: 3,
+}
+
+
+@dataclass
+class PublishCounts:
+    published: int = 0
+    tombstoned: int = 0
+    unchanged: int = 0
+
+    def add(self, other: "PublishCounts") -> None:
+        self.published += other.published
+        self.tombstoned += other.tombstoned
+        self.unchanged += other.unchanged
+
+
+# --- recording requests -------------------------------------------------------
+
+
+class _DrainKick:
+    """After commit: ask a worker to drain now. A lost kick is harmless; the periodic sweep drains later."""
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def __call__(self) -> None:
+        from .tasks import publish_drain
+
+        self.fired = True
+        try:
+            publish_drain.apply_async()
+        except Exception:  # the broker may be down; the outbox rows survive
+            logger.exception("could not enqueue the publish drain")
+
+
+def _schedule_drain_once() -> None:
+    """Register one drain kick per transaction, however many rows it records.
+
+    The kick lives in the connection's on-commit list, so a rolled-back (savepoint) transaction
+    drops it together with its outbox rows, and the next request registers it again.
+    """
+    conn = transaction.get_connection()
+    if conn.in_atomic_block and any(
+        isinstance(entry[1], _DrainKick) and not entry[1].fired for entry in conn.run_on_commit
+    ):
+        return
+    transaction.on_commit(_DrainKick())
 
 
 def publish_request(*, kind: str, source_id: int) -> None:
     """Record in the outbox, inside the caller's transaction, that (kind, source_id) changed.
 
-    The drain (publishing.tasks) projects the current state after commit; recording
-    is gated by STUDY_PUBLISH_ENABLED.
+    The drain projects the current state after commit; recording is gated by STUDY_PUBLISH_ENABLED.
     """
     if not settings.STUDY_PUBLISH_ENABLED:
         return
     PublishOutbox.objects.create(kind=PublishKind(kind), source_id=source_id)
+    _schedule_drain_once()
 
 
-def publish_request_many(*, kind: str, source_ids) -> None:
-    """The bulk form of publish_request (one INSERT)."""
+def publish_request_many(*, kind: str, source_ids: Iterable[int]) -> None:
+    """The bulk form of publish_request (one INSERT, one kick)."""
     if not settings.STUDY_PUBLISH_ENABLED:
         return
     kind = PublishKind(kind)
-    PublishOutbox.objects.bulk_create([PublishOutbox(kind=kind, source_id=sid) for sid in source_ids])
+    rows = [PublishOutbox(kind=kind, source_id=sid) for sid in source_ids]
+    if not rows:
+        return
+    PublishOutbox.objects.bulk_create(rows)
+    _schedule_drain_once()
+
+
+# --- loading sources and their references --------------------------------------
+
+
+def _card_topic_id(card: MemoCard) -> int | None:
+    if card.study_topic_id is not None:
+        return card.study_topic_id
+    if card.source_question_id is not None and card.source_question is not None:
+        return card.source_question.study_topic_id
+    return None
+
+
+def _load(kind: str, ids: set[int]) -> list[Any]:
+    if kind == PublishKind.STUDY_TOPIC:
+        return list(StudyTopic.objects.filter(id__in=ids))
+    if kind == PublishKind.STUDY_QUESTION:
+        return list(Question.objects.filter(id__in=ids).select_related("ai_explanation"))
+    if kind == PublishKind.STUDY_CARD:
+        return list(MemoCard.objects.filter(id__in=ids).select_related("source_question"))
+    return list(CardProgress.objects.filter(id__in=ids).select_related("card__source_question"))
+
+
+def _references(kind: str, row: Any) -> list[Key]:
+    """The rows a payload refers to by pub_id."""
+    refs: list[tuple[str, int | None]] = []
+    if kind == PublishKind.STUDY_QUESTION:
+        refs = [(PublishKind.STUDY_TOPIC, row.study_topic_id)]
+    elif kind == PublishKind.STUDY_CARD:
+        refs = [(PublishKind.STUDY_TOPIC, _card_topic_id(row)), (PublishKind.STUDY_QUESTION, row.source_question_id)]
+    elif kind == PublishKind.STUDY_CARD_PROGRESS:
+        refs = [(PublishKind.STUDY_CARD, row.card_id), (PublishKind.STUDY_TOPIC, _card_topic_id(row.card))]
+    return [(k, sid) for k, sid in refs if sid is not None]
+
+
+def _project(kind: str, row: Any, pub_ids: Mapping[Key, str]) -> dict | None:
+    def ref(ref_kind: str, sid: int | None) -> str | None:
+        return pub_ids.get((ref_kind, sid)) if sid is not None else None
+
+    if kind == PublishKind.STUDY_TOPIC:
+        return projections.project_topic(row)
+    if kind == PublishKind.STUDY_QUESTION:
+        explanation = getattr(row, "ai_explanation", None)
+        return projections.project_question(
+            row,
+            topic_pub_id=ref(PublishKind.STUDY_TOPIC, row.study_topic_id),
+            ai_explanation=explanation.text if explanation is not None else None,
+        )
+    if kind == PublishKind.STUDY_CARD:
+        return projections.project_card(
+            row,
+            topic_pub_id=ref(PublishKind.STUDY_TOPIC, _card_topic_id(row)),
+            question_pub_id=ref(PublishKind.STUDY_QUESTION, row.source_question_id),
+        )
+    return projections.project_card_progress(
+        row,
+        card_pub_id=ref(PublishKind.STUDY_CARD, row.card_id),
+        topic_pub_id=ref(PublishKind.STUDY_TOPIC, _card_topic_id(row.card)),
+    )
+
+
+def _group(keys: Iterable[Key]) -> dict[str, set[int]]:
+    grouped: dict[str, set[int]] = defaultdict(set)
+    for kind, sid in keys:
+        grouped[kind].add(sid)
+    return grouped
+
+
+def _published_map(keys: set[Key]) -> dict[Key, Published]:
+    if not keys:
+        return {}
+    condition = Q()
+    for kind, ids in _group(keys).items():
+        condition |= Q(kind=kind, source_id__in=ids)
+    rows = Published.objects.filter(condition).only("pub_id", "kind", "source_id", "user_id", "payload", "deleted")
+    return {(p.kind, p.source_id): p for p in rows}
+
+
+def publish_lock() -> None:
+    """Take the publish lock until the end of the current transaction (PostgreSQL; SQLite serialises writers)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PUBLISH_LOCK_KEY])
+
+
+def new_pub_id() -> str:
+    """An opaque id, not derivable from the source id."""
+    return secrets.token_urlsafe(16)
+
+
+# --- projecting and upserting --------------------------------------------------
+
+
+def publish_sources(
+    *, kind_ids: Mapping[str, Iterable[int]], dry_run: bool = False, now: datetime | None = None
+) -> PublishCounts:
+    """Project the current state of these sources and upsert their Published rows.
+
+    State-based and idempotent: an unchanged row keeps its seq. Rows referenced by a payload
+    that were never published are projected too, so every pub_id reference resolves.
+    Must run inside a transaction; takes the publish lock until it commits.
+    """
+    now = now or timezone.now()
+    requested: set[Key] = {(PublishKind(kind), int(sid)) for kind, ids in kind_ids.items() for sid in ids}
+    counts = PublishCounts()
+    if not requested:
+        return counts
+
+    publish_lock()
+    existing = _published_map(requested)
+    loaded: dict[Key, Any] = {}
+    forced: set[Key] = set()  # referenced but never published: written even as a tombstone
+    seen = set(requested)
+    to_load = set(requested)
+    while to_load:
+        for kind, ids in _group(to_load).items():
+            loaded.update({(kind, row.pk): row for row in _load(kind, ids)})
+        refs = {ref for key in to_load if key in loaded for ref in _references(key[0], loaded[key])} - seen
+        seen |= refs
+        existing.update(_published_map(refs))
+        to_load = {ref for ref in refs if ref not in existing}
+        forced |= to_load
+
+    pub_ids = {key: row.pub_id for key, row in existing.items()}
+    for key in loaded:
+        pub_ids.setdefault(key, new_pub_id())
+
+    writes: list[tuple[Key, int, dict | None]] = []
+    for key in sorted(requested | forced, key=lambda k: (KIND_ORDER[k[0]], k[1])):
+        current = existing.get(key)
+        row = loaded.get(key)
+        if row is None:  # the source row is gone for good
+            if current is not None and not current.deleted:
+                writes.append((key, current.user_id, None))
+            else:
+                counts.unchanged += 1
+            continue
+        payload = _project(key[0], row, pub_ids)
+        deleted = payload is None
+        if current is None and deleted and key not in forced:
+            counts.unchanged += 1  # never shown to the viewer: nothing to retract
+        elif (
+            current is not None
+            and current.deleted == deleted
+            and current.payload == payload
+            and current.user_id == row.user_id
+        ):
+            counts.unchanged += 1
+        else:
+            writes.append((key, row.user_id, payload))
+
+    for _, _, payload in writes:
+        if payload is None:
+            counts.tombstoned += 1
+        else:
+            counts.published += 1
+    if dry_run or not writes:
+        return counts
+
+    next_seq = (Published.objects.aggregate(top=Max("seq"))["top"] or 0) + 1
+    Published.objects.bulk_create(
+        [
+            Published(
+                pub_id=pub_ids[key],
+                kind=key[0],
+                source_id=key[1],
+                user_id=user_id,
+                payload=payload,
+                deleted=payload is None,
+                seq=next_seq + offset,
+                updated_at=now,
+            )
+            for offset, (key, user_id, payload) in enumerate(writes)
+        ],
+        update_conflicts=True,
+        unique_fields=["kind", "source_id"],
+        update_fields=["user", "payload", "deleted", "seq", "updated_at"],
+    )
+    return counts
+
+
+def publish_drain_batch(*, batch_size: int = DRAIN_BATCH_SIZE) -> int:
+    """Claim up to batch_size outbox rows (SKIP LOCKED), publish their sources, delete them; one transaction.
+
+    Repeated requests for the same source are coalesced into one projection. Returns rows claimed.
+    """
+    with transaction.atomic():
+        claimed = list(
+            PublishOutbox.objects.select_for_update(skip_locked=True)
+            .order_by("id")
+            .values_list("id", "kind", "source_id")[:batch_size]
+        )
+        if not claimed:
+            return 0
+        kind_ids: dict[str, set[int]] = defaultdict(set)
+        for _, kind, source_id in claimed:
+            kind_ids[kind].add(source_id)
+        publish_sources(kind_ids=kind_ids)
+        PublishOutbox.objects.filter(id__in=[row[0] for row in claimed]).delete()
+    return len(claimed)
+
+
+def publish_drain(*, batch_size: int = DRAIN_BATCH_SIZE, max_batches: int = 1000) -> int:
+    """Drain the outbox batch by batch until it is empty (or max_batches); returns rows drained."""
+    drained = 0
+    for _ in range(max_batches):
+        claimed = publish_drain_batch(batch_size=batch_size)
+        drained += claimed
+        if claimed < batch_size:
+            break
+    return drained

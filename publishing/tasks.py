@@ -1,13 +1,22 @@
-"""Celery tasks of the publishing app (drain and periodic sweep; filled in by the publishing issue)."""
+"""Celery tasks of the publishing app: the drain kicked after commit and its periodic sweep."""
 
 from celery import shared_task
+from django.db import OperationalError
+
+TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
 
 
-@shared_task
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=5)
 def publish_drain() -> int:
-    return 0
+    """Drain the outbox now (kicked once per committed transaction that recorded a request)."""
+    from .services import publish_drain as drain
+
+    return drain()
 
 
-@shared_task
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=3)
 def publish_sweep() -> int:
-    return publish_drain()
+    """Beat's periodic drain: picks up what a lost kick (broker down at commit) left behind."""
+    from .services import publish_drain as drain
+
+    return drain()

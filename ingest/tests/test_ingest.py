@@ -1,0 +1,236 @@
+"""POST /ingest/study/attempts: gate, resolution, sessions per topic, finalize, idempotence, limits."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from ingest.services import parse_answered_at
+from ingest.tests.helpers import publish_questions, topic_pub_id
+from publishing import services
+from publishing.models import PublishKind
+from study.models import QuestionAttempt, QuestionProgress, QuizSession
+from study.tests.factories import QuestionFactory, QuestionProgressFactory, StudyTopicFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/ingest/study/attempts"
+
+
+@pytest.fixture
+def quiz():
+    """One user, two topics: three questions in the first, one in the second (correct choice 1)."""
+    user = UserFactory()
+    first, second = StudyTopicFactory(user=user), StudyTopicFactory(user=user)
+    questions = [*QuestionFactory.create_batch(3, study_topic=first), QuestionFactory(study_topic=second)]
+    return {"user": user, "topics": (first, second), "questions": questions, "pub_ids": publish_questions(questions)}
+
+
+def post(client, attempts, uuid="client-uuid-1"):
+    return client.post(URL, {"client_session_uuid": uuid, "attempts": attempts}, format="json")
+
+
+def test_gate_token_and_flag(settings, quiz):
+    attempts = [{"question_pub_id": quiz["pub_ids"][0], "selected_choice": 1}]
+    assert post(APIClient(), attempts).status_code == 401
+    wrong = APIClient()
+    wrong.credentials(HTTP_AUTHORIZATION="Bearer nope")
+    assert post(wrong, attempts).status_code == 403
+    right = APIClient()
+    right.credentials(HTTP_AUTHORIZATION=f"Bearer {settings.VIEWER_SYNC_TOKEN}")
+    settings.STUDY_INGEST_ENABLED = False
+    response = post(right, attempts)
+    assert response.status_code == 503 and response.json()["error_code"] == "unavailable"
+    settings.STUDY_INGEST_ENABLED = True
+    settings.VIEWER_SYNC_TOKEN = ""
+    assert post(right, attempts).status_code == 503
+    assert not QuizSession.objects.exists()
+
+
+def test_ingest_creates_one_finalized_viewer_session_per_topic(viewer_client, quiz):
+    q, pub = quiz["questions"], quiz["pub_ids"]
+    response = post(
+        viewer_client,
+        [
+            {"question_pub_id": pub[0], "selected_choice": 1},
+            {"question_pub_id": pub[1], "selected_choice": 2},
+            {"question_pub_id": pub[2], "is_unsure": True},
+            {"question_pub_id": pub[3], "selected_choice": 1, "answered_at": "2024-03-01T10:00:00+09:00"},
+            {"question_pub_id": "unknown-pub-id", "selected_choice": 1},
+            {"question_pub_id": pub[0]},  # no choice, not unsure: invalid
+        ],
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "ingested"
+    assert body["skipped"] == ["unknown-pub-id", pub[0]]
+    first, second = quiz["topics"]
+    sessions = {s["topic_pub_id"]: s for s in body["sessions"]}
+    assert sessions[topic_pub_id(first.id)] | {"quiz_session_id": 0} == {
+        "topic_pub_id": topic_pub_id(first.id),
+        "quiz_session_id": 0,
+        "correct": 1,
+        "wrong": 1,
+        "unsure": 1,
+        "newly_correct": 1,
+        "relapsed": 0,
+        "recovered": 0,
+    }
+    assert sessions[topic_pub_id(second.id)]["correct"] == 1
+
+    stored = QuizSession.objects.get(pk=sessions[topic_pub_id(first.id)]["quiz_session_id"])
+    assert (stored.source, stored.status, stored.client_session_uuid) == ("viewer", "done", "client-uuid-1")
+    assert stored.finalized_at is not None and stored.user_id == quiz["user"].id
+    assert stored.question_ids == [q[0].id, q[1].id, q[2].id]
+    assert (stored.correct_count, stored.wrong_count, stored.unsure_count) == (1, 1, 1)
+    progress = {p.question_id: p for p in QuestionProgress.objects.filter(user=quiz["user"])}
+    assert progress[q[0].id].last_outcome == "correct" and progress[q[1].id].pattern_state == "wrong"
+    assert progress[q[3].id].last_attempted_at == datetime(2024, 3, 1, 1, 0, tzinfo=UTC)
+
+
+def test_repeat_is_already_ingested_with_stored_counts_and_sr_advances_once(viewer_client, quiz):
+    question, pub = quiz["questions"][0], quiz["pub_ids"][0]
+    QuestionProgressFactory(question=question, review_stage=0, due_at=timezone.now())  # in the review queue
+    attempts = [{"question_pub_id": pub, "selected_choice": 1}]
+    assert post(viewer_client, attempts).json()["status"] == "ingested"
+    stage_after_first = QuestionProgress.objects.get(question=question).review_stage
+    assert stage_after_first == 1
+    different = [{"question_pub_id": pub, "selected_choice": 2}, {"question_pub_id": quiz["pub_ids"][1]}]
+    repeat = post(viewer_client, different)
+    assert repeat.status_code == 200
+    assert repeat.json() == {
+        "status": "already_ingested",
+        "sessions": [
+            {"topic_pub_id": topic_pub_id(question.study_topic_id), "correct": 1, "wrong": 0, "unsure": 0}
+        ],
+    }
+    assert QuestionProgress.objects.get(question=question).review_stage == 1
+    assert QuizSession.objects.count() == 1 and QuestionAttempt.objects.count() == 1
+
+
+def test_attempts_are_applied_in_answered_at_order_index_breaking_ties(viewer_client, quiz):
+    question, pub = quiz["questions"][0], quiz["pub_ids"][0]
+    post(
+        viewer_client,
+        [
+            {"question_pub_id": pub, "selected_choice": 1, "answered_at": "2024-01-02T00:00:00Z"},
+            {"question_pub_id": pub, "selected_choice": 2, "answered_at": "2024-01-01T00:00:00Z"},
+            {"question_pub_id": pub, "selected_choice": 3, "answered_at": "2024-01-02T00:00:00Z"},
+        ],
+    )
+    progress = QuestionProgress.objects.get(question=question)
+    assert progress.last_outcome == "wrong"  # the third: latest time, later index
+    assert progress.last_attempt.selected_choice == 3
+    assert QuestionAttempt.objects.order_by("id").first().selected_choice == 2  # stored in applied order
+
+
+def test_mixed_owners_is_400_and_nothing_resolvable_is_404(viewer_client, quiz):
+    foreign = publish_questions([QuestionFactory()])[0]
+    mine = quiz["pub_ids"][0]
+    mixed = post(viewer_client, [{"question_pub_id": p, "is_unsure": True} for p in (mine, foreign)])
+    assert mixed.status_code == 400 and mixed.json()["error_code"] == "invalid_input"
+    nothing = post(viewer_client, [{"question_pub_id": "nope", "selected_choice": 1}])
+    assert nothing.status_code == 404 and nothing.json()["error_code"] == "not_found"
+    assert not QuizSession.objects.exists()
+
+
+def test_deleted_question_or_tombstone_is_skipped(viewer_client, quiz):
+    gone = quiz["questions"][1]
+    gone.deleted_at = timezone.now()
+    gone.save()
+    services.publish_request(kind=PublishKind.STUDY_QUESTION, source_id=gone.id)
+    services.publish_drain()
+    deleted_later = quiz["questions"][2]
+    deleted_later.deleted_at = timezone.now()  # not yet drained: the live check still skips it
+    deleted_later.save()
+    body = post(
+        viewer_client,
+        [
+            {"question_pub_id": quiz["pub_ids"][0], "selected_choice": 1},
+            {"question_pub_id": quiz["pub_ids"][1], "selected_choice": 1},
+            {"question_pub_id": quiz["pub_ids"][2], "selected_choice": 1},
+        ],
+    ).json()
+    assert body["skipped"] == [quiz["pub_ids"][1], quiz["pub_ids"][2]]
+    assert QuestionAttempt.objects.count() == 1
+
+
+def test_out_of_range_choice_is_skipped_and_all_invalid_is_400(viewer_client, quiz):
+    pub = quiz["pub_ids"][0]
+    response = post(viewer_client, [{"question_pub_id": pub, "selected_choice": 9}, {"question_pub_id": pub}])
+    assert response.status_code == 400
+    assert response.json()["skipped"] == [pub]
+    assert not QuizSession.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"client_session_uuid": "u", "attempts": []},
+        {"client_session_uuid": "", "attempts": [{"question_pub_id": "x"}]},
+        {"client_session_uuid": "u" * 65, "attempts": [{"question_pub_id": "x"}]},
+        {"attempts": [{"question_pub_id": "x"}]},
+        {"client_session_uuid": "u", "attempts": "nope"},
+        {"client_session_uuid": "u", "attempts": [{"question_pub_id": "x", "selected_choice": "abc"}]},
+        {"client_session_uuid": "u", "attempts": [{"question_pub_id": "x", "selected_choice": 10**30}]},
+        {"client_session_uuid": "u", "attempts": [{"question_pub_id": "x", "is_unsure": "maybe"}]},
+        {"client_session_uuid": "u", "attempts": [{"selected_choice": 1}]},
+        ["not", "an", "object"],
+    ],
+)
+def test_invalid_bodies_are_400(viewer_client, body):
+    response = viewer_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+
+
+def test_malformed_json_is_400(viewer_client):
+    response = viewer_client.post(URL, "{not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_too_many_attempts_is_400(settings, viewer_client):
+    settings.INGEST_MAX_ATTEMPTS = 3
+    response = post(viewer_client, [{"question_pub_id": "x", "selected_choice": 1}] * 4)
+    assert response.status_code == 400
+    assert "attempts" in response.json()["errors"]
+
+
+def test_with_trailing_slash(viewer_client, quiz):
+    attempts = [{"question_pub_id": quiz["pub_ids"][0], "is_unsure": True}]
+    response = viewer_client.post(URL + "/", {"client_session_uuid": "u", "attempts": attempts}, format="json")
+    assert response.status_code == 200
+
+
+def test_query_count_is_fixed_per_topic(viewer_client):
+    user = UserFactory()
+    topic = StudyTopicFactory(user=user)
+    questions = QuestionFactory.create_batch(25, study_topic=topic)
+    pubs = publish_questions(questions)
+
+    def attempts(n):
+        return [{"question_pub_id": pubs[i % 25], "selected_choice": 1 + i % 4} for i in range(n)]
+
+    post(viewer_client, attempts(5), uuid="warm-up")
+    with CaptureQueriesContext(connection) as small:
+        post(viewer_client, attempts(5), uuid="small-2")
+    with CaptureQueriesContext(connection) as large:
+        assert post(viewer_client, attempts(500), uuid="large").status_code == 200
+    assert len(large) == len(small)  # 500 attempts cost what 5 do
+    assert len(large) <= 20
+    assert QuestionAttempt.objects.filter(quiz_session__client_session_uuid="large").count() == 500
+
+
+def test_parse_answered_at():
+    now = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+    assert parse_answered_at("2024-05-01T00:00:00Z", now=now) == datetime(2024, 5, 1, tzinfo=UTC)
+    assert parse_answered_at("2024-05-01T09:00:00+09:00", now=now) == datetime(2024, 5, 1, tzinfo=UTC)
+    assert parse_answered_at("2024-05-01T00:00:00", now=now) == datetime(2024, 5, 1, tzinfo=UTC)  # naive = UTC
+    assert parse_answered_at("2030-01-01T00:00:00Z", now=now) == now  # future clamped
+    assert parse_answered_at(now.isoformat().replace("12:00", "12:01"), now=now) == now
+    for junk in ["yesterday", "2024-13-45T00:00:00Z", "", None, "0001-01-01T00:00:00+05:00"]:
+        assert parse_answered_at(junk, now=now) == now
+    assert parse_answered_at("2024-05-31T23:00:00-01:00", now=now) == now - timedelta(hours=12)

@@ -1,0 +1,58 @@
+"""Ten concurrent posts of the same new client_session_uuid: one ingest, nine already_ingested, SR once."""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from ingest.tests.helpers import publish_questions
+from publishing.tests.viewer_fixtures import VIEWER_TOKEN
+from study.models import QuestionAttempt, QuestionProgress, QuizSession
+from study.tests.factories import QuestionFactory, QuestionProgressFactory, StudyTopicFactory, UserFactory
+
+POSTERS = 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_duplicates_ingest_exactly_once():
+    user = UserFactory()
+    first, second = StudyTopicFactory(user=user), StudyTopicFactory(user=user)
+    questions = [QuestionFactory(study_topic=first), QuestionFactory(study_topic=second)]
+    QuestionProgressFactory(question=questions[0], review_stage=1, due_at=timezone.now())
+    pub_ids = publish_questions(questions)
+    body = {
+        "client_session_uuid": "same-offline-session",
+        "attempts": [{"question_pub_id": pub, "selected_choice": 1} for pub in pub_ids],
+    }
+    barrier = threading.Barrier(POSTERS)
+    results: list[tuple[int, dict]] = []
+    lock = threading.Lock()
+
+    def poster() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {VIEWER_TOKEN}")
+        try:
+            barrier.wait()
+            response = client.post("/ingest/study/attempts", body, format="json")
+            with lock:
+                results.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=poster) for _ in range(POSTERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [status for status, _ in results] == [200] * POSTERS, results
+    statuses = sorted(payload["status"] for _, payload in results)
+    assert statuses == ["already_ingested"] * (POSTERS - 1) + ["ingested"]
+    for _, payload in results:
+        assert sorted(s["correct"] for s in payload["sessions"]) == [1, 1]
+    assert QuizSession.objects.filter(client_session_uuid="same-offline-session").count() == 2
+    assert QuestionAttempt.objects.count() == 2
+    progress = QuestionProgress.objects.get(question=questions[0])
+    assert progress.review_stage == 2  # advanced once, from 1

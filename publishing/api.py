@@ -1,0 +1,86 @@
+"""GET /publish/feed: the viewer's pull of the published read model, ascending seq."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from study.api.common import ErrorSerializer
+
+from .models import PublishKind
+from .selectors import feed_page
+from .viewer import ViewerChannelMixin
+
+FEED_DEFAULT_LIMIT = 500
+FEED_MAX_LIMIT = 2000
+MAX_SEQ = 2**63 - 1
+
+
+class FeedQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, max_value=MAX_SEQ, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=2**31, default=FEED_DEFAULT_LIMIT)
+    kinds = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, FEED_MAX_LIMIT)
+
+    def validate_kinds(self, value: str) -> list[str]:
+        kinds = [k.strip() for k in value.split(",") if k.strip()]
+        unknown = sorted(set(kinds) - set(PublishKind.values))
+        if unknown:
+            raise serializers.ValidationError(f"Unknown kind(s): {', '.join(unknown)}.")
+        return kinds
+
+
+class FeedItemSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    pub_id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=PublishKind.choices)
+    deleted = serializers.BooleanField()
+    updated_at = serializers.DateTimeField()
+    payload = serializers.JSONField(allow_null=True)
+
+
+class FeedPageSerializer(serializers.Serializer):
+    items = FeedItemSerializer(many=True)
+    next_after = serializers.IntegerField()
+    has_more = serializers.BooleanField()
+
+
+VIEWER_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid query (unknown kind, bad number)."),
+    401: OpenApiResponse(ErrorSerializer, description="No Bearer token."),
+    403: OpenApiResponse(ErrorSerializer, description="Wrong Bearer token."),
+    429: OpenApiResponse(ErrorSerializer, description="Throttled (viewer scope); see Retry-After."),
+    503: OpenApiResponse(ErrorSerializer, description="VIEWER_SYNC_TOKEN is not configured."),
+}
+
+
+class FeedView(ViewerChannelMixin, APIView):
+    """Changes of the read model after a seq; follow `next_after` until `has_more` is false."""
+
+    @extend_schema(
+        operation_id="publish_feed",
+        tags=["viewer"],
+        auth=[],
+        description="Auth: `Authorization: Bearer <VIEWER_SYNC_TOKEN>`. Tombstones have `deleted: true` and "
+        "`payload: null`. Payload shapes per kind are in API.md.",
+        parameters=[
+            OpenApiParameter("after", int, description="Return rows with seq greater than this (default 0)."),
+            OpenApiParameter("limit", int, description="Page size (default 500, at most 2000)."),
+            OpenApiParameter(
+                "kinds", str, description=f"Comma list of kinds: {', '.join(PublishKind.values)}."
+            ),
+        ],
+        responses={200: FeedPageSerializer, **VIEWER_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = FeedQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        after = query.validated_data["after"]
+        items, has_more = feed_page(
+            after=after, limit=query.validated_data["limit"], kinds=query.validated_data["kinds"]
+        )
+        page = {"items": items, "next_after": items[-1]["seq"] if items else after, "has_more": has_more}
+        return Response(FeedPageSerializer(page).data)

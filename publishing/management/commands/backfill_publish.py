@@ -1,0 +1,67 @@
+"""manage.py backfill_publish: re-project whole kinds into Published, in primary-key batches."""
+
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from tqdm import tqdm
+
+from publishing.models import PublishKind
+from publishing.services import PublishCounts, publish_sources
+from study.models import CardProgress, MemoCard, Question, StudyTopic
+
+SOURCES = {
+    PublishKind.STUDY_TOPIC: StudyTopic,
+    PublishKind.STUDY_QUESTION: Question,
+    PublishKind.STUDY_CARD: MemoCard,
+    PublishKind.STUDY_CARD_PROGRESS: CardProgress,
+}
+
+
+class Command(BaseCommand):
+    help = "Project every row of a kind (or all kinds) into the published read model; idempotent."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--kind", required=True, choices=[*PublishKind.values, "all"])
+        parser.add_argument("--user", type=int, default=None, help="Only rows of this user id.")
+        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--dry-run", action="store_true", help="Count what would change; write nothing.")
+
+    def handle(self, *args, kind: str, user: int | None, batch_size: int, dry_run: bool, **options) -> None:
+        if batch_size < 1:
+            self.stderr.write("--batch-size must be at least 1")
+            sys.exit(2)
+        kinds = list(SOURCES) if kind == "all" else [PublishKind(kind)]
+        total = PublishCounts()
+        for one_kind in kinds:
+            total.add(self._backfill_kind(one_kind, user_id=user, batch_size=batch_size, dry_run=dry_run))
+        prefix = "dry run: would have " if dry_run else ""
+        self.stdout.write(
+            f"{prefix}published {total.published}, tombstoned {total.tombstoned}, unchanged {total.unchanged}"
+        )
+
+    def _backfill_kind(self, kind: str, *, user_id: int | None, batch_size: int, dry_run: bool) -> PublishCounts:
+        queryset = SOURCES[kind].objects.all()
+        if user_id is not None:
+            queryset = queryset.filter(user_id=user_id)
+        row_count = queryset.count()
+        counts = PublishCounts()
+        interactive = self.stdout.isatty()
+        bar = tqdm(total=row_count, desc=kind, unit="rows", file=self.stdout._out, disable=not interactive)
+        started = time.monotonic()
+        done, last_pk = 0, 0
+        while True:
+            ids = list(queryset.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            with transaction.atomic():
+                batch = publish_sources(kind_ids={kind: ids}, dry_run=dry_run)
+            counts.add(batch)
+            last_pk, done = ids[-1], done + len(ids)
+            bar.update(len(ids))
+            if not interactive:
+                rate = done / max(time.monotonic() - started, 1e-6)
+                self.stdout.write(f"{kind}: {done}/{row_count} rows ({rate:.0f} rows/s)")
+        bar.close()
+        return counts

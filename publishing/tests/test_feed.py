@@ -1,0 +1,137 @@
+"""GET /publish/feed: the Bearer gate, paging by seq, kinds, one query per page, the viewer throttle."""
+
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from publishing import services
+from publishing.models import PublishKind
+from publishing.tests.viewer_fixtures import VIEWER_TOKEN
+from study.tests.factories import MemoCardFactory, QuestionFactory, StudyTopicFactory
+
+pytestmark = pytest.mark.django_db
+
+FEED = "/publish/feed"
+
+
+@pytest.fixture
+def seeded():
+    """Two topics, three questions (of the first topic), two cards: published in one drain."""
+    topic = StudyTopicFactory()
+    StudyTopicFactory(user=topic.user)
+    questions = QuestionFactory.create_batch(3, study_topic=topic)
+    cards = MemoCardFactory.create_batch(2, user=topic.user, study_topic=topic)
+    services.publish_request_many(kind=PublishKind.STUDY_QUESTION, source_ids=[q.id for q in questions])
+    services.publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=[c.id for c in cards])
+    services.publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id + 1)
+    services.publish_drain()
+    return topic
+
+
+def test_token_unset_is_503(settings, viewer_client):
+    settings.VIEWER_SYNC_TOKEN = ""
+    response = viewer_client.get(FEED)
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "code"),
+    [
+        (None, 401, "not_authenticated"),
+        ("Bearer ", 401, "not_authenticated"),
+        (f"Token {VIEWER_TOKEN}", 401, "not_authenticated"),
+        ("Bearer wrong-token", 403, "permission_denied"),
+        (f"Bearer {VIEWER_TOKEN}x", 403, "permission_denied"),
+    ],
+)
+def test_missing_or_wrong_token(header, status, code):
+    client = APIClient()
+    if header is not None:
+        client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get(FEED)
+    assert response.status_code == status
+    assert response.json()["error_code"] == code
+
+
+@pytest.mark.parametrize("path", [FEED, FEED + "/"])
+def test_feed_answers_with_and_without_slash(viewer_client, seeded, path):
+    response = viewer_client.get(path)
+    assert response.status_code == 200
+    body = response.json()
+    # one drain batch: referenced kinds first, then by id
+    assert [i["kind"] for i in body["items"]] == ["study_topic"] * 2 + ["study_question"] * 3 + ["study_card"] * 2
+    assert body["has_more"] is False
+    assert body["next_after"] == body["items"][-1]["seq"]
+    item = body["items"][2]
+    assert set(item) == {"seq", "pub_id", "kind", "deleted", "updated_at", "payload"}
+    assert item["payload"]["topic_pub_id"] == body["items"][0]["pub_id"]
+
+
+def test_paging_follows_next_after_in_ascending_seq(viewer_client, seeded, django_assert_num_queries):
+    seen, after = [], 0
+    while True:
+        with django_assert_num_queries(1):
+            body = viewer_client.get(FEED, {"after": after, "limit": 2}).json()
+        seqs = [i["seq"] for i in body["items"]]
+        assert seqs == sorted(seqs) and all(s > after for s in seqs)
+        seen += seqs
+        after = body["next_after"]
+        if not body["has_more"]:
+            break
+    assert len(seen) == 7 == len(set(seen))
+    empty = viewer_client.get(FEED, {"after": after}).json()
+    assert empty == {"items": [], "next_after": after, "has_more": False}
+
+
+def test_kinds_filter(viewer_client, seeded):
+    body = viewer_client.get(FEED, {"kinds": "study_card, study_topic"}).json()
+    assert sorted({i["kind"] for i in body["items"]}) == ["study_card", "study_topic"]
+    assert len(body["items"]) == 4
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"kinds": "study_card,nope"},
+        {"after": "abc"},
+        {"after": "-1"},
+        {"after": str(2**70)},
+        {"limit": "0"},
+        {"limit": "1e9"},
+    ],
+)
+def test_bad_query_is_400(viewer_client, params):
+    response = viewer_client.get(FEED, params)
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+
+
+def test_limit_is_capped_at_2000(viewer_client, seeded):
+    body = viewer_client.get(FEED, {"limit": 10**6}).json()
+    assert len(body["items"]) == 7 and body["has_more"] is False
+
+
+def test_tombstones_have_null_payload(viewer_client, seeded):
+    card = seeded.cards.first()
+    card.needs_review = True
+    card.save()
+    services.publish_request(kind=PublishKind.STUDY_CARD, source_id=card.id)
+    services.publish_drain()
+    last = viewer_client.get(FEED, {"kinds": "study_card"}).json()["items"][-1]
+    assert last["deleted"] is True and last["payload"] is None
+
+
+def test_viewer_channel_is_throttled_with_retry_after(settings, viewer_client):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": "3/min"},
+    }
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"  # fresh bucket
+    statuses = [viewer_client.get(FEED, REMOTE_ADDR=address).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = viewer_client.get(FEED, REMOTE_ADDR=address)
+    assert response.status_code == 429
+    assert response.json()["error_code"] == "throttled"
+    assert int(response["Retry-After"]) > 0

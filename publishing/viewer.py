@@ -1,0 +1,61 @@
+"""The viewer channel's gate, shared by the feed and ingest: Bearer VIEWER_SYNC_TOKEN and the "viewer" throttle."""
+
+from django.conf import settings
+from django.utils.crypto import constant_time_compare
+from rest_framework import status
+from rest_framework.permissions import BasePermission
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
+
+from studyserver.errors import ApiError, ServiceUnavailable
+
+
+class ViewerNotAuthenticated(ApiError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = "not_authenticated"
+    default_detail = "A Bearer token is required."
+
+
+class ViewerForbidden(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "permission_denied"
+    default_detail = "The token is not valid."
+
+
+def bearer_token(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class HasViewerToken(BasePermission):
+    """Token unset on the server → 503; missing → 401; wrong → 403 (compared in constant time)."""
+
+    def has_permission(self, request, view) -> bool:
+        expected = settings.VIEWER_SYNC_TOKEN
+        if not expected:
+            raise ServiceUnavailable("The viewer channel is not configured (VIEWER_SYNC_TOKEN).")
+        given = bearer_token(request)
+        if given is None:
+            raise ViewerNotAuthenticated()
+        if not constant_time_compare(given, expected):
+            raise ViewerForbidden()
+        return True
+
+
+class ViewerRateThrottle(ScopedRateThrottle):
+    """The "viewer" scope; the rate is read per request so settings overrides apply."""
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class ViewerChannelMixin:
+    """DRF view settings of every viewer endpoint: no user auth, the token gate, the viewer throttle."""
+
+    authentication_classes: list = []
+    permission_classes = [HasViewerToken]
+    throttle_classes = [ViewerRateThrottle]
+    throttle_scope = "viewer"
