@@ -4,7 +4,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from celery.app.trace import reset_worker_optimizations
 from celery.contrib.testing.worker import start_worker
+from celery.result import _set_task_join_will_block
 
 from .celery import app
 
@@ -37,3 +39,6 @@ def running_worker(broker_url: str) -> Iterator:
     finally:
         app.conf.update(saved)
         reset_broker_connections()
+        # The worker leaves process-wide state behind; later eager tests must see a plain process.
+        reset_worker_optimizations(app)
+        _set_task_join_will_block(False)

@@ -1,6 +1,9 @@
 """Admin for questions, quiz sessions, attempts, progress, explanations and analyses."""
 
+import json
+
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
 from study.models import (
     Question,
@@ -70,8 +73,47 @@ class QuestionExplanationAdmin(admin.ModelAdmin):
     raw_id_fields = ("user", "question")
 
 
+def _pretty_json(value) -> str:
+    return format_html("<pre style=\"margin:0\">{}</pre>", json.dumps(value, ensure_ascii=False, indent=2))
+
+
 @admin.register(SessionAnalysis)
 class SessionAnalysisAdmin(admin.ModelAdmin):
-    list_display = ("quiz_session", "status", "reason", "user", "created_at")
+    list_display = ("quiz_session", "status", "reason", "weakest", "user", "created_at")
     list_filter = ("status", "reason")
     raw_id_fields = ("user", "quiz_session")
+    list_select_related = ("quiz_session", "user")
+    exclude = ("weakest_subjects", "subjects", "chronic_question_ids", "regressed_question_ids")
+    readonly_fields = ("subjects_table", "weakest_subjects_json", "chronic_json", "regressed_json",
+                       "created_at", "updated_at")
+
+    @admin.display(description="weakest subjects")
+    def weakest(self, obj: SessionAnalysis) -> str:
+        return ", ".join(
+            f"{w.get('subject')} ({w.get('accuracy')})" for w in obj.weakest_subjects or [] if isinstance(w, dict)
+        )
+
+    @admin.display(description="subjects")
+    def subjects_table(self, obj: SessionAnalysis) -> str:
+        rows = [r for r in obj.subjects or [] if isinstance(r, dict)]
+        if not rows:
+            return "-"
+        columns = ("subject", "correct", "wrong", "unsure", "accuracy", "topic_accuracy")
+        head = format_html_join("", "<th>{}</th>", ((c,) for c in columns))
+        body = format_html_join(
+            "", "<tr>{}</tr>",
+            ((format_html_join("", "<td>{}</td>", ((row.get(c, ""),) for c in columns)),) for row in rows),
+        )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+
+    @admin.display(description="weakest subjects (JSON)")
+    def weakest_subjects_json(self, obj: SessionAnalysis) -> str:
+        return _pretty_json(obj.weakest_subjects)
+
+    @admin.display(description="chronic question ids")
+    def chronic_json(self, obj: SessionAnalysis) -> str:
+        return _pretty_json(obj.chronic_question_ids)
+
+    @admin.display(description="regressed question ids")
+    def regressed_json(self, obj: SessionAnalysis) -> str:
+        return _pretty_json(obj.regressed_question_ids)

@@ -1,10 +1,116 @@
-"""Analysis of finished quiz sessions (placeholder until the background-work issue)."""
+"""Analysis of finished quiz sessions: per-subject accuracy against the topic's history, weak spots."""
 
 import logging
 
+from django.db import transaction
+from django.db.models import Count, Q
+
+from study.models import QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
+from study.models.analyses import AnalysisStatus
+from study.models.progress import PatternState
+from study.models.quizzes import Outcome, QuizStatus
+
 logger = logging.getLogger(__name__)
+
+MIN_BAD_ATTEMPTS = 5
+WEAKEST_COUNT = 3
+INSUFFICIENT = "insufficient_attempts"
+
+
+def _accuracy(correct: int, answered: int) -> float | None:
+    return round(correct / answered, 3) if answered else None
+
+
+def _session_counts(session: QuizSession) -> dict[str, dict[str, int]]:
+    """Per subject: correct / wrong / unsure of the last attempt per question in this session."""
+    last: dict[int, tuple] = {}
+    attempts = (
+        QuestionAttempt.objects.filter(quiz_session=session)
+        .order_by("answered_at", "id")
+        .values_list("question_id", "question__subject", "outcome")
+    )
+    for question_id, subject, outcome in attempts:
+        last[question_id] = (subject, outcome)
+    counts: dict[str, dict[str, int]] = {}
+    for subject, outcome in last.values():
+        row = counts.setdefault(subject, {"correct": 0, "wrong": 0, "unsure": 0})
+        if outcome in row:
+            row[outcome] += 1
+    return counts
+
+
+def _topic_accuracy(session: QuizSession, subjects: list[str]) -> dict[str, float | None]:
+    """Accuracy per subject over every answered attempt of the user's finished sessions in the topic."""
+    rows = (
+        QuestionAttempt.objects.filter(
+            user_id=session.user_id,
+            quiz_session__study_topic_id=session.study_topic_id,
+            quiz_session__status=QuizStatus.DONE,
+            question__subject__in=subjects,
+        )
+        .exclude(outcome=Outcome.SKIPPED)
+        .values("question__subject")
+        .annotate(answered=Count("id"), correct=Count("id", filter=Q(outcome=Outcome.CORRECT)))
+    )
+    return {r["question__subject"]: _accuracy(r["correct"], r["answered"]) for r in rows}
+
+
+def _pattern_ids(session: QuizSession, state: str) -> list[int]:
+    return sorted(
+        QuestionProgress.objects.filter(
+            user_id=session.user_id, question_id__in=session.question_ids or [], pattern_state=state
+        ).values_list("question_id", flat=True)
+    )
+
+
+def _analysis_values(session: QuizSession) -> dict:
+    counts = _session_counts(session)
+    bad = sum(row["wrong"] + row["unsure"] for row in counts.values())
+    if bad < MIN_BAD_ATTEMPTS:
+        return {"status": AnalysisStatus.SKIPPED, "reason": INSUFFICIENT}
+    history = _topic_accuracy(session, list(counts))
+    subjects = []
+    for subject in sorted(counts):
+        row = counts[subject]
+        answered = row["correct"] + row["wrong"] + row["unsure"]
+        subjects.append({
+            "subject": subject, **row,
+            "accuracy": _accuracy(row["correct"], answered),
+            "topic_accuracy": history.get(subject),
+        })
+    answered_subjects = [s for s in subjects if s["accuracy"] is not None]
+    weakest = sorted(answered_subjects, key=lambda s: (s["accuracy"], -(s["wrong"] + s["unsure"]), s["subject"]))
+    return {
+        "status": AnalysisStatus.DONE,
+        "reason": "",
+        "subjects": subjects,
+        "weakest_subjects": [{"subject": s["subject"], "accuracy": s["accuracy"]} for s in weakest[:WEAKEST_COUNT]],
+        "chronic_question_ids": _pattern_ids(session, PatternState.CHRONIC_WRONG),
+        "regressed_question_ids": _pattern_ids(session, PatternState.REGRESSED),
+    }
 
 
 def quiz_session_analyze(*, quiz_session_id: int) -> str:
-    logger.info("analysis requested for quiz session %s", quiz_session_id)
-    return "requested"
+    """Analyse a finished quiz session once. Returns done / skipped, or not_ready / already / busy / missing."""
+    session = QuizSession.objects.filter(pk=quiz_session_id).first()
+    if session is None:
+        return "missing"
+    if session.status != QuizStatus.DONE:
+        logger.info("analyze quiz session %s: status %s, nothing to do", quiz_session_id, session.status)
+        return "not_ready"
+    SessionAnalysis.objects.get_or_create(quiz_session=session, defaults={"user_id": session.user_id})
+    with transaction.atomic():
+        analysis = (
+            SessionAnalysis.objects.select_for_update(skip_locked=True)
+            .filter(quiz_session=session, status=AnalysisStatus.PENDING)
+            .first()
+        )
+        if analysis is None:
+            logger.info("analyze quiz session %s: already analysed or being analysed", quiz_session_id)
+            return "already"
+        values = _analysis_values(session)
+        for field, value in values.items():
+            setattr(analysis, field, value)
+        analysis.save(update_fields=[*values, "updated_at"])
+    logger.info("analyze quiz session %s: %s %s", quiz_session_id, analysis.status, analysis.reason)
+    return str(analysis.status)

@@ -1,16 +1,88 @@
-"""Text extraction of documents (placeholder: the real extractor comes with the background-work issue)."""
+"""Text extraction of documents: claim a pending document, run the backend, record the outcome.
 
+A document is claimed with SELECT … FOR UPDATE SKIP LOCKED while it is processed, so two
+workers never extract it twice and a crashed worker leaves it `pending` (nothing to unstick).
+"""
+
+import logging
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
 from django.utils import timezone
 
-from study.models import Document
+from study.extract import ExtractionFailed, ExtractionSkipped, extract_text
+from study.models import Document, StudySession
 from study.models.documents import ExtractStatus
+from study.models.sessions import AssetType
+
+logger = logging.getLogger(__name__)
+
+ERROR_MAX_CHARS = 2000
+
+
+def _read(document: Document) -> bytes:
+    with document.file.open("rb") as handle:
+        return handle.read()
+
+
+def _run_backend(document: Document) -> tuple[str, str, str]:
+    """(status, text, error) for one document; transient I/O errors propagate for the task to retry."""
+    try:
+        data = _read(document)
+        result = extract_text(data=data, file_format=document.file_format, content_type=document.content_type)
+    except ExtractionSkipped as exc:
+        return ExtractStatus.SKIPPED, "", str(exc)
+    except ExtractionFailed as exc:
+        return ExtractStatus.FAILED, "", str(exc)
+    except FileNotFoundError:
+        return ExtractStatus.FAILED, "", "the stored file is missing"
+    except (ConnectionError, TimeoutError):
+        raise
+    except OSError as exc:
+        return ExtractStatus.FAILED, "", f"could not read the file: {exc}"
+    except SoftTimeLimitExceeded:
+        return ExtractStatus.FAILED, "", "time limit exceeded"
+    return ExtractStatus.DONE, result.text, ""
+
+
+def _fill_handwriting_sessions(document: Document, text: str) -> int:
+    """OCR text of a handwriting snapshot goes to its sessions' `ocr_text` (never `user_corrected_text`)."""
+    if not text:
+        return 0
+    session_ids = document.session_assets.filter(asset_type=AssetType.HANDWRITING_PNG).values("session_id")
+    return StudySession.objects.filter(pk__in=session_ids).update(ocr_text=text, updated_at=timezone.now())
 
 
 def document_extract(*, document_id: int) -> str:
-    """Claim a pending document and mark it processed. Idempotent: a done document is left alone."""
-    claimed = Document.objects.filter(pk=document_id, extract_status=ExtractStatus.PENDING).update(
-        extract_status=ExtractStatus.SKIPPED,
-        extract_error="extractor not installed",
-        extracted_at=timezone.now(),
+    """Extract a pending, live document. Returns done / failed / skipped, or not_pending when there is nothing to do."""
+    with transaction.atomic():
+        document = (
+            Document.objects.select_for_update(skip_locked=True)
+            .filter(pk=document_id, extract_status=ExtractStatus.PENDING, deleted_at__isnull=True)
+            .first()
+        )
+        if document is None:
+            logger.info("extract document %s: not pending (done, deleted or claimed by another worker)", document_id)
+            return "not_pending"
+        status, text, error = _run_backend(document)
+        document.extract_status = status
+        document.extracted_text = text
+        document.extract_error = error[:ERROR_MAX_CHARS]
+        document.extracted_at = timezone.now()
+        document.save(update_fields=["extract_status", "extracted_text", "extract_error", "extracted_at", "updated_at"])
+        sessions = _fill_handwriting_sessions(document, text) if status == ExtractStatus.DONE else 0
+    logger.info(
+        "extract document %s (%s): %s, %d chars%s%s",
+        document_id, document.file_format, status, len(text),
+        f", ocr_text of {sessions} session(s)" if sessions else "", f" ({error})" if error else "",
     )
-    return "processed" if claimed else "not_pending"
+    return str(status)
+
+
+def documents_reset_for_retry(*, document_ids) -> int:
+    """Put failed/skipped documents back to pending (live ones only); returns how many changed."""
+    return (
+        Document.objects.filter(pk__in=list(document_ids), deleted_at__isnull=True)
+        .exclude(extract_status=ExtractStatus.PENDING)
+        .update(extract_status=ExtractStatus.PENDING, extract_error="", updated_at=timezone.now())
+    )

@@ -1,0 +1,87 @@
+"""An OpenAI-compatible chat-completions explainer (used when settings.EXPLAINER_URL is set).
+
+EXPLAINER_URL is the API base (…/v1) or the full …/chat/completions endpoint. Connection
+errors, timeouts, 429, 5xx and garbled answers are retried EXPLAINER_MAX_ATTEMPTS times with exponential
+backoff (EXPLAINER_RETRY_BACKOFF_MS, doubled each time); then ExplainerUnavailable is raised.
+"""
+
+import logging
+import time
+
+import requests
+from django.conf import settings
+
+from .base import Draft, ExplainerUnavailable, Passage, QuestionFacts
+
+logger = logging.getLogger(__name__)
+
+BACKEND = "llm"
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+SYSTEM_PROMPT = (
+    "You are a tutor for Korean certification exams and language tests. Explain in Korean, in at most "
+    "8 sentences, why the correct answer is right and why the learner's likely mistakes are wrong. "
+    "Use the reference passages when they help; do not invent facts that contradict them."
+)
+
+
+def endpoint_url(base: str) -> str:
+    base = base.rstrip("/")
+    return base if base.endswith("/chat/completions") else f"{base}/chat/completions"
+
+
+def build_messages(facts: QuestionFacts, passages: list[Passage]) -> list[dict]:
+    choices = "\n".join(f"{i}. {choice}" for i, choice in enumerate(facts.choices, start=1))
+    references = "\n".join(f"[{i}] ({p.title}) {p.snippet}" for i, p in enumerate(passages, start=1)) or "(none)"
+    user = (
+        f"Subject: {facts.subject}\n"
+        f"Question: {facts.question_text}\n"
+        f"Choices:\n{choices}\n"
+        f"Correct answer: {facts.correct_choice}. {facts.answer_text}\n"
+        + (f"Official explanation: {facts.explanation}\n" if facts.explanation else "")
+        + f"Reference passages:\n{references}"
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def _content(response: requests.Response) -> str:
+    try:
+        text = response.json()["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ExplainerUnavailable(f"unexpected response shape: {exc!r}") from exc
+    if not isinstance(text, str) or not text.strip():
+        raise ExplainerUnavailable("empty explanation in the response")
+    return text.strip()
+
+
+def http_explain(facts: QuestionFacts, passages: list[Passage]) -> Draft:
+    url = endpoint_url(settings.EXPLAINER_URL)
+    headers = {"Content-Type": "application/json"}
+    if settings.EXPLAINER_API_KEY:
+        headers["Authorization"] = f"Bearer {settings.EXPLAINER_API_KEY}"
+    body = {"model": settings.EXPLAINER_MODEL, "messages": build_messages(facts, passages), "temperature": 0.2}
+    attempts = max(1, settings.EXPLAINER_MAX_ATTEMPTS)
+    delay = settings.EXPLAINER_RETRY_BACKOFF_MS / 1000
+    timeout = settings.EXPLAINER_TIMEOUT_SECONDS
+    last_error = ""
+    with requests.Session() as session:
+        for attempt in range(1, attempts + 1):
+            try:
+                response = session.post(url, json=body, headers=headers, timeout=(min(timeout, 10), timeout))
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.ok:
+                    try:
+                        return Draft(text=_content(response), backend=BACKEND)
+                    except ExplainerUnavailable as exc:  # a garbled answer is worth another try
+                        last_error = str(exc)
+                else:
+                    last_error = f"HTTP {response.status_code}"
+                    if response.status_code not in RETRY_STATUSES:
+                        break
+            logger.warning("explainer attempt %d/%d for question %s failed: %s",
+                           attempt, attempts, facts.question_id, last_error)
+            if attempt < attempts:
+                time.sleep(delay)
+                delay *= 2
+    raise ExplainerUnavailable(f"explainer at {url} failed: {last_error}")

@@ -1,0 +1,187 @@
+"""Find the passages of a topic's documents that best match a question and its correct answer.
+
+PostgreSQL: documents are filtered and ranked with full-text search (the `simple` config, the
+expression of the GIN index study_document_text_gin_idx), then their passages are ranked with
+ts_rank in one query. Elsewhere (the SQLite demo), and when full-text search finds nothing
+(e.g. unsegmented Japanese), passages are ranked by token overlap. Passages that contain the
+answer text are boosted ×2.
+"""
+
+import re
+import unicodedata
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.db import connection
+
+from study.models import Document
+from study.models.documents import ExtractStatus
+
+from .base import Passage, QuestionFacts
+
+MAX_DOCUMENTS = 5
+MAX_CANDIDATE_PASSAGES = 2000
+PASSAGE_TARGET_CHARS = 300
+PASSAGE_MAX_CHARS = 600
+ANSWER_BOOST = 2.0
+
+_WORD = re.compile(r"[^\W_]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+_BLOCK_START = re.compile(r"^\s*(?:[-*+•#]|\d+[.)])\s*")
+_HANGUL_END = re.compile(r"[\uac00-\ud7a3]$")
+# Korean particles and copulas glued to nouns ("메탄이다", "주성분은"): stripped so stems match.
+_PARTICLES = sorted(
+    ["에서는", "으로는", "에게서", "이라고", "에서", "으로", "에게", "까지", "부터", "보다", "처럼", "이다", "이며",
+     "입니다", "은", "는", "이", "가", "을", "를", "의", "에", "와", "과", "도", "로", "만"],
+    key=len, reverse=True,
+)
+_STOPWORDS = frozenset(
+    [
+        "다음", "중", "것은", "것", "옳은", "옳지", "않은", "틀린", "맞는", "무엇인가", "무엇", "가장", "해당",
+        "설명", "설명으로", "어느", "있는", "하는", "대한", "관한",
+        "the", "is", "are", "of", "which", "what", "a", "an", "and", "or", "to", "in", "for", "on", "by", "with",
+        "following", "not",
+    ]
+)
+
+
+def _normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text or "").casefold()
+
+
+def _stem(token: str) -> str:
+    if _HANGUL_END.search(token):
+        for particle in _PARTICLES:
+            if token.endswith(particle) and len(token) - len(particle) >= 2:
+                return token[: -len(particle)]
+    return token
+
+
+def query_terms(*texts: str) -> list[str]:
+    """Distinct stems (≥2 characters, no stopwords) of the given texts, in order of appearance."""
+    terms: dict[str, None] = {}
+    for text in texts:
+        for token in _WORD.findall(_normalize(text)):
+            if token in _STOPWORDS:
+                continue
+            stem = _stem(token)
+            if len(stem) >= 2 and stem not in _STOPWORDS:
+                terms[stem] = None
+    return list(terms)
+
+
+def _tsquery(terms: list[str]) -> str:
+    # Terms hold only letters and digits (see _WORD), so the raw tsquery syntax is safe.
+    return " | ".join(f"{term}:*" for term in terms)
+
+
+def split_passages(text: str) -> list[str]:
+    """Paragraphs (blank lines, list items, headings); long ones cut at sentence ends into ~300 characters."""
+    blocks: list[list[str]] = [[]]
+    for line in (text or "").split("\n"):
+        if not line.strip():
+            blocks.append([])
+            continue
+        if _BLOCK_START.match(line) and blocks[-1]:
+            blocks.append([])
+        blocks[-1].append(line.strip())
+    passages: list[str] = []
+    for block in blocks:
+        paragraph = " ".join(block).strip()
+        if not paragraph:
+            continue
+        if len(paragraph) <= PASSAGE_MAX_CHARS:
+            passages.append(paragraph)
+            continue
+        current = ""
+        for sentence in _SENTENCE_END.split(paragraph):
+            if current and len(current) + len(sentence) + 1 > PASSAGE_TARGET_CHARS:
+                passages.append(current)
+                current = ""
+            current = f"{current} {sentence}".strip()
+            while len(current) > PASSAGE_MAX_CHARS:  # one endless "sentence" (OCR, tables)
+                passages.append(current[:PASSAGE_MAX_CHARS])
+                current = current[PASSAGE_MAX_CHARS:]
+        if current:
+            passages.append(current)
+    return passages
+
+
+def _topic_documents(facts: QuestionFacts):
+    return Document.objects.filter(
+        topic_links__topic_id=facts.topic_id,
+        user_id=facts.user_id,
+        deleted_at__isnull=True,
+        extract_status=ExtractStatus.DONE,
+    ).exclude(extracted_text="")
+
+
+def _documents_by_fulltext(facts: QuestionFacts, terms: list[str]) -> list[dict]:
+    vector = SearchVector("extracted_text", config="simple")
+    query = SearchQuery(_tsquery(terms), search_type="raw", config="simple")
+    return list(
+        _topic_documents(facts)
+        .annotate(search=vector)
+        .filter(search=query)
+        .annotate(rank=SearchRank(vector, query))
+        .order_by("-rank", "id")
+        .values("id", "title", "extracted_text")[:MAX_DOCUMENTS]
+    )
+
+
+def _candidates(documents: list[dict], terms: list[str]) -> list[tuple[int, str, str]]:
+    """(document id, title, passage) for passages that mention at least one term (cheap prefilter)."""
+    found = []
+    for doc in documents:
+        for passage in split_passages(doc["extracted_text"]):
+            lowered = _normalize(passage)
+            if any(term in lowered for term in terms):
+                found.append((doc["id"], doc["title"], passage))
+                if len(found) >= MAX_CANDIDATE_PASSAGES:
+                    return found
+    return found
+
+
+def _rank_fulltext(candidates: list[tuple[int, str, str]], terms: list[str]) -> list[float]:
+    """ts_rank of every candidate passage against the OR-ed terms, in one query (0 when it does not match)."""
+    sql = (
+        "SELECT CASE WHEN to_tsvector('simple', t.p) @@ q THEN ts_rank(to_tsvector('simple', t.p), q) ELSE 0 END "
+        "FROM unnest(%s::text[]) WITH ORDINALITY AS t(p, ord), to_tsquery('simple', %s) AS q ORDER BY t.ord"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[c[2] for c in candidates], _tsquery(terms)])
+        return [float(row[0]) for row in cursor.fetchall()]
+
+
+def _rank_overlap(candidates: list[tuple[int, str, str]], terms: list[str]) -> list[float]:
+    """Share of the query terms a passage contains (the portable fallback)."""
+    ranks = []
+    for _, _, passage in candidates:
+        lowered = _normalize(passage)
+        ranks.append(sum(1 for term in terms if term in lowered) / len(terms))
+    return ranks
+
+
+def passages_for_question(facts: QuestionFacts, *, limit: int = 3) -> list[Passage]:
+    """The best `limit` passages of the question's topic documents, best first."""
+    terms = query_terms(facts.question_text, facts.answer_text)
+    if not terms:
+        return []
+    use_fulltext = connection.vendor == "postgresql"
+    documents = _documents_by_fulltext(facts, terms) if use_fulltext else []
+    if not documents:
+        use_fulltext = False
+        documents = list(_topic_documents(facts).order_by("id").values("id", "title", "extracted_text")[:50])
+    candidates = _candidates(documents, terms)
+    if not candidates:
+        return []
+    ranks = _rank_fulltext(candidates, terms) if use_fulltext else _rank_overlap(candidates, terms)
+    answer = _normalize(facts.answer_text).strip()
+    scored = []
+    for (doc_id, title, passage), rank in zip(candidates, ranks, strict=True):
+        if rank <= 0:
+            continue
+        if answer and answer in _normalize(passage):
+            rank *= ANSWER_BOOST
+        scored.append(Passage(document_id=doc_id, title=title, snippet=passage, rank=rank))
+    scored.sort(key=lambda p: -p.rank)  # stable: ties keep document rank and text order
+    return scored[:limit]

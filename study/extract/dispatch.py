@@ -1,0 +1,35 @@
+"""Pick the backend for a document from its first bytes, format and content type."""
+
+from .base import ExtractionFailed, ExtractionSkipped, ExtractResult
+from .ocr import extract_image
+from .pdf import extract_pdf
+from .text import extract_plain
+
+TEXT_FORMATS = frozenset({"txt", "text", "md", "markdown"})
+TEXT_CONTENT_TYPES = frozenset({"text/plain", "text/markdown", "text/x-markdown"})
+BINARY_FORMATS = frozenset({"pdf", "png", "jpg", "jpeg"})
+
+
+def kind_of(*, file_format: str, content_type: str, head: bytes) -> str | None:
+    """'text' | 'pdf' | 'image' | None. Magic bytes win over the name, so a renamed file still works."""
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff"):
+        return "image"
+    if (file_format or "").lower() in TEXT_FORMATS or (content_type or "").lower() in TEXT_CONTENT_TYPES:
+        return "text"
+    return None
+
+
+def extract_text(*, data: bytes, file_format: str, content_type: str = "") -> ExtractResult:
+    """Extract the text of a file's bytes; raises ExtractionSkipped / ExtractionFailed."""
+    kind = kind_of(file_format=file_format, content_type=content_type, head=data[:16])
+    if kind == "text":
+        return extract_plain(data)
+    if kind == "pdf":
+        return extract_pdf(data)
+    if kind == "image":
+        return extract_image(data)
+    if (file_format or "").lower() in BINARY_FORMATS:
+        raise ExtractionFailed(f"the content is not a valid {file_format} file")
+    raise ExtractionSkipped(f"no text extractor for format {file_format or 'unknown'!r}")

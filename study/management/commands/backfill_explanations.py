@@ -1,0 +1,55 @@
+"""Explain every wrong/unsure question that has no explanation yet (optionally one topic): inline or queued."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Exists, OuterRef
+
+from study.models import Question, QuestionProgress, StudyTopic
+from study.models.quizzes import Outcome
+from study.services.explanations import question_explain
+from study.tasks import explain_question
+from studyserver.celery import enqueue_on_commit
+
+from ._progress import Progress
+
+
+def questions_needing_explanation(*, topic_id: int | None = None):
+    """Live questions whose owner's last outcome is wrong/unsure and that have no explanation."""
+    missed = QuestionProgress.objects.filter(
+        question_id=OuterRef("pk"), user_id=OuterRef("user_id"), last_outcome__in=[Outcome.WRONG, Outcome.UNSURE]
+    )
+    questions = Question.objects.filter(deleted_at__isnull=True, ai_explanation__isnull=True).filter(Exists(missed))
+    if topic_id is not None:
+        questions = questions.filter(study_topic_id=topic_id)
+    return questions.order_by("id")
+
+
+class Command(BaseCommand):
+    help = "Write explanations (and card candidates) for wrong/unsure questions that have none."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--topic", type=int, help="only this study topic id")
+        parser.add_argument("--dry-run", action="store_true", help="only list what would be explained")
+        parser.add_argument("--enqueue", action="store_true", help="send to the Celery workers instead of running here")
+
+    def handle(self, *args, topic: int | None, dry_run: bool, enqueue: bool, **options) -> None:
+        if topic is not None and not StudyTopic.objects.filter(pk=topic).exists():
+            raise CommandError(f"study topic {topic} does not exist")
+        ids = list(questions_needing_explanation(topic_id=topic).values_list("id", flat=True))
+        self.stdout.write(f"{len(ids)} question(s) to explain{' (dry run)' if dry_run else ''}")
+        if dry_run:
+            for question_id in ids:
+                self.stdout.write(f"would explain question {question_id}")
+            return
+        outcomes: dict[str, int] = {}
+        progress = Progress(stdout=self.stdout, total=len(ids), desc="explain")
+        for question_id in ids:
+            if enqueue:
+                enqueue_on_commit(explain_question, question_id)
+                outcome = "queued"
+            else:
+                outcome = question_explain(question_id=question_id)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            progress.step(f"question {question_id}: {outcome}")
+        progress.close()
+        summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to do"
+        self.stdout.write(self.style.SUCCESS(f"backfill_explanations: {summary}"))

@@ -1,0 +1,44 @@
+"""Re-run text extraction of documents by status (failed by default): inline, or queued for the workers."""
+
+from django.core.management.base import BaseCommand
+
+from study.models import Document
+from study.models.documents import ExtractStatus
+from study.services.extraction import document_extract, documents_reset_for_retry
+from study.tasks import extract_document
+from studyserver.celery import enqueue_on_commit
+
+from ._progress import Progress
+
+
+class Command(BaseCommand):
+    help = "Retry text extraction of live documents with the given extract status (default: failed)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--status", choices=["failed", "pending", "skipped"], default="failed")
+        parser.add_argument("--dry-run", action="store_true", help="only list what would be retried")
+        parser.add_argument("--enqueue", action="store_true", help="send to the Celery workers instead of running here")
+
+    def handle(self, *args, status: str, dry_run: bool, enqueue: bool, **options) -> None:
+        documents = Document.objects.filter(extract_status=status, deleted_at__isnull=True).order_by("id")
+        ids = list(documents.values_list("id", flat=True))
+        self.stdout.write(f"{len(ids)} {status} document(s){' (dry run)' if dry_run else ''}")
+        if dry_run:
+            for document_id in ids:
+                self.stdout.write(f"would retry document {document_id}")
+            return
+        outcomes: dict[str, int] = {}
+        progress = Progress(stdout=self.stdout, total=len(ids), desc="extract")
+        for document_id in ids:
+            if status != ExtractStatus.PENDING:
+                documents_reset_for_retry(document_ids=[document_id])
+            if enqueue:
+                enqueue_on_commit(extract_document, document_id)
+                outcome = "queued"
+            else:
+                outcome = document_extract(document_id=document_id)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            progress.step(f"document {document_id}: {outcome}")
+        progress.close()
+        summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to do"
+        self.stdout.write(self.style.SUCCESS(f"retry_extract: {summary}"))

@@ -1,0 +1,151 @@
+"""Session analysis: skipped below 5 misses, else per-subject accuracy vs topic history and weak spots."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from study.models import SessionAnalysis
+from study.services.analysis import quiz_session_analyze
+from study.tasks import analyze_quiz_session
+from study.tests.factories import (
+    QuestionAttemptFactory,
+    QuestionFactory,
+    QuestionProgressFactory,
+    QuizSessionFactory,
+    StudyTopicFactory,
+)
+
+A, B, C, D = "가스일반", "안전관리", "법규", "연소"
+
+
+def answer(session, question, outcome, minutes):
+    return QuestionAttemptFactory(
+        quiz_session=session, question=question, outcome=outcome,
+        selected_choice=None if outcome in ("unsure", "skipped") else 1,
+        answered_at=timezone.now() - timedelta(minutes=100 - minutes),
+    )
+
+
+@pytest.fixture
+def scenario(user, other_user):
+    topic = StudyTopicFactory(user=user)
+    q = {i: QuestionFactory(study_topic=topic, subject=s) for i, s in
+         enumerate([A, A, B, B, B, C, C, D, A], start=1)}
+    earlier = QuizSessionFactory(study_topic=topic, status="done")
+    answer(earlier, q[1], "correct", 1)
+    answer(earlier, q[2], "correct", 2)
+    answer(earlier, q[3], "correct", 3)
+    answer(earlier, q[4], "wrong", 4)
+    session = QuizSessionFactory(study_topic=topic, status="done", question_ids=[q[i].id for i in range(1, 10)])
+    for i, outcome in [(1, "correct"), (2, "correct"), (2, "wrong"), (3, "wrong"), (4, "unsure"), (5, "wrong"),
+                       (6, "wrong"), (7, "correct"), (8, "correct"), (9, "skipped")]:
+        answer(session, q[i], outcome, 10 + i)
+    # neither an unfinished session nor another learner counts in the topic history
+    answer(QuizSessionFactory(study_topic=topic, status="abandoned"), q[1], "wrong", 30)
+    foreign = QuestionFactory(study_topic__user=other_user, subject=A)
+    answer(QuizSessionFactory(study_topic=foreign.study_topic, status="done"), foreign, "wrong", 31)
+    QuestionProgressFactory(question=q[3], pattern_state="chronic_wrong")
+    QuestionProgressFactory(question=q[5], pattern_state="chronic_wrong")
+    QuestionProgressFactory(question=q[6], pattern_state="regressed")
+    QuestionProgressFactory(question=q[2], pattern_state="regressed")
+    QuestionProgressFactory(question=q[4], pattern_state="wrong")
+    QuestionProgressFactory(question=QuestionFactory(study_topic=topic), pattern_state="chronic_wrong")
+    return session, q
+
+
+@pytest.mark.django_db
+def test_analysis_of_a_session_with_enough_misses(scenario, django_assert_max_num_queries):
+    session, q = scenario
+    SessionAnalysis.objects.create(user=session.user, quiz_session=session)
+    with django_assert_max_num_queries(10):
+        assert quiz_session_analyze(quiz_session_id=session.id) == "done"
+    analysis = SessionAnalysis.objects.get(quiz_session=session)
+    assert (analysis.status, analysis.reason) == ("done", "")
+    assert analysis.subjects == [
+        {"subject": A, "correct": 1, "wrong": 1, "unsure": 0, "accuracy": 0.5, "topic_accuracy": 0.8},
+        {"subject": C, "correct": 1, "wrong": 1, "unsure": 0, "accuracy": 0.5, "topic_accuracy": 0.5},
+        {"subject": B, "correct": 0, "wrong": 2, "unsure": 1, "accuracy": 0.0, "topic_accuracy": 0.2},
+        {"subject": D, "correct": 1, "wrong": 0, "unsure": 0, "accuracy": 1.0, "topic_accuracy": 1.0},
+    ]
+    assert analysis.weakest_subjects == [
+        {"subject": B, "accuracy": 0.0}, {"subject": A, "accuracy": 0.5}, {"subject": C, "accuracy": 0.5},
+    ]
+    assert analysis.chronic_question_ids == sorted([q[3].id, q[5].id])
+    assert analysis.regressed_question_ids == sorted([q[2].id, q[6].id])
+
+
+@pytest.mark.django_db
+def test_fewer_than_five_misses_is_skipped(user):
+    session = QuizSessionFactory(study_topic=StudyTopicFactory(user=user), status="done")
+    for i, outcome in enumerate(["wrong", "wrong", "unsure", "unsure", "correct", "skipped"]):
+        answer(session, QuestionFactory(study_topic=session.study_topic), outcome, i)
+    assert analyze_quiz_session.apply(args=[session.id]).get() == "skipped"
+    analysis = SessionAnalysis.objects.get(quiz_session=session)  # created when finalize did not
+    assert (analysis.status, analysis.reason, analysis.subjects) == ("skipped", "insufficient_attempts", [])
+
+
+@pytest.mark.django_db
+def test_a_repeated_miss_in_one_session_counts_once(user):
+    session = QuizSessionFactory(study_topic=StudyTopicFactory(user=user), status="done")
+    question = QuestionFactory(study_topic=session.study_topic)
+    for i in range(6):
+        answer(session, question, "wrong", i)
+    assert quiz_session_analyze(quiz_session_id=session.id) == "skipped"
+
+
+@pytest.mark.django_db
+def test_idempotent_and_only_for_finished_sessions(scenario):
+    session, _ = scenario
+    assert quiz_session_analyze(quiz_session_id=session.id) == "done"
+    SessionAnalysis.objects.filter(quiz_session=session).update(subjects=["kept"])
+    assert quiz_session_analyze(quiz_session_id=session.id) == "already"
+    assert SessionAnalysis.objects.get(quiz_session=session).subjects == ["kept"]
+    running = QuizSessionFactory(study_topic=StudyTopicFactory(user=session.user))
+    assert quiz_session_analyze(quiz_session_id=running.id) == "not_ready"
+    assert not SessionAnalysis.objects.filter(quiz_session=running).exists()
+    assert quiz_session_analyze(quiz_session_id=10**12) == "missing"
+
+
+@pytest.mark.django_db
+def test_admin_shows_the_analysis_readably(scenario, admin_client):
+    session, _ = scenario
+    quiz_session_analyze(quiz_session_id=session.id)
+    analysis = SessionAnalysis.objects.get(quiz_session=session)
+    changelist = admin_client.get(reverse("admin:study_sessionanalysis_changelist"))
+    assert changelist.status_code == 200
+    assert f"{B} (0.0)" in changelist.content.decode()
+    page = admin_client.get(reverse("admin:study_sessionanalysis_change", args=[analysis.id]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "<th>topic_accuracy</th>" in html
+    assert f"<td>{B}</td><td>0</td><td>2</td><td>1</td><td>0.0</td><td>0.2</td>" in html
+    assert "&quot;subject&quot;: &quot;안전관리&quot;" in html  # pretty JSON, not \\uXXXX escapes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_analyse_once(user):
+    session = QuizSessionFactory(study_topic=StudyTopicFactory(user=user), status="done")
+    for i in range(5):
+        answer(session, QuestionFactory(study_topic=session.study_topic), "wrong", i)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(quiz_session_analyze(quiz_session_id=session.id))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["already", "done"]
+    assert SessionAnalysis.objects.get(quiz_session=session).weakest_subjects == [{"subject": "가스안전관리",
+                                                                                 "accuracy": 0.0}]

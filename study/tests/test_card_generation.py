@@ -1,0 +1,112 @@
+"""Card candidates from explained questions: Q&A + cloze, evidence, dedup on reruns and races."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from study.models import CardEvidence, MemoCard, QuestionExplanation
+from study.services.card_generation import cloze_from_passage, question_cards_generate
+from study.tests.factories import MemoCardFactory, QuestionFactory
+from study.textnorm import card_dedup_hash
+
+PASSAGE = "액화천연가스는 냉각해 보관한다. LNG의 주성분은 메탄이며, 메탄은 공기보다 가볍다."
+
+
+def explained(question, passages):
+    return QuestionExplanation.objects.create(
+        user=question.user, question=question, text="정답: 1번 메탄", passages=passages
+    )
+
+
+@pytest.fixture
+def question(user):
+    return QuestionFactory(
+        study_topic__user=user, question_text="LNG의 주성분은?", choices=["메탄", "에탄"], correct_choice=1
+    )
+
+
+class TestCloze:
+    def test_blanks_every_occurrence_in_the_sentence_with_the_answer(self):
+        assert cloze_from_passage(PASSAGE, "메탄") == "LNG의 주성분은 ____이며, ____은 공기보다 가볍다."
+
+    def test_case_insensitive_and_absent(self):
+        assert cloze_from_passage("Methane is the main part. LNG is METHANE.", "methane") == "____ is the main part."
+        assert cloze_from_passage("LNG is cold.", "methane") == ""
+
+    def test_too_short_answer_gives_no_cloze(self):
+        assert cloze_from_passage("물은 H2O이다.", "물") == ""
+
+
+@pytest.mark.django_db
+class TestQuestionCards:
+    def test_qa_and_cloze_candidates_with_evidence(self, question):
+        explanation = explained(question, [
+            {"document_id": 41, "title": "노트", "snippet": "LNG는 차갑다.", "rank": 0.5},
+            {"document_id": 42, "title": "노트", "snippet": PASSAGE, "rank": 0.3},
+        ])
+        cards = question_cards_generate(question=question, explanation=explanation)
+        qa, cloze = cards
+        assert (qa.format, qa.cue, qa.fact, qa.cloze_text) == ("qa", "LNG의 주성분은?", "메탄", "")
+        assert (cloze.format, cloze.fact) == ("cloze", "메탄")
+        assert cloze.cloze_text == "LNG의 주성분은 ____이며, ____은 공기보다 가볍다."
+        for card in cards:
+            card.refresh_from_db()
+            assert card.needs_review is True
+            assert card.source_kind == "question"
+            assert card.source_question_id == question.id
+            assert card.study_topic_id == question.study_topic_id
+            assert card.user_id == question.user_id
+            assert card.dedup_hash == card_dedup_hash(source_question_id=question.id, card_format=card.format,
+                                                      fact="메탄")
+        qa_evidence = list(CardEvidence.objects.filter(card=qa).values_list("source_type", "source_id", "snippet"))
+        assert qa_evidence == [
+            ("question", question.id, "LNG의 주성분은?"),
+            ("explanation", explanation.id, "정답: 1번 메탄"),
+            ("document", 41, "LNG는 차갑다."),
+            ("document", 42, PASSAGE),
+        ]
+        cloze_sources = list(CardEvidence.objects.filter(card=cloze).values_list("source_type", "source_id"))
+        assert cloze_sources == [("question", question.id), ("explanation", explanation.id), ("document", 42)]
+
+    def test_rerun_creates_no_duplicates(self, question):
+        explanation = explained(question, [{"document_id": 1, "snippet": PASSAGE, "rank": 1}])
+        assert len(question_cards_generate(question=question, explanation=explanation)) == 2
+        assert question_cards_generate(question=question, explanation=explanation) == []
+        assert MemoCard.objects.filter(source_question=question).count() == 2
+        assert CardEvidence.objects.count() == 3 + 3
+
+    def test_live_duplicate_blocks_but_deleted_one_does_not(self, question):
+        hash_qa = card_dedup_hash(source_question_id=question.id, card_format="qa", fact=" 메탄!")
+        MemoCardFactory(user=question.user, source_question=question, fact="메탄", dedup_hash=hash_qa)
+        explanation = explained(question, [])
+        assert question_cards_generate(question=question, explanation=explanation) == []
+        MemoCard.objects.update(deleted_at=question.created_at)
+        assert [c.format for c in question_cards_generate(question=question, explanation=explanation)] == ["qa"]
+
+    def test_question_without_answer_text_makes_no_cards(self, question):
+        question.correct_choice = 9
+        assert question_cards_generate(question=question, explanation=explained(question, [])) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_generation_makes_each_card_once(user):
+    question = QuestionFactory(study_topic__user=user, choices=["메탄", "에탄"], correct_choice=1)
+    explanation = explained(question, [{"document_id": 1, "snippet": PASSAGE, "rank": 1}])
+    barrier = threading.Barrier(2)
+    made = []
+
+    def run():
+        try:
+            barrier.wait()
+            made.append(len(question_cards_generate(question=question, explanation=explanation)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(made) == 2
+    assert sorted(MemoCard.objects.filter(source_question=question).values_list("format", flat=True)) == ["cloze", "qa"]

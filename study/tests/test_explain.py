@@ -1,0 +1,147 @@
+"""Explanations: retrieval with PostgreSQL full-text search, the extractive explainer, idempotency, races."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from publishing.models import PublishOutbox
+from study.explain.retrieval import passages_for_question, query_terms, split_passages
+from study.models import MemoCard, QuestionExplanation
+from study.services.explanations import _facts, question_explain
+from study.tasks import explain_question
+from study.tests.factories import DocumentFactory, QuestionFactory, StudyTopicFactory, TopicDocumentFactory
+
+LNG_NOTE = (
+    "# 액화천연가스\n\n"
+    "LNG의 주성분은 메탄이며 영하 162도에서 액화된다.\n\n"
+    "프로판은 LPG의 주성분이다. 부탄도 LPG에 들어 있다.\n\n"
+    "가스 누출 시에는 밸브를 먼저 잠근다."
+)
+
+
+def link_document(topic, text: str, *, status: str = "done", title: str = "가스 노트", **extra):
+    document = DocumentFactory(user=topic.user, title=title, extract_status=status, extracted_text=text, **extra)
+    TopicDocumentFactory(topic=topic, document=document)
+    return document
+
+
+@pytest.fixture
+def question(user):
+    return QuestionFactory(
+        study_topic=StudyTopicFactory(user=user),
+        question_text="LNG의 주성분은 무엇인가?",
+        choices=["메탄", "에탄", "프로판", "부탄"],
+        correct_choice=1,
+    )
+
+
+@pytest.mark.django_db
+class TestRetrieval:
+    def test_query_terms_strip_particles_and_stopwords(self):
+        assert query_terms("다음 중 LNG의 주성분은 무엇인가?", "메탄") == ["lng", "주성분", "메탄"]
+
+    def test_split_passages_paragraphs_lists_and_long_text(self):
+        text = "제목\n\n첫 문단 한 줄\n이어지는 줄\n- 항목 하나\n- 항목 둘\n\n" + "긴 문장입니다. " * 80
+        passages = split_passages(text)
+        assert passages[:4] == ["제목", "첫 문단 한 줄 이어지는 줄", "- 항목 하나", "- 항목 둘"]
+        assert len(passages) > 5
+        assert all(len(p) <= 600 for p in passages)
+
+    def test_best_passage_from_live_extracted_topic_documents_only(self, question, other_user):
+        good = link_document(question.study_topic, LNG_NOTE)
+        link_document(question.study_topic, "LNG 메탄 주성분 (삭제된 문서)", deleted_at=good.created_at)
+        link_document(question.study_topic, "LNG 메탄 주성분 (추출 대기)", status="pending")
+        elsewhere = StudyTopicFactory(user=question.user)
+        link_document(elsewhere, "LNG 주성분 메탄 (다른 주제)")
+        passages = passages_for_question(_facts(question))
+        assert [p.document_id for p in passages] == [good.id] * len(passages)
+        assert passages[0].snippet == "LNG의 주성분은 메탄이며 영하 162도에서 액화된다."
+        assert passages[0].rank > 0
+        assert all("밸브" not in p.snippet for p in passages)
+
+    def test_passage_with_answer_outranks_one_without(self, question):
+        link_document(question.study_topic, "LNG 주성분 LNG 주성분 분석 방법.\n\nLNG는 메탄으로 이루어진다.")
+        passages = passages_for_question(_facts(question))
+        assert passages[0].snippet == "LNG는 메탄으로 이루어진다."
+
+    def test_unsegmented_japanese_falls_back_to_overlap(self, user):
+        q = QuestionFactory(study_topic__user=user, question_text="LNGの主成分は何か", choices=["メタン", "エタン"])
+        doc = link_document(q.study_topic, "液化天然ガスの主成分はメタンです。")
+        passages = passages_for_question(_facts(q))
+        assert [(p.document_id, p.snippet) for p in passages] == [(doc.id, "液化天然ガスの主成分はメタンです。")]
+
+
+@pytest.mark.django_db
+class TestQuestionExplain:
+    def test_extractive_explanation_cards_and_publish(self, question, django_capture_on_commit_callbacks):
+        doc = link_document(question.study_topic, LNG_NOTE)
+        with django_capture_on_commit_callbacks(execute=False):
+            assert question_explain(question_id=question.id) == "created"
+        explanation = QuestionExplanation.objects.get(question=question)
+        assert explanation.backend == "extractive"
+        assert explanation.user_id == question.user_id
+        assert explanation.text.startswith("정답: 1번 메탄")
+        assert '"LNG의 주성분은 메탄이며 영하 162도에서 액화된다." — 가스 노트' in explanation.text
+        assert explanation.passages[0]["document_id"] == doc.id
+        assert PublishOutbox.objects.filter(kind="study_question", source_id=question.id).exists()
+        cards = {c.format: c for c in MemoCard.objects.filter(source_question=question)}
+        assert set(cards) == {"qa", "cloze"}
+        assert all(c.needs_review for c in cards.values())
+
+    def test_official_explanation_is_included_and_no_documents_is_said(self, question):
+        question.explanation = "메탄(CH4)이 약 90%를 차지한다."
+        question.save(update_fields=["explanation"])
+        assert question_explain(question_id=question.id) == "created"
+        text = QuestionExplanation.objects.get(question=question).text
+        assert "해설: 메탄(CH4)이 약 90%를 차지한다." in text
+        assert "관련 문단을 찾지 못했습니다" in text
+        assert list(MemoCard.objects.filter(source_question=question).values_list("format", flat=True)) == ["qa"]
+
+    def test_already_explained_and_deleted_questions_are_skipped(self, question):
+        QuestionExplanation.objects.create(user=question.user, question=question, text="사람이 쓴 해설")
+        assert question_explain(question_id=question.id) == "exists"
+        assert QuestionExplanation.objects.get(question=question).text == "사람이 쓴 해설"
+        assert not MemoCard.objects.exists()
+        deleted = QuestionFactory(study_topic=question.study_topic, deleted_at=question.created_at)
+        assert question_explain(question_id=deleted.id) == "missing"
+        assert question_explain(question_id=10**12) == "missing"
+        assert not PublishOutbox.objects.filter(kind="study_question").exists()
+
+    def test_rerun_makes_no_duplicates(self, question):
+        link_document(question.study_topic, LNG_NOTE)
+        assert explain_question.apply(args=[question.id]).get() == "created"
+        assert explain_question.apply(args=[question.id]).get() == "exists"
+        assert QuestionExplanation.objects.count() == 1
+        assert MemoCard.objects.filter(source_question=question).count() == 2
+
+    def test_query_count_does_not_grow_with_documents(self, question, django_assert_max_num_queries):
+        for i in range(8):
+            link_document(question.study_topic, f"LNG 메탄 주성분 노트 {i}.\n\n다른 내용 {i}.", title=f"노트 {i}")
+        # 4 reads (question, explanation?, documents, passage ranks), then the writes with their savepoints
+        with django_assert_max_num_queries(24):
+            assert question_explain(question_id=question.id) == "created"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_explain_once(user):
+    question = QuestionFactory(study_topic__user=user, question_text="LNG의 주성분은?", choices=["메탄", "에탄"])
+    link_document(question.study_topic, LNG_NOTE)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(question_explain(question_id=question.id))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["created", "exists"]
+    assert QuestionExplanation.objects.filter(question=question).count() == 1
+    assert MemoCard.objects.filter(source_question=question).count() == 2

@@ -1,0 +1,152 @@
+"""The OpenAI-compatible HTTP explainer against a real local HTTP server: retries, backoff, fallback."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from study.explain.http import endpoint_url
+from study.models import MemoCard, QuestionExplanation
+from study.services.explanations import question_explain
+from study.tests.factories import DocumentFactory, QuestionFactory, TopicDocumentFactory
+
+
+class FakeLLM:
+    """Answers POST /v1/chat/completions with the queued (status, body) pairs; the last one repeats."""
+
+    def __init__(self, responses: list[tuple[int, object]]) -> None:
+        self.responses = list(responses)
+        self.requests: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                fake.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": json.loads(self.rfile.read(length))}
+                )
+                status, body = fake.responses.pop(0) if len(fake.responses) > 1 else fake.responses[0]
+                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> "FakeLLM":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def completion(text: str) -> dict:
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+
+
+@pytest.fixture
+def question(user):
+    q = QuestionFactory(
+        study_topic__user=user, subject="가스일반", question_text="LNG의 주성분은 무엇인가?",
+        choices=["메탄", "에탄", "프로판"], correct_choice=1,
+    )
+    doc = DocumentFactory(user=user, title="가스 노트", extract_status="done",
+                          extracted_text="LNG의 주성분은 메탄이며 영하 162도에서 액화된다.")
+    TopicDocumentFactory(topic=q.study_topic, document=doc)
+    return q
+
+
+@pytest.fixture
+def llm_settings(settings):
+    settings.EXPLAINER_API_KEY = "sk-test"
+    settings.EXPLAINER_MODEL = "tiny-model"
+    settings.EXPLAINER_TIMEOUT_SECONDS = 5
+    settings.EXPLAINER_MAX_ATTEMPTS = 3
+    settings.EXPLAINER_RETRY_BACKOFF_MS = 1
+    return settings
+
+
+def test_endpoint_url_accepts_base_or_full_endpoint():
+    assert endpoint_url("http://h/v1/") == "http://h/v1/chat/completions"
+    assert endpoint_url("http://h/v1/chat/completions") == "http://h/v1/chat/completions"
+
+
+@pytest.mark.django_db
+def test_llm_explanation_with_prompt_from_question_choices_and_passages(question, llm_settings):
+    with FakeLLM([(200, completion("메탄이 LNG의 약 90%를 차지합니다."))]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert question_explain(question_id=question.id) == "created"
+    explanation = QuestionExplanation.objects.get(question=question)
+    assert (explanation.backend, explanation.text) == ("llm", "메탄이 LNG의 약 90%를 차지합니다.")
+    assert explanation.passages[0]["snippet"] == "LNG의 주성분은 메탄이며 영하 162도에서 액화된다."
+    [request] = llm.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["headers"]["Authorization"] == "Bearer sk-test"
+    assert request["body"]["model"] == "tiny-model"
+    prompt = request["body"]["messages"][-1]["content"]
+    for part in ("LNG의 주성분은 무엇인가?", "1. 메탄", "3. 프로판", "Correct answer: 1. 메탄",
+                 "(가스 노트) LNG의 주성분은 메탄이며"):
+        assert part in prompt
+    assert MemoCard.objects.filter(source_question=question, needs_review=True).count() == 2
+
+
+@pytest.mark.django_db
+def test_fails_once_then_succeeds(question, llm_settings):
+    with FakeLLM([(503, {"error": "overloaded"}), (200, completion("두 번째에 성공"))]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url + "/chat/completions"
+        assert question_explain(question_id=question.id) == "created"
+    assert len(llm.requests) == 2
+    explanation = QuestionExplanation.objects.get(question=question)
+    assert (explanation.backend, explanation.text) == ("llm", "두 번째에 성공")
+
+
+@pytest.mark.django_db
+def test_keeps_failing_falls_back_to_extractive_after_all_attempts(question, llm_settings):
+    with FakeLLM([(500, {"error": "down"})]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert question_explain(question_id=question.id) == "created"
+    assert len(llm.requests) == 3
+    explanation = QuestionExplanation.objects.get(question=question)
+    assert explanation.backend == "extractive"
+    assert explanation.text.startswith("정답: 1번 메탄")
+    assert MemoCard.objects.filter(source_question=question).count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "body", "requests_made"),
+    [
+        (400, {"error": "bad request"}, 1),  # a client error is not retried
+        (200, "not json", 3),  # a broken answer is retried like an outage
+        (200, {"choices": []}, 3),
+        (200, completion("   "), 3),
+    ],
+)
+def test_bad_answers_fall_back(question, llm_settings, status, body, requests_made):
+    with FakeLLM([(status, body)]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert question_explain(question_id=question.id) == "created"
+    assert len(llm.requests) == requests_made
+    assert QuestionExplanation.objects.get(question=question).backend == "extractive"
+
+
+@pytest.mark.django_db
+def test_unreachable_server_falls_back(question, llm_settings):
+    with FakeLLM([(200, completion("unused"))]) as llm:
+        url = llm.base_url
+    llm_settings.EXPLAINER_URL = url  # the server is shut down: connection refused
+    assert question_explain(question_id=question.id) == "created"
+    assert QuestionExplanation.objects.get(question=question).backend == "extractive"

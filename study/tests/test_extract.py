@@ -1,0 +1,224 @@
+"""Document text extraction: text encodings, PDF, OCR (real Tesseract), skipped/failed paths, claiming."""
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+from PIL import Image, ImageDraw, ImageFont
+
+from study.extract.text import decode_text
+from study.models import Document, StudySession
+from study.services.extraction import document_extract, documents_reset_for_retry
+from study.tasks import extract_document
+from study.tests.factories import DocumentFactory, SessionAssetFactory
+
+CJK_FONTS = sorted(Path("/usr/share/fonts").rglob("NotoSansCJK-Regular.ttc"))
+
+
+def make_document(user, data: bytes, name: str, fmt: str, content_type: str = "") -> Document:
+    return DocumentFactory(
+        user=user, original_name=name, file_format=fmt, content_type=content_type,
+        file=ContentFile(data, name=name), file_size=len(data),
+    )
+
+
+def render_png(lines: list[str], *, transparent: bool = False) -> bytes:
+    """A PNG with dark text, like a handwriting snapshot (optionally on a transparent canvas)."""
+    font = ImageFont.truetype(str(CJK_FONTS[0]), 48, index=1)  # index 1: the Korean face
+    background = (0, 0, 0, 0) if transparent else (255, 255, 255, 255)
+    image = Image.new("RGBA", (900, 110 * len(lines) + 40), background)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((30, 30 + 100 * i), line, font=font, fill=(20, 20, 20, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_pdf(text: str) -> bytes:
+    """A one-page PDF with a real text layer (Helvetica), xref offsets computed."""
+    stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+@pytest.mark.django_db
+class TestTextAndPdf:
+    def test_utf8_text_is_extracted(self, user):
+        doc = make_document(user, "LNG는 영하 162도에서 액화된다.\r\n두 번째 줄  \n".encode(), "n.txt", "txt")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extract_status == "done"
+        assert doc.extracted_text == "LNG는 영하 162도에서 액화된다.\n두 번째 줄"
+        assert doc.extract_error == ""
+        assert doc.extracted_at is not None
+
+    def test_cp949_korean_file_is_decoded(self, user):
+        doc = make_document(user, "# 가스 안전\n메탄은 공기보다 가볍다.".encode("cp949"), "legacy.md", "md")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extracted_text == "# 가스 안전\n메탄은 공기보다 가볍다."
+
+    def test_decode_text_fallbacks(self):
+        assert decode_text("한글".encode("euc-kr")) == "한글"
+        assert decode_text("\ufeffbom".encode()) == "bom"
+        assert decode_text("utf16 한글".encode("utf-16")) == "utf16 한글"
+        assert decode_text(b"abc\xff\xff") == "abc\ufffd\ufffd"  # neither UTF-8 nor CP949
+
+    def test_nul_bytes_do_not_break_postgres(self, user):
+        doc = make_document(user, b"before\x00after", "nul.txt", "txt")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extracted_text == "beforeafter"
+
+    def test_pdf_text_layer(self, user):
+        doc = make_document(user, make_pdf("Methane is the main component of LNG"), "book.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert "Methane is the main component of LNG" in doc.extracted_text
+
+    def test_broken_pdf_fails_with_reason(self, user):
+        doc = make_document(user, b"%PDF-1.4\nthis is not a pdf at all", "bad.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_status == "failed"
+        assert doc.extract_error.startswith("unreadable PDF")
+
+    def test_pdf_named_file_with_other_bytes_fails(self, user):
+        doc = make_document(user, b"plain words", "fake.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "failed"
+        doc.refresh_from_db()
+        assert "not a valid pdf" in doc.extract_error
+
+    def test_unsupported_format_is_skipped(self, user):
+        doc = make_document(user, b"ID3\x03\x00fake mp3", "talk.mp3", "mp3", "audio/mpeg")
+        assert document_extract(document_id=doc.id) == "skipped"
+        doc.refresh_from_db()
+        assert "mp3" in doc.extract_error
+
+    def test_missing_stored_file_fails(self, user):
+        doc = make_document(user, b"text", "gone.txt", "txt")
+        doc.file.storage.delete(doc.file.name)
+        assert document_extract(document_id=doc.id) == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_error == "the stored file is missing"
+
+
+@pytest.mark.django_db
+class TestOcr:
+    def test_png_is_ocrd_in_korean_and_latin(self, user):
+        doc = make_document(user, render_png(["LNG methane 162", "메탄 가스 저장"]), "page.png", "png", "image/png")
+        assert extract_document.apply(args=[doc.id]).get() == "done"
+        doc.refresh_from_db()
+        assert doc.extract_status == "done"
+        for word in ("LNG", "methane", "162", "메탄", "가스", "저장"):
+            assert word in doc.extracted_text
+
+    def test_handwriting_snapshot_fills_session_ocr_text_only(self, user):
+        data = render_png(["hello world", "안녕 하세요"], transparent=True)
+        asset = SessionAssetFactory(
+            session__user=user, session__user_corrected_text="내가 고친 글",
+            document=make_document(user, data, "snap.png", "png", "image/png"),
+        )
+        other = SessionAssetFactory(session__user=user, asset_type="reference", role=None, document=asset.document)
+        assert document_extract(document_id=asset.document_id) == "done"
+        session = StudySession.objects.get(pk=asset.session_id)
+        assert "hello world" in session.ocr_text
+        assert "안녕" in session.ocr_text
+        assert session.user_corrected_text == "내가 고친 글"
+        # only handwriting_png links receive OCR text
+        assert StudySession.objects.get(pk=other.session_id).ocr_text == ""
+
+    def test_missing_tesseract_marks_skipped_with_reason(self, user, settings):
+        settings.TESSERACT_CMD = "/nonexistent/bin/tesseract"
+        doc = make_document(user, render_png(["LNG"]), "page.png", "png", "image/png")
+        assert document_extract(document_id=doc.id) == "skipped"
+        doc.refresh_from_db()
+        assert doc.extract_status == "skipped"
+        assert "tesseract not found" in doc.extract_error
+        # once Tesseract is back, a retry extracts it
+        settings.TESSERACT_CMD = "tesseract"
+        assert documents_reset_for_retry(document_ids=[doc.id]) == 1
+        assert document_extract(document_id=doc.id) == "done"
+
+    def test_missing_language_data_is_skipped(self, user, settings):
+        settings.OCR_LANGUAGES = "klingon"
+        doc = make_document(user, render_png(["LNG"]), "page.png", "png", "image/png")
+        assert document_extract(document_id=doc.id) == "skipped"
+        doc.refresh_from_db()
+        assert "no language data" in doc.extract_error
+
+    def test_corrupt_png_fails(self, user):
+        doc = make_document(user, b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "bad.png", "png", "image/png")
+        assert document_extract(document_id=doc.id) == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_error.startswith("unreadable image")
+
+
+@pytest.mark.django_db
+class TestIdempotency:
+    def test_second_run_changes_nothing(self, user):
+        doc = make_document(user, b"first", "a.txt", "txt")
+        assert document_extract(document_id=doc.id) == "done"
+        Document.objects.filter(pk=doc.id).update(extracted_text="kept")
+        assert document_extract(document_id=doc.id) == "not_pending"
+        doc.refresh_from_db()
+        assert doc.extracted_text == "kept"
+
+    def test_deleted_and_unknown_documents_are_left_alone(self, user):
+        doc = make_document(user, b"first", "a.txt", "txt")
+        Document.objects.filter(pk=doc.id).update(deleted_at=doc.created_at)
+        assert document_extract(document_id=doc.id) == "not_pending"
+        assert document_extract(document_id=10**12) == "not_pending"
+        doc.refresh_from_db()
+        assert doc.extract_status == "pending"
+
+    def test_reset_only_touches_live_non_pending(self, user):
+        failed = make_document(user, b"x", "a.txt", "txt")
+        Document.objects.filter(pk=failed.id).update(extract_status="failed", extract_error="boom")
+        pending = make_document(user, b"y", "b.txt", "txt")
+        assert documents_reset_for_retry(document_ids=[failed.id, pending.id]) == 1
+        failed.refresh_from_db()
+        assert (failed.extract_status, failed.extract_error) == ("pending", "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_extract_once(user):
+    doc = make_document(user, "동시 실행".encode(), "race.txt", "txt")
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(document_extract(document_id=doc.id))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["done", "not_pending"]
+    doc.refresh_from_db()
+    assert doc.extracted_text == "동시 실행"

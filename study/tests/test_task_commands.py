@@ -1,0 +1,125 @@
+"""Operator tools: retry_extract, backfill_explanations and the admin "retry extraction" action."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from study.models import Document, MemoCard, QuestionExplanation
+from study.tests.factories import (
+    DocumentFactory,
+    QuestionFactory,
+    QuestionProgressFactory,
+    StudyTopicFactory,
+    TopicDocumentFactory,
+)
+
+
+def run(command: str, *args) -> str:
+    out = StringIO()
+    call_command(command, *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def documents(user):
+    failed = DocumentFactory(user=user, extract_status="failed", extract_error="boom")
+    skipped = DocumentFactory(user=user, extract_status="skipped", extract_error="OCR unavailable")
+    pending = DocumentFactory(user=user)
+    deleted = DocumentFactory(user=user, extract_status="failed", deleted_at=failed.created_at)
+    return {"failed": failed, "skipped": skipped, "pending": pending, "deleted": deleted}
+
+
+def status_of(doc) -> str:
+    return Document.objects.values_list("extract_status", flat=True).get(pk=doc.pk)
+
+
+@pytest.mark.django_db
+class TestRetryExtract:
+    def test_default_retries_failed_live_documents_with_plain_progress(self, documents):
+        out = run("retry_extract")
+        assert "1 failed document(s)" in out
+        assert f"[1/1] document {documents['failed'].id}: done" in out
+        assert "retry_extract: done 1" in out
+        assert status_of(documents["failed"]) == "done"
+        assert Document.objects.get(pk=documents["failed"].pk).extracted_text == "LNG is stored at -162 C."
+        assert [status_of(documents[k]) for k in ("skipped", "pending", "deleted")] == ["skipped", "pending", "failed"]
+
+    def test_status_option_and_dry_run(self, documents):
+        out = run("retry_extract", "--status", "skipped", "--dry-run")
+        assert f"would retry document {documents['skipped'].id}" in out
+        assert status_of(documents["skipped"]) == "skipped"
+        run("retry_extract", "--status", "pending")
+        assert status_of(documents["pending"]) == "done"
+
+    def test_enqueue_sends_to_the_workers(self, documents, django_capture_on_commit_callbacks):
+        with django_capture_on_commit_callbacks(execute=True):
+            out = run("retry_extract", "--status", "skipped", "--enqueue")
+        assert "retry_extract: queued 1" in out
+        assert status_of(documents["skipped"]) == "done"  # eager Celery ran the task
+
+    def test_unknown_status_is_refused(self):
+        with pytest.raises(CommandError):
+            call_command("retry_extract", "--status", "done", stdout=StringIO())
+
+
+@pytest.fixture
+def missed_questions(user, other_user):
+    topic = StudyTopicFactory(user=user)
+    doc = DocumentFactory(user=user, extract_status="done", extracted_text="LNG의 주성분은 메탄이다.")
+    TopicDocumentFactory(topic=topic, document=doc)
+    wrong = QuestionFactory(study_topic=topic)
+    unsure = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    right = QuestionFactory(study_topic=topic)
+    explained = QuestionFactory(study_topic=topic)
+    foreign = QuestionFactory(study_topic__user=other_user)
+    for question, outcome in [(wrong, "wrong"), (unsure, "unsure"), (right, "correct"), (explained, "wrong"),
+                              (foreign, "wrong")]:
+        QuestionProgressFactory(question=question, last_outcome=outcome)
+    QuestionExplanation.objects.create(user=user, question=explained, text="있음")
+    return {"topic": topic, "wrong": wrong, "unsure": unsure, "right": right, "foreign": foreign}
+
+
+@pytest.mark.django_db
+class TestBackfillExplanations:
+    def test_explains_wrong_and_unsure_questions_without_one(self, missed_questions):
+        q = missed_questions
+        out = run("backfill_explanations")
+        assert "3 question(s) to explain" in out
+        assert "backfill_explanations: created 3" in out
+        explained = set(QuestionExplanation.objects.values_list("question_id", flat=True))
+        assert {q["wrong"].id, q["unsure"].id, q["foreign"].id} <= explained
+        assert q["right"].id not in explained
+        assert MemoCard.objects.filter(source_question=q["wrong"], needs_review=True).count() == 2
+        assert "0 question(s) to explain" in run("backfill_explanations")
+
+    def test_topic_filter_and_dry_run(self, missed_questions):
+        q = missed_questions
+        out = run("backfill_explanations", "--topic", str(q["topic"].id), "--dry-run")
+        assert out.splitlines()[1:] == [f"would explain question {q['wrong'].id}"]
+        assert QuestionExplanation.objects.count() == 1
+        run("backfill_explanations", "--topic", str(q["topic"].id))
+        assert QuestionExplanation.objects.filter(question=q["wrong"]).exists()
+        assert not QuestionExplanation.objects.filter(question=q["unsure"]).exists()
+
+    def test_unknown_topic_is_an_error(self):
+        with pytest.raises(CommandError, match="does not exist"):
+            call_command("backfill_explanations", "--topic", "999999", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_admin_retry_extraction_action(documents, admin_client, django_capture_on_commit_callbacks):
+    ids = [documents[k].id for k in ("failed", "skipped", "pending", "deleted")]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = admin_client.post(
+            reverse("admin:study_document_changelist"),
+            {"action": "retry_extraction", "_selected_action": ids},
+            follow=True,
+        )
+    assert response.status_code == 200
+    assert "Extraction queued for 3 document(s)." in response.content.decode()
+    assert len(callbacks) == 3
+    assert [status_of(documents[k]) for k in ("failed", "skipped", "pending", "deleted")] == [
+        "done", "done", "done", "failed",
+    ]
