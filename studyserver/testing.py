@@ -1,9 +1,11 @@
 """Test support: run a real Celery worker on Redis inside the test process."""
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
 from celery.app.trace import reset_worker_optimizations
 from celery.contrib.testing.worker import start_worker
 from celery.result import _set_task_join_will_block
@@ -27,12 +29,20 @@ def reset_broker_connections() -> None:
 
 @contextmanager
 def running_worker(broker_url: str) -> Iterator:
-    """Point the app at `broker_url` (emptied first), run a solo worker thread, restore eager mode after."""
-    saved = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
-    app.conf.update(broker_url=broker_url, task_always_eager=False)
+    """Point the app at `broker_url` under a key prefix of this run, run a solo worker thread, restore after.
+
+    The unique prefix keeps two runs sharing a Redis database (parallel sessions) from taking
+    each other's tasks; its keys are deleted afterwards.
+    """
+    keys = ("broker_url", "task_always_eager", "broker_transport_options")
+    saved = {key: app.conf[key] for key in keys}
+    prefix = f"test-{uuid.uuid4().hex}:"
+    app.conf.update(
+        broker_url=broker_url,
+        task_always_eager=False,
+        broker_transport_options={**(saved["broker_transport_options"] or {}), "global_keyprefix": prefix},
+    )
     reset_broker_connections()
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
             yield app
@@ -42,3 +52,6 @@ def running_worker(broker_url: str) -> Iterator:
         # The worker leaves process-wide state behind; later eager tests must see a plain process.
         reset_worker_optimizations(app)
         _set_task_join_will_block(False)
+        with redis.Redis.from_url(broker_url) as client:
+            for key in client.scan_iter(match=f"{prefix}*"):
+                client.delete(key)

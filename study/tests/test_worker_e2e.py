@@ -1,44 +1,11 @@
-"""End to end on a real Celery worker (Redis db 6): upload → extract, wrong answer → explanation → cards."""
+"""End to end on a real Celery worker on Redis: upload → extract, wrong answer → explanation → cards."""
 
 import time
-import uuid
 
 import pytest
-import redis
-from celery.contrib.testing.worker import start_worker
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from studyserver.celery import app
-
-BROKER = "redis://127.0.0.1:6379/6"
 NOTE = "# 액화천연가스\n\nLNG의 주성분은 메탄이며 영하 162도에서 액화된다.\n\n프로판은 LPG의 주성분이다.\n"
-
-
-@pytest.fixture
-def redis_worker(settings):
-    """A worker thread on Redis db 6; eager mode and the broker are restored afterwards.
-
-    A unique key prefix isolates this run's queues, so two test runs sharing the Redis db
-    (parallel sessions, the full suite next to this file) never consume each other's tasks.
-    """
-    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager", "broker_transport_options")}
-    prefix = f"e2e-{uuid.uuid4().hex}:"
-    app.conf.broker_url = BROKER
-    app.conf.task_always_eager = False
-    app.conf.broker_transport_options = {**saved["broker_transport_options"], "global_keyprefix": prefix}
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app._pool = None  # drop connections (and producers) made for the previous broker
-    app.amqp._producer_pool = None
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
-            yield app
-    finally:
-        app.conf.update(saved)
-        app._pool = None
-        app.amqp._producer_pool = None
-        with redis.Redis.from_url(BROKER) as client:
-            for key in client.scan_iter(match=f"{prefix}*"):
-                client.delete(key)
 
 
 def wait_for(fetch, predicate, timeout: float = 60.0):

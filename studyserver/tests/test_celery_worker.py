@@ -8,7 +8,7 @@ from django.db import transaction
 from study.models import Document
 from study.tasks import extract_document
 from study.tests.factories import DocumentFactory
-from studyserver.celery import app, enqueue_on_commit
+from studyserver.celery import enqueue_on_commit
 
 
 def wait_for(predicate, timeout: float = 20.0) -> bool:
@@ -32,14 +32,3 @@ def test_task_enqueued_on_commit_runs_on_a_real_worker(redis_worker):
     assert wait_for(lambda: Document.objects.get(pk=document.pk).extract_status != "pending")
     document.refresh_from_db()
     assert document.extracted_at is not None
-
-
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
-def test_rolled_back_transaction_enqueues_nothing(redis_worker):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        document = DocumentFactory(extract_status="pending")
-        enqueue_on_commit(extract_document, document.pk)
-        raise RuntimeError("roll back")
-    with app.connection_for_write() as conn:
-        assert conn.default_channel.client.llen("celery") == 0
