@@ -38,6 +38,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "studyserver.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -155,6 +156,10 @@ EXPLAINER_MODEL = env_str("EXPLAINER_MODEL", "gpt-4o-mini")
 EXPLAINER_API_KEY = env_str("EXPLAINER_API_KEY")
 EXPLAINER_TIMEOUT_SECONDS = env_int("EXPLAINER_TIMEOUT_SECONDS", 30)
 OCR_LANGUAGES = env_str("OCR_LANGUAGES", "kor+jpn+eng")
+TESSERACT_CMD = env_str("TESSERACT_CMD", "tesseract")
+OCR_TIMEOUT_SECONDS = env_int("OCR_TIMEOUT_SECONDS", 120)
+EXPLAINER_MAX_ATTEMPTS = env_int("EXPLAINER_MAX_ATTEMPTS", 3)
+EXPLAINER_RETRY_BACKOFF_MS = env_int("EXPLAINER_RETRY_BACKOFF_MS", 1000)  # doubled after each failed attempt
 
 # --- Celery: a broker when CELERY_BROKER_URL is set, else eager after commit ---
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
@@ -212,6 +217,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api",
+    "ENUM_NAME_OVERRIDES": {
+        "QuizStatusEnum": "study.models.quizzes.QuizStatus",
+        "OutcomeEnum": "study.models.quizzes.Outcome",
+    },
 }
 
 # --- Security (production: DEBUG off; see README) -------------------------------
@@ -220,7 +229,7 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG

@@ -1,0 +1,244 @@
+"""Faults: the broker down at commit, a task dying half-way, the database failing in an upload or an ingest.
+
+Database faults are real PostgreSQL errors raised by a trigger installed for the test (no mocks):
+the code under test meets exactly what a failing statement would give it.
+"""
+
+import io
+import time
+from contextlib import contextmanager
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
+from PIL import Image
+
+from publishing.models import Published, PublishOutbox
+from publishing.services import publish_sources
+from publishing.tasks import publish_drain, publish_sweep
+from study import models as m
+from study.tasks import extract_document
+from study.tests import factories as f
+from studyserver.celery import app
+from studyserver.testing import reset_broker_connections, running_worker
+
+LIVE_BROKER = "redis://127.0.0.1:6379/7"
+DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+VIEWER_TOKEN = "faults-viewer-token-0123456789"
+
+
+@contextmanager
+def failing(table: str, event: str = "INSERT"):
+    """Every `event` on `table` raises inside the database until the block ends."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION test_fault_raise() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'simulated fault on %', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER test_fault BEFORE {event} ON {table} FOR EACH ROW EXECUTE FUNCTION test_fault_raise()"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS test_fault ON {table}")
+
+
+def stored_files(media_root) -> list:
+    return [p for p in media_root.rglob("*") if p.is_file()]
+
+
+def wait_for(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# --- (a) the broker is down when a change commits -------------------------------------------
+
+
+@contextmanager
+def dead_broker():
+    """The app sends to a broker nobody listens on, as when Redis is down at commit time."""
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=DEAD_BROKER, task_always_eager=False)
+    reset_broker_connections()
+    try:
+        yield
+    finally:
+        app.conf.update(saved)
+        reset_broker_connections()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_change_committed_while_the_broker_is_down_is_published_by_the_sweep(api_client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with dead_broker():
+        response = api_client.post("/api/study-topics", {"name": "가스기사 필기"}, format="json")
+
+    assert response.status_code == 201  # the broker failure never reaches the user
+    topic_id = response.json()["id"]
+    assert m.StudyTopic.objects.filter(pk=topic_id).exists()  # the change is kept
+    assert PublishOutbox.objects.filter(kind="study_topic", source_id=topic_id).exists()  # the request waits
+    assert not Published.objects.filter(kind="study_topic", source_id=topic_id).exists()
+
+    with running_worker(LIVE_BROKER):  # the broker is back
+        publish_sweep.apply_async()  # what beat sends every PUBLISH_SWEEP_SECONDS
+        assert wait_for(lambda: Published.objects.filter(kind="study_topic", source_id=topic_id).exists())
+        assert wait_for(lambda: not PublishOutbox.objects.exists())
+
+    published = Published.objects.get(kind="study_topic", source_id=topic_id)
+    assert published.payload == {"name": "가스기사 필기", "study_type": "certification"}
+    assert published.deleted is False
+
+
+# --- (b) a worker dies in the middle of a drain or an extract ------------------------------------
+
+
+def test_tasks_are_acknowledged_late_and_redelivered_when_the_worker_is_lost():
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    for task in (publish_drain, publish_sweep, extract_document):
+        assert task.acks_late is True
+        assert task.reject_on_worker_lost in (True, None)  # None: the app-wide setting applies
+
+
+@pytest.mark.django_db
+def test_a_drain_that_dies_half_way_leaves_the_outbox_and_a_rerun_publishes_once():
+    topic = f.StudyTopicFactory()
+    questions = [f.QuestionFactory(study_topic=topic) for _ in range(3)]
+    PublishOutbox.objects.bulk_create(
+        [PublishOutbox(kind="study_topic", source_id=topic.pk)]
+        + [PublishOutbox(kind="study_question", source_id=q.pk) for q in questions]
+    )
+
+    # The drain projects and upserts, then dies as it deletes its claimed outbox rows.
+    with failing("publishing_publishoutbox", "DELETE"):
+        result = publish_drain.apply()
+    assert result.failed()
+    assert PublishOutbox.objects.count() == 4  # the claim is released with the transaction
+    assert not Published.objects.exists()  # nothing half-published
+
+    rerun = publish_drain.apply()  # redelivered: runs again from the start
+    assert rerun.successful()
+    assert rerun.result == 4
+    assert not PublishOutbox.objects.exists()
+    first = {(p.kind, p.source_id): (p.pub_id, p.seq) for p in Published.objects.all()}
+    assert len(first) == 4
+
+    # At-least-once delivery may run it yet again, with the same requests: no double effect.
+    PublishOutbox.objects.bulk_create([PublishOutbox(kind="study_question", source_id=q.pk) for q in questions])
+    assert publish_drain.apply().successful()
+    assert {(p.kind, p.source_id): (p.pub_id, p.seq) for p in Published.objects.all()} == first
+
+
+@pytest.mark.django_db
+def test_an_extract_that_dies_half_way_leaves_the_document_pending_and_a_rerun_fills_it_once():
+    user = f.UserFactory()
+    document = f.DocumentFactory(user=user, extract_status="pending")
+    session = f.StudySessionFactory(user=user)
+    f.SessionAssetFactory(session=session, document=document, asset_type="handwriting_png", role="answer")
+
+    # The text is extracted and saved, then filling the session's ocr_text fails.
+    with failing("study_studysession", "UPDATE"):
+        result = extract_document.apply(args=[document.pk])
+    assert result.failed()
+    document.refresh_from_db()
+    session.refresh_from_db()
+    assert document.extract_status == "pending"  # not marked done with half the work
+    assert document.extracted_text == ""
+    assert session.ocr_text == ""
+
+    assert extract_document.apply(args=[document.pk]).result == "done"
+    assert extract_document.apply(args=[document.pk]).result == "not_pending"  # a duplicate delivery: no-op
+    document.refresh_from_db()
+    session.refresh_from_db()
+    assert document.extract_status == "done"
+    assert "162" in document.extracted_text
+    assert session.ocr_text == document.extracted_text
+
+
+# --- (c) the database raises in the middle of an upload or an ingest -----------------------------
+
+
+@pytest.mark.django_db
+def test_a_database_failure_while_linking_an_upload_leaves_no_row_and_no_file(api_client, user, _isolated_media):
+    topic = f.StudyTopicFactory(user=user)
+    api_client.raise_request_exception = False
+    upload = SimpleUploadedFile("notes.txt", b"LNG is stored at -162 C.", content_type="text/plain")
+    with failing("study_topicdocument"):
+        response = api_client.post("/api/documents", {"file": upload, "study_topic_id": topic.pk}, format="multipart")
+
+    assert response.status_code >= 500
+    assert not m.Document.objects.exists()  # the row inserted before the failure is rolled back
+    assert not m.TopicDocument.objects.exists()
+    assert stored_files(_isolated_media) == []  # and the file written before it is removed
+
+    upload.seek(0)
+    retry = api_client.post("/api/documents", {"file": upload, "study_topic_id": topic.pk}, format="multipart")
+    assert retry.status_code == 201
+    assert len(stored_files(_isolated_media)) == 1
+
+
+@pytest.mark.django_db
+def test_a_database_failure_while_linking_a_snapshot_leaves_no_document_and_no_file(api_client, user,
+                                                                                    _isolated_media):
+    session = f.StudySessionFactory(user=user)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buffer, format="PNG")
+    api_client.raise_request_exception = False
+    with failing("study_sessionasset"):
+        response = api_client.post(f"/api/study-sessions/{session.pk}/snapshot",
+                                   {"file": SimpleUploadedFile("s.png", buffer.getvalue(), "image/png")},
+                                   format="multipart")
+    assert response.status_code >= 500
+    assert not m.Document.objects.exists()
+    assert not m.SessionAsset.objects.exists()
+    assert stored_files(_isolated_media) == []
+
+
+@pytest.fixture
+def viewer(settings, client):
+    settings.VIEWER_SYNC_TOKEN = VIEWER_TOKEN
+    # The throttle history lives in the shared cache; other tests' viewer requests must not count here.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": "100000/min"}}
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {VIEWER_TOKEN}"
+    client.raise_request_exception = False
+    return client
+
+
+@pytest.mark.django_db
+def test_a_database_failure_in_the_middle_of_an_ingest_writes_nothing_and_a_retry_ingests_once(viewer, user):
+    topic = f.StudyTopicFactory(user=user)
+    questions = [f.QuestionFactory(study_topic=topic, correct_choice=1) for _ in range(3)]
+    with transaction.atomic():
+        publish_sources(kind_ids={"study_question": [q.pk for q in questions]})
+    pub_ids = dict(Published.objects.filter(kind="study_question").values_list("source_id", "pub_id"))
+    body = {"client_session_uuid": "offline-42", "attempts": [
+        {"question_pub_id": pub_ids[q.pk], "selected_choice": 1 if i else 2} for i, q in enumerate(questions)]}
+    outbox_before = PublishOutbox.objects.count()
+
+    # The session and its attempts are written, then finalize fails on the progress rows.
+    with failing("study_questionprogress"):
+        response = viewer.post("/ingest/study/attempts", body, content_type="application/json")
+    assert response.status_code >= 500
+    assert not m.QuizSession.objects.filter(client_session_uuid="offline-42").exists()
+    assert not m.QuestionAttempt.objects.exists()
+    assert not m.QuestionProgress.objects.exists()
+    assert PublishOutbox.objects.count() == outbox_before
+
+    retry = viewer.post("/ingest/study/attempts", body, content_type="application/json")
+    assert retry.status_code == 200, retry.content
+    assert retry.json()["status"] == "ingested"
+    assert retry.json()["sessions"][0]["correct"] == 2
+    repeat = viewer.post("/ingest/study/attempts", body, content_type="application/json")
+    assert repeat.json()["status"] == "already_ingested"
+    assert m.QuestionAttempt.objects.count() == 3
+    assert m.QuestionProgress.objects.count() == 3
