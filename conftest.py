@@ -8,6 +8,19 @@ from study.tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
+def _celery_join_flag_cleared():
+    """Start every test with Celery's process-wide "joining would block" flag cleared.
+
+    Eager tasks set and restore this global around each run; eager tasks run from several
+    threads at once (race tests, the live server) can restore it in the wrong order and leave
+    it set, and then an unrelated test's `EagerResult.get()` refuses to run.
+    """
+    from celery.result import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Tests create many users; a cheap hasher keeps them fast (production keeps PBKDF2)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -28,27 +28,43 @@ def reset_broker_connections() -> None:
 
 
 @contextmanager
+def celery_conf(**values) -> Iterator:
+    """Override Celery settings for a block, then drop the overrides.
+
+    Restoring by writing the old values back would pin them: Celery reads unchanged settings
+    live from Django's settings, which tests override and pytest-django restores.
+    """
+    missing = object()
+    saved = {key: app.conf.changes.get(key, missing) for key in values}
+    app.conf.update(values)
+    reset_broker_connections()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is missing:
+                app.conf.changes.pop(key, None)
+            else:
+                app.conf.changes[key] = value
+        reset_broker_connections()
+
+
+@contextmanager
 def running_worker(broker_url: str) -> Iterator:
     """Point the app at `broker_url` under a key prefix of this run, run a solo worker thread, restore after.
 
     The unique prefix keeps two runs sharing a Redis database (parallel sessions) from taking
     each other's tasks; its keys are deleted afterwards.
     """
-    keys = ("broker_url", "task_always_eager", "broker_transport_options")
-    saved = {key: app.conf[key] for key in keys}
     prefix = f"test-{uuid.uuid4().hex}:"
-    app.conf.update(
-        broker_url=broker_url,
-        task_always_eager=False,
-        broker_transport_options={**(saved["broker_transport_options"] or {}), "global_keyprefix": prefix},
-    )
-    reset_broker_connections()
+    options = {**(app.conf.broker_transport_options or {}), "global_keyprefix": prefix}
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
+        with (
+            celery_conf(broker_url=broker_url, task_always_eager=False, broker_transport_options=options),
+            start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10),
+        ):
             yield app
     finally:
-        app.conf.update(saved)
-        reset_broker_connections()
         # The worker leaves process-wide state behind; later eager tests must see a plain process.
         reset_worker_optimizations(app)
         _set_task_join_will_block(False)

@@ -8,18 +8,14 @@ from django.db import transaction
 from study.models import Document
 from study.tasks import extract_document
 from study.tests.factories import DocumentFactory
-from studyserver.celery import app, enqueue_on_commit
-from studyserver.testing import reset_broker_connections
+from studyserver.celery import enqueue_on_commit
+from studyserver.testing import celery_conf
 
 
 @pytest.fixture
 def dead_broker(settings):
-    saved = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
-    app.conf.update(broker_url="redis://127.0.0.1:1/0", task_always_eager=False)  # nothing listens on port 1
-    reset_broker_connections()
-    yield
-    app.conf.update(saved)
-    reset_broker_connections()
+    with celery_conf(broker_url="redis://127.0.0.1:1/0", task_always_eager=False):  # nothing listens on port 1
+        yield
 
 
 @pytest.mark.django_db

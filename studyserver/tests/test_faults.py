@@ -20,7 +20,7 @@ from study import models as m
 from study.tasks import extract_document
 from study.tests import factories as f
 from studyserver.celery import app
-from studyserver.testing import reset_broker_connections, running_worker
+from studyserver.testing import celery_conf, running_worker
 
 LIVE_BROKER = "redis://127.0.0.1:6379/7"
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -64,14 +64,8 @@ def wait_for(predicate, timeout: float = 20.0) -> bool:
 @contextmanager
 def dead_broker():
     """The app sends to a broker nobody listens on, as when Redis is down at commit time."""
-    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url=DEAD_BROKER, task_always_eager=False)
-    reset_broker_connections()
-    try:
+    with celery_conf(broker_url=DEAD_BROKER, task_always_eager=False):
         yield
-    finally:
-        app.conf.update(saved)
-        reset_broker_connections()
 
 
 @pytest.mark.worker

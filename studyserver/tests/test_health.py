@@ -13,15 +13,11 @@ def test_healthz_reports_database_and_eager_broker(client, path):
 
 @pytest.mark.django_db
 def test_healthz_reports_a_down_broker(client, settings):
-    from studyserver.celery import app
+    from studyserver.testing import celery_conf
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    old = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    try:
+    with celery_conf(broker_url="redis://127.0.0.1:1/0"):  # nothing listens on port 1
         body = client.get("/healthz").json()
-    finally:
-        app.conf.broker_url = old
     assert body["broker"] == "down"
     assert body["database"] == "ok"
 
