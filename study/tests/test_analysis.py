@@ -1,10 +1,8 @@
 """Session analysis: skipped below 5 misses, else per-subject accuracy vs topic history and weak spots."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,6 +16,7 @@ from study.tests.factories import (
     QuizSessionFactory,
     StudyTopicFactory,
 )
+from studyserver.testing import run_concurrently
 
 A, B, C, D = "가스일반", "안전관리", "법규", "연소"
 
@@ -131,21 +130,7 @@ def test_two_workers_analyse_once(user):
     session = QuizSessionFactory(study_topic=StudyTopicFactory(user=user), status="done")
     for i in range(5):
         answer(session, QuestionFactory(study_topic=session.study_topic), "wrong", i)
-    barrier = threading.Barrier(2)
-    results = []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(quiz_session_analyze(quiz_session_id=session.id))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(*(lambda: quiz_session_analyze(quiz_session_id=session.id) for _ in range(2)))
     assert sorted(results) == ["already", "done"]
     assert SessionAnalysis.objects.get(quiz_session=session).weakest_subjects == [{"subject": "가스안전관리",
                                                                                  "accuracy": 0.0}]

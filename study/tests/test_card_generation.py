@@ -1,14 +1,13 @@
 """Card candidates from explained questions: Q&A + cloze, evidence, dedup on reruns and races."""
 
-import threading
 
 import pytest
-from django.db import connection
 
 from study.models import CardEvidence, MemoCard, QuestionExplanation
 from study.services.card_generation import cloze_from_passage, question_cards_generate
 from study.tests.factories import MemoCardFactory, QuestionFactory
 from study.textnorm import card_dedup_hash
+from studyserver.testing import run_concurrently
 
 PASSAGE = "액화천연가스는 냉각해 보관한다. LNG의 주성분은 메탄이며, 메탄은 공기보다 가볍다."
 
@@ -93,20 +92,8 @@ class TestQuestionCards:
 def test_concurrent_generation_makes_each_card_once(user):
     question = QuestionFactory(study_topic__user=user, choices=["메탄", "에탄"], correct_choice=1)
     explanation = explained(question, [{"document_id": 1, "snippet": PASSAGE, "rank": 1}])
-    barrier = threading.Barrier(2)
-    made = []
-
-    def run():
-        try:
-            barrier.wait()
-            made.append(len(question_cards_generate(question=question, explanation=explanation)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    made = run_concurrently(
+        *(lambda: len(question_cards_generate(question=question, explanation=explanation)) for _ in range(2))
+    )
     assert sum(made) == 2
     assert sorted(MemoCard.objects.filter(source_question=question).values_list("format", flat=True)) == ["cloze", "qa"]

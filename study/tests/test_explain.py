@@ -1,9 +1,7 @@
 """Explanations: retrieval with PostgreSQL full-text search, the extractive explainer, idempotency, races."""
 
-import threading
 
 import pytest
-from django.db import connection
 
 from publishing.models import PublishOutbox
 from study.explain.retrieval import passages_for_question, query_terms, split_passages
@@ -11,6 +9,7 @@ from study.models import MemoCard, QuestionExplanation
 from study.services.explanations import _facts, question_explain
 from study.tasks import explain_question
 from study.tests.factories import DocumentFactory, QuestionFactory, StudyTopicFactory, TopicDocumentFactory
+from studyserver.testing import run_concurrently
 
 LNG_NOTE = (
     "# 액화천연가스\n\n"
@@ -127,21 +126,7 @@ class TestQuestionExplain:
 def test_two_workers_explain_once(user):
     question = QuestionFactory(study_topic__user=user, question_text="LNG의 주성분은?", choices=["메탄", "에탄"])
     link_document(question.study_topic, LNG_NOTE)
-    barrier = threading.Barrier(2)
-    results = []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(question_explain(question_id=question.id))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(*(lambda: question_explain(question_id=question.id) for _ in range(2)))
     assert sorted(results) == ["created", "exists"]
     assert QuestionExplanation.objects.filter(question=question).count() == 1
     assert MemoCard.objects.filter(source_question=question).count() == 2

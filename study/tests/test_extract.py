@@ -1,12 +1,10 @@
 """Document text extraction: text encodings, PDF, OCR (real Tesseract), skipped/failed paths, claiming."""
 
 import io
-import threading
 from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
-from django.db import connection
 from PIL import Image, ImageDraw, ImageFont
 
 from study.extract.text import decode_text
@@ -14,6 +12,7 @@ from study.models import Document, StudySession
 from study.services.extraction import document_extract, documents_reset_for_retry
 from study.tasks import extract_document
 from study.tests.factories import DocumentFactory, SessionAssetFactory
+from studyserver.testing import run_concurrently
 
 CJK_FONTS = sorted(Path("/usr/share/fonts").rglob("NotoSansCJK-Regular.ttc"))
 
@@ -204,21 +203,7 @@ class TestIdempotency:
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_extract_once(user):
     doc = make_document(user, "동시 실행".encode(), "race.txt", "txt")
-    barrier = threading.Barrier(2)
-    results = []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(document_extract(document_id=doc.id))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(*(lambda: document_extract(document_id=doc.id) for _ in range(2)))
     assert sorted(results) == ["done", "not_pending"]
     doc.refresh_from_db()
     assert doc.extracted_text == "동시 실행"

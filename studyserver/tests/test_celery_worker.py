@@ -1,6 +1,5 @@
 """A real Celery worker on Redis runs a task enqueued after commit, and it writes to PostgreSQL."""
 
-import time
 
 import pytest
 from django.db import transaction
@@ -9,15 +8,7 @@ from study.models import Document
 from study.tasks import extract_document
 from study.tests.factories import DocumentFactory
 from studyserver.celery import enqueue_on_commit
-
-
-def wait_for(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+from studyserver.testing import wait_for
 
 
 @pytest.mark.worker

@@ -5,7 +5,6 @@ the code under test meets exactly what a failing statement would give it.
 """
 
 import io
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -20,7 +19,7 @@ from study import models as m
 from study.tasks import extract_document
 from study.tests import factories as f
 from studyserver.celery import app
-from studyserver.testing import celery_conf, running_worker
+from studyserver.testing import celery_conf, running_worker, wait_for
 
 LIVE_BROKER = "redis://127.0.0.1:6379/7"
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -49,13 +48,6 @@ def stored_files(media_root) -> list:
     return [p for p in media_root.rglob("*") if p.is_file()]
 
 
-def wait_for(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 # --- (a) the broker is down when a change commits -------------------------------------------

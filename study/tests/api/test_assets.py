@@ -1,13 +1,12 @@
 """/api/study-sessions/{id}/assets: link and unlink documents; uniqueness with NULL role, also under a race."""
 
-import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from study.models import Document, SessionAsset
 from study.tests import factories as f
+from studyserver.testing import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -92,22 +91,12 @@ def test_concurrent_duplicate_links_give_exactly_one_201(client_for):
     session = f.StudySessionFactory(user=user)
     doc = f.DocumentFactory(user=user)
     clients = [client_for(user) for _ in range(8)]
-    barrier = threading.Barrier(len(clients))
-    results = []
 
-    def link(client) -> None:
-        try:
-            barrier.wait()
-            payload = {"document_id": doc.id, "asset_type": "audio"}
-            response = client.post(f"/api/study-sessions/{session.id}/assets", payload, format="json")
-            results.append((response.status_code, response.json().get("error_code")))
-        finally:
-            connection.close()
+    def link(client) -> tuple:
+        payload = {"document_id": doc.id, "asset_type": "audio"}
+        response = client.post(f"/api/study-sessions/{session.id}/assets", payload, format="json")
+        return response.status_code, response.json().get("error_code")
 
-    threads = [threading.Thread(target=link, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(*(lambda c=c: link(c) for c in clients))
     assert sorted(results, key=str) == [(201, None)] + [(409, "asset_already_linked")] * 7
     assert SessionAsset.objects.filter(session=session).count() == 1

@@ -1,10 +1,8 @@
 """Quiz sessions over the API: start, current, attempts, finish, abandon, detail, list, isolation, races."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from study.models import QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
@@ -14,6 +12,7 @@ from study.tests.factories import (
     QuizSessionFactory,
     StudyTopicFactory,
 )
+from studyserver.testing import run_concurrently
 
 pytestmark = pytest.mark.django_db
 URL = "/api/quiz-sessions"
@@ -115,23 +114,13 @@ def test_second_start_is_409_with_the_session_id(api_client, topic):
 def test_concurrent_starts_create_one_session(user, client_for):
     topic = StudyTopicFactory(user=user)
     QuestionFactory.create_batch(3, study_topic=topic)
-    barrier = threading.Barrier(4)
-    results = []
+    clients = [client_for(user) for _ in range(4)]
 
-    def run():
-        try:
-            client = client_for(user)
-            barrier.wait()
-            response = start(client, topic)
-            results.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+    def run(client) -> tuple:
+        response = start(client, topic)
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(*(lambda c=c: run(c) for c in clients))
 
     assert sorted(code for code, _ in results) == [201, 409, 409, 409]
     created = next(body for code, body in results if code == 201)
@@ -228,22 +217,10 @@ def test_concurrent_last_answers_finalize_once(user, client_for):
     q1, q2 = QuestionFactory.create_batch(2, study_topic=topic)
     session = QuizSessionFactory(study_topic=topic, question_ids=[q1.id, q2.id])
     progress = QuestionProgressFactory(question=q1, review_stage=0, due_at=timezone.now(), last_outcome="wrong")
-    barrier = threading.Barrier(2)
-    results = []
-
-    def run(question):
-        try:
-            client = client_for(user)
-            barrier.wait()
-            results.append(answer(client, session.id, question.id, selected_choice=1).json())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(q,)) for q in (q1, q2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    client = client_for(user)
+    results = run_concurrently(
+        *(lambda q=q: answer(client, session.id, q.id, selected_choice=1).json() for q in (q1, q2))
+    )
 
     assert sorted(r["cursor"] for r in results) == [1, 2]
     assert sum("summary" in r for r in results) == 1

@@ -1,16 +1,14 @@
 """/api/study-topics: CRUD, stats, sections, links to documents, publish outbox, races."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from publishing.models import PublishOutbox
 from study.models import StudyTopic, TopicDocument
 from study.tests import factories as f
+from studyserver.testing import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -225,20 +223,8 @@ def test_by_document(api_client, user, other_user):
 def test_concurrent_duplicate_names_give_one_201(client_for):
     user = f.UserFactory()
     clients = [client_for(user) for _ in range(6)]
-    barrier = threading.Barrier(len(clients))
-    statuses = []
-
-    def create(client: APIClient) -> None:
-        try:
-            barrier.wait()
-            statuses.append(client.post("/api/study-topics", {"name": "race"}, format="json").status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=create, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = run_concurrently(
+        *(lambda c=c: c.post("/api/study-topics", {"name": "race"}, format="json").status_code for c in clients)
+    )
     assert sorted(statuses) == [201] + [409] * 5
     assert StudyTopic.objects.filter(user=user, name="race").count() == 1
