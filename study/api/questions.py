@@ -21,8 +21,8 @@ from study.services.questions import (
     question_delete,
     question_update,
     questions_import,
-    topic_for_questions,
 )
+from study.services.topics import topic_get_live
 from studyserver.errors import EmptyFile, InvalidInput
 
 from .common import IdFilter, error_responses, id_field, path_id
@@ -193,12 +193,12 @@ class QuestionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if "file" in request.FILES or request.content_type.startswith("multipart/"):
             body = CsvImportSerializer(data=request.data)
             body.is_valid(raise_exception=True)
-            topic = topic_for_questions(user=request.user, study_topic_id=body.validated_data["study_topic_id"])
+            topic = topic_get_live(user=request.user, topic_id=body.validated_data["study_topic_id"])
             raw_rows = _csv_rows(body.validated_data["file"])
         else:
             body = QuestionImportSerializer(data=request.data)
             body.is_valid(raise_exception=True)
-            topic = topic_for_questions(user=request.user, study_topic_id=body.validated_data["study_topic_id"])
+            topic = topic_get_live(user=request.user, topic_id=body.validated_data["study_topic_id"])
             raw_rows = list(enumerate(body.validated_data["questions"], start=1))
 
         valid, errors = [], []

@@ -10,18 +10,10 @@ from rest_framework.exceptions import ValidationError
 
 from publishing.services import publish_request, publish_request_many
 from study.models import Question, StudyTopic
-from studyserver.errors import NotFound
+from study.services.topics import topic_get_live
 
 PUBLISH_KIND = "study_question"
 EDITABLE_FIELDS = ("subject", "question_text", "choices", "correct_choice", "explanation", "source")
-
-
-def topic_for_questions(*, user: AbstractBaseUser, study_topic_id: int) -> StudyTopic:
-    """The user's live topic, or 404."""
-    topic = StudyTopic.objects.live().filter(user=user, pk=study_topic_id).first()
-    if topic is None:
-        raise NotFound("Topic not found.")
-    return topic
 
 
 def _check_correct_choice(choices: Sequence[str], correct_choice: int) -> None:
@@ -41,7 +33,7 @@ def question_create(
     source: dict | None = None,
 ) -> Question:
     """Create a question in one of the user's topics."""
-    topic = topic_for_questions(user=user, study_topic_id=study_topic_id)
+    topic = topic_get_live(user=user, topic_id=study_topic_id)
     _check_correct_choice(choices, correct_choice)
     with transaction.atomic():
         question = Question.objects.create(

@@ -14,14 +14,8 @@ from study import scheduling
 from study.models import Question, QuestionAttempt, QuizSession, StudyTopic
 from study.models.quizzes import QuizMode, QuizStatus
 from study.services.finalize import quiz_session_finalize
+from study.services.topics import topic_get_live
 from studyserver.errors import Conflict, NotFound, QuizInProgress
-
-
-def _live_topic(*, user: AbstractBaseUser, topic_id: int) -> StudyTopic:
-    topic = StudyTopic.objects.live().filter(user=user, pk=topic_id).first()
-    if topic is None:
-        raise NotFound("Topic not found.")
-    return topic
 
 
 def _in_progress_id(*, user: AbstractBaseUser, topic: StudyTopic) -> int | None:
@@ -76,7 +70,7 @@ def quiz_session_start(
 ) -> QuizSession:
     """Start a quiz on a topic with a snapshot of its questions; one in-progress session per topic."""
     now = now or timezone.now()
-    topic = _live_topic(user=user, topic_id=study_topic_id)
+    topic = topic_get_live(user=user, topic_id=study_topic_id)
     existing = _in_progress_id(user=user, topic=topic)
     if existing is not None:
         raise QuizInProgress(id=existing)
