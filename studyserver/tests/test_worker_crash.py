@@ -1,0 +1,91 @@
+"""A worker killed in the middle of a task: the task is delivered again and takes effect once.
+
+Real worker processes on Redis (acks_late): the first is SIGKILLed while its publish drain waits
+on the publishing lock, which this test holds; a second worker gets the unacknowledged message
+back after the visibility timeout and publishes the change exactly once.
+"""
+
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.db import connection
+
+from publishing.models import Published, PublishOutbox
+from publishing.services import PUBLISH_LOCK_KEY
+from publishing.tasks import publish_drain
+from study.tests.factories import StudyTopicFactory
+from studyserver.testing import celery_conf, wait_for
+
+BROKER = "redis://127.0.0.1:6379/9"
+VISIBILITY_TIMEOUT = 1
+
+
+def _dsn() -> str:
+    db = connection.settings_dict
+    return f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_worker_process() -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DEBUG": "true",
+        "DATABASE_URL": _dsn(),
+        "CELERY_BROKER_URL": BROKER,
+        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "studyserver", "worker", "--pool", "solo", "--loglevel", "WARNING",
+         "--without-mingle", "--without-gossip", "--without-heartbeat"],
+        cwd=django_settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def drain_is_waiting_on_the_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
+            [PUBLISH_LOCK_KEY & 0xFFFFFFFF],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once():
+    redis.Redis.from_url(BROKER).flushdb()
+    topic = StudyTopicFactory(name="가스기사 필기")
+    PublishOutbox.objects.create(kind="study_topic", source_id=topic.pk)
+
+    with psycopg.connect(_dsn(), autocommit=True) as lock_holder:
+        lock_holder.execute("SELECT pg_advisory_lock(%s)", [PUBLISH_LOCK_KEY])
+        first = start_worker_process()
+        try:
+            with celery_conf(broker_url=BROKER, task_always_eager=False):
+                publish_drain.apply_async()
+            assert wait_for(drain_is_waiting_on_the_lock, timeout=30)
+        finally:
+            first.kill()  # SIGKILL: no chance to acknowledge or clean up
+            first.wait(timeout=10)
+        lock_holder.execute("SELECT pg_advisory_unlock(%s)", [PUBLISH_LOCK_KEY])
+
+    # The killed drain left nothing behind: its transaction was rolled back with its connection.
+    assert not Published.objects.filter(kind="study_topic", source_id=topic.pk).exists()
+    assert PublishOutbox.objects.filter(kind="study_topic", source_id=topic.pk).exists()
+
+    second = start_worker_process()
+    try:
+        assert wait_for(lambda: Published.objects.filter(kind="study_topic", source_id=topic.pk).exists(), 30)
+        assert wait_for(lambda: not PublishOutbox.objects.exists(), 10)
+    finally:
+        second.terminate()
+        second.wait(timeout=20)
+
+    published = Published.objects.get(kind="study_topic", source_id=topic.pk)
+    assert published.payload == {"name": "가스기사 필기", "study_type": "certification"}
+    assert Published.objects.count() == 1
+    redis.Redis.from_url(BROKER).flushdb()
