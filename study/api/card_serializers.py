@@ -31,7 +31,35 @@ class CardSerializer(serializers.ModelSerializer):
         return getattr(obj, "review_stage", None)
 
 
+def card_body(row: dict) -> dict:
+    """CardSerializer's output for a selector row (plain dict, same keys and order; no field machinery)."""
+    return {
+        "id": row["id"],
+        "source_kind": row["source_kind"],
+        "format": row["format"],
+        "cue": row["cue"],
+        "fact": row["fact"],
+        "cloze_text": row["cloze_text"],
+        "needs_review": row["needs_review"],
+        "flagged_by": row["flagged_by"],
+        "evidence": row["evidence"],
+        "review_stage": row.get("review_stage"),
+    }
+
+
+def card_group_body(group: dict) -> dict:
+    """CardGroupSerializer's output for a selector group."""
+    return {
+        "source_question_id": group["source_question_id"],
+        "question_text": group["question_text"],
+        "correct_choice": group["correct_choice"],
+        "cards": [card_body(row) for row in group["cards"]],
+    }
+
+
 class CardGroupSerializer(serializers.Serializer):
+    """The schema of a group (the list view builds the same body with card_group_body)."""
+
     source_question_id = serializers.IntegerField(allow_null=True)
     question_text = serializers.CharField()
     correct_choice = serializers.IntegerField(allow_null=True)

@@ -28,7 +28,10 @@ from .card_serializers import (
     GroupsQuery,
     RateResultSerializer,
     RateSerializer,
+    card_body,
+    card_group_body,
 )
+from .common import path_id
 
 _ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="card id")
 _ERR = OpenApiResponse(description='`{"error_code", "detail", "errors"?}`')
@@ -91,7 +94,7 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
             card_format=query.validated_data.get("format"),
             limit=query.validated_data["limit"],
         )
-        return Response(CardGroupSerializer(groups, many=True).data)
+        return Response([card_group_body(group) for group in groups])
 
     def create(self, request: Request) -> Response:
         body = CardCreateSerializer(data=request.data)
@@ -159,8 +162,8 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
     def due(self, request: Request) -> Response:
         query = DueQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        cards = card_selectors.cards_due_list(user=request.user, limit=query.validated_data["limit"])
-        return Response(CardSerializer(cards, many=True).data)
+        rows = card_selectors.cards_due_list(user=request.user, limit=query.validated_data["limit"])
+        return Response([card_body(row) for row in rows])
 
     @extend_schema(
         summary="Rate a recall (암|애매|모름 or correct|unsure|wrong)",
@@ -174,12 +177,17 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
     )
     @action(detail=True, methods=["post"])
     def rate(self, request: Request, pk: str | None = None) -> Response:
-        card = self.get_object()
+        card_id = path_id(pk)
         body = RateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        progress = card_services.card_rate(card=card, outcome=body.validated_data["outcome"])
+        if not body.is_valid():
+            self.get_object()  # a missing card is a 404 before a bad body is a 400
+            body.is_valid(raise_exception=True)
+        # The service loads the card once, under its lock (no get_object() here).
+        progress = card_services.card_rate_for_user(
+            user_id=request.user.pk, card_id=card_id, outcome=body.validated_data["outcome"]
+        )
         result = {
-            "card_id": card.pk,
+            "card_id": card_id,
             "outcome": progress.last_outcome,
             "review_stage": progress.review_stage,
             "due_at": progress.due_at,
@@ -199,13 +207,13 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
     def deck(self, request: Request) -> Response:
         query = DeckQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        cards = card_selectors.cards_deck_list(
+        rows = card_selectors.cards_deck_list(
             user=request.user,
             material=query.validated_data.get("material") or None,
             card_format=query.validated_data.get("format"),
             limit=query.validated_data["limit"],
         )
-        return Response(CardSerializer(cards, many=True).data)
+        return Response([card_body(row) for row in rows])
 
     @extend_schema(summary="Count a cram-deck view (no SR effect)", request=None, parameters=[_ID],
                    responses={204: None, 404: _NOT_FOUND})

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from study.models import SessionAsset, StudySession
 from study.models.sessions import AssetRole, AssetType, ReviewState, SessionMode, StudyType
-from study.selectors.sessions import session_groups, sessions_with_assets
+from study.selectors.sessions import session_assets_attach, session_groups, sessions_with_assets
 from study.services import sessions as session_services
 from studyserver.errors import InvalidInput
 
@@ -57,6 +57,37 @@ class StudySessionSerializer(serializers.ModelSerializer):
         model = StudySession
         fields = [*READ_ONLY_FIELDS[:2], *CREATE_FIELDS, "study_topic_id", *PATCH_ONLY_FIELDS, *READ_ONLY_FIELDS[2:]]
         read_only_fields = fields
+
+
+LIST_FIELDS = StudySessionSerializer.Meta.fields
+_COLUMNS = [name for name in LIST_FIELDS if name != "assets"]
+_DATETIME_FIELDS = frozenset({"next_review_at", "last_quiz_at", "created_at", "updated_at"})
+_DATETIME = serializers.DateTimeField()
+
+
+def _asset_body(asset: dict) -> dict:
+    """SessionAssetSerializer's output for an asset row."""
+    return {
+        "id": asset["id"],
+        "document_id": asset["document_id"],
+        "asset_type": asset["asset_type"],
+        "role": asset["role"],
+        "sort_order": asset["sort_order"],
+        "created_at": _DATETIME.to_representation(asset["created_at"]),
+    }
+
+
+def session_body(row: dict) -> dict:
+    """StudySessionSerializer's output for a session row with `assets` (same keys, order and formats)."""
+    body = {}
+    for name in LIST_FIELDS:
+        if name == "assets":
+            body[name] = [_asset_body(asset) for asset in row["assets"]]
+        elif name in _DATETIME_FIELDS:
+            body[name] = _DATETIME.to_representation(row[name])
+        else:
+            body[name] = row[name]
+    return body
 
 
 class StudySessionCreateSerializer(serializers.ModelSerializer):
@@ -187,7 +218,6 @@ SessionGroupsSerializer = inline_serializer(
 )
 class StudySessionViewSet(
     OwnedObjectMixin,
-    mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
@@ -201,6 +231,14 @@ class StudySessionViewSet(
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return StudySession.objects.none()
         return sessions_with_assets(user=self.request.user)
+
+    def list(self, request: Request) -> Response:
+        """Plain rows for the page (no model instances or serializer machinery), the same body."""
+        queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None).values(*_COLUMNS)
+        page = self.paginate_queryset(queryset)
+        rows = session_assets_attach(list(page if page is not None else queryset))
+        bodies = [session_body(row) for row in rows]
+        return self.get_paginated_response(bodies) if page is not None else Response(bodies)
 
     def _reloaded(self, session: StudySession) -> StudySession:
         return self.get_queryset().get(pk=session.pk)

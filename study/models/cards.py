@@ -55,6 +55,14 @@ class MemoCard(TimestampedModel, SoftDeleteModel):
                 name="study_card_user_review_idx",
             ),
             models.Index(fields=["user", "source_question"], name="study_card_user_question_idx"),
+            # The cram deck's order (never viewed first, then least recently viewed), approved live cards only.
+            models.Index(
+                models.F("user"),
+                models.F("last_viewed_at").asc(nulls_first=True),
+                models.F("id"),
+                condition=models.Q(deleted_at__isnull=True, needs_review=False),
+                name="study_card_user_deck_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,11 +5,11 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import DateTimeField, Exists, F, IntegerField, OuterRef, QuerySet, Value
 from django.utils import timezone
 
 from study import scheduling
-from study.models import CardProgress, MemoCard
+from study.models import CardEvidence, CardProgress, MemoCard
 from study.textnorm import card_dedup_hash
 
 MANUAL_GROUP_TITLE = "직접 추가 카드"
@@ -75,55 +75,109 @@ def group_cards(cards: list[MemoCard]) -> list[CardGroup]:
     return list(groups.values())
 
 
+# The card body of the API (CardSerializer's fields), read as plain rows: no model instances on hot lists.
+CARD_BODY_FIELDS = ("id", "source_kind", "format", "cue", "fact", "cloze_text", "needs_review", "flagged_by")
+
+
+def _with_evidence(rows: list[dict]) -> list[dict]:
+    """Attach each row's evidence (oldest first) as `evidence`: one query for all rows."""
+    by_card: dict[int, list[dict]] = {}
+    for row in rows:
+        row["evidence"] = by_card[row["id"]] = []
+    if by_card:
+        evidence = (
+            CardEvidence.objects.filter(card_id__in=list(by_card))
+            .order_by("id")
+            .values_list("card_id", "source_type", "source_id", "snippet")
+        )
+        for card_id, source_type, source_id, snippet in evidence:
+            by_card[card_id].append({"source_type": source_type, "source_id": source_id, "snippet": snippet})
+    return rows
+
+
 def card_groups_list(
     *, user: AbstractBaseUser, needs_review: bool | None = None, card_format: str | None = None, limit: int = 600
-) -> list[CardGroup]:
-    """The user's live cards (oldest first, at most `limit`), grouped for review screens."""
+) -> list[dict]:
+    """The user's live cards (oldest first, at most `limit`), grouped for review screens.
+
+    Each group is {source_question_id, question_text, correct_choice, cards}; cards are rows with evidence.
+    """
     qs = _live_cards(user)
     if needs_review is not None:
         qs = qs.filter(needs_review=needs_review)
     if card_format:
         qs = qs.filter(format=card_format)
-    cards = list(qs.select_related("source_question").prefetch_related("evidence").order_by("id")[:limit])
-    return group_cards(cards)
+    rows = list(
+        qs.order_by("id").values(
+            *CARD_BODY_FIELDS,
+            "source_question_id",
+            material=F("extra__material"),
+            question_text=F("source_question__question_text"),
+            correct_choice=F("source_question__correct_choice"),
+        )[:limit]
+    )
+    groups: dict[tuple, dict] = {}
+    for row in _with_evidence(rows):
+        question_id = row["source_question_id"]
+        material = str(row["material"] or "")
+        group = groups.get(key := _group_key(question_id, user.pk, material))
+        if group is None:
+            if question_id:
+                title, correct = row["question_text"], row["correct_choice"]
+            else:
+                title, correct = (f"{MATERIAL_GROUP_PREFIX}{material}" if material else MANUAL_GROUP_TITLE), None
+            group = groups[key] = {
+                "source_question_id": question_id or None,
+                "question_text": title,
+                "correct_choice": correct,
+                "cards": [],
+            }
+        group["cards"].append(row)
+    return list(groups.values())
 
 
-def cards_due_list(*, user: AbstractBaseUser, limit: int = 30, now: datetime | None = None) -> list[MemoCard]:
+def cards_due_list(*, user: AbstractBaseUser, limit: int = 30, now: datetime | None = None) -> list[dict]:
     """Approved live cards to recall now: scheduled ones by due date first, then never-rated ones by id.
 
-    Each card carries `review_stage` (None for a new card).
+    One statement of two index-backed, early-limited halves: progress rows due now in (user, due_at)
+    order joined to their cards, and approved cards without progress by id (anti-join). Rows carry
+    `review_stage` (None for a new card) and `evidence`.
     """
     now = now or timezone.now()
-    progress = CardProgress.objects.filter(card=OuterRef("pk"), user=OuterRef("user"))
-    qs = (
-        _live_cards(user)
-        .filter(needs_review=False)
-        .annotate(
-            has_progress=Exists(progress),
-            review_stage=Subquery(progress.values("review_stage")[:1]),
-            progress_due_at=Subquery(progress.values("due_at")[:1]),
+    approved = _live_cards(user).filter(needs_review=False)
+    scheduled = (
+        approved.filter(
+            progress__user=user, progress__due_at__lte=now, progress__review_stage__lt=scheduling.MASTERED
         )
-        .filter(
-            Q(has_progress=False)
-            | Q(progress_due_at__lte=now, review_stage__lt=scheduling.MASTERED)
-        )
-        .prefetch_related("evidence")
-        .order_by(F("progress_due_at").asc(nulls_last=True), "id")
+        .annotate(half=Value(0), review_stage=F("progress__review_stage"), due_at=F("progress__due_at"))
+        .values(*CARD_BODY_FIELDS, "half", "review_stage", "due_at")
+        .order_by("progress__due_at", "progress__card_id")[:limit]
     )
-    return list(qs[:limit])
+    new = (
+        approved.filter(~Exists(CardProgress.objects.filter(user=user, card=OuterRef("pk"))))
+        .annotate(
+            half=Value(1),
+            review_stage=Value(None, output_field=IntegerField()),
+            due_at=Value(None, output_field=DateTimeField()),
+        )
+        .values(*CARD_BODY_FIELDS, "half", "review_stage", "due_at")
+        .order_by("id")[:limit]
+    )
+    rows = list(scheduled.union(new, all=True).order_by("half", "due_at", "id")[:limit])
+    return _with_evidence(rows)
 
 
 def cards_deck_list(
     *, user: AbstractBaseUser, material: str | None = None, card_format: str | None = None, limit: int = 20
-) -> list[MemoCard]:
-    """The cram deck: approved live cards, never viewed first, then least recently viewed."""
+) -> list[dict]:
+    """The cram deck: approved live cards, never viewed first, then least recently viewed (rows with evidence)."""
     qs = _live_cards(user).filter(needs_review=False)
     if material:
         qs = qs.filter(extra__material=material)
     if card_format:
         qs = qs.filter(format=card_format)
-    qs = qs.prefetch_related("evidence").order_by(F("last_viewed_at").asc(nulls_first=True), "id")
-    return list(qs[:limit])
+    qs = qs.order_by(F("last_viewed_at").asc(nulls_first=True), "id").values(*CARD_BODY_FIELDS)
+    return _with_evidence(list(qs[:limit]))
 
 
 def cards_needing_review_count(*, user: AbstractBaseUser | None = None) -> int:

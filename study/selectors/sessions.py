@@ -18,6 +18,22 @@ def sessions_with_assets(*, user: AbstractBaseUser) -> QuerySet[StudySession]:
     )
 
 
+def session_assets_attach(rows: list[dict]) -> list[dict]:
+    """Attach to each session row (a dict with `id`) its live-document assets as `assets`: one query."""
+    by_session: dict[int, list[dict]] = {}
+    for row in rows:
+        row["assets"] = by_session[row["id"]] = []
+    if by_session:
+        assets = (
+            SessionAsset.objects.filter(session_id__in=list(by_session), document__deleted_at__isnull=True)
+            .order_by("sort_order", "id")
+            .values("session_id", "id", "document_id", "asset_type", "role", "sort_order", "created_at")
+        )
+        for asset in assets:
+            by_session[asset.pop("session_id")].append(asset)
+    return rows
+
+
 def _counts(now) -> dict:
     return {
         "session_count": Count("id", distinct=True),

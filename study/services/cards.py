@@ -220,27 +220,44 @@ def card_delete(*, card: MemoCard) -> None:
 
 
 def card_rate(*, card: MemoCard, outcome: str) -> CardProgress:
-    """One recall of an approved card, through the shared SR ladder.
+    """One recall of an approved card, through the shared SR ladder (see card_rate_for_user)."""
+    return card_rate_for_user(user_id=card.user_id, card_id=card.pk, outcome=outcome)
+
+
+def card_rate_for_user(*, user_id: int, card_id: int, outcome: str) -> CardProgress:
+    """One recall of the user's approved live card (by id, loaded once, under a lock), through the SR ladder.
 
     A first recall that is correct marks the card known (stage 0, no due date) so new cards
     do not flood the queue; a first miss puts it due tomorrow. Later recalls advance the ladder.
+    Another user's, a deleted or a missing card → NotFound; a card waiting for review → NotReviewed.
     """
     canonical = RATING_OUTCOMES[outcome]
     now = timezone.now()
     with transaction.atomic():
-        # Locking the card row serialises concurrent ratings, also of a card without progress yet.
-        locked = MemoCard.objects.live().select_for_update(no_key=True).filter(pk=card.pk).first()
-        if locked is None:
+        # Locking the card row serialises concurrent ratings, also of a card without progress yet;
+        # progress is read afterwards, in its own statement, so it sees a rating committed meanwhile.
+        needs_review = (
+            MemoCard.objects.live()
+            .filter(pk=card_id, user_id=user_id)
+            .select_for_update(no_key=True)
+            .values_list("needs_review", flat=True)
+            .first()
+        )
+        if needs_review is None:
             raise NotFound()
-        if locked.needs_review:
+        if needs_review:
             raise NotReviewed()
-        progress = CardProgress.objects.filter(user_id=locked.user_id, card=locked).first()
+        progress = (
+            CardProgress.objects.filter(user_id=user_id, card_id=card_id)
+            .only("id", "user_id", "card_id", "review_stage", "due_at")
+            .first()
+        )
         if progress is None:
             if canonical == scheduling.CORRECT:
                 state = scheduling.LadderState(stage=0, due_at=None)
             else:
                 state = scheduling.first_due(now)
-            progress = CardProgress(user_id=locked.user_id, card=locked)
+            progress = CardProgress(user_id=user_id, card_id=card_id)
         else:
             state = scheduling.advance(progress.review_stage, canonical, now, progress.due_at)
         progress.last_outcome = canonical
