@@ -1,5 +1,7 @@
 """GET /publish/feed: the viewer's pull of the published read model, ascending seq."""
 
+from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -79,8 +81,24 @@ class FeedView(ViewerChannelMixin, APIView):
         query = FeedQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after = query.validated_data["after"]
-        items, has_more = feed_page(
+        rows, has_more = feed_page(
             after=after, limit=query.validated_data["limit"], kinds=query.validated_data["kinds"]
         )
-        page = {"items": items, "next_after": items[-1]["seq"] if items else after, "has_more": has_more}
-        return Response(FeedPageSerializer(page).data)
+        return Response({"items": feed_items(rows), "next_after": rows[-1][0] if rows else after, "has_more": has_more})
+
+
+def feed_items(rows: list[tuple]) -> list[dict]:
+    """FeedItemSerializer's output built directly (hot path: up to 2,000 rows per page).
+
+    updated_at is rendered as DRF's DateTimeField does: ISO 8601 in the current time zone, "+00:00" as "Z".
+    """
+    tz = timezone.get_current_timezone() if settings.USE_TZ else None
+    items = []
+    for seq, pub_id, kind, deleted, updated_at, payload in rows:
+        stamp = (updated_at.astimezone(tz) if tz is not None else updated_at).isoformat()
+        if stamp.endswith("+00:00"):
+            stamp = stamp[:-6] + "Z"
+        items.append(
+            {"seq": seq, "pub_id": pub_id, "kind": kind, "deleted": deleted, "updated_at": stamp, "payload": payload}
+        )
+    return items

@@ -1,6 +1,7 @@
 """Pure payload builders of the published read model: one per kind, source row → payload (None = tombstone).
 
-Each function takes the source row and the pub_ids of the rows it refers to; no queries here.
+Each function takes the source row (a model instance, or a plain row with the same attributes as the
+publish service loads them) and the pub_ids of the rows it refers to; no queries here.
 The payload shapes are exactly those of API.md "Publish feed".
 """
 

@@ -1,9 +1,10 @@
 """Reads of the publishing app: feed pages, pub_id resolution and outbox health."""
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Min
+from django.db import connection
+from django.db.models import Count, F, Func, Min, TextField
 from django.utils import timezone
 
 from .models import Published, PublishKind, PublishOutbox
@@ -11,14 +12,36 @@ from .models import Published, PublishKind, PublishOutbox
 FEED_FIELDS = ("seq", "pub_id", "kind", "deleted", "updated_at", "payload")
 
 
-def feed_page(*, after: int, limit: int, kinds: Iterable[str] | None = None) -> tuple[list[dict], bool]:
-    """Published rows with seq > after in ascending seq, and whether more follow; one query."""
+def feed_page(*, after: int, limit: int, kinds: Iterable[str] | None = None) -> tuple[list[tuple], bool]:
+    """Published rows with seq > after in ascending seq as FEED_FIELDS tuples, and whether more follow; one query."""
     queryset = Published.objects.filter(seq__gt=after)
     kinds = list(kinds or [])
     if kinds:
         queryset = queryset.filter(kind__in=kinds)
-    rows = list(queryset.order_by("seq").values(*FEED_FIELDS)[: limit + 1])
+    columns = [_updated_at_text() if name == "updated_at" else name for name in FEED_FIELDS]
+    rows = [
+        (seq, pub_id, kind, deleted, _as_datetime(updated_at), payload)
+        for seq, pub_id, kind, deleted, updated_at, payload in queryset.order_by("seq").values_list(*columns)[
+            : limit + 1
+        ]
+    ]
     return rows[:limit], len(rows) > limit
+
+
+# On PostgreSQL updated_at is read as UTC ISO text and parsed by fromisoformat (C): Django's Python timestamptz
+# loader costs about ten times more per row, and a feed page has up to 2,000 rows. to_char fixes the format
+# whatever the server's DateStyle.
+_UTC_ISO = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+
+
+def _updated_at_text() -> Func | F:
+    if connection.vendor == "postgresql":
+        return Func(F("updated_at"), template=_UTC_ISO, output_field=TextField())
+    return F("updated_at")
+
+
+def _as_datetime(value: str | datetime) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if isinstance(value, str) else value
 
 
 def live_source_ids(*, kind: str, pub_ids: Iterable[str]) -> dict[str, int]:

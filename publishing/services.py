@@ -1,16 +1,19 @@
 """Writes of the publishing app: publish requests (outbox), the drain, and the state-based upsert of Published."""
 
+import json
 import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import BigIntegerField, F, Lookup, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from study.models import CardProgress, MemoCard, Question, StudyTopic
@@ -106,22 +109,67 @@ def publish_request_many(*, kind: str, source_ids: Iterable[int]) -> None:
 # --- loading sources and their references --------------------------------------
 
 
-def _card_topic_id(card: MemoCard) -> int | None:
-    if card.study_topic_id is not None:
-        return card.study_topic_id
-    if card.source_question_id is not None and card.source_question is not None:
-        return card.source_question.study_topic_id
-    return None
+# Only the columns the projections and references read (no timestamps, no full question under a card);
+# a card's topic (its own, else its source question's) comes as card_topic_id, a question's AI explanation
+# as ai_explanation_text.
+_LOAD_COLUMNS = {
+    PublishKind.STUDY_TOPIC: ("id", "user_id", "deleted_at", "name", "study_type"),
+    PublishKind.STUDY_QUESTION: (
+        *("id", "user_id", "study_topic_id", "deleted_at", "subject", "question_text", "choices"),
+        *("correct_choice", "explanation"),
+    ),
+    PublishKind.STUDY_CARD: (
+        *("id", "user_id", "study_topic_id", "source_question_id", "deleted_at", "needs_review"),
+        *("format", "cue", "fact", "cloze_text", "extra"),
+    ),
+    PublishKind.STUDY_CARD_PROGRESS: (
+        *("id", "user_id", "card_id", "last_outcome", "last_reviewed_at", "due_at", "review_stage"),
+    ),
+}
 
 
-def _load(kind: str, ids: set[int]) -> list[Any]:
+class _AnyOf(Lookup):
+    """`column = ANY(%s::bigint[])`: one array parameter instead of one placeholder per id (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, list(self.rhs)]
+
+
+def _ids_q(ids: set[int]) -> Q:
+    """id in ids, bounded by their range: an index range scan even without planner statistics."""
+    in_ids = Q(_AnyOf(F("id"), sorted(ids))) if connection.vendor == "postgresql" else Q(id__in=ids)
+    return Q(id__gte=min(ids), id__lte=max(ids)) & in_ids
+
+
+def _load(kind: str, ids: set[int]) -> list[SimpleNamespace]:
+    """The source rows as plain attribute rows (values(), no model instances): what the projections read."""
+    columns = _LOAD_COLUMNS[PublishKind(kind)]
     if kind == PublishKind.STUDY_TOPIC:
-        return list(StudyTopic.objects.filter(id__in=ids))
-    if kind == PublishKind.STUDY_QUESTION:
-        return list(Question.objects.filter(id__in=ids).select_related("ai_explanation"))
+        rows = StudyTopic.objects.filter(_ids_q(ids)).values(*columns)
+    elif kind == PublishKind.STUDY_QUESTION:
+        rows = Question.objects.filter(_ids_q(ids)).values(*columns, ai_explanation_text=F("ai_explanation__text"))
+    elif kind == PublishKind.STUDY_CARD:
+        rows = MemoCard.objects.filter(_ids_q(ids)).values(*columns, card_topic_id=_card_topic())
+    else:
+        card_topic = MemoCard.objects.filter(pk=OuterRef("card_id")).annotate(topic=_card_topic()).values("topic")
+        topic = Subquery(card_topic[:1], output_field=BigIntegerField())
+        rows = CardProgress.objects.filter(_ids_q(ids)).values(*columns, card_topic_id=topic)
+    loaded = [SimpleNamespace(**row) for row in rows]
     if kind == PublishKind.STUDY_CARD:
-        return list(MemoCard.objects.filter(id__in=ids).select_related("source_question"))
-    return list(CardProgress.objects.filter(id__in=ids).select_related("card__source_question"))
+        for row in loaded:
+            row.material = MemoCard.material.fget(row)  # the model's own rule, on the plain row
+    return loaded
+
+
+def _card_topic() -> Coalesce:
+    """A card's topic: its own, else its source question's (a primary-key lookup per row, never a join
+    the planner could turn into a scan of every question)."""
+    question_topic = Question.objects.filter(pk=OuterRef("source_question_id")).values("study_topic_id")[:1]
+    return Coalesce(F("study_topic_id"), Subquery(question_topic), output_field=BigIntegerField())
 
 
 def _references(kind: str, row: Any) -> list[Key]:
@@ -130,9 +178,9 @@ def _references(kind: str, row: Any) -> list[Key]:
     if kind == PublishKind.STUDY_QUESTION:
         refs = [(PublishKind.STUDY_TOPIC, row.study_topic_id)]
     elif kind == PublishKind.STUDY_CARD:
-        refs = [(PublishKind.STUDY_TOPIC, _card_topic_id(row)), (PublishKind.STUDY_QUESTION, row.source_question_id)]
+        refs = [(PublishKind.STUDY_TOPIC, row.card_topic_id), (PublishKind.STUDY_QUESTION, row.source_question_id)]
     elif kind == PublishKind.STUDY_CARD_PROGRESS:
-        refs = [(PublishKind.STUDY_CARD, row.card_id), (PublishKind.STUDY_TOPIC, _card_topic_id(row.card))]
+        refs = [(PublishKind.STUDY_CARD, row.card_id), (PublishKind.STUDY_TOPIC, row.card_topic_id)]
     return [(k, sid) for k, sid in refs if sid is not None]
 
 
@@ -143,22 +191,21 @@ def _project(kind: str, row: Any, pub_ids: Mapping[Key, str]) -> dict | None:
     if kind == PublishKind.STUDY_TOPIC:
         return projections.project_topic(row)
     if kind == PublishKind.STUDY_QUESTION:
-        explanation = getattr(row, "ai_explanation", None)
         return projections.project_question(
             row,
             topic_pub_id=ref(PublishKind.STUDY_TOPIC, row.study_topic_id),
-            ai_explanation=explanation.text if explanation is not None else None,
+            ai_explanation=row.ai_explanation_text,
         )
     if kind == PublishKind.STUDY_CARD:
         return projections.project_card(
             row,
-            topic_pub_id=ref(PublishKind.STUDY_TOPIC, _card_topic_id(row)),
+            topic_pub_id=ref(PublishKind.STUDY_TOPIC, row.card_topic_id),
             question_pub_id=ref(PublishKind.STUDY_QUESTION, row.source_question_id),
         )
     return projections.project_card_progress(
         row,
         card_pub_id=ref(PublishKind.STUDY_CARD, row.card_id),
-        topic_pub_id=ref(PublishKind.STUDY_TOPIC, _card_topic_id(row.card)),
+        topic_pub_id=ref(PublishKind.STUDY_TOPIC, row.card_topic_id),
     )
 
 
@@ -169,14 +216,44 @@ def _group(keys: Iterable[Key]) -> dict[str, set[int]]:
     return grouped
 
 
-def _published_map(keys: set[Key]) -> dict[Key, Published]:
-    if not keys:
-        return {}
+class _Current(NamedTuple):
+    """What Published holds for a key: enough to compare with a fresh projection."""
+
+    pub_id: str
+    user_id: int
+    payload: dict | None
+    deleted: bool
+
+
+def _keys_q(keys: set[Key]) -> Q:
+    """Published rows of these keys. The id range keeps the (kind, source_id) index scan narrow even when the
+    planner's statistics are stale (a feed just truncated and backfilled would otherwise scan the whole kind)."""
     condition = Q()
     for kind, ids in _group(keys).items():
-        condition |= Q(kind=kind, source_id__in=ids)
-    rows = Published.objects.filter(condition).only("pub_id", "kind", "source_id", "user_id", "payload", "deleted")
-    return {(p.kind, p.source_id): p for p in rows}
+        in_ids = (
+            Q(_AnyOf(F("source_id"), sorted(ids))) if connection.vendor == "postgresql" else Q(source_id__in=ids)
+        )
+        condition |= Q(kind=kind, source_id__gte=min(ids), source_id__lte=max(ids)) & in_ids
+    return condition
+
+
+def _published_map(keys: set[Key]) -> dict[Key, _Current]:
+    """The current Published state of these keys (plain tuples, no model instances)."""
+    if not keys:
+        return {}
+    rows = Published.objects.filter(_keys_q(keys)).values_list(
+        "kind", "source_id", "pub_id", "user_id", "payload", "deleted"
+    )
+    return {(kind, sid): _Current(pub_id, user_id, payload, deleted) for kind, sid, pub_id, user_id, payload, deleted
+            in rows}
+
+
+def _published_pub_ids(keys: set[Key]) -> dict[Key, str]:
+    """pub_id of the keys already published (references need nothing else)."""
+    if not keys:
+        return {}
+    return {(kind, sid): pub_id for kind, sid, pub_id in
+            Published.objects.filter(_keys_q(keys)).values_list("kind", "source_id", "pub_id")}
 
 
 def publish_lock() -> None:
@@ -211,20 +288,20 @@ def publish_sources(
 
     publish_lock()
     existing = _published_map(requested)
+    pub_ids = {key: current.pub_id for key, current in existing.items()}
     loaded: dict[Key, Any] = {}
     forced: set[Key] = set()  # referenced but never published: written even as a tombstone
     seen = set(requested)
     to_load = set(requested)
     while to_load:
         for kind, ids in _group(to_load).items():
-            loaded.update({(kind, row.pk): row for row in _load(kind, ids)})
+            loaded.update({(kind, row.id): row for row in _load(kind, ids)})
         refs = {ref for key in to_load if key in loaded for ref in _references(key[0], loaded[key])} - seen
         seen |= refs
-        existing.update(_published_map(refs))
-        to_load = {ref for ref in refs if ref not in existing}
+        pub_ids.update(_published_pub_ids(refs))
+        to_load = {ref for ref in refs if ref not in pub_ids}
         forced |= to_load
 
-    pub_ids = {key: row.pub_id for key, row in existing.items()}
     for key in loaded:
         pub_ids.setdefault(key, new_pub_id())
 
@@ -260,26 +337,47 @@ def publish_sources(
     if dry_run or not writes:
         return counts
 
-    next_seq = (Published.objects.aggregate(top=Max("seq"))["top"] or 0) + 1
-    Published.objects.bulk_create(
-        [
-            Published(
-                pub_id=pub_ids[key],
-                kind=key[0],
-                source_id=key[1],
-                user_id=user_id,
-                payload=payload,
-                deleted=payload is None,
-                seq=next_seq + offset,
-                updated_at=now,
-            )
-            for offset, (key, user_id, payload) in enumerate(writes)
-        ],
-        update_conflicts=True,
-        unique_fields=["kind", "source_id"],
-        update_fields=["user", "payload", "deleted", "seq", "updated_at"],
-    )
+    _upsert(writes, pub_ids=pub_ids, now=now)
     return counts
+
+
+# One statement for the whole batch: rows travel as one JSON array (json.dumps is C, unlike per-value
+# parameter quoting), seq continues after the current maximum in the order given (we hold the publish lock).
+_UPSERT_SQL = """
+INSERT INTO publishing_published (pub_id, kind, source_id, user_id, payload, deleted, seq, updated_at)
+SELECT r.pub_id, r.kind, r.source_id, r.user_id, r.payload, r.payload IS NULL,
+       (SELECT COALESCE(MAX(seq), 0) FROM publishing_published) + r.offset, %s
+FROM jsonb_to_recordset(%s::jsonb) AS r(pub_id text, kind text, source_id bigint, user_id bigint, payload jsonb,
+                                        "offset" bigint)
+ORDER BY r.offset
+ON CONFLICT (kind, source_id) DO UPDATE SET
+    user_id = EXCLUDED.user_id, payload = EXCLUDED.payload, deleted = EXCLUDED.deleted, seq = EXCLUDED.seq,
+    updated_at = EXCLUDED.updated_at
+"""
+
+
+def _upsert(writes: list[tuple[Key, int, dict | None]], *, pub_ids: Mapping[Key, str], now: datetime) -> None:
+    """INSERT … ON CONFLICT (kind, source_id) DO UPDATE of these rows with fresh, ascending seq; one query."""
+    if connection.vendor != "postgresql":  # the SQLite demo: the ORM's upsert, same rows and seq
+        next_seq = (Published.objects.aggregate(top=Max("seq"))["top"] or 0) + 1
+        Published.objects.bulk_create(
+            [
+                Published(pub_id=pub_ids[key], kind=key[0], source_id=key[1], user_id=user_id, payload=payload,
+                          deleted=payload is None, seq=next_seq + offset, updated_at=now)
+                for offset, (key, user_id, payload) in enumerate(writes)
+            ],
+            update_conflicts=True,
+            unique_fields=["kind", "source_id"],
+            update_fields=["user", "payload", "deleted", "seq", "updated_at"],
+        )
+        return
+    rows = [
+        {"pub_id": pub_ids[key], "kind": str(key[0]), "source_id": key[1], "user_id": user_id, "payload": payload,
+         "offset": offset}
+        for offset, (key, user_id, payload) in enumerate(writes, start=1)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_SQL, [now, json.dumps(rows)])
 
 
 def publish_drain_batch(*, batch_size: int = DRAIN_BATCH_SIZE) -> int:

@@ -30,6 +30,23 @@ def explain_question(question_id: int) -> str:
     return question_explain(question_id=question_id)
 
 
+@shared_task(soft_time_limit=60, time_limit=90)
+def explain_questions(question_ids: list[int]) -> int:
+    """Fan-out of a finalized session's explanations: one explain_question message per id, sent from a worker.
+
+    Finalize sends this one message instead of one per wrong answer (each send costs the request ~0.5 ms).
+    A failed send is logged, like enqueue_on_commit; `backfill_explanations` re-enqueues what is missing.
+    """
+    sent = 0
+    for question_id in question_ids:
+        try:
+            explain_question.apply_async(args=(question_id,))
+            sent += 1
+        except Exception:  # the broker may be down; the question simply stays unexplained until a backfill
+            logger.exception("could not enqueue explain_question(%s)", question_id)
+    return sent
+
+
 @shared_task(**RETRY, soft_time_limit=60, time_limit=90)
 def analyze_quiz_session(quiz_session_id: int) -> str:
     from study.services.analysis import quiz_session_analyze

@@ -3,7 +3,7 @@
 from collections import Counter
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -145,7 +145,9 @@ def _finalize_locked(session: QuizSession, now: datetime) -> None:
 def _winning_attempts(session: QuizSession) -> dict[int, QuestionAttempt]:
     """The last attempt per question of this session (one query)."""
     winners: dict[int, QuestionAttempt] = {}
-    for attempt in QuestionAttempt.objects.filter(quiz_session_id=session.id).order_by("answered_at", "id"):
+    attempts = QuestionAttempt.objects.filter(quiz_session_id=session.id).only("id", "question_id", "outcome",
+                                                                                 "answered_at")
+    for attempt in attempts.order_by("answered_at", "id"):
         winners[attempt.question_id] = attempt
     return winners
 
@@ -159,8 +161,45 @@ def _pattern_windows(session: QuizSession, winners: dict[int, QuestionAttempt]) 
     if not winners:
         return {}
     winner_ids = [a.id for a in winners.values()]
-    rows = (
-        QuestionAttempt.objects.filter(user_id=session.user_id, question_id__in=list(winners))
+    if connection.vendor == "postgresql":
+        rows = _pattern_rows_lateral(session, list(winners), winner_ids)
+    else:
+        rows = _pattern_rows_window(session, list(winners), winner_ids)
+    windows: dict[int, list[str]] = {}
+    for question_id, outcome in rows:
+        windows.setdefault(question_id, []).append(outcome)
+    return {qid: scheduling.pattern_window(outcomes) for qid, outcomes in windows.items()}
+
+
+_PATTERN_SQL = """
+SELECT q.question_id, w.outcome
+FROM unnest(%s::bigint[]) AS q(question_id)
+CROSS JOIN LATERAL (
+    SELECT a.outcome, a.answered_at, a.id
+    FROM study_questionattempt a
+    JOIN study_quizsession s ON s.id = a.quiz_session_id
+    WHERE a.question_id = q.question_id AND a.user_id = %s AND a.outcome <> %s
+      AND ((s.finalized_at IS NOT NULL AND a.quiz_session_id <> %s) OR a.id = ANY(%s::bigint[]))
+    ORDER BY a.answered_at DESC, a.id DESC
+    LIMIT %s
+) w
+ORDER BY q.question_id, w.answered_at, w.id
+"""
+
+
+def _pattern_rows_lateral(session: QuizSession, question_ids: list[int], winner_ids: list[int]) -> list[tuple]:
+    """Per question, its newest attempts from the (question, answered_at) index, stopping at the window size:
+    the cost does not grow with a question's whole attempt history."""
+    params = [question_ids, session.user_id, scheduling.SKIPPED, session.id, winner_ids, scheduling.PATTERN_WINDOW]
+    with connection.cursor() as cursor:
+        cursor.execute(_PATTERN_SQL, params)
+        return cursor.fetchall()
+
+
+def _pattern_rows_window(session: QuizSession, question_ids: list[int], winner_ids: list[int]) -> list[tuple]:
+    """The same rows with a window function (databases without LATERAL/arrays, e.g. the SQLite demo)."""
+    return list(
+        QuestionAttempt.objects.filter(user_id=session.user_id, question_id__in=question_ids)
         .exclude(outcome=scheduling.SKIPPED)
         .filter(
             (Q(quiz_session__finalized_at__isnull=False) & ~Q(quiz_session_id=session.id)) | Q(id__in=winner_ids)
@@ -174,15 +213,11 @@ def _pattern_windows(session: QuizSession, winners: dict[int, QuestionAttempt]) 
         .order_by("question_id", "answered_at", "id")
         .values_list("question_id", "outcome")
     )
-    windows: dict[int, list[str]] = {}
-    for question_id, outcome in rows:
-        windows.setdefault(question_id, []).append(outcome)
-    return {qid: scheduling.pattern_window(outcomes) for qid, outcomes in windows.items()}
 
 
 def _schedule_follow_up(session: QuizSession, bad_question_ids: list[int]) -> None:
     """A pending analysis row now; explanations and the analysis are enqueued after commit."""
-    from study.tasks import analyze_quiz_session, explain_question
+    from study.tasks import analyze_quiz_session, explain_questions
 
     SessionAnalysis.objects.bulk_create(
         [SessionAnalysis(user_id=session.user_id, quiz_session_id=session.id, status=AnalysisStatus.PENDING)],
@@ -195,6 +230,6 @@ def _schedule_follow_up(session: QuizSession, bad_question_ids: list[int]) -> No
                 id__in=bad_question_ids, deleted_at__isnull=True, ai_explanation__isnull=True
             ).values_list("id", flat=True)
         )
-    for question_id in sorted(candidates):
-        enqueue_on_commit(explain_question, question_id)
+    if candidates:  # one message; a worker fans it out to one explain_question per question
+        enqueue_on_commit(explain_questions, sorted(candidates))
     enqueue_on_commit(analyze_quiz_session, session.id)

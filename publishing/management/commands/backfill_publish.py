@@ -4,10 +4,10 @@ import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
+from django.db import connection, transaction
 from tqdm import tqdm
 
-from publishing.models import PublishKind
+from publishing.models import Published, PublishKind
 from publishing.services import PublishCounts, publish_sources
 from study.models import CardProgress, MemoCard, Question, StudyTopic
 
@@ -64,4 +64,14 @@ class Command(BaseCommand):
                 rate = done / max(time.monotonic() - started, 1e-6)
                 self.stdout.write(f"{kind}: {done}/{row_count} rows ({rate:.0f} rows/s)")
         bar.close()
+        if not dry_run and done:
+            self._analyze_feed()
         return counts
+
+    @staticmethod
+    def _analyze_feed() -> None:
+        """Refresh the feed table's planner statistics after a bulk write, so the next kind's reference
+        lookups use the (kind, source_id) index instead of scanning a kind the planner believes empty."""
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {Published._meta.db_table}")

@@ -1,0 +1,75 @@
+"""Finalize's fast paths: the index-ordered LATERAL pattern query (PostgreSQL) returns exactly the rows of the
+portable window-function form; explanations leave the request as one fan-out message."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from study.services import finalize
+from study.services.finalize import quiz_session_finalize
+from study.tasks import explain_question, explain_questions
+from study.tests.factories import QuestionFactory, StudyTopicFactory
+from study.tests.test_finalize import make_session
+
+pytestmark = pytest.mark.django_db
+
+
+def test_lateral_and_window_forms_agree_on_history_abandoned_and_superseded_attempts(user):
+    topic = StudyTopicFactory(user=user)
+    long_history, fresh, skipped_only = QuestionFactory.create_batch(3, study_topic=topic)
+    other_topic_question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    start = timezone.now() - timedelta(days=10)
+    # five finalized sessions on long_history (more than the window), one with a skip that must not count
+    for day, outcome in enumerate(["wrong", "correct", "unsure", "skipped", "wrong"]):
+        make_session(topic, {long_history: outcome}, at=start + timedelta(days=day), finalize=True)
+    abandoned = make_session(topic, {long_history: "correct", fresh: "correct"}, at=start + timedelta(days=6))
+    abandoned.status = "abandoned"
+    abandoned.save(update_fields=["status"])
+    make_session(topic, {other_topic_question: "wrong"}, at=start, finalize=True)
+    # this session: a superseded answer (wrong, then correct) on long_history, one answer on fresh
+    session = make_session(
+        topic, {long_history: ["wrong", "correct"], fresh: "unsure", skipped_only: "skipped"},
+        at=start + timedelta(days=8),
+    )
+
+    winners = finalize._winning_attempts(session)
+    winner_ids = [a.id for a in winners.values()]
+    lateral = finalize._pattern_rows_lateral(session, list(winners), winner_ids)
+    window = finalize._pattern_rows_window(session, list(winners), winner_ids)
+
+    assert [tuple(row) for row in lateral] == [tuple(row) for row in window]
+    assert [tuple(row) for row in lateral] == [
+        (long_history.id, "unsure"),
+        (long_history.id, "wrong"),
+        (long_history.id, "correct"),  # the winner; the superseded wrong and the abandoned correct are ignored
+        (fresh.id, "unsure"),
+    ]
+    assert finalize._pattern_windows(session, winners) == {
+        long_history.id: ["unsure", "wrong", "correct"],
+        fresh.id: ["unsure"],
+    }
+
+
+def test_explanations_leave_as_one_fan_out_message(user, django_capture_on_commit_callbacks):
+    topic = StudyTopicFactory(user=user)
+    questions = QuestionFactory.create_batch(4, study_topic=topic)
+    session = make_session(topic, dict(zip(questions, ["wrong", "unsure", "wrong", "correct"], strict=True)))
+    with mock.patch.object(explain_questions, "apply_async") as fan_out:
+        with django_capture_on_commit_callbacks(execute=True):
+            quiz_session_finalize(quiz_session=session)
+    fan_out.assert_called_once_with(args=(sorted(q.id for q in questions[:3]),), kwargs={})
+
+
+def test_fan_out_sends_one_explanation_per_question_and_survives_a_failed_send():
+    calls = []
+
+    def send(*, args):
+        calls.append(args[0])
+        if args[0] == 2:
+            raise ConnectionError("broker down")
+
+    with mock.patch.object(explain_question, "apply_async", side_effect=send):
+        assert explain_questions.run([1, 2, 3]) == 2
+    assert calls == [1, 2, 3]
