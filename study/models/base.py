@@ -40,10 +40,10 @@ def enum_check(field: str, choices: type[models.TextChoices], name: str, *, null
     return models.CheckConstraint(condition=condition, name=name)
 
 
-class PostgresGinIndex(GinIndex):
-    """A GIN index created on PostgreSQL only; the embedded SQLite demo gets a no-op.
+class PostgresOnlyIndexMixin:
+    """An index created on PostgreSQL only; the embedded SQLite demo gets a no-op.
 
-    Full-text ranking runs on PostgreSQL; the SQLite fallback scans without an index.
+    For index features SQLite lacks (GIN, NULLS FIRST); the demo's small tables need no index.
     """
 
     def create_sql(self, model, schema_editor, using="", **kwargs):
@@ -55,3 +55,11 @@ class PostgresGinIndex(GinIndex):
         if schema_editor.connection.vendor != "postgresql":
             return Statement("SELECT 1")
         return super().remove_sql(model, schema_editor, **kwargs)
+
+
+class PostgresOnlyIndex(PostgresOnlyIndexMixin, models.Index):
+    pass
+
+
+class PostgresGinIndex(PostgresOnlyIndexMixin, GinIndex):
+    """Full-text ranking runs on PostgreSQL; the SQLite fallback scans without an index."""

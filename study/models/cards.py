@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from .base import SoftDeleteModel, TimestampedModel, enum_check
+from .base import PostgresOnlyIndex, SoftDeleteModel, TimestampedModel, enum_check
 
 
 class CardSourceKind(models.TextChoices):
@@ -56,7 +56,7 @@ class MemoCard(TimestampedModel, SoftDeleteModel):
             ),
             models.Index(fields=["user", "source_question"], name="study_card_user_question_idx"),
             # The cram deck's order (never viewed first, then least recently viewed), approved live cards only.
-            models.Index(
+            PostgresOnlyIndex(
                 models.F("user"),
                 models.F("last_viewed_at").asc(nulls_first=True),
                 models.F("id"),

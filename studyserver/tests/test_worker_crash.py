@@ -8,6 +8,7 @@ back after the visibility timeout and publishes the change exactly once.
 import os
 import subprocess
 import sys
+import uuid
 
 import psycopg
 import pytest
@@ -19,9 +20,9 @@ from publishing.models import Published, PublishOutbox
 from publishing.services import PUBLISH_LOCK_KEY
 from publishing.tasks import publish_drain
 from study.tests.factories import StudyTopicFactory
-from studyserver.testing import celery_conf, wait_for
+from studyserver.celery import app
+from studyserver.testing import celery_conf, wait_for, worker_broker_url
 
-BROKER = "redis://127.0.0.1:6379/9"
 VISIBILITY_TIMEOUT = 1
 
 
@@ -30,12 +31,13 @@ def _dsn() -> str:
     return f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker_process() -> subprocess.Popen:
+def start_worker_process(broker: str, prefix: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DEBUG": "true",
         "DATABASE_URL": _dsn(),
-        "CELERY_BROKER_URL": BROKER,
+        "CELERY_BROKER_URL": broker,
+        "CELERY_BROKER_KEY_PREFIX": prefix,
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
     }
     return subprocess.Popen(
@@ -57,15 +59,16 @@ def drain_is_waiting_on_the_lock() -> bool:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once():
-    redis.Redis.from_url(BROKER).flushdb()
+    broker, prefix = worker_broker_url(), f"crash-{uuid.uuid4().hex}:"
     topic = StudyTopicFactory(name="가스기사 필기")
     PublishOutbox.objects.create(kind="study_topic", source_id=topic.pk)
 
     with psycopg.connect(_dsn(), autocommit=True) as lock_holder:
         lock_holder.execute("SELECT pg_advisory_lock(%s)", [PUBLISH_LOCK_KEY])
-        first = start_worker_process()
+        first = start_worker_process(broker, prefix)
         try:
-            with celery_conf(broker_url=BROKER, task_always_eager=False):
+            options = {**app.conf.broker_transport_options, "global_keyprefix": prefix}
+            with celery_conf(broker_url=broker, task_always_eager=False, broker_transport_options=options):
                 publish_drain.apply_async()
             assert wait_for(drain_is_waiting_on_the_lock, timeout=30)
         finally:
@@ -77,7 +80,7 @@ def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once():
     assert not Published.objects.filter(kind="study_topic", source_id=topic.pk).exists()
     assert PublishOutbox.objects.filter(kind="study_topic", source_id=topic.pk).exists()
 
-    second = start_worker_process()
+    second = start_worker_process(broker, prefix)
     try:
         assert wait_for(lambda: Published.objects.filter(kind="study_topic", source_id=topic.pk).exists(), 30)
         assert wait_for(lambda: not PublishOutbox.objects.exists(), 10)
@@ -88,4 +91,6 @@ def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once():
     published = Published.objects.get(kind="study_topic", source_id=topic.pk)
     assert published.payload == {"name": "가스기사 필기", "study_type": "certification"}
     assert Published.objects.count() == 1
-    redis.Redis.from_url(BROKER).flushdb()
+    with redis.Redis.from_url(broker) as client:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)

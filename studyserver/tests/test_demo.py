@@ -1,0 +1,51 @@
+"""`make demo` on the embedded defaults: SQLite migrations, the admin user and an idempotent demo seed."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+from django.conf import settings
+
+
+def manage(*args: str, env: dict) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_demo_seeds_sqlite_with_eager_tasks_and_is_idempotent(tmp_path):
+    database = tmp_path / "demo.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}}
+    env.update(DEBUG="true", DATABASE_URL=f"sqlite:///{database}", MEDIA_ROOT=str(tmp_path / "media"),
+               DEMO_ADMIN_USER="admin", DEMO_ADMIN_PASSWORD="admin-demo", LOG_LEVEL="WARNING")
+
+    manage("migrate", "--noinput", env=env)
+    assert "admin-demo" in manage("ensure_admin", env=env)
+    first = manage("seed_demo", env=env)
+    second = manage("seed_demo", env=env)
+
+    assert "60 questions" in first
+    assert "already present" in second
+    with sqlite3.connect(database) as db:
+        (questions,) = db.execute("SELECT count(*) FROM study_question").fetchone()
+        (subjects,) = db.execute("SELECT count(DISTINCT subject) FROM study_question").fetchone()
+        (pending_with_document_evidence,) = db.execute(
+            "SELECT count(DISTINCT c.id) FROM study_memocard c JOIN study_cardevidence e ON e.card_id = c.id "
+            "WHERE c.needs_review AND c.deleted_at IS NULL AND e.source_type = 'document'"
+        ).fetchone()
+        (done_documents,) = db.execute("SELECT count(*) FROM study_document WHERE extract_status = 'done'").fetchone()
+        (language_sessions,) = db.execute(
+            "SELECT count(*) FROM study_studysession WHERE study_type = 'language' AND metadata LIKE '%kanji%'"
+        ).fetchone()
+        (progress,) = db.execute(
+            "SELECT count(*) FROM study_questionprogress WHERE pattern_state IS NOT NULL"
+        ).fetchone()
+    assert questions == 60 and subjects >= 3
+    assert pending_with_document_evidence > 0  # machine-made cards wait in the review queue, with evidence
+    assert done_documents >= 3
+    assert language_sessions >= 1
+    assert progress > 0
