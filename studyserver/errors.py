@@ -8,7 +8,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -129,6 +129,9 @@ def error_body(error_code: str, detail: str, **extra) -> dict:
     return {"error_code": error_code, "detail": detail, **extra}
 
 
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
 def exception_handler(exc, context):
     """DRF EXCEPTION_HANDLER: every error as `{"error_code", "detail", ...}`."""
     if isinstance(exc, Http404):
@@ -143,6 +146,10 @@ def exception_handler(exc, context):
         # A value the database cannot hold (out of range, NUL in JSON) that validation let through.
         logger.warning("DataError turned into 400: %s", exc)
         exc = exceptions.ValidationError({"non_field_errors": ["A value is out of range or malformed."]})
+    elif isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        # Lost a deadlock or serialization race with a concurrent request: nothing was written; retry.
+        logger.warning("transaction lost a concurrency race, answered 409: %s", exc)
+        exc = Conflict("A concurrent change got in the way; nothing was saved. Please retry.")
     elif isinstance(exc, UnicodeError):
         exc = exceptions.ValidationError({"non_field_errors": ["The text is not valid Unicode."]})
     elif isinstance(exc, RequestDataTooBig):

@@ -11,6 +11,7 @@ from ingest.tests.helpers import publish_questions
 from publishing.tests.viewer_fixtures import VIEWER_TOKEN
 from study.models import QuestionAttempt, QuestionProgress, QuizSession
 from study.tests.factories import QuestionFactory, QuestionProgressFactory, StudyTopicFactory, UserFactory
+from studyserver.testing import run_concurrently
 
 POSTERS = 10
 
@@ -56,3 +57,31 @@ def test_concurrent_duplicates_ingest_exactly_once():
     assert QuestionAttempt.objects.count() == 2
     progress = QuestionProgress.objects.get(question=questions[0])
     assert progress.review_stage == 2  # advanced once, from 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sessions_of_one_user_over_shared_questions_never_deadlock():
+    """Different offline sessions answering the same questions in different orders: all ingested, no 5xx."""
+    user = UserFactory()
+    topic = StudyTopicFactory(user=user)
+    questions = QuestionFactory.create_batch(30, study_topic=topic)
+    for question in questions[::2]:  # half have progress rows (locked), half are inserted by the ingest
+        QuestionProgressFactory(question=question, review_stage=1, due_at=timezone.now())
+    pub_ids = publish_questions(questions)
+
+    def post(index: int):
+        order = pub_ids[index % 2 :: 1] + pub_ids[: index % 2]
+        order = order if index % 3 else list(reversed(order))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {VIEWER_TOKEN}")
+        body = {"client_session_uuid": f"offline-{index}",
+                "attempts": [{"question_pub_id": pub, "selected_choice": 1 + index % 2} for pub in order]}
+        response = client.post("/ingest/study/attempts", body, format="json")
+        return response.status_code, response.json()
+
+    results = run_concurrently(*(lambda i=i: post(i) for i in range(6)))
+
+    assert [status for status, _ in results] == [200] * 6, results
+    assert {payload["status"] for _, payload in results} == {"ingested"}
+    assert QuizSession.objects.filter(user=user, source="viewer").count() == 6
+    assert QuestionProgress.objects.filter(user=user).count() == 30

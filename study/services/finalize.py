@@ -68,11 +68,13 @@ def quiz_session_finalize(*, quiz_session: QuizSession, now: datetime | None = N
 
 def _finalize_locked(session: QuizSession, now: datetime) -> None:
     winners = _winning_attempts(session)
+    # Rows are locked, and new ones inserted, in question order: two finalizes of one user that share
+    # questions (concurrent ingests, two quizzes) then wait for each other instead of deadlocking.
     prior = {
         p.question_id: p
-        for p in QuestionProgress.objects.select_for_update().filter(
-            user_id=session.user_id, question_id__in=list(winners)
-        )
+        for p in QuestionProgress.objects.select_for_update()
+        .filter(user_id=session.user_id, question_id__in=list(winners))
+        .order_by("question_id")
     }
     windows = _pattern_windows(session, winners)
 
@@ -118,6 +120,7 @@ def _finalize_locked(session: QuizSession, now: datetime) -> None:
         # bulk_create does not split them into two statements, and a concurrent first insert cannot fail.
         for row in rows:
             row.pk = None
+        rows.sort(key=lambda row: row.question_id)
         QuestionProgress.objects.bulk_create(
             rows,
             update_conflicts=True,
