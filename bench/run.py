@@ -471,7 +471,8 @@ def main() -> int:
 
     redis.Redis.from_url(REDIS).flushdb()  # the task kicks queued while no worker ran
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{dt.date.today().isoformat()}{'-quick' if QUICK else ''}.json"
+    partial = "" if {"hot", "backfill", "feed", "finalize"} <= ONLY else "-" + "-".join(sorted(ONLY))
+    out = RESULTS / f"{dt.date.today().isoformat()}{'-quick' if QUICK else ''}{partial}.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(table(results))
     print(f"\nfigures written to {out.relative_to(ROOT)}")
