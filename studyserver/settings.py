@@ -9,7 +9,9 @@ from .env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", False)
+# Embedded mode (no DATABASE_URL: the SQLite demo and local commands) defaults to DEBUG on; a deployment
+# with a real database defaults to DEBUG off and must set SECRET_KEY.
+DEBUG = env_bool("DEBUG", not env_str("DATABASE_URL"))
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:

@@ -187,3 +187,28 @@ def test_admin_is_open_to_staff(client, path):
 def test_a_token_does_not_open_the_admin(api_client):
     response = api_client.get("/admin/")
     assert response.status_code == 302
+
+
+def _settings_process(env: dict) -> subprocess.CompletedProcess:
+    code = "import django; from django.conf import settings; django.setup(); print(settings.DEBUG)"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_deployment_with_a_database_defaults_to_debug_off_and_requires_a_secret_key():
+    env = _production_env(DJANGO_SETTINGS_MODULE="studyserver.settings",
+                          DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres")
+    del env["DEBUG"], env["SECRET_KEY"]
+    result = _settings_process(env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+    env["SECRET_KEY"] = secrets.token_urlsafe(60)
+    assert _settings_process(env).stdout.strip() == "False"
+
+
+def test_the_embedded_mode_without_a_database_url_defaults_to_debug_on():
+    env = _production_env(DJANGO_SETTINGS_MODULE="studyserver.settings")
+    for name in ("DEBUG", "SECRET_KEY", "DATABASE_URL"):
+        env.pop(name, None)
+    result = _settings_process(env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
