@@ -1,6 +1,8 @@
 """Progress output for long-running commands: a tqdm bar on a terminal, plain lines (with rate and ETA) otherwise."""
 
 import time
+from collections import Counter
+from collections.abc import Callable, Iterable
 
 from tqdm import tqdm
 
@@ -29,3 +31,18 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def run_each(command, ids: Iterable[int], *, label: str, run: Callable[[int], str]) -> None:
+    """Run `run(id)` for every id with progress output, then print how many ended with each outcome."""
+    ids = list(ids)
+    outcomes: Counter[str] = Counter()
+    progress = Progress(stdout=command.stdout, total=len(ids), desc=label)
+    for item_id in ids:
+        outcome = run(item_id)
+        outcomes[outcome] += 1
+        progress.step(f"{label} {item_id}: {outcome}")
+    progress.close()
+    summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to do"
+    name = command.__module__.rsplit(".", 1)[-1]
+    command.stdout.write(command.style.SUCCESS(f"{name}: {summary}"))

@@ -9,7 +9,7 @@ from study.services.explanations import question_explain
 from study.tasks import explain_question
 from studyserver.celery import enqueue_on_commit
 
-from ._progress import Progress
+from ._progress import run_each
 
 
 def questions_needing_explanation(*, topic_id: int | None = None):
@@ -40,16 +40,11 @@ class Command(BaseCommand):
             for question_id in ids:
                 self.stdout.write(f"would explain question {question_id}")
             return
-        outcomes: dict[str, int] = {}
-        progress = Progress(stdout=self.stdout, total=len(ids), desc="explain")
-        for question_id in ids:
+
+        def explain(question_id: int) -> str:
             if enqueue:
                 enqueue_on_commit(explain_question, question_id)
-                outcome = "queued"
-            else:
-                outcome = question_explain(question_id=question_id)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            progress.step(f"question {question_id}: {outcome}")
-        progress.close()
-        summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to do"
-        self.stdout.write(self.style.SUCCESS(f"backfill_explanations: {summary}"))
+                return "queued"
+            return question_explain(question_id=question_id)
+
+        run_each(self, ids, label="question", run=explain)

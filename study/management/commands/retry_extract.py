@@ -8,7 +8,7 @@ from study.services.extraction import document_extract, documents_reset_for_retr
 from study.tasks import extract_document
 from studyserver.celery import enqueue_on_commit
 
-from ._progress import Progress
+from ._progress import run_each
 
 
 class Command(BaseCommand):
@@ -27,18 +27,13 @@ class Command(BaseCommand):
             for document_id in ids:
                 self.stdout.write(f"would retry document {document_id}")
             return
-        outcomes: dict[str, int] = {}
-        progress = Progress(stdout=self.stdout, total=len(ids), desc="extract")
-        for document_id in ids:
+
+        def retry(document_id: int) -> str:
             if status != ExtractStatus.PENDING:
                 documents_reset_for_retry(document_ids=[document_id])
             if enqueue:
                 enqueue_on_commit(extract_document, document_id)
-                outcome = "queued"
-            else:
-                outcome = document_extract(document_id=document_id)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            progress.step(f"document {document_id}: {outcome}")
-        progress.close()
-        summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to do"
-        self.stdout.write(self.style.SUCCESS(f"retry_extract: {summary}"))
+                return "queued"
+            return document_extract(document_id=document_id)
+
+        run_each(self, ids, label="document", run=retry)
