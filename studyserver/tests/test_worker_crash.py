@@ -50,7 +50,8 @@ def start_worker_process(broker: str, prefix: str) -> subprocess.Popen:
 def drain_is_waiting_on_the_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             [PUBLISH_LOCK_KEY & 0xFFFFFFFF],
         )
         return cursor.fetchone()[0] > 0
