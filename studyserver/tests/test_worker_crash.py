@@ -8,6 +8,7 @@ back after the visibility timeout and publishes the change exactly once.
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import psycopg
@@ -81,6 +82,8 @@ def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once():
     assert not Published.objects.filter(kind="study_topic", source_id=topic.pk).exists()
     assert PublishOutbox.objects.filter(kind="study_topic", source_id=topic.pk).exists()
 
+    # A new worker restores unacknowledged messages older than the visibility timeout when it starts.
+    time.sleep(VISIBILITY_TIMEOUT + 0.5)
     second = start_worker_process(broker, prefix)
     try:
         assert wait_for(lambda: Published.objects.filter(kind="study_topic", source_id=topic.pk).exists(), 30)
