@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, F, Lookup, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -53,6 +54,37 @@ class PublishCounts:
 # --- recording requests -------------------------------------------------------
 
 
+# While a kick waits in the queue, further kicks are redundant: the drain it starts claims every row
+# committed before it runs. A shared-cache flag marks "a kick is queued and has not started"; the drain
+# clears it before claiming, so a commit that sees the flag is always covered by that drain.
+KICK_PENDING_TIMEOUT = 5  # seconds; a kick lost after sending only delays the next one this long
+
+
+def _kick_pending_key() -> str | None:
+    """The flag's cache key, or None where there is no cache shared with the workers (then always kick)."""
+    from celery import current_app
+
+    if current_app.conf.task_always_eager or "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        return None
+    return f"publish:kick-pending:{connection.settings_dict['NAME']}"
+
+
+def _cache_call(method: str, *args, **kwargs):
+    """A cache call whose failure is logged and answered None: the flag is an optimisation only."""
+    try:
+        return getattr(cache, method)(*args, **kwargs)
+    except Exception:  # the cache may be down; kicking (or draining) anyway is always correct
+        logger.exception("publish kick flag: cache.%s failed", method)
+        return None
+
+
+def kick_pending_clear() -> None:
+    """Called by the drain task before it claims rows: later commits must kick again."""
+    key = _kick_pending_key()
+    if key is not None:
+        _cache_call("delete", key)
+
+
 class _DrainKick:
     """After commit: ask a worker to drain now. A lost kick is harmless; the periodic sweep drains later."""
 
@@ -63,10 +95,15 @@ class _DrainKick:
         from .tasks import publish_drain
 
         self.fired = True
+        key = _kick_pending_key()
+        if key is not None and _cache_call("add", key, 1, timeout=KICK_PENDING_TIMEOUT) is False:
+            return  # a queued drain that has not started yet will see this transaction's rows
         try:
             publish_drain.apply_async()
         except Exception:  # the broker may be down; the outbox rows survive
             logger.exception("could not enqueue the publish drain")
+            if key is not None:
+                _cache_call("delete", key)
 
 
 def _schedule_drain_once() -> None:

@@ -8,9 +8,11 @@ TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
 
 @shared_task(autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=5)
 def publish_drain() -> int:
-    """Drain the outbox now (kicked once per committed transaction that recorded a request)."""
+    """Drain the outbox now (kicked after a commit that recorded a request, unless a kick is already queued)."""
+    from .services import kick_pending_clear
     from .services import publish_drain as drain
 
+    kick_pending_clear()
     return drain()
 
 

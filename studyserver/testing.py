@@ -105,6 +105,9 @@ def running_worker(broker_url: str) -> Iterator:
             celery_conf(broker_url=broker_url, task_always_eager=False, broker_transport_options=options),
             start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10),
         ):
+            from publishing.services import kick_pending_clear
+
+            kick_pending_clear()  # no "kick already queued" flag left by an earlier run
             yield app
     finally:
         # The worker leaves process-wide state behind; later eager tests must see a plain process.

@@ -1,0 +1,57 @@
+"""One drain kick while one waits in the queue: later commits skip theirs until that drain starts."""
+
+import pytest
+from django.core.cache import cache
+
+from publishing import services
+from publishing.models import Published
+from publishing.tasks import publish_drain
+from study.services.topics import topic_create
+from studyserver.testing import celery_conf
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def queued_kicks(settings, monkeypatch):
+    """Real (not eager) mode with the shared Redis cache; kicks are recorded instead of sent."""
+    settings.STUDY_PUBLISH_ENABLED = True
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:6379/1"}}
+    sent: list[int] = []
+    monkeypatch.setattr(publish_drain, "apply_async", lambda *args, **kwargs: sent.append(1))
+    with celery_conf(task_always_eager=False):
+        services.kick_pending_clear()
+        yield sent
+        services.kick_pending_clear()
+
+
+def test_commits_while_a_kick_waits_send_none_and_its_drain_publishes_them_all(user, queued_kicks):
+    first = topic_create(user=user, name="가스기사")
+    second = topic_create(user=user, name="산업안전기사")
+    assert len(queued_kicks) == 1  # the second commit found a kick waiting
+
+    publish_drain.run()  # the worker runs the queued kick: it clears the flag, then drains
+    assert set(Published.objects.values_list("source_id", flat=True)) == {first.id, second.id}
+
+    topic_create(user=user, name="JLPT N3")
+    assert len(queued_kicks) == 2  # the drain started, so the next commit kicks again
+
+
+def test_a_failed_send_leaves_no_flag_behind(user, queued_kicks, monkeypatch):
+    def broker_down(*args, **kwargs):
+        queued_kicks.append(1)
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(publish_drain, "apply_async", broker_down)
+    topic_create(user=user, name="가스기사")
+    topic_create(user=user, name="산업안전기사")
+    assert len(queued_kicks) == 2  # each commit tried: a failed send does not suppress the next one
+    assert cache.get(services._kick_pending_key()) is None
+
+
+def test_eager_mode_always_runs_the_drain(user, settings):
+    settings.STUDY_PUBLISH_ENABLED = True
+    topic_create(user=user, name="가스기사")
+    topic_create(user=user, name="산업안전기사")
+    assert Published.objects.filter(kind="study_topic").count() == 2
