@@ -41,11 +41,11 @@ def _publish_card(card: MemoCard) -> None:
     publish_request(kind=PublishKind.STUDY_CARD, source_id=card.pk)
 
 
-def _insert_card(card: MemoCard) -> MemoCard:
-    """INSERT in a savepoint; the partial unique index decides duplicates, also under races."""
+def _save_deduped(card: MemoCard, **save_kwargs) -> MemoCard:
+    """Save in a savepoint; the partial unique index decides duplicates, also under races."""
     try:
         with transaction.atomic():
-            card.save(force_insert=True)
+            card.save(**save_kwargs)
     except IntegrityError as exc:
         if _is_dedup_violation(exc):
             raise DuplicateCard() from exc
@@ -78,7 +78,7 @@ def card_create(
         dedup_hash=card_dedup_hash(source_question_id=None, card_format=card_format, fact=fact),
     )
     with transaction.atomic():
-        _insert_card(card)
+        _save_deduped(card, force_insert=True)
         _publish_card(card)
     return card
 
@@ -111,7 +111,7 @@ def card_candidate_create(
     )
     with transaction.atomic():
         try:
-            _insert_card(card)
+            _save_deduped(card, force_insert=True)
         except DuplicateCard:
             return None
         CardEvidence.objects.bulk_create(
@@ -150,13 +150,7 @@ def card_update(
     fields = ["cue", "fact", "cloze_text", "dedup_hash", "needs_review", "flagged_by", "flagged_at",
               "reviewed_at", "updated_at"]
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                card.save(update_fields=fields)
-        except IntegrityError as exc:
-            if _is_dedup_violation(exc):
-                raise DuplicateCard() from exc
-            raise
+        _save_deduped(card, update_fields=fields)
         _publish_card(card)
     return card
 
