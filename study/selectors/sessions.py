@@ -34,6 +34,10 @@ def session_assets_attach(rows: list[dict]) -> list[dict]:
     return rows
 
 
+# Assets of soft-deleted documents are hidden from session bodies; /groups must not count them either.
+_LIVE_ASSET = {"assets__document__deleted_at__isnull": True}
+
+
 def _counts(now) -> dict:
     return {
         "session_count": Count("id", distinct=True),
@@ -74,8 +78,8 @@ def _language_tree(user: AbstractBaseUser, now) -> list[dict]:
         .values("language_code", "learning_level", "subject", "topic")
         .annotate(
             **_counts(now),
-            audio=Count("assets", filter=Q(assets__asset_type=AssetType.AUDIO)),
-            video=Count("assets", filter=Q(assets__asset_type=AssetType.VIDEO)),
+            audio=Count("assets", filter=Q(assets__asset_type=AssetType.AUDIO, **_LIVE_ASSET)),
+            video=Count("assets", filter=Q(assets__asset_type=AssetType.VIDEO, **_LIVE_ASSET)),
         )
         .order_by("language_code", "learning_level", "subject", "topic")
     )

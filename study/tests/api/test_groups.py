@@ -96,3 +96,20 @@ def test_groups_query_count_is_fixed(api_client, user, rows, django_assert_num_q
 
 def test_groups_requires_auth(anon_client):
     assert anon_client.get("/api/study-sessions/groups").status_code == 401
+
+
+def test_audio_of_a_deleted_document_no_longer_counts(api_client, user):
+    session = f.StudySessionFactory(user=user, study_type="language", language_code="ja", learning_level="N3",
+                                    subject="聴解", topic="駅")
+    asset = f.SessionAssetFactory(session=session, asset_type="audio", role="listening_source")
+
+    def topic_row() -> dict:
+        body = api_client.get("/api/study-sessions/groups").json()
+        return body["by_type"]["language"]["groups"][0]["subjects"][0]["topics"][0]
+
+    assert topic_row()["has_audio"] is True
+    asset.document.deleted_at = timezone.now()
+    asset.document.save(update_fields=["deleted_at"])
+    row = topic_row()
+    assert row["has_audio"] is False
+    assert row["session_count"] == 1  # the session itself still counts
