@@ -378,3 +378,22 @@ def test_candidate_create_returns_none_on_duplicate(user):
     assert card_candidate_create(question=question, card_format="qa", cue="q2", fact=" 메탄. ") is None
     assert MemoCard.objects.count() == 1
     assert not PublishOutbox.objects.exists()
+
+
+def test_list_and_due_bodies_are_the_serializer_body(api_client, user):
+    """Groups, due and deck build card bodies from plain rows; they must match what PATCH answers."""
+    question = QuestionFactory(study_topic__user=user)
+    card = candidate(question, "메탄", evidence=[{"source_type": "question", "source_id": question.id,
+                                                  "snippet": "LNG의 주성분"}])
+    card.flagged_by = "user"
+    card.save(update_fields=["flagged_by"])
+
+    pending = api_client.get("/api/study-cards?needs_review=true").json()[0]["cards"][0]
+    approved = api_client.patch(f"/api/study-cards/{card.id}", {"needs_review": False}, format="json").json()
+    due = api_client.get("/api/study-cards/due").json()[0]
+    deck = api_client.get("/api/study-cards/deck").json()[0]
+
+    assert pending == {**approved, "needs_review": True, "flagged_by": "user"}
+    assert deck == approved
+    assert due == {**approved, "review_stage": None}
+    assert approved["evidence"] == [{"source_type": "question", "source_id": question.id, "snippet": "LNG의 주성분"}]

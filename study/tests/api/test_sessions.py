@@ -210,3 +210,19 @@ def test_assets_of_deleted_documents_are_hidden(api_client, user):
     body = api_client.get(f"/api/study-sessions/{session.id}").json()
     assert [a["id"] for a in body["assets"]] == [kept.id]
     assert set(body["assets"][0]) == {"id", "document_id", "asset_type", "role", "sort_order", "created_at"}
+
+
+def test_list_rows_are_the_detail_body(api_client, user):
+    """The list builds bodies from plain rows; they must stay identical to the serializer's detail body."""
+    topic = f.StudyTopicFactory(user=user)
+    session = f.StudySessionFactory(
+        user=user, study_topic=topic, metadata={"kanji": "験"}, strokes_json={"s": [[1, 2]]}, review_state="weak",
+        next_review_at=timezone.now(), last_quiz_at=timezone.now() - timedelta(days=1), target_count=10,
+    )
+    f.SessionAssetFactory(session=session, asset_type="audio", role=None, sort_order=2)
+    f.SessionAssetFactory(session=session, asset_type="reference", role="prompt", sort_order=1)
+    f.SessionAssetFactory(session=session, document__deleted_at=timezone.now())
+
+    listed = api_client.get("/api/study-sessions").json()["results"]
+    detail = api_client.get(f"/api/study-sessions/{session.id}").json()
+    assert listed == [detail]
