@@ -11,7 +11,6 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import DataError, IntegrityError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
@@ -174,7 +173,3 @@ def exception_handler(exc, context):
     message = " ".join(_flatten(detail)) if isinstance(detail, (list, dict)) else str(detail)
     response.data = error_body(code, message, **getattr(exc, "extra", {}))
     return response
-
-
-def json_error_response(error_code: str, detail: str, http_status: int, **extra) -> Response:
-    return Response(error_body(error_code, detail, **extra), status=http_status)

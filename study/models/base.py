@@ -27,10 +27,6 @@ class SoftDeleteModel(models.Model):
     class Meta:
         abstract = True
 
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
-
 
 def enum_check(field: str, choices: type[models.TextChoices], name: str, *, nullable: bool = False):
     """A CHECK constraint that keeps `field` within the values of `choices`."""

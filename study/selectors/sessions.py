@@ -8,12 +8,16 @@ from study.models import SessionAsset, StudySession
 from study.models.sessions import AssetType, ReviewState, StudyType
 
 
+def live_assets() -> QuerySet[SessionAsset]:
+    """Asset links whose document is live (soft-deleted documents are hidden), in display order."""
+    return SessionAsset.objects.filter(document__deleted_at__isnull=True).order_by("sort_order", "id")
+
+
 def sessions_with_assets(*, user: AbstractBaseUser) -> QuerySet[StudySession]:
     """The user's sessions, newest first, with the assets of live documents prefetched."""
-    live_assets = SessionAsset.objects.filter(document__deleted_at__isnull=True).order_by("sort_order", "id")
     return (
         StudySession.objects.filter(user=user)
-        .prefetch_related(Prefetch("assets", queryset=live_assets))
+        .prefetch_related(Prefetch("assets", queryset=live_assets()))
         .order_by("-created_at", "-id")
     )
 
@@ -25,8 +29,8 @@ def session_assets_attach(rows: list[dict]) -> list[dict]:
         row["assets"] = by_session[row["id"]] = []
     if by_session:
         assets = (
-            SessionAsset.objects.filter(session_id__in=list(by_session), document__deleted_at__isnull=True)
-            .order_by("sort_order", "id")
+            live_assets()
+            .filter(session_id__in=list(by_session))
             .values("session_id", "id", "document_id", "asset_type", "role", "sort_order", "created_at")
         )
         for asset in assets:
