@@ -7,11 +7,9 @@ from .errors import error_body
 
 
 def _broker_status() -> str:
-    from django.conf import settings
-
     from .celery import app
 
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if app.conf.task_always_eager:  # what Celery itself obeys (it reads CELERY_TASK_ALWAYS_EAGER)
         return "eager"
     try:
         with app.connection_for_write() as conn:

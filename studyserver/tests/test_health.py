@@ -15,8 +15,7 @@ def test_healthz_reports_database_and_eager_broker(client, path):
 def test_healthz_reports_a_down_broker(client, settings):
     from studyserver.testing import celery_conf
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    with celery_conf(broker_url="redis://127.0.0.1:1/0"):  # nothing listens on port 1
+    with celery_conf(broker_url="redis://127.0.0.1:1/0", task_always_eager=False):  # nothing listens on port 1
         body = client.get("/healthz").json()
     assert body["broker"] == "down"
     assert body["database"] == "ok"
