@@ -44,7 +44,18 @@ def test_demo_seeds_sqlite_with_eager_tasks_and_is_idempotent(tmp_path):
         (progress,) = db.execute(
             "SELECT count(*) FROM study_questionprogress WHERE pattern_state IS NOT NULL"
         ).fetchone()
+        published = dict(db.execute(
+            "SELECT kind, count(*) FROM publishing_published WHERE NOT deleted GROUP BY kind"
+        ).fetchall())
+        (outbox,) = db.execute("SELECT count(*) FROM publishing_publishoutbox").fetchone()
+        (approved_cards,) = db.execute(
+            "SELECT count(*) FROM study_memocard WHERE NOT needs_review AND deleted_at IS NULL"
+        ).fetchone()
     assert questions == 60 and subjects >= 3
+    # The drain's SQLite path published every change eagerly after commit.
+    assert outbox == 0
+    assert published["study_topic"] == 2 and published["study_question"] == 60
+    assert published["study_card"] == approved_cards
     assert pending_with_document_evidence > 0  # machine-made cards wait in the review queue, with evidence
     assert done_documents >= 3
     assert language_sessions >= 1

@@ -12,7 +12,7 @@ def test_healthz_reports_database_and_eager_broker(client, path):
 
 
 @pytest.mark.django_db
-def test_healthz_reports_a_down_broker(client, settings):
+def test_healthz_reports_a_down_broker(client):
     from studyserver.testing import celery_conf
 
     with celery_conf(broker_url="redis://127.0.0.1:1/0", task_always_eager=False):  # nothing listens on port 1
