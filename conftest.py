@@ -44,6 +44,19 @@ def redis_worker(settings):
         yield app
 
 
+# Views that answer a list body built by PostgreSQL (studyserver.sqljson) and their Python twins.
+JSON_BODY_VIEWS = ("study.api.cards", "study.api.sessions", "publishing.api")
+
+
+@pytest.fixture(params=["postgresql", "python"])
+def body_path(request, monkeypatch):
+    """Run a test once on the PostgreSQL-built list bodies and once on the Python twins."""
+    if request.param == "python":
+        for module in JSON_BODY_VIEWS:
+            monkeypatch.setattr(f"{module}.json_bodies_supported", lambda: False)
+    return request.param
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

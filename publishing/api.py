@@ -9,9 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from study.api.common import ErrorSerializer
+from studyserver.sqljson import JsonTextResponse, json_bodies_supported
 
 from .models import PublishKind
-from .selectors import feed_page
+from .selectors import feed_page, feed_page_json
 from .viewer import ViewerChannelMixin
 
 FEED_DEFAULT_LIMIT = 500
@@ -81,9 +82,10 @@ class FeedView(ViewerChannelMixin, APIView):
         query = FeedQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after = query.validated_data["after"]
-        rows, has_more = feed_page(
-            after=after, limit=query.validated_data["limit"], kinds=query.validated_data["kinds"]
-        )
+        page = {"after": after, "limit": query.validated_data["limit"], "kinds": query.validated_data["kinds"]}
+        if json_bodies_supported():
+            return JsonTextResponse(feed_page_json(**page))
+        rows, has_more = feed_page(**page)
         return Response({"items": feed_items(rows), "next_after": rows[-1][0] if rows else after, "has_more": has_more})
 
 

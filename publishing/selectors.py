@@ -1,11 +1,14 @@
 """Reads of the publishing app: feed pages, pub_id resolution and outbox health."""
 
+import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Count, F, Func, Min, TextField
 from django.utils import timezone
+
+from studyserver.sqljson import fetch_json, iso_datetime_sql, json_array_sql
 
 from .models import Published, PublishKind, PublishOutbox
 
@@ -26,6 +29,35 @@ def feed_page(*, after: int, limit: int, kinds: Iterable[str] | None = None) -> 
         ]
     ]
     return rows[:limit], len(rows) > limit
+
+
+@functools.lru_cache
+def _feed_page_json_sql(*, with_kinds: bool, zone: str) -> str:
+    """The statement for one filter shape and time zone (`zone` is the cache key of iso_datetime_sql's)."""
+    kinds = " AND kind = ANY(%(kinds)s)" if with_kinds else ""
+    items = json_array_sql(
+        "SELECT seq, pub_id, kind, deleted, updated_at, payload FROM publishing_published"
+        f" WHERE seq > %(after)s{kinds} ORDER BY seq LIMIT %(limit)s",
+        fields=f"o.seq, o.pub_id, o.kind, o.deleted, {iso_datetime_sql('o.updated_at')} AS updated_at, o.payload",
+        order_by="o.seq",
+        also="max(o.seq) AS last_seq",
+    )
+    more = f"SELECT 1 FROM publishing_published WHERE seq > %(after)s{kinds} ORDER BY seq LIMIT %(limit)s + 1"
+    return f"""
+        SELECT '{{"items":' || items.body || ',"next_after":' || coalesce(items.last_seq, %(after)s)
+            || ',"has_more":' || ((SELECT count(*) FROM ({more}) m) > %(limit)s)::text || '}}'
+        FROM ({items}) items
+    """
+
+
+def feed_page_json(*, after: int, limit: int, kinds: Iterable[str] | None = None) -> str:
+    """The feed page body ({items, next_after, has_more}) as JSON text built by PostgreSQL in one statement.
+
+    Items are feed_page()'s rows rendered like FeedItemSerializer; payloads keep jsonb's own spacing.
+    """
+    kinds = list(kinds or [])
+    sql = _feed_page_json_sql(with_kinds=bool(kinds), zone=timezone.get_current_timezone_name())
+    return fetch_json(sql, {"after": after, "limit": limit, "kinds": kinds})
 
 
 # On PostgreSQL updated_at is read as UTC ISO text and parsed by fromisoformat (C): Django's Python timestamptz

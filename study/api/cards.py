@@ -14,6 +14,7 @@ from study.models import MemoCard, StudyTopic
 from study.selectors import cards as card_selectors
 from study.services import cards as card_services
 from studyserver.errors import NotFound
+from studyserver.sqljson import JsonTextResponse, json_bodies_supported
 
 from .card_serializers import (
     ApproveBatchResultSerializer,
@@ -88,12 +89,14 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
     def list(self, request: Request) -> Response:
         query = GroupsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        groups = card_selectors.card_groups_list(
-            user=request.user,
-            needs_review=query.validated_data["needs_review"],
-            card_format=query.validated_data.get("format"),
-            limit=query.validated_data["limit"],
-        )
+        filters = {
+            "needs_review": query.validated_data["needs_review"],
+            "card_format": query.validated_data.get("format"),
+            "limit": query.validated_data["limit"],
+        }
+        if json_bodies_supported():
+            return JsonTextResponse(card_selectors.card_groups_json(user=request.user, **filters))
+        groups = card_selectors.card_groups_list(user=request.user, **filters)
         return Response([card_group_body(group) for group in groups])
 
     def create(self, request: Request) -> Response:
@@ -162,8 +165,10 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
     def due(self, request: Request) -> Response:
         query = DueQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = card_selectors.cards_due_list(user=request.user, limit=query.validated_data["limit"])
-        return Response([card_body(row) for row in rows])
+        limit = query.validated_data["limit"]
+        if json_bodies_supported():
+            return JsonTextResponse(card_selectors.cards_due_json(user=request.user, limit=limit))
+        return Response([card_body(row) for row in card_selectors.cards_due_list(user=request.user, limit=limit)])
 
     @extend_schema(
         summary="Rate a recall (암|애매|모름 or correct|unsure|wrong)",

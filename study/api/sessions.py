@@ -11,9 +11,15 @@ from rest_framework.response import Response
 
 from study.models import SessionAsset, StudySession
 from study.models.sessions import AssetRole, AssetType, ReviewState, SessionMode, StudyType
-from study.selectors.sessions import session_assets_attach, session_groups, sessions_with_assets
+from study.selectors.sessions import (
+    session_assets_attach,
+    session_groups,
+    sessions_page_json,
+    sessions_with_assets,
+)
 from study.services import sessions as session_services
 from studyserver.errors import InvalidInput
+from studyserver.sqljson import JsonTextResponse, json_bodies_supported
 
 from .common import (
     INT_MAX,
@@ -233,7 +239,14 @@ class StudySessionViewSet(
         return sessions_with_assets(user=self.request.user)
 
     def list(self, request: Request) -> Response:
-        """Plain rows for the page (no model instances or serializer machinery), the same body."""
+        """The page's body built by PostgreSQL, else from plain rows (no model instances or serializers)."""
+        if json_bodies_supported():
+            paginator = self.paginator
+            limit, offset = paginator.get_limit(request), paginator.get_offset(request)
+            count, results = sessions_page_json(
+                queryset=self.filter_queryset(self.get_queryset()), fields=LIST_FIELDS, offset=offset, limit=limit
+            )
+            return JsonTextResponse(paginator.paginated_json(request, count=count, results=results))
         queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None).values(*_COLUMNS)
         page = self.paginate_queryset(queryset)
         rows = session_assets_attach(list(page if page is not None else queryset))

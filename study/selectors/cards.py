@@ -11,6 +11,7 @@ from django.utils import timezone
 from study import scheduling
 from study.models import CardEvidence, CardProgress, MemoCard
 from study.textnorm import card_dedup_hash
+from studyserver.sqljson import fetch_json, json_array_sql, json_list_sql
 
 MANUAL_GROUP_TITLE = "직접 추가 카드"
 MATERIAL_GROUP_PREFIX = "[자료] "
@@ -78,6 +79,20 @@ def group_cards(cards: list[MemoCard]) -> list[CardGroup]:
 # The card body of the API (CardSerializer's fields), read as plain rows: no model instances on hot lists.
 CARD_BODY_FIELDS = ("id", "source_kind", "format", "cue", "fact", "cloze_text", "needs_review", "flagged_by")
 
+# The same card bodies serialised by PostgreSQL (studyserver.sqljson): `o` is a memo card row.
+_CARD_JSON_FIELDS = (
+    "o.id, o.source_kind, o.format, o.cue, o.fact, o.cloze_text, o.needs_review, o.flagged_by, "
+    + json_list_sql(
+        "SELECT ev.id, ev.source_type, ev.source_id, ev.snippet FROM study_cardevidence ev WHERE ev.card_id = o.id",
+        fields="n.source_type, n.source_id, n.snippet",
+        order_by="n.id",
+    )
+)
+
+
+def _card_json_fields(review_stage: str) -> str:
+    return f"{_CARD_JSON_FIELDS} AS evidence, {review_stage} AS review_stage"
+
 
 def _with_evidence(rows: list[dict]) -> list[dict]:
     """Attach each row's evidence (oldest first) as `evidence`: one query for all rows."""
@@ -136,6 +151,51 @@ def card_groups_list(
     return list(groups.values())
 
 
+def _card_groups_json_sql(*, needs_review: bool | None, card_format: str | None) -> str:
+    """One statement text per filter combination (each is prepared on its own; no data in the text)."""
+    where = ["c.user_id = %(user)s", "c.deleted_at IS NULL"]
+    if needs_review is not None:
+        where.append("c.needs_review = %(needs_review)s")
+    if card_format:
+        where.append("c.format = %(format)s")
+    manual_material = "CASE WHEN o.source_question_id IS NULL THEN o.material END"
+    groups = f"""
+        WITH cards AS (
+            SELECT c.*, coalesce(c.extra ->> 'material', '') AS material FROM study_memocard c
+            WHERE {" AND ".join(where)} ORDER BY c.id LIMIT %(limit)s
+        )
+        SELECT g.*, q.question_text, q.correct_choice FROM (
+            SELECT min(o.id) AS first_id, o.source_question_id, {manual_material} AS material,
+                   json_agg(b ORDER BY o.id) AS cards
+            FROM cards o CROSS JOIN LATERAL (SELECT {_card_json_fields("NULL::smallint")}) b
+            GROUP BY o.source_question_id, {manual_material}
+        ) g LEFT JOIN LATERAL (
+            SELECT question_text, correct_choice FROM study_question WHERE id = g.source_question_id
+        ) q ON true
+    """
+    title = (
+        "CASE WHEN o.source_question_id IS NOT NULL THEN o.question_text"
+        " WHEN o.material <> '' THEN %(material_prefix)s || o.material ELSE %(manual_title)s END"
+    )
+    return json_array_sql(
+        groups,
+        fields=f"o.source_question_id, {title} AS question_text, o.correct_choice, o.cards",
+        order_by="o.first_id",
+    )
+
+
+def card_groups_json(
+    *, user: AbstractBaseUser, needs_review: bool | None = None, card_format: str | None = None, limit: int = 600
+) -> str:
+    """card_groups_list() as the JSON text of the API body, built by PostgreSQL in one statement."""
+    sql = _card_groups_json_sql(needs_review=needs_review, card_format=card_format)
+    params = {
+        "user": user.pk, "needs_review": needs_review, "format": card_format, "limit": limit,
+        "material_prefix": MATERIAL_GROUP_PREFIX, "manual_title": MANUAL_GROUP_TITLE,
+    }
+    return fetch_json(sql, params)
+
+
 def cards_due_list(*, user: AbstractBaseUser, limit: int = 30, now: datetime | None = None) -> list[dict]:
     """Approved live cards to recall now: scheduled ones by due date first, then never-rated ones by id.
 
@@ -165,6 +225,37 @@ def cards_due_list(*, user: AbstractBaseUser, limit: int = 30, now: datetime | N
     )
     rows = list(scheduled.union(new, all=True).order_by("half", "due_at", "id")[:limit])
     return _with_evidence(rows)
+
+
+_DUE_JSON_SQL = json_array_sql(
+    # The new-card half runs only for the places the due half leaves (LIMIT 0 does not scan).
+    """
+    WITH due AS MATERIALIZED (
+        SELECT c.*, 0 AS half, p.review_stage, p.due_at
+        FROM study_cardprogress p JOIN study_memocard c ON c.id = p.card_id
+        WHERE p.user_id = %(user)s AND p.due_at <= %(now)s AND p.review_stage < %(mastered)s
+          AND c.user_id = %(user)s AND c.deleted_at IS NULL AND NOT c.needs_review
+        ORDER BY p.due_at, p.card_id
+        LIMIT %(limit)s
+    )
+    SELECT * FROM due
+    UNION ALL
+    (SELECT c.*, 1, NULL, NULL
+     FROM study_memocard c
+     WHERE c.user_id = %(user)s AND c.deleted_at IS NULL AND NOT c.needs_review
+       AND NOT EXISTS (SELECT 1 FROM study_cardprogress p WHERE p.user_id = %(user)s AND p.card_id = c.id)
+     ORDER BY c.id
+     LIMIT greatest(%(limit)s - (SELECT count(*) FROM due), 0))
+    """,
+    fields=_card_json_fields("o.review_stage"),
+    order_by="o.half, o.due_at, o.id",
+)
+
+
+def cards_due_json(*, user: AbstractBaseUser, limit: int = 30, now: datetime | None = None) -> str:
+    """cards_due_list() as the JSON text of the API body, built by PostgreSQL in one statement."""
+    params = {"user": user.pk, "now": now or timezone.now(), "mastered": scheduling.MASTERED, "limit": limit}
+    return fetch_json(_DUE_JSON_SQL, params)
 
 
 def cards_deck_list(

@@ -1,11 +1,14 @@
 """Reads of study sessions: the list with assets, and the grouped tree of /groups."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db import models
+from django.db.models import Count, Prefetch, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from study.models import SessionAsset, StudySession
 from study.models.sessions import AssetType, ReviewState, StudyType
+from studyserver.sqljson import fetch_row, iso_datetime_sql, json_array_sql, json_list_sql
 
 
 def live_assets() -> QuerySet[SessionAsset]:
@@ -36,6 +39,45 @@ def session_assets_attach(rows: list[dict]) -> list[dict]:
         for asset in assets:
             by_session[asset.pop("session_id")].append(asset)
     return rows
+
+
+def _json_field(name: str) -> str:
+    """Select-list entry for one session body field (`o` is the session row); `assets` as a nested list."""
+    if name == "assets":
+        assets = json_list_sql(
+            "SELECT a.* FROM study_sessionasset a JOIN study_document d ON d.id = a.document_id"
+            " WHERE a.session_id = o.id AND d.deleted_at IS NULL",
+            fields=f"n.id, n.document_id, n.asset_type, n.role, n.sort_order, {iso_datetime_sql('n.created_at')}"
+            " AS created_at",
+            order_by="n.sort_order, n.id",
+        )
+        return f"{assets} AS assets"
+    field = StudySession._meta.get_field(name)
+    if isinstance(field, models.DateTimeField):
+        return f"{iso_datetime_sql('o.' + field.column)} AS {name}"
+    column = field.column
+    return f"o.{column} AS {name}"
+
+
+def sessions_page_json(*, queryset: QuerySet[StudySession], fields: list[str], offset: int, limit: int) -> tuple:
+    """(count, JSON text of the bodies of queryset[offset:offset + limit]) in the queryset's order, one statement.
+
+    `fields` are the body's keys in order (StudySessionSerializer's); the database renders them as the
+    serializer does, with the live-document assets of each session.
+    """
+    # Number the filtered ids in the queryset's order (narrow rows: the sort and the count stay cheap), then
+    # read the page's whole rows by id.
+    numbered = queryset.prefetch_related(None).values("id").annotate(
+        _n=Window(RowNumber(), order_by=list(queryset.query.order_by) or ["-created_at", "-id"])
+    )
+    rows_sql, params = numbered.query.sql_with_params()
+    page = json_array_sql(
+        f"SELECT s.*, f._n FROM f JOIN {StudySession._meta.db_table} s ON s.id = f.id WHERE f._n > %s AND f._n <= %s",
+        fields=", ".join(_json_field(name) for name in fields),
+        order_by="o._n",
+    )
+    sql = f"WITH f AS MATERIALIZED ({rows_sql}) SELECT (SELECT count(*) FROM f), ({page})"
+    return fetch_row(sql, [*params, offset, offset + limit])
 
 
 # Assets of soft-deleted documents are hidden from session bodies; /groups must not count them either.

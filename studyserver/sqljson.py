@@ -1,0 +1,80 @@
+"""Hot list bodies serialised by PostgreSQL: one statement answers the JSON text of a whole response.
+
+Building hundreds of row dicts in Python and encoding them costs several times the query itself; on
+PostgreSQL a list endpoint can instead ask the database for the finished body and pass the text through.
+Each such body has a Python twin (the selector rows + the serializer-shaped dicts) that other databases
+use and that tests compare it with, so the two cannot drift apart.
+"""
+
+import psycopg
+from django.db import connection
+from django.http import HttpResponse
+from django.utils import timezone
+
+# json_agg separates composite elements with ", \n "; a raw newline cannot occur inside a JSON string
+# (PostgreSQL escapes it) nor in jsonb's text form, so removing the separator's whitespace is safe.
+_COMPACT = "replace({}::text, E', \\n ', ',')"
+
+
+def json_bodies_supported() -> bool:
+    """Whether the current database builds JSON bodies (PostgreSQL); elsewhere use the Python twin."""
+    return connection.vendor == "postgresql"
+
+
+def json_array_sql(rows: str, *, fields: str, order_by: str, also: str = "") -> str:
+    """SQL for one JSON array: an object per row of `rows` (aliased `o`), keys and order from `fields`.
+
+    `fields` is a select list over `o` (`o.id, o.title AS name, …`); `order_by` sorts over `o`'s columns, so
+    sort keys need not be part of the body. `also` adds aggregates over `o` as further columns.
+    """
+    array = f"coalesce(json_agg(b ORDER BY {order_by}), '[]')"
+    also = f", {also}" if also else ""
+    return f"SELECT {_COMPACT.format(array)} AS body{also} FROM ({rows}) o CROSS JOIN LATERAL (SELECT {fields}) b"
+
+
+def json_list_sql(rows: str, *, fields: str, order_by: str) -> str:
+    """A nested JSON array (a json value) for a select list: as json_array_sql() with `rows` aliased `n`."""
+    array = f"coalesce(json_agg(nb ORDER BY {order_by}), '[]')"
+    return f"(SELECT {array} FROM ({rows}) n CROSS JOIN LATERAL (SELECT {fields}) nb)"
+
+
+def iso_datetime_sql(column: str) -> str:
+    """SQL text of a timestamptz as DRF's DateTimeField renders it: ISO 8601 in the current time zone.
+
+    Like Python's isoformat(): microseconds only when non-zero, the offset as ±HH:MM, "+00:00" as "Z".
+    The zone is a literal (a settings value, not user input), so statements can be built before binding.
+    """
+    zone = "'" + timezone.get_current_timezone_name().replace("'", "''") + "'"
+    local, utc = f"({column} AT TIME ZONE {zone})", f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"replace(to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '')"
+        f" || CASE WHEN {local} = {utc} THEN 'Z'"
+        f" WHEN {local} > {utc} THEN to_char({local} - {utc}, '\"+\"HH24:MI')"
+        f" ELSE to_char({utc} - {local}, '\"-\"HH24:MI') END"
+    )
+
+
+def fetch_row(sql: str, params: dict | list) -> tuple:
+    """Run a statement that answers one row (JSON texts and figures).
+
+    The cursor binds parameters on the server, so psycopg prepares the statement once it has run a few
+    times on a connection (the `prepare_threshold` option): planning these statements costs about as
+    much as running them. It is wrapped like Django's own cursors, so query logging and counting see it.
+    """
+    connection.ensure_connection()
+    raw = psycopg.Cursor(connection.connection)
+    with connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def fetch_json(sql: str, params: dict | list) -> str:
+    """Run a statement that answers one JSON text value."""
+    return fetch_row(sql, params)[0]
+
+
+class JsonTextResponse(HttpResponse):
+    """A response whose body is already JSON text (from fetch_json)."""
+
+    def __init__(self, text: str, status: int = 200) -> None:
+        super().__init__(text.encode(), content_type="application/json", status=status)
