@@ -83,8 +83,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's ORM binds on the client (never prepared); the hot JSON statements of studyserver.sqljson bind
     # on the server and are prepared after this many runs on a connection ("off": never, e.g. behind a
     # transaction-pooling PgBouncer older than 1.21).
-    _prepare = env_str("DATABASE_PREPARE_THRESHOLD", "2").lower()
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None if _prepare == "off" else int(_prepare)
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        None if env_str("DATABASE_PREPARE_THRESHOLD").strip().lower() == "off"
+        else env_int("DATABASE_PREPARE_THRESHOLD", 2)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: Redis when REDIS_URL is set (throttling is shared across workers) -

@@ -17,7 +17,7 @@ from study.selectors.documents import documents_live
 from study.services import documents as document_services
 from studyserver.errors import InvalidInput, NotFound
 
-from .common import IdFilter, OwnedObjectMixin, error_responses, fields_without_file, id_field
+from .common import FilterSet, IdFilter, OwnedObjectMixin, error_responses, fields_without_file, id_field
 
 # Content types a browser cannot execute or render as a page; everything else downloads as octet-stream.
 SAFE_CONTENT_TYPES = {
@@ -84,7 +84,7 @@ class DocumentDetailSerializer(DocumentSerializer):
         read_only_fields = fields
 
 
-class DocumentFilter(filters.FilterSet):
+class DocumentFilter(FilterSet):
     format = filters.CharFilter(field_name="file_format", lookup_expr="iexact", max_length=20)
     tag = filters.CharFilter(method="filter_tag", max_length=200)
     study_topic_id = IdFilter(method="filter_topic")

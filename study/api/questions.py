@@ -25,7 +25,7 @@ from study.services.questions import (
 from study.services.topics import topic_get_live
 from studyserver.errors import EmptyFile, InvalidInput
 
-from .common import IdFilter, error_responses, id_field, path_id
+from .common import FilterSet, IdFilter, error_responses, id_field, path_id
 from .question_serializers import (
     ProgressSerializer,
     QuestionCreateSerializer,
@@ -41,7 +41,7 @@ _CHOICE_COLUMN = re.compile(r"^choice_(\d{1,2})$")
 _REQUIRED_COLUMNS = ("subject", "question_text", "correct_choice")
 
 
-class QuestionFilter(filters.FilterSet):
+class QuestionFilter(FilterSet):
     study_topic_id = IdFilter(field_name="study_topic_id")
     subject = filters.CharFilter(field_name="subject", max_length=200)
     q = filters.CharFilter(field_name="question_text", lookup_expr="icontains", max_length=200)

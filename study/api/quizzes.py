@@ -20,7 +20,7 @@ from study.services.quizzes import (
 )
 from studyserver.errors import NotFound
 
-from .common import IdFilter, error_responses, id_field, path_id
+from .common import FilterSet, IdFilter, error_responses, id_field, path_id
 from .question_serializers import QuizQuestionSerializer
 
 
@@ -149,7 +149,7 @@ class QuizSessionDetailSerializer(QuizSessionSerializer):
         return QuizQuestionSerializer(quiz_session_questions(quiz_session=session), many=True).data
 
 
-class QuizSessionFilter(filters.FilterSet):
+class QuizSessionFilter(FilterSet):
     study_topic_id = IdFilter(field_name="study_topic_id")
     status = filters.ChoiceFilter(field_name="status", choices=QuizStatus.choices)
 

@@ -24,6 +24,7 @@ from studyserver.sqljson import JsonTextResponse, json_bodies_supported
 from .common import (
     INT_MAX,
     INT_MIN,
+    FilterSet,
     IdFilter,
     JSONObjectField,
     OwnedObjectMixin,
@@ -136,7 +137,7 @@ class SessionOrder:
     }
 
 
-class StudySessionFilter(filters.FilterSet):
+class StudySessionFilter(FilterSet):
     study_type = filters.ChoiceFilter(choices=StudyType.choices)
     certification = filters.CharFilter(max_length=200)
     language_code = filters.CharFilter(max_length=20)
