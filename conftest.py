@@ -44,16 +44,19 @@ def redis_worker(settings):
         yield app
 
 
-# Views that answer a list body built by PostgreSQL (studyserver.sqljson) and their Python twins.
+# Hot paths with a PostgreSQL fast path (studyserver.sqljson) and a Python/ORM twin for other databases.
 JSON_BODY_VIEWS = ("study.api.cards", "study.api.sessions", "publishing.api")
+PREPARED_STATEMENT_SERVICES = ("study.services.cards",)
 
 
 @pytest.fixture(params=["postgresql", "python"])
-def body_path(request, monkeypatch):
-    """Run a test once on the PostgreSQL-built list bodies and once on the Python twins."""
+def hot_path(request, monkeypatch):
+    """Run a test once on the PostgreSQL fast paths (JSON bodies, prepared statements) and once on the twins."""
     if request.param == "python":
         for module in JSON_BODY_VIEWS:
             monkeypatch.setattr(f"{module}.json_bodies_supported", lambda: False)
+        for module in PREPARED_STATEMENT_SERVICES:
+            monkeypatch.setattr(f"{module}.prepared_statements_supported", lambda: False)
     return request.param
 
 

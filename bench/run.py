@@ -190,8 +190,12 @@ def fixtures(db: str) -> dict:
         user_id, token = conn.execute(
             "SELECT u.id, t.key FROM auth_user u JOIN authtoken_token t ON t.user_id = u.id "
             "WHERE u.username = 'bench_learner'").fetchone()
+        # The rate benchmark rates cards that are not due (scheduled later or known): a rating keeps them out
+        # of the due list, so repeated runs (BENCH_REUSE) leave the due list's due and new halves as seeded.
         cards = conn.execute(
-            "SELECT id FROM study_memocard WHERE user_id = %s AND NOT needs_review AND deleted_at IS NULL",
+            "SELECT c.id FROM study_memocard c JOIN study_cardprogress p ON p.card_id = c.id AND p.user_id = c.user_id"
+            " WHERE c.user_id = %s AND NOT c.needs_review AND c.deleted_at IS NULL"
+            " AND (p.due_at IS NULL OR p.due_at > now() + interval '1 hour')",
             [user_id]).fetchall()
         topics = [r[0] for r in conn.execute(
             "SELECT id FROM study_studytopic WHERE user_id = %s ORDER BY id LIMIT 2", [user_id]).fetchall()]

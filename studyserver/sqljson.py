@@ -1,4 +1,6 @@
-"""Hot list bodies serialised by PostgreSQL: one statement answers the JSON text of a whole response.
+"""Hot paths on PostgreSQL: list bodies serialised by the database, fixed statements run prepared.
+
+One statement answers the JSON text of a whole list response.
 
 Building hundreds of row dicts in Python and encoding them costs several times the query itself; on
 PostgreSQL a list endpoint can instead ask the database for the finished body and pass the text through.
@@ -18,6 +20,11 @@ _COMPACT = "replace({}::text, E', \\n ', ',')"
 
 def json_bodies_supported() -> bool:
     """Whether the current database builds JSON bodies (PostgreSQL); elsewhere use the Python twin."""
+    return connection.vendor == "postgresql"
+
+
+def prepared_statements_supported() -> bool:
+    """Whether fetch_row() can run a hot path's fixed statements (PostgreSQL); elsewhere use its ORM twin."""
     return connection.vendor == "postgresql"
 
 
@@ -54,8 +61,8 @@ def iso_datetime_sql(column: str) -> str:
     )
 
 
-def fetch_row(sql: str, params: dict | list) -> tuple:
-    """Run a statement that answers one row (JSON texts and figures).
+def fetch_row(sql: str, params: dict | list) -> tuple | None:
+    """Run a statement that answers at most one row (JSON texts, figures, ids); None when it has none.
 
     The cursor binds parameters on the server, so psycopg prepares the statement once it has run a few
     times on a connection (the `prepare_threshold` option): planning these statements costs about as

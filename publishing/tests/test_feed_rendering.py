@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("time_zone", ["Asia/Seoul", "UTC", "America/New_York"])
-def test_feed_body_is_the_serializer_rendering(settings, viewer_client, seeded, time_zone, body_path):  # noqa: F811
+def test_feed_body_is_the_serializer_rendering(settings, viewer_client, seeded, time_zone, hot_path):  # noqa: F811
     settings.TIME_ZONE = time_zone
     rows = list(Published.objects.order_by("seq"))
     Published.objects.filter(pk=rows[0].pk).update(updated_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
@@ -33,7 +33,7 @@ def test_feed_body_is_the_serializer_rendering(settings, viewer_client, seeded, 
                     "has_more": has_more}
         assert response.status_code == 200
         assert response["Content-Type"] == "application/json"
-        if body_path == "python":
+        if hot_path == "python":
             assert response.content == JSONRenderer().render(expected)
         else:
             assert json.loads(response.content) == json.loads(JSONRenderer().render(expected))
@@ -44,7 +44,7 @@ def test_feed_body_is_the_serializer_rendering(settings, viewer_client, seeded, 
     check(viewer_client.get(FEED, {"limit": 2000, "after": page[-1]["seq"]}), rest, False)
 
 
-def test_empty_page_keeps_after(viewer_client, seeded, body_path):  # noqa: F811
+def test_empty_page_keeps_after(viewer_client, seeded, hot_path):  # noqa: F811
     last = Published.objects.order_by("-seq").values_list("seq", flat=True).first()
     response = viewer_client.get(FEED, {"after": last + 5})
     assert response.json() == {"items": [], "next_after": last + 5, "has_more": False}

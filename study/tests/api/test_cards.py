@@ -380,7 +380,7 @@ def test_candidate_create_returns_none_on_duplicate(user):
     assert not PublishOutbox.objects.exists()
 
 
-def test_list_and_due_bodies_are_the_serializer_body(api_client, user, body_path):
+def test_list_and_due_bodies_are_the_serializer_body(api_client, user, hot_path):
     """Groups, due and deck build card bodies from plain rows; they must match what PATCH answers."""
     question = QuestionFactory(study_topic__user=user)
     card = candidate(question, "메탄", evidence=[{"source_type": "question", "source_id": question.id,

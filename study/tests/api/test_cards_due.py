@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from publishing.models import PublishOutbox
@@ -14,7 +15,8 @@ from study.tests.factories import CardEvidenceFactory, CardProgressFactory, Memo
 
 URL = "/api/study-cards"
 
-pytestmark = pytest.mark.django_db
+# Every rating and due-list test runs on the prepared-statement fast path and on its ORM twin.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hot_path")]
 
 
 def rate(client, card, outcome):
@@ -187,3 +189,18 @@ def test_due_query_count_is_constant(api_client, user, django_assert_max_num_que
         response = api_client.get(f"{URL}/due?limit=200")
     assert len(response.json()) == n
     assert all(len(c["evidence"]) == 1 for c in response.json())
+
+
+@pytest.mark.parametrize("prior", [False, True])
+def test_rate_query_count(api_client, user, prior):
+    """token (1), card lock (1), progress read (1), progress write (1), outbox row (1): on either path."""
+    card = MemoCardFactory(user=user)
+    if prior:
+        CardProgressFactory(user=user, card=card, review_stage=1, due_at=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        response = rate(api_client, card, "correct")
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].lstrip().startswith(("SAVEPOINT",
+                                                                                                   "RELEASE"))]
+    assert len(statements) == 5, statements
+    assert response.status_code == 200
+    assert response.json()["review_stage"] == (2 if prior else 0)

@@ -212,7 +212,7 @@ def test_assets_of_deleted_documents_are_hidden(api_client, user):
     assert set(body["assets"][0]) == {"id", "document_id", "asset_type", "role", "sort_order", "created_at"}
 
 
-def test_list_rows_are_the_detail_body(api_client, user, body_path):
+def test_list_rows_are_the_detail_body(api_client, user, hot_path):
     """The list builds bodies from plain rows; they must stay identical to the serializer's detail body."""
     topic = f.StudyTopicFactory(user=user)
     session = f.StudySessionFactory(
