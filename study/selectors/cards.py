@@ -79,7 +79,7 @@ def group_cards(cards: list[MemoCard]) -> list[CardGroup]:
 # The card body of the API (CardSerializer's fields), read as plain rows: no model instances on hot lists.
 CARD_BODY_FIELDS = ("id", "source_kind", "format", "cue", "fact", "cloze_text", "needs_review", "flagged_by")
 
-# The same card bodies serialised by PostgreSQL (studyserver.sqljson): `o` is a memo card row.
+# The same card bodies serialised by PostgreSQL (studyserver.sqljson), over a memo card row `o`.
 _CARD_JSON_FIELDS = (
     "o.id, o.source_kind, o.format, o.cue, o.fact, o.cloze_text, o.needs_review, o.flagged_by, "
     + json_list_sql(
@@ -87,11 +87,13 @@ _CARD_JSON_FIELDS = (
         fields="n.source_type, n.source_id, n.snippet",
         order_by="n.id",
     )
+    + " AS evidence"
 )
 
 
 def _card_json_fields(review_stage: str) -> str:
-    return f"{_CARD_JSON_FIELDS} AS evidence, {review_stage} AS review_stage"
+    """The card body's select list; `review_stage` is an SQL expression (the due list's stage, else NULL)."""
+    return f"{_CARD_JSON_FIELDS}, {review_stage} AS review_stage"
 
 
 def _with_evidence(rows: list[dict]) -> list[dict]:

@@ -55,8 +55,7 @@ def _json_field(name: str) -> str:
     field = StudySession._meta.get_field(name)
     if isinstance(field, models.DateTimeField):
         return f"{iso_datetime_sql('o.' + field.column)} AS {name}"
-    column = field.column
-    return f"o.{column} AS {name}"
+    return f"o.{field.column} AS {name}"
 
 
 def sessions_page_json(*, queryset: QuerySet[StudySession], fields: list[str], offset: int, limit: int) -> tuple:
@@ -65,10 +64,12 @@ def sessions_page_json(*, queryset: QuerySet[StudySession], fields: list[str], o
     `fields` are the body's keys in order (StudySessionSerializer's); the database renders them as the
     serializer does, with the live-document assets of each session.
     """
+    if not queryset.query.order_by:
+        raise ValueError("sessions_page_json needs an ordered queryset")
     # Number the filtered ids in the queryset's order (narrow rows: the sort and the count stay cheap), then
     # read the page's whole rows by id.
     numbered = queryset.prefetch_related(None).values("id").annotate(
-        _n=Window(RowNumber(), order_by=list(queryset.query.order_by) or ["-created_at", "-id"])
+        _n=Window(RowNumber(), order_by=list(queryset.query.order_by))
     )
     rows_sql, params = numbered.query.sql_with_params()
     page = json_array_sql(
