@@ -11,9 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from study.extract import ExtractionFailed, ExtractionSkipped, extract_text
-from study.models import Document, StudySession
+from study.models import Document
 from study.models.documents import ExtractStatus
 from study.models.sessions import AssetType
+from study.services.sessions import sessions_ocr_text_fill
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,9 @@ def _run_backend(document: Document) -> tuple[str, str, str]:
 
 
 def _fill_handwriting_sessions(document: Document, text: str) -> int:
-    """OCR text of a handwriting snapshot goes to its sessions' `ocr_text` (never `user_corrected_text`)."""
-    if not text:
-        return 0
+    """The sessions that link this document as a handwriting snapshot receive its text as `ocr_text`."""
     session_ids = document.session_assets.filter(asset_type=AssetType.HANDWRITING_PNG).values("session_id")
-    return StudySession.objects.filter(pk__in=session_ids).update(ocr_text=text, updated_at=timezone.now())
+    return sessions_ocr_text_fill(session_ids=session_ids, text=text)
 
 
 def document_extract(*, document_id: int) -> str:

@@ -3,8 +3,10 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from study.models import Document, SessionAsset, StudySession
+from study.models.documents import ExtractStatus
 from study.models.sessions import AssetRole, AssetType
 from study.selectors.documents import document_get_live
 from study.uploads import checked_upload_size, is_png
@@ -48,12 +50,26 @@ def session_delete(*, session: StudySession) -> None:
         session.delete()
 
 
+def sessions_ocr_text_fill(*, session_ids, text: str) -> int:
+    """OCR text of a handwriting snapshot goes to these sessions' `ocr_text` (never `user_corrected_text`)."""
+    if not text:
+        return 0
+    return StudySession.objects.filter(pk__in=session_ids).update(ocr_text=text, updated_at=timezone.now())
+
+
 def _link(*, session: StudySession, document: Document, asset_type: str, role: str | None, sort_order: int):
     try:
         with transaction.atomic():
-            return SessionAsset.objects.create(
+            asset = SessionAsset.objects.create(
                 session=session, document=document, asset_type=asset_type, role=role, sort_order=sort_order
             )
+            # A snapshot extracted before this link: its text arrives now, as extraction would have put it.
+            extracted = document.extract_status == ExtractStatus.DONE
+            if asset_type == AssetType.HANDWRITING_PNG and extracted and sessions_ocr_text_fill(
+                session_ids=[session.pk], text=document.extracted_text
+            ):
+                session.refresh_from_db(fields=["ocr_text", "updated_at"])
+            return asset
     except IntegrityError:
         raise AssetAlreadyLinked() from None
 

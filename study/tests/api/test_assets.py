@@ -100,3 +100,36 @@ def test_concurrent_duplicate_links_give_exactly_one_201(client_for):
     results = run_concurrently(*(lambda c=c: link(c) for c in clients))
     assert sorted(results, key=str) == [(201, None)] + [(409, "asset_already_linked")] * 7
     assert SessionAsset.objects.filter(session=session).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("asset_type", "role", "status", "filled"),
+    [
+        ("handwriting_png", "answer", "done", True),
+        ("handwriting_png", None, "done", True),
+        ("reference", None, "done", False),  # only handwriting snapshots carry OCR text to the session
+        ("handwriting_png", "answer", "pending", False),  # the extraction fills it when it finishes
+        ("handwriting_png", "answer", "failed", False),
+    ],
+)
+def test_linking_an_extracted_snapshot_fills_ocr_text(api_client, user, asset_type, role, status, filled):
+    session = f.StudySessionFactory(user=user, ocr_text="", user_corrected_text="내가 고친 글")
+    doc = f.DocumentFactory(user=user, original_name="snap.png", file_format="png", content_type="image/png",
+                            extract_status=status, extracted_text="손글씨 hello" if status == "done" else "")
+    response = api_client.post(f"/api/study-sessions/{session.id}/assets",
+                               {"document_id": doc.id, "asset_type": asset_type, "role": role}, format="json")
+    assert response.status_code == 201, response.content
+    detail = api_client.get(f"/api/study-sessions/{session.id}").json()
+    assert detail["ocr_text"] == ("손글씨 hello" if filled else "")
+    assert detail["user_corrected_text"] == "내가 고친 글"
+
+
+def test_a_rejected_duplicate_link_changes_no_ocr_text(api_client, user):
+    session = f.StudySessionFactory(user=user, ocr_text="")
+    doc = f.DocumentFactory(user=user, extract_status="done", extracted_text="첫 글")
+    f.SessionAssetFactory(session=session, document=doc, asset_type="handwriting_png", role="answer")
+    response = api_client.post(f"/api/study-sessions/{session.id}/assets",
+                               {"document_id": doc.id, "asset_type": "handwriting_png", "role": "answer"},
+                               format="json")
+    assert response.status_code == 409
+    assert api_client.get(f"/api/study-sessions/{session.id}").json()["ocr_text"] == ""
