@@ -1,11 +1,13 @@
 """Hot paths on PostgreSQL: list bodies serialised by the database, fixed statements run prepared.
 
-One statement answers the JSON text of a whole list response.
+Building hundreds of row dicts in Python, encoding them, and compiling querysets cost several times the
+database work itself. On PostgreSQL a hot list endpoint (due list, review groups, sessions list, feed)
+asks instead for the finished body in one statement and passes the text through, and card rating runs
+fixed statements; both kinds are prepared on the server after a few runs (DATABASE_PREPARE_THRESHOLD).
 
-Building hundreds of row dicts in Python and encoding them costs several times the query itself; on
-PostgreSQL a list endpoint can instead ask the database for the finished body and pass the text through.
-Each such body has a Python twin (the selector rows + the serializer-shaped dicts) that other databases
-use and that tests compare it with, so the two cannot drift apart.
+Each fast path has a twin, the plain Python/ORM code, which other databases (the SQLite demo) use and
+which the tests run on PostgreSQL too and compare with the fast path (the `hot_path` fixture), so the
+two cannot drift apart.
 """
 
 import psycopg
@@ -81,7 +83,7 @@ def fetch_json(sql: str, params: dict | list) -> str:
 
 
 class JsonTextResponse(HttpResponse):
-    """A response whose body is already JSON text (from fetch_json)."""
+    """A 200 response whose body is already JSON text (from fetch_json)."""
 
-    def __init__(self, text: str, status: int = 200) -> None:
-        super().__init__(text.encode(), content_type="application/json", status=status)
+    def __init__(self, text: str) -> None:
+        super().__init__(text.encode(), content_type="application/json")
