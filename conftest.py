@@ -45,18 +45,21 @@ def redis_worker(settings):
 
 
 # Hot paths with a PostgreSQL fast path (studyserver.sqljson) and a Python/ORM twin for other databases.
-JSON_BODY_VIEWS = ("study.api.cards", "study.api.sessions", "publishing.api")
 PREPARED_STATEMENT_SERVICES = ("study.services.cards",)
+
+
+def use_python_twins(monkeypatch) -> None:
+    """Make the hot paths take their Python/ORM twins, as on a database other than PostgreSQL."""
+    monkeypatch.setattr("studyserver.sqljson.json_bodies_supported", lambda: False)
+    for module in PREPARED_STATEMENT_SERVICES:
+        monkeypatch.setattr(f"{module}.prepared_statements_supported", lambda: False)
 
 
 @pytest.fixture(params=["postgresql", "python"])
 def hot_path(request, monkeypatch):
     """Run a test once on the PostgreSQL fast paths (JSON bodies, prepared statements) and once on the twins."""
     if request.param == "python":
-        for module in JSON_BODY_VIEWS:
-            monkeypatch.setattr(f"{module}.json_bodies_supported", lambda: False)
-        for module in PREPARED_STATEMENT_SERVICES:
-            monkeypatch.setattr(f"{module}.prepared_statements_supported", lambda: False)
+        use_python_twins(monkeypatch)
     return request.param
 
 

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from study.api.common import ErrorSerializer
-from studyserver.sqljson import JsonTextResponse, json_bodies_supported
+from studyserver.sqljson import JsonTextResponse, json_body_wanted
 
 from .models import PublishKind
 from .selectors import feed_page, feed_page_json
@@ -83,7 +83,7 @@ class FeedView(ViewerChannelMixin, APIView):
         query.is_valid(raise_exception=True)
         after = query.validated_data["after"]
         page = {"after": after, "limit": query.validated_data["limit"], "kinds": query.validated_data["kinds"]}
-        if json_bodies_supported():
+        if json_body_wanted(request):
             return JsonTextResponse(feed_page_json(**page))
         rows, has_more = feed_page(**page)
         return Response({"items": feed_items(rows), "next_after": rows[-1][0] if rows else after, "has_more": has_more})

@@ -25,6 +25,13 @@ def json_bodies_supported() -> bool:
     return connection.vendor == "postgresql"
 
 
+def json_body_wanted(request) -> bool:
+    """Answer this list request with a body built by PostgreSQL? Only when the client negotiated JSON:
+    the browsable API (text/html) keeps DRF's renderers, through the Python twin."""
+    renderer = getattr(request, "accepted_renderer", None)
+    return json_bodies_supported() and renderer is not None and renderer.format == "json"
+
+
 def prepared_statements_supported() -> bool:
     """Whether fetch_row() can run a hot path's fixed statements (PostgreSQL); elsewhere use its ORM twin."""
     return connection.vendor == "postgresql"

@@ -14,7 +14,7 @@ from study.models import MemoCard, StudyTopic
 from study.selectors import cards as card_selectors
 from study.services import cards as card_services
 from studyserver.errors import NotFound
-from studyserver.sqljson import JsonTextResponse, json_bodies_supported
+from studyserver.sqljson import JsonTextResponse, json_body_wanted
 
 from .card_serializers import (
     ApproveBatchResultSerializer,
@@ -94,7 +94,7 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
             "card_format": query.validated_data.get("format"),
             "limit": query.validated_data["limit"],
         }
-        if json_bodies_supported():
+        if json_body_wanted(request):
             return JsonTextResponse(card_selectors.card_groups_json(user=request.user, **filters))
         groups = card_selectors.card_groups_list(user=request.user, **filters)
         return Response([card_group_body(group) for group in groups])
@@ -166,7 +166,7 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
         query = DueQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         limit = query.validated_data["limit"]
-        if json_bodies_supported():
+        if json_body_wanted(request):
             return JsonTextResponse(card_selectors.cards_due_json(user=request.user, limit=limit))
         return Response([card_body(row) for row in card_selectors.cards_due_list(user=request.user, limit=limit)])
 

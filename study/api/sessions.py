@@ -19,7 +19,7 @@ from study.selectors.sessions import (
 )
 from study.services import sessions as session_services
 from studyserver.errors import InvalidInput
-from studyserver.sqljson import JsonTextResponse, json_bodies_supported
+from studyserver.sqljson import JsonTextResponse, json_body_wanted
 
 from .common import (
     INT_MAX,
@@ -241,7 +241,7 @@ class StudySessionViewSet(
 
     def list(self, request: Request) -> Response:
         """The page's body built by PostgreSQL, else from plain rows (no model instances or serializers)."""
-        if json_bodies_supported():
+        if json_body_wanted(request):
             paginator = self.paginator
             limit, offset = paginator.get_limit(request), paginator.get_offset(request)
             count, results = sessions_page_json(

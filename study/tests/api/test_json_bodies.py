@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from conftest import JSON_BODY_VIEWS
+from conftest import use_python_twins
 from study.tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -15,8 +15,7 @@ def both_bodies(client, monkeypatch, url: str) -> tuple:
     """(PostgreSQL-built response, Python twin response) of one GET."""
     built = client.get(url)
     with monkeypatch.context() as patch:
-        for module in JSON_BODY_VIEWS:
-            patch.setattr(f"{module}.json_bodies_supported", lambda: False)
+        use_python_twins(patch)
         twin = client.get(url)
     assert built.status_code == twin.status_code == 200, (built.content[:200], twin.content[:200])
     return built, twin
@@ -120,3 +119,13 @@ def test_session_pages(settings, api_client, monkeypatch, sessions, time_zone, u
     built, twin = both_bodies(api_client, monkeypatch, url)
     assert built.json() == twin.json()
     assert built.json()["count"] == twin.json()["count"] > 0
+
+
+@pytest.mark.parametrize("url", ["/api/study-cards/due", "/api/study-cards", "/api/study-sessions"])
+def test_the_browsable_api_still_renders_html(api_client, cards, url):
+    """Only a JSON client gets the PostgreSQL-built body; a browser gets DRF's page (through the twin)."""
+    page = api_client.get(url, HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    assert b"Django REST framework" in page.content
+    assert api_client.get(url, HTTP_ACCEPT="application/xml").status_code == 406
