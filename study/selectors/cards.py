@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import DateTimeField, Exists, F, IntegerField, OuterRef, QuerySet, Value
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from study import scheduling
@@ -201,31 +201,24 @@ def card_groups_json(
 def cards_due_list(*, user: AbstractBaseUser, limit: int = 30, now: datetime | None = None) -> list[dict]:
     """Approved live cards to recall now: scheduled ones by due date first, then never-rated ones by id.
 
-    One statement of two index-backed, early-limited halves: progress rows due now in (user, due_at)
-    order joined to their cards, and approved cards without progress by id (anti-join). Rows carry
-    `review_stage` (None for a new card) and `evidence`.
+    Two index-backed, early-limited reads: progress rows due now in (user, due_at) order joined to their
+    cards, then, for the places left, approved cards without progress by id (anti-join). Rows carry
+    `review_stage` (None for a new card) and `evidence`. (cards_due_json() is the same in one statement.)
     """
     now = now or timezone.now()
     approved = _live_cards(user).filter(needs_review=False)
-    scheduled = (
+    rows = list(
         approved.filter(
             progress__user=user, progress__due_at__lte=now, progress__review_stage__lt=scheduling.MASTERED
         )
-        .annotate(half=Value(0), review_stage=F("progress__review_stage"), due_at=F("progress__due_at"))
-        .values(*CARD_BODY_FIELDS, "half", "review_stage", "due_at")
+        .annotate(review_stage=F("progress__review_stage"))
+        .values(*CARD_BODY_FIELDS, "review_stage")
         .order_by("progress__due_at", "progress__card_id")[:limit]
     )
-    new = (
-        approved.filter(~Exists(CardProgress.objects.filter(user=user, card=OuterRef("pk"))))
-        .annotate(
-            half=Value(1),
-            review_stage=Value(None, output_field=IntegerField()),
-            due_at=Value(None, output_field=DateTimeField()),
-        )
-        .values(*CARD_BODY_FIELDS, "half", "review_stage", "due_at")
-        .order_by("id")[:limit]
-    )
-    rows = list(scheduled.union(new, all=True).order_by("half", "due_at", "id")[:limit])
+    if len(rows) < limit:
+        never_rated = approved.filter(~Exists(CardProgress.objects.filter(user=user, card=OuterRef("pk"))))
+        new = never_rated.values(*CARD_BODY_FIELDS).order_by("id")[: limit - len(rows)]
+        rows += [{**row, "review_stage": None} for row in new]
     return _with_evidence(rows)
 
 
