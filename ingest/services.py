@@ -32,8 +32,13 @@ class ResolvedAttempt:
     answered_at: datetime
 
 
+# An answer time before this is no real answer time (and renders with a seconds offset in many zones).
+EARLIEST_ANSWERED_AT = datetime(1972, 1, 1, tzinfo=UTC)
+
+
 def parse_answered_at(value: Any, *, now: datetime) -> datetime:
-    """ISO 8601 with Z or an offset; naive means UTC; the future is clamped to now; unparsable means now."""
+    """ISO 8601 with Z or an offset; naive means UTC; the future is clamped to now; unparsable (or before
+    1972) means now."""
     if not isinstance(value, str) or not value.strip():
         return now
     try:
@@ -45,7 +50,7 @@ def parse_answered_at(value: Any, *, now: datetime) -> datetime:
         parsed = parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return now
-    return min(parsed, now)
+    return min(parsed, now) if parsed >= EARLIEST_ANSWERED_AT else now
 
 
 def _unique(values: Sequence[str]) -> list[str]:

@@ -62,11 +62,13 @@ def iso_datetime_sql(column: str) -> str:
     """
     zone = "'" + timezone.get_current_timezone_name().replace("'", "''") + "'"
     local, utc = f"({column} AT TIME ZONE {zone})", f"({column} AT TIME ZONE 'UTC')"
+    # Offsets with seconds (local mean time before ~1910 in many zones) keep them, as isoformat() does.
+    seconds = f"CASE WHEN date_part('second', {local} - {utc}) = 0 THEN '' ELSE ':SS' END"
     return (
         f"replace(to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '')"
         f" || CASE WHEN {local} = {utc} THEN 'Z'"
-        f" WHEN {local} > {utc} THEN to_char({local} - {utc}, '\"+\"HH24:MI')"
-        f" ELSE to_char({utc} - {local}, '\"-\"HH24:MI') END"
+        f" WHEN {local} > {utc} THEN to_char({local} - {utc}, '\"+\"HH24:MI' || {seconds})"
+        f" ELSE to_char({utc} - {local}, '\"-\"HH24:MI' || {seconds}) END"
     )
 
 

@@ -231,6 +231,8 @@ def test_parse_answered_at():
     assert parse_answered_at("2024-05-01T00:00:00", now=now) == datetime(2024, 5, 1, tzinfo=UTC)  # naive = UTC
     assert parse_answered_at("2030-01-01T00:00:00Z", now=now) == now  # future clamped
     assert parse_answered_at(now.isoformat().replace("12:00", "12:01"), now=now) == now
-    for junk in ["yesterday", "2024-13-45T00:00:00Z", "", None, "0001-01-01T00:00:00+05:00"]:
+    for junk in ["yesterday", "2024-13-45T00:00:00Z", "", None, "0001-01-01T00:00:00+05:00", "1900-05-01T00:00:00Z",
+                 "1971-12-31T23:59:59Z"]:
         assert parse_answered_at(junk, now=now) == now
+    assert parse_answered_at("1972-01-01T00:00:00Z", now=now) == datetime(1972, 1, 1, tzinfo=UTC)
     assert parse_answered_at("2024-05-31T23:00:00-01:00", now=now) == now - timedelta(hours=12)

@@ -1,5 +1,7 @@
 """API of study sessions: CRUD with filters and orderings, the groups tree, assets and PNG snapshots."""
 
+from datetime import UTC, datetime
+
 from django.db.models import Exists, F, OuterRef
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
@@ -67,6 +69,7 @@ class StudySessionSerializer(serializers.ModelSerializer):
 
 
 LIST_FIELDS = StudySessionSerializer.Meta.fields
+EARLIEST_REVIEW_AT = datetime(1972, 1, 1, tzinfo=UTC)
 _COLUMNS = [name for name in LIST_FIELDS if name != "assets"]
 _DATETIME_FIELDS = frozenset({"next_review_at", "last_quiz_at", "created_at", "updated_at"})
 _DATETIME = serializers.DateTimeField()
@@ -110,6 +113,13 @@ class StudySessionCreateSerializer(serializers.ModelSerializer):
 class StudySessionPatchSerializer(StudySessionCreateSerializer):
     class Meta(StudySessionCreateSerializer.Meta):
         fields = [*CREATE_FIELDS, "study_topic_id", *PATCH_ONLY_FIELDS]
+
+    def validate_next_review_at(self, value):
+        # Earlier dates are no review date; in many zones they also render with a seconds offset
+        # (local mean time), which is not RFC 3339 (the schema's date-time).
+        if value is not None and value < EARLIEST_REVIEW_AT:
+            raise serializers.ValidationError("Must not be before 1972-01-01.")
+        return value
 
 
 class AssetInputSerializer(serializers.Serializer):

@@ -37,11 +37,14 @@ def test_empty_array_and_nested_lists():
                                 {"id": 3, "ks": [{"k": 3}, {"k": 2}, {"k": 1}]}]
 
 
-@pytest.mark.parametrize("zone", ["UTC", "Asia/Seoul", "America/New_York", "Asia/Kathmandu", "America/St_Johns"])
+@pytest.mark.parametrize(
+    "zone", ["UTC", "Asia/Seoul", "America/New_York", "Asia/Kathmandu", "America/St_Johns", "Africa/Monrovia"]
+)
 @pytest.mark.parametrize(
     "moment",
     [datetime(2026, 3, 8, 6, 59, 59, tzinfo=UTC), datetime(2026, 3, 8, 7, 0, 0, 1, tzinfo=UTC),
-     datetime(2026, 11, 1, 5, 30, 0, 999999, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)],
+     datetime(2026, 11, 1, 5, 30, 0, 999999, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+     datetime(1900, 5, 1, 12, 0, 0, 5, tzinfo=UTC), datetime(211, 1, 29, 9, 5, 0, tzinfo=UTC)],  # offsets in LMT
 )
 def test_datetimes_render_as_drf_does(settings, zone, moment):
     from rest_framework import serializers

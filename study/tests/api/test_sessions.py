@@ -100,6 +100,19 @@ def test_patch_changes_only_sent_fields(api_client, user):
     assert session.updated_at > before
 
 
+@pytest.mark.parametrize(("value", "status"), [
+    ("0211-01-29T17:32:46+08:00", 400), ("1971-12-31T23:59:59Z", 400), ("1972-01-01T00:00:00Z", 200), (None, 200),
+])
+def test_next_review_at_must_be_a_plausible_date(api_client, user, value, status):
+    """Review dates before 1972 are refused (they would also render with a local-mean-time seconds offset)."""
+    session = f.StudySessionFactory(user=user, next_review_at=None)
+    response = api_client.patch(f"/api/study-sessions/{session.id}", {"next_review_at": value}, format="json")
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert response.json()["error_code"] == "invalid" and "next_review_at" in response.json()["errors"]
+        assert StudySession.objects.get(pk=session.pk).next_review_at is None
+
+
 def test_patch_null_topic_detaches_and_foreign_topic_is_404(api_client, user, other_user):
     topic = f.StudyTopicFactory(user=user)
     session = f.StudySessionFactory(user=user, study_topic=topic)
