@@ -80,9 +80,9 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's ORM binds on the client (never prepared); the hot JSON statements of studyserver.sqljson bind
-    # on the server and are prepared after this many runs on a connection ("off": never, e.g. behind a
-    # transaction-pooling PgBouncer older than 1.21).
+    # Django's ORM binds on the client (never prepared); the hot-path statements of studyserver.sqljson (JSON
+    # bodies, card rating) bind on the server and are prepared after this many runs on a connection ("off":
+    # never, e.g. behind a transaction-pooling PgBouncer older than 1.21).
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         None if env_str("DATABASE_PREPARE_THRESHOLD").strip().lower() == "off"
         else env_int("DATABASE_PREPARE_THRESHOLD", 2)
