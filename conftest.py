@@ -44,15 +44,9 @@ def redis_worker(settings):
         yield app
 
 
-# Hot paths with a PostgreSQL fast path (studyserver.sqljson) and a Python/ORM twin for other databases.
-PREPARED_STATEMENT_SERVICES = ("study.services.cards",)
-
-
 def use_python_twins(monkeypatch) -> None:
     """Make the hot paths take their Python/ORM twins, as on a database other than PostgreSQL."""
-    monkeypatch.setattr("studyserver.sqljson.json_bodies_supported", lambda: False)
-    for module in PREPARED_STATEMENT_SERVICES:
-        monkeypatch.setattr(f"{module}.prepared_statements_supported", lambda: False)
+    monkeypatch.setattr("studyserver.sqljson.fast_paths_supported", lambda: False)
 
 
 @pytest.fixture(params=["postgresql", "python"])

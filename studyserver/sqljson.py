@@ -20,8 +20,8 @@ from django.utils import timezone
 _COMPACT = "replace({}::text, E', \\n ', ',')"
 
 
-def json_bodies_supported() -> bool:
-    """Whether the current database builds JSON bodies (PostgreSQL); elsewhere use the Python twin."""
+def fast_paths_supported() -> bool:
+    """Whether the hot paths may take their PostgreSQL fast path; elsewhere (SQLite) they take their twin."""
     return connection.vendor == "postgresql"
 
 
@@ -29,12 +29,7 @@ def json_body_wanted(request) -> bool:
     """Answer this list request with a body built by PostgreSQL? Only when the client negotiated JSON:
     the browsable API (text/html) keeps DRF's renderers, through the Python twin."""
     renderer = getattr(request, "accepted_renderer", None)
-    return json_bodies_supported() and renderer is not None and renderer.format == "json"
-
-
-def prepared_statements_supported() -> bool:
-    """Whether fetch_row() can run a hot path's fixed statements (PostgreSQL); elsewhere use its ORM twin."""
-    return connection.vendor == "postgresql"
+    return fast_paths_supported() and renderer is not None and renderer.format == "json"
 
 
 def json_array_sql(rows: str, *, fields: str, order_by: str, also: str = "") -> str:

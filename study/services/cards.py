@@ -14,8 +14,9 @@ from study import scheduling
 from study.models import CardEvidence, CardProgress, MemoCard, Question, StudyTopic
 from study.models.cards import CardSourceKind
 from study.textnorm import card_dedup_hash
+from studyserver import sqljson
 from studyserver.errors import DuplicateCard, NotFound, NotReviewed
-from studyserver.sqljson import fetch_row, prepared_statements_supported
+from studyserver.sqljson import fetch_row
 
 DEDUP_CONSTRAINT = "study_memocard_dedup_uniq"
 FLAGGED_BY_USER = "user"
@@ -228,7 +229,7 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str) -> CardProgr
     """
     canonical = RATING_OUTCOMES[outcome]
     now = timezone.now()
-    fast = prepared_statements_supported()
+    fast = sqljson.fast_paths_supported()
     with transaction.atomic():
         # Locking the card row serialises concurrent ratings, also of a card without progress yet;
         # progress is read afterwards, in its own statement, so it sees a rating committed meanwhile.

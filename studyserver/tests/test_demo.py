@@ -75,8 +75,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from study.models import MemoCard
-from studyserver.sqljson import json_bodies_supported, prepared_statements_supported
-assert not json_bodies_supported() and not prepared_statements_supported()
+from studyserver.sqljson import fast_paths_supported
+assert not fast_paths_supported()
 user = get_user_model().objects.get(username="admin")
 client = Client(HTTP_AUTHORIZATION="Token " + Token.objects.get_or_create(user=user)[0].key)
 viewer = Client(HTTP_AUTHORIZATION="Bearer demo-viewer-token")

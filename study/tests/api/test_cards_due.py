@@ -192,7 +192,7 @@ def test_due_query_count_is_constant(api_client, user, django_assert_max_num_que
 
 
 @pytest.mark.parametrize("prior", [False, True])
-def test_rate_query_count(api_client, user, prior):
+def test_rate_query_count(api_client, user, prior, hot_path):
     """token (1), card lock (1), progress read (1), progress write (1), outbox row (1): on either path."""
     card = MemoCardFactory(user=user)
     if prior:
@@ -202,5 +202,7 @@ def test_rate_query_count(api_client, user, prior):
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].lstrip().startswith(("SAVEPOINT",
                                                                                                    "RELEASE"))]
     assert len(statements) == 5, statements
+    # the fixed statements on the fast path, the ORM's (quoted names) on the twin
+    assert ('"study_memocard"' in statements[1]) is (hot_path == "python")
     assert response.status_code == 200
     assert response.json()["review_stage"] == (2 if prior else 0)
