@@ -1,5 +1,6 @@
 """Reads of memo cards: review groups, the SR due list, the cram deck, pending counts, the admin queue."""
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -153,12 +154,13 @@ def card_groups_list(
     return list(groups.values())
 
 
-def _card_groups_json_sql(*, needs_review: bool | None, card_format: str | None) -> str:
+@functools.lru_cache
+def _card_groups_json_sql(*, by_review: bool, by_format: bool) -> str:
     """One statement text per filter combination (each is prepared on its own; no data in the text)."""
     where = ["c.user_id = %(user)s", "c.deleted_at IS NULL"]
-    if needs_review is not None:
+    if by_review:
         where.append("c.needs_review = %(needs_review)s")
-    if card_format:
+    if by_format:
         where.append("c.format = %(format)s")
     manual_material = "CASE WHEN o.source_question_id IS NULL THEN o.material END"
     groups = f"""
@@ -190,7 +192,7 @@ def card_groups_json(
     *, user: AbstractBaseUser, needs_review: bool | None = None, card_format: str | None = None, limit: int = 600
 ) -> str:
     """card_groups_list() as the JSON text of the API body, built by PostgreSQL in one statement."""
-    sql = _card_groups_json_sql(needs_review=needs_review, card_format=card_format)
+    sql = _card_groups_json_sql(by_review=needs_review is not None, by_format=bool(card_format))
     params = {
         "user": user.pk, "needs_review": needs_review, "format": card_format, "limit": limit,
         "material_prefix": MATERIAL_GROUP_PREFIX, "manual_title": MANUAL_GROUP_TITLE,

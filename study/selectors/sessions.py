@@ -1,5 +1,7 @@
 """Reads of study sessions: the list with assets, and the grouped tree of /groups."""
 
+import functools
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
 from django.db.models import Count, Prefetch, Q, QuerySet, Window
@@ -41,6 +43,12 @@ def session_assets_attach(rows: list[dict]) -> list[dict]:
     return rows
 
 
+@functools.lru_cache
+def _json_fields(fields: tuple[str, ...], zone: str) -> str:
+    """The select list of a session body (built once per field list and time zone, the cache key)."""
+    return ", ".join(_json_field(name) for name in fields)
+
+
 def _json_field(name: str) -> str:
     """Select-list entry for one session body field (`o` is the session row); `assets` as a nested list."""
     if name == "assets":
@@ -74,7 +82,7 @@ def sessions_page_json(*, queryset: QuerySet[StudySession], fields: list[str], o
     rows_sql, params = numbered.query.sql_with_params()
     page = json_array_sql(
         f"SELECT s.*, f._n FROM f JOIN {StudySession._meta.db_table} s ON s.id = f.id WHERE f._n > %s AND f._n <= %s",
-        fields=", ".join(_json_field(name) for name in fields),
+        fields=_json_fields(tuple(fields), timezone.get_current_timezone_name()),
         order_by="o._n",
     )
     sql = f"WITH f AS MATERIALIZED ({rows_sql}) SELECT (SELECT count(*) FROM f), ({page})"
