@@ -1,4 +1,4 @@
-"""Test support: run a real Celery worker on Redis inside the test process."""
+"""Test support: a real Celery worker on Redis inside the test process, concurrency, database faults."""
 
 import os
 import threading
@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 from celery.app.trace import reset_worker_optimizations
@@ -116,3 +117,31 @@ def running_worker(broker_url: str) -> Iterator:
         with redis.Redis.from_url(broker_url) as client:
             for key in client.scan_iter(match=f"{prefix}*"):
                 client.delete(key)
+
+
+@contextmanager
+def failing(table: str, event: str = "INSERT", errcode: str = "P0001") -> Iterator[None]:
+    """Every `event` on `table` raises inside the database (SQLSTATE `errcode`) until the block ends.
+
+    A real PostgreSQL error from a trigger, no mock: the code under test meets exactly what a failing
+    statement would give it (e.g. `foreign_key_violation`, `unique_violation`).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION test_fault_raise() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+            "'simulated fault on %', TG_TABLE_NAME USING ERRCODE = TG_ARGV[0]; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER test_fault BEFORE {event} ON {table} FOR EACH ROW "
+            f"EXECUTE FUNCTION test_fault_raise('{errcode}')"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS test_fault ON {table}")
+
+
+def stored_files(media_root: Path) -> list[Path]:
+    """Every file below the (test's own) media root: what an upload left behind."""
+    return [p for p in Path(media_root).rglob("*") if p.is_file()]

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, transaction
+from django.db import transaction
 from PIL import Image
 
 from publishing.models import Published, PublishOutbox
@@ -19,35 +19,11 @@ from study import models as m
 from study.tasks import extract_document
 from study.tests import factories as f
 from studyserver.celery import app
-from studyserver.testing import celery_conf, running_worker, wait_for
+from studyserver.testing import celery_conf, failing, running_worker, stored_files, wait_for
 
 LIVE_BROKER = "redis://127.0.0.1:6379/7"
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 VIEWER_TOKEN = "faults-viewer-token-0123456789"
-
-
-@contextmanager
-def failing(table: str, event: str = "INSERT"):
-    """Every `event` on `table` raises inside the database until the block ends."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE OR REPLACE FUNCTION test_fault_raise() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION 'simulated fault on %', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
-        )
-        cursor.execute(
-            f"CREATE TRIGGER test_fault BEFORE {event} ON {table} FOR EACH ROW EXECUTE FUNCTION test_fault_raise()"
-        )
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER IF EXISTS test_fault ON {table}")
-
-
-def stored_files(media_root) -> list:
-    return [p for p in media_root.rglob("*") if p.is_file()]
-
-
 
 
 # --- (a) the broker is down when a change commits -------------------------------------------

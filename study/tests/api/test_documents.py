@@ -5,19 +5,15 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.utils import timezone
 
 from study.models import Document, TopicDocument
 from study.tests import factories as f
+from studyserver.testing import failing, stored_files
 
 pytestmark = pytest.mark.django_db
 
 CONTENT = "LNG는 영하 162도에서 액화된다.\n".encode()
-
-
-def stored_files(media_root: Path) -> list[Path]:
-    return [p for p in media_root.rglob("*") if p.is_file()]
 
 
 def upload(client, name="노트.txt", content=CONTENT, **fields):
@@ -151,14 +147,8 @@ def test_upload_with_bad_topic_is_404_and_leaves_nothing(api_client, user, other
 def test_database_failure_mid_transaction_removes_the_stored_file(api_client, user, _isolated_media):
     """The link insert fails inside the transaction (a trigger raises a FK violation): no orphan file."""
     topic = f.StudyTopicFactory(user=user)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION a_fail_link() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'topic vanished' USING ERRCODE = 'foreign_key_violation'; END $$ LANGUAGE plpgsql;"
-            "CREATE TRIGGER a_fail_link BEFORE INSERT ON study_topicdocument "
-            "FOR EACH ROW EXECUTE FUNCTION a_fail_link();"
-        )
-    response = upload(api_client, study_topic_id=topic.id)
+    with failing("study_topicdocument", errcode="foreign_key_violation"):
+        response = upload(api_client, study_topic_id=topic.id)
     assert response.status_code == 404
     assert stored_files(_isolated_media) == []
     assert not Document.objects.exists()

@@ -2,18 +2,14 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 
 from study.models import Document, SessionAsset
 from study.tests import factories as f
+from studyserver.testing import failing, stored_files
 
 pytestmark = pytest.mark.django_db
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
-
-
-def files_in(root):
-    return [p for p in root.rglob("*") if p.is_file()]
 
 
 def snap(client, session_id, content=PNG, name="page.png", **fields):
@@ -37,7 +33,7 @@ def test_snapshot_creates_document_and_answer_asset(
     assert doc.user == user and doc.file_format == "png" and doc.file_size == len(PNG)
     assert doc.extract_status != "pending"  # the extract ran after commit
     assert len(callbacks) == 1
-    assert len(files_in(_isolated_media)) == 1
+    assert len(stored_files(_isolated_media)) == 1
 
 
 def test_png_is_judged_by_content_not_name(api_client, user, _isolated_media):
@@ -46,7 +42,7 @@ def test_png_is_judged_by_content_not_name(api_client, user, _isolated_media):
     assert response.status_code == 400
     assert response.json()["error_code"] == "unsupported_type"
     assert snap(api_client, session.id, name="drawing.bin").status_code == 201  # a real PNG with any name
-    assert len(files_in(_isolated_media)) == 1
+    assert len(stored_files(_isolated_media)) == 1
 
 
 def test_empty_and_missing_files(api_client, user, _isolated_media):
@@ -55,7 +51,7 @@ def test_empty_and_missing_files(api_client, user, _isolated_media):
     response = api_client.post(f"/api/study-sessions/{session.id}/snapshot", {}, format="multipart")
     assert response.status_code == 400 and response.json()["error_code"] == "invalid_input"
     assert snap(api_client, session.id, sort_order="x").status_code == 400
-    assert files_in(_isolated_media) == []
+    assert stored_files(_isolated_media) == []
 
 
 def test_too_large_snapshot_is_413(api_client, user, settings, _isolated_media):
@@ -63,28 +59,21 @@ def test_too_large_snapshot_is_413(api_client, user, settings, _isolated_media):
     session = f.StudySessionFactory(user=user)
     response = snap(api_client, session.id)
     assert response.status_code == 413 and response.json()["error_code"] == "body_too_large"
-    assert files_in(_isolated_media) == []
+    assert stored_files(_isolated_media) == []
 
 
 def test_foreign_session_is_404_and_stores_nothing(api_client, other_user, _isolated_media):
     session = f.StudySessionFactory(user=other_user)
     assert snap(api_client, session.id).status_code == 404
-    assert files_in(_isolated_media) == []
+    assert stored_files(_isolated_media) == []
 
 
 def test_failed_link_removes_document_and_file(api_client, user, _isolated_media, django_capture_on_commit_callbacks):
     """The asset insert fails inside the transaction: no document row, no stored file, no extract enqueued."""
     session = f.StudySessionFactory(user=user)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION a_fail_asset() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'boom' USING ERRCODE = 'unique_violation'; END $$ LANGUAGE plpgsql;"
-            "CREATE TRIGGER a_fail_asset BEFORE INSERT ON study_sessionasset "
-            "FOR EACH ROW EXECUTE FUNCTION a_fail_asset();"
-        )
-    with django_capture_on_commit_callbacks() as callbacks:
+    with failing("study_sessionasset", errcode="unique_violation"), django_capture_on_commit_callbacks() as callbacks:
         response = snap(api_client, session.id)
     assert response.status_code == 409
     assert not Document.objects.exists() and not SessionAsset.objects.exists()
-    assert files_in(_isolated_media) == []
+    assert stored_files(_isolated_media) == []
     assert callbacks == []
