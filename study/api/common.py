@@ -3,12 +3,13 @@
 import json
 
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from studyserver.errors import NotFound
+from studyserver.errors import InvalidInput, NotFound
 
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
@@ -128,3 +129,15 @@ def fields_without_file(request) -> dict:
     if not hasattr(data, "items"):
         return data
     return {key: value for key, value in data.items() if key != "file"}
+
+
+def multipart_upload(
+    request, fields: type[serializers.Serializer], *, what: str = "A file"
+) -> tuple[dict, UploadedFile]:
+    """(validated non-file fields, the uploaded `file`) of a multipart upload; 400 when either is missing/bad."""
+    data = fields(data=fields_without_file(request))
+    data.is_valid(raise_exception=True)
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise InvalidInput(f"{what} with a non-empty name is required in the `file` field.")
+    return data.validated_data, upload

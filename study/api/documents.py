@@ -15,9 +15,9 @@ from rest_framework.response import Response
 from study.models import Document
 from study.selectors.documents import documents_live
 from study.services import documents as document_services
-from studyserver.errors import InvalidInput, NotFound
+from studyserver.errors import NotFound
 
-from .common import FilterSet, IdFilter, OwnedObjectMixin, error_responses, fields_without_file, id_field
+from .common import FilterSet, IdFilter, OwnedObjectMixin, error_responses, id_field, multipart_upload
 
 # Content types a browser cannot execute or render as a page; everything else downloads as octet-stream.
 SAFE_CONTENT_TYPES = {
@@ -132,17 +132,13 @@ class DocumentViewSet(
         responses={201: DocumentSerializer, **error_responses(400, 404, 413)},
     )
     def create(self, request: Request) -> Response:
-        data = DocumentUploadSerializer(data=fields_without_file(request))
-        data.is_valid(raise_exception=True)
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise InvalidInput("A file with a non-empty name is required in the `file` field.")
+        fields, upload = multipart_upload(request, DocumentUploadSerializer)
         document = document_services.document_upload(
             user=request.user,
             upload=upload,
-            title=data.validated_data.get("title") or None,
-            tags=document_services.parse_tags(data.validated_data.get("tags")),
-            study_topic_id=data.validated_data.get("study_topic_id"),
+            title=fields.get("title") or None,
+            tags=document_services.parse_tags(fields.get("tags")),
+            study_topic_id=fields.get("study_topic_id"),
         )
         body = DocumentSerializer(document, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)

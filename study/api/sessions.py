@@ -20,7 +20,6 @@ from study.selectors.sessions import (
     sessions_with_assets,
 )
 from study.services import sessions as session_services
-from studyserver.errors import InvalidInput
 from studyserver.sqljson import JsonTextResponse, json_body_wanted
 
 from .common import (
@@ -31,8 +30,8 @@ from .common import (
     JSONObjectField,
     OwnedObjectMixin,
     error_responses,
-    fields_without_file,
     id_field,
+    multipart_upload,
     path_id,
 )
 
@@ -321,12 +320,8 @@ class StudySessionViewSet(
     @action(detail=True, methods=["post"], url_path="snapshot", parser_classes=[MultiPartParser, FormParser])
     def snapshot(self, request: Request, pk: str | None = None) -> Response:
         session = self.get_object()
-        data = SnapshotInputSerializer(data=fields_without_file(request))
-        data.is_valid(raise_exception=True)
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise InvalidInput("A PNG file with a non-empty name is required in the `file` field.")
+        fields, upload = multipart_upload(request, SnapshotInputSerializer, what="A PNG file")
         asset = session_services.session_snapshot_create(
-            session=session, upload=upload, sort_order=data.validated_data.get("sort_order", 0)
+            session=session, upload=upload, sort_order=fields.get("sort_order", 0)
         )
         return Response(SessionAssetSerializer(asset).data, status=status.HTTP_201_CREATED)
