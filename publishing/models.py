@@ -21,6 +21,8 @@ class Published(models.Model):
     deleted = models.BooleanField(default=False)
     seq = models.BigIntegerField(unique=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The feed item's finished JSON (publishing.feed.feed_item_json), written with the row.
+    item = models.TextField(editable=False)
 
     class Meta:
         verbose_name_plural = "published"
@@ -33,6 +35,7 @@ class Published(models.Model):
                 condition=models.Q(deleted=False) | models.Q(payload__isnull=True),
                 name="publishing_published_tombstone_chk",
             ),
+            models.CheckConstraint(condition=~models.Q(item=""), name="publishing_published_item_chk"),
         ]
 
     def __str__(self) -> str:

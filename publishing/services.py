@@ -20,6 +20,7 @@ from django.utils import timezone
 from study.models import CardProgress, MemoCard, Question, StudyTopic
 
 from . import projections
+from .feed import feed_item_json
 from .models import Published, PublishKind, PublishOutbox
 
 logger = logging.getLogger(__name__)
@@ -379,40 +380,36 @@ def publish_sources(
 
 
 # One statement for the whole batch: rows travel as one JSON array (json.dumps is C, unlike per-value
-# parameter quoting), seq continues after the current maximum in the order given (we hold the publish lock).
+# parameter quoting). Seq continues after the current maximum in the order given (we hold the publish lock).
 _UPSERT_SQL = """
-INSERT INTO publishing_published (pub_id, kind, source_id, user_id, payload, deleted, seq, updated_at)
-SELECT r.pub_id, r.kind, r.source_id, r.user_id, r.payload, r.payload IS NULL,
-       (SELECT COALESCE(MAX(seq), 0) FROM publishing_published) + r.offset, %s
+INSERT INTO publishing_published (pub_id, kind, source_id, user_id, payload, deleted, seq, updated_at, item)
+SELECT r.pub_id, r.kind, r.source_id, r.user_id, r.payload, r.payload IS NULL, r.seq, %s, r.item
 FROM jsonb_to_recordset(%s::jsonb) AS r(pub_id text, kind text, source_id bigint, user_id bigint, payload jsonb,
-                                        "offset" bigint)
-ORDER BY r.offset
+                                        seq bigint, item text)
+ORDER BY r.seq
 ON CONFLICT (kind, source_id) DO UPDATE SET
     user_id = EXCLUDED.user_id, payload = EXCLUDED.payload, deleted = EXCLUDED.deleted, seq = EXCLUDED.seq,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at, item = EXCLUDED.item
 """
 
 
 def _upsert(writes: list[tuple[Key, int, dict | None]], *, pub_ids: Mapping[Key, str], now: datetime) -> None:
-    """INSERT … ON CONFLICT (kind, source_id) DO UPDATE of these rows with fresh, ascending seq; one query."""
-    if connection.vendor != "postgresql":  # the SQLite demo: the ORM's upsert, same rows and seq
-        next_seq = (Published.objects.aggregate(top=Max("seq"))["top"] or 0) + 1
-        Published.objects.bulk_create(
-            [
-                Published(pub_id=pub_ids[key], kind=key[0], source_id=key[1], user_id=user_id, payload=payload,
-                          deleted=payload is None, seq=next_seq + offset, updated_at=now)
-                for offset, (key, user_id, payload) in enumerate(writes)
-            ],
-            update_conflicts=True,
-            unique_fields=["kind", "source_id"],
-            update_fields=["user", "payload", "deleted", "seq", "updated_at"],
-        )
-        return
+    """INSERT … ON CONFLICT (kind, source_id) DO UPDATE of these rows with fresh, ascending seq and their
+    rendered feed items; two queries (the current top seq, the upsert)."""
+    top = Published.objects.aggregate(top=Max("seq"))["top"] or 0
     rows = [
         {"pub_id": pub_ids[key], "kind": str(key[0]), "source_id": key[1], "user_id": user_id, "payload": payload,
-         "offset": offset}
-        for offset, (key, user_id, payload) in enumerate(writes, start=1)
+         "seq": seq, "item": feed_item_json(seq=seq, pub_id=pub_ids[key], kind=key[0], updated_at=now, payload=payload)}
+        for seq, (key, user_id, payload) in enumerate(writes, start=top + 1)
     ]
+    if connection.vendor != "postgresql":  # the SQLite demo: the ORM's upsert, same rows
+        Published.objects.bulk_create(
+            [Published(**row, deleted=row["payload"] is None, updated_at=now) for row in rows],
+            update_conflicts=True,
+            unique_fields=["kind", "source_id"],
+            update_fields=["user", "payload", "deleted", "seq", "updated_at", "item"],
+        )
+        return
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT_SQL, [now, json.dumps(rows)])
 

@@ -1,7 +1,7 @@
 """Hot paths on PostgreSQL: list bodies serialised by the database, fixed statements run prepared.
 
 Building hundreds of row dicts in Python, encoding them, and compiling querysets cost several times the
-database work itself. On PostgreSQL a hot list endpoint (due list, review groups, sessions list, feed)
+database work itself. On PostgreSQL a hot list endpoint (due list, review groups, sessions list)
 asks instead for the finished body in one statement and passes the text through, and card rating runs
 fixed statements; both kinds are prepared on the server after a few runs (DATABASE_PREPARE_THRESHOLD).
 
@@ -25,11 +25,16 @@ def fast_paths_supported() -> bool:
     return connection.vendor == "postgresql"
 
 
-def json_body_wanted(request) -> bool:
-    """Answer this list request with a body built by PostgreSQL? Only when the client negotiated JSON:
-    the browsable API (text/html) keeps DRF's renderers, through the Python twin."""
+def json_negotiated(request) -> bool:
+    """Did the client negotiate JSON? The browsable API (text/html) keeps DRF's renderers."""
     renderer = getattr(request, "accepted_renderer", None)
-    return fast_paths_supported() and renderer is not None and renderer.format == "json"
+    return renderer is not None and renderer.format == "json"
+
+
+def json_body_wanted(request) -> bool:
+    """Answer this list request with a body built by PostgreSQL? Only there, and only when the client
+    negotiated JSON; otherwise the Python twin answers."""
+    return fast_paths_supported() and json_negotiated(request)
 
 
 def json_array_sql(rows: str, *, fields: str, order_by: str, also: str = "") -> str:

@@ -133,23 +133,27 @@ def test_enum_checks_reject_unknown_values(factory, field, constraint):
 
 
 def test_published_unique_per_kind_and_source_and_pub_id(user):
-    Published.objects.create(pub_id="p1", kind="study_topic", source_id=1, user=user, payload={}, seq=1)
+    Published.objects.create(pub_id="p1", kind="study_topic", source_id=1, user=user, payload={}, seq=1, item="{}")
     rejects(
         "publishing_published_kind_source_uniq",
-        lambda: Published.objects.create(pub_id="p2", kind="study_topic", source_id=1, user=user, seq=2),
+        lambda: Published.objects.create(pub_id="p2", kind="study_topic", source_id=1, user=user, item="{}", seq=2),
     )
     rejects(
         "pub_id",
-        lambda: Published.objects.create(pub_id="p1", kind="study_card", source_id=1, user=user, seq=3),
+        lambda: Published.objects.create(pub_id="p1", kind="study_card", source_id=1, user=user, item="{}", seq=3),
     )
     rejects(
         "publishing_published_kind_chk",
-        lambda: Published.objects.create(pub_id="p4", kind="nope", source_id=1, user=user, seq=4),
+        lambda: Published.objects.create(pub_id="p4", kind="nope", source_id=1, user=user, item="{}", seq=4),
     )
     rejects(
         "publishing_published_tombstone_chk",
         lambda: Published.objects.create(
-            pub_id="p5", kind="study_card", source_id=5, user=user, seq=5, deleted=True, payload={"x": 1}
+            pub_id="p5", kind="study_card", source_id=5, user=user, seq=5, deleted=True, payload={"x": 1}, item="{}"
         ),
+    )
+    rejects(
+        "publishing_published_item_chk",
+        lambda: Published.objects.create(pub_id="p6", kind="study_card", source_id=6, user=user, seq=6, payload={}),
     )
     rejects("publishing_publishoutbox_kind_chk", lambda: PublishOutbox.objects.create(kind="nope", source_id=1))
