@@ -1,6 +1,7 @@
 """Typed readers for settings that come from the environment (12-factor)."""
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -39,3 +40,17 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate ("20/min", "5/s", …); "off" turns that throttle off (None)."""
+    raw = os.environ.get(name)
+    value = default if raw is None or raw.strip() == "" else raw.strip().lower()
+    if value == "off":
+        return None
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name} must be a rate like 20/min (or off), got {raw!r}")
+    return value

@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -220,8 +220,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "studyserver.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
-        "auth": env_str("THROTTLE_AUTH_RATE", "20/min"),
-        "viewer": env_str("THROTTLE_VIEWER_RATE", "120/min"),
+        "auth": env_rate("THROTTLE_AUTH_RATE", "20/min"),
+        "viewer": env_rate("THROTTLE_VIEWER_RATE", "120/min"),
     },
     "NUM_PROXIES": env_int("NUM_PROXIES", 0) if env_str("NUM_PROXIES") else None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

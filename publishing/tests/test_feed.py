@@ -135,3 +135,16 @@ def test_viewer_channel_is_throttled_with_retry_after(settings, viewer_client):
     assert response.status_code == 429
     assert response.json()["error_code"] == "throttled"
     assert int(response["Retry-After"]) > 0
+
+
+def test_viewer_throttle_can_be_turned_off(settings, viewer_client):
+    """THROTTLE_VIEWER_RATE=off (a rate of None): no limit, and nothing is counted in the cache."""
+    from django.core.cache import cache
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": None},
+    }
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    assert [viewer_client.get(FEED, REMOTE_ADDR=address).status_code for _ in range(5)] == [200] * 5
+    assert cache.get(f"throttle_viewer_{address}") is None

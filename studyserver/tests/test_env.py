@@ -1,0 +1,25 @@
+"""Typed environment readers: throttle rates."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from studyserver.env import env_rate
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, "20/min"), ("", "20/min"), ("5/s", "5/s"), (" 100/Hour ", "100/hour"), ("off", None), ("OFF", None)],
+)
+def test_env_rate(monkeypatch, raw, expected):
+    if raw is None:
+        monkeypatch.delenv("SOME_RATE", raising=False)
+    else:
+        monkeypatch.setenv("SOME_RATE", raw)
+    assert env_rate("SOME_RATE", "20/min") == expected
+
+
+@pytest.mark.parametrize("raw", ["20", "20/fortnight", "x/min", "-1/min", "none"])
+def test_malformed_rate_is_a_startup_error(monkeypatch, raw):
+    monkeypatch.setenv("SOME_RATE", raw)
+    with pytest.raises(ImproperlyConfigured, match="SOME_RATE"):
+        env_rate("SOME_RATE", "20/min")
