@@ -155,18 +155,24 @@ def card_groups_list(
 
 
 @functools.lru_cache
-def _card_groups_json_sql(*, by_review: bool, by_format: bool) -> str:
-    """One statement text per filter combination (each is prepared on its own; no data in the text)."""
+def _card_groups_json_sql(*, needs_review: bool | None, by_format: bool) -> str:
+    """One statement text per filter combination (each is prepared on its own). `needs_review` is written
+    into the text (three variants), so even a generic plan knows the filter and walks the review index."""
     where = ["c.user_id = %(user)s", "c.deleted_at IS NULL"]
-    if by_review:
-        where.append("c.needs_review = %(needs_review)s")
+    if needs_review is not None:
+        where.append("c.needs_review" if needs_review else "NOT c.needs_review")
     if by_format:
         where.append("c.format = %(format)s")
+    # The same order as by id (user and needs_review are fixed by the filter), spelled as the review index
+    # (user, needs_review, id) so the planner walks it instead of filtering the primary key.
+    order = "c.id" if needs_review is None else "c.user_id, c.needs_review, c.id"
     manual_material = "CASE WHEN o.source_question_id IS NULL THEN o.material END"
+    # LIMIT 1 keeps the question lookup a per-group index probe (unlimited, it is flattened into a merge
+    # join that reads every question of the table).
     groups = f"""
         WITH cards AS (
             SELECT c.*, coalesce(c.extra ->> 'material', '') AS material FROM study_memocard c
-            WHERE {" AND ".join(where)} ORDER BY c.id LIMIT %(limit)s
+            WHERE {" AND ".join(where)} ORDER BY {order} LIMIT %(limit)s
         )
         SELECT g.*, q.question_text, q.correct_choice FROM (
             SELECT min(o.id) AS first_id, o.source_question_id, {manual_material} AS material,
@@ -174,7 +180,7 @@ def _card_groups_json_sql(*, by_review: bool, by_format: bool) -> str:
             FROM cards o CROSS JOIN LATERAL (SELECT {_card_json_fields("NULL::smallint")}) b
             GROUP BY o.source_question_id, {manual_material}
         ) g LEFT JOIN LATERAL (
-            SELECT question_text, correct_choice FROM study_question WHERE id = g.source_question_id
+            SELECT question_text, correct_choice FROM study_question WHERE id = g.source_question_id LIMIT 1
         ) q ON true
     """
     title = (
@@ -192,9 +198,9 @@ def card_groups_json(
     *, user: AbstractBaseUser, needs_review: bool | None = None, card_format: str | None = None, limit: int = 600
 ) -> str:
     """card_groups_list() as the JSON text of the API body, built by PostgreSQL in one statement."""
-    sql = _card_groups_json_sql(by_review=needs_review is not None, by_format=bool(card_format))
+    sql = _card_groups_json_sql(needs_review=needs_review, by_format=bool(card_format))
     params = {
-        "user": user.pk, "needs_review": needs_review, "format": card_format, "limit": limit,
+        "user": user.pk, "format": card_format, "limit": limit,
         "material_prefix": MATERIAL_GROUP_PREFIX, "manual_title": MANUAL_GROUP_TITLE,
     }
     return fetch_json(sql, params)
