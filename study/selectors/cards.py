@@ -157,7 +157,11 @@ def card_groups_list(
 @functools.lru_cache
 def _card_groups_json_sql(*, needs_review: bool | None, by_format: bool) -> str:
     """One statement text per filter combination (each is prepared on its own). `needs_review` is written
-    into the text (three variants), so even a generic plan knows the filter and walks the review index."""
+    into the text (three variants), so even a generic plan knows the filter and walks the review index.
+
+    Card bodies come rendered from `study_memocard.body` (trigger-maintained, migration 0002); the statement
+    groups them and writes the group objects around them.
+    """
     where = ["c.user_id = %(user)s", "c.deleted_at IS NULL"]
     if needs_review is not None:
         where.append("c.needs_review" if needs_review else "NOT c.needs_review")
@@ -166,32 +170,32 @@ def _card_groups_json_sql(*, needs_review: bool | None, by_format: bool) -> str:
     # The same order as by id (user and needs_review are fixed by the filter), spelled as the review index
     # (user, needs_review, id) so the planner walks it instead of filtering the primary key.
     order = "c.id" if needs_review is None else "c.user_id, c.needs_review, c.id"
-    manual_material = "CASE WHEN o.source_question_id IS NULL THEN o.material END"
+    title = (
+        "CASE WHEN g.source_question_id IS NOT NULL THEN q.question_text"
+        " WHEN g.material <> '' THEN %(material_prefix)s || g.material ELSE %(manual_title)s END"
+    )
     # LIMIT 1 keeps the question lookup a per-group index probe (unlimited, it is flattened into a merge
     # join that reads every question of the table).
-    groups = f"""
-        WITH cards AS (
-            SELECT c.*, coalesce(c.extra ->> 'material', '') AS material FROM study_memocard c
-            WHERE {" AND ".join(where)} ORDER BY {order} LIMIT %(limit)s
+    return f"""
+        WITH cards AS MATERIALIZED (
+            SELECT c.id, c.source_question_id, c.body,
+                   CASE WHEN c.source_question_id IS NULL THEN coalesce(c.extra ->> 'material', '') END AS material
+            FROM study_memocard c WHERE {" AND ".join(where)} ORDER BY {order} LIMIT %(limit)s
         )
-        SELECT g.*, q.question_text, q.correct_choice FROM (
-            SELECT min(o.id) AS first_id, o.source_question_id, {manual_material} AS material,
-                   json_agg(b ORDER BY o.id) AS cards
-            FROM cards o CROSS JOIN LATERAL (SELECT {_card_json_fields("NULL::smallint")}) b
-            GROUP BY o.source_question_id, {manual_material}
-        ) g LEFT JOIN LATERAL (
-            SELECT question_text, correct_choice FROM study_question WHERE id = g.source_question_id LIMIT 1
-        ) q ON true
+        SELECT coalesce('[' || string_agg(g.body, ',' ORDER BY g.first_id) || ']', '[]') FROM (
+            SELECT g.first_id,
+                   '{{"source_question_id":' || coalesce(g.source_question_id::text, 'null')
+                   || ',"question_text":' || to_json({title})
+                   || ',"correct_choice":' || coalesce(q.correct_choice::text, 'null')
+                   || ',"cards":[' || g.bodies || ']}}' AS body
+            FROM (
+                SELECT min(id) AS first_id, source_question_id, material, string_agg(body, ',' ORDER BY id) AS bodies
+                FROM cards GROUP BY source_question_id, material
+            ) g LEFT JOIN LATERAL (
+                SELECT question_text, correct_choice FROM study_question WHERE id = g.source_question_id LIMIT 1
+            ) q ON true
+        ) g
     """
-    title = (
-        "CASE WHEN o.source_question_id IS NOT NULL THEN o.question_text"
-        " WHEN o.material <> '' THEN %(material_prefix)s || o.material ELSE %(manual_title)s END"
-    )
-    return json_array_sql(
-        groups,
-        fields=f"o.source_question_id, {title} AS question_text, o.correct_choice, o.cards",
-        order_by="o.first_id",
-    )
 
 
 def card_groups_json(

@@ -1,0 +1,92 @@
+"""PostgreSQL keeps each card's rendered body (study_memocard.body, migration 0002) equal to CardSerializer's
+output through every kind of write: service edits, flags and approvals, batch updates, evidence added,
+moved and removed in bulk, and a card whose evidence was written before the card itself."""
+
+import json
+
+import pytest
+from django.db import connection, transaction
+
+from study.api.card_serializers import CardSerializer
+from study.models import CardEvidence, MemoCard
+from study.services import cards as card_services
+from study.tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def stored_bodies() -> dict[int, dict]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, body FROM study_memocard")
+        return {card_id: json.loads(body) for card_id, body in cursor.fetchall()}
+
+
+def serializer_bodies() -> dict[int, dict]:
+    cards = MemoCard.objects.prefetch_related("evidence").order_by("id")
+    # the evidence relation has no default ordering; the body lists it oldest first
+    return {card.pk: {**CardSerializer(card).data,
+                      "evidence": [{"source_type": e.source_type, "source_id": e.source_id, "snippet": e.snippet}
+                                   for e in sorted(card.evidence.all(), key=lambda e: e.pk)]}
+            for card in cards}
+
+
+def assert_current() -> None:
+    assert stored_bodies() == serializer_bodies()
+
+
+@pytest.fixture
+def question(user):
+    return f.QuestionFactory(study_topic__user=user)
+
+
+def test_bodies_follow_every_kind_of_write(user, question):
+    made = card_services.card_candidate_create(
+        question=question, card_format="qa", cue="큐 \"1\"", fact="사실\n1 😀\u2028",
+        evidence=[{"source_type": "question", "source_id": question.pk, "snippet": "근거 <b>"},
+                  {"source_type": "explanation", "snippet": "둘째\t근거"}],
+    )
+    other = f.MemoCardFactory(user=user, needs_review=True)
+    assert stored_bodies()[made.pk]["evidence"][1]["snippet"] == "둘째\t근거"
+    assert_current()
+
+    card_services.card_update(card=made, cue="고친 큐", fact="고친 사실")
+    assert_current()
+    card_services.card_flag(card=made)
+    assert stored_bodies()[made.pk]["needs_review"] is True
+    assert_current()
+    card_services.cards_approve_for_question(user=user, source_question_id=question.pk)  # queryset .update()
+    assert stored_bodies()[made.pk]["needs_review"] is False
+    assert_current()
+
+    CardEvidence.objects.filter(card=made).update(card=other)  # evidence moved: both cards change
+    assert stored_bodies()[made.pk]["evidence"] == [] and len(stored_bodies()[other.pk]["evidence"]) == 2
+    assert_current()
+    CardEvidence.objects.filter(card=other).delete()
+    assert stored_bodies()[other.pk]["evidence"] == []
+    assert_current()
+    MemoCard.objects.filter(pk=other.pk).update(view_count=5)  # not a body column: body unchanged
+    assert_current()
+
+
+def test_evidence_written_before_its_card_in_one_transaction(user):
+    """The evidence FK is deferred, so evidence may come first; the card's insert renders it."""
+    with transaction.atomic():
+        card_id = MemoCard.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        card_id += 1000
+        CardEvidence.objects.create(card_id=card_id, source_type="question", source_id=1, snippet="먼저")
+        f.MemoCardFactory(id=card_id, user=user)
+    assert stored_bodies()[card_id]["evidence"] == [{"source_type": "question", "source_id": 1, "snippet": "먼저"}]
+    assert_current()
+
+
+def test_bulk_writes_render_every_card(user):
+    cards = MemoCard.objects.bulk_create([
+        MemoCard(user=user, source_kind="manual", format="qa", cue=f"c{n}", fact=f"f{n}", dedup_hash=f"h{n}")
+        for n in range(30)
+    ])
+    CardEvidence.objects.bulk_create([
+        CardEvidence(card=card, source_type="document", source_id=n, snippet=f"s{n}")
+        for n, card in enumerate(cards) for _ in range(n % 3)
+    ])
+    assert sum(len(body["evidence"]) for body in stored_bodies().values()) == 30
+    assert_current()
