@@ -337,18 +337,18 @@ def timed_backfill(db: str) -> dict:
         conn.execute("TRUNCATE publishing_published, publishing_publishoutbox")
         cards = conn.execute("SELECT count(*) FROM study_memocard").fetchone()[0]
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "manage.py", "backfill_publish", "--kind", "all"], cwd=ROOT,
-                            env=app_env(db), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    backfill = [sys.executable, "manage.py", "backfill_publish", "--kind", "all"]
+    command = [sys.executable, str(BENCH / "peak_rss.py"), *backfill]
+    proc = subprocess.run(command, cwd=ROOT, env=app_env(db), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - started
+    output = proc.stdout.decode(errors="replace")
     if proc.returncode != 0:
-        return {"unavailable": f"backfill_publish failed: {output[-400:].decode(errors='replace')}"}
+        return {"unavailable": f"backfill_publish failed: {output[-400:]}"}
+    peak_kb = int(output.strip().splitlines()[-1].removeprefix("PEAK_RSS_KB "))
     with db_connect(db) as conn:
         rows = conn.execute("SELECT count(*) FROM publishing_published").fetchone()[0]
     result = {"cards": cards, "rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
-              "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+              "peak_rss_mb": round(peak_kb / 1024, 1)}
     result["raw_rows_per_s"] = raw_upsert_rate(db)
     result["ratio"] = round(result["rows_per_s"] / result["raw_rows_per_s"], 3)
     log(f"backfill on {cards} cards: {rows} rows in {seconds:.1f}s = {result['rows_per_s']} rows/s, "
