@@ -43,7 +43,7 @@ class FeedItemSerializer(serializers.Serializer):
     pub_id = serializers.CharField()
     kind = serializers.ChoiceField(choices=PublishKind.choices)
     deleted = serializers.BooleanField()
-    updated_at = serializers.DateTimeField(default_timezone=UTC)
+    updated_at = serializers.DateTimeField(default_timezone=UTC, help_text="UTC, e.g. 2026-11-22T03:04:05.120000Z.")
     payload = serializers.JSONField(allow_null=True)
 
 
