@@ -92,6 +92,10 @@ _CARD_JSON_FIELDS = (
 )
 
 
+# The card columns the due list reads (c.* would also carry PostgreSQL's stored study_memocard.body).
+_CARD_COLUMNS = ", ".join(f"c.{name}" for name in CARD_BODY_FIELDS)
+
+
 def _card_json_fields(review_stage: str) -> str:
     """The card body's select list; `review_stage` is an SQL expression (the due list's stage, else NULL)."""
     return f"{_CARD_JSON_FIELDS}, {review_stage} AS review_stage"
@@ -236,9 +240,9 @@ def cards_due_list(*, user: AbstractBaseUser, limit: int = 30, now: datetime | N
 
 _DUE_JSON_SQL = json_array_sql(
     # The new-card half runs only for the places the due half leaves (LIMIT 0 does not scan).
-    """
+    f"""
     WITH due AS MATERIALIZED (
-        SELECT c.*, 0 AS half, p.review_stage, p.due_at
+        SELECT {_CARD_COLUMNS}, 0 AS half, p.review_stage, p.due_at
         FROM study_cardprogress p JOIN study_memocard c ON c.id = p.card_id
         WHERE p.user_id = %(user)s AND p.due_at <= %(now)s AND p.review_stage < %(mastered)s
           AND c.user_id = %(user)s AND c.deleted_at IS NULL AND NOT c.needs_review
@@ -247,7 +251,7 @@ _DUE_JSON_SQL = json_array_sql(
     )
     SELECT * FROM due
     UNION ALL
-    (SELECT c.*, 1, NULL, NULL
+    (SELECT {_CARD_COLUMNS}, 1, NULL, NULL
      FROM study_memocard c
      WHERE c.user_id = %(user)s AND c.deleted_at IS NULL AND NOT c.needs_review
        AND NOT EXISTS (SELECT 1 FROM study_cardprogress p WHERE p.user_id = %(user)s AND p.card_id = c.id)
