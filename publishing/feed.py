@@ -3,6 +3,9 @@
 A feed page is read far more often than a row is written (every viewer pulls every row, pages are pulled
 again after a reset), so the finished JSON of each item is kept with the row (`Published.item`) and a page
 is these texts joined. Times are UTC ("Z"), like the times inside the payloads.
+
+Rows are re-rendered only when they are written again (a backfill skips unchanged payloads), so a change
+of this rendering comes with a data migration that renders the existing rows (as publishing/0003 did).
 """
 
 from datetime import UTC, datetime

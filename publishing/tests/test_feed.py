@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from publishing import services
@@ -139,8 +140,6 @@ def test_viewer_channel_is_throttled_with_retry_after(settings, viewer_client):
 
 def test_viewer_throttle_can_be_turned_off(settings, viewer_client):
     """THROTTLE_VIEWER_RATE=off (a rate of None): no limit, and nothing is counted in the cache."""
-    from django.core.cache import cache
-
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": None},
