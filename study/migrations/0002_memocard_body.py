@@ -28,7 +28,10 @@ CREATE FUNCTION study_card_body(c study_memocard) RETURNS text LANGUAGE sql STAB
     ) b
 $$;
 
-CREATE FUNCTION study_memocard_render_body() RETURNS trigger LANGUAGE plpgsql AS $$
+-- VOLATILE on purpose: each of its expressions then takes a fresh snapshot, so a transaction that waited
+-- on the card row for another one's evidence renders that committed evidence too (a STABLE function would
+-- keep the waiting statement's older snapshot).
+CREATE FUNCTION study_memocard_render_body() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     NEW.body := study_card_body(NEW);
     RETURN NEW;

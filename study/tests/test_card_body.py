@@ -90,3 +90,29 @@ def test_bulk_writes_render_every_card(user):
     ])
     assert sum(len(body["evidence"]) for body in stored_bodies().values()) == 30
     assert_current()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_evidence_for_one_card_is_all_rendered():
+    """Two transactions add evidence to one card at once: the second waits on the card row the first
+    touched, and its rendering (a fresh snapshot in the trigger) includes the first's committed evidence."""
+    import threading
+    import time
+
+    from studyserver.testing import run_concurrently
+
+    card = f.MemoCardFactory()
+    first_inserted = threading.Event()
+
+    def add(snippet: str, *, hold: bool) -> None:
+        with transaction.atomic():
+            if not hold:
+                first_inserted.wait(10)
+            CardEvidence.objects.create(card_id=card.pk, source_type="document", snippet=snippet)
+            if hold:
+                first_inserted.set()
+                time.sleep(0.5)  # the other transaction now waits on the card row
+
+    run_concurrently(lambda: add("first", hold=True), lambda: add("second", hold=False))
+    assert [e["snippet"] for e in stored_bodies()[card.pk]["evidence"]] == ["first", "second"]
+    assert_current()
