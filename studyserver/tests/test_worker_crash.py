@@ -1,8 +1,9 @@
 """A worker killed in the middle of a task: the task is delivered again and takes effect once.
 
-Real worker processes on Redis (acks_late): the first is SIGKILLed while its publish drain waits
-on the publishing lock, which this test holds; a second worker gets the unacknowledged message
-back after the visibility timeout and publishes the change exactly once.
+Real worker processes on Redis (acks_late): the first is SIGKILLed while its task waits on a lock this
+test holds (the publishing lock for a drain; a study session's row for an extraction, which fills the
+session's OCR text after the document's); a second worker gets the unacknowledged message back after
+the visibility timeout and does the work exactly once.
 """
 
 import os
@@ -20,7 +21,9 @@ from django.db import connection
 from publishing.models import Published, PublishOutbox
 from publishing.services import PUBLISH_LOCK_KEY
 from publishing.tasks import publish_drain
-from study.tests.factories import StudyTopicFactory
+from study.models import Document, StudySession
+from study.tasks import extract_document
+from study.tests.factories import SessionAssetFactory, StudyTopicFactory
 from studyserver.celery import app
 from studyserver.testing import celery_conf, wait_for, worker_broker_url
 
@@ -32,9 +35,10 @@ def _dsn() -> str:
     return f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker_process(broker: str, prefix: str) -> subprocess.Popen:
+def start_worker_process(broker: str, prefix: str, **extra_env: str) -> subprocess.Popen:
     env = {
         **os.environ,
+        **extra_env,
         "DEBUG": "true",
         "DATABASE_URL": _dsn(),
         "CELERY_BROKER_URL": broker,
@@ -95,6 +99,56 @@ def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once():
     published = Published.objects.get(kind="study_topic", source_id=topic.pk)
     assert published.payload == {"name": "가스기사 필기", "study_type": "certification"}
     assert Published.objects.count() == 1
+    with redis.Redis.from_url(broker) as client:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+
+
+def extraction_is_waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            " AND query LIKE 'UPDATE \"study_studysession\"%%'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_an_extraction_killed_mid_task_is_redelivered_and_extracts_once(settings):
+    broker, prefix = worker_broker_url(), f"crash-{uuid.uuid4().hex}:"
+    asset = SessionAssetFactory()  # a text document linked to a session as its handwriting snapshot
+    document, session = asset.document, asset.session
+    media = {"MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+
+    with psycopg.connect(_dsn()) as lock_holder:
+        lock_holder.execute("SELECT id FROM study_studysession WHERE id = %s FOR UPDATE", [session.pk])
+        first = start_worker_process(broker, prefix, **media)
+        try:
+            options = {**app.conf.broker_transport_options, "global_keyprefix": prefix}
+            with celery_conf(broker_url=broker, task_always_eager=False, broker_transport_options=options):
+                extract_document.apply_async(args=[document.pk])
+            assert wait_for(extraction_is_waiting_on_a_lock, timeout=30)
+        finally:
+            first.kill()  # SIGKILL mid-transaction: the document's new text was written but not committed
+            first.wait(timeout=10)
+        lock_holder.rollback()
+
+    document.refresh_from_db()
+    assert (document.extract_status, document.extracted_text, document.extracted_at) == ("pending", "", None)
+    assert StudySession.objects.get(pk=session.pk).ocr_text == ""
+
+    time.sleep(VISIBILITY_TIMEOUT + 0.5)
+    second = start_worker_process(broker, prefix, **media)
+    try:
+        assert wait_for(lambda: Document.objects.get(pk=document.pk).extract_status == "done", 30)
+    finally:
+        second.terminate()
+        second.wait(timeout=20)
+
+    document.refresh_from_db()
+    assert document.extracted_text == "LNG is stored at -162 C."
+    assert StudySession.objects.get(pk=session.pk).ocr_text == "LNG is stored at -162 C."
     with redis.Redis.from_url(broker) as client:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
