@@ -80,25 +80,19 @@ def group_cards(cards: list[MemoCard]) -> list[CardGroup]:
 # The card body of the API (CardSerializer's fields), read as plain rows: no model instances on hot lists.
 CARD_BODY_FIELDS = ("id", "source_kind", "format", "cue", "fact", "cloze_text", "needs_review", "flagged_by")
 
-# The same card bodies serialised by PostgreSQL (studyserver.sqljson), over a memo card row `o`.
-_CARD_JSON_FIELDS = (
+# The due list's card bodies serialised by PostgreSQL (studyserver.sqljson), over a row `o` of the card columns
+# below plus the progress stage. (Other lists read the stored body, study_memocard.body, migration 0002; the
+# due list renders its own because it carries the stage, and reading the stored body there measured slower.)
+_CARD_COLUMNS = ", ".join(f"c.{name}" for name in CARD_BODY_FIELDS)
+_DUE_CARD_JSON_FIELDS = (
     "o.id, o.source_kind, o.format, o.cue, o.fact, o.cloze_text, o.needs_review, o.flagged_by, "
     + json_list_sql(
         "SELECT ev.id, ev.source_type, ev.source_id, ev.snippet FROM study_cardevidence ev WHERE ev.card_id = o.id",
         fields="n.source_type, n.source_id, n.snippet",
         order_by="n.id",
     )
-    + " AS evidence"
+    + " AS evidence, o.review_stage"
 )
-
-
-# The card columns the due list reads (c.* would also carry PostgreSQL's stored study_memocard.body).
-_CARD_COLUMNS = ", ".join(f"c.{name}" for name in CARD_BODY_FIELDS)
-
-
-def _card_json_fields(review_stage: str) -> str:
-    """The card body's select list; `review_stage` is an SQL expression (the due list's stage, else NULL)."""
-    return f"{_CARD_JSON_FIELDS}, {review_stage} AS review_stage"
 
 
 def _with_evidence(rows: list[dict]) -> list[dict]:
@@ -258,7 +252,7 @@ _DUE_JSON_SQL = json_array_sql(
      ORDER BY c.id
      LIMIT greatest(%(limit)s - (SELECT count(*) FROM due), 0))
     """,
-    fields=_card_json_fields("o.review_stage"),
+    fields=_DUE_CARD_JSON_FIELDS,
     order_by="o.half, o.due_at, o.id",
 )
 
