@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -52,6 +54,48 @@ def start_worker_process(broker: str, prefix: str, **extra_env: str) -> subproce
     )
 
 
+class Crash:
+    """Real worker processes on their own Redis key prefix: one killed in the middle of a task, one after it."""
+
+    def __init__(self, **env: str) -> None:
+        self.broker, self.prefix, self.env = worker_broker_url(), f"crash-{uuid.uuid4().hex}:", env
+
+    def kill_mid_task(self, task, args: list, *, waiting: Callable[[], bool]) -> None:
+        """Send `task`, wait until `waiting()` says it is stuck mid-way, then SIGKILL its worker."""
+        first = start_worker_process(self.broker, self.prefix, **self.env)
+        try:
+            options = {**app.conf.broker_transport_options, "global_keyprefix": self.prefix}
+            with celery_conf(broker_url=self.broker, task_always_eager=False, broker_transport_options=options):
+                task.apply_async(args=args)
+            assert wait_for(waiting, timeout=30)
+        finally:
+            first.kill()  # SIGKILL: no chance to acknowledge or clean up
+            first.wait(timeout=10)
+
+    @contextmanager
+    def next_worker(self):
+        """A new worker, which restores unacknowledged messages older than the visibility timeout on start."""
+        time.sleep(VISIBILITY_TIMEOUT + 0.5)
+        second = start_worker_process(self.broker, self.prefix, **self.env)
+        try:
+            yield
+        finally:
+            second.terminate()
+            second.wait(timeout=20)
+
+    def clean(self) -> None:
+        with redis.Redis.from_url(self.broker) as client:
+            for key in client.scan_iter(match=f"{self.prefix}*"):
+                client.delete(key)
+
+
+@pytest.fixture
+def crash(settings):
+    crash = Crash(MEDIA_ROOT=str(settings.MEDIA_ROOT))
+    yield crash
+    crash.clean()
+
+
 def drain_is_waiting_on_the_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -64,44 +108,26 @@ def drain_is_waiting_on_the_lock() -> bool:
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once():
-    broker, prefix = worker_broker_url(), f"crash-{uuid.uuid4().hex}:"
+def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once(crash):
     topic = StudyTopicFactory(name="가스기사 필기")
     PublishOutbox.objects.create(kind="study_topic", source_id=topic.pk)
 
     with psycopg.connect(_dsn(), autocommit=True) as lock_holder:
         lock_holder.execute("SELECT pg_advisory_lock(%s)", [PUBLISH_LOCK_KEY])
-        first = start_worker_process(broker, prefix)
-        try:
-            options = {**app.conf.broker_transport_options, "global_keyprefix": prefix}
-            with celery_conf(broker_url=broker, task_always_eager=False, broker_transport_options=options):
-                publish_drain.apply_async()
-            assert wait_for(drain_is_waiting_on_the_lock, timeout=30)
-        finally:
-            first.kill()  # SIGKILL: no chance to acknowledge or clean up
-            first.wait(timeout=10)
+        crash.kill_mid_task(publish_drain, [], waiting=drain_is_waiting_on_the_lock)
         lock_holder.execute("SELECT pg_advisory_unlock(%s)", [PUBLISH_LOCK_KEY])
 
     # The killed drain left nothing behind: its transaction was rolled back with its connection.
     assert not Published.objects.filter(kind="study_topic", source_id=topic.pk).exists()
     assert PublishOutbox.objects.filter(kind="study_topic", source_id=topic.pk).exists()
 
-    # A new worker restores unacknowledged messages older than the visibility timeout when it starts.
-    time.sleep(VISIBILITY_TIMEOUT + 0.5)
-    second = start_worker_process(broker, prefix)
-    try:
+    with crash.next_worker():
         assert wait_for(lambda: Published.objects.filter(kind="study_topic", source_id=topic.pk).exists(), 30)
         assert wait_for(lambda: not PublishOutbox.objects.exists(), 10)
-    finally:
-        second.terminate()
-        second.wait(timeout=20)
 
     published = Published.objects.get(kind="study_topic", source_id=topic.pk)
     assert published.payload == {"name": "가스기사 필기", "study_type": "certification"}
     assert Published.objects.count() == 1
-    with redis.Redis.from_url(broker) as client:
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
 
 
 def extraction_is_waiting_on_a_lock() -> bool:
@@ -115,40 +141,23 @@ def extraction_is_waiting_on_a_lock() -> bool:
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_an_extraction_killed_mid_task_is_redelivered_and_extracts_once(settings):
-    broker, prefix = worker_broker_url(), f"crash-{uuid.uuid4().hex}:"
+def test_an_extraction_killed_mid_task_is_redelivered_and_extracts_once(crash):
     asset = SessionAssetFactory()  # a text document linked to a session as its handwriting snapshot
     document, session = asset.document, asset.session
-    media = {"MEDIA_ROOT": str(settings.MEDIA_ROOT)}
 
     with psycopg.connect(_dsn()) as lock_holder:
         lock_holder.execute("SELECT id FROM study_studysession WHERE id = %s FOR UPDATE", [session.pk])
-        first = start_worker_process(broker, prefix, **media)
-        try:
-            options = {**app.conf.broker_transport_options, "global_keyprefix": prefix}
-            with celery_conf(broker_url=broker, task_always_eager=False, broker_transport_options=options):
-                extract_document.apply_async(args=[document.pk])
-            assert wait_for(extraction_is_waiting_on_a_lock, timeout=30)
-        finally:
-            first.kill()  # SIGKILL mid-transaction: the document's new text was written but not committed
-            first.wait(timeout=10)
+        # killed mid-transaction: the document's new text was written but not committed
+        crash.kill_mid_task(extract_document, [document.pk], waiting=extraction_is_waiting_on_a_lock)
         lock_holder.rollback()
 
     document.refresh_from_db()
     assert (document.extract_status, document.extracted_text, document.extracted_at) == ("pending", "", None)
     assert StudySession.objects.get(pk=session.pk).ocr_text == ""
 
-    time.sleep(VISIBILITY_TIMEOUT + 0.5)
-    second = start_worker_process(broker, prefix, **media)
-    try:
+    with crash.next_worker():
         assert wait_for(lambda: Document.objects.get(pk=document.pk).extract_status == "done", 30)
-    finally:
-        second.terminate()
-        second.wait(timeout=20)
 
     document.refresh_from_db()
     assert document.extracted_text == "LNG is stored at -162 C."
     assert StudySession.objects.get(pk=session.pk).ocr_text == "LNG is stored at -162 C."
-    with redis.Redis.from_url(broker) as client:
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
