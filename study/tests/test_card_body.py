@@ -112,3 +112,48 @@ def test_concurrent_evidence_for_one_card_is_all_rendered():
     run_concurrently(lambda: add("first", hold=True), lambda: add("second", hold=False))
     assert [e["snippet"] for e in stored_bodies()[card.pk]["evidence"]] == ["first", "second"]
     assert_current()
+
+
+def test_truncating_evidence_renders_every_card(user, question):
+    card_services.card_candidate_create(
+        question=question, card_format="qa", cue="큐", fact="사실",
+        evidence=[{"source_type": "question", "source_id": question.pk, "snippet": "근거"}],
+    )
+    f.MemoCardFactory(user=user)
+    assert any(body["evidence"] for body in stored_bodies().values())
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses pending (deferred) FK checks
+        cursor.execute("TRUNCATE study_cardevidence")
+    assert all(body["evidence"] == [] for body in stored_bodies().values())
+    assert_current()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_body_migration_reverses_and_renders_existing_cards(user):
+    """Migrating back before 0002 drops the column, its functions and triggers; migrating forward again
+    renders the cards written in between (0002's fill)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    def body_objects() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'study_memocard' AND column_name = 'body'"
+                " UNION ALL SELECT tgname FROM pg_trigger WHERE tgname LIKE 'study_%%' AND NOT tgisinternal"
+                " UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE 'study_card%%'"
+            )
+            return {name for (name,) in cursor.fetchall()}
+
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    assert {"body", "study_memocard_body", "study_cardevidence_truncated", "study_card_body"} <= body_objects()
+    try:
+        executor.migrate([("study", "0001_initial")])
+        assert body_objects() == set()
+        card = f.MemoCardFactory(user=user)
+        CardEvidence.objects.create(card=card, source_type="document", source_id=7, snippet="그 사이")
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+    assert stored_bodies()[card.pk]["evidence"] == [{"source_type": "document", "source_id": 7, "snippet": "그 사이"}]
+    assert_current()
