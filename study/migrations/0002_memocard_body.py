@@ -5,7 +5,7 @@ on every request cost most of the request. The body is CardSerializer's output w
 list but the due list), rendered when the card's body columns or its evidence change:
 - BEFORE INSERT / UPDATE OF the body columns on study_memocard renders NEW.body;
 - after INSERT / UPDATE / DELETE statements on study_cardevidence, the cards concerned are touched (SET body =
-  body), which renders them again (TRUNCATE too, since migration 0003).
+  body), which renders them again. TRUNCATE of study_cardevidence does not (nothing here truncates it).
 
 The column is not on the Django model: only the PostgreSQL fast path (study.selectors.cards) reads it; SQLite
 has neither column nor triggers. Changing the card body means a new migration replacing study_card_body();
