@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from study.models import SessionAsset, StudySession
 from study.models.sessions import AssetRole, AssetType, ReviewState, SessionMode, StudyType
 from study.selectors.sessions import (
+    live_assets,
     session_assets_attach,
     session_groups,
     sessions_page_json,
@@ -165,13 +166,12 @@ class StudySessionFilter(FilterSet):
         model = StudySession
         fields: list[str] = []
 
+    # Assets of soft-deleted documents are hidden from bodies and /groups, so they match no filter either.
     def filter_document(self, queryset, name, value):
-        assets = SessionAsset.objects.filter(session=OuterRef("pk"), document_id=value)
-        return queryset.filter(Exists(assets))
+        return queryset.filter(Exists(live_assets().filter(session=OuterRef("pk"), document_id=value)))
 
     def filter_asset_type(self, queryset, name, value):
-        assets = SessionAsset.objects.filter(session=OuterRef("pk"), asset_type=value)
-        return queryset.filter(Exists(assets))
+        return queryset.filter(Exists(live_assets().filter(session=OuterRef("pk"), asset_type=value)))
 
     def filter_order(self, queryset, name, value):
         return queryset.order_by(*SessionOrder.ORDERINGS[value])

@@ -17,7 +17,13 @@ def question_review_complete(
     """The learner read the explanation: stage 0, due tomorrow, last_reviewed_at now."""
     now = now or timezone.now()
     with transaction.atomic():
-        question = Question.objects.live().filter(user=user, pk=question_id).only("id").first()
+        # A question of a deleted topic is gone for the learner, as everywhere else (404).
+        question = (
+            Question.objects.live()
+            .filter(user=user, pk=question_id, study_topic__deleted_at__isnull=True)
+            .only("id")
+            .first()
+        )
         if question is None:
             raise NotFound("Question not found.")
         progress, _created = QuestionProgress.objects.select_for_update().get_or_create(

@@ -168,3 +168,11 @@ def test_review_complete_enters_the_queue(api_client, topic):
     fresh = QuestionFactory(study_topic=topic)  # never attempted: progress is created
     assert api_client.post(f"{URL}/{fresh.id}/review-complete/").status_code == 200
     assert QuestionProgress.objects.get(question=fresh).due_at is not None
+
+
+def test_review_complete_of_a_question_in_a_deleted_topic_is_404(api_client, topic):
+    question = QuestionFactory(study_topic=topic)
+    topic.deleted_at = timezone.now()
+    topic.save(update_fields=["deleted_at"])
+    assert api_client.post(f"{URL}/{question.id}/review-complete").status_code == 404
+    assert not QuestionProgress.objects.filter(question=question).exists()

@@ -225,6 +225,15 @@ def test_assets_of_deleted_documents_are_hidden(api_client, user):
     assert set(body["assets"][0]) == {"id", "document_id", "asset_type", "role", "sort_order", "created_at"}
 
 
+def test_assets_of_deleted_documents_match_no_filter(api_client, user, hot_path):
+    session = f.StudySessionFactory(user=user)
+    f.SessionAssetFactory(session=session, asset_type="video")
+    hidden = f.SessionAssetFactory(session=session, asset_type="audio", document__deleted_at=timezone.now())
+    assert _ids(api_client, f"?document_id={hidden.document_id}") == []
+    assert _ids(api_client, "?asset_type=audio") == []
+    assert _ids(api_client, "?asset_type=video") == [session.id]
+
+
 def test_list_rows_are_the_detail_body(api_client, user, hot_path):
     """The list builds bodies from plain rows; they must stay identical to the serializer's detail body."""
     topic = f.StudyTopicFactory(user=user)
