@@ -328,17 +328,22 @@ def publish_sources(
     existing = _published_map(requested)
     pub_ids = {key: current.pub_id for key, current in existing.items()}
     loaded: dict[Key, Any] = {}
-    forced: set[Key] = set()  # referenced but never published: written even as a tombstone
+    referenced: set[Key] = set()
     seen = set(requested)
     to_load = set(requested)
     while to_load:
         for kind, ids in _group(to_load).items():
             loaded.update({(kind, row.id): row for row in _load(kind, ids)})
-        refs = {ref for key in to_load if key in loaded for ref in _references(key[0], loaded[key])} - seen
+        refs = {ref for key in to_load if key in loaded for ref in _references(key[0], loaded[key])}
+        referenced |= refs
+        refs -= seen
         seen |= refs
         pub_ids.update(_published_pub_ids(refs))
         to_load = {ref for ref in refs if ref not in pub_ids}
-        forced |= to_load
+    # Referenced but never published, whether loaded as a reference or requested in this same batch (a card
+    # made and deleted before its first drain, with its progress): written even as a tombstone, so the
+    # pub_id a payload carries exists and stays the same.
+    forced = {key for key in referenced if key not in pub_ids and key in loaded}
 
     for key in loaded:
         pub_ids.setdefault(key, new_pub_id())

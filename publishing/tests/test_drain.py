@@ -1,5 +1,6 @@
 """Outbox recording, the kick once per transaction, and the state-based, idempotent drain."""
 
+import os
 import threading
 
 import pytest
@@ -85,10 +86,13 @@ def test_kick_after_commit_drains_the_outbox(django_capture_on_commit_callbacks)
 
 
 def test_pub_id_is_opaque_and_stable_across_changes(django_capture_on_commit_callbacks):
-    topic = StudyTopicFactory()
+    topic, neighbour = StudyTopicFactory(), StudyTopicFactory()
     request_and_drain(django_capture_on_commit_callbacks, TOPIC, topic.id)
+    request_and_drain(django_capture_on_commit_callbacks, TOPIC, neighbour.id)
     first = published(TOPIC, topic.id)
-    assert str(topic.id) not in first.pub_id and len(first.pub_id) >= 20
+    # Random, long, and unrelated for neighbouring ids (a short id's digits may well occur by chance).
+    assert len(first.pub_id) >= 20 and first.pub_id != str(topic.id)
+    assert os.path.commonprefix([first.pub_id, published(TOPIC, neighbour.id).pub_id]) != first.pub_id[:8]
     topic.name = "renamed"
     topic.save()
     request_and_drain(django_capture_on_commit_callbacks, TOPIC, topic.id)
@@ -212,6 +216,30 @@ def test_referenced_card_in_review_gets_a_tombstone_so_the_reference_resolves():
     card_row = published(CARD, card.id)
     assert card_row.deleted
     assert published(PROGRESS, progress.id).payload["card_pub_id"] == card_row.pub_id
+
+
+def test_a_card_deleted_before_its_first_drain_is_tombstoned_under_the_pub_id_its_progress_carries():
+    """Card and progress in one batch, the card never published and already deleted: without a tombstone
+    the progress would carry a pub_id that no row has, and a later drain would mint another one."""
+    card = MemoCardFactory(deleted_at=timezone.now())
+    progress = CardProgressFactory(card=card)
+    services.publish_request(kind=CARD, source_id=card.id)
+    services.publish_request(kind=PROGRESS, source_id=progress.id)
+    services.publish_drain()
+    card_row = published(CARD, card.id)
+    assert card_row.deleted
+    assert published(PROGRESS, progress.id).payload["card_pub_id"] == card_row.pub_id
+
+    services.publish_sources(kind_ids={PROGRESS: [progress.id]})
+    assert published(CARD, card.id).pub_id == card_row.pub_id
+    assert published(PROGRESS, progress.id).payload["card_pub_id"] == card_row.pub_id
+
+
+def test_a_card_never_published_and_referenced_by_nothing_stays_unpublished():
+    card = MemoCardFactory(deleted_at=timezone.now())
+    services.publish_request(kind=CARD, source_id=card.id)
+    services.publish_drain()
+    assert not Published.objects.filter(kind=CARD, source_id=card.id).exists()
 
 
 def test_sweep_drains_what_a_lost_kick_left_behind():
