@@ -4,7 +4,7 @@ from collections import Counter
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Window
+from django.db.models import Exists, F, OuterRef, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -88,8 +88,10 @@ def _finalize_locked(session: QuizSession, now: datetime) -> None:
         prior_pattern = before.pattern_state if before else None
         outcome = attempt.outcome
 
-        # An offline attempt older than what progress already holds must not overwrite it.
-        if not had_attempt or before.last_attempted_at <= attempt.answered_at:
+        # An offline attempt older than what progress already holds is history: it joins the pattern window
+        # in its place in time, but does not overwrite the newer outcome, move SR or count as a relapse.
+        stale = had_attempt and attempt.answered_at < before.last_attempted_at
+        if not stale:
             progress.last_outcome = outcome
             progress.last_attempted_at = attempt.answered_at
             progress.last_attempt_id = attempt.id
@@ -100,14 +102,14 @@ def _finalize_locked(session: QuizSession, now: datetime) -> None:
             progress.pattern_window_attempts = window
             progress.pattern_updated_at = now
 
-        if progress.due_at is not None:
+        if progress.due_at is not None and not stale:
             state = scheduling.advance(progress.review_stage, outcome, now, progress.due_at)
             progress.review_stage, progress.due_at = state.stage, state.due_at
 
         counters[outcome] += 1
         if outcome == scheduling.CORRECT and not had_attempt:
             counters["newly_correct"] += 1
-        if outcome == scheduling.WRONG and prior_outcome == scheduling.CORRECT:
+        if outcome == scheduling.WRONG and prior_outcome == scheduling.CORRECT and not stale:
             counters["relapsed"] += 1
         if progress.pattern_state == scheduling.RECOVERED and prior_pattern != scheduling.RECOVERED:
             counters["recovered"] += 1
@@ -158,8 +160,8 @@ def _winning_attempts(session: QuizSession) -> dict[int, QuestionAttempt]:
 def _pattern_windows(session: QuizSession, winners: dict[int, QuestionAttempt]) -> dict[int, list[str]]:
     """Outcomes of the last ≤3 non-skipped attempts per question, oldest first (one query).
 
-    Counts every finalized session of the user plus this session's winning attempts;
-    attempts of abandoned sessions and superseded answers within this session are ignored.
+    Counts the winning attempt of each question in every finalized session of the user, and this session's;
+    attempts of abandoned sessions and answers superseded within their session are ignored.
     """
     if not winners:
         return {}
@@ -183,6 +185,11 @@ CROSS JOIN LATERAL (
     JOIN study_quizsession s ON s.id = a.quiz_session_id
     WHERE a.question_id = q.question_id AND a.user_id = %s AND a.outcome <> %s
       AND ((s.finalized_at IS NOT NULL AND a.quiz_session_id <> %s) OR a.id = ANY(%s::bigint[]))
+      AND NOT EXISTS (
+          SELECT 1 FROM study_questionattempt later
+          WHERE later.quiz_session_id = a.quiz_session_id AND later.question_id = a.question_id
+            AND (later.answered_at, later.id) > (a.answered_at, a.id)
+      )
     ORDER BY a.answered_at DESC, a.id DESC
     LIMIT %s
 ) w
@@ -201,12 +208,16 @@ def _pattern_rows_lateral(session: QuizSession, question_ids: list[int], winner_
 
 def _pattern_rows_window(session: QuizSession, question_ids: list[int], winner_ids: list[int]) -> list[tuple]:
     """The same rows with a window function (databases without LATERAL/arrays, e.g. the SQLite demo)."""
+    later = QuestionAttempt.objects.filter(
+        quiz_session_id=OuterRef("quiz_session_id"), question_id=OuterRef("question_id")
+    ).filter(Q(answered_at__gt=OuterRef("answered_at")) | Q(answered_at=OuterRef("answered_at"), id__gt=OuterRef("id")))
     return list(
         QuestionAttempt.objects.filter(user_id=session.user_id, question_id__in=question_ids)
         .exclude(outcome=scheduling.SKIPPED)
         .filter(
             (Q(quiz_session__finalized_at__isnull=False) & ~Q(quiz_session_id=session.id)) | Q(id__in=winner_ids)
         )
+        .filter(~Exists(later))
         .annotate(
             recency=Window(
                 RowNumber(), partition_by=[F("question_id")], order_by=[F("answered_at").desc(), F("id").desc()]

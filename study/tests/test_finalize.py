@@ -97,6 +97,38 @@ def test_last_attempt_per_question_wins(topic):
     assert progress.pattern_window_attempts == ["correct"]  # the superseded answer is not in the window
 
 
+def test_answers_replaced_in_earlier_sessions_stay_out_of_later_windows(topic):
+    q = QuestionFactory(study_topic=topic)
+    start = timezone.now() - timedelta(days=5)
+    make_session(topic, {q: ["wrong", "correct"]}, at=start, finalize=True)  # the learner changed the answer
+    summary = quiz_session_finalize(quiz_session=make_session(topic, {q: "correct"}, at=start + timedelta(days=1)))
+    progress = progress_of(q)
+    assert progress.pattern_window_attempts == ["correct", "correct"]
+    assert progress.pattern_state == "stable" and summary["recovered"] == 0
+
+
+def test_an_offline_answer_older_than_progress_is_history_only(topic):
+    """Ingest may bring an answer given before the learner's latest one: it takes its place in the pattern
+    window, but the newer outcome, the SR state and the relapse counter stay as the newer answer left them."""
+    q = QuestionFactory(study_topic=topic)
+    now = timezone.now()
+    make_session(topic, {q: "correct"}, at=now - timedelta(days=3), finalize=True)
+    QuestionProgress.objects.filter(question=q).update(review_stage=1, due_at=now + timedelta(days=2))
+    summary = quiz_session_finalize(
+        quiz_session=make_session(topic, {q: "wrong"}, at=now - timedelta(days=4)), now=now
+    )
+    progress = progress_of(q)
+    assert progress.last_outcome == "correct" and progress.last_attempted_at > now - timedelta(days=4)
+    assert (progress.review_stage, progress.due_at) == (1, now + timedelta(days=2))
+    assert progress.pattern_window_attempts == ["wrong", "correct"] and progress.pattern_state == "recovered"
+    assert summary["wrong"] == 1 and summary["relapsed"] == 0
+
+    # a newer wrong answer still relapses and resets the ladder
+    summary = quiz_session_finalize(quiz_session=make_session(topic, {q: "wrong"}, at=now), now=now)
+    assert summary["relapsed"] == 1
+    assert (progress_of(q).review_stage, progress_of(q).due_at) == (0, now + timedelta(days=1))
+
+
 def test_pattern_uses_finalized_history_and_ignores_abandoned_sessions(topic):
     q = QuestionFactory(study_topic=topic)
     start = timezone.now() - timedelta(days=10)

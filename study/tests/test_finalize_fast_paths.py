@@ -22,7 +22,8 @@ def test_lateral_and_window_forms_agree_on_history_abandoned_and_superseded_atte
     other_topic_question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
     start = timezone.now() - timedelta(days=10)
     # five finalized sessions on long_history (more than the window), one with a skip that must not count
-    for day, outcome in enumerate(["wrong", "correct", "unsure", "skipped", "wrong"]):
+    # (on day 4 the learner changed correct to wrong: only the replacement counts)
+    for day, outcome in enumerate(["wrong", "correct", "unsure", "skipped", ["correct", "wrong"]]):
         make_session(topic, {long_history: outcome}, at=start + timedelta(days=day), finalize=True)
     abandoned = make_session(topic, {long_history: "correct", fresh: "correct"}, at=start + timedelta(days=6))
     abandoned.status = "abandoned"
@@ -42,7 +43,7 @@ def test_lateral_and_window_forms_agree_on_history_abandoned_and_superseded_atte
     assert [tuple(row) for row in lateral] == [tuple(row) for row in window]
     assert [tuple(row) for row in lateral] == [
         (long_history.id, "unsure"),
-        (long_history.id, "wrong"),
+        (long_history.id, "wrong"),  # day 4's replacement; its superseded correct is ignored
         (long_history.id, "correct"),  # the winner; the superseded wrong and the abandoned correct are ignored
         (fresh.id, "unsure"),
     ]
