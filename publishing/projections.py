@@ -24,8 +24,11 @@ def project_topic(topic: StudyTopic) -> Payload | None:
     return {"name": topic.name, "study_type": topic.study_type}
 
 
-def project_question(question: Question, *, topic_pub_id: str | None, ai_explanation: str | None) -> Payload | None:
-    if question.deleted_at is not None:
+def project_question(
+    question: Question, *, topic_pub_id: str | None, ai_explanation: str | None, topic_live: bool
+) -> Payload | None:
+    """A live question of a live topic; a question deleted, or whose topic was deleted, is a tombstone."""
+    if question.deleted_at is not None or not topic_live:
         return None
     return {
         "topic_pub_id": topic_pub_id,

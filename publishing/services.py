@@ -149,7 +149,7 @@ def publish_request_many(*, kind: str, source_ids: Iterable[int]) -> None:
 
 # Only the columns the projections and references read (no timestamps, no full question under a card);
 # a card's topic (its own, else its source question's) comes as card_topic_id, a question's AI explanation
-# as ai_explanation_text.
+# as ai_explanation_text and its topic's deleted_at as topic_deleted_at.
 _LOAD_COLUMNS = {
     PublishKind.STUDY_TOPIC: ("id", "user_id", "deleted_at", "name", "study_type"),
     PublishKind.STUDY_QUESTION: (
@@ -189,7 +189,9 @@ def _load(kind: str, ids: set[int]) -> list[SimpleNamespace]:
     if kind == PublishKind.STUDY_TOPIC:
         rows = StudyTopic.objects.filter(_ids_q(ids)).values(*columns)
     elif kind == PublishKind.STUDY_QUESTION:
-        rows = Question.objects.filter(_ids_q(ids)).values(*columns, ai_explanation_text=F("ai_explanation__text"))
+        rows = Question.objects.filter(_ids_q(ids)).values(
+            *columns, ai_explanation_text=F("ai_explanation__text"), topic_deleted_at=F("study_topic__deleted_at")
+        )
     elif kind == PublishKind.STUDY_CARD:
         rows = MemoCard.objects.filter(_ids_q(ids)).values(*columns, card_topic_id=_card_topic())
     else:
@@ -233,6 +235,7 @@ def _project(kind: str, row: Any, pub_ids: Mapping[Key, str]) -> dict | None:
             row,
             topic_pub_id=ref(PublishKind.STUDY_TOPIC, row.study_topic_id),
             ai_explanation=row.ai_explanation_text,
+            topic_live=row.topic_deleted_at is None,
         )
     if kind == PublishKind.STUDY_CARD:
         return projections.project_card(

@@ -149,6 +149,29 @@ def test_soft_deleted_sources_are_tombstoned(kind):
     assert tomb.deleted and tomb.payload is None
 
 
+def test_deleting_a_topic_tombstones_its_questions():
+    """Questions of a deleted topic are gone for the learner (lists, quizzes, ingest): the viewer too."""
+    from study.services.topics import topic_delete
+
+    topic = StudyTopicFactory()
+    kept_elsewhere = QuestionFactory(study_topic=StudyTopicFactory(user=topic.user))
+    questions = QuestionFactory.create_batch(2, study_topic=topic, user=topic.user)
+    for question in [*questions, kept_elsewhere]:
+        services.publish_request(kind=QUESTION, source_id=question.id)
+    services.publish_drain()
+    assert not any(published(QUESTION, q.id).deleted for q in questions)
+
+    topic_delete(topic=topic)
+    services.publish_drain()
+    assert published(TOPIC, topic.id).deleted
+    assert all(published(QUESTION, q.id).deleted for q in questions)
+    assert not published(QUESTION, kept_elsewhere.id).deleted
+
+    # a later re-projection (backfill, another request) keeps them tombstoned
+    services.publish_sources(kind_ids={QUESTION: [q.id for q in questions]})
+    assert all(published(QUESTION, q.id).deleted for q in questions)
+
+
 def test_a_hard_deleted_source_is_tombstoned_and_an_unknown_one_ignored():
     topic = StudyTopicFactory()
     services.publish_request(kind=TOPIC, source_id=topic.id)

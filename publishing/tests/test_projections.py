@@ -19,7 +19,7 @@ def test_question_payload_refers_by_pub_id():
     question = Question(
         id=7, subject="안전", question_text="LNG?", choices=["a", "b"], correct_choice=2, explanation="because"
     )
-    payload = projections.project_question(question, topic_pub_id="tp", ai_explanation=None)
+    payload = projections.project_question(question, topic_pub_id="tp", ai_explanation=None, topic_live=True)
     assert payload == {
         "topic_pub_id": "tp",
         "subject": "안전",
@@ -29,8 +29,9 @@ def test_question_payload_refers_by_pub_id():
         "explanation": "because",
         "ai_explanation": None,
     }
+    assert projections.project_question(question, topic_pub_id="tp", ai_explanation=None, topic_live=False) is None
     question.deleted_at = WHEN
-    assert projections.project_question(question, topic_pub_id="tp", ai_explanation="x") is None
+    assert projections.project_question(question, topic_pub_id="tp", ai_explanation="x", topic_live=True) is None
 
 
 def test_card_payload_only_when_approved_and_live():

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from publishing.models import PublishKind
-from publishing.services import publish_request
+from publishing.services import publish_request, publish_request_many
 from study.models import Document, StudyTopic, TopicDocument
 from studyserver.errors import Conflict, NotFound
 
@@ -56,11 +56,14 @@ def topic_update(*, topic: StudyTopic, data: dict) -> StudyTopic:
 
 
 def topic_delete(*, topic: StudyTopic) -> None:
-    """Soft delete: sessions, questions and links stay; the topic leaves lists and the feed."""
+    """Soft delete: sessions, questions and links stay; the topic and its questions leave lists and the feed."""
     with transaction.atomic():
         topic.deleted_at = timezone.now()
         topic.save(update_fields=["deleted_at", "updated_at"])
         publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
+        # Its questions are gone for the learner (lists, quizzes, ingest); the viewer gets their tombstones.
+        question_ids = topic.questions.filter(deleted_at__isnull=True).values_list("id", flat=True)
+        publish_request_many(kind=PublishKind.STUDY_QUESTION, source_ids=list(question_ids))
 
 
 def topic_document_link(*, topic: StudyTopic, document: Document) -> TopicDocument:
