@@ -111,6 +111,18 @@ def test_repeat_is_already_ingested_with_stored_counts_and_sr_advances_once(view
     assert QuizSession.objects.count() == 1 and QuestionAttempt.objects.count() == 1
 
 
+def test_repeat_after_its_questions_were_deleted_is_still_already_ingested(viewer_client, quiz):
+    question, pub = quiz["questions"][0], quiz["pub_ids"][0]
+    assert post(viewer_client, [{"question_pub_id": pub, "selected_choice": 1}]).json()["status"] == "ingested"
+    question.deleted_at = timezone.now()
+    question.save()
+    repeat = post(viewer_client, [{"question_pub_id": pub, "selected_choice": 1}])
+    assert repeat.status_code == 200 and repeat.json()["status"] == "already_ingested"
+    assert repeat.json()["sessions"][0]["correct"] == 1
+    # a new uuid over the same deleted question has nothing to ingest
+    assert post(viewer_client, [{"question_pub_id": pub, "selected_choice": 1}], uuid="other").status_code == 404
+
+
 def test_attempts_are_applied_in_answered_at_order_index_breaking_ties(viewer_client, quiz):
     question, pub = quiz["questions"][0], quiz["pub_ids"][0]
     post(
