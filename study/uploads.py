@@ -2,11 +2,14 @@
 
 import hashlib
 import os
+import struct
 import unicodedata
+import warnings
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
+from PIL import Image
 
 from studyserver.errors import BodyTooLarge, EmptyFile, InvalidInput
 
@@ -92,9 +95,24 @@ def sha256_of(upload: UploadedFile) -> str:
     return digest.hexdigest()
 
 
+# What Pillow raises for broken or hostile files (a bad checksum is a SyntaxError, a short read an OSError).
+_BROKEN_IMAGE = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+
+
 def is_png(upload: UploadedFile) -> bool:
-    """True when the content starts with the 8-byte PNG signature (the name is not trusted)."""
+    """True when the content really is a PNG: the signature, then Pillow's walk over every chunk up to IEND
+    with their checksums (pixels are not decoded). The name and the declared type are not trusted."""
     upload.seek(0)
-    head = upload.read(len(PNG_SIGNATURE))
-    upload.seek(0)
-    return head == PNG_SIGNATURE
+    try:
+        if upload.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+            return False
+        upload.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # nothing is decoded here
+            with Image.open(upload, formats=["PNG"]) as image:
+                image.verify()
+        return True
+    except _BROKEN_IMAGE:
+        return False
+    finally:
+        upload.seek(0)

@@ -93,7 +93,7 @@ def session_asset_remove(*, session: StudySession, asset_id: int) -> None:
 
 
 def session_snapshot_create(*, session: StudySession, upload: UploadedFile, sort_order: int = 0) -> SessionAsset:
-    """Store a PNG (checked by signature) as a document and link it as handwriting_png/answer, atomically."""
+    """Store a PNG (checked by its content) as a document and link it as handwriting_png/answer, atomically."""
     checked_upload_size(upload)
     if not is_png(upload):
         raise UnsupportedType("Snapshots must be PNG images.")

@@ -1,7 +1,11 @@
-"""/api/study-sessions/{id}/snapshot: PNG by signature, one transaction, extract after commit, no orphans."""
+"""/api/study-sessions/{id}/snapshot: PNG by content, one transaction, extract after commit, no orphans."""
+
+import io
+import zlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 
 from study.models import Document, SessionAsset
 from study.tests import factories as f
@@ -9,7 +13,15 @@ from studyserver.testing import failing, stored_files
 
 pytestmark = pytest.mark.django_db
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+
+
+def _png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (16, 8), 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PNG = _png_bytes()
 
 
 def snap(client, session_id, content=PNG, name="page.png", **fields):
@@ -34,6 +46,25 @@ def test_snapshot_creates_document_and_answer_asset(
     assert doc.extract_status != "pending"  # the extract ran after commit
     assert len(callbacks) == 1
     assert len(stored_files(_isolated_media)) == 1
+
+
+def _corrupt_crc(png: bytes) -> bytes:
+    """The same PNG with the IHDR chunk's checksum broken."""
+    crc_at = 8 + 8 + 13  # signature, IHDR length + type, IHDR data
+    crc = zlib.crc32(png[12:crc_at]) ^ 1
+    return png[:crc_at] + crc.to_bytes(4, "big") + png[crc_at + 4:]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [PNG[:8] + b"garbage, not a png", PNG[: len(PNG) // 2], _corrupt_crc(PNG), PNG[:8]],
+    ids=["signature-then-garbage", "truncated", "bad-checksum", "signature-only"],
+)
+def test_a_png_signature_alone_is_not_enough(api_client, user, _isolated_media, content):
+    session = f.StudySessionFactory(user=user)
+    response = snap(api_client, session.id, content=content)
+    assert response.status_code == 400 and response.json()["error_code"] == "unsupported_type"
+    assert not Document.objects.exists() and stored_files(_isolated_media) == []
 
 
 def test_png_is_judged_by_content_not_name(api_client, user, _isolated_media):
