@@ -131,6 +131,16 @@ class MemoCardAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected cards", permissions=["change"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
+        # "Select all N" hands the action every card the changelist matches, not the ones picked on the page:
+        # that would be the approve-everything the review rules leave out on purpose.
+        if forms.BooleanField(required=False).to_python(request.POST.get("select_across")):
+            self.message_user(
+                request,
+                "Approving every matching card at once is not offered; nothing was approved. Pick cards on the "
+                "page, or approve one question's cards in the review queue.",
+                messages.ERROR,
+            )
+            return
         cards = list(queryset.filter(needs_review=True))
         for card in cards:
             card_services.card_approve(card=card)

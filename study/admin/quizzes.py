@@ -1,10 +1,21 @@
-"""Admin for questions, quiz sessions, attempts, progress, explanations and analyses."""
+"""Admin for questions, quiz sessions, attempts, progress, explanations and analyses.
+
+Question and explanation writes record the question's publish request (the explanation text is part of the
+published question), and a question's delete is the soft delete of study.services.questions.
+"""
 
 import json
 
+from django import forms
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from publishing.models import PublishKind
+from publishing.services import publish_request, publish_request_many
+from study.api.question_serializers import MAX_CHOICES
 from study.models import (
     Question,
     QuestionAttempt,
@@ -13,20 +24,90 @@ from study.models import (
     QuizSession,
     SessionAnalysis,
 )
+from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
+from study.services.questions import question_delete, question_update
+
+from .base import SoftDeleteModelAdmin
+
+
+class QuestionForm(forms.ModelForm):
+    """The rules the API and the services enforce, as form errors instead of a 500 or a bad row."""
+
+    class Meta:
+        model = Question
+        fields = ("user", "study_topic", *QUESTION_EDITABLE_FIELDS)
+
+    def clean_choices(self) -> list:
+        choices = self.cleaned_data["choices"]
+        if (
+            not isinstance(choices, list)
+            or not 2 <= len(choices) <= MAX_CHOICES
+            or not all(isinstance(c, str) and c.strip() for c in choices)
+        ):
+            raise forms.ValidationError(f"A JSON list of 2 to {MAX_CHOICES} non-empty strings.")
+        return choices
+
+    def clean_source(self) -> dict:
+        source = self.cleaned_data.get("source")
+        if source in (None, ""):
+            return {}
+        if not isinstance(source, dict):
+            raise forms.ValidationError('A JSON object such as {"exam": "가스기사", "year": 2024, "number": 3}.')
+        return source
+
+    def clean(self) -> dict:
+        data = super().clean()
+        choices, correct = data.get("choices"), data.get("correct_choice")
+        if choices is not None and correct is not None and not 1 <= correct <= len(choices):
+            self.add_error("correct_choice", f"Must be between 1 and {len(choices)} (the number of choices).")
+        user = data.get("user")
+        user_id = user.pk if user is not None else self.instance.user_id
+        topic = data.get("study_topic")
+        if topic is not None and user_id is not None:
+            if topic.user_id != user_id:
+                self.add_error("study_topic", "This topic belongs to another user.")
+            elif topic.deleted_at is not None and "study_topic" in self.changed_data:
+                self.add_error("study_topic", "This topic is deleted.")
+        return data
 
 
 @admin.register(Question)
-class QuestionAdmin(admin.ModelAdmin):
+class QuestionAdmin(SoftDeleteModelAdmin):
+    form = QuestionForm
     list_display = ("id", "short_text", "subject", "study_topic", "correct_choice", "user", "deleted_at")
     list_filter = ("subject", ("deleted_at", admin.EmptyFieldListFilter), "user")
     search_fields = ("question_text", "subject")
     raw_id_fields = ("user", "study_topic")
     list_select_related = ("study_topic", "user")
     ordering = ("-id",)
+    fields = ("user", "study_topic", *QUESTION_EDITABLE_FIELDS, "deleted_at", "created_at", "updated_at")
 
     @admin.display(description="question")
     def short_text(self, obj: Question) -> str:
         return obj.question_text[:80]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Question | None = None) -> tuple[str, ...]:
+        # A question's attempts, progress and cards belong to its owner: the owner is set once.
+        timestamps = ("deleted_at", "created_at", "updated_at")
+        return ("user", *timestamps) if obj is not None else timestamps
+
+    def save_model(self, request: HttpRequest, obj: Question, form: forms.ModelForm, change: bool) -> None:
+        if not change:
+            # question_create takes a topic id and builds its own row; the form has built and validated this one.
+            with transaction.atomic():
+                obj.save()
+                publish_request(kind=PublishKind.STUDY_QUESTION, source_id=obj.pk)
+            return
+        if not form.has_changed():
+            return
+        with transaction.atomic():
+            if "study_topic" in form.changed_data:  # question_update does not move questions between topics
+                obj.save(update_fields=["study_topic", "updated_at"])
+            data = {field: getattr(obj, field) for field in QUESTION_EDITABLE_FIELDS if field in form.changed_data}
+            question_update(question=obj, data=data)
+
+    def soft_delete(self, obj: Question) -> None:
+        question_delete(question=obj)
 
 
 class QuestionAttemptInline(admin.TabularInline):
@@ -67,10 +148,37 @@ class QuestionProgressAdmin(admin.ModelAdmin):
 
 @admin.register(QuestionExplanation)
 class QuestionExplanationAdmin(admin.ModelAdmin):
+    """The explanation text is published inside its question, so every write re-publishes that question."""
+
     list_display = ("question", "backend", "created_at")
     list_filter = ("backend",)
     search_fields = ("text",)
     raw_id_fields = ("user", "question")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: QuestionExplanation | None = None) -> tuple[str, ...]:
+        # The owner follows the question; moving an explanation to another question is not an edit.
+        timestamps = ("created_at", "updated_at")
+        return ("user", "question", *timestamps) if obj is not None else ("user", *timestamps)
+
+    def save_model(
+        self, request: HttpRequest, obj: QuestionExplanation, form: forms.ModelForm, change: bool
+    ) -> None:
+        if not change:
+            obj.user_id = obj.question.user_id
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            publish_request(kind=PublishKind.STUDY_QUESTION, source_id=obj.question_id)
+
+    def delete_model(self, request: HttpRequest, obj: QuestionExplanation) -> None:
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            publish_request(kind=PublishKind.STUDY_QUESTION, source_id=obj.question_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[QuestionExplanation]) -> None:
+        with transaction.atomic():
+            question_ids = list(queryset.values_list("question_id", flat=True))
+            super().delete_queryset(request, queryset)
+            publish_request_many(kind=PublishKind.STUDY_QUESTION, source_ids=question_ids)
 
 
 def _pretty_json(value) -> str:

@@ -1,8 +1,40 @@
 """Admin for topics and their document links."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest
 
+from publishing.models import PublishKind
+from publishing.services import publish_request
 from study.models import StudyTopic, TopicDocument
+from study.services.topics import topic_delete, topic_update
+from studyserver.errors import Conflict
+
+from .base import SoftDeleteModelAdmin
+
+DUPLICATE_NAME_MESSAGE = "This user already has an active topic with this name."
+TOPIC_EDITABLE_FIELDS = ("name", "study_type", "description")
+
+
+class StudyTopicForm(forms.ModelForm):
+    """A duplicate active name is a form error: on the change form the owner is read-only, so Django's own
+    check of the partial unique constraint skips it and the save would fail with an IntegrityError."""
+
+    class Meta:
+        model = StudyTopic
+        fields = ("user", *TOPIC_EDITABLE_FIELDS)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        name = data.get("name")
+        user = data.get("user")
+        user_id = user.pk if user is not None else self.instance.user_id
+        if name and user_id is not None:
+            taken = StudyTopic.objects.live().filter(user_id=user_id, name=name).exclude(pk=self.instance.pk)
+            if taken.exists():
+                self.add_error("name", DUPLICATE_NAME_MESSAGE)
+        return data
 
 
 class TopicDocumentInline(admin.TabularInline):
@@ -12,13 +44,38 @@ class TopicDocumentInline(admin.TabularInline):
 
 
 @admin.register(StudyTopic)
-class StudyTopicAdmin(admin.ModelAdmin):
+class StudyTopicAdmin(SoftDeleteModelAdmin):
+    form = StudyTopicForm
     list_display = ("name", "study_type", "user", "created_at", "deleted_at")
     list_filter = ("study_type", ("deleted_at", admin.EmptyFieldListFilter), "user")
     search_fields = ("name", "description")
     raw_id_fields = ("user",)
     inlines = [TopicDocumentInline]
     ordering = ("-created_at", "-id")
+    fields = ("user", *TOPIC_EDITABLE_FIELDS, "deleted_at", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: StudyTopic | None = None) -> tuple[str, ...]:
+        # Moving a topic to another owner would strand its questions, sessions and cards with the old one.
+        timestamps = ("deleted_at", "created_at", "updated_at")
+        return ("user", *timestamps) if obj is not None else timestamps
+
+    def save_model(self, request: HttpRequest, obj: StudyTopic, form: forms.ModelForm, change: bool) -> None:
+        if not change:
+            # topic_create builds its own row; this one is already built and validated by the form.
+            with transaction.atomic():
+                obj.save()
+                publish_request(kind=PublishKind.STUDY_TOPIC, source_id=obj.pk)
+            return
+        data = {field: getattr(obj, field) for field in TOPIC_EDITABLE_FIELDS if field in form.changed_data}
+        if not data:
+            return
+        try:
+            topic_update(topic=obj, data=data)
+        except Conflict:  # another request took the name after the form checked it
+            self.message_user(request, f"{DUPLICATE_NAME_MESSAGE} Nothing was changed.", messages.ERROR)
+
+    def soft_delete(self, obj: StudyTopic) -> None:
+        topic_delete(topic=obj)
 
 
 @admin.register(TopicDocument)

@@ -5,6 +5,7 @@ workers never extract it twice and a crashed worker leaves it `pending` (nothing
 """
 
 import logging
+from collections.abc import Iterable
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
@@ -78,10 +79,13 @@ def document_extract(*, document_id: int) -> str:
     return str(status)
 
 
-def documents_reset_for_retry(*, document_ids) -> int:
-    """Put failed/skipped documents back to pending (live ones only); returns how many changed."""
-    return (
-        Document.objects.filter(pk__in=list(document_ids), deleted_at__isnull=True)
-        .exclude(extract_status=ExtractStatus.PENDING)
-        .update(extract_status=ExtractStatus.PENDING, extract_error="", updated_at=timezone.now())
-    )
+def documents_reset_for_retry(*, document_ids: Iterable[int]) -> int:
+    """Put failed/skipped documents back to pending (live ones only); returns how many changed.
+
+    A `done` document keeps its text (and its sessions' OCR text); pending ones are already waiting.
+    """
+    return Document.objects.filter(
+        pk__in=list(document_ids),
+        deleted_at__isnull=True,
+        extract_status__in=[ExtractStatus.FAILED, ExtractStatus.SKIPPED],
+    ).update(extract_status=ExtractStatus.PENDING, extract_error="", updated_at=timezone.now())

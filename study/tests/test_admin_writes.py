@@ -1,0 +1,312 @@
+"""Admin writes outside the card review queue: questions, topics, explanations, documents, bulk approval.
+
+Each write that changes what the viewer sees must record its publish request (drained here through the eager
+Celery kick on commit), deletes must be soft, and bad input must be a form error rather than a 500.
+"""
+
+import json
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from publishing.models import Published, PublishOutbox
+from study.models import Document, MemoCard, Question, QuestionExplanation, StudyTopic
+from study.services.cards import card_candidate_create
+from study.services.questions import question_update
+from study.tests.factories import DocumentFactory, QuestionFactory, StudyTopicFactory
+
+pytestmark = pytest.mark.django_db
+
+NO_INLINES = {"document_links-TOTAL_FORMS": "0", "document_links-INITIAL_FORMS": "0",
+              "document_links-MIN_NUM_FORMS": "0", "document_links-MAX_NUM_FORMS": "1000"}
+
+
+@pytest.fixture
+def drain(django_capture_on_commit_callbacks):
+    """A context manager that runs its block's on-commit callbacks (the publish drain kick) when it ends."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def admin(admin_client, drain):
+    """The admin client; each POST runs its on-commit callbacks, as the end of a real request would."""
+
+    class Client:
+        def get(self, *args, **kwargs):
+            return admin_client.get(*args, **kwargs)
+
+        def post(self, *args, **kwargs):
+            with drain():
+                return admin_client.post(*args, **kwargs)
+
+    return Client()
+
+
+@pytest.fixture
+def question(user):
+    topic = StudyTopicFactory(user=user, name="가스기사 필기")
+    return QuestionFactory(study_topic=topic, question_text="LNG의 주성분은?", choices=["메탄", "에탄"],
+                           correct_choice=1)
+
+
+def published(kind: str, source_id: int) -> Published:
+    return Published.objects.get(kind=kind, source_id=source_id)
+
+
+def publish_now(drain, question: Question) -> None:
+    """Put the question into the feed through its service, as the API would have."""
+    with drain():
+        question_update(question=question, data={})
+
+
+def question_form(question: Question, **changes) -> dict:
+    data = {
+        "study_topic": question.study_topic_id,
+        "subject": question.subject,
+        "question_text": question.question_text,
+        "choices": json.dumps(question.choices, ensure_ascii=False),
+        "correct_choice": question.correct_choice,
+        "explanation": question.explanation,
+        "source": json.dumps(question.source),
+    }
+    return {**data, **changes}
+
+
+def form_errors(response) -> dict:
+    return response.context["adminform"].form.errors
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def action_names(response) -> list[str]:
+    return [name for name, _ in response.context["action_form"].fields["action"].choices if name]
+
+
+# --- questions ---------------------------------------------------------------------------------
+
+
+def test_question_edit_publishes_the_new_content(admin, question):
+    url = reverse("admin:study_question_change", args=[question.pk])
+    response = admin.post(url, question_form(question, question_text="LNG의 주성분은 무엇인가?",
+                                             choices='["메탄", "에탄", "프로판"]', correct_choice=1))
+    assert response.status_code == 302, form_errors(response)
+    payload = published("study_question", question.pk).payload
+    assert payload["question_text"] == "LNG의 주성분은 무엇인가?"
+    assert payload["choices"] == ["메탄", "에탄", "프로판"]
+    assert not PublishOutbox.objects.exists()  # drained
+
+
+def test_question_add_publishes(admin, user):
+    topic = StudyTopicFactory(user=user)
+    data = {"user": user.pk, "study_topic": topic.pk, "subject": "가스법규", "question_text": "부취제는?",
+            "choices": '["THT", "TBM"]', "correct_choice": 2, "explanation": "", "source": "{}"}
+    response = admin.post(reverse("admin:study_question_add"), data)
+    assert response.status_code == 302, form_errors(response)
+    created = Question.objects.get(question_text="부취제는?")
+    assert published("study_question", created.pk).payload["correct_choice"] == 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"correct_choice": 3}, "correct_choice"),
+        ({"correct_choice": 0}, "correct_choice"),
+        ({"choices": '"메탄"'}, "choices"),
+        ({"choices": '["메탄"]'}, "choices"),
+        ({"choices": '["메탄", ""]'}, "choices"),
+        ({"source": "[1]"}, "source"),
+    ],
+)
+def test_invalid_question_is_a_form_error(admin, question, changes, field):
+    url = reverse("admin:study_question_change", args=[question.pk])
+    response = admin.post(url, question_form(question, **changes))
+    assert response.status_code == 200
+    assert field in form_errors(response)
+    question.refresh_from_db()
+    assert (question.choices, question.correct_choice) == (["메탄", "에탄"], 1)
+    assert not PublishOutbox.objects.exists() and not Published.objects.exists()
+
+
+def test_question_cannot_move_to_another_users_topic(admin, question, other_user):
+    foreign = StudyTopicFactory(user=other_user)
+    url = reverse("admin:study_question_change", args=[question.pk])
+    response = admin.post(url, question_form(question, study_topic=foreign.pk))
+    assert response.status_code == 200
+    assert "study_topic" in form_errors(response)
+    question.refresh_from_db()
+    assert question.study_topic_id != foreign.pk
+
+
+def test_question_delete_is_soft_and_tombstoned(admin, drain, question):
+    publish_now(drain, question)
+    assert published("study_question", question.pk).deleted is False
+    response = admin.post(reverse("admin:study_question_delete", args=[question.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    question.refresh_from_db()
+    assert question.deleted_at is not None
+    assert published("study_question", question.pk).deleted is True
+
+
+def test_question_bulk_delete_is_a_soft_action(admin, drain, question):
+    changelist = reverse("admin:study_question_changelist")
+    assert "delete_selected" not in action_names(admin.get(changelist))
+    publish_now(drain, question)
+    response = admin.post(changelist, {"action": "soft_delete_selected", "_selected_action": [question.pk]})
+    assert response.status_code == 302
+    question.refresh_from_db()
+    assert question.deleted_at is not None
+    assert published("study_question", question.pk).deleted is True
+
+
+def test_deleted_at_is_read_only(admin, question):
+    url = reverse("admin:study_question_change", args=[question.pk])
+    assert "deleted_at" not in admin.get(url).context["adminform"].form.fields
+    url = reverse("admin:study_studytopic_change", args=[question.study_topic_id])
+    assert "deleted_at" not in admin.get(url).context["adminform"].form.fields
+
+
+# --- explanations --------------------------------------------------------------------------------
+
+
+def test_explanation_edit_and_delete_republish_the_question(admin, drain, question):
+    explanation = QuestionExplanation.objects.create(user=question.user, question=question, text="메탄이다.")
+    publish_now(drain, question)
+    assert published("study_question", question.pk).payload["ai_explanation"] == "메탄이다."
+    url = reverse("admin:study_questionexplanation_change", args=[explanation.pk])
+    response = admin.post(url, {"text": "LNG의 주성분은 메탄(CH₄)이다.", "backend": "extractive", "passages": "[]"})
+    assert response.status_code == 302, form_errors(response)
+    assert published("study_question", question.pk).payload["ai_explanation"] == "LNG의 주성분은 메탄(CH₄)이다."
+    response = admin.post(reverse("admin:study_questionexplanation_delete", args=[explanation.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert published("study_question", question.pk).payload["ai_explanation"] is None
+
+
+# --- topics --------------------------------------------------------------------------------------
+
+
+def topic_form(topic: StudyTopic, **changes) -> dict:
+    return {"name": topic.name, "study_type": topic.study_type, "description": topic.description, **NO_INLINES,
+            **changes}
+
+
+def test_topic_edit_publishes(admin, question):
+    topic = question.study_topic
+    response = admin.post(reverse("admin:study_studytopic_change", args=[topic.pk]),
+                          topic_form(topic, name="가스기사 실기", study_type="language"))
+    assert response.status_code == 302, form_errors(response)
+    assert published("study_topic", topic.pk).payload == {"name": "가스기사 실기", "study_type": "language"}
+
+
+def test_topic_add_publishes(admin, user):
+    data = {"user": user.pk, "name": "JLPT N3", "study_type": "language", "description": "", **NO_INLINES}
+    response = admin.post(reverse("admin:study_studytopic_add"), data)
+    assert response.status_code == 302, form_errors(response)
+    topic = StudyTopic.objects.get(name="JLPT N3")
+    assert published("study_topic", topic.pk).payload == {"name": "JLPT N3", "study_type": "language"}
+
+
+def test_duplicate_topic_name_is_a_form_error(admin, user):
+    StudyTopicFactory(user=user, name="산업안전기사")
+    topic = StudyTopicFactory(user=user, name="가스기사")
+    response = admin.post(reverse("admin:study_studytopic_change", args=[topic.pk]),
+                          topic_form(topic, name="산업안전기사"))
+    assert response.status_code == 200
+    assert "name" in form_errors(response)
+    topic.refresh_from_db()
+    assert topic.name == "가스기사"
+    response = admin.post(reverse("admin:study_studytopic_add"),
+                          {"user": user.pk, "name": "산업안전기사", "study_type": "", "description": "", **NO_INLINES})
+    assert response.status_code == 200
+    assert "name" in form_errors(response)
+    assert StudyTopic.objects.filter(name="산업안전기사").count() == 1
+    assert not PublishOutbox.objects.exists() and not Published.objects.exists()
+    # the name of a deleted topic is free again
+    StudyTopic.objects.filter(name="산업안전기사").update(deleted_at=timezone.now())
+    response = admin.post(reverse("admin:study_studytopic_change", args=[topic.pk]),
+                          topic_form(topic, name="산업안전기사"))
+    assert response.status_code == 302, form_errors(response)
+    assert published("study_topic", topic.pk).payload["name"] == "산업안전기사"
+
+
+def test_topic_delete_is_soft_and_tombstoned(admin, question):
+    topic = question.study_topic
+    admin.post(reverse("admin:study_studytopic_change", args=[topic.pk]), topic_form(topic, study_type="language"))
+    assert published("study_topic", topic.pk).deleted is False
+    confirm = admin.get(reverse("admin:study_studytopic_delete", args=[topic.pk]))
+    assert confirm.context["deleted_objects"] == [f"Study topic: {topic.name}"]  # no cascade is listed
+    response = admin.post(reverse("admin:study_studytopic_delete", args=[topic.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    topic.refresh_from_db()
+    assert topic.deleted_at is not None
+    assert published("study_topic", topic.pk).deleted is True
+    assert Question.objects.filter(pk=question.pk).exists()  # nothing cascaded
+
+
+def test_topic_bulk_delete_is_a_soft_action(admin, user):
+    topic = StudyTopicFactory(user=user)
+    changelist = reverse("admin:study_studytopic_changelist")
+    assert "delete_selected" not in action_names(admin.get(changelist))
+    admin.post(changelist, {"action": "soft_delete_selected", "_selected_action": [topic.pk]})
+    topic.refresh_from_db()
+    assert topic.deleted_at is not None
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+
+def test_document_delete_is_soft(admin, user):
+    doc = DocumentFactory(user=user, extract_status="done")
+    response = admin.post(reverse("admin:study_document_delete", args=[doc.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    doc.refresh_from_db()
+    assert doc.deleted_at is not None
+
+
+def test_document_bulk_delete_is_a_soft_action(admin, user):
+    docs = [DocumentFactory(user=user, extract_status="done") for _ in range(2)]
+    changelist = reverse("admin:study_document_changelist")
+    assert "delete_selected" not in action_names(admin.get(changelist))
+    admin.post(changelist, {"action": "soft_delete_selected", "_selected_action": [d.pk for d in docs]})
+    assert Document.objects.filter(pk__in=[d.pk for d in docs], deleted_at__isnull=False).count() == 2
+
+
+def test_retry_extraction_leaves_done_documents_alone(admin, user):
+    done = DocumentFactory(user=user, extract_status="done", extracted_text="kept")
+    failed = DocumentFactory(user=user, extract_status="failed", extract_error="boom")
+    response = admin.post(reverse("admin:study_document_changelist"),
+                          {"action": "retry_extraction", "_selected_action": [done.pk, failed.pk]}, follow=True)
+    assert "Extraction queued for 1 document(s)." in messages_of(response)
+    done.refresh_from_db()
+    failed.refresh_from_db()
+    assert (done.extract_status, done.extracted_text) == ("done", "kept")
+    assert failed.extract_status == "done"  # reset, then extracted by the eager task
+
+
+# --- bulk approval of cards ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def pending_cards(question):
+    return [card_candidate_create(question=question, card_format="qa", cue=f"c{i}", fact=f"f{i}")
+            for i in range(3)]
+
+
+def test_approve_selected_refuses_select_across_but_approves_picked_cards(admin, pending_cards):
+    changelist = reverse("admin:study_memocard_changelist")
+    response = admin.post(changelist, {"action": "approve_selected", "select_across": "1",
+                                       "_selected_action": [pending_cards[0].pk]}, follow=True)
+    assert response.status_code == 200
+    assert any("not offered" in m for m in messages_of(response))
+    assert MemoCard.objects.filter(needs_review=False).count() == 0
+    assert not PublishOutbox.objects.exists() and not Published.objects.exists()
+
+    picked = [pending_cards[0].pk, pending_cards[2].pk]
+    response = admin.post(changelist, {"action": "approve_selected", "select_across": "0",
+                                       "_selected_action": picked}, follow=True)
+    assert "Approved 2 card(s)." in messages_of(response)
+    assert sorted(MemoCard.objects.filter(needs_review=False).values_list("id", flat=True)) == picked
+    assert Published.objects.filter(kind="study_card", deleted=False).count() == 2
+
