@@ -66,7 +66,7 @@ def _limit_params(default: int, maximum: int) -> OpenApiParameter:
         responses={201: CardSerializer, 400: _ERR, 404: _NOT_FOUND, 409: _DUPLICATE},
     ),
     partial_update=extend_schema(
-        summary="Edit (approves), approve (needs_review=false) or flag back (needs_review=true)",
+        summary="Edit (approves, whatever needs_review says), approve (needs_review=false) or flag back (true)",
         parameters=[_ID],
         request=CardPatchSerializer,
         responses={200: CardSerializer, 400: _ERR, 404: _NOT_FOUND, 409: _DUPLICATE},
@@ -126,11 +126,13 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
         data = body.validated_data
         content = {k: data[k] for k in ("cue", "fact", "cloze_text") if k in data}
         with transaction.atomic():
+            # A content edit is the user's final version and approves (SPEC), whatever needs_review the body
+            # also carries: apps often send the whole card back, with the needs_review they loaded.
             if content:
                 card_services.card_update(card=card, **content)
-            if data.get("needs_review") is True:
+            elif data.get("needs_review") is True:
                 card_services.card_flag(card=card)
-            elif data.get("needs_review") is False and not content:
+            elif data.get("needs_review") is False:
                 card_services.card_approve(card=card)
         return Response(CardSerializer(card).data)
 

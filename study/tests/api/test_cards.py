@@ -293,6 +293,16 @@ def test_flag_back_and_approve(api_client, user):
     assert outbox() == [card.pk, card.pk]
 
 
+def test_a_content_edit_approves_even_when_the_body_carries_needs_review_true(api_client, user):
+    """Apps send the whole card back, including the needs_review they loaded: the edit still approves."""
+    card = MemoCardFactory(user=user, needs_review=True)
+    response = api_client.patch(f"{URL}/{card.pk}", {"fact": "고친 사실", "needs_review": True}, format="json")
+    assert response.status_code == 200
+    assert response.json()["needs_review"] is False and response.json()["fact"] == "고친 사실"
+    card.refresh_from_db()
+    assert not card.needs_review and card.reviewed_at is not None
+
+
 def test_edit_clears_a_user_flag(api_client, user):
     card = MemoCardFactory(user=user, needs_review=True, flagged_by="user")
     response = api_client.patch(f"{URL}/{card.pk}", {"cloze_text": "___ 도"}, format="json")
