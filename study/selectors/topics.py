@@ -1,7 +1,7 @@
 """Reads of study topics: lists with stats computed in SQL, and the detail sections."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -58,14 +58,13 @@ def topics_with_stats(*, user: AbstractBaseUser) -> QuerySet[StudyTopic]:
                 QuestionProgress.objects.filter(question__deleted_at__isnull=True, due_at__lte=now),
                 "question__study_topic",
             ),
+            # What the due list holds for this topic: approved live cards never recalled, and those due.
             cards_due=_count(
-                CardProgress.objects.filter(
-                    card__deleted_at__isnull=True,
-                    card__needs_review=False,
-                    due_at__lte=now,
-                    review_stage__lt=4,
+                live_cards.filter(needs_review=False).filter(
+                    ~Exists(CardProgress.objects.filter(card=OuterRef("pk")))
+                    | Exists(CardProgress.objects.filter(card=OuterRef("pk"), due_at__lte=now, review_stage__lt=4))
                 ),
-                "card__study_topic",
+                "study_topic",
             ),
         )
         .order_by("-created_at", "-id")

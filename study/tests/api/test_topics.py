@@ -126,13 +126,18 @@ def test_stats_count_only_live_and_due(api_client, user):
     f.CardProgressFactory(card=approved, due_at=now - timedelta(minutes=1), review_stage=1)
     f.CardProgressFactory(card=in_review_due, due_at=now - timedelta(minutes=1))
     f.CardProgressFactory(card=mastered, due_at=now - timedelta(minutes=1), review_stage=4)
+    never_recalled = f.MemoCardFactory(user=user, study_topic=topic)  # first recall: in the due list too
+    known = f.MemoCardFactory(user=user, study_topic=topic)
+    f.CardProgressFactory(card=known, due_at=None, review_stage=0)  # known at first sight: not due
     f.StudyTopicFactory(user=user)  # another topic: counts stay separate
 
     body = api_client.get(f"/api/study-topics/{topic.id}").json()
     assert body["stats"] == {
-        "session_count": 2, "document_count": 1, "question_count": 2, "card_count": 4,
-        "cards_needing_review": 2, "questions_due": 1, "cards_due": 1,
+        "session_count": 2, "document_count": 1, "question_count": 2, "card_count": 6,
+        "cards_needing_review": 2, "questions_due": 1, "cards_due": 2,
     }  # fmt: skip
+    due_list = api_client.get("/api/study-cards/due?limit=200").json()
+    assert sorted(card["id"] for card in due_list) == sorted([approved.id, never_recalled.id])
     listed = {t["id"]: t["stats"] for t in api_client.get("/api/study-topics").json()["results"]}
     assert listed[topic.id] == body["stats"]
 
