@@ -16,7 +16,7 @@ from study import scheduling
 from study.models import Question, QuestionAttempt, QuizSession
 from study.models.quizzes import QuizSource, QuizStatus
 from study.services.finalize import quiz_session_finalize
-from studyserver.errors import Conflict, InvalidInput, NotFound
+from studyserver.errors import Conflict, InvalidInput, NotFound, violates_unique
 
 CLIENT_UUID_CONSTRAINT = "study_quizsession_client_uuid_uniq"
 SESSION_COUNTERS = ("correct", "wrong", "unsure", "newly_correct", "relapsed", "recovered")
@@ -119,9 +119,7 @@ def _already_ingested(sessions: list[QuizSession]) -> dict:
 
 
 def _is_client_uuid_conflict(exc: IntegrityError) -> bool:
-    diag = getattr(exc.__cause__, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    return name == CLIENT_UUID_CONSTRAINT if name else CLIENT_UUID_CONSTRAINT in str(exc)
+    return violates_unique(exc, QuizSession, CLIENT_UUID_CONSTRAINT)
 
 
 def _create_sessions(

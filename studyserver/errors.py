@@ -9,11 +9,28 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import DataError, IntegrityError, OperationalError
+from django.db.models import Model
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
+
+
+def violates_unique(exc: IntegrityError, model: type[Model], constraint_name: str) -> bool:
+    """Did `exc` come from the named unique constraint of `model`?
+
+    PostgreSQL names the constraint (psycopg's diag); SQLite (the demo) names only the table's columns:
+    "UNIQUE constraint failed: <table>.<column>, …".
+    """
+    name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    if name:
+        return name == constraint_name
+    constraint = next(c for c in model._meta.constraints if c.name == constraint_name)
+    table = model._meta.db_table
+    columns = ", ".join(f"{table}.{model._meta.get_field(field).column}" for field in constraint.fields)
+    message = str(exc)
+    return constraint_name in message or message.endswith(f"UNIQUE constraint failed: {columns}")
 
 
 class ApiError(exceptions.APIException):

@@ -15,7 +15,7 @@ from study.models import CardEvidence, CardProgress, MemoCard, Question, StudyTo
 from study.models.cards import CardSourceKind
 from study.textnorm import card_dedup_hash
 from studyserver import sqljson
-from studyserver.errors import DuplicateCard, NotFound, NotReviewed
+from studyserver.errors import DuplicateCard, NotFound, NotReviewed, violates_unique
 from studyserver.sqljson import fetch_row
 
 DEDUP_CONSTRAINT = "study_memocard_dedup_uniq"
@@ -34,9 +34,7 @@ RATING_OUTCOMES = {
 
 
 def _is_dedup_violation(exc: IntegrityError) -> bool:
-    diag = getattr(exc.__cause__, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    return name == DEDUP_CONSTRAINT if name else DEDUP_CONSTRAINT in str(exc)
+    return violates_unique(exc, MemoCard, DEDUP_CONSTRAINT)
 
 
 def _publish_card(card: MemoCard) -> None:

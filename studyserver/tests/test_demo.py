@@ -67,6 +67,7 @@ def test_demo_seeds_sqlite_with_eager_tasks_and_is_idempotent(tmp_path):
     figures = dict(line.split("=", 1) for line in smoke.split() if "=" in line)
     assert int(figures["due"]) > 0 and int(figures["groups"]) > 0 and int(figures["sessions"]) >= 1
     assert int(figures["feed"]) > 0 and figures["rated"] == "200"
+    assert figures["duplicates"] == "409:duplicate_card,409:duplicate_card"
     assert int(figures["gets"]) >= 10 and figures["get_failures"] == "none"
 
 
@@ -89,8 +90,16 @@ sessions = ok(client.get("/api/study-sessions?limit=5&order=next_review_at"))
 feed = ok(viewer.get("/publish/feed?limit=100"))
 card = MemoCard.objects.filter(user=user, needs_review=False, deleted_at__isnull=True).first()
 rated = client.post(f"/api/study-cards/{card.id}/rate", {"outcome": "correct"}, content_type="application/json")
+# A duplicate card is recognised from SQLite's constraint message too (409 duplicate_card, not a generic 409).
+made = [client.post("/api/study-cards", {"format": "qa", "cue": "q", "fact": "demo duplicate"},
+                    content_type="application/json") for _ in range(2)]
+other = client.post("/api/study-cards", {"format": "qa", "cue": "q", "fact": "another"},
+                    content_type="application/json")
+edit = client.patch(f"/api/study-cards/{other.json()['id']}", {"fact": "demo duplicate"},
+                    content_type="application/json")
+duplicates = ",".join(f"{r.status_code}:{r.json().get('error_code', '')}" for r in (made[1], edit))
 print(f"due={len(due)} groups={len(groups)} sessions={sessions['count']} feed={len(feed['items'])} "
-      f"rated={rated.status_code}")
+      f"rated={rated.status_code} duplicates={duplicates}")
 # Every GET of the API without path parameters answers on SQLite too (no 5xx).
 from drf_spectacular.generators import SchemaGenerator
 schema = SchemaGenerator().get_schema(request=None, public=True)
