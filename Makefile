@@ -26,8 +26,9 @@ demo: venv
 	DEBUG=true $(PY) manage.py ensure_admin
 	DEBUG=true $(PY) manage.py seed_demo
 	@echo ""
-	@echo "  Admin (card review queue):  http://$(HOST):$(PORT)/admin/"
-	@echo "  API docs (Swagger UI):      http://$(HOST):$(PORT)/api/docs"
+	@echo "  Admin (login above):         http://$(HOST):$(PORT)/admin/"
+	@echo "  Card review queue:           http://$(HOST):$(PORT)/admin/study/memocard/review/"
+	@echo "  API docs (Swagger UI):       http://$(HOST):$(PORT)/api/docs"
 	@echo ""
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 

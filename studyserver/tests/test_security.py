@@ -68,6 +68,12 @@ def test_behind_a_proxy_the_forwarded_proto_is_trusted_and_the_redirect_can_be_l
     assert values["SECURE_SSL_REDIRECT"] is False
 
 
+def test_secure_cookies_can_be_turned_off_for_a_lan_without_tls():
+    values = _production_settings(SECURE_COOKIES="false", SECURE_SSL_REDIRECT="false")
+    assert values["SESSION_COOKIE_SECURE"] is False and values["CSRF_COOKIE_SECURE"] is False
+    assert values["DEBUG"] is False
+
+
 @pytest.fixture
 def production_like(settings):
     settings.SECURE_SSL_REDIRECT = True
