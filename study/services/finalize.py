@@ -68,12 +68,19 @@ def quiz_session_finalize(*, quiz_session: QuizSession, now: datetime | None = N
 
 def _finalize_locked(session: QuizSession, now: datetime) -> None:
     winners = _winning_attempts(session)
-    # Rows are locked, and new ones inserted, in question order: two finalizes of one user that share
-    # questions (concurrent ingests, two quizzes) then wait for each other instead of deadlocking.
+    question_ids = sorted(winners)
+    # Missing rows are created first (empty), so that the lock below covers first attempts too: two finalizes
+    # sharing a new question (concurrent ingests, a quiz and an ingest) then run one after the other, the
+    # second seeing the first's result, instead of both inserting and the second overwriting the first.
+    # Rows are created and locked in question order, so such finalizes wait for each other, never deadlock.
+    QuestionProgress.objects.bulk_create(
+        [QuestionProgress(user_id=session.user_id, question_id=qid, created_at=now) for qid in question_ids],
+        ignore_conflicts=True,
+    )
     prior = {
         p.question_id: p
         for p in QuestionProgress.objects.select_for_update()
-        .filter(user_id=session.user_id, question_id__in=list(winners))
+        .filter(user_id=session.user_id, question_id__in=question_ids)
         .order_by("question_id")
     }
     windows = _pattern_windows(session, winners)

@@ -216,9 +216,9 @@ def test_finalize_query_count_is_fixed(topic, size, django_assert_num_queries):
         QuestionProgressFactory(question=question, review_stage=1, due_at=now, last_outcome="wrong")
     outcomes = ["correct", "wrong", "unsure", "skipped"]
     session = make_session(topic, {q: outcomes[i % 4] for i, q in enumerate(questions)}, at=now)
-    # savepoint, lock session, attempts, lock progress, pattern windows, upsert progress, topic counts,
-    # save session, analysis row, explanation candidates, release
-    with django_assert_num_queries(11):
+    # savepoint, lock session, attempts, create missing progress, lock progress, pattern windows, upsert
+    # progress, topic counts, save session, analysis row, explanation candidates, release
+    with django_assert_num_queries(12):
         summary = quiz_session_finalize(quiz_session=session, now=now)
     assert summary["correct"] + summary["wrong"] + summary["unsure"] + summary["skipped"] == size
     assert QuestionProgress.objects.filter(question__in=questions).count() == size
@@ -261,3 +261,38 @@ def test_enqueue_failure_never_breaks_finalize(topic, django_capture_on_commit_c
     session.refresh_from_db()
     assert session.status == "done" and session.finalized_at is not None
     assert SessionAnalysis.objects.filter(quiz_session=session, status="pending").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_finalizes_of_a_new_question_at_once_see_each_other():
+    """An ingest of an older offline answer finalizes while a newer answer's finalize has not committed: it
+    waits for it (the progress row exists before it is locked) and treats its own answer as history, instead
+    of inserting as if first and overwriting the newer outcome."""
+    import threading
+    import time
+
+    from studyserver.testing import run_concurrently
+
+    topic = StudyTopicFactory()
+    q = QuestionFactory(study_topic=topic, user=topic.user)
+    now = timezone.now()
+    # done, not yet finalized, as ingest creates them (one topic allows one in-progress quiz)
+    newer = make_session(topic, {q: "correct"}, at=now - timedelta(hours=1), status="done")
+    older = make_session(topic, {q: "wrong"}, at=now - timedelta(hours=2), status="done")
+    newer_locked = threading.Event()
+
+    def finalize_newer_and_hold() -> None:
+        with transaction.atomic():
+            quiz_session_finalize(quiz_session=newer, now=now)
+            newer_locked.set()
+            time.sleep(0.5)  # the other finalize runs now and must wait for this commit
+
+    def finalize_older() -> dict:
+        newer_locked.wait(10)
+        return quiz_session_finalize(quiz_session=older, now=now)
+
+    _, summary = run_concurrently(finalize_newer_and_hold, finalize_older)
+    progress = progress_of(q)
+    assert progress.last_outcome == "correct" and progress.last_attempt.quiz_session_id == newer.id
+    assert progress.pattern_window_attempts == ["wrong", "correct"]
+    assert summary["newly_correct"] == 0 and summary["wrong"] == 1
