@@ -6,6 +6,17 @@ from django.db import models
 from .base import SoftDeleteModel, TimestampedModel
 
 
+class ChoiceCount(models.Func):
+    """The number of choices: the length of a JSON array, 0 for anything that is not an array."""
+
+    output_field = models.IntegerField()
+    template = "coalesce(json_array_length(%(expressions)s), 0)"  # SQLite (the demo)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])  # used twice, so are its parameters
+        return f"CASE jsonb_typeof({sql}) WHEN 'array' THEN jsonb_array_length({sql}) ELSE 0 END", [*params, *params]
+
+
 class Question(TimestampedModel, SoftDeleteModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="questions")
     study_topic = models.ForeignKey("study.StudyTopic", on_delete=models.CASCADE, related_name="questions")
@@ -19,6 +30,11 @@ class Question(TimestampedModel, SoftDeleteModel):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(correct_choice__gte=1), name="study_question_correct_choice_chk"),
+            # The answer is one of the choices, whatever writes the row (two edits racing, the admin, a script).
+            models.CheckConstraint(
+                condition=models.Q(correct_choice__lte=ChoiceCount("choices")),
+                name="study_question_correct_in_choices_chk",
+            ),
         ]
         indexes = [
             models.Index(fields=["study_topic", "subject"], name="study_question_topic_subj_idx"),

@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from publishing.services import publish_request, publish_request_many
 from study.models import Question, StudyTopic
 from study.services.topics import topic_get_live
+from studyserver.errors import NotFound
 
 PUBLISH_KIND = "study_question"
 EDITABLE_FIELDS = ("subject", "question_text", "choices", "correct_choice", "explanation", "source")
@@ -51,13 +52,22 @@ def question_create(
 
 
 def question_update(*, question: Question, data: dict[str, Any]) -> Question:
-    """Change only the given editable fields; correct_choice must stay within the (new) choices."""
+    """Change only the given editable fields; correct_choice must stay within the (new) choices.
+
+    The row is re-read under a lock, so two edits at once (new choices, another correct_choice) are checked
+    one after the other against what the other left, never both against a stale copy.
+    """
     changed = [field for field in EDITABLE_FIELDS if field in data]
-    for field in changed:
-        value = data[field]
-        setattr(question, field, value if field != "source" else (value or {}))
-    _check_correct_choice(question.choices, question.correct_choice)
     with transaction.atomic():
+        current = Question.objects.select_for_update().filter(pk=question.pk, deleted_at__isnull=True).first()
+        if current is None:
+            raise NotFound("Question not found.")
+        for field in EDITABLE_FIELDS:
+            setattr(question, field, getattr(current, field))
+        for field in changed:
+            value = data[field]
+            setattr(question, field, value if field != "source" else (value or {}))
+        _check_correct_choice(question.choices, question.correct_choice)
         question.save(update_fields=[*changed, "updated_at"])
         publish_request(kind=PUBLISH_KIND, source_id=question.id)
     return question

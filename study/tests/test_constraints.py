@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from publishing.models import Published, PublishOutbox
-from study.models import CardProgress, MemoCard, QuestionProgress, QuizSession, SessionAsset, StudyTopic
+from study.models import CardProgress, MemoCard, Question, QuestionProgress, QuizSession, SessionAsset, StudyTopic
 from study.tests.factories import (
     CardProgressFactory,
     DocumentFactory,
@@ -112,6 +112,14 @@ def test_review_stage_range(stage):
 
 def test_correct_choice_is_one_based():
     rejects("study_question_correct_choice_chk", lambda: QuestionFactory(correct_choice=0))
+
+
+def test_correct_choice_is_one_of_the_choices():
+    question = QuestionFactory(choices=["a", "b", "c"], correct_choice=3)
+    chk = "study_question_correct_in_choices_chk"
+    rejects(chk, lambda: QuestionFactory(choices=["a", "b"], correct_choice=3))
+    rejects(chk, lambda: QuestionFactory(choices={"1": "a", "2": "b"}, correct_choice=1))  # not a list
+    rejects(chk, lambda: Question.objects.filter(pk=question.pk).update(choices=["a", "b"]))
 
 
 @pytest.mark.parametrize(

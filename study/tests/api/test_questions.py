@@ -176,3 +176,41 @@ def test_review_complete_of_a_question_in_a_deleted_topic_is_404(api_client, top
     topic.save(update_fields=["deleted_at"])
     assert api_client.post(f"{URL}/{question.id}/review-complete").status_code == 404
     assert not QuestionProgress.objects.filter(question=question).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_edits_at_once_are_checked_one_after_the_other():
+    """Fewer choices and a later correct_choice sent together: the second edit is checked against what the
+    first left (400), not against its own stale copy (which the database would then refuse)."""
+    import threading
+    import time
+
+    from django.db import transaction
+    from rest_framework.exceptions import ValidationError
+
+    from study.models import Question
+    from study.services.questions import question_update
+    from studyserver.testing import run_concurrently
+
+    question = QuestionFactory(choices=["a", "b", "c", "d"], correct_choice=1)
+    first_saved = threading.Event()
+
+    def fewer_choices() -> None:
+        with transaction.atomic():
+            question_update(question=Question.objects.get(pk=question.pk), data={"choices": ["a", "b"]})
+            first_saved.set()
+            time.sleep(0.5)
+
+    def later_answer() -> str:
+        stale = Question.objects.get(pk=question.pk)  # read before the first edit commits
+        first_saved.wait(10)
+        try:
+            question_update(question=stale, data={"correct_choice": 4})
+        except ValidationError as exc:
+            return str(exc.detail["correct_choice"][0])
+        return "saved"
+
+    _, outcome = run_concurrently(fewer_choices, later_answer)
+    assert outcome.startswith("Must be between 1 and 2")
+    question.refresh_from_db()
+    assert (question.choices, question.correct_choice) == (["a", "b"], 1)
