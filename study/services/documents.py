@@ -1,10 +1,11 @@
-"""Writes of documents: streamed uploads stored atomically with their row, soft delete."""
+"""Writes of documents: streamed uploads stored atomically with their row, soft delete, orphan-file sweep."""
 
 import logging
 import mimetypes
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.storage import default_storage
@@ -124,3 +125,85 @@ def document_delete(*, document: Document) -> None:
 def parse_tags(raw: str | None) -> list[str]:
     """Comma-separated tags → a list (blank items dropped)."""
     return [t.strip() for t in (raw or "").split(",") if t.strip()]
+
+
+# The directory `_store` and `Document.file`'s upload_to write uploads under; nothing else in storage is swept.
+DOCUMENT_UPLOADS_DIR = "documents"
+
+
+@dataclass
+class OrphanSweep:
+    examined: int = 0
+    orphans: int = 0  # unreferenced and past the grace period (deleted unless dry run)
+    deleted: int = 0
+    recent: int = 0  # unreferenced but younger than the grace period: possibly an upload still committing
+
+
+def _storage_files_under(directory: str) -> Iterator[str]:
+    """Every file name below `directory`, through the Storage API only (filesystem and S3 alike)."""
+    try:
+        subdirectories, files = default_storage.listdir(directory)
+    except FileNotFoundError:  # FileSystemStorage before the first upload; S3 just lists nothing
+        return
+    for name in sorted(files):
+        yield f"{directory}/{name}"
+    for subdirectory in sorted(subdirectories):
+        yield from _storage_files_under(f"{directory}/{subdirectory}")
+
+
+def _sweep_batch(names: list[str], *, cutoff: datetime, dry_run: bool, sweep: OrphanSweep) -> list[str]:
+    """Sweep one batch of names with a single query; the orphan names of this batch."""
+    # `objects` includes soft-deleted rows on purpose: a soft-deleted document keeps its file.
+    referenced = set(Document.objects.filter(file__in=names).values_list("file", flat=True))
+    orphans = []
+    for name in names:
+        if name in referenced:
+            continue
+        # The age check comes after the query, so a file whose row commits meanwhile is still young here.
+        try:
+            modified = default_storage.get_modified_time(name)
+        except FileNotFoundError:  # removed since the listing (an upload's rollback, another sweep)
+            continue
+        if modified >= cutoff:
+            sweep.recent += 1
+            continue
+        orphans.append(name)
+        if not dry_run:
+            default_storage.delete(name)
+            sweep.deleted += 1
+    sweep.orphans += len(orphans)
+    return orphans
+
+
+def document_orphan_files_sweep(
+    *,
+    older_than: timedelta = timedelta(hours=1),
+    batch_size: int = 500,
+    dry_run: bool = False,
+    on_batch: Callable[[OrphanSweep, list[str]], object] | None = None,
+) -> OrphanSweep:
+    """Delete stored upload files no Document row (live or soft-deleted) references and older than `older_than`.
+
+    `document_store_atomically` writes the file before its transaction; a process killed in between
+    leaves the file behind with no row. The grace period keeps uploads whose transaction has not
+    committed yet: it must exceed the longest upload transaction. `on_batch(totals, orphan_names)`
+    is called after each batch (progress, listing).
+    """
+    cutoff = timezone.now() - older_than
+    sweep = OrphanSweep()
+    batch: list[str] = []
+
+    def flush() -> None:
+        orphans = _sweep_batch(batch, cutoff=cutoff, dry_run=dry_run, sweep=sweep)
+        if on_batch is not None:
+            on_batch(sweep, orphans)
+        batch.clear()
+
+    for name in _storage_files_under(DOCUMENT_UPLOADS_DIR):
+        sweep.examined += 1
+        batch.append(name)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return sweep
