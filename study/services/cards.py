@@ -131,25 +131,32 @@ def card_candidate_create(
 def card_update(
     *, card: MemoCard, cue: str | None = None, fact: str | None = None, cloze_text: str | None = None
 ) -> MemoCard:
-    """An edit is the user's final version: new content, recomputed dedup hash, approved and unflagged."""
-    now = timezone.now()
-    if cue is not None:
-        card.cue = cue
-    if fact is not None:
-        card.fact = fact
-    if cloze_text is not None:
-        card.cloze_text = cloze_text
-    card.dedup_hash = card_dedup_hash(
-        source_question_id=card.source_question_id, card_format=card.format, fact=card.fact
-    )
-    card.needs_review = False
-    card.flagged_by = ""
-    card.flagged_at = None
-    card.reviewed_at = now
-    card.updated_at = now
+    """An edit is the user's final version: new content, recomputed dedup hash, approved and unflagged.
+
+    Fields not given keep what the row holds now, read under a lock: two edits at once (one the cue, the
+    other the fact) both land, instead of the later one writing back its stale copy of the other field.
+    """
     fields = ["cue", "fact", "cloze_text", "dedup_hash", "needs_review", "flagged_by", "flagged_at",
               "reviewed_at", "updated_at"]
     with transaction.atomic():
+        current = (
+            MemoCard.objects.live().select_for_update().filter(pk=card.pk)
+            .values("cue", "fact", "cloze_text").first()
+        )
+        if current is None:
+            raise NotFound()
+        now = timezone.now()
+        card.cue = cue if cue is not None else current["cue"]
+        card.fact = fact if fact is not None else current["fact"]
+        card.cloze_text = cloze_text if cloze_text is not None else current["cloze_text"]
+        card.dedup_hash = card_dedup_hash(
+            source_question_id=card.source_question_id, card_format=card.format, fact=card.fact
+        )
+        card.needs_review = False
+        card.flagged_by = ""
+        card.flagged_at = None
+        card.reviewed_at = now
+        card.updated_at = now
         _save_deduped(card, update_fields=fields)
         _publish_card(card)
     return card

@@ -407,3 +407,32 @@ def test_list_and_due_bodies_are_the_serializer_body(api_client, user, hot_path)
     assert deck == approved
     assert due == {**approved, "review_stage": None}
     assert approved["evidence"] == [{"source_type": "question", "source_id": question.id, "snippet": "LNG의 주성분"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_edits_of_different_fields_at_once_both_land():
+    import threading
+    import time
+
+    from django.db import transaction
+
+    from study.services.cards import card_update
+    from studyserver.testing import run_concurrently
+
+    card = MemoCardFactory(cue="old cue", fact="old fact")
+    first_saved = threading.Event()
+
+    def edit_cue() -> None:
+        with transaction.atomic():
+            card_update(card=MemoCard.objects.get(pk=card.pk), cue="new cue")
+            first_saved.set()
+            time.sleep(0.5)
+
+    def edit_fact() -> None:
+        stale = MemoCard.objects.get(pk=card.pk)  # read before the cue edit commits
+        first_saved.wait(10)
+        card_update(card=stale, fact="new fact")
+
+    run_concurrently(edit_cue, edit_fact)
+    card.refresh_from_db()
+    assert (card.cue, card.fact) == ("new cue", "new fact")
