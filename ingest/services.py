@@ -1,12 +1,13 @@
 """Viewer write-back: turn offline quiz attempts into finalized quiz sessions (one per topic), once."""
 
+import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -118,6 +119,15 @@ def _already_ingested(sessions: list[QuizSession]) -> dict:
     }
 
 
+def _lock_client_uuid(client_session_uuid: str) -> None:
+    """Hold a lock on this uuid until the transaction ends (PostgreSQL; SQLite serialises writers anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(f"ingest:{client_session_uuid}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+
+
 def _is_client_uuid_conflict(exc: IntegrityError) -> bool:
     return violates_unique(exc, QuizSession, CLIENT_UUID_CONSTRAINT)
 
@@ -185,14 +195,17 @@ def attempts_ingest(
         raise NotFound("No attempt refers to a live published question.", skipped=skipped)
     user_id = owners.pop()
 
-    stored = _stored_sessions(user_id=user_id, client_session_uuid=client_session_uuid)
-    if stored:
-        return _already_ingested(stored)
-    if not resolved:
-        raise InvalidInput("No attempt is a valid answer.", skipped=skipped)
-
     try:
         with transaction.atomic():
+            # One upload per uuid: uploads of one uuid run one after the other, so a second upload with the
+            # same uuid is a repeat whether it comes later or at the same moment, even over other topics
+            # (the unique constraint only covers (uuid, topic)).
+            _lock_client_uuid(client_session_uuid)
+            stored = _stored_sessions(user_id=user_id, client_session_uuid=client_session_uuid)
+            if stored:
+                return _already_ingested(stored)
+            if not resolved:
+                raise InvalidInput("No attempt is a valid answer.", skipped=skipped)
             finalized = _create_sessions(
                 user_id=user_id, client_session_uuid=client_session_uuid, resolved=resolved, now=now
             )

@@ -85,3 +85,35 @@ def test_concurrent_sessions_of_one_user_over_shared_questions_never_deadlock():
     assert {payload["status"] for _, payload in results} == {"ingested"}
     assert QuizSession.objects.filter(user=user, source="viewer").count() == 6
     assert QuestionProgress.objects.filter(user=user).count() == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_uuid_reused_over_other_topics_at_the_same_moment_is_a_repeat():
+    """One uuid is one upload: a second upload with it, over other topics, is already_ingested whether it comes
+    later or while the first is still committing (the unique constraint alone covers only (uuid, topic))."""
+    import time
+
+    from django.db import transaction
+
+    from ingest.services import attempts_ingest
+
+    user = UserFactory()
+    first, second = StudyTopicFactory(user=user), StudyTopicFactory(user=user)
+    pub_first, pub_second = publish_questions([QuestionFactory(study_topic=first), QuestionFactory(study_topic=second)])
+    first_ingested = threading.Event()
+
+    def ingest_first_and_hold() -> str:
+        with transaction.atomic():
+            result = attempts_ingest(client_session_uuid="reused", attempts=[
+                {"question_pub_id": pub_first, "selected_choice": 1}])
+            first_ingested.set()
+            time.sleep(0.5)
+        return result["status"]
+
+    def ingest_second() -> str:
+        first_ingested.wait(10)
+        return attempts_ingest(client_session_uuid="reused", attempts=[
+            {"question_pub_id": pub_second, "selected_choice": 1}])["status"]
+
+    assert run_concurrently(ingest_first_and_hold, ingest_second) == ["ingested", "already_ingested"]
+    assert list(QuizSession.objects.values_list("study_topic_id", flat=True)) == [first.id]
