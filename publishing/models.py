@@ -35,6 +35,10 @@ class Published(models.Model):
                 condition=models.Q(deleted=False) | models.Q(payload__isnull=True),
                 name="publishing_published_tombstone_chk",
             ),
+            models.CheckConstraint(
+                condition=models.Q(deleted=True) | models.Q(payload__isnull=False),
+                name="publishing_published_payload_chk",
+            ),
             models.CheckConstraint(condition=~models.Q(item=""), name="publishing_published_item_chk"),
         ]
 

@@ -47,6 +47,10 @@ class MemoCard(TimestampedModel, SoftDeleteModel):
             ),
             enum_check("source_kind", CardSourceKind, "study_memocard_source_kind_chk"),
             enum_check("format", CardFormat, "study_memocard_format_chk"),
+            # Who sent the card back to review: nobody, the learner or a reviewer (study.services.cards).
+            models.CheckConstraint(
+                condition=models.Q(flagged_by__in=["", "user", "reviewer"]), name="study_memocard_flagged_by_chk"
+            ),
         ]
         indexes = [
             models.Index(

@@ -19,6 +19,11 @@ def _stage_check(name: str) -> models.CheckConstraint:
     return models.CheckConstraint(condition=models.Q(review_stage__gte=0, review_stage__lte=4), name=name)
 
 
+def _mastered_check(name: str) -> models.CheckConstraint:
+    """A mastered row (stage 4) is never due again (the SR ladder's rule, scheduling.advance)."""
+    return models.CheckConstraint(condition=models.Q(review_stage__lt=4) | models.Q(due_at__isnull=True), name=name)
+
+
 class QuestionProgress(TimestampedModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_progress")
     question = models.ForeignKey("study.Question", on_delete=models.CASCADE, related_name="progress")
@@ -41,6 +46,7 @@ class QuestionProgress(TimestampedModel):
         constraints = [
             models.UniqueConstraint(fields=["user", "question"], name="study_questionprogress_user_question_uniq"),
             _stage_check("study_questionprogress_review_stage_chk"),
+            _mastered_check("study_questionprogress_mastered_chk"),
             enum_check("last_outcome", Outcome, "study_questionprogress_last_outcome_chk", nullable=True),
             enum_check("pattern_state", PatternState, "study_questionprogress_pattern_chk", nullable=True),
         ]
@@ -63,6 +69,7 @@ class CardProgress(TimestampedModel):
         constraints = [
             models.UniqueConstraint(fields=["user", "card"], name="study_cardprogress_user_card_uniq"),
             _stage_check("study_cardprogress_review_stage_chk"),
+            _mastered_check("study_cardprogress_mastered_chk"),
             enum_check("last_outcome", Outcome, "study_cardprogress_last_outcome_chk", nullable=True),
         ]
         indexes = [models.Index(fields=["user", "due_at"], name="study_cprogress_user_due_idx")]

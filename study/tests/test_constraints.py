@@ -110,6 +110,28 @@ def test_review_stage_range(stage):
         CardProgressFactory(review_stage=stage)
 
 
+@pytest.mark.parametrize("factory", [QuestionProgressFactory, CardProgressFactory])
+def test_a_mastered_row_is_never_due(factory):
+    table = "questionprogress" if factory is QuestionProgressFactory else "cardprogress"
+    name = f"study_{table}_mastered_chk"
+    factory(review_stage=4, due_at=None)
+    factory(review_stage=3, due_at=timezone.now())
+    rejects(name, lambda: factory(review_stage=4, due_at=timezone.now()))
+
+
+def test_flagged_by_is_nobody_the_learner_or_a_reviewer():
+    for who in ("", "user", "reviewer"):
+        MemoCardFactory(flagged_by=who)
+    rejects("study_memocard_flagged_by_chk", lambda: MemoCardFactory(flagged_by="robot"))
+
+
+def test_a_live_published_row_has_a_payload(user):
+    rejects("publishing_published_payload_chk", lambda: Published.objects.create(
+        pub_id="p-live-without-payload", kind="study_topic", source_id=1, user=user, payload=None, deleted=False,
+        seq=1, item="{}",
+    ))
+
+
 def test_correct_choice_is_one_based():
     rejects("study_question_correct_choice_chk", lambda: QuestionFactory(correct_choice=0))
 
@@ -144,15 +166,18 @@ def test_published_unique_per_kind_and_source_and_pub_id(user):
     Published.objects.create(pub_id="p1", kind="study_topic", source_id=1, user=user, payload={}, seq=1, item="{}")
     rejects(
         "publishing_published_kind_source_uniq",
-        lambda: Published.objects.create(pub_id="p2", kind="study_topic", source_id=1, user=user, item="{}", seq=2),
+        lambda: Published.objects.create(pub_id="p2", kind="study_topic", source_id=1, user=user, item="{}", seq=2,
+                                         payload={}),
     )
     rejects(
         "pub_id",
-        lambda: Published.objects.create(pub_id="p1", kind="study_card", source_id=1, user=user, item="{}", seq=3),
+        lambda: Published.objects.create(pub_id="p1", kind="study_card", source_id=1, user=user, item="{}", seq=3,
+                                         payload={}),
     )
     rejects(
         "publishing_published_kind_chk",
-        lambda: Published.objects.create(pub_id="p4", kind="nope", source_id=1, user=user, item="{}", seq=4),
+        lambda: Published.objects.create(pub_id="p4", kind="nope", source_id=1, user=user, item="{}", seq=4,
+                                         payload={}),
     )
     rejects(
         "publishing_published_tombstone_chk",

@@ -125,7 +125,7 @@ def test_stats_count_only_live_and_due(api_client, user):
     mastered = f.MemoCardFactory(user=user, study_topic=topic)
     f.CardProgressFactory(card=approved, due_at=now - timedelta(minutes=1), review_stage=1)
     f.CardProgressFactory(card=in_review_due, due_at=now - timedelta(minutes=1))
-    f.CardProgressFactory(card=mastered, due_at=now - timedelta(minutes=1), review_stage=4)
+    f.CardProgressFactory(card=mastered, due_at=None, review_stage=4)
     never_recalled = f.MemoCardFactory(user=user, study_topic=topic)  # first recall: in the due list too
     known = f.MemoCardFactory(user=user, study_topic=topic)
     f.CardProgressFactory(card=known, due_at=None, review_stage=0)  # known at first sight: not due
