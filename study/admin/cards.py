@@ -195,6 +195,8 @@ class MemoCardAdmin(admin.ModelAdmin):
         groups = card_selectors.review_queue_groups([cid for _, ids in page.object_list for cid in ids])
         query = request.GET.copy()
         query.pop("page", None)
+        tab_query = query.copy()  # the Pending / Approved tabs keep the user, format and source filters
+        tab_query.pop("status", None)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -209,6 +211,8 @@ class MemoCardAdmin(admin.ModelAdmin):
             "formats": CardFormat.choices,
             "source_kinds": CardSourceKind.choices,
             "query_without_page": query.urlencode(),
+            "tab_query": tab_query.urlencode(),
+            "is_nav_sidebar_enabled": False,  # the cards need the width (an iPad in portrait)
             "can_change": self.has_change_permission(request),
         }
         return TemplateResponse(request, "admin/study/memocard/review_queue.html", context)

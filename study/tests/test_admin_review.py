@@ -273,3 +273,15 @@ def test_change_form_delete_is_soft(reviewer, pending):
     card.refresh_from_db()
     assert card.deleted_at is not None
     assert outbox() == [card.pk]
+
+
+def test_actions_come_back_to_their_group_and_tabs_keep_the_filters(reviewer, pending, user):
+    page = reviewer.get(reverse(QUEUE) + f"?status=pending&format=qa&user={user.pk}").content.decode()
+    # every form returns to where it was (the group's anchor: after an approval, the next group is there)
+    assert f'value="{reverse(QUEUE)}?status=pending&amp;format=qa&amp;user={user.pk}#group-1"' in page
+    assert f'href="?status=approved&amp;format=qa&amp;user={user.pk}"' in page
+    assert 'nav-sidebar' not in page  # the cards get the page's width
+
+    response = reviewer.post(reverse(ACTION), {"next": f"{reverse(QUEUE)}?status=pending#group-2",
+                                               "action": "approve", "card_id": pending["c"].pk})
+    assert response.status_code == 302 and response["Location"].endswith("#group-2")
