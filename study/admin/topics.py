@@ -9,7 +9,7 @@ from publishing.models import PublishKind
 from publishing.services import publish_request
 from study.models import StudyTopic, TopicDocument
 from study.services.topics import topic_delete, topic_update
-from studyserver.errors import Conflict
+from studyserver.errors import Conflict, NotFound
 
 from .base import SoftDeleteModelAdmin
 
@@ -73,6 +73,8 @@ class StudyTopicAdmin(SoftDeleteModelAdmin):
             topic_update(topic=obj, data=data)
         except Conflict:  # another request took the name after the form checked it
             self.message_user(request, f"{DUPLICATE_NAME_MESSAGE} Nothing was changed.", messages.ERROR)
+        except NotFound:  # deleted while the form was open
+            self.message_user(request, "This topic was deleted meanwhile; nothing was changed.", messages.ERROR)
 
     def soft_delete(self, obj: StudyTopic) -> None:
         topic_delete(topic=obj)

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
@@ -264,20 +265,26 @@ class StudySessionViewSet(
         return self.get_paginated_response(bodies) if page is not None else Response(bodies)
 
     def _reloaded(self, session: StudySession) -> StudySession:
+        # Called inside the write's transaction: its row lock (or its new row, not yet visible) keeps a
+        # concurrent delete waiting until the body is read; after the commit the row might be gone.
         return self.get_queryset().get(pk=session.pk)
 
     def create(self, request: Request) -> Response:
         data = StudySessionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        session = session_services.session_create(user=request.user, data=data.validated_data)
-        return Response(StudySessionSerializer(self._reloaded(session)).data, status=status.HTTP_201_CREATED)
+        with transaction.atomic():
+            session = session_services.session_create(user=request.user, data=data.validated_data)
+            body = StudySessionSerializer(self._reloaded(session)).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         session = self.get_object()
         data = StudySessionPatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        session_services.session_update(session=session, data=data.validated_data)
-        return Response(StudySessionSerializer(self._reloaded(session)).data)
+        with transaction.atomic():
+            session_services.session_update(session=session, data=data.validated_data)
+            body = StudySessionSerializer(self._reloaded(session)).data
+        return Response(body)
 
     def perform_destroy(self, instance: StudySession) -> None:
         session_services.session_delete(session=instance)

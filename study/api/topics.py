@@ -1,5 +1,6 @@
 """API of study topics: CRUD with stats, the detail sections, and links to documents."""
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -117,13 +118,17 @@ class StudyTopicViewSet(
         return topics_with_stats(user=self.request.user)
 
     def _reloaded(self, topic: StudyTopic) -> StudyTopic:
+        # Called inside the write's transaction: its row lock (or its new row, not yet visible) keeps a
+        # concurrent delete waiting until the body is read; after the commit the row might be gone.
         return self.get_queryset().get(pk=topic.pk)
 
     def create(self, request: Request) -> Response:
         data = TopicWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        topic = topic_services.topic_create(user=request.user, **data.validated_data)
-        return Response(TopicSerializer(self._reloaded(topic)).data, status=status.HTTP_201_CREATED)
+        with transaction.atomic():
+            topic = topic_services.topic_create(user=request.user, **data.validated_data)
+            body = TopicSerializer(self._reloaded(topic)).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         topic = self.get_object()
@@ -134,8 +139,10 @@ class StudyTopicViewSet(
         topic = self.get_object()
         data = TopicWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        topic_services.topic_update(topic=topic, data=data.validated_data)
-        return Response(TopicSerializer(self._reloaded(topic)).data)
+        with transaction.atomic():
+            topic_services.topic_update(topic=topic, data=data.validated_data)
+            body = TopicSerializer(self._reloaded(topic)).data
+        return Response(body)
 
     def perform_destroy(self, instance: StudyTopic) -> None:
         topic_services.topic_delete(topic=instance)

@@ -10,12 +10,13 @@ from study.models.documents import ExtractStatus
 from study.models.sessions import AssetRole, AssetType
 from study.selectors.documents import document_get_live
 from study.uploads import checked_upload_size, is_png
-from studyserver.errors import AssetAlreadyLinked, NotFound, UnsupportedType
+from studyserver.errors import AssetAlreadyLinked, NotFound, UnsupportedType, violates_unique
 
 from .documents import document_store_atomically
 from .topics import topic_get_live
 
 TOPIC_KEY = "study_topic_id"
+LINK_CONSTRAINT = "study_sessionasset_link_uniq"
 
 
 def _resolve_topic(user: AbstractBaseUser, data: dict) -> dict:
@@ -25,6 +26,16 @@ def _resolve_topic(user: AbstractBaseUser, data: dict) -> dict:
         topic_id = values.pop(TOPIC_KEY)
         values["study_topic"] = None if topic_id is None else topic_get_live(user=user, topic_id=topic_id)
     return values
+
+
+def _session_lock(session: StudySession) -> None:
+    """Lock the session's row until the transaction ends; a session deleted meanwhile → 404.
+
+    Every write that must not outlive a concurrent delete takes this lock first, so one of the two waits
+    for the other: the foreign keys are deferred, so an insert alone does not lock the session row.
+    """
+    if not StudySession.objects.select_for_update().filter(pk=session.pk).exists():
+        raise NotFound("Study session not found.")
 
 
 def session_create(*, user: AbstractBaseUser, data: dict) -> StudySession:
@@ -37,6 +48,7 @@ def session_create(*, user: AbstractBaseUser, data: dict) -> StudySession:
 def session_update(*, session: StudySession, data: dict) -> StudySession:
     """Change only the fields sent; `study_topic_id: None` detaches the topic; `updated_at` moves."""
     with transaction.atomic():
+        _session_lock(session)
         values = _resolve_topic(session.user, data)
         for field, value in values.items():
             setattr(session, field, value)
@@ -45,8 +57,11 @@ def session_update(*, session: StudySession, data: dict) -> StudySession:
 
 
 def session_delete(*, session: StudySession) -> None:
-    """Delete the session and its asset links; the documents stay."""
+    """Delete the session and its asset links; the documents stay; already deleted → 404."""
     with transaction.atomic():
+        # Locked before the links are collected: a link being added commits first (and is deleted here)
+        # or waits and finds the session gone, instead of failing this delete's foreign key at commit.
+        _session_lock(session)
         session.delete()
 
 
@@ -58,8 +73,10 @@ def sessions_ocr_text_fill(*, session_ids, text: str) -> int:
 
 
 def _link(*, session: StudySession, document: Document, asset_type: str, role: str | None, sort_order: int):
+    """Link `document` to `session`; the session deleted meanwhile → 404, a duplicate link → 409."""
     try:
         with transaction.atomic():
+            _session_lock(session)
             asset = SessionAsset.objects.create(
                 session=session, document=document, asset_type=asset_type, role=role, sort_order=sort_order
             )
@@ -70,8 +87,10 @@ def _link(*, session: StudySession, document: Document, asset_type: str, role: s
             ):
                 session.refresh_from_db(fields=["ocr_text", "updated_at"])
             return asset
-    except IntegrityError:
-        raise AssetAlreadyLinked() from None
+    except IntegrityError as exc:
+        if violates_unique(exc, SessionAsset, LINK_CONSTRAINT):
+            raise AssetAlreadyLinked() from None
+        raise
 
 
 def session_asset_add(

@@ -1,0 +1,278 @@
+"""Writes to a topic or session racing its delete: 200/201 or 404, never a 500 or a foreign-key 409.
+
+Each race is forced into one order: one side holds its transaction open until the other is waiting on
+its locks (or has finished without waiting), so the outcome does not depend on thread timing.
+"""
+
+import io
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
+from PIL import Image
+
+from study.api import sessions as session_views
+from study.api import topics as topic_views
+from study.models import Document, SessionAsset, StudySession, StudyTopic
+from study.services.sessions import session_asset_add, session_delete
+from study.services.topics import topic_delete
+from study.tests import factories as f
+from studyserver.testing import run_concurrently, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WAIT = 10.0
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (16, 8), 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _blocking_another_connection() -> bool:
+    """Is another connection waiting for a lock that this one holds?"""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is otherwise frozen per transaction
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))"
+        )
+        return cursor.fetchone()[0]
+
+
+def _holding(write: Callable[[], object], *, then: Callable[[], object]):
+    """Run `write` in a transaction that stays open until `then` (another thread, started once `write` is
+    done) waits on its locks or finishes; `then`'s result."""
+    written, finished = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                write()
+                written.set()
+                wait_for(lambda: finished.is_set() or _blocking_another_connection(), timeout=WAIT)
+        finally:
+            written.set()
+
+    def other():
+        try:
+            written.wait(WAIT)
+            return then()
+        finally:
+            finished.set()
+
+    return run_concurrently(hold, other)[1]
+
+
+def _racing_after(module, service: str, *, then: Callable[[object], object], monkeypatch) -> list:
+    """Call `then(service's result)` in another thread once the view's call of `service` returns; the view
+    goes on when `then` waits on its locks or finishes. Results: [`then`'s result, the view's response]."""
+    real = getattr(module, service)
+    returned, finished = threading.Event(), threading.Event()
+    result: list = []
+
+    def service_then_wait(**kwargs):
+        result.append(real(**kwargs))
+        returned.set()
+        wait_for(lambda: finished.is_set() or _blocking_another_connection(), timeout=WAIT)
+        return result[0]
+
+    def other():
+        try:
+            returned.wait(WAIT)
+            return then(result[0])
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(module, service, service_then_wait)
+    return other
+
+
+@contextmanager
+def paused(table: str, event: str, seconds: float) -> Iterator[None]:
+    """Every `event` statement on `table` sleeps `seconds` first, before touching (or locking) any row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION test_pause() RETURNS trigger AS $$ BEGIN "
+            "PERFORM pg_sleep(TG_ARGV[0]::float); RETURN NULL; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER test_pause BEFORE {event} ON {table} FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION test_pause('{seconds}')"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS test_pause ON {table}")
+
+
+def _someone_paused() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event = 'PgSleep')"
+        )
+        return cursor.fetchone()[0]
+
+
+# Topics (soft delete)
+
+
+def test_topic_patch_waiting_on_a_delete_is_404_and_changes_nothing(client_for):
+    user = f.UserFactory()
+    topic = f.StudyTopicFactory(user=user, name="before")
+    response = _holding(
+        lambda: topic_delete(topic=StudyTopic.objects.get(pk=topic.pk)),
+        then=lambda: client_for(user).patch(f"/api/study-topics/{topic.id}", {"name": "after"}, format="json"),
+    )
+    assert response.status_code == 404, response.content
+    assert response.json()["error_code"] == "not_found"
+    topic.refresh_from_db()
+    assert topic.name == "before" and topic.deleted_at is not None
+
+
+def test_topic_delete_right_after_a_patch_waits_for_its_body(client_for, monkeypatch):
+    user = f.UserFactory()
+    topic = f.StudyTopicFactory(user=user, name="before")
+    client = client_for(user)
+    delete = _racing_after(
+        topic_views.topic_services,
+        "topic_update",
+        then=lambda _: client_for(user).delete(f"/api/study-topics/{topic.id}"),
+        monkeypatch=monkeypatch,
+    )
+    deleted, patched = run_concurrently(
+        delete, lambda: client.patch(f"/api/study-topics/{topic.id}", {"name": "after"}, format="json")
+    )
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["name"] == "after"
+    assert deleted.status_code == 204
+    topic.refresh_from_db()
+    assert topic.name == "after" and topic.deleted_at is not None
+
+
+def test_topic_delete_during_its_create_is_404(client_for, monkeypatch):
+    user = f.UserFactory()
+    client = client_for(user)
+    delete = _racing_after(
+        topic_views.topic_services,
+        "topic_create",
+        then=lambda topic: client_for(user).delete(f"/api/study-topics/{topic.id}"),
+        monkeypatch=monkeypatch,
+    )
+    deleted, created = run_concurrently(
+        delete, lambda: client.post("/api/study-topics", {"name": "new"}, format="json")
+    )
+    assert created.status_code == 201, created.content
+    assert deleted.status_code == 404
+    assert StudyTopic.objects.live().filter(pk=created.json()["id"]).exists()
+
+
+# Sessions (hard delete)
+
+
+def test_session_patch_waiting_on_a_delete_is_404(client_for):
+    user = f.UserFactory()
+    session = f.StudySessionFactory(user=user)
+    response = _holding(
+        lambda: session_delete(session=StudySession.objects.get(pk=session.pk)),
+        then=lambda: client_for(user).patch(f"/api/study-sessions/{session.id}", {"topic": "t"}, format="json"),
+    )
+    assert response.status_code == 404, response.content
+    assert response.json()["error_code"] == "not_found"
+    assert not StudySession.objects.filter(pk=session.pk).exists()
+
+
+def test_session_delete_right_after_a_patch_waits_for_its_body(client_for, monkeypatch):
+    user = f.UserFactory()
+    session = f.StudySessionFactory(user=user, topic="before")
+    client = client_for(user)
+    delete = _racing_after(
+        session_views.session_services,
+        "session_update",
+        then=lambda _: client_for(user).delete(f"/api/study-sessions/{session.id}"),
+        monkeypatch=monkeypatch,
+    )
+    deleted, patched = run_concurrently(
+        delete, lambda: client.patch(f"/api/study-sessions/{session.id}", {"topic": "after"}, format="json")
+    )
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["topic"] == "after"
+    assert deleted.status_code == 204
+    assert not StudySession.objects.filter(pk=session.pk).exists()
+
+
+def test_session_delete_during_its_create_is_404(client_for, monkeypatch):
+    user = f.UserFactory()
+    client = client_for(user)
+    delete = _racing_after(
+        session_views.session_services,
+        "session_create",
+        then=lambda s: client_for(user).delete(f"/api/study-sessions/{s.id}"),
+        monkeypatch=monkeypatch,
+    )
+    deleted, created = run_concurrently(delete, lambda: client.post("/api/study-sessions", {}, format="json"))
+    assert created.status_code == 201, created.content
+    assert deleted.status_code == 404
+    assert StudySession.objects.filter(pk=created.json()["id"]).exists()
+
+
+# Assets of a session being deleted
+
+
+def test_asset_add_waiting_on_a_delete_is_404(client_for):
+    user = f.UserFactory()
+    session = f.StudySessionFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    response = _holding(
+        lambda: session_delete(session=StudySession.objects.get(pk=session.pk)),
+        then=lambda: client_for(user).post(
+            f"/api/study-sessions/{session.id}/assets", {"document_id": doc.id, "asset_type": "audio"}, format="json"
+        ),
+    )
+    assert response.status_code == 404, response.content
+    assert response.json()["error_code"] == "not_found"
+    assert not SessionAsset.objects.exists()
+
+
+def test_delete_waiting_on_an_asset_add_removes_it(client_for):
+    user = f.UserFactory()
+    session = f.StudySessionFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    response = _holding(
+        lambda: session_asset_add(session=session, document_id=doc.id, asset_type="audio"),
+        then=lambda: client_for(user).delete(f"/api/study-sessions/{session.id}"),
+    )
+    assert response.status_code == 204, response.content
+    assert not StudySession.objects.filter(pk=session.pk).exists()
+    assert not SessionAsset.objects.exists()
+    assert Document.objects.filter(pk=doc.pk).exists()
+
+
+@pytest.mark.parametrize("link", ["assets", "snapshot"])
+def test_link_committed_while_a_delete_is_under_way_never_fails_the_delete(client_for, link):
+    """The delete pauses after removing the links it saw and before removing the session: a link committed
+    in that gap used to fail the delete's (deferred) foreign key at commit."""
+    user = f.UserFactory()
+    session = f.StudySessionFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    url = f"/api/study-sessions/{session.id}/{link}"
+
+    def add():
+        wait_for(_someone_paused, timeout=WAIT)
+        if link == "assets":
+            return client_for(user).post(url, {"document_id": doc.id, "asset_type": "audio"}, format="json")
+        upload = SimpleUploadedFile("page.png", _png(), content_type="image/png")
+        return client_for(user).post(url, {"file": upload}, format="multipart")
+
+    with paused("study_studysession", "DELETE", seconds=1.0):
+        deleted, added = run_concurrently(lambda: client_for(user).delete(f"/api/study-sessions/{session.id}"), add)
+    assert deleted.status_code == 204, deleted.content
+    assert added.status_code in (201, 404), added.content
+    assert not StudySession.objects.filter(pk=session.pk).exists()
+    assert not SessionAsset.objects.exists()
