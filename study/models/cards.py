@@ -12,8 +12,8 @@ class CardSourceKind(models.TextChoices):
 
 
 class CardFormat(models.TextChoices):
-    QA = "qa"
-    CLOZE = "cloze"
+    QA = "qa", "Q&A"
+    CLOZE = "cloze", "Cloze"
 
 
 class MemoCard(TimestampedModel, SoftDeleteModel):

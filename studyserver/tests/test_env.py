@@ -23,3 +23,13 @@ def test_malformed_rate_is_a_startup_error(monkeypatch, raw):
     monkeypatch.setenv("SOME_RATE", raw)
     with pytest.raises(ImproperlyConfigured, match="SOME_RATE"):
         env_rate("SOME_RATE", "20/min")
+
+
+def test_django_records_are_printed_once_by_the_root_handler():
+    """Django's default config gives the `django` logger a console handler of its own; with ours on the root
+    too, every warning (a 404, a 400) would be printed twice."""
+    import logging
+
+    django_logger = logging.getLogger("django")
+    assert django_logger.handlers == [] and django_logger.propagate
+    assert logging.getLogger().handlers
