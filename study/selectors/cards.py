@@ -306,23 +306,26 @@ def review_queue_filtered(
 
 
 def review_queue_group_keys(qs: QuerySet[MemoCard]) -> list[tuple[tuple, list[int]]]:
-    """(group key, card ids) of pending cards in first-appearance order; light rows, for paging by group."""
+    """(group key, card ids) in first-appearance order, groups holding a flagged card first (someone disputed
+    a card there); light rows, for paging by group."""
     keys: dict[tuple, list[int]] = {}
-    rows = qs.order_by("id").values_list("id", "source_question_id", "user_id", "extra__material")
-    for card_id, question_id, user_id, material in rows:
-        keys.setdefault(_group_key(question_id, user_id, material if isinstance(material, str) else ""), []).append(
-            card_id
-        )
-    return list(keys.items())
+    flagged: set[tuple] = set()
+    rows = qs.order_by("id").values_list("id", "source_question_id", "user_id", "extra__material", "flagged_by")
+    for card_id, question_id, user_id, material, flagged_by in rows:
+        key = _group_key(question_id, user_id, material if isinstance(material, str) else "")
+        keys.setdefault(key, []).append(card_id)
+        if flagged_by:
+            flagged.add(key)
+    return sorted(keys.items(), key=lambda item: item[0] not in flagged)  # stable: first appearance kept
 
 
 def review_queue_groups(card_ids: list[int]) -> list[CardGroup]:
-    """Full groups (question, owner, evidence) for one page of the admin review queue."""
-    cards = list(
-        MemoCard.objects.filter(id__in=card_ids)
-        .select_related("source_question", "user")
-        .prefetch_related("evidence")
-        .order_by("id")
+    """Full groups (question, owner, evidence) for one page of the admin review queue, in the order of
+    `card_ids` (the page's groups, one after the other)."""
+    position = {card_id: index for index, card_id in enumerate(card_ids)}
+    cards = sorted(
+        MemoCard.objects.filter(id__in=card_ids).select_related("source_question", "user").prefetch_related("evidence"),
+        key=lambda card: position[card.pk],
     )
     groups = group_cards(cards)
     for group in groups:

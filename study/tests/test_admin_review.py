@@ -71,8 +71,9 @@ def test_queue_shows_groups_with_question_evidence_and_owner(reviewer, pending, 
     assert response.status_code == 200
     html = response.content.decode()
     groups = response.context["groups"]
-    assert [g.question_text for g in groups] == ["LNG의 주성분은?", "도시가스 부취제는?", "[자료] 법규"]
-    assert [[c.pk for c in g.cards] for g in groups][:2] == [[pending["a"].pk, pending["b"].pk], [pending["c"].pk]]
+    # the group holding a flagged card first, then first appearance
+    assert [g.question_text for g in groups] == ["[자료] 법규", "LNG의 주성분은?", "도시가스 부취제는?"]
+    assert [[c.pk for c in g.cards] for g in groups][1:] == [[pending["a"].pk, pending["b"].pk], [pending["c"].pk]]
     assert html.count("LNG의 주성분은?") == 1  # the question is shown once per group
     assert "정답 <b>1. 메탄</b>" in html
     assert "LNG는 메탄이 주성분" in html
@@ -285,3 +286,16 @@ def test_actions_come_back_to_their_group_and_tabs_keep_the_filters(reviewer, pe
     response = reviewer.post(reverse(ACTION), {"next": f"{reverse(QUEUE)}?status=pending#group-2",
                                                "action": "approve", "card_id": pending["c"].pk})
     assert response.status_code == 302 and response["Location"].endswith("#group-2")
+
+
+def test_groups_with_a_flagged_card_come_first_and_keep_their_origin(reviewer, pending, user):
+    later = card_candidate_create(question=QuestionFactory(study_topic=pending["q1"].study_topic),
+                                  card_format="qa", cue="나중", fact="나중 카드")
+    MemoCard.objects.filter(pk=later.pk).update(flagged_by="user")
+    response = reviewer.get(reverse(QUEUE))
+    groups = response.context["groups"]
+    assert groups[0].cards[0].pk == later.pk  # disputed by the learner: first, although created last
+    assert [g.source_question_id for g in groups[1:]] == [pending["q1"].pk, pending["q2"].pk]
+    page = response.content.decode()
+    flagged_card = page[page.index(f'id="card-{later.pk}"'):page.index(f'id="card-{pending["a"].pk}"')]
+    assert "Flagged by user" in flagged_card and "Machine-made" in flagged_card
