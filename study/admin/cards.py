@@ -193,6 +193,7 @@ class MemoCardAdmin(admin.ModelAdmin):
         keys = card_selectors.review_queue_group_keys(queryset)
         page = Paginator(keys, GROUPS_PER_PAGE).get_page(request.GET.get("page"))
         groups = card_selectors.review_queue_groups([cid for _, ids in page.object_list for cid in ids])
+        _attach_drafts(request, groups)
         query = request.GET.copy()
         query.pop("page", None)
         tab_query = query.copy()  # the Pending / Approved tabs keep the user, format and source filters
@@ -262,13 +263,37 @@ class MemoCardAdmin(admin.ModelAdmin):
             if not form.is_valid():
                 errors = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in form.errors.items())
                 self.message_user(request, f"Card #{card.pk} was not saved ({errors}).", messages.ERROR)
+                _keep_draft(request, card.pk)
                 return
             try:
                 card_services.card_update(card=card, **form.cleaned_data)
             except DuplicateCard:
                 self.message_user(request, f"Card #{card.pk}: {DUPLICATE_MESSAGE}", messages.ERROR)
+                _keep_draft(request, card.pk)
                 return
             self.message_user(request, f"Saved and approved card #{card.pk}.", messages.SUCCESS)
+
+
+DRAFTS_KEY = "review_queue_drafts"
+DRAFT_FIELDS = ("cue", "fact", "cloze_text")
+DRAFT_MAX_CHARS = 10_000  # per field, as the API's card texts (the session is no place for more)
+
+
+def _keep_draft(request: HttpRequest, card_id: int) -> None:
+    """An edit that was not saved comes back in its card's fields (once), so the reviewer can correct it."""
+    drafts = request.session.get(DRAFTS_KEY, {})
+    drafts[str(card_id)] = {field: request.POST.get(field, "")[:DRAFT_MAX_CHARS] for field in DRAFT_FIELDS}
+    request.session[DRAFTS_KEY] = drafts
+
+
+def _attach_drafts(request: HttpRequest, groups: list) -> None:
+    """Put unsaved edits back into their cards on the next page shown (`card.draft`), then forget them all."""
+    drafts = request.session.pop(DRAFTS_KEY, None)
+    if not drafts:
+        return
+    for group in groups:
+        for card in group.cards:
+            card.draft = drafts.get(str(card.pk))
 
 
 def _positive_int(value: str | None) -> int | None:

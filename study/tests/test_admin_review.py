@@ -299,3 +299,16 @@ def test_groups_with_a_flagged_card_come_first_and_keep_their_origin(reviewer, p
     page = response.content.decode()
     flagged_card = page[page.index(f'id="card-{later.pk}"'):page.index(f'id="card-{pending["a"].pk}"')]
     assert "Flagged by user" in flagged_card and "Machine-made" in flagged_card
+
+
+def test_an_edit_that_was_not_saved_comes_back_in_its_card_once(reviewer, pending):
+    card = pending["a"]
+    response = post_action(reviewer, action="edit", card_id=card.pk, cue="고친 큐 <b>", fact="", cloze_text="")
+    assert any("was not saved" in m for m in messages_of(response))
+    page = response.content.decode()
+    assert 'name="cue" rows="1">고친 큐 &lt;b&gt;</textarea>' in page  # what the reviewer typed, escaped
+    assert 'class="rq-card rq-unsaved"' in page
+    card.refresh_from_db()
+    assert card.cue == "LNG 주성분?" and card.needs_review  # nothing saved
+    again = reviewer.get(reverse(QUEUE)).content.decode()
+    assert "고친 큐" not in again and 'name="cue" rows="1">LNG 주성분?</textarea>' in again
