@@ -59,3 +59,15 @@ class ViewerChannelMixin:
     permission_classes = [HasViewerToken]
     throttle_classes = [ViewerRateThrottle]
     throttle_scope = "viewer"
+
+    def check_permissions(self, request) -> None:
+        # The throttle counts before the token is checked (DRF checks permissions first, throttles after):
+        # guesses of the token are then limited like any other request, not free.
+        self.check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request) -> None:
+        if getattr(request, "_viewer_throttled", False):  # already counted before the token check
+            return
+        request._viewer_throttled = True
+        super().check_throttles(request)

@@ -224,7 +224,9 @@ REST_FRAMEWORK = {
         "auth": env_rate("THROTTLE_AUTH_RATE", "20/min"),
         "viewer": env_rate("THROTTLE_VIEWER_RATE", "120/min"),
     },
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0) if env_str("NUM_PROXIES") else None,
+    # 0: throttles key on the connection's address. (DRF's default, None, trusts X-Forwarded-For as sent,
+    # so a client could pick a new identity per request and never be throttled.)
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

@@ -138,6 +138,32 @@ def test_viewer_channel_is_throttled_with_retry_after(settings, viewer_client):
     assert int(response["Retry-After"]) > 0
 
 
+def test_wrong_tokens_are_throttled_too(settings, viewer_client):
+    """Guessing the token costs requests like anything else: after the rate, even the right token waits."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": "3/min"},
+    }
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    guesser = APIClient()
+    guesses = [guesser.get(FEED, REMOTE_ADDR=address, HTTP_AUTHORIZATION=f"Bearer guess-{n}").status_code
+               for n in range(4)]
+    assert guesses == [403, 403, 403, 429]
+    assert viewer_client.get(FEED, REMOTE_ADDR=address).status_code == 429
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_throttle(settings, viewer_client):
+    """Without a proxy configured (NUM_PROXIES=0) the connection's address counts, not X-Forwarded-For."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": "2/min"},
+    }
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    statuses = [viewer_client.get(FEED, REMOTE_ADDR=address, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}").status_code
+                for n in range(3)]
+    assert statuses == [200, 200, 429]
+
+
 def test_viewer_throttle_can_be_turned_off(settings, viewer_client):
     """THROTTLE_VIEWER_RATE=off (a rate of None): no limit, and nothing is counted in the cache."""
     settings.REST_FRAMEWORK = {

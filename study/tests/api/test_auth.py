@@ -72,6 +72,21 @@ def test_throttled_after_the_rate_with_retry_after(user, settings):
     assert fresh_client().post("/api/auth/token", {"username": user.username, "password": PASSWORD}).status_code == 200
 
 
+def test_a_forged_forwarded_for_does_not_escape_the_auth_throttle(user, settings):
+    settings.REST_FRAMEWORK = {
+        **django_settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "2/min"},
+    }
+    cache.clear()
+    client = fresh_client()
+    statuses = [
+        client.post("/api/auth/token", {"username": user.username, "password": "bad"},
+                    HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code
+        for n in range(3)
+    ]
+    assert statuses == [400, 400, 429]
+
+
 def test_unauthenticated_is_401_with_www_authenticate(anon_client):
     for path in ("/api/study-topics", "/api/documents", "/api/study-sessions", "/api/study-sessions/groups"):
         response = anon_client.get(path)
