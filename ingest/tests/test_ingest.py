@@ -248,3 +248,9 @@ def test_parse_answered_at():
         assert parse_answered_at(junk, now=now) == now
     assert parse_answered_at("1972-01-01T00:00:00Z", now=now) == datetime(1972, 1, 1, tzinfo=UTC)
     assert parse_answered_at("2024-05-31T23:00:00-01:00", now=now) == now - timedelta(hours=12)
+
+
+def test_a_body_nested_too_deeply_is_400(viewer_client):
+    body = b'{"client_session_uuid": "deep", "attempts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = viewer_client.post(URL, body, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error_code"] == "invalid"

@@ -4,9 +4,11 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
+
+from studyserver.parsers import JSONParser
 
 from .common import error_responses
 

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -16,6 +16,7 @@ from study.models import Document
 from study.selectors.documents import documents_live
 from study.services import documents as document_services
 from studyserver.errors import NotFound
+from studyserver.parsers import JSONParser
 
 from .common import FilterSet, IdFilter, OwnedObjectMixin, error_responses, id_field, multipart_upload
 

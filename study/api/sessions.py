@@ -8,7 +8,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -22,6 +22,7 @@ from study.selectors.sessions import (
     sessions_with_assets,
 )
 from study.services import sessions as session_services
+from studyserver.parsers import JSONParser
 from studyserver.sqljson import JsonTextResponse, json_body_wanted
 
 from .common import (

@@ -35,6 +35,8 @@ RAW_BODIES = [
     b'{"name": NaN}',
     b'{"name": "\\ud800"}',
     b'{"name": "a\\u0000b"}',
+    b"[" * 100_000 + b"]" * 100_000,  # deeper than Python's JSON parser goes (RecursionError)
+    b'{"name": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001,
 ]
 
 BAD_FIELDS = [
