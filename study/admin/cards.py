@@ -153,7 +153,7 @@ class MemoCardAdmin(admin.ModelAdmin):
             card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)
         self.message_user(request, f"Flagged {len(cards)} card(s) back to review.", messages.SUCCESS)
 
-    @admin.action(description="Delete selected cards (soft)", permissions=["change"])
+    @admin.action(description="Delete selected cards (soft)", permissions=["delete"])
     def soft_delete_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
         cards = list(queryset)
         for card in cards:
@@ -215,6 +215,7 @@ class MemoCardAdmin(admin.ModelAdmin):
             "tab_query": tab_query.urlencode(),
             "is_nav_sidebar_enabled": False,  # the cards need the width (an iPad in portrait)
             "can_change": self.has_change_permission(request),
+            "can_delete": self.has_delete_permission(request),
         }
         return TemplateResponse(request, "admin/study/memocard/review_queue.html", context)
 
@@ -226,6 +227,8 @@ class MemoCardAdmin(admin.ModelAdmin):
         if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
             next_url = queue_url
         action = request.POST.get("action", "")
+        if action == "delete" and not self.has_delete_permission(request):
+            raise PermissionDenied  # a reviewer who may change cards may not necessarily delete them
         if action == "approve_question":
             self._approve_question(request)
         elif action in {"approve", "flag", "delete", "edit"}:
@@ -297,7 +300,8 @@ def _attach_drafts(request: HttpRequest, groups: list) -> None:
 
 
 def _positive_int(value: str | None) -> int | None:
-    if value is None or not value.isdigit() or len(value) > 18:
+    # isascii(): "²" and "①" are digits to str.isdigit() but not to int().
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 18:
         return None
     return int(value) or None
 

@@ -312,3 +312,29 @@ def test_an_edit_that_was_not_saved_comes_back_in_its_card_once(reviewer, pendin
     assert card.cue == "LNG 주성분?" and card.needs_review  # nothing saved
     again = reviewer.get(reverse(QUEUE)).content.decode()
     assert "고친 큐" not in again and 'name="cue" rows="1">LNG 주성분?</textarea>' in again
+
+
+def test_a_reviewer_who_may_change_but_not_delete_cards_cannot_delete(client, pending):
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(username="changer", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(
+        content_type__app_label="study", codename__in=["view_memocard", "change_memocard"]))
+    client.force_login(staff)
+    page = client.get(reverse(QUEUE)).content.decode()
+    assert 'value="approve"' in page and 'value="delete"' not in page
+    response = client.post(reverse(ACTION), {"action": "delete", "card_id": pending["a"].pk, "next": reverse(QUEUE)})
+    assert response.status_code == 403
+    assert MemoCard.objects.filter(pk=pending["a"].pk, deleted_at__isnull=True).exists()
+    changelist = client.post(reverse("admin:study_memocard_changelist"),
+                             {"action": "soft_delete_selected", "_selected_action": [pending["b"].pk]})
+    assert changelist.status_code in (200, 302)
+    assert MemoCard.objects.filter(pk=pending["b"].pk, deleted_at__isnull=True).exists()
+
+
+@pytest.mark.parametrize("value", ["²", "①", "١٢", "0", "-3", "1" * 30])
+def test_odd_ids_in_review_actions_are_handled(reviewer, pending, value):
+    for data in ({"action": "approve", "card_id": value}, {"action": "approve_question", "question_id": value}):
+        response = post_action(reviewer, **data)
+        assert response.status_code == 200
+        assert any("no longer exists" in m for m in messages_of(response))

@@ -1,0 +1,39 @@
+"""The admin site: Django's, with its login form rate-limited like POST /api/auth/token."""
+
+import math
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.http import HttpRequest, HttpResponse
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class AdminLoginThrottle(SimpleRateThrottle):
+    """The "auth" rate (THROTTLE_AUTH_RATE) per client address, counted apart from the API's token requests."""
+
+    scope = "auth"
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": "admin_login", "ident": self.get_ident(request)}
+
+
+class StudyAdminSite(admin.AdminSite):
+    """Staff accounts are the most valuable ones: guessing their password costs as much as an API token's."""
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        if request.method == "POST":
+            throttle = AdminLoginThrottle()
+            if not throttle.allow_request(request, None):
+                response = HttpResponse("Too many login attempts. Try again later.", status=429,
+                                        content_type="text/plain; charset=utf-8")
+                response["Retry-After"] = str(math.ceil(throttle.wait() or 60))
+                return response
+        return super().login(request, extra_context)
+
+
+class StudyAdminConfig(AdminConfig):
+    default_site = "studyserver.admin.StudyAdminSite"
