@@ -169,6 +169,9 @@ EXPLAINER_TIMEOUT_SECONDS = env_int("EXPLAINER_TIMEOUT_SECONDS", 30)
 OCR_LANGUAGES = env_str("OCR_LANGUAGES", "kor+jpn+eng")
 TESSERACT_CMD = env_str("TESSERACT_CMD", "tesseract")
 OCR_TIMEOUT_SECONDS = env_int("OCR_TIMEOUT_SECONDS", 120)
+OCR_MAX_PIXELS = env_int("OCR_MAX_PIXELS", 40_000_000)  # larger images are skipped before being decoded
+EXTRACT_MAX_PAGES = env_int("EXTRACT_MAX_PAGES", 500)  # PDF pages read per document
+EXTRACT_MAX_CHARS = env_int("EXTRACT_MAX_CHARS", 300_000)  # text kept per document: fits the full-text index
 EXPLAINER_MAX_ATTEMPTS = env_int("EXPLAINER_MAX_ATTEMPTS", 3)
 EXPLAINER_RETRY_BACKOFF_MS = env_int("EXPLAINER_RETRY_BACKOFF_MS", 1000)  # doubled after each failed attempt
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 class ExtractResult:
     text: str
     backend: str
+    # Why the text is partial (a limit was reached), shown to the user; empty when the text is whole.
+    notes: tuple[str, ...] = ()
 
 
 class ExtractionSkipped(Exception):

@@ -1,4 +1,8 @@
-"""Pick the backend for a document from its first bytes, format and content type."""
+"""Pick the backend for a document from its first bytes, format and content type; cap the text's length."""
+
+from dataclasses import replace
+
+from django.conf import settings
 
 from .base import ExtractionFailed, ExtractionSkipped, ExtractResult
 from .ocr import extract_image
@@ -22,14 +26,31 @@ def kind_of(*, file_format: str, content_type: str, head: bytes) -> str | None:
 
 
 def extract_text(*, data: bytes, file_format: str, content_type: str = "") -> ExtractResult:
-    """Extract the text of a file's bytes; raises ExtractionSkipped / ExtractionFailed."""
+    """Extract the text of a file's bytes, at most settings.EXTRACT_MAX_CHARS characters of it.
+
+    Raises ExtractionSkipped / ExtractionFailed.
+    """
+    max_chars = settings.EXTRACT_MAX_CHARS
     kind = kind_of(file_format=file_format, content_type=content_type, head=data[:16])
     if kind == "text":
-        return extract_plain(data)
-    if kind == "pdf":
-        return extract_pdf(data)
-    if kind == "image":
-        return extract_image(data)
-    if (file_format or "").lower() in BINARY_FORMATS:
+        result = extract_plain(data)
+    elif kind == "pdf":
+        result = extract_pdf(data, max_pages=settings.EXTRACT_MAX_PAGES, max_chars=max_chars)
+    elif kind == "image":
+        result = extract_image(data)
+    elif (file_format or "").lower() in BINARY_FORMATS:
         raise ExtractionFailed(f"the content is not a valid {file_format} file")
-    raise ExtractionSkipped(f"no text extractor for format {file_format or 'unknown'!r}")
+    else:
+        raise ExtractionSkipped(f"no text extractor for format {file_format or 'unknown'!r}")
+    return _cut(result, max_chars=max_chars)
+
+
+def _cut(result: ExtractResult, *, max_chars: int) -> ExtractResult:
+    """The text cut to max_chars, so that it always fits PostgreSQL's full-text index (tsvector < 1 MB)."""
+    if len(result.text) <= max_chars:
+        return result
+    return replace(
+        result,
+        text=result.text[:max_chars].rstrip(),
+        notes=(*result.notes, f"cut at {max_chars:,} characters (EXTRACT_MAX_CHARS)"),
+    )

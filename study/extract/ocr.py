@@ -39,21 +39,41 @@ def ocr_languages() -> str:
 
 def _on_white(image: Image.Image) -> Image.Image:
     """Flatten transparency onto white: handwriting snapshots are dark strokes on a transparent canvas."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA"):
+        # Grey pasted through the alpha mask onto white: one byte per pixel per step, where compositing
+        # two RGBA images held four such copies at once (the same result, ±1 of rounding).
+        flattened = Image.new("L", image.size, 255)
+        flattened.paste(image.convert("L"), mask=image.getchannel("A"))
+        return flattened
     return image.convert("L")
 
 
-def extract_image(data: bytes) -> ExtractResult:
-    languages = ocr_languages()
+def _open(data: bytes) -> Image.Image:
+    """The image with only its header read; refused when it has too many pixels to decode."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:  # beyond Pillow's own limit, when OCR_MAX_PIXELS is set higher
+        raise ExtractionSkipped(f"image too large to OCR: {exc}") from exc
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ExtractionFailed(f"unreadable image: {exc}") from exc
+    width, height = image.size
+    limit = settings.OCR_MAX_PIXELS
+    if width * height > limit:
+        image.close()
+        raise ExtractionSkipped(f"image too large to OCR: {width}×{height} pixels, limit {limit:,} (OCR_MAX_PIXELS)")
+    return image
+
+
+def extract_image(data: bytes) -> ExtractResult:
+    with _open(data) as image:
+        languages = ocr_languages()
+        try:
             image.load()
             prepared = _on_white(image)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ExtractionFailed(f"unreadable image: {exc}") from exc
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise ExtractionFailed(f"unreadable image: {exc}") from exc
     try:
         text = pytesseract.image_to_string(prepared, lang=languages, timeout=settings.OCR_TIMEOUT_SECONDS)
     except RuntimeError as exc:  # pytesseract's timeout

@@ -2,14 +2,17 @@
 
 A document is claimed with SELECT … FOR UPDATE SKIP LOCKED while it is processed, so two
 workers never extract it twice and a crashed worker leaves it `pending` (nothing to unstick).
+Text cut by a limit (EXTRACT_MAX_PAGES / EXTRACT_MAX_CHARS) is still `done`: what was read is
+searchable; `extract_error` then says that it is partial.
 """
 
 import logging
 from collections.abc import Iterable
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
+from psycopg.errors import ProgramLimitExceeded
 
 from study.extract import ExtractionFailed, ExtractionSkipped, extract_text
 from study.models import Document
@@ -44,13 +47,24 @@ def _run_backend(document: Document) -> tuple[str, str, str]:
         return ExtractStatus.FAILED, "", f"could not read the file: {exc}"
     except SoftTimeLimitExceeded:
         return ExtractStatus.FAILED, "", "time limit exceeded"
-    return ExtractStatus.DONE, result.text, ""
+    note = f"partial text: {'; '.join(result.notes)}" if result.notes else ""
+    return ExtractStatus.DONE, result.text, note
 
 
 def _fill_handwriting_sessions(document: Document, text: str) -> int:
     """The sessions that link this document as a handwriting snapshot receive its text as `ocr_text`."""
     session_ids = document.session_assets.filter(asset_type=AssetType.HANDWRITING_PNG).values("session_id")
     return sessions_ocr_text_fill(session_ids=session_ids, text=text)
+
+
+def _record(document: Document, *, status: str, text: str, error: str) -> int:
+    """Store the outcome on the claimed document; a done snapshot's text goes to its sessions (how many)."""
+    document.extract_status = status
+    document.extracted_text = text
+    document.extract_error = error[:ERROR_MAX_CHARS]
+    document.extracted_at = timezone.now()
+    document.save(update_fields=["extract_status", "extracted_text", "extract_error", "extracted_at", "updated_at"])
+    return _fill_handwriting_sessions(document, text) if status == ExtractStatus.DONE else 0
 
 
 def document_extract(*, document_id: int) -> str:
@@ -65,12 +79,20 @@ def document_extract(*, document_id: int) -> str:
             logger.info("extract document %s: not pending (done, deleted or claimed by another worker)", document_id)
             return "not_pending"
         status, text, error = _run_backend(document)
-        document.extract_status = status
-        document.extracted_text = text
-        document.extract_error = error[:ERROR_MAX_CHARS]
-        document.extracted_at = timezone.now()
-        document.save(update_fields=["extract_status", "extracted_text", "extract_error", "extracted_at", "updated_at"])
-        sessions = _fill_handwriting_sessions(document, text) if status == ExtractStatus.DONE else 0
+        try:
+            with transaction.atomic():
+                sessions = _record(document, status=status, text=text, error=error)
+        except OperationalError as exc:
+            # Deterministic, unlike the other OperationalErrors the task retries: storing it again fails again.
+            cause = exc.__cause__
+            if not isinstance(cause, ProgramLimitExceeded):
+                raise
+            status, text = ExtractStatus.FAILED, ""
+            error = (
+                f"the extracted text is too large for the full-text index ({cause.diag.message_primary or cause}); "
+                "lower EXTRACT_MAX_CHARS, then retry"
+            )
+            sessions = _record(document, status=status, text=text, error=error)
     logger.info(
         "extract document %s (%s): %s, %d chars%s%s",
         document_id, document.file_format, status, len(text),

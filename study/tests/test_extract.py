@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
-from PIL import Image, ImageDraw, ImageFont
+from django.db import OperationalError
+from PIL import Image, ImageDraw, ImageFile, ImageFont
+from pypdf import PageObject
 
 from study.extract.text import decode_text
 from study.models import Document, StudySession
@@ -37,17 +39,22 @@ def render_png(lines: list[str], *, transparent: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-def make_pdf(text: str) -> bytes:
-    """A one-page PDF with a real text layer (Helvetica), xref offsets computed."""
-    stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+def make_pdf(*page_texts: str) -> bytes:
+    """A PDF with one page per text, each with a real text layer (Helvetica), xref offsets computed."""
+    page_ids = [4 + 2 * i for i in range(len(page_texts))]
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Pages /Kids [" + " ".join(f"{n} 0 R" for n in page_ids).encode()
+        + b"] /Count " + str(len(page_texts)).encode() + b" >>",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    for page_id, text in zip(page_ids, page_texts, strict=True):
+        stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents " + str(page_id + 1).encode()
+            + b" 0 R /Resources << /Font << /F1 3 0 R >> >> >>"
+        )
+        objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -58,6 +65,13 @@ def make_pdf(text: str) -> bytes:
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def blank_png(width: int, height: int) -> bytes:
+    """A blank 1-bit PNG: a few KB of file for any number of pixels."""
+    buffer = io.BytesIO()
+    Image.new("1", (width, height)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.mark.django_db
@@ -171,6 +185,101 @@ class TestOcr:
         assert document_extract(document_id=doc.id) == "failed"
         doc.refresh_from_db()
         assert doc.extract_error.startswith("unreadable image")
+
+
+@pytest.mark.django_db
+class TestLimits:
+    @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+    def test_image_with_too_many_pixels_is_skipped_without_decoding(self, user, monkeypatch):
+        data = blank_png(12000, 12000)  # 144 M pixels in ~18 KB
+        assert len(data) < 100_000
+
+        def no_decoding(image, *args, **kwargs):
+            raise AssertionError("the pixels were decoded")
+
+        # PNG/JPEG images load through ImageFile.load; convert() and friends call load() first.
+        monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+        monkeypatch.setattr(Image.Image, "load", no_decoding)
+        doc = make_document(user, data, "huge.png", "png", "image/png")
+        assert document_extract(document_id=doc.id) == "skipped"
+        doc.refresh_from_db()
+        assert doc.extract_status == "skipped"
+        assert doc.extract_error == "image too large to OCR: 12000×12000 pixels, limit 40,000,000 (OCR_MAX_PIXELS)"
+        assert doc.extracted_text == ""
+
+    def test_image_beyond_pillows_own_limit_is_skipped_too(self, user, settings, monkeypatch):
+        settings.OCR_MAX_PIXELS = 10**12
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses more than twice this at open
+        doc = make_document(user, blank_png(100, 100), "bomb.png", "png", "image/png")
+        assert document_extract(document_id=doc.id) == "skipped"
+        doc.refresh_from_db()
+        assert doc.extract_error.startswith("image too large to OCR: Image size (10000 pixels) exceeds limit")
+
+    def test_pdf_pages_beyond_max_pages_are_not_read(self, user, settings):
+        settings.EXTRACT_MAX_PAGES = 2
+        data = make_pdf("Page one alpha", "Page two bravo", "Page three charlie")
+        doc = make_document(user, data, "book.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extract_status == "done"
+        assert "alpha" in doc.extracted_text and "bravo" in doc.extracted_text
+        assert "charlie" not in doc.extracted_text
+        assert doc.extract_error == "partial text: only the first 2 of 3 pages were read (EXTRACT_MAX_PAGES)"
+
+    def test_pdf_pages_stop_being_read_once_max_chars_are_collected(self, user, settings, monkeypatch):
+        settings.EXTRACT_MAX_CHARS = 40
+        read = []
+        extract_page = PageObject.extract_text
+
+        def counting(page, *args, **kwargs):
+            read.append(page)
+            return extract_page(page, *args, **kwargs)
+
+        monkeypatch.setattr(PageObject, "extract_text", counting)
+        data = make_pdf(*(f"Page {n} of the methane handbook" for n in range(1, 11)))  # 30 characters each
+        doc = make_document(user, data, "handbook.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert len(read) == 2
+        assert doc.extracted_text == "Page 1 of the methane handbook\n\nPage 2 o"
+        assert doc.extract_error == "partial text: cut at 40 characters (EXTRACT_MAX_CHARS)"
+
+    @pytest.mark.parametrize(
+        ("make_data", "name", "fmt", "max_chars", "expected"),
+        [
+            (lambda: ("가스 안전 " * 100).encode(), "long.txt", "txt", 14, "가스 안전 가스 안전 가스"),
+            (lambda: render_png(["LNG methane 162"]), "page.png", "png", 3, "LNG"),
+        ],
+        ids=["text", "ocr"],
+    )
+    def test_text_longer_than_max_chars_is_cut(self, user, settings, make_data, name, fmt, max_chars, expected):
+        settings.EXTRACT_MAX_CHARS = max_chars
+        doc = make_document(user, make_data(), name, fmt)
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extracted_text == expected
+        assert doc.extract_error == f"partial text: cut at {max_chars} characters (EXTRACT_MAX_CHARS)"
+
+    def test_text_too_large_for_the_full_text_index_fails_without_retrying(self, user, settings, monkeypatch):
+        settings.EXTRACT_MAX_CHARS = 10**7
+        unique_words = " ".join(f"w{n:07d}" for n in range(150_000))  # a 1.8 MB tsvector; the limit is 1 MB
+        doc = make_document(user, unique_words.encode(), "words.txt", "txt")
+        result = extract_document.apply(args=[doc.id])
+        assert (result.state, result.get()) == ("SUCCESS", "failed")
+        doc.refresh_from_db()
+        assert doc.extract_status == "failed"
+        assert doc.extracted_text == ""
+        assert doc.extract_error.startswith("the extracted text is too large for the full-text index (string is too")
+        assert doc.extract_error.endswith("lower EXTRACT_MAX_CHARS, then retry")
+
+        # any other OperationalError still reaches the task, which retries it
+        def lost_connection(*args, **kwargs):
+            raise OperationalError("server closed the connection unexpectedly")
+
+        other = make_document(user, b"short", "short.txt", "txt")
+        monkeypatch.setattr(Document, "save", lost_connection)
+        with pytest.raises(OperationalError):
+            document_extract(document_id=other.id)
 
 
 @pytest.mark.django_db
