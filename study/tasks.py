@@ -52,3 +52,11 @@ def analyze_quiz_session(quiz_session_id: int) -> str:
     from study.services.analysis import quiz_session_analyze
 
     return quiz_session_analyze(quiz_session_id=quiz_session_id)
+
+
+@shared_task(**RETRY, soft_time_limit=240, time_limit=300)
+def analyses_sweep() -> int:
+    """Beat's periodic pass over analyses left pending by a lost kick (broker down at finalize)."""
+    from study.services.analysis import analyses_pending_sweep
+
+    return analyses_pending_sweep()

@@ -159,6 +159,8 @@ VIEWER_SYNC_TOKEN = env_str("VIEWER_SYNC_TOKEN")
 STUDY_PUBLISH_ENABLED = env_bool("STUDY_PUBLISH_ENABLED", True)
 STUDY_INGEST_ENABLED = env_bool("STUDY_INGEST_ENABLED", True)
 PUBLISH_SWEEP_SECONDS = env_int("PUBLISH_SWEEP_SECONDS", 30)
+if PUBLISH_SWEEP_SECONDS < 1:  # 0 would make beat send sweeps as fast as it can
+    raise ImproperlyConfigured(f"PUBLISH_SWEEP_SECONDS must be at least 1, got {PUBLISH_SWEEP_SECONDS}")
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 2000)
 
 # --- Background work backends --------------------------------------------------
@@ -204,10 +206,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 if env_str("CELERY_BROKER_KEY_PREFIX"):  # several installs (or test runs) sharing one Redis database
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env_str("CELERY_BROKER_KEY_PREFIX")
 CELERY_TIMEZONE = TIME_ZONE
+# Sweeps expire after one period: while no worker runs, beat's copies do not pile up in the queue.
 CELERY_BEAT_SCHEDULE = {
     "publish-sweep": {
         "task": "publishing.tasks.publish_sweep",
         "schedule": float(PUBLISH_SWEEP_SECONDS),
+        "options": {"expires": float(PUBLISH_SWEEP_SECONDS)},
+    },
+    "analyses-sweep": {
+        "task": "study.tasks.analyses_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
     },
 }
 

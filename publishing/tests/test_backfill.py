@@ -111,3 +111,13 @@ def test_terminal_gets_a_progress_bar_with_rate(data):
     text = out.getvalue()
     assert "study_question" in text and "5/5" in text and "rows/s" in text
     assert "5/5 rows (" not in text  # no plain progress lines on a terminal
+
+
+@pytest.mark.parametrize(
+    "args", [("--batch-size", "0"), ("--batch-size", "99999999999999999999"), ("--user", "999999999")]
+)
+def test_bad_arguments_are_a_command_error(args):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        backfill("--kind", "all", *args)

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,6 +16,8 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from publishing.models import PublishKind
+from publishing.services import publish_request, publish_request_many
 from study.models import CardEvidence, CardProgress, MemoCard, Question
 from study.models.cards import CardFormat, CardSourceKind
 from study.selectors import cards as card_selectors
@@ -308,8 +311,28 @@ def _positive_int(value: str | None) -> int | None:
 
 @admin.register(CardProgress)
 class CardProgressAdmin(admin.ModelAdmin):
+    """Card progress is published (every row, SPEC): each change or delete here records its publish request,
+    and a deleted row becomes a tombstone in the feed."""
+
     list_display = ("card", "user", "last_outcome", "review_stage", "due_at", "last_reviewed_at")
     list_filter = ("last_outcome", "review_stage", "user")
     raw_id_fields = ("user", "card")
     list_select_related = ("card", "user")
     ordering = ("-id",)
+
+    def save_model(self, request: HttpRequest, obj: CardProgress, form: forms.ModelForm, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            publish_request(kind=PublishKind.STUDY_CARD_PROGRESS, source_id=obj.pk)
+
+    def delete_model(self, request: HttpRequest, obj: CardProgress) -> None:
+        progress_id = obj.pk
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            publish_request(kind=PublishKind.STUDY_CARD_PROGRESS, source_id=progress_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CardProgress]) -> None:
+        with transaction.atomic():
+            progress_ids = list(queryset.values_list("id", flat=True))
+            super().delete_queryset(request, queryset)
+            publish_request_many(kind=PublishKind.STUDY_CARD_PROGRESS, source_ids=progress_ids)

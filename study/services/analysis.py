@@ -1,9 +1,11 @@
 """Analysis of finished quiz sessions: per-subject accuracy against the topic's history, weak spots."""
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from study.models import QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
 from study.models.analyses import AnalysisStatus
@@ -114,3 +116,17 @@ def quiz_session_analyze(*, quiz_session_id: int) -> str:
         analysis.save(update_fields=[*values, "updated_at"])
     logger.info("analyze quiz session %s: %s %s", quiz_session_id, analysis.status, analysis.reason)
     return str(analysis.status)
+
+
+def analyses_pending_sweep(*, older_than: timedelta = timedelta(minutes=10), limit: int = 200) -> int:
+    """Analyse finished sessions whose analysis is still pending well after finalize: its task was lost (the
+    broker was down at commit). Returns how many were tried; each is the idempotent quiz_session_analyze."""
+    stale = (
+        SessionAnalysis.objects.filter(status=AnalysisStatus.PENDING, created_at__lt=timezone.now() - older_than)
+        .order_by("id")
+        .values_list("quiz_session_id", flat=True)[:limit]
+    )
+    quiz_session_ids = list(stale)
+    for quiz_session_id in quiz_session_ids:
+        quiz_session_analyze(quiz_session_id=quiz_session_id)
+    return len(quiz_session_ids)

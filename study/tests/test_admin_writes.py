@@ -310,3 +310,18 @@ def test_approve_selected_refuses_select_across_but_approves_picked_cards(admin,
     assert sorted(MemoCard.objects.filter(needs_review=False).values_list("id", flat=True)) == picked
     assert Published.objects.filter(kind="study_card", deleted=False).count() == 2
 
+
+
+def test_card_progress_changed_or_deleted_in_the_admin_reaches_the_feed(admin, user):
+    from study.tests.factories import CardProgressFactory
+
+    progress = CardProgressFactory(review_stage=0, due_at=None)
+    admin.post(reverse("admin:study_cardprogress_change", args=[progress.pk]), {
+        "user": progress.user_id, "card": progress.card_id, "last_outcome": "correct", "review_stage": 2,
+        "due_at_0": "2027-01-01", "due_at_1": "09:00:00", "last_reviewed_at_0": "", "last_reviewed_at_1": "",
+    })
+    row = published("study_card_progress", progress.pk)
+    assert row.payload["review_stage"] == 2 and row.payload["due_at"].startswith("2027-01-01")
+
+    admin.post(reverse("admin:study_cardprogress_delete", args=[progress.pk]), {"post": "yes"})
+    assert published("study_card_progress", progress.pk).deleted

@@ -134,3 +134,22 @@ def test_two_workers_analyse_once(user):
     assert sorted(results) == ["already", "done"]
     assert SessionAnalysis.objects.get(quiz_session=session).weakest_subjects == [{"subject": "가스안전관리",
                                                                                  "accuracy": 0.0}]
+
+
+@pytest.mark.django_db
+def test_the_sweep_analyses_what_a_lost_kick_left_pending(scenario):
+    """Finalize writes a pending analysis and enqueues its task after commit; with the broker down the task is
+    lost. Beat's sweep analyses such sessions once they are older than a few minutes, not fresh ones."""
+    from study.tasks import analyses_sweep
+
+    session, _ = scenario
+    lost = SessionAnalysis.objects.create(user=session.user, quiz_session=session, status="pending")
+    SessionAnalysis.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=30))
+    fresh_session = QuizSessionFactory(study_topic=session.study_topic, status="done")
+    fresh = SessionAnalysis.objects.create(user=session.user, quiz_session=fresh_session, status="pending")
+
+    assert analyses_sweep.apply().get() == 1
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert lost.status == "done" and fresh.status == "pending"
+    assert analyses_sweep.apply().get() == 0  # nothing left behind

@@ -146,9 +146,11 @@ def test_names_are_checked_in_batches_not_one_query_per_file(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("option", ["--batch-size", "--older-than-minutes"])
-def test_non_positive_options_are_refused(_isolated_media, option):
+@pytest.mark.parametrize(
+    ("option", "value"), [("--batch-size", "0"), ("--older-than-minutes", "0"), ("--older-than-minutes", "2000000000")]
+)
+def test_out_of_range_options_are_refused(_isolated_media, option, value):
     stray = orphan(_isolated_media, "documents/2026/11/0123abcd.txt")
     with pytest.raises(CommandError):
-        run(option, "0")
+        run(option, value)
     assert names(_isolated_media) == {stray}

@@ -17,3 +17,15 @@ def test_ensure_admin_creates_a_superuser_once(monkeypatch, capsys):
     assert admin.is_staff and admin.is_superuser
     assert admin.check_password("s3cret-demo")
     assert "s3cret-demo" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_ensure_admin_never_promotes_an_existing_ordinary_user(monkeypatch):
+    from django.core.management.base import CommandError
+
+    learner = get_user_model().objects.create_user("kid", password="kids-own-password")
+    monkeypatch.setenv("DEMO_ADMIN_USER", "kid")
+    with pytest.raises(CommandError, match="not a superuser"):
+        call_command("ensure_admin")
+    learner.refresh_from_db()
+    assert not learner.is_staff and not learner.is_superuser

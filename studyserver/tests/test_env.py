@@ -33,3 +33,25 @@ def test_django_records_are_printed_once_by_the_root_handler():
     django_logger = logging.getLogger("django")
     assert django_logger.handlers == [] and django_logger.propagate
     assert logging.getLogger().handlers
+
+
+@pytest.mark.parametrize("raw", ["0", "-5"])
+def test_a_publish_sweep_period_below_one_second_is_a_startup_error(raw):
+    """0 would make beat send sweeps as fast as it can (thousands a second)."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {**os.environ, "PUBLISH_SWEEP_SECONDS": raw, "DJANGO_SETTINGS_MODULE": "studyserver.settings"}
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=settings.BASE_DIR,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "PUBLISH_SWEEP_SECONDS must be at least 1" in result.stderr
+
+
+def test_beat_sweeps_expire_after_their_period():
+    from django.conf import settings
+
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["options"]["expires"] == entry["schedule"]

@@ -1,9 +1,9 @@
 """manage.py backfill_publish: re-project whole kinds into Published, in primary-key batches."""
 
-import sys
 import time
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from tqdm import tqdm
 
@@ -11,6 +11,7 @@ from publishing.models import Published, PublishKind
 from publishing.services import PublishCounts, publish_sources
 from study.models import CardProgress, MemoCard, Question, StudyTopic
 
+MAX_BATCH_SIZE = 100_000  # one statement's rows; more only costs memory
 SOURCES = {
     PublishKind.STUDY_TOPIC: StudyTopic,
     PublishKind.STUDY_QUESTION: Question,
@@ -29,9 +30,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count what would change; write nothing.")
 
     def handle(self, *args, kind: str, user: int | None, batch_size: int, dry_run: bool, **options) -> None:
-        if batch_size < 1:
-            self.stderr.write("--batch-size must be at least 1")
-            sys.exit(2)
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
+        if user is not None and not get_user_model().objects.filter(pk=user).exists():
+            raise CommandError(f"--user {user}: no such user")
         kinds = list(SOURCES) if kind == "all" else [PublishKind(kind)]
         total = PublishCounts()
         for one_kind in kinds:

@@ -3,7 +3,7 @@
 import os
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
 
@@ -21,8 +21,11 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save(update_fields=["password"])
         elif not (user.is_staff and user.is_superuser):
-            user.is_staff = user.is_superuser = True
-            user.save(update_fields=["is_staff", "is_superuser"])
+            # Never hand superuser rights to an existing account (a learner's) because of its name.
+            raise CommandError(
+                f"A user {username!r} exists and is not a superuser; set DEMO_ADMIN_USER to another name "
+                "(or make it an admin yourself with manage.py changepassword / the admin)."
+            )
         token, _ = Token.objects.get_or_create(user=user)
         state = "created" if created else "exists (password unchanged)"
         self.stdout.write(f"Admin user {username!r} {state}; password: {password if created else '(as set before)'}")

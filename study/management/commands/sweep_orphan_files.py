@@ -8,6 +8,8 @@ from tqdm import tqdm
 
 from study.services.documents import OrphanSweep, document_orphan_files_sweep
 
+MAX_GRACE_MINUTES = 525_600
+
 
 class Command(BaseCommand):
     help = (
@@ -29,8 +31,8 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         # Zero would race uploads in flight: their file exists before their row commits.
-        if older_than_minutes < 1:
-            raise CommandError("--older-than-minutes must be at least 1")
+        if not 1 <= older_than_minutes <= MAX_GRACE_MINUTES:
+            raise CommandError(f"--older-than-minutes must be between 1 and {MAX_GRACE_MINUTES} (a year)")
         list_orphans = dry_run or options["verbosity"] >= 2
         interactive = self.stdout.isatty()
         # The total is unknown until the walk ends (listing first would hold every name), so no ETA.
