@@ -52,9 +52,9 @@ def _run_backend(document: Document) -> tuple[str, str, str]:
 
 
 def _fill_handwriting_sessions(document: Document, text: str) -> int:
-    """The sessions that link this document as a handwriting snapshot receive its text as `ocr_text`."""
+    """The sessions that link this document as a handwriting snapshot refresh their `ocr_text` (how many)."""
     session_ids = document.session_assets.filter(asset_type=AssetType.HANDWRITING_PNG).values("session_id")
-    return sessions_ocr_text_fill(session_ids=session_ids, text=text)
+    return sessions_ocr_text_fill(session_ids=session_ids) if text else 0
 
 
 def _record(document: Document, *, status: str, text: str, error: str) -> int:

@@ -3,6 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from study.models import Document, SessionAsset, StudySession
@@ -65,11 +66,26 @@ def session_delete(*, session: StudySession) -> None:
         session.delete()
 
 
-def sessions_ocr_text_fill(*, session_ids, text: str) -> int:
-    """OCR text of a handwriting snapshot goes to these sessions' `ocr_text` (never `user_corrected_text`)."""
-    if not text:
-        return 0
-    return StudySession.objects.filter(pk__in=session_ids).update(ocr_text=text, updated_at=timezone.now())
+def sessions_ocr_text_fill(*, session_ids) -> int:
+    """Each of these sessions gets as `ocr_text` the text of its newest extracted handwriting snapshot (never
+    `user_corrected_text`), however the extractions finished: an older snapshot OCR'd last does not replace a
+    newer one's text. Sessions without such a text are left as they are. Returns how many changed."""
+    newest = (
+        SessionAsset.objects.filter(
+            session=OuterRef("pk"),
+            asset_type=AssetType.HANDWRITING_PNG,
+            document__extract_status=ExtractStatus.DONE,
+            document__deleted_at__isnull=True,
+        )
+        .exclude(document__extracted_text="")
+        .order_by("-id")
+        .values("document__extracted_text")[:1]
+    )
+    return (
+        StudySession.objects.filter(pk__in=session_ids)
+        .filter(Exists(newest))
+        .update(ocr_text=Subquery(newest), updated_at=timezone.now())
+    )
 
 
 def _link(*, session: StudySession, document: Document, asset_type: str, role: str | None, sort_order: int):
@@ -83,7 +99,7 @@ def _link(*, session: StudySession, document: Document, asset_type: str, role: s
             # A snapshot extracted before this link: its text arrives now, as extraction would have put it.
             extracted = document.extract_status == ExtractStatus.DONE
             if asset_type == AssetType.HANDWRITING_PNG and extracted and sessions_ocr_text_fill(
-                session_ids=[session.pk], text=document.extracted_text
+                session_ids=[session.pk]
             ):
                 session.refresh_from_db(fields=["ocr_text", "updated_at"])
             return asset

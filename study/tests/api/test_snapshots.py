@@ -108,3 +108,21 @@ def test_failed_link_removes_document_and_file(api_client, user, _isolated_media
     assert not Document.objects.exists() and not SessionAsset.objects.exists()
     assert stored_files(_isolated_media) == []
     assert callbacks == []
+
+
+def test_ocr_text_is_the_newest_snapshots_whatever_order_the_extractions_finish(user):
+    from study.services.sessions import session_asset_add, sessions_ocr_text_fill
+
+    session = f.StudySessionFactory(user=user)
+    older = f.DocumentFactory(user=user, extract_status="done", extracted_text="PAGE ONE")
+    newer = f.DocumentFactory(user=user, extract_status="pending", extracted_text="")
+    session_asset_add(session=session, document_id=older.id, asset_type="handwriting_png")
+    session.refresh_from_db()
+    assert session.ocr_text == "PAGE ONE"  # linked after its extraction: its text arrives with the link
+    session_asset_add(session=session, document_id=newer.id, asset_type="handwriting_png", role="prompt")
+    Document.objects.filter(pk=newer.pk).update(extract_status="done", extracted_text="PAGE TWO")
+    assert sessions_ocr_text_fill(session_ids=[session.pk]) == 1  # the newer snapshot's extraction ends
+    # the older one is extracted again later (a retry): the newer snapshot's text stays
+    assert sessions_ocr_text_fill(session_ids=[session.pk]) == 1
+    session.refresh_from_db()
+    assert session.ocr_text == "PAGE TWO" and session.user_corrected_text == ""
