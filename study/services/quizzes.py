@@ -118,6 +118,13 @@ def _require_in_progress(session: QuizSession) -> None:
         raise Conflict(f"The quiz session is {session.status}.")
 
 
+def _require_live_topic(session: QuizSession) -> None:
+    """Answers and finish of a quiz whose topic was deleted would move progress of questions that are gone for
+    the learner; abandoning it stays possible."""
+    if not StudyTopic.objects.live().filter(pk=session.study_topic_id).exists():
+        raise Conflict("The topic of this quiz session was deleted; abandon the session.")
+
+
 def quiz_attempt_record(
     *,
     user: AbstractBaseUser,
@@ -136,6 +143,7 @@ def quiz_attempt_record(
     with transaction.atomic():
         session = _locked_session(user=user, quiz_session_id=quiz_session_id)
         _require_in_progress(session)
+        _require_live_topic(session)
         if question_id not in session.question_ids:
             raise ValidationError({"question_id": ["This question is not part of the quiz session."]})
         question = Question.objects.only("id", "choices", "correct_choice").filter(pk=question_id).first()
@@ -179,6 +187,7 @@ def quiz_session_finish(*, user: AbstractBaseUser, quiz_session_id: int, now: da
     with transaction.atomic():
         session = _locked_session(user=user, quiz_session_id=quiz_session_id)
         _require_in_progress(session)
+        _require_live_topic(session)
         return quiz_session_finalize(quiz_session=session, now=now)
 
 

@@ -211,6 +211,19 @@ def test_finish_finalizes_early_and_abandon_leaves_progress_alone(api_client, to
     assert start(api_client, topic).status_code == 201  # the abandoned session no longer blocks
 
 
+def test_a_quiz_of_a_deleted_topic_cannot_be_answered_or_finished_but_can_be_abandoned(api_client, topic):
+    from study.services.topics import topic_delete
+
+    question = QuestionFactory(study_topic=topic)
+    session_id = start(api_client, topic).json()["id"]
+    topic_delete(topic=topic)
+    response = answer(api_client, session_id, question.id, selected_choice=1)
+    assert response.status_code == 409 and "deleted" in response.json()["detail"]
+    assert api_client.post(f"{URL}/{session_id}/finish").status_code == 409
+    assert not QuestionProgress.objects.filter(question=question).exists()
+    assert api_client.post(f"{URL}/{session_id}/abandon").json()["status"] == "abandoned"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_last_answers_finalize_once(user, client_for):
     topic = StudyTopicFactory(user=user)
