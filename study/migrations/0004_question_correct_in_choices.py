@@ -4,6 +4,8 @@ import study.models.questions
 from django.conf import settings
 from django.db import migrations, models
 
+from studyserver.migration_operations import AddConstraintNotValid
+
 
 class Migration(migrations.Migration):
 
@@ -13,7 +15,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddConstraint(
+        # Rows written before (by the old admin form, or two racing edits) are not re-checked.
+        AddConstraintNotValid(
             model_name='question',
             constraint=models.CheckConstraint(condition=models.Q(('correct_choice__lte', study.models.questions.ChoiceCount('choices'))), name='study_question_correct_in_choices_chk'),
         ),

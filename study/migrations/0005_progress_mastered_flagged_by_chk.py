@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from studyserver.migration_operations import AddConstraintNotValid
+
 
 class Migration(migrations.Migration):
 
@@ -12,7 +14,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddConstraint(
+        # Progress rows edited by the old admin form are not re-checked (the next rating or finalize fixes them).
+        AddConstraintNotValid(
             model_name='cardprogress',
             constraint=models.CheckConstraint(condition=models.Q(('review_stage__lt', 4), ('due_at__isnull', True), _connector='OR'), name='study_cardprogress_mastered_chk'),
         ),
@@ -20,7 +23,7 @@ class Migration(migrations.Migration):
             model_name='memocard',
             constraint=models.CheckConstraint(condition=models.Q(('flagged_by__in', ['', 'user', 'reviewer'])), name='study_memocard_flagged_by_chk'),
         ),
-        migrations.AddConstraint(
+        AddConstraintNotValid(
             model_name='questionprogress',
             constraint=models.CheckConstraint(condition=models.Q(('review_stage__lt', 4), ('due_at__isnull', True), _connector='OR'), name='study_questionprogress_mastered_chk'),
         ),

@@ -190,3 +190,27 @@ def test_published_unique_per_kind_and_source_and_pub_id(user):
         lambda: Published.objects.create(pub_id="p6", kind="study_card", source_id=6, user=user, seq=6, payload={}),
     )
     rejects("publishing_publishoutbox_kind_chk", lambda: PublishOutbox.objects.create(kind="nope", source_id=1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_checks_added_later_do_not_fail_the_migration_on_older_rows_but_hold_for_new_ones(user):
+    """Rows the old admin form or a race could write (an answer beyond the choices, a mastered row still due)
+    must not stop the deploy: on PostgreSQL these checks are added NOT VALID and hold for every later write."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    question = QuestionFactory(choices=["a", "b", "c"], correct_choice=3)
+    progress = CardProgressFactory(review_stage=3, due_at=timezone.now())
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate([("study", "0003_cardevidence_truncate_trigger")])
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE study_question SET choices = '[\"a\"]' WHERE id = %s", [question.pk])
+            cursor.execute("UPDATE study_cardprogress SET review_stage = 4 WHERE id = %s", [progress.pk])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+    rejects("study_question_correct_in_choices_chk", lambda: QuestionFactory(choices=["a"], correct_choice=2))
+    rejects("study_cardprogress_mastered_chk", lambda: CardProgressFactory(review_stage=4, due_at=timezone.now()))
+    Question.objects.filter(pk=question.pk).update(choices=["a", "b", "c"])  # repaired rows pass
