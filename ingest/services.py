@@ -120,7 +120,8 @@ def _already_ingested(sessions: list[QuizSession]) -> dict:
 
 
 def _lock_client_uuid(client_session_uuid: str) -> None:
-    """Hold a lock on this uuid until the transaction ends (PostgreSQL; SQLite serialises writers anyway)."""
+    """Hold a lock on this uuid until the transaction ends (PostgreSQL; on SQLite, the demo, a concurrent
+    writer waits on the database lock and may time out instead)."""
     if connection.vendor != "postgresql":
         return
     digest = hashlib.blake2b(f"ingest:{client_session_uuid}".encode(), digest_size=8).digest()
@@ -180,8 +181,9 @@ def attempts_ingest(
 ) -> dict:
     """Ingest a viewer's offline attempts once per client_session_uuid (SPEC "Ingest"); all in one transaction.
 
-    A uuid already stored (a repeat, or a concurrent duplicate that lost the unique-constraint race)
-    answers `already_ingested` with the stored counts; SR is never advanced twice.
+    A uuid already stored (a repeat, or a concurrent duplicate: uploads of one uuid take a lock and run one
+    after the other; the (uuid, topic) unique constraint is the backstop) answers `already_ingested` with the
+    stored counts; SR is never advanced twice.
     """
     now = now or timezone.now()
     resolved, skipped, owners = _resolve(attempts, now=now)

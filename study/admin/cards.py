@@ -1,7 +1,8 @@
 """Admin for memo cards: the review queue (grouped by source question), bulk review actions, progress.
 
-Every change goes through study.services.cards, so the admin and the API share one implementation
-of each rule (dedup hash, approval, flags, soft delete, publish requests).
+Every card change goes through study.services.cards, so the admin and the API share one implementation
+of each rule (dedup hash, approval, flags, soft delete, publish requests); card progress edits record their
+publish request here.
 """
 
 from django import forms
@@ -22,7 +23,7 @@ from study.models import CardEvidence, CardProgress, MemoCard, Question
 from study.models.cards import CardFormat, CardSourceKind
 from study.selectors import cards as card_selectors
 from study.services import cards as card_services
-from studyserver.errors import DuplicateCard
+from studyserver.errors import DuplicateCard, NotFound
 
 GROUPS_PER_PAGE = 20
 DUPLICATE_MESSAGE = "Another live card of this user already has the same fact; nothing was changed."
@@ -122,6 +123,8 @@ class MemoCardAdmin(admin.ModelAdmin):
                     card_services.card_approve(card=obj)
         except DuplicateCard:
             self.message_user(request, DUPLICATE_MESSAGE, messages.ERROR)
+        except NotFound:  # deleted while the form was open
+            self.message_user(request, "This card was deleted meanwhile; nothing was changed.", messages.ERROR)
 
     def delete_model(self, request: HttpRequest, obj: MemoCard) -> None:
         card_services.card_delete(card=obj)
@@ -276,6 +279,9 @@ class MemoCardAdmin(admin.ModelAdmin):
             except DuplicateCard:
                 self.message_user(request, f"Card #{card.pk}: {DUPLICATE_MESSAGE}", messages.ERROR)
                 _keep_draft(request, card.pk)
+                return
+            except NotFound:  # deleted after the page was shown
+                self.message_user(request, "That card no longer exists.", messages.WARNING)
                 return
             self.message_user(request, f"Saved and approved card #{card.pk}.", messages.SUCCESS)
 

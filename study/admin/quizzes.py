@@ -91,6 +91,12 @@ class QuestionAdmin(SoftDeleteModelAdmin):
         timestamps = ("deleted_at", "created_at", "updated_at")
         return ("user", *timestamps) if obj is not None else timestamps
 
+    def has_change_permission(self, request: HttpRequest, obj: Question | None = None) -> bool:
+        # A deleted question is gone for the learner and the feed (a tombstone): shown, not edited.
+        if obj is not None and obj.deleted_at is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
     def save_model(self, request: HttpRequest, obj: Question, form: forms.ModelForm, change: bool) -> None:
         if not change:
             # question_create takes a topic id and builds its own row; the form has built and validated this one.

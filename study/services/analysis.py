@@ -128,5 +128,8 @@ def analyses_pending_sweep(*, older_than: timedelta = timedelta(minutes=10), lim
     )
     quiz_session_ids = list(stale)
     for quiz_session_id in quiz_session_ids:
-        quiz_session_analyze(quiz_session_id=quiz_session_id)
+        try:
+            quiz_session_analyze(quiz_session_id=quiz_session_id)
+        except Exception:  # one that keeps failing must not hold back the others; the next sweep retries it
+            logger.exception("analyses sweep: quiz session %s failed", quiz_session_id)
     return len(quiz_session_ids)

@@ -140,7 +140,7 @@ def card_update(
               "reviewed_at", "updated_at"]
     with transaction.atomic():
         current = (
-            MemoCard.objects.live().select_for_update().filter(pk=card.pk)
+            MemoCard.objects.live().select_for_update(no_key=True).filter(pk=card.pk)
             .values("cue", "fact", "cloze_text").first()
         )
         if current is None:

@@ -1,7 +1,9 @@
 """Text extraction of documents: claim a pending document, run the backend, record the outcome.
 
-A document is claimed with SELECT … FOR UPDATE SKIP LOCKED while it is processed, so two
-workers never extract it twice and a crashed worker leaves it `pending` (nothing to unstick).
+A document is claimed with SELECT … FOR NO KEY UPDATE SKIP LOCKED while it is processed, so two
+workers never extract it twice and a crashed worker leaves it `pending` (nothing to unstick). NO KEY:
+rows that refer to the document (a session linking it meanwhile) still pass their foreign-key check
+instead of waiting for the OCR, and of deadlocking with it over the session row.
 Text cut by a limit (EXTRACT_MAX_PAGES / EXTRACT_MAX_CHARS) is still `done`: what was read is
 searchable; `extract_error` then says that it is partial.
 """
@@ -71,7 +73,7 @@ def document_extract(*, document_id: int) -> str:
     """Extract a pending, live document. Returns done / failed / skipped, or not_pending when there is nothing to do."""
     with transaction.atomic():
         document = (
-            Document.objects.select_for_update(skip_locked=True)
+            Document.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(pk=document_id, extract_status=ExtractStatus.PENDING, deleted_at__isnull=True)
             .first()
         )

@@ -59,7 +59,9 @@ def question_update(*, question: Question, data: dict[str, Any]) -> Question:
     """
     changed = [field for field in EDITABLE_FIELDS if field in data]
     with transaction.atomic():
-        current = Question.objects.select_for_update().filter(pk=question.pk, deleted_at__isnull=True).first()
+        current = (
+            Question.objects.select_for_update(no_key=True).filter(pk=question.pk, deleted_at__isnull=True).first()
+        )
         if current is None:
             raise NotFound("Question not found.")
         for field in EDITABLE_FIELDS:

@@ -34,8 +34,10 @@ def _session_lock(session: StudySession) -> None:
 
     Every write that must not outlive a concurrent delete takes this lock first, so one of the two waits
     for the other: the foreign keys are deferred, so an insert alone does not lock the session row.
+    FOR NO KEY UPDATE: the writes serialise among themselves, while foreign-key checks of rows that refer
+    to the session (they take KEY SHARE) do not wait.
     """
-    if not StudySession.objects.select_for_update().filter(pk=session.pk).exists():
+    if not StudySession.objects.select_for_update(no_key=True).filter(pk=session.pk).exists():
         raise NotFound("Study session not found.")
 
 

@@ -48,7 +48,7 @@ def topic_update(*, topic: StudyTopic, data: dict) -> StudyTopic:
     with transaction.atomic():
         # The save below writes by pk whatever `deleted_at` is, so lock the row while it is still live:
         # a concurrent soft delete then either waits for this update or has committed and wins.
-        still_live = StudyTopic.objects.live().select_for_update().filter(pk=topic.pk)
+        still_live = StudyTopic.objects.live().select_for_update(no_key=True).filter(pk=topic.pk)
         if topic.deleted_at is None and not still_live.exists():
             raise NotFound("Study topic not found.")
         for field in fields:

@@ -325,3 +325,14 @@ def test_card_progress_changed_or_deleted_in_the_admin_reaches_the_feed(admin, u
 
     admin.post(reverse("admin:study_cardprogress_delete", args=[progress.pk]), {"post": "yes"})
     assert published("study_card_progress", progress.pk).deleted
+
+
+def test_a_deleted_question_is_shown_read_only(admin, question):
+    question.deleted_at = timezone.now()
+    question.save(update_fields=["deleted_at"])
+    url = reverse("admin:study_question_change", args=[question.pk])
+    page = admin.get(url)
+    assert page.status_code == 200 and b'name="question_text"' not in page.content  # a view, not a form
+    assert admin.post(url, question_form(question, question_text="고침")).status_code == 403
+    question.refresh_from_db()
+    assert question.question_text == "LNG의 주성분은?"

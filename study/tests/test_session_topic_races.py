@@ -276,3 +276,41 @@ def test_link_committed_while_a_delete_is_under_way_never_fails_the_delete(clien
     assert added.status_code in (201, 404), added.content
     assert not StudySession.objects.filter(pk=session.pk).exists()
     assert not SessionAsset.objects.exists()
+
+
+def test_linking_a_document_while_it_is_extracted_neither_waits_for_the_ocr_nor_deadlocks(monkeypatch):
+    """Extraction holds its claim on the document during OCR and then updates the sessions that link it as a
+    snapshot; a link added meanwhile (its deferred FK checks the document at commit) must go through at
+    once, not wait for the OCR and then deadlock with it over the session row."""
+    from study.services import extraction
+
+    user = f.UserFactory()
+    session = f.StudySessionFactory(user=user)
+    document = f.DocumentFactory(user=user, extract_status="pending", file_format="png")
+    SessionAsset.objects.create(session=session, document=document, asset_type="handwriting_png", role="answer")
+    claimed, added, ocr_done = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_ocr(doc):
+        claimed.set()
+        ocr_done.wait(10)
+        return "done", "손글씨", ""
+
+    monkeypatch.setattr(extraction, "_run_backend", slow_ocr)
+
+    def extract() -> str:
+        return extraction.document_extract(document_id=document.pk)
+
+    def link() -> str:
+        claimed.wait(10)
+        session_asset_add(session=session, document_id=document.pk, asset_type="reference")
+        added.set()
+        return "added"
+
+    def finish_ocr() -> bool:
+        linked_during_ocr = added.wait(5)
+        ocr_done.set()
+        return linked_during_ocr
+
+    assert run_concurrently(extract, link, finish_ocr) == ["done", "added", True]
+    session.refresh_from_db()
+    assert session.ocr_text == "손글씨"
