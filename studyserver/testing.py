@@ -56,6 +56,22 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
     return False
 
 
+def blocking_another_connection() -> bool:
+    """Is another connection waiting for a lock that this one holds?"""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is otherwise frozen per transaction
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))"
+        )
+        return cursor.fetchone()[0]
+
+
+def hold_until_another_waits(timeout: float = 10.0) -> bool:
+    """Inside a transaction: return once another connection waits on one of its locks (or after `timeout`), so
+    a race test commits only when the other side is really waiting. Whether it did."""
+    return wait_for(blocking_another_connection, timeout)
+
+
 def worker_broker_url() -> str:
     """A Redis database of its own for each pytest-xdist process (db 10 for gw0, 11 for gw1, …)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")

@@ -11,7 +11,7 @@ from ingest.tests.helpers import publish_questions
 from publishing.tests.viewer_fixtures import VIEWER_TOKEN
 from study.models import QuestionAttempt, QuestionProgress, QuizSession
 from study.tests.factories import QuestionFactory, QuestionProgressFactory, StudyTopicFactory, UserFactory
-from studyserver.testing import run_concurrently
+from studyserver.testing import hold_until_another_waits, run_concurrently
 
 POSTERS = 10
 
@@ -91,8 +91,6 @@ def test_concurrent_sessions_of_one_user_over_shared_questions_never_deadlock():
 def test_a_uuid_reused_over_other_topics_at_the_same_moment_is_a_repeat():
     """One uuid is one upload: a second upload with it, over other topics, is already_ingested whether it comes
     later or while the first is still committing (the unique constraint alone covers only (uuid, topic))."""
-    import time
-
     from django.db import transaction
 
     from ingest.services import attempts_ingest
@@ -107,7 +105,7 @@ def test_a_uuid_reused_over_other_topics_at_the_same_moment_is_a_repeat():
             result = attempts_ingest(client_session_uuid="reused", attempts=[
                 {"question_pub_id": pub_first, "selected_choice": 1}])
             first_ingested.set()
-            time.sleep(0.5)
+            assert hold_until_another_waits()
         return result["status"]
 
     def ingest_second() -> str:

@@ -269,9 +269,8 @@ def test_two_finalizes_of_a_new_question_at_once_see_each_other():
     waits for it (the progress row exists before it is locked) and treats its own answer as history, instead
     of inserting as if first and overwriting the newer outcome."""
     import threading
-    import time
 
-    from studyserver.testing import run_concurrently
+    from studyserver.testing import hold_until_another_waits, run_concurrently
 
     topic = StudyTopicFactory()
     q = QuestionFactory(study_topic=topic, user=topic.user)
@@ -285,7 +284,7 @@ def test_two_finalizes_of_a_new_question_at_once_see_each_other():
         with transaction.atomic():
             quiz_session_finalize(quiz_session=newer, now=now)
             newer_locked.set()
-            time.sleep(0.5)  # the other finalize runs now and must wait for this commit
+            assert hold_until_another_waits()  # the other finalize must wait for this commit
 
     def finalize_older() -> dict:
         newer_locked.wait(10)

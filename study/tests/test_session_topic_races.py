@@ -20,7 +20,7 @@ from study.models import Document, SessionAsset, StudySession, StudyTopic
 from study.services.sessions import session_asset_add, session_delete
 from study.services.topics import topic_delete
 from study.tests import factories as f
-from studyserver.testing import run_concurrently, wait_for
+from studyserver.testing import blocking_another_connection, run_concurrently, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,16 +33,6 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def _blocking_another_connection() -> bool:
-    """Is another connection waiting for a lock that this one holds?"""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is otherwise frozen per transaction
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))"
-        )
-        return cursor.fetchone()[0]
-
-
 def _holding(write: Callable[[], object], *, then: Callable[[], object]):
     """Run `write` in a transaction that stays open until `then` (another thread, started once `write` is
     done) waits on its locks or finishes; `then`'s result."""
@@ -53,7 +43,7 @@ def _holding(write: Callable[[], object], *, then: Callable[[], object]):
             with transaction.atomic():
                 write()
                 written.set()
-                wait_for(lambda: finished.is_set() or _blocking_another_connection(), timeout=WAIT)
+                wait_for(lambda: finished.is_set() or blocking_another_connection(), timeout=WAIT)
         finally:
             written.set()
 
@@ -77,7 +67,7 @@ def _racing_after(module, service: str, *, then: Callable[[object], object], mon
     def service_then_wait(**kwargs):
         result.append(real(**kwargs))
         returned.set()
-        wait_for(lambda: finished.is_set() or _blocking_another_connection(), timeout=WAIT)
+        wait_for(lambda: finished.is_set() or blocking_another_connection(), timeout=WAIT)
         return result[0]
 
     def other():

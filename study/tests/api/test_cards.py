@@ -412,12 +412,11 @@ def test_list_and_due_bodies_are_the_serializer_body(api_client, user, hot_path)
 @pytest.mark.django_db(transaction=True)
 def test_two_edits_of_different_fields_at_once_both_land():
     import threading
-    import time
 
     from django.db import transaction
 
     from study.services.cards import card_update
-    from studyserver.testing import run_concurrently
+    from studyserver.testing import hold_until_another_waits, run_concurrently
 
     card = MemoCardFactory(cue="old cue", fact="old fact")
     first_saved = threading.Event()
@@ -426,7 +425,7 @@ def test_two_edits_of_different_fields_at_once_both_land():
         with transaction.atomic():
             card_update(card=MemoCard.objects.get(pk=card.pk), cue="new cue")
             first_saved.set()
-            time.sleep(0.5)
+            assert hold_until_another_waits()
 
     def edit_fact() -> None:
         stale = MemoCard.objects.get(pk=card.pk)  # read before the cue edit commits

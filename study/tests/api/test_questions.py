@@ -183,14 +183,13 @@ def test_two_edits_at_once_are_checked_one_after_the_other():
     """Fewer choices and a later correct_choice sent together: the second edit is checked against what the
     first left (400), not against its own stale copy (which the database would then refuse)."""
     import threading
-    import time
 
     from django.db import transaction
     from rest_framework.exceptions import ValidationError
 
     from study.models import Question
     from study.services.questions import question_update
-    from studyserver.testing import run_concurrently
+    from studyserver.testing import hold_until_another_waits, run_concurrently
 
     question = QuestionFactory(choices=["a", "b", "c", "d"], correct_choice=1)
     first_saved = threading.Event()
@@ -199,7 +198,7 @@ def test_two_edits_at_once_are_checked_one_after_the_other():
         with transaction.atomic():
             question_update(question=Question.objects.get(pk=question.pk), data={"choices": ["a", "b"]})
             first_saved.set()
-            time.sleep(0.5)
+            assert hold_until_another_waits()
 
     def later_answer() -> str:
         stale = Question.objects.get(pk=question.pk)  # read before the first edit commits
