@@ -130,8 +130,9 @@ class MemoCardAdmin(admin.ModelAdmin):
         card_services.card_delete(card=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
-        for card in queryset:
-            card_services.card_delete(card=card)
+        with transaction.atomic():  # all or none
+            for card in queryset:
+                card_services.card_delete(card=card)
 
     # --- bulk actions on the changelist (deliberately no "approve every pending card") ----------
 
