@@ -26,3 +26,12 @@ def test_admin_index_shows_pending_cards_and_outbox_backlog(client, settings):
     assert '<td class="outbox-count">2</td>' in html
     oldest = html.split('<td class="outbox-oldest">')[1].split(" s<")[0]
     assert 90 <= int(oldest) < 120
+
+
+@pytest.mark.django_db
+def test_staff_without_the_permissions_do_not_see_the_figures(client):
+    MemoCardFactory.create_batch(2, needs_review=True)
+    PublishOutbox.objects.create(kind="study_card", source_id=1)
+    client.force_login(UserFactory(is_staff=True))  # staff, no model permissions
+    html = client.get("/admin/").content.decode()
+    assert "card-review-count" not in html and "outbox-count" not in html
