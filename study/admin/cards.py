@@ -25,6 +25,8 @@ from study.selectors import cards as card_selectors
 from study.services import cards as card_services
 from studyserver.errors import DuplicateCard, NotFound
 
+from .base import SoftDeleteModelAdmin
+
 GROUPS_PER_PAGE = 20
 DUPLICATE_MESSAGE = "Another live card of this user already has the same fact; nothing was changed."
 
@@ -73,7 +75,7 @@ class QueueFilterForm(forms.Form):
 
 
 @admin.register(MemoCard)
-class MemoCardAdmin(admin.ModelAdmin):
+class MemoCardAdmin(SoftDeleteModelAdmin):
     form = MemoCardForm
     list_display = ("id", "cue", "fact", "format", "source_kind", "needs_review", "flagged_by", "user", "study_topic")
     list_display_links = ("id", "cue")
@@ -104,11 +106,6 @@ class MemoCardAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # cards come from the learner's app or from questions, never from a reviewer
 
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # a hard delete would bypass the soft delete and the outbox
-        return actions
-
     # --- the change form and delete go through the services -----------------------------------
 
     def save_model(self, request: HttpRequest, obj: MemoCard, form: forms.ModelForm, change: bool) -> None:
@@ -126,13 +123,8 @@ class MemoCardAdmin(admin.ModelAdmin):
         except NotFound:  # deleted while the form was open
             self.message_user(request, "This card was deleted meanwhile; nothing was changed.", messages.ERROR)
 
-    def delete_model(self, request: HttpRequest, obj: MemoCard) -> None:
+    def soft_delete(self, obj: MemoCard) -> None:  # the delete button and "delete selected (soft)"
         card_services.card_delete(card=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
-        with transaction.atomic():  # all or none
-            for card in queryset:
-                card_services.card_delete(card=card)
 
     # --- bulk actions on the changelist (deliberately no "approve every pending card") ----------
 
@@ -159,13 +151,6 @@ class MemoCardAdmin(admin.ModelAdmin):
         for card in cards:
             card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)
         self.message_user(request, f"Flagged {len(cards)} card(s) back to review.", messages.SUCCESS)
-
-    @admin.action(description="Delete selected cards (soft)", permissions=["delete"])
-    def soft_delete_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
-        cards = list(queryset)
-        for card in cards:
-            card_services.card_delete(card=card)
-        self.message_user(request, f"Deleted {len(cards)} card(s).", messages.SUCCESS)
 
     # --- the review queue ----------------------------------------------------------------------
 
