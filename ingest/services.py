@@ -1,13 +1,12 @@
 """Viewer write-back: turn offline quiz attempts into finalized quiz sessions (one per topic), once."""
 
-import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -18,6 +17,7 @@ from study.models import Question, QuestionAttempt, QuizSession
 from study.models.quizzes import QuizSource, QuizStatus
 from study.services.finalize import quiz_session_finalize
 from studyserver.errors import Conflict, InvalidInput, NotFound, violates_unique
+from studyserver.locks import advisory_xact_lock
 
 CLIENT_UUID_CONSTRAINT = "study_quizsession_client_uuid_uniq"
 SESSION_COUNTERS = ("correct", "wrong", "unsure", "newly_correct", "relapsed", "recovered")
@@ -119,16 +119,6 @@ def _already_ingested(sessions: list[QuizSession]) -> dict:
     }
 
 
-def _lock_client_uuid(client_session_uuid: str) -> None:
-    """Hold a lock on this uuid until the transaction ends (PostgreSQL; on SQLite, the demo, a concurrent
-    writer waits on the database lock and may time out instead)."""
-    if connection.vendor != "postgresql":
-        return
-    digest = hashlib.blake2b(f"ingest:{client_session_uuid}".encode(), digest_size=8).digest()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
-
-
 def _is_client_uuid_conflict(exc: IntegrityError) -> bool:
     return violates_unique(exc, QuizSession, CLIENT_UUID_CONSTRAINT)
 
@@ -202,7 +192,7 @@ def attempts_ingest(
             # One upload per uuid: uploads of one uuid run one after the other, so a second upload with the
             # same uuid is a repeat whether it comes later or at the same moment, even over other topics
             # (the unique constraint only covers (uuid, topic)).
-            _lock_client_uuid(client_session_uuid)
+            advisory_xact_lock(f"ingest:{client_session_uuid}")
             stored = _stored_sessions(user_id=user_id, client_session_uuid=client_session_uuid)
             if stored:
                 return _already_ingested(stored)

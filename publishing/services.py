@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from study.models import CardProgress, MemoCard, Question, StudyTopic
+from studyserver.locks import advisory_xact_lock
 
 from . import projections
 from .feed import feed_item_json
@@ -298,10 +299,8 @@ def _published_pub_ids(keys: set[Key]) -> dict[Key, str]:
 
 
 def publish_lock() -> None:
-    """Take the publish lock until the end of the current transaction (PostgreSQL; SQLite serialises writers)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PUBLISH_LOCK_KEY])
+    """Take the publish lock until the end of the current transaction."""
+    advisory_xact_lock(PUBLISH_LOCK_KEY)
 
 
 def new_pub_id() -> str:
