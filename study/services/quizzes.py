@@ -107,7 +107,13 @@ def quiz_session_start(
 
 
 def _locked_session(*, user: AbstractBaseUser, quiz_session_id: int) -> QuizSession:
-    session = QuizSession.objects.select_for_update().filter(user=user, pk=quiz_session_id).first()
+    # The topic comes along (not locked: `of`) for _require_live_topic, without a query of its own.
+    session = (
+        QuizSession.objects.select_for_update(of=("self",))
+        .select_related("study_topic")
+        .filter(user=user, pk=quiz_session_id)
+        .first()
+    )
     if session is None:
         raise NotFound("Quiz session not found.")
     return session
@@ -121,7 +127,7 @@ def _require_in_progress(session: QuizSession) -> None:
 def _require_live_topic(session: QuizSession) -> None:
     """Answers and finish of a quiz whose topic was deleted would move progress of questions that are gone for
     the learner; abandoning it stays possible."""
-    if not StudyTopic.objects.live().filter(pk=session.study_topic_id).exists():
+    if session.study_topic.deleted_at is not None:
         raise Conflict("The topic of this quiz session was deleted; abandon the session.")
 
 
