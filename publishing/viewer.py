@@ -4,10 +4,9 @@ from django.conf import settings
 from django.utils.crypto import constant_time_compare
 from rest_framework import status
 from rest_framework.permissions import BasePermission
-from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
 
 from studyserver.errors import ApiError, ServiceUnavailable
+from studyserver.throttling import SettingsScopedRateThrottle
 
 
 class ViewerNotAuthenticated(ApiError):
@@ -45,19 +44,12 @@ class HasViewerToken(BasePermission):
         return True
 
 
-class ViewerRateThrottle(ScopedRateThrottle):
-    """The "viewer" scope; the rate is read per request so settings overrides apply."""
-
-    def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-
 class ViewerChannelMixin:
     """DRF view settings of every viewer endpoint: no user auth, the token gate, the viewer throttle."""
 
     authentication_classes: list = []
     permission_classes = [HasViewerToken]
-    throttle_classes = [ViewerRateThrottle]
+    throttle_classes = [SettingsScopedRateThrottle]
     throttle_scope = "viewer"
 
     def check_permissions(self, request) -> None:

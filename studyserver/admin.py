@@ -5,17 +5,14 @@ import math
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest, HttpResponse
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+
+from studyserver.throttling import SettingsSimpleRateThrottle
 
 
-class AdminLoginThrottle(SimpleRateThrottle):
+class AdminLoginThrottle(SettingsSimpleRateThrottle):
     """The "auth" rate (THROTTLE_AUTH_RATE) per client address, counted apart from the API's token requests."""
 
     scope = "auth"
-
-    def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": "admin_login", "ident": self.get_ident(request)}

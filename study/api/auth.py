@@ -5,23 +5,15 @@ from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
 
 from studyserver.parsers import JSONParser
+from studyserver.throttling import SettingsScopedRateThrottle
 
 from .common import error_responses
 
 
-class AuthRateThrottle(ScopedRateThrottle):
-    """ScopedRateThrottle that reads the rate at request time (settings overrides take effect)."""
-
-    def get_rate(self):
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-
 class ObtainTokenView(ObtainAuthToken):
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [SettingsScopedRateThrottle]
     throttle_scope = "auth"
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
