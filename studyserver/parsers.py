@@ -1,15 +1,52 @@
-"""Request body parsers: DRF's JSON parser, with a nesting too deep for Python's parser answered as a 400."""
+"""Request body parsers: DRF's JSON parser, with input Python's parser takes but no database can store
+answered as a 400 before any view runs."""
+
+import io
+import re
 
 from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
+
+# `\ud800`-`\udfff` escapes: in pairs they spell one character (clients that escape non-ASCII send emoji so),
+# alone they decode to a lone surrogate, which is no character at all.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class JSONParser(parsers.JSONParser):
-    """A body like `[[[[…]]]]` nested some 100,000 deep makes json.loads raise RecursionError: that is bad
-    input (400 `parse_error`), not a server error."""
+    """Two kinds of input json.loads accepts are bad input here (400 `invalid`), not server errors:
+
+    - a body like `[[[[…]]]]` nested some 100,000 deep makes json.loads raise RecursionError (a parse error);
+    - a lone surrogate escape (`"\\ud800"`) decodes to a string that cannot be encoded as UTF-8: PostgreSQL
+      refuses it, SQLite (the demo) stored it and every later response that rendered it failed
+      (a validation error, as studyserver.errors answers a UnicodeError).
+    """
 
     def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read()
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+        if _SURROGATE_ESCAPE.search(raw) and not _all_text_encodable(data):
+            raise ValidationError(
+                {"non_field_errors": ["The text is not valid Unicode: a \\u escape stands for a lone surrogate."]}
+            )
+        return data
+
+
+def _all_text_encodable(value) -> bool:
+    """Are all strings (keys included) in a parsed JSON value encodable as UTF-8? Iterative: no depth limit."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True

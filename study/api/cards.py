@@ -78,7 +78,7 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
     serializer_class = CardSerializer
     pagination_class = None
     content_negotiation_class = CardContentNegotiation
-    lookup_value_regex = r"\d{1,18}"
+    lookup_value_regex = r"[0-9]{1,18}"  # ASCII digits only (\d matches "１" too)
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):

@@ -65,11 +65,14 @@ def id_field(**kwargs) -> serializers.IntegerField:
 
 
 def path_id(value) -> int:
-    """An id from the URL; anything that is not a positive bigint is simply not found."""
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        raise NotFound() from None
+    """An id from the URL; anything that is not a positive bigint in ASCII digits is simply not found.
+
+    (int() alone also reads "１" (fullwidth), " 1", "+1" and "1_0" as numbers: other spellings of the same id.)
+    """
+    text = str(value)
+    if not (text.isascii() and text.isdigit()):
+        raise NotFound()
+    number = int(text)
     if not 1 <= number <= BIGINT_MAX:
         raise NotFound()
     return number

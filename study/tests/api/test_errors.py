@@ -6,6 +6,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from study.models import StudyTopic
 from study.tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +125,22 @@ def test_bad_fields_on_create_are_400_invalid(api_client, payload):
     assert response.json()["errors"]
 
 
+def test_a_lone_surrogate_escape_is_refused_before_anything_is_written(api_client, user):
+    # json.loads turns "\ud800" into a string no UTF-8 database text can hold; SQLite (the demo) stored it and
+    # every response rendering it failed afterwards. Anywhere in the body, keys included, it is refused.
+    for raw in (b'{"name": "a\\ud800"}', b'{"name": "t", "description": {"\\uDFFF": 1}}'):
+        response = api_client.post("/api/study-topics", raw, content_type="application/json")
+        assert response.status_code == 400, response.content
+        assert response.json()["error_code"] == "invalid"
+        assert "lone surrogate" in str(response.json()["errors"])
+    assert not StudyTopic.objects.filter(user=user).exists()
+
+    # A pair spells one character, as clients that escape everything non-ASCII send it.
+    response = api_client.post("/api/study-topics", b'{"name": "fire \\ud83d\\udd25"}', content_type="application/json")
+    assert response.status_code == 201, response.content
+    assert response.json()["name"] == "fire \N{FIRE}"
+
+
 BAD_IDS = ["abc", "1.5", "-1", "0", str(HUGE), "１", "%F0%9F%94%A5", "1e3", "0x10", "%00"]
 
 ID_URLS = [
@@ -151,6 +168,19 @@ def test_non_integer_and_huge_ids_in_the_url_are_404(api_client, objects, method
         response = getattr(api_client, method)(url.format(**objects, id=bad_id), {}, format="json")
         assert response.status_code == 404, (bad_id, response.status_code, response.content[:300])
         assert response.json()["error_code"] == "not_found"
+
+
+def test_an_id_spelled_other_than_in_ascii_digits_is_not_that_object(api_client, user):
+    topic = f.StudyTopicFactory(user=user)
+    card = f.MemoCardFactory(user=user)
+    fullwidth = "".join(chr(0xFF10 + int(digit)) for digit in str(topic.id))  # int() reads "１２" as 12
+    for spelling in (fullwidth, f"+{topic.id}"):
+        response = api_client.get(f"/api/study-topics/{spelling}")
+        assert response.status_code == 404, (spelling, response.content[:200])
+    assert api_client.get(f"/api/study-topics/{topic.id}").status_code == 200
+    card_fullwidth = "".join(chr(0xFF10 + int(digit)) for digit in str(card.id))
+    assert api_client.get(f"/api/study-cards/{card_fullwidth}").status_code == 404
+    assert api_client.get(f"/api/study-cards/{card.id}").status_code == 200
 
 
 @pytest.mark.parametrize(("method", "url"), ID_URLS)
