@@ -44,9 +44,13 @@ test: venv services
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	# Again on SQLite, the demo's database, without what needs PostgreSQL itself (marker `postgresql`), a
+	# worker or a browser.
+	DEBUG=true DATABASE_URL=sqlite:///$${TMPDIR:-/tmp}/studyserver-test-$$$$.sqlite3 REDIS_URL=$(TEST_REDIS_URL) \
+		$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not postgresql and not worker and not browser"
 
 bench: venv services
 	DEBUG=false bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) db.sqlite3 media staticfiles artifacts
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm media staticfiles artifacts

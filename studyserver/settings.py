@@ -80,6 +80,16 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo's embedded database under a threaded runserver: transactions take the write lock when they
+    # begin (a read transaction upgraded to a write fails at once with "database is locked" instead of
+    # waiting), writers wait up to 20 s for each other, and WAL lets reads go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE", timeout=20, init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+    # Tests on SQLite use a file next to it, like the demo (in memory, threads would share one cache with
+    # table locks that fail at once instead of waiting).
+    DATABASES["default"]["TEST"] = {"NAME": f"{DATABASES['default']['NAME']}-test"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's ORM binds on the client (never prepared); the hot-path statements of studyserver.sqljson (JSON
     # bodies, card rating) bind on the server and are prepared after this many runs on a connection ("off":

@@ -217,6 +217,7 @@ def test_with_trailing_slash(viewer_client, quiz):
     assert response.status_code == 200
 
 
+@pytest.mark.postgresql
 def test_query_count_is_fixed_per_topic(viewer_client):
     user = UserFactory()
     topic = StudyTopicFactory(user=user)

@@ -87,6 +87,7 @@ def test_concurrent_sessions_of_one_user_over_shared_questions_never_deadlock():
     assert QuestionProgress.objects.filter(user=user).count() == 30
 
 
+@pytest.mark.postgresql  # holds its transaction until the other waits on PostgreSQL (pg_blocking_pids)
 @pytest.mark.django_db(transaction=True)
 def test_a_uuid_reused_over_other_topics_at_the_same_moment_is_a_repeat():
     """One uuid is one upload: a second upload with it, over other topics, is already_ingested whether it comes

@@ -50,6 +50,7 @@ def _mutate(rng: random.Random, card_ids: list[int], progress_ids: list[int], to
             services.publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_follower_sees_every_change_under_concurrent_writers_and_drains():
     user = UserFactory()

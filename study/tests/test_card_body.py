@@ -12,7 +12,7 @@ from study.models import CardEvidence, MemoCard
 from study.services import cards as card_services
 from study.tests import factories as f
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgresql]  # PostgreSQL SQL and triggers
 
 
 def stored_bodies() -> dict[int, dict]:

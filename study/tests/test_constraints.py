@@ -27,6 +27,7 @@ def rejects(constraint: str, make) -> None:
     assert constraint in str(info.value)
 
 
+@pytest.mark.postgresql
 def test_topic_name_unique_among_active_topics_only(user):
     topic = StudyTopicFactory(user=user, name="가스기사")
     rejects("study_studytopic_name_active_uniq", lambda: StudyTopic.objects.create(user=user, name="가스기사"))
@@ -36,6 +37,7 @@ def test_topic_name_unique_among_active_topics_only(user):
     StudyTopicFactory(name="가스기사")  # another user may use the name
 
 
+@pytest.mark.postgresql
 def test_one_in_progress_quiz_per_user_and_topic(user):
     first = QuizSessionFactory(study_topic=StudyTopicFactory(user=user))
     rejects(
@@ -48,6 +50,7 @@ def test_one_in_progress_quiz_per_user_and_topic(user):
     QuizSession.objects.create(user=user, study_topic=first.study_topic, status="in_progress")
 
 
+@pytest.mark.postgresql
 def test_client_session_uuid_unique_per_topic_where_set(user):
     topic = StudyTopicFactory(user=user)
     QuizSessionFactory(study_topic=topic, status="done", client_session_uuid="u-1")
@@ -77,6 +80,7 @@ def test_session_asset_other_role_or_type_is_a_new_link():
     SessionAsset.objects.create(session=asset.session, document=asset.document, asset_type="transcript", role=None)
 
 
+@pytest.mark.postgresql
 def test_card_dedup_hash_unique_per_user_among_live_cards(user):
     card = MemoCardFactory(user=user, dedup_hash="a" * 64)
     rejects(
@@ -89,6 +93,7 @@ def test_card_dedup_hash_unique_per_user_among_live_cards(user):
     MemoCard.objects.create(user=user, cue="c", fact="f", dedup_hash="a" * 64)
 
 
+@pytest.mark.postgresql
 def test_progress_unique_per_user_and_question_or_card():
     progress = QuestionProgressFactory()
     rejects(
@@ -162,6 +167,7 @@ def test_enum_checks_reject_unknown_values(factory, field, constraint):
     rejects(constraint, lambda: factory(**{field: "bogus"}))
 
 
+@pytest.mark.postgresql
 def test_published_unique_per_kind_and_source_and_pub_id(user):
     Published.objects.create(pub_id="p1", kind="study_topic", source_id=1, user=user, payload={}, seq=1, item="{}")
     rejects(
@@ -192,6 +198,7 @@ def test_published_unique_per_kind_and_source_and_pub_id(user):
     rejects("publishing_publishoutbox_kind_chk", lambda: PublishOutbox.objects.create(kind="nope", source_id=1))
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_checks_added_later_do_not_fail_the_migration_on_older_rows_but_hold_for_new_ones(user):
     """Rows the old admin form or a race could write (an answer beyond the choices, a mastered row still due)

@@ -207,6 +207,7 @@ def test_finalize_inside_a_callers_transaction(topic):
     assert progress_of(q).last_outcome == "wrong"
 
 
+@pytest.mark.postgresql
 @pytest.mark.parametrize("size", [10, 100])
 def test_finalize_query_count_is_fixed(topic, size, django_assert_num_queries):
     questions = QuestionFactory.create_batch(size, study_topic=topic)
@@ -263,6 +264,7 @@ def test_enqueue_failure_never_breaks_finalize(topic, django_capture_on_commit_c
     assert SessionAnalysis.objects.filter(quiz_session=session, status="pending").exists()
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_two_finalizes_of_a_new_question_at_once_see_each_other():
     """An ingest of an older offline answer finalizes while a newer answer's finalize has not committed: it

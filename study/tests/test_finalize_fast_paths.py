@@ -16,6 +16,7 @@ from study.tests.test_finalize import make_session
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.postgresql
 def test_lateral_and_window_forms_agree_on_history_abandoned_and_superseded_attempts(user):
     topic = StudyTopicFactory(user=user)
     long_history, fresh, skipped_only = QuestionFactory.create_batch(3, study_topic=topic)

@@ -22,7 +22,7 @@ from study.services.topics import topic_delete
 from study.tests import factories as f
 from studyserver.testing import blocking_another_connection, run_concurrently, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgresql]  # row locks and races
 
 WAIT = 10.0
 
@@ -269,9 +269,9 @@ def test_link_committed_while_a_delete_is_under_way_never_fails_the_delete(clien
 
 
 def test_linking_a_document_while_it_is_extracted_neither_waits_for_the_ocr_nor_deadlocks(monkeypatch):
-    """Extraction holds its claim on the document during OCR and then updates the sessions that link it as a
-    snapshot; a link added meanwhile (its deferred FK checks the document at commit) must go through at
-    once, not wait for the OCR and then deadlock with it over the session row."""
+    """Extraction runs the OCR, then locks the document and updates the sessions that link it as a snapshot;
+    a link added meanwhile (its deferred FK checks the document at commit) must go through at once, not wait
+    for the OCR and then deadlock with it over the session row."""
     from study.services import extraction
 
     user = f.UserFactory()

@@ -71,6 +71,7 @@ def test_tasks_are_acknowledged_late_and_redelivered_when_the_worker_is_lost():
         assert task.reject_on_worker_lost in (True, None)  # None: the app-wide setting applies
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db
 def test_a_drain_that_dies_half_way_leaves_the_outbox_and_a_rerun_publishes_once():
     topic = f.StudyTopicFactory()
@@ -100,6 +101,7 @@ def test_a_drain_that_dies_half_way_leaves_the_outbox_and_a_rerun_publishes_once
     assert {(p.kind, p.source_id): (p.pub_id, p.seq) for p in Published.objects.all()} == first
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db
 def test_an_extract_that_dies_half_way_leaves_the_document_pending_and_a_rerun_fills_it_once():
     user = f.UserFactory()
@@ -129,6 +131,7 @@ def test_an_extract_that_dies_half_way_leaves_the_document_pending_and_a_rerun_f
 # --- (c) the database raises in the middle of an upload or an ingest -----------------------------
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db
 def test_a_database_failure_while_linking_an_upload_leaves_no_row_and_no_file(api_client, user, _isolated_media):
     topic = f.StudyTopicFactory(user=user)
@@ -148,6 +151,7 @@ def test_a_database_failure_while_linking_an_upload_leaves_no_row_and_no_file(ap
     assert len(stored_files(_isolated_media)) == 1
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db
 def test_a_database_failure_while_linking_a_snapshot_leaves_no_document_and_no_file(api_client, user,
                                                                                     _isolated_media):
@@ -176,6 +180,7 @@ def viewer(settings, client):
     return client
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db
 def test_a_database_failure_in_the_middle_of_an_ingest_writes_nothing_and_a_retry_ingests_once(viewer, user):
     topic = f.StudyTopicFactory(user=user)

@@ -15,7 +15,7 @@ from studyserver.sqljson import fetch_json, fetch_row, iso_datetime_sql, json_ar
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgresql]  # PostgreSQL SQL and triggers
 
 ROWS = "SELECT * FROM (VALUES (2, 'b', %(x)s::int), (1, 'a\n\"q\"', NULL), (3, '😀', 7)) AS v(id, name, n)"
 

@@ -13,6 +13,7 @@ DEDUP = "study_memocard_dedup_uniq"
 CLIENT_UUID = "study_quizsession_client_uuid_uniq"
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db
 def test_postgresql_names_the_constraint():
     card = MemoCardFactory()

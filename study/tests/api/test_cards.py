@@ -409,6 +409,7 @@ def test_list_and_due_bodies_are_the_serializer_body(api_client, user, hot_path)
     assert approved["evidence"] == [{"source_type": "question", "source_id": question.id, "snippet": "LNG의 주성분"}]
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_two_edits_of_different_fields_at_once_both_land():
     import threading

@@ -144,6 +144,7 @@ def test_upload_with_bad_topic_is_404_and_leaves_nothing(api_client, user, other
     assert not Document.objects.exists()
 
 
+@pytest.mark.postgresql
 def test_database_failure_mid_transaction_removes_the_stored_file(api_client, user, _isolated_media):
     """The link insert fails inside the transaction (a trigger raises a FK violation): no orphan file."""
     topic = f.StudyTopicFactory(user=user)

@@ -94,6 +94,7 @@ def test_import_validation_and_isolation(api_client, other_client, topic):
     assert not Question.objects.exists()
 
 
+@pytest.mark.postgresql
 def test_thousand_row_import_runs_in_a_handful_of_queries(api_client, topic, django_assert_max_num_queries):
     header = "subject,question_text,choice_1,choice_2,choice_3,choice_4,correct_choice,explanation\n"
     lines = [f"과목{i % 5},문제 {i},가,나,다,라,{i % 4 + 1},해설 {i}\n" for i in range(1000)]

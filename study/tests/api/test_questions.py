@@ -178,6 +178,7 @@ def test_review_complete_of_a_question_in_a_deleted_topic_is_404(api_client, top
     assert not QuestionProgress.objects.filter(question=question).exists()
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_two_edits_at_once_are_checked_one_after_the_other():
     """Fewer choices and a later correct_choice sent together: the second edit is checked against what the

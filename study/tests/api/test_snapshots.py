@@ -99,6 +99,7 @@ def test_foreign_session_is_404_and_stores_nothing(api_client, other_user, _isol
     assert stored_files(_isolated_media) == []
 
 
+@pytest.mark.postgresql
 def test_failed_link_removes_document_and_file(api_client, user, _isolated_media, django_capture_on_commit_callbacks):
     """The asset insert fails inside the transaction: no document row, no stored file, no extract enqueued."""
     session = f.StudySessionFactory(user=user)
