@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 from .env import env_bool, env_int, env_list, env_rate, env_str
 
@@ -216,6 +217,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 if env_str("CELERY_BROKER_KEY_PREFIX"):  # several installs (or test runs) sharing one Redis database
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env_str("CELERY_BROKER_KEY_PREFIX")
 CELERY_TIMEZONE = TIME_ZONE
+# Two queues, so a backlog of slow work never delays the feed's publish drains. A worker without -Q
+# consumes both; `-Q celery` and `-Q slow` workers split them (README "Workers").
+CELERY_TASK_DEFAULT_QUEUE = "celery"  # Celery's own default: messages sent before the split are still consumed
+CELERY_SLOW_QUEUE = env_str("CELERY_SLOW_QUEUE").strip() or "slow"
+if CELERY_SLOW_QUEUE == CELERY_TASK_DEFAULT_QUEUE:
+    raise ImproperlyConfigured(f"CELERY_SLOW_QUEUE must differ from the default queue {CELERY_TASK_DEFAULT_QUEUE!r}")
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name)
+                      for name in (CELERY_TASK_DEFAULT_QUEUE, CELERY_SLOW_QUEUE)]
+# The one routing table. Every task not listed runs on the default queue: the publish drain and both
+# beat sweeps (publishing.tasks.publish_drain / publish_sweep, study.tasks.analyses_sweep) and the
+# explanations fan-out (study.tasks.explain_questions), which only sends one explain_question per id.
+CELERY_TASK_ROUTES = {
+    "study.tasks.extract_document": {"queue": CELERY_SLOW_QUEUE},  # text extraction and OCR: up to minutes
+    "study.tasks.explain_question": {"queue": CELERY_SLOW_QUEUE},  # the explainer model, then card generation
+    "study.tasks.analyze_quiz_session": {"queue": CELERY_SLOW_QUEUE},  # aggregates the user's topic history
+}
 # Sweeps expire after one period: while no worker runs, beat's copies do not pile up in the queue.
 CELERY_BEAT_SCHEDULE = {
     "publish-sweep": {

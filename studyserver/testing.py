@@ -1,6 +1,10 @@
 """Test support: a real Celery worker on Redis inside the test process, concurrency, database faults."""
 
+import base64
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -12,6 +16,7 @@ import redis
 from celery.app.trace import reset_worker_optimizations
 from celery.contrib.testing.worker import start_worker
 from celery.result import _set_task_join_will_block
+from django.conf import settings
 from django.db import connection
 
 from .celery import app
@@ -136,6 +141,65 @@ def running_worker(broker_url: str) -> Iterator:
 
 
 @contextmanager
+def broker_key_prefix(broker_url: str, label: str = "test") -> Iterator[str]:
+    """A fresh broker key prefix on `broker_url` (one install of its own); every key under it is deleted after."""
+    prefix = f"{label}-{uuid.uuid4().hex}:"
+    try:
+        yield prefix
+    finally:
+        with redis.Redis.from_url(broker_url) as client:
+            for key in client.scan_iter(match=f"{prefix}*"):
+                client.delete(key)
+
+
+@contextmanager
+def sending_to(broker_url: str, prefix: str) -> Iterator:
+    """Tasks sent in the block go to `broker_url` under `prefix` (not run eagerly), where no worker may be yet."""
+    options = {**(app.conf.broker_transport_options or {}), "global_keyprefix": prefix}
+    with celery_conf(broker_url=broker_url, task_always_eager=False, broker_transport_options=options):
+        yield
+
+
+def queued_messages(broker_url: str, prefix: str, queue: str) -> list[dict]:
+    """The messages waiting in `queue` on Redis, oldest first, each as {"task", "args", "kwargs"}."""
+    with redis.Redis.from_url(broker_url) as client:
+        raw = client.lrange(f"{prefix}{queue}", 0, -1)
+    messages = []
+    for envelope in map(json.loads, reversed(raw)):  # kombu pushes on the left and pops on the right
+        args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        messages.append({"task": envelope["headers"]["task"], "args": args, "kwargs": kwargs})
+    return messages
+
+
+def worker_database_url() -> str:
+    """The URL of the database the tests run on (the test database), for a worker process."""
+    db = connection.settings_dict
+    return f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextmanager
+def worker_process(broker_url: str, prefix: str, *options: str, **env: str) -> Iterator[subprocess.Popen]:
+    """A real `celery -A studyserver worker` process (solo pool) on `broker_url` under `prefix`, on the test
+    database, with extra command-line `options` (e.g. "-Q", "celery") and environment; stopped after the block."""
+    process = subprocess.Popen(  # noqa: S603 - a fixed command; `options` come from the tests
+        [sys.executable, "-m", "celery", "-A", "studyserver", "worker", "--pool", "solo", "--loglevel", "WARNING",
+         "--without-mingle", "--without-gossip", "--without-heartbeat", *options],
+        cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "DEBUG": "true", "DATABASE_URL": worker_database_url(), "CELERY_BROKER_URL": broker_url,
+             "CELERY_BROKER_KEY_PREFIX": prefix, **env},
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()  # warm shutdown: a task it holds unacknowledged goes back to its queue
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
 def failing(table: str, event: str = "INSERT", errcode: str = "P0001") -> Iterator[None]:
     """Every `event` on `table` raises inside the database (SQLSTATE `errcode`) until the block ends.
 
@@ -161,3 +225,4 @@ def failing(table: str, event: str = "INSERT", errcode: str = "P0001") -> Iterat
 def stored_files(media_root: Path) -> list[Path]:
     """Every file below the (test's own) media root: what an upload left behind."""
     return [p for p in Path(media_root).rglob("*") if p.is_file()]
+
