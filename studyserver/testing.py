@@ -226,3 +226,53 @@ def stored_files(media_root: Path) -> list[Path]:
     """Every file below the (test's own) media root: what an upload left behind."""
     return [p for p in Path(media_root).rglob("*") if p.is_file()]
 
+
+def advisory_lock_holders(key: int | str) -> list[int]:
+    """The backends (pids) of this database holding the advisory lock `key` (as studyserver.locks takes it)."""
+    from .locks import advisory_lock_key
+
+    key = advisory_lock_key(key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+            " AND classid::bigint = %s AND objid::bigint = %s"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def backend_in_transaction(pid: int) -> bool:
+    """Has the backend `pid` a transaction open (running or idle in it)?"""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is otherwise frozen per transaction
+        cursor.execute("SELECT xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+@contextmanager
+def counting_updates(table: str) -> Iterator[Callable[[], int]]:
+    """Count the rows of `table` updated in the block, by any connection, committed or rolled back: yields the
+    count so far. A real trigger bumping a sequence (which no rollback undoes), no mock."""
+    name = f"test_updates_{uuid.uuid4().hex[:12]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SEQUENCE {name}")
+        cursor.execute(
+            f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN PERFORM nextval('{name}'); RETURN NEW; END $$"
+            " LANGUAGE plpgsql"
+        )
+        cursor.execute(f"CREATE TRIGGER {name} AFTER UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()")
+
+    def count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(pg_sequence_last_value(%s::regclass), 0)", [name])
+            return cursor.fetchone()[0]
+
+    try:
+        yield count
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+            cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+            cursor.execute(f"DROP SEQUENCE IF EXISTS {name}")

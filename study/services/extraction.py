@@ -1,9 +1,16 @@
-"""Text extraction of documents: claim a pending document, run the backend, record the outcome.
+"""Text extraction of documents: check a document is pending, run the backend, record the outcome.
 
-A document is claimed with SELECT … FOR NO KEY UPDATE SKIP LOCKED while it is processed, so two
-workers never extract it twice and a crashed worker leaves it `pending` (nothing to unstick). NO KEY:
-rows that refer to the document (a session linking it meanwhile) still pass their foreign-key check
-instead of waiting for the OCR, and of deadlocking with it over the session row.
+The backend (file read, PDF parsing, OCR: up to minutes) runs with no transaction and no row lock open, so
+the document stays writable meanwhile (renamed, deleted, linked to a session) and VACUUM is not held back:
+1. read the document: extracted only while live and `pending`;
+2. run the backend, outside any transaction;
+3. one short transaction: lock the row again; record the outcome only if the document is still live and
+   `pending`, then refresh the OCR text of the sessions that link it as a handwriting snapshot. A document
+   deleted meanwhile keeps no text (deleted documents are left alone), one finished meanwhile keeps its own.
+A document being extracted is `pending` with its advisory lock held (`extract_lock_key`, a session-level lock
+of the worker's connection, held across the three steps): a second delivery of the task meanwhile does nothing,
+and the lock goes with a killed worker's connection, so the redelivered task extracts the document (there is no
+`processing` status to unstick, and the API's statuses stay pending / done / failed / skipped).
 Text cut by a limit (EXTRACT_MAX_PAGES / EXTRACT_MAX_CHARS) is still `done`: what was read is
 searchable; `extract_error` then says that it is partial.
 """
@@ -21,6 +28,7 @@ from study.models import Document
 from study.models.documents import ExtractStatus
 from study.models.sessions import AssetType
 from study.services.sessions import sessions_ocr_text_fill
+from studyserver.locks import advisory_session_lock
 
 logger = logging.getLogger(__name__)
 
@@ -69,38 +77,69 @@ def _record(document: Document, *, status: str, text: str, error: str) -> int:
     return _fill_handwriting_sessions(document, text) if status == ExtractStatus.DONE else 0
 
 
+def extract_lock_key(document_id: int) -> str:
+    """The advisory lock held while the document is extracted."""
+    return f"study.document.extract:{document_id}"
+
+
 def document_extract(*, document_id: int) -> str:
-    """Extract a pending, live document. Returns done / failed / skipped, or not_pending when there is nothing to do."""
-    with transaction.atomic():
-        document = (
-            Document.objects.select_for_update(skip_locked=True, no_key=True)
-            .filter(pk=document_id, extract_status=ExtractStatus.PENDING, deleted_at__isnull=True)
-            .first()
-        )
+    """Extract a pending, live document. Returns done / failed / skipped, or not_pending when there is nothing to do
+    (done, deleted or being extracted by another worker).
+
+    Call it outside a transaction (the task is): in one, the backend's time is the caller's transaction's.
+    """
+    with advisory_session_lock(extract_lock_key(document_id)) as ours:
+        if not ours:
+            logger.info("extract document %s: being extracted by another worker", document_id)
+            return "not_pending"
+        document = Document.objects.filter(
+            pk=document_id, extract_status=ExtractStatus.PENDING, deleted_at__isnull=True
+        ).first()
         if document is None:
-            logger.info("extract document %s: not pending (done, deleted or claimed by another worker)", document_id)
+            logger.info("extract document %s: not pending (done or deleted)", document_id)
             return "not_pending"
         status, text, error = _run_backend(document)
-        try:
-            with transaction.atomic():
-                sessions = _record(document, status=status, text=text, error=error)
-        except OperationalError as exc:
-            # Deterministic, unlike the other OperationalErrors the task retries: storing it again fails again.
-            cause = exc.__cause__
-            if not isinstance(cause, ProgramLimitExceeded):
-                raise
-            status, text = ExtractStatus.FAILED, ""
-            error = (
-                f"the extracted text is too large for the full-text index ({cause.diag.message_primary or cause}); "
-                "lower EXTRACT_MAX_CHARS, then retry"
-            )
-            sessions = _record(document, status=status, text=text, error=error)
+        outcome = _finish(document_id, status=status, text=text, error=error)
+    if outcome is None:
+        return "not_pending"
+    status, text, error, sessions = outcome
     logger.info(
         "extract document %s (%s): %s, %d chars%s%s",
         document_id, document.file_format, status, len(text),
         f", ocr_text of {sessions} session(s)" if sessions else "", f" ({error})" if error else "",
     )
     return str(status)
+
+
+def _finish(document_id: int, *, status: str, text: str, error: str) -> tuple[str, str, str, int] | None:
+    """Record the backend's outcome on the document if it is still live and pending: (status, text, error,
+    sessions filled) as recorded, or None when the outcome is dropped."""
+    with transaction.atomic():
+        # Waits (briefly) for a writer of the row, where SKIP LOCKED would drop the outcome. NO KEY: a session
+        # linking the document meanwhile passes its foreign-key check instead of waiting for this transaction.
+        document = Document.objects.select_for_update(no_key=True).filter(pk=document_id).first()
+        if document is None or document.deleted_at is not None:
+            logger.info("extract document %s: deleted during the extraction, its text is dropped", document_id)
+            return None
+        if document.extract_status != ExtractStatus.PENDING:
+            logger.info(
+                "extract document %s: already %s (finished meanwhile), this outcome is dropped",
+                document_id, document.extract_status,
+            )
+            return None
+        try:
+            with transaction.atomic():
+                return status, text, error, _record(document, status=status, text=text, error=error)
+        except OperationalError as exc:
+            # Deterministic, unlike the other OperationalErrors the task retries: storing it again fails again.
+            cause = exc.__cause__
+            if not isinstance(cause, ProgramLimitExceeded):
+                raise
+            error = (
+                f"the extracted text is too large for the full-text index ({cause.diag.message_primary or cause}); "
+                "lower EXTRACT_MAX_CHARS, then retry"
+            )
+            return ExtractStatus.FAILED, "", error, _record(document, status=ExtractStatus.FAILED, text="", error=error)
 
 
 def documents_reset_for_retry(*, document_ids: Iterable[int]) -> int:

@@ -1,20 +1,32 @@
-"""Document text extraction: text encodings, PDF, OCR (real Tesseract), skipped/failed paths, claiming."""
+"""Document text extraction: text encodings, PDF, OCR (real Tesseract), skipped/failed paths, claiming, and
+the slow part run with no transaction or row lock open."""
 
 import io
+import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.files.base import ContentFile
-from django.db import OperationalError
+from django.db import OperationalError, connection, transaction
 from PIL import Image, ImageDraw, ImageFile, ImageFont
 from pypdf import PageObject
 
 from study.extract.text import decode_text
 from study.models import Document, StudySession
-from study.services.extraction import document_extract, documents_reset_for_retry
+from study.services import extraction
+from study.services.documents import document_delete
+from study.services.extraction import document_extract, documents_reset_for_retry, extract_lock_key
 from study.tasks import extract_document
 from study.tests.factories import DocumentFactory, SessionAssetFactory
-from studyserver.testing import run_concurrently
+from studyserver.locks import advisory_lock_key
+from studyserver.testing import (
+    advisory_lock_holders,
+    backend_in_transaction,
+    counting_updates,
+    hold_until_another_waits,
+    run_concurrently,
+)
 
 CJK_FONTS = sorted(Path("/usr/share/fonts").rglob("NotoSansCJK-Regular.ttc"))
 
@@ -260,6 +272,7 @@ class TestLimits:
         assert doc.extracted_text == expected
         assert doc.extract_error == f"partial text: cut at {max_chars} characters (EXTRACT_MAX_CHARS)"
 
+    @pytest.mark.postgresql  # the full-text index's size limit
     def test_text_too_large_for_the_full_text_index_fails_without_retrying(self, user, settings, monkeypatch):
         settings.EXTRACT_MAX_CHARS = 10**7
         unique_words = " ".join(f"w{n:07d}" for n in range(150_000))  # a 1.8 MB tsvector; the limit is 1 MB
@@ -309,10 +322,182 @@ class TestIdempotency:
         assert (failed.extract_status, failed.extract_error) == ("pending", "")
 
 
+class SlowBackend:
+    """The backend (file read, OCR) replaced by one that runs the real one only once `release` is set: the slow
+    part of an extraction, held open while a test acts. `running` is set on entry; `calls` counts the runs and
+    `pids` records the database backend of each (the extracting connection)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.running, self.release = threading.Event(), threading.Event()
+        self.calls, self.pids = 0, []
+        run_backend = extraction._run_backend
+
+        def slow(document):
+            self.calls += 1
+            self.pids.append(connection.connection.info.backend_pid)
+            self.running.set()
+            assert self.release.wait(20), "never released"
+            return run_backend(document)
+
+        monkeypatch.setattr(extraction, "_run_backend", slow)
+
+    def meanwhile(self, action):
+        """A call for run_concurrently: once the slow part runs, do `action(extracting_pid)`, then release it."""
+
+        def call():
+            try:
+                assert self.running.wait(20), "the extraction never reached its slow part"
+                return action(self.pids[0])
+            finally:
+                self.release.set()
+
+        return call
+
+
+def lock_row_at_once(document_id: int) -> Document:
+    """The document's row locked FOR UPDATE (which conflicts with every row lock) with NOWAIT: raises instead of
+    waiting when any other transaction holds a lock on it. Call inside a transaction."""
+    return Document.objects.select_for_update(nowait=True).get(pk=document_id)
+
+
+@pytest.mark.postgresql  # row locks, advisory locks, pg_stat_activity
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_extract_once(user):
+class TestNoTransactionDuringTheSlowPart:
+    def test_the_document_is_writable_while_it_is_extracted(self, user, monkeypatch):
+        doc = make_document(user, "메탄".encode(), "a.txt", "txt")
+        backend = SlowBackend(monkeypatch)
+
+        def rename(extracting_pid: int) -> str:
+            assert not backend_in_transaction(extracting_pid)  # nothing held back for VACUUM either
+            with transaction.atomic():
+                document = lock_row_at_once(doc.id)
+                document.title = "renamed meanwhile"
+                document.save(update_fields=["title", "updated_at"])
+            return "renamed"
+
+        def extract() -> str:
+            return document_extract(document_id=doc.id)
+
+        assert run_concurrently(extract, backend.meanwhile(rename)) == ["done", "renamed"]
+        doc.refresh_from_db()
+        assert (doc.title, doc.extract_status, doc.extracted_text) == ("renamed meanwhile", "done", "메탄")
+
+    def test_a_document_deleted_during_its_extraction_gets_no_text(self, user, monkeypatch):
+        """SPEC: deleted documents are left alone; the text extracted for one deleted meanwhile is dropped, and its
+        sessions keep the OCR text they had."""
+        older = SessionAssetFactory(
+            session__user=user, document=make_document(user, b"older page", "older.txt", "txt")
+        )
+        assert document_extract(document_id=older.document_id) == "done"
+        session = older.session
+        asset = SessionAssetFactory(
+            session=session, role="prompt", document=make_document(user, b"newer page", "newer.txt", "txt")
+        )
+        backend = SlowBackend(monkeypatch)
+
+        def delete(extracting_pid: int) -> str:
+            with transaction.atomic():
+                document_delete(document=lock_row_at_once(asset.document_id))
+            return "deleted"
+
+        def extract() -> str:
+            return document_extract(document_id=asset.document_id)
+
+        assert run_concurrently(extract, backend.meanwhile(delete)) == ["not_pending", "deleted"]
+        document = Document.objects.get(pk=asset.document_id)
+        assert document.deleted_at is not None
+        assert (document.extract_status, document.extracted_text, document.extracted_at) == ("pending", "", None)
+        assert StudySession.objects.get(pk=session.pk).ocr_text == "older page"
+        assert backend.calls == 1
+
+    def test_a_second_delivery_during_the_extraction_does_nothing(self, user, monkeypatch):
+        asset = SessionAssetFactory(session__user=user, document=make_document(user, b"once", "a.txt", "txt"))
+        backend = SlowBackend(monkeypatch)
+
+        def deliver_again(extracting_pid: int) -> str:
+            assert advisory_lock_holders(extract_lock_key(asset.document_id)) == [extracting_pid]
+            return document_extract(document_id=asset.document_id)
+
+        def first() -> str:
+            return document_extract(document_id=asset.document_id)
+
+        with counting_updates("study_document") as documents, counting_updates("study_studysession") as sessions:
+            assert run_concurrently(first, backend.meanwhile(deliver_again)) == ["done", "not_pending"]
+            assert (backend.calls, documents(), sessions()) == (1, 1, 1)
+        assert Document.objects.get(pk=asset.document_id).extracted_text == "once"
+        assert StudySession.objects.get(pk=asset.session_id).ocr_text == "once"
+        assert advisory_lock_holders(extract_lock_key(asset.document_id)) == []
+
+    def test_a_writer_holding_the_row_delays_the_outcome_instead_of_losing_it(self, user):
+        """The row is only locked to record the outcome, and then waited for: a rename committing at that moment
+        does not make the extraction give up (and leave the document pending with no task to extract it)."""
+        doc = make_document(user, b"kept", "a.txt", "txt")
+        locked = threading.Event()
+
+        def rename() -> bool:
+            with transaction.atomic():
+                document = lock_row_at_once(doc.id)
+                document.title = "renamed"
+                document.save(update_fields=["title", "updated_at"])
+                locked.set()
+                return hold_until_another_waits()
+
+        def extract() -> str:
+            assert locked.wait(20)
+            return document_extract(document_id=doc.id)
+
+        assert run_concurrently(rename, extract) == [True, "done"]
+        doc.refresh_from_db()
+        assert (doc.title, doc.extract_status, doc.extracted_text) == ("renamed", "done", "kept")
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_extract_once(user, monkeypatch):
     doc = make_document(user, "동시 실행".encode(), "race.txt", "txt")
-    results = run_concurrently(*(lambda: document_extract(document_id=doc.id) for _ in range(2)))
+    calls = []
+    run_backend = extraction._run_backend
+    monkeypatch.setattr(extraction, "_run_backend", lambda document: calls.append(1) or run_backend(document))
+    with counting_updates("study_document") as updates:
+        results = run_concurrently(*(lambda: document_extract(document_id=doc.id) for _ in range(2)))
+        assert (len(calls), updates()) == (1, 1)
     assert sorted(results) == ["done", "not_pending"]
     doc.refresh_from_db()
     assert doc.extracted_text == "동시 실행"
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_document_whose_extracting_worker_died_is_extracted_by_the_next_delivery(user):
+    """The extract lock is a session lock of the extracting connection: taken by a live worker, deliveries of the
+    task leave the document alone; when that worker's connection ends (killed), the next delivery extracts it."""
+    doc = make_document(user, b"taken over", "a.txt", "txt")
+    db = connection.settings_dict
+    dsn = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    with psycopg.connect(dsn, autocommit=True) as other_worker:
+        other_worker.execute("SELECT pg_advisory_lock(%s)", [advisory_lock_key(extract_lock_key(doc.id))])
+        assert document_extract(document_id=doc.id) == "not_pending"
+        assert Document.objects.get(pk=doc.id).extract_status == "pending"
+    assert document_extract(document_id=doc.id) == "done"
+    assert Document.objects.get(pk=doc.id).extracted_text == "taken over"
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_extract_lock_is_released_on_a_kept_connection(user, monkeypatch):
+    """Workers keep their connection between tasks (CONN_MAX_AGE): the lock must not stay with it."""
+    done = make_document(user, b"text", "a.txt", "txt")
+    assert document_extract(document_id=done.id) == "done"
+    pid = connection.connection.info.backend_pid
+
+    def network_down(document):
+        raise ConnectionError("storage unreachable")
+
+    monkeypatch.setattr(extraction, "_run_backend", network_down)
+    retried = make_document(user, b"text", "b.txt", "txt")
+    with pytest.raises(ConnectionError):  # transient: the task retries it
+        document_extract(document_id=retried.id)
+    assert connection.connection.info.backend_pid == pid  # the same connection, still open
+    assert advisory_lock_holders(extract_lock_key(done.id)) == []
+    assert advisory_lock_holders(extract_lock_key(retried.id)) == []
+    assert Document.objects.get(pk=retried.id).extract_status == "pending"

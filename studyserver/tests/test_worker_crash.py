@@ -1,9 +1,9 @@
 """A worker killed in the middle of a task: the task is delivered again and takes effect once.
 
-Real worker processes on Redis (acks_late): the first is SIGKILLed while its task waits on a lock this
-test holds (the publishing lock for a drain; a study session's row for an extraction, which fills the
-session's OCR text after the document's); a second worker gets the unacknowledged message back after
-the visibility timeout and does the work exactly once.
+Real worker processes on Redis (acks_late): the first is SIGKILLed in the middle of its task (a drain while
+it waits on the publishing lock this test holds; an extraction in its slow part, which runs outside any
+transaction: reading the document's file, a FIFO this test keeps open and silent); a second worker gets the
+unacknowledged message back after the visibility timeout and does the work exactly once.
 """
 
 import os
@@ -13,21 +13,30 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 
 from publishing.models import Published, PublishOutbox
 from publishing.services import PUBLISH_LOCK_KEY
 from publishing.tasks import publish_drain
 from study.models import Document, StudySession
+from study.services.extraction import extract_lock_key
 from study.tasks import extract_document
 from study.tests.factories import SessionAssetFactory, StudyTopicFactory
 from studyserver.celery import app
-from studyserver.testing import celery_conf, wait_for, worker_broker_url
+from studyserver.testing import (
+    advisory_lock_holders,
+    backend_in_transaction,
+    celery_conf,
+    counting_updates,
+    wait_for,
+    worker_broker_url,
+)
 
 VISIBILITY_TIMEOUT = 1
 
@@ -130,34 +139,60 @@ def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once(crash):
     assert Published.objects.count() == 1
 
 
-def extraction_is_waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            " AND query LIKE 'UPDATE \"study_studysession\"%%'"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 @pytest.mark.worker
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_an_extraction_killed_mid_task_is_redelivered_and_extracts_once(crash):
     asset = SessionAssetFactory()  # a text document linked to a session as its handwriting snapshot
     document, session = asset.document, asset.session
+    lock_key = extract_lock_key(document.pk)
+    stored = Path(document.file.path)
+    content = stored.read_bytes()
+    stored.unlink()
+    os.mkfifo(stored)  # reading it lasts until a writer writes and closes: the slow part, for as long as needed
+    seen = {}
 
-    with psycopg.connect(_dsn()) as lock_holder:
-        lock_holder.execute("SELECT id FROM study_studysession WHERE id = %s FOR UPDATE", [session.pk])
-        # killed mid-transaction: the document's new text was written but not committed
-        crash.kill_mid_task(extract_document, [document.pk], waiting=extraction_is_waiting_on_a_lock)
-        lock_holder.rollback()
+    def in_the_slow_part() -> bool:
+        """The worker reads the file: opening the FIFO to write succeeds only once a reader has it open. The
+        write end is kept open (and silent) until the kill, so the read never ends."""
+        try:
+            seen["writer"] = os.open(stored, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # no reader yet
+            return False
+        seen["lock_holders"] = holders = advisory_lock_holders(lock_key)
+        seen["in_transaction"] = [backend_in_transaction(pid) for pid in holders]
+        try:
+            with transaction.atomic():  # FOR UPDATE NOWAIT: fails if the worker holds any lock on the row
+                Document.objects.select_for_update(nowait=True).get(pk=document.pk)
+            seen["row_free"] = True
+        except OperationalError:
+            seen["row_free"] = False
+        return True
 
-    document.refresh_from_db()
-    assert (document.extract_status, document.extracted_text, document.extracted_at) == ("pending", "", None)
-    assert StudySession.objects.get(pk=session.pk).ocr_text == ""
+    with counting_updates("study_document") as document_updates, counting_updates("study_studysession") as fills:
+        try:
+            crash.kill_mid_task(extract_document, [document.pk], waiting=in_the_slow_part)
+        finally:
+            if "writer" in seen:
+                os.close(seen["writer"])
+        # Killed while extracting: holding the document's extract lock, with no transaction and no row lock open.
+        assert len(seen["lock_holders"]) == 1
+        assert seen["in_transaction"] == [False]
+        assert seen["row_free"]
+        # Its lock went with its connection; it wrote nothing.
+        assert wait_for(lambda: advisory_lock_holders(lock_key) == [], timeout=10)
+        document.refresh_from_db()
+        assert (document.extract_status, document.extracted_text, document.extracted_at) == ("pending", "", None)
+        assert StudySession.objects.get(pk=session.pk).ocr_text == ""
+        assert (document_updates(), fills()) == (0, 0)
 
-    with crash.next_worker():
-        assert wait_for(lambda: Document.objects.get(pk=document.pk).extract_status == "done", 30)
+        stored.unlink()
+        stored.write_bytes(content)
+        with crash.next_worker():
+            assert wait_for(lambda: Document.objects.get(pk=document.pk).extract_status == "done", 30)
 
+        # One extraction recorded, one fill of the session's OCR text (rolled-back attempts would count too).
+        assert (document_updates(), fills()) == (1, 1)
     document.refresh_from_db()
     assert document.extracted_text == "LNG is stored at -162 C."
     assert StudySession.objects.get(pk=session.pk).ocr_text == "LNG is stored at -162 C."

@@ -1,0 +1,47 @@
+"""Advisory locks: a session-level lock excludes other connections for its block and never outlives it."""
+
+import psycopg
+import pytest
+from django.db import DataError, connection, transaction
+
+from studyserver.locks import advisory_lock_key, advisory_session_lock
+from studyserver.testing import advisory_lock_holders, wait_for
+
+pytestmark = pytest.mark.postgresql  # advisory locks are PostgreSQL's (a no-op on SQLite)
+
+
+def _other_connection() -> psycopg.Connection:
+    db = connection.settings_dict
+    dsn = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return psycopg.connect(dsn, autocommit=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_lock_excludes_other_connections_until_its_block_ends():
+    key = advisory_lock_key("test:exclusive")
+    with _other_connection() as other:
+        with advisory_session_lock("test:exclusive") as ours:
+            assert ours
+            assert advisory_lock_holders(key) == [connection.connection.info.backend_pid]
+            assert other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0] is False
+        assert advisory_lock_holders(key) == []
+
+        other.execute("SELECT pg_advisory_lock(%s)", [key])
+        with advisory_session_lock("test:exclusive") as ours:
+            assert not ours  # held elsewhere: not waited for
+        assert advisory_lock_holders(key) == [other.info.backend_pid]  # and not released by the loser
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_lock_that_cannot_be_released_closes_its_connection():
+    """Taken inside a transaction that a failed statement then aborted, the lock cannot be released (every
+    statement fails until the rollback, which keeps session locks): the connection is closed, ending the lock,
+    instead of going back to the connection pool / CONN_MAX_AGE with it."""
+    with transaction.atomic():
+        with advisory_session_lock("test:aborted") as ours:
+            assert ours
+            pid = connection.connection.info.backend_pid
+            with pytest.raises(DataError), connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")
+    assert wait_for(lambda: advisory_lock_holders("test:aborted") == [], timeout=10)
+    assert connection.connection.info.backend_pid != pid  # a new connection
