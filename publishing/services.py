@@ -213,6 +213,10 @@ def _card_topic() -> Coalesce:
     return Coalesce(F("study_topic_id"), Subquery(question_topic), output_field=BigIntegerField())
 
 
+# The kinds a payload refers to (see _references): a card progress row is never referenced.
+REFERENCED_KINDS = frozenset({PublishKind.STUDY_TOPIC, PublishKind.STUDY_QUESTION, PublishKind.STUDY_CARD})
+
+
 def _references(kind: str, row: Any) -> list[Key]:
     """The rows a payload refers to by pub_id."""
     refs: list[tuple[str, int | None]] = []
@@ -312,13 +316,22 @@ def new_pub_id() -> str:
 
 
 def publish_sources(
-    *, kind_ids: Mapping[str, Iterable[int]], dry_run: bool = False, now: datetime | None = None
+    *,
+    kind_ids: Mapping[str, Iterable[int]],
+    dry_run: bool = False,
+    now: datetime | None = None,
+    dry_run_inserted: set[Key] | None = None,
 ) -> PublishCounts:
     """Project the current state of these sources and upsert their Published rows.
 
     State-based and idempotent: an unchanged row keeps its seq. Rows referenced by a payload
     that were never published are projected too, so every pub_id reference resolves.
     Must run inside a transaction; takes the publish lock until it commits.
+
+    A dry run counts and writes nothing. Over several dry-run calls, `dry_run_inserted` stands for the rows
+    the earlier calls would have inserted (this call adds its own): a row they would have written as a
+    reference counts as published, not again, as in a real run. (Only for references: a key requested again
+    after an earlier call would have inserted it is not compared with that row.)
     """
     now = now or timezone.now()
     requested: set[Key] = {(PublishKind(kind), int(sid)) for kind, ids in kind_ids.items() for sid in ids}
@@ -341,6 +354,8 @@ def publish_sources(
         refs -= seen
         seen |= refs
         pub_ids.update(_published_pub_ids(refs))
+        if dry_run and dry_run_inserted:
+            pub_ids.update({ref: new_pub_id() for ref in refs & dry_run_inserted if ref not in pub_ids})
         to_load = {ref for ref in refs if ref not in pub_ids}
     # Referenced but never published, whether loaded as a reference or requested in this same batch (a card
     # made and deleted before its first drain, with its progress): written even as a tombstone, so the
@@ -379,6 +394,8 @@ def publish_sources(
             counts.tombstoned += 1
         else:
             counts.published += 1
+    if dry_run and dry_run_inserted is not None:
+        dry_run_inserted.update(key for key, _, _ in writes if key not in existing and key[0] in REFERENCED_KINDS)
     if dry_run or not writes:
         return counts
 

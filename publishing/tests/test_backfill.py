@@ -73,6 +73,29 @@ def test_dry_run_writes_nothing(data):
     assert not Published.objects.exists()
 
 
+def summary(output: str) -> str:
+    return output.strip().splitlines()[-1].removeprefix("dry run: would have ")
+
+
+@pytest.mark.parametrize("kind", ["all", "study_question", "study_card", "study_card_progress"])
+def test_dry_run_counts_what_the_real_run_writes(data, kind):
+    # Rows referenced from many batches and kinds: the live topic from every question, card and progress batch,
+    # a deleted topic never published (written once, as a tombstone, when a question refers to it), the
+    # questions the machine-made cards come from.
+    gone = StudyTopicFactory(user=data["user"], deleted_at=timezone.now())
+    QuestionFactory.create_batch(3, study_topic=gone)
+    for question in data["questions"][:3]:
+        card = MemoCardFactory(user=data["user"], source_question=question, source_kind="question")
+        CardProgressFactory(card=card, due_at=None)
+
+    dry = summary(backfill("--kind", kind, "--batch-size", "2", "--dry-run"))
+    assert not Published.objects.exists()
+    real = summary(backfill("--kind", kind, "--batch-size", "2"))
+    assert dry == real
+    published, tombstoned = (int(part.split()[1]) for part in real.split(", ")[:2])
+    assert Published.objects.count() == published + tombstoned
+
+
 def test_single_kind_allocates_referenced_rows(data):
     backfill("--kind", "study_card_progress")
     progress_row = Published.objects.get(kind=PublishKind.STUDY_CARD_PROGRESS, source_id=data["progress"][0].id)

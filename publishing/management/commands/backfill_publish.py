@@ -36,14 +36,20 @@ class Command(BaseCommand):
             raise CommandError(f"--user {user}: no such user")
         kinds = list(SOURCES) if kind == "all" else [PublishKind(kind)]
         total = PublishCounts()
+        # A dry run keeps the rows it would have inserted, so a row referenced from many batches (and kinds)
+        # counts once, as a real run writes it once.
+        inserted: set | None = set() if dry_run else None
         for one_kind in kinds:
-            total.add(self._backfill_kind(one_kind, user_id=user, batch_size=batch_size, dry_run=dry_run))
+            total.add(self._backfill_kind(one_kind, user_id=user, batch_size=batch_size, dry_run=dry_run,
+                                          dry_run_inserted=inserted))
         prefix = "dry run: would have " if dry_run else ""
         self.stdout.write(
             f"{prefix}published {total.published}, tombstoned {total.tombstoned}, unchanged {total.unchanged}"
         )
 
-    def _backfill_kind(self, kind: str, *, user_id: int | None, batch_size: int, dry_run: bool) -> PublishCounts:
+    def _backfill_kind(
+        self, kind: str, *, user_id: int | None, batch_size: int, dry_run: bool, dry_run_inserted: set | None
+    ) -> PublishCounts:
         queryset = SOURCES[kind].objects.all()
         if user_id is not None:
             queryset = queryset.filter(user_id=user_id)
@@ -58,7 +64,7 @@ class Command(BaseCommand):
             if not ids:
                 break
             with transaction.atomic():
-                batch = publish_sources(kind_ids={kind: ids}, dry_run=dry_run)
+                batch = publish_sources(kind_ids={kind: ids}, dry_run=dry_run, dry_run_inserted=dry_run_inserted)
             counts.add(batch)
             last_pk, done = ids[-1], done + len(ids)
             bar.update(len(ids))
