@@ -1,26 +1,32 @@
 """Seed a realistic demo: a 가스기사 topic with questions, documents, sessions and quiz history,
-machine-made cards waiting for review, and a JLPT N3 kanji topic. Idempotent."""
+machine-made cards waiting for review, and a JLPT N3 kanji topic. Idempotent, and all or nothing."""
 
 import io
 import os
 import random
 
 from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from PIL import Image, ImageDraw
 
+from study import scheduling
 from study.demo import content
 from study.demo.questions import demo_questions
-from study.models import MemoCard, Question, StudyTopic
+from study.models import Document, MemoCard, Question, QuestionAttempt, StudyTopic
+from study.models.documents import ExtractStatus
 from study.services.cards import card_create, card_rate, cards_approve_for_question
 from study.services.documents import document_upload
+from study.services.explanations import question_explain
+from study.services.extraction import document_extract
 from study.services.progress import question_review_complete
 from study.services.questions import questions_import
 from study.services.quizzes import quiz_attempt_record, quiz_session_start
 from study.services.sessions import session_asset_add, session_create, session_snapshot_create
 from study.services.topics import topic_create
+from studyserver.errors import ApiError
 
 CERT_TOPIC = "가스기사 필기"
 LANG_TOPIC = "JLPT N3 한자"
@@ -52,10 +58,22 @@ class Command(BaseCommand):
             self.stdout.write(f"demo data for {username!r} already present; nothing to do")
             return
         self.rng = random.Random(2024)
-        topic = self._certification(user)
-        self._quiz_history(user, topic)
-        self._review_queue(user, topic)
-        self._language(user)
+        self.stored_files: list[str] = []
+        try:
+            # One transaction: a failure at any step leaves nothing behind, and the tasks the services send on
+            # commit (extraction, explanations, analyses, the publish drain) are sent only when it all committed.
+            with transaction.atomic():
+                topic = self._certification(user)
+                self._quiz_history(user, topic)
+                self._workers_part(user)
+                self._review_queue(user, topic)
+                self._language(user)
+        except BaseException as exc:
+            for name in self.stored_files:  # the rows are rolled back; their files would be orphans
+                default_storage.delete(name)
+            if isinstance(exc, ApiError):  # a rule a service enforces, e.g. a topic name already taken
+                raise CommandError(f"demo data not created, nothing was written: {exc.detail}") from exc
+            raise
         pending = MemoCard.objects.live().filter(user=user, needs_review=True).count()
         self.stdout.write(self.style.SUCCESS(
             f"demo data for {username!r}: {Question.objects.filter(user=user).count()} questions, "
@@ -73,8 +91,10 @@ class Command(BaseCommand):
         documents = []
         for name, tags in content.DOCUMENTS:
             upload = SimpleUploadedFile(name, builders[name]().encode("utf-8"), content_type="text/plain")
-            documents.append(document_upload(user=user, upload=upload, title=name.rsplit(".", 1)[0], tags=tags,
-                                             study_topic_id=topic.id))
+            document = document_upload(user=user, upload=upload, title=name.rsplit(".", 1)[0], tags=tags,
+                                       study_topic_id=topic.id)
+            self.stored_files.append(document.file.name)
+            documents.append(document)
         questions_import(user=user, topic=topic, rows=demo_questions())
 
         for i, (subject, text) in enumerate([("연소공학", "폭발범위와 위험도"), ("가스안전관리", "용기 도색")]):
@@ -86,7 +106,7 @@ class Command(BaseCommand):
             session_asset_add(session=session, document_id=documents[i].id, asset_type="reference",
                               role="reference")
             upload = SimpleUploadedFile(f"page-{i + 1}.png", _png(8, i), content_type="image/png")
-            session_snapshot_create(session=session, upload=upload)
+            self.stored_files.append(session_snapshot_create(session=session, upload=upload).document.file.name)
         return topic
 
     def _quiz_history(self, user, topic: StudyTopic) -> None:
@@ -108,6 +128,17 @@ class Command(BaseCommand):
             if round_no == 0:
                 for qid in session.question_ids[:5]:
                     question_review_complete(user=user, question_id=qid)
+
+    def _workers_part(self, user) -> None:
+        """Extract the documents and explain the missed questions (which makes their cards) now, as the tasks
+        sent on commit would: the review queue step needs those cards inside this transaction, whether or not
+        a worker runs. The tasks then find the work done and change nothing."""
+        pending = Document.objects.filter(user=user, extract_status=ExtractStatus.PENDING).order_by("id")
+        for document_id in pending.values_list("id", flat=True):
+            document_extract(document_id=document_id)
+        missed = QuestionAttempt.objects.filter(user=user, outcome__in=scheduling.BAD_OUTCOMES)
+        for question_id in sorted(set(missed.values_list("question_id", flat=True))):
+            question_explain(question_id=question_id)
 
     def _review_queue(self, user, topic: StudyTopic) -> None:
         """Approve the machine-made cards of a few questions; the rest wait for the reviewer."""
@@ -140,4 +171,4 @@ class Command(BaseCommand):
             })
             if i < 2:
                 upload = SimpleUploadedFile(f"{kanji}.png", _png(5, 100 + i), content_type="image/png")
-                session_snapshot_create(session=session, upload=upload)
+                self.stored_files.append(session_snapshot_create(session=session, upload=upload).document.file.name)
