@@ -5,8 +5,9 @@ transient database / network errors with exponential backoff, and has time limit
 """
 
 import logging
+import math
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,33 @@ def extract_document(document_id: int) -> str:
     return document_extract(document_id=document_id)
 
 
-@shared_task(**RETRY, soft_time_limit=180, time_limit=240)
+EXPLAIN_SLACK_SECONDS = 60  # retrieval, the extractive fallback, card generation and the writes
+EXPLAIN_HARD_AFTER_SOFT_SECONDS = 60
+
+
+def explain_time_limits() -> tuple[int, int]:
+    """explain_question's (soft, hard) time limits in seconds: the HTTP explainer's worst case under the current
+    EXPLAINER_TIMEOUT_SECONDS, EXPLAINER_MAX_ATTEMPTS and EXPLAINER_RETRY_BACKOFF_MS, plus room for the rest,
+    so the soft limit never cuts the explainer's own retries (and its extractive fallback) short."""
+    from study.explain.http import http_explain_max_seconds
+
+    soft = math.ceil(http_explain_max_seconds()) + EXPLAIN_SLACK_SECONDS
+    return soft, soft + EXPLAIN_HARD_AFTER_SOFT_SECONDS
+
+
+class ExplainTask(Task):
+    """Time limits read from the settings when a message is sent or run, not when this module is imported."""
+
+    @property
+    def soft_time_limit(self) -> int:
+        return explain_time_limits()[0]
+
+    @property
+    def time_limit(self) -> int:
+        return explain_time_limits()[1]
+
+
+@shared_task(**RETRY, base=ExplainTask)
 def explain_question(question_id: int) -> str:
     from study.services.explanations import question_explain
 

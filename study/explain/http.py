@@ -16,6 +16,7 @@ from .base import Draft, ExplainerUnavailable, Passage, QuestionFacts
 logger = logging.getLogger(__name__)
 
 BACKEND = "llm"
+CONNECT_TIMEOUT_MAX_SECONDS = 10
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 SYSTEM_PROMPT = (
     "You are a tutor for Korean certification exams and language tests. Explain in Korean, in at most "
@@ -53,6 +54,23 @@ def _content(response: requests.Response) -> str:
     return text.strip()
 
 
+def _connect_timeout(timeout: float) -> float:
+    return min(timeout, CONNECT_TIMEOUT_MAX_SECONDS)
+
+
+def http_explain_max_seconds() -> float:
+    """How long http_explain takes with the current settings when every attempt times out (connecting, then
+    waiting for the answer), with the backoff sleeps between attempts: what the explain task must allow.
+
+    (The read timeout bounds each wait for data, not the whole answer: a server trickling bytes can take longer;
+    the task's soft time limit ends that.)
+    """
+    attempts = max(1, settings.EXPLAINER_MAX_ATTEMPTS)
+    timeout = settings.EXPLAINER_TIMEOUT_SECONDS
+    sleeps = settings.EXPLAINER_RETRY_BACKOFF_MS / 1000 * (2 ** (attempts - 1) - 1)  # d + 2d + … between attempts
+    return attempts * (_connect_timeout(timeout) + timeout) + sleeps
+
+
 def http_explain(facts: QuestionFacts, passages: list[Passage]) -> Draft:
     url = endpoint_url(settings.EXPLAINER_URL)
     headers = {"Content-Type": "application/json"}
@@ -66,7 +84,7 @@ def http_explain(facts: QuestionFacts, passages: list[Passage]) -> Draft:
     with requests.Session() as session:
         for attempt in range(1, attempts + 1):
             try:
-                response = session.post(url, json=body, headers=headers, timeout=(min(timeout, 10), timeout))
+                response = session.post(url, json=body, headers=headers, timeout=(_connect_timeout(timeout), timeout))
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
             else:
