@@ -27,6 +27,10 @@ class DocumentAdmin(SoftDeleteModelAdmin):
     ordering = ("-created_at", "-id")
     actions = ["retry_extraction", "soft_delete_selected"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Document | None = None) -> tuple[str, ...]:
+        # The document's topic links and session assets belong to its owner: the owner is set once.
+        return ("user", *self.readonly_fields) if obj is not None else self.readonly_fields
+
     @admin.display(description="extract error")
     def short_error(self, obj: Document) -> str:
         return obj.extract_error[:80]

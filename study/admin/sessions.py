@@ -1,18 +1,60 @@
 """Admin for study sessions and their assets."""
 
+from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 
 from study.models import SessionAsset, StudySession
+
+OTHER_OWNER_MESSAGE = "This document belongs to another user than the session."
+
+
+class SessionAssetForm(forms.ModelForm):
+    """A session's assets are documents of its own owner (the API offers nothing else). PostgreSQL refuses
+    anything else too (trigger study_sessionasset_same_owner)."""
+
+    class Meta:
+        model = SessionAsset
+        fields = ("session", "document", "asset_type", "role", "sort_order")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # In the session's inline, `session` is the parent form's session (not saved yet on the add page).
+        session, document = data.get("session"), data.get("document")
+        if document is not None and "document" in self.changed_data and document.deleted_at is not None:
+            self.add_error("document", "This document is deleted.")
+        elif session is not None and document is not None and session.user_id not in (None, document.user_id):
+            self.add_error("document", OTHER_OWNER_MESSAGE)
+        return data
+
+
+class StudySessionForm(forms.ModelForm):
+    """The session's topic, like its assets, belongs to the session's owner."""
+
+    class Meta:
+        model = StudySession
+        fields = "__all__"  # noqa: DJ007  (the admin shows every field of a session, as before this form)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        user = data.get("user")
+        user_id = user.pk if user is not None else self.instance.user_id
+        topic = data.get("study_topic")
+        if topic is not None and user_id is not None and topic.user_id != user_id:
+            self.add_error("study_topic", "This topic belongs to another user.")
+        return data
 
 
 class SessionAssetInline(admin.TabularInline):
     model = SessionAsset
+    form = SessionAssetForm
     extra = 0
     raw_id_fields = ("document",)
 
 
 @admin.register(StudySession)
 class StudySessionAdmin(admin.ModelAdmin):
+    form = StudySessionForm
     list_display = ("id", "study_type", "mode", "certification", "subject", "topic", "review_state", "user",
                     "created_at")
     list_filter = ("study_type", "mode", "review_state", "user")
@@ -22,9 +64,14 @@ class StudySessionAdmin(admin.ModelAdmin):
     inlines = [SessionAssetInline]
     ordering = ("-created_at", "-id")
 
+    def get_readonly_fields(self, request: HttpRequest, obj: StudySession | None = None) -> tuple[str, ...]:
+        # The session's assets and topic belong to its owner: the owner is set once.
+        return ("user",) if obj is not None else ()
+
 
 @admin.register(SessionAsset)
 class SessionAssetAdmin(admin.ModelAdmin):
+    form = SessionAssetForm
     list_display = ("session", "document", "asset_type", "role", "sort_order", "created_at")
     list_filter = ("asset_type", "role")
     raw_id_fields = ("session", "document")

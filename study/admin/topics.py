@@ -14,6 +14,7 @@ from studyserver.errors import Conflict, NotFound
 from .base import SoftDeleteModelAdmin
 
 DUPLICATE_NAME_MESSAGE = "This user already has an active topic with this name."
+OTHER_OWNER_MESSAGE = "This document belongs to another user than the topic."
 TOPIC_EDITABLE_FIELDS = ("name", "study_type", "description")
 
 
@@ -37,10 +38,35 @@ class StudyTopicForm(forms.ModelForm):
         return data
 
 
+class TopicDocumentForm(forms.ModelForm):
+    """A topic holds documents of its own owner only (the API offers nothing else); the link's `user` is the
+    topic's. PostgreSQL refuses anything else too (trigger study_topicdocument_same_owner)."""
+
+    class Meta:
+        model = TopicDocument
+        fields = ("topic", "document")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # In the topic's inline, `topic` is the parent form's topic (not saved yet on the add page).
+        topic, document = data.get("topic"), data.get("document")
+        if document is not None and "document" in self.changed_data and document.deleted_at is not None:
+            self.add_error("document", "This document is deleted.")
+        elif topic is not None and document is not None and topic.user_id is not None:
+            if document.user_id != topic.user_id:
+                self.add_error("document", OTHER_OWNER_MESSAGE)
+            else:
+                self.instance.user_id = topic.user_id
+        return data
+
+
 class TopicDocumentInline(admin.TabularInline):
     model = TopicDocument
+    form = TopicDocumentForm
     extra = 0
-    raw_id_fields = ("document", "user")
+    fields = ("document", "created_at")
+    readonly_fields = ("created_at",)
+    raw_id_fields = ("document",)
 
 
 @admin.register(StudyTopic)
@@ -82,6 +108,9 @@ class StudyTopicAdmin(SoftDeleteModelAdmin):
 
 @admin.register(TopicDocument)
 class TopicDocumentAdmin(admin.ModelAdmin):
+    form = TopicDocumentForm
     list_display = ("topic", "document", "user", "created_at")
-    raw_id_fields = ("topic", "document", "user")
+    fields = ("topic", "document", "user", "created_at")
+    readonly_fields = ("user", "created_at")  # the topic's owner, set by the form
+    raw_id_fields = ("topic", "document")
     list_select_related = ("topic", "document", "user")

@@ -1,0 +1,182 @@
+"""Topic ↔ document and session ↔ document links join rows of one owner: in the admin (a form error) and in
+PostgreSQL (triggers of migration 0007, also when an owner changes)."""
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from study.models import SessionAsset, StudySession, TopicDocument
+from study.tests.factories import (
+    DocumentFactory,
+    SessionAssetFactory,
+    StudySessionFactory,
+    StudyTopicFactory,
+    TopicDocumentFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+TOPIC_LINK = "study_topicdocument_same_owner_chk"
+SESSION_LINK = "study_sessionasset_same_owner_chk"
+
+
+def inline_management(prefix: str, total: int, initial: int = 0) -> dict:
+    return {f"{prefix}-TOTAL_FORMS": str(total), f"{prefix}-INITIAL_FORMS": str(initial),
+            f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"}
+
+
+def rejects(constraint: str, write) -> None:
+    with pytest.raises(IntegrityError) as info, transaction.atomic():
+        write()
+    assert info.value.__cause__.diag.constraint_name == constraint
+
+
+def inline_errors(response) -> list:
+    return [form.errors for formset in response.context["inline_admin_formsets"] for form in formset.formset]
+
+
+# --- the admin -----------------------------------------------------------------------------------
+
+
+def test_topic_document_admin_refuses_another_users_document(admin_client, user, other_user):
+    topic = StudyTopicFactory(user=user)
+    foreign = DocumentFactory(user=other_user)
+    response = admin_client.post(reverse("admin:study_topicdocument_add"),
+                                 {"topic": topic.pk, "document": foreign.pk})
+    assert response.status_code == 200
+    assert "another user" in str(response.context["adminform"].form.errors["document"])
+    assert not TopicDocument.objects.exists()
+
+    own = DocumentFactory(user=user)
+    response = admin_client.post(reverse("admin:study_topicdocument_add"), {"topic": topic.pk, "document": own.pk})
+    assert response.status_code == 302
+    link = TopicDocument.objects.get()
+    assert (link.topic_id, link.document_id, link.user_id) == (topic.pk, own.pk, user.pk)
+
+
+def test_topic_document_admin_refuses_moving_a_link_to_another_users_topic(admin_client, user, other_user):
+    link = TopicDocumentFactory(topic=StudyTopicFactory(user=user))
+    response = admin_client.post(reverse("admin:study_topicdocument_change", args=[link.pk]),
+                                 {"topic": StudyTopicFactory(user=other_user).pk, "document": link.document_id})
+    assert response.status_code == 200
+    assert "document" in response.context["adminform"].form.errors
+    link.refresh_from_db()
+    assert link.topic.user_id == user.pk
+
+
+def test_topic_inline_refuses_another_users_document(admin_client, user, other_user):
+    topic = StudyTopicFactory(user=user)
+    data = {"name": topic.name, "study_type": topic.study_type, "description": "",
+            **inline_management("document_links", 1), "document_links-0-document": DocumentFactory(user=other_user).pk}
+    response = admin_client.post(reverse("admin:study_studytopic_change", args=[topic.pk]), data)
+    assert response.status_code == 200
+    assert any("document" in errors for errors in inline_errors(response))
+    assert not TopicDocument.objects.exists()
+
+    # A new topic's inline compares with the owner chosen in the same form.
+    data = {"user": user.pk, "name": "새 주제", "study_type": "certification", "description": "",
+            **inline_management("document_links", 1), "document_links-0-document": DocumentFactory(user=other_user).pk}
+    response = admin_client.post(reverse("admin:study_studytopic_add"), data)
+    assert response.status_code == 200
+    assert any("document" in errors for errors in inline_errors(response))
+    assert not TopicDocument.objects.exists()
+
+    data["document_links-0-document"] = DocumentFactory(user=user).pk
+    response = admin_client.post(reverse("admin:study_studytopic_add"), data)
+    assert response.status_code == 302
+    assert TopicDocument.objects.get().user_id == user.pk
+
+
+def test_session_asset_admin_refuses_another_users_document(admin_client, user, other_user):
+    session = StudySessionFactory(user=user)
+    data = {"session": session.pk, "document": DocumentFactory(user=other_user).pk, "asset_type": "reference",
+            "role": "", "sort_order": 0}
+    response = admin_client.post(reverse("admin:study_sessionasset_add"), data)
+    assert response.status_code == 200
+    assert "another user" in str(response.context["adminform"].form.errors["document"])
+    assert not SessionAsset.objects.exists()
+
+    data["document"] = DocumentFactory(user=user).pk
+    assert admin_client.post(reverse("admin:study_sessionasset_add"), data).status_code == 302
+    assert SessionAsset.objects.get().session_id == session.pk
+
+
+def session_form(session: StudySession, **changes) -> dict:
+    return {"study_type": session.study_type, "mode": session.mode, "certification": session.certification,
+            "subject": session.subject, "metadata": "{}", "strokes_json": "{}", "repetition_count": 0,
+            "schema_version": 1, "correct_count": 0, "incorrect_count": 0, **inline_management("assets", 0),
+            **changes}
+
+
+def test_session_inline_refuses_another_users_document(admin_client, user, other_user):
+    session = StudySessionFactory(user=user)
+    data = session_form(session, **inline_management("assets", 1), **{
+        "assets-0-document": DocumentFactory(user=other_user).pk, "assets-0-asset_type": "reference",
+        "assets-0-role": "", "assets-0-sort_order": "0"})
+    response = admin_client.post(reverse("admin:study_studysession_change", args=[session.pk]), data)
+    assert response.status_code == 200
+    assert any("document" in errors for errors in inline_errors(response))
+    assert not SessionAsset.objects.exists()
+
+
+def test_session_admin_refuses_another_users_topic_and_keeps_the_owner(admin_client, user, other_user):
+    session = StudySessionFactory(user=user)
+    url = reverse("admin:study_studysession_change", args=[session.pk])
+    response = admin_client.post(url, session_form(session, study_topic=StudyTopicFactory(user=other_user).pk))
+    assert response.status_code == 200
+    assert "study_topic" in response.context["adminform"].form.errors
+
+    response = admin_client.post(url, session_form(session, user=other_user.pk))  # the owner is read-only
+    assert response.status_code == 302
+    session.refresh_from_db()
+    assert session.user_id == user.pk and session.study_topic_id is None
+
+
+def test_document_owner_is_read_only_in_the_admin(admin_client, user, other_user):
+    document = DocumentFactory(user=user)
+    response = admin_client.get(reverse("admin:study_document_change", args=[document.pk]))
+    assert "user" in response.context["adminform"].readonly_fields
+
+
+# --- the database (PostgreSQL triggers) ----------------------------------------------------------
+
+
+@pytest.mark.postgresql  # the triggers of migration 0007
+def test_database_refuses_cross_owner_topic_links(user, other_user):
+    topic = StudyTopicFactory(user=user)
+    foreign = DocumentFactory(user=other_user)
+    rejects(TOPIC_LINK, lambda: TopicDocument.objects.create(user=user, topic=topic, document=foreign))
+    rejects(TOPIC_LINK, lambda: TopicDocument.objects.create(user=other_user, topic=topic, document=foreign))
+    own = DocumentFactory(user=user)
+    rejects(TOPIC_LINK, lambda: TopicDocument.objects.create(user=other_user, topic=topic, document=own))
+    link = TopicDocument.objects.create(user=user, topic=topic, document=own)
+    rejects(TOPIC_LINK, lambda: TopicDocument.objects.filter(pk=link.pk).update(document=foreign))
+    rejects(TOPIC_LINK, lambda: TopicDocument.objects.filter(pk=link.pk).update(
+        topic=StudyTopicFactory(user=other_user)))
+
+
+@pytest.mark.postgresql  # the triggers of migration 0007
+def test_database_refuses_cross_owner_session_assets(user, other_user):
+    session = StudySessionFactory(user=user)
+    foreign = DocumentFactory(user=other_user)
+    rejects(SESSION_LINK, lambda: SessionAsset.objects.create(session=session, document=foreign, asset_type="audio"))
+    asset = SessionAsset.objects.create(session=session, document=DocumentFactory(user=user), asset_type="audio")
+    rejects(SESSION_LINK, lambda: SessionAsset.objects.filter(pk=asset.pk).update(document=foreign))
+    rejects(SESSION_LINK, lambda: SessionAsset.objects.filter(pk=asset.pk).update(
+        session=StudySessionFactory(user=other_user)))
+
+
+@pytest.mark.postgresql  # the triggers of migration 0007
+def test_database_refuses_an_owner_change_that_would_split_a_link(user, other_user):
+    link = TopicDocumentFactory(topic=StudyTopicFactory(user=user))
+    asset = SessionAssetFactory(session=StudySessionFactory(user=user))
+    rejects(TOPIC_LINK, lambda: type(link.topic).objects.filter(pk=link.topic_id).update(user=other_user))
+    rejects(TOPIC_LINK, lambda: type(link.document).objects.filter(pk=link.document_id).update(user=other_user))
+    rejects(SESSION_LINK, lambda: type(asset.document).objects.filter(pk=asset.document_id).update(user=other_user))
+    rejects(SESSION_LINK, lambda: StudySession.objects.filter(pk=asset.session_id).update(user=other_user))
+
+    # Unlinked rows may change owner (nothing in the app does; the rule is the links).
+    lonely = DocumentFactory(user=user)
+    type(lonely).objects.filter(pk=lonely.pk).update(user=other_user)
+    lonely.refresh_from_db()
+    assert lonely.user_id == other_user.pk
