@@ -1,3 +1,3 @@
 """Django admin for the study app, one module per area."""
 
-from . import cards, documents, quizzes, sessions, topics  # noqa: F401  (registers the ModelAdmins)
+from . import cards, documents, quizzes, sessions, tokens, topics  # noqa: F401  (registers the ModelAdmins)

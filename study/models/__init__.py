@@ -7,9 +7,11 @@ from .progress import CardProgress, QuestionProgress
 from .questions import Question
 from .quizzes import QuestionAttempt, QuizSession
 from .sessions import SessionAsset, StudySession
+from .tokens import ApiToken
 from .topics import StudyTopic, TopicDocument
 
 __all__ = [
+    "ApiToken",
     "CardEvidence",
     "CardProgress",
     "Document",

@@ -1,0 +1,48 @@
+"""Admin for API tokens: staff create and revoke them, and see only a prefix of each key.
+
+DRF's own TokenAdmin lists every full key to anyone who may view tokens; it is replaced here. A new token's
+key is shown once, in the message after it is created.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from rest_framework.authtoken import admin as drf_token_admin
+from rest_framework.authtoken.models import TokenProxy
+
+from study.models import ApiToken
+from study.models.tokens import key_prefix
+
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(drf_token_admin.TokenAdmin):
+    """DRF's TokenAdmin (objects addressed by user id) with the key shown as a prefix and nothing to edit."""
+
+    list_display = ("key_shown", "user", "created")
+    list_display_links = ("key_shown",)
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+    @admin.display(description="key")
+    def key_shown(self, obj: ApiToken) -> str:
+        return key_prefix(obj.key)
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
+        return ("user",) if obj is None else ("key_shown", "user", "created")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
+        return () if obj is None else ("key_shown", "user", "created")
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False  # a token is created for a user and revoked (deleted); it never moves to another user
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            self.message_user(
+                request,
+                f"The new key of {obj.user}: {obj.key} — copy it now; it is not shown again.",
+                messages.WARNING,
+            )

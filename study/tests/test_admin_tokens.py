@@ -1,0 +1,67 @@
+"""The token admin shows a prefix of each key, never the whole key; staff can still create a user's token."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def token(user) -> Token:
+    return Token.objects.create(user=user)
+
+
+def page(admin_client, url: str) -> str:
+    response = admin_client.get(url)
+    assert response.status_code == 200, url
+    return response.content.decode()
+
+
+def test_no_admin_page_shows_the_full_key(admin_client, token):
+    pages = [
+        reverse("admin:study_apitoken_changelist"),
+        reverse("admin:study_apitoken_change", args=[token.user_id]),
+        reverse("admin:study_apitoken_delete", args=[token.user_id]),
+        reverse("admin:study_apitoken_history", args=[token.user_id]),
+        reverse("admin:study_apitoken_changelist") + f"?q={token.user.username}",
+    ]
+    for url in pages:
+        html = page(admin_client, url)
+        assert token.key not in html, url
+        assert f"{token.key[:6]}…" in html, url
+
+
+def test_drf_token_admin_is_gone(admin_client, token):
+    response = admin_client.get("/admin/authtoken/tokenproxy/")
+    assert token.key not in response.content.decode()
+    assert response.status_code != 200
+
+
+def test_staff_create_a_token_and_see_its_key_once(admin_client, user):
+    response = admin_client.post(reverse("admin:study_apitoken_add"), {"user": user.pk}, follow=True)
+    assert response.status_code == 200
+    key = Token.objects.get(user=user).key
+    assert response.content.decode().count(key) == 1  # the message after creating it
+    assert key not in page(admin_client, reverse("admin:study_apitoken_changelist"))
+    assert key not in page(admin_client, reverse("admin:index"))  # recent actions
+    assert not LogEntry.objects.filter(object_repr__contains=key).exists()
+
+    # A second token for the same user is a form error (one token per user).
+    response = admin_client.post(reverse("admin:study_apitoken_add"), {"user": user.pk})
+    assert response.status_code == 200 and response.context["adminform"].form.errors
+
+
+def test_delete_revokes_the_token_without_showing_it(admin_client, token):
+    response = admin_client.post(reverse("admin:study_apitoken_delete", args=[token.user_id]), {"post": "yes"},
+                                 follow=True)
+    assert response.status_code == 200 and token.key not in response.content.decode()
+    assert not Token.objects.filter(key=token.key).exists()
+    assert not LogEntry.objects.filter(object_repr__contains=token.key).exists()
+
+
+def test_the_token_cannot_be_moved_to_another_user(admin_client, token, other_user):
+    admin_client.post(reverse("admin:study_apitoken_change", args=[token.user_id]), {"user": other_user.pk})
+    token.refresh_from_db()
+    assert token.user_id != other_user.pk
