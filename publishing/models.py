@@ -16,7 +16,8 @@ class Published(models.Model):
     pub_id = models.CharField(max_length=32, unique=True, editable=False)
     kind = models.CharField(max_length=32, choices=PublishKind.choices)
     source_id = models.BigIntegerField()
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # A deleted user's rows stay (as tombstones, see signals.py): deleting them would let seq go back.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     payload = models.JSONField(null=True, blank=True)
     deleted = models.BooleanField(default=False)
     seq = models.BigIntegerField(unique=True)

@@ -145,6 +145,17 @@ def publish_request_many(*, kind: str, source_ids: Iterable[int]) -> None:
     _schedule_drain_once()
 
 
+def user_published_retract(*, user_id: int) -> None:
+    """Record, in the deleting transaction, a publish request for every live row of a user being deleted.
+
+    Their sources go with the user, so the drain writes each row as a tombstone at a fresh seq; the rows
+    themselves stay (detached from the user), so the top seq never goes back under a viewer's `after`.
+    """
+    keys = Published.objects.filter(user_id=user_id, deleted=False).values_list("kind", "source_id")
+    for kind, source_ids in _group(keys).items():
+        publish_request_many(kind=kind, source_ids=sorted(source_ids))
+
+
 # --- loading sources and their references --------------------------------------
 
 
