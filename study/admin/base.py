@@ -48,4 +48,5 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
         with transaction.atomic():
             for obj in live:
                 self.soft_delete(obj)
+                self.log_change(request, obj, "Deleted (soft).")  # the history Django's own bulk delete keeps
         self.message_user(request, f"Deleted {len(live)} {model_ngettext(self.opts, len(live))}.", messages.SUCCESS)

@@ -143,6 +143,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         cards = list(queryset.filter(needs_review=True))
         for card in cards:
             card_services.card_approve(card=card)
+            self.log_change(request, card, "Approved.")
         self.message_user(request, f"Approved {len(cards)} card(s).", messages.SUCCESS)
 
     @admin.action(description="Flag selected cards back to review", permissions=["change"])
@@ -150,6 +151,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         cards = list(queryset)
         for card in cards:
             card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+            self.log_change(request, card, "Flagged back to review.")
         self.message_user(request, f"Flagged {len(cards)} card(s) back to review.", messages.SUCCESS)
 
     # --- the review queue ----------------------------------------------------------------------
@@ -235,7 +237,14 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         if owner_id is None:
             self.message_user(request, "That question no longer exists.", messages.WARNING)
             return
+        pending_ids = list(
+            MemoCard.objects.live()
+            .filter(user_id=owner_id, source_question_id=question_id, needs_review=True)
+            .values_list("id", flat=True)
+        )
         approved = card_services.cards_approve_for_question(user=owner_id, source_question_id=question_id)
+        for card in MemoCard.objects.filter(id__in=pending_ids, needs_review=False).order_by("id"):
+            self.log_change(request, card, f"Approved with every card of question #{question_id} in the review queue.")
         self.message_user(request, f"Approved {approved} card(s) of question #{question_id}.", messages.SUCCESS)
 
     def _card_action(self, request: HttpRequest, action: str) -> None:
@@ -246,12 +255,15 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             return
         if action == "approve":
             card_services.card_approve(card=card)
+            self.log_change(request, card, "Approved in the review queue.")
             self.message_user(request, f"Approved card #{card.pk}.", messages.SUCCESS)
         elif action == "flag":
             card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+            self.log_change(request, card, "Flagged back to review in the review queue.")
             self.message_user(request, f"Flagged card #{card.pk} back to review.", messages.SUCCESS)
         elif action == "delete":
             card_services.card_delete(card=card)
+            self.log_change(request, card, "Deleted (soft) in the review queue.")
             self.message_user(request, f"Deleted card #{card.pk}.", messages.SUCCESS)
         else:
             form = CardEditForm(request.POST)
@@ -260,6 +272,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
                 self.message_user(request, f"Card #{card.pk} was not saved ({errors}).", messages.ERROR)
                 _keep_draft(request, card.pk)
                 return
+            before = {field: getattr(card, field) for field in (*DRAFT_FIELDS, "needs_review")}
             try:
                 card_services.card_update(card=card, **form.cleaned_data)
             except DuplicateCard:
@@ -269,6 +282,8 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             except NotFound:  # deleted after the page was shown
                 self.message_user(request, "That card no longer exists.", messages.WARNING)
                 return
+            changed = [field for field in DRAFT_FIELDS if form.cleaned_data[field] != before[field]]
+            self.log_change(request, card, _edit_message(changed, was_pending=before["needs_review"]))
             self.message_user(request, f"Saved and approved card #{card.pk}.", messages.SUCCESS)
 
 
@@ -292,6 +307,12 @@ def _attach_drafts(request: HttpRequest, groups: list) -> None:
     for group in groups:
         for card in group.cards:
             card.draft = drafts.get(str(card.pk))
+
+
+def _edit_message(changed: list[str], *, was_pending: bool) -> str:
+    """The history entry of an edit in the review queue (an edit approves the card and clears its flag)."""
+    what = "Changed " + ", ".join(changed) if changed else "Saved unchanged"
+    return f"{what}{' and approved' if was_pending else ''} in the review queue."
 
 
 def _positive_int(value: str | None) -> int | None:

@@ -338,3 +338,60 @@ def test_odd_ids_in_review_actions_are_handled(reviewer, pending, value):
         response = post_action(reviewer, **data)
         assert response.status_code == 200
         assert any("no longer exists" in m for m in messages_of(response))
+
+
+def history(card) -> list[tuple[str, str]]:
+    """(user, message) of the card's admin history (its "History" page), oldest first."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    entries = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(MemoCard), object_id=str(card.pk), action_flag=CHANGE
+    ).order_by("id")
+    return [(entry.user.username, entry.get_change_message()) for entry in entries]
+
+
+def test_review_queue_actions_are_kept_in_each_cards_history(reviewer, pending, user):
+    """The change form's edits are in a card's History page; the same edits made in the review queue are too
+    (who approved, edited, flagged or deleted a card, and when)."""
+    post_action(reviewer, action="approve", card_id=pending["c"].pk)
+    post_action(reviewer, action="flag", card_id=pending["c"].pk)
+    post_action(reviewer, action="edit", card_id=pending["c"].pk, cue="부취제?", fact="THT (테트라하이드로티오펜)",
+                cloze_text="")
+    post_action(reviewer, action="approve_question", question_id=pending["q1"].pk)
+    post_action(reviewer, action="delete", card_id=pending["a"].pk)
+    assert history(pending["c"]) == [
+        ("reviewer", "Approved in the review queue."),
+        ("reviewer", "Flagged back to review in the review queue."),
+        ("reviewer", "Changed fact and approved in the review queue."),
+    ]
+    question_id = pending["q1"].pk
+    approved_with_question = ("reviewer", f"Approved with every card of question #{question_id} in the review queue.")
+    assert history(pending["a"]) == [approved_with_question, ("reviewer", "Deleted (soft) in the review queue.")]
+    assert history(pending["b"]) == [approved_with_question]
+    page = reviewer.get(reverse("admin:study_memocard_history", args=[pending["c"].pk])).content.decode()
+    assert "Changed fact and approved in the review queue." in page
+
+
+def test_changelist_bulk_actions_are_kept_in_each_cards_history(reviewer, pending):
+    url = reverse("admin:study_memocard_changelist")
+    reviewer.post(url, {"action": "approve_selected", "_selected_action": [pending["a"].pk]})
+    reviewer.post(url, {"action": "flag_selected", "_selected_action": [pending["a"].pk]})
+    reviewer.post(url, {"action": "soft_delete_selected", "_selected_action": [pending["a"].pk]})
+    assert history(pending["a"]) == [
+        ("reviewer", "Approved."), ("reviewer", "Flagged back to review."), ("reviewer", "Deleted (soft)."),
+    ]
+
+
+def test_delete_in_the_queue_asks_first(reviewer, pending):
+    """The Delete button carries its question and the page loads the script that asks it (an inline onclick
+    would be blocked by the Content-Security-Policy); the browser test clicks it."""
+    html = reviewer.get(reverse(QUEUE)).content.decode()
+    assert f'value="delete" class="rq-btn rq-btn-delete" data-confirm="Delete card #{pending["a"].pk}?' in html
+    assert '<script src="/static/study/admin/review_queue.js" defer></script>' in html
+
+
+def test_the_admin_has_no_view_site_link_to_a_missing_page(reviewer, client):
+    assert client.get("/").status_code == 404  # the server is an API: nothing at its root
+    index = reviewer.get(reverse("admin:index")).content.decode()
+    assert "View site" not in index

@@ -121,6 +121,7 @@ def test_reviewer_works_through_the_queue(live_server, page):
     # delete one: it leaves the queue
     page.locator(".rq-tabs").get_by_role("link", name="Pending").click()
     assert page.locator(f"#card-{odorant.pk} .rq-flag").inner_text().startswith("Flagged by reviewer")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Delete card #…?"
     page.locator(f"#card-{cloze.pk}").get_by_role("button", name="Delete").click()
     page.wait_for_selector(".messagelist")
     assert page.locator(f"#card-{cloze.pk}").count() == 0
@@ -145,3 +146,79 @@ def test_reviewer_works_through_the_queue(live_server, page):
         kind="study_card", source_id=cloze.pk, deleted=True).exists() or not Published.objects.filter(
         kind="study_card", source_id=cloze.pk).exists()
 
+
+
+def log_in(page, base: str) -> None:
+    UserFactory(username="reviewer", is_staff=True, is_superuser=True)
+    page.goto(f"{base}/admin/login/?next=/admin/")
+    page.fill("#id_username", "reviewer")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#content-main")
+
+
+def many_groups(n: int = 4) -> list:
+    """n questions with two pending cards each, tall enough that the last groups sit far below the top."""
+    topic = StudyTopicFactory(user=UserFactory(username="gas-learner"), name="가스기사 필기")
+    cards = []
+    for i in range(n):
+        question = QuestionFactory(study_topic=topic, question_text=f"다음 중 공기보다 가벼운 가스는? ({i})")
+        for fmt in ("qa", "cloze"):
+            cards.append(card_candidate_create(
+                question=question, card_format=fmt, cue=f"공기보다 가벼운 가스 {i}", fact=f"암모니아 {fmt} {i}",
+                cloze_text="____의 분자량은 17이며 공기(29)보다 가볍다." if fmt == "cloze" else "",
+                evidence=[{"source_type": "document", "source_id": 1, "snippet": "암모니아의 분자량은 17이다.\n" * 4}],
+            ))
+    return cards
+
+
+def test_delete_asks_first_and_cancel_keeps_the_card(live_server, page):
+    cards = many_groups(1)
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/admin/study/memocard/review/")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator(f"#card-{cards[0].pk}").get_by_role("button", name="Delete").click()
+    page.wait_for_timeout(300)
+    assert asked and asked[0].startswith(f"Delete card #{cards[0].pk}?")
+    assert page.locator(f"#card-{cards[0].pk}").count() == 1
+    assert MemoCard.objects.get(pk=cards[0].pk).deleted_at is None  # cancelled: nothing sent
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(f"#card-{cards[0].pk}").get_by_role("button", name="Delete").click()
+    page.wait_for_selector(".messagelist")
+    assert MemoCard.objects.get(pk=cards[0].pk).deleted_at is not None
+
+
+def test_the_message_of_an_action_far_down_the_queue_is_in_sight(live_server, page):
+    cards = many_groups(4)
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/admin/study/memocard/review/")
+    page.locator(f"#card-{cards[6].pk}").get_by_role("button", name="Approve", exact=True).click()
+    page.wait_for_selector(".messagelist")
+    assert page.evaluate("window.scrollY") > 500  # back at the reviewer's group (#group-4), far down
+    box = page.locator(".messagelist").bounding_box()
+    assert box is not None and 0 <= box["y"] < 100, box  # "Approved card #…" at the top of the window
+    group = page.locator("#group-4 .rq-group-head").bounding_box()
+    assert group["y"] >= box["y"] + box["height"] - 1  # and the group's head below it, not under it
+    page.screenshot(path=str(ARTIFACTS / "review_queue_message.png"))
+
+
+def test_changelist_keeps_korean_cues_and_facts_readable(live_server, page):
+    many_groups(3)
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/admin/study/memocard/")
+    cue = page.locator("#result_list td.field-cue").first.bounding_box()
+    fact = page.locator("#result_list td.field-fact").first.bounding_box()
+    # squeezed next to the other columns they were one or two syllables wide, a cue ten lines high
+    assert cue["width"] >= 150 and fact["width"] >= 150, (cue, fact)
+    assert cue["height"] < 80, cue
+    page.screenshot(path=str(ARTIFACTS / "memocard_changelist.png"))
+
+
+def test_admin_index_recent_actions_sit_beside_the_card_review_summary(live_server, page):
+    many_groups(1)
+    log_in(page, live_server.url)
+    summary = page.locator("#card-review-summary").bounding_box()
+    recent = page.locator("#recent-actions-module").bounding_box()
+    assert abs(recent["y"] - summary["y"]) < 5, (summary, recent)  # not pushed down below the summaries
+    assert recent["x"] > summary["x"] + summary["width"]
