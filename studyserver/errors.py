@@ -33,6 +33,16 @@ def violates_unique(exc: IntegrityError, model: type[Model], constraint_name: st
     return constraint_name in message or message.endswith(f"UNIQUE constraint failed: {columns}")
 
 
+def violates_same_owner(exc: IntegrityError) -> bool:
+    """Did `exc` come from a rule that a row and the rows it points at have one owner?
+
+    PostgreSQL only: the composite foreign keys `<table>_<fk>_same_owner_fk` (study/0009, SQLSTATE 23503, raised
+    at commit) and the link triggers `<table>_same_owner_chk` (study/0007, 23514).
+    """
+    name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
+    return name.endswith(("_same_owner_fk", "_same_owner_chk"))
+
+
 class ApiError(exceptions.APIException):
     """An error with a stable `error_code` (its `default_code`) and optional extra body fields."""
 
@@ -154,6 +164,11 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, IntegrityError) and violates_same_owner(exc):
+        # A row of another user got past the scoped lookups (a bug, or a row changed meanwhile): to this user it
+        # does not exist (SPEC "Ownership": 404, never 403); nothing was saved.
+        logger.warning("same-owner rule refused a write, answered 404: %s", exc)
+        exc = NotFound()
     elif isinstance(exc, IntegrityError):
         # A constraint caught a race the service did not anticipate: a conflict, never a 500.
         logger.warning("unhandled IntegrityError turned into 409: %s", exc)

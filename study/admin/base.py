@@ -1,5 +1,6 @@
-"""The ModelAdmin the study admins share for soft-deletable rows."""
+"""What the study admins share: the ModelAdmin of soft-deletable rows, the form that keeps owners together."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import model_ngettext
 from django.db import models, transaction
@@ -50,3 +51,30 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
                 self.soft_delete(obj)
                 self.log_change(request, obj, "Deleted (soft).")  # the history Django's own bulk delete keeps
         self.message_user(request, f"Deleted {len(live)} {model_ngettext(self.opts, len(live))}.", messages.SUCCESS)
+
+
+class SameOwnerForm(forms.ModelForm):
+    """The rows this one points at (`owner_links`) belong to its `user`, as a form error: PostgreSQL refuses
+    anything else at commit (the <table>_<field>_same_owner_fk keys of study/0009), which would be a 500 here.
+    In an inline, the parent's field holds the parent (its owner already set on the add page)."""
+
+    owner_links: tuple[str, ...] = ()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        user = data.get("user")
+        user_id = user.pk if user is not None else self.instance.user_id
+        if user_id is None:
+            return data
+        for field in self.owner_links:
+            related = data.get(field)
+            if related is not None and related.user_id is not None and related.user_id != user_id:
+                name = self._meta.model._meta.get_field(field).related_model._meta.verbose_name
+                self.add_error(self._error_field(field), f"This {name} belongs to another user.")
+        return data
+
+    def _error_field(self, field: str) -> str | None:
+        """The field to show the error on: an inline's parent is a hidden field, so its rows show it on `user`."""
+        if field in self.fields and not self.fields[field].widget.is_hidden:
+            return field
+        return "user" if "user" in self.fields else None

@@ -25,7 +25,7 @@ from study.selectors import cards as card_selectors
 from study.services import cards as card_services
 from studyserver.errors import DuplicateCard, NotFound
 
-from .base import SoftDeleteModelAdmin
+from .base import SameOwnerForm, SoftDeleteModelAdmin
 
 GROUPS_PER_PAGE = 20
 DUPLICATE_MESSAGE = "Another live card of this user already has the same fact; nothing was changed."
@@ -322,11 +322,16 @@ def _positive_int(value: str | None) -> int | None:
     return int(value) or None
 
 
+class CardProgressForm(SameOwnerForm):
+    owner_links = ("card",)
+
+
 @admin.register(CardProgress)
 class CardProgressAdmin(admin.ModelAdmin):
     """Card progress is published (every row, SPEC): each change or delete here records its publish request,
     and a deleted row becomes a tombstone in the feed."""
 
+    form = CardProgressForm
     list_display = ("card", "user", "last_outcome", "review_stage", "due_at", "last_reviewed_at")
     list_filter = ("last_outcome", "review_stage", "user")
     raw_id_fields = ("user", "card")

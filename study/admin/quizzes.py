@@ -27,7 +27,23 @@ from study.models import (
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
 from study.services.questions import question_delete, question_update
 
-from .base import SoftDeleteModelAdmin
+from .base import SameOwnerForm, SoftDeleteModelAdmin
+
+
+class QuizSessionForm(SameOwnerForm):
+    owner_links = ("study_topic",)
+
+
+class QuestionAttemptForm(SameOwnerForm):
+    owner_links = ("quiz_session", "question")
+
+
+class QuestionProgressForm(SameOwnerForm):
+    owner_links = ("question", "last_attempt")
+
+
+class SessionAnalysisForm(SameOwnerForm):
+    owner_links = ("quiz_session",)
 
 
 class QuestionForm(forms.ModelForm):
@@ -118,6 +134,7 @@ class QuestionAdmin(SoftDeleteModelAdmin):
 
 class QuestionAttemptInline(admin.TabularInline):
     model = QuestionAttempt
+    form = QuestionAttemptForm
     extra = 0
     raw_id_fields = ("question", "user")
     readonly_fields = ("outcome", "answered_at")
@@ -125,6 +142,7 @@ class QuestionAttemptInline(admin.TabularInline):
 
 @admin.register(QuizSession)
 class QuizSessionAdmin(admin.ModelAdmin):
+    form = QuizSessionForm
     list_display = ("id", "study_topic", "status", "quiz_mode", "source", "correct_count", "wrong_count",
                     "unsure_count", "user", "created_at", "finalized_at")
     list_filter = ("status", "quiz_mode", "source", "user")
@@ -137,6 +155,7 @@ class QuizSessionAdmin(admin.ModelAdmin):
 
 @admin.register(QuestionAttempt)
 class QuestionAttemptAdmin(admin.ModelAdmin):
+    form = QuestionAttemptForm
     list_display = ("id", "question", "quiz_session", "selected_choice", "is_unsure", "outcome", "answered_at")
     list_filter = ("outcome",)
     raw_id_fields = ("user", "quiz_session", "question")
@@ -145,6 +164,7 @@ class QuestionAttemptAdmin(admin.ModelAdmin):
 
 @admin.register(QuestionProgress)
 class QuestionProgressAdmin(admin.ModelAdmin):
+    form = QuestionProgressForm
     list_display = ("question", "user", "last_outcome", "pattern_state", "review_stage", "due_at",
                     "last_reviewed_at")
     list_filter = ("last_outcome", "pattern_state", "review_stage", "user")
@@ -193,6 +213,7 @@ def _pretty_json(value) -> str:
 
 @admin.register(SessionAnalysis)
 class SessionAnalysisAdmin(admin.ModelAdmin):
+    form = SessionAnalysisForm
     list_display = ("quiz_session", "status", "reason", "weakest", "user", "created_at")
     list_filter = ("status", "reason")
     raw_id_fields = ("user", "quiz_session")

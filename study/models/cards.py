@@ -51,6 +51,8 @@ class MemoCard(TimestampedModel, SoftDeleteModel):
             models.CheckConstraint(
                 condition=models.Q(flagged_by__in=["", "user", "reviewer"]), name="study_memocard_flagged_by_chk"
             ),
+            # The target of card progress's (card_id, user_id) foreign key (PostgreSQL, migration study/0009).
+            models.UniqueConstraint(fields=["id", "user"], name="study_memocard_id_user_uniq"),
         ]
         indexes = [
             models.Index(

@@ -35,6 +35,9 @@ class Question(TimestampedModel, SoftDeleteModel):
                 condition=models.Q(correct_choice__lte=ChoiceCount("choices")),
                 name="study_question_correct_in_choices_chk",
             ),
+            # The target of the (question_id, user_id) foreign keys of its attempts, progress, explanation and
+            # cards: they are the question's owner's (PostgreSQL, migration study/0009).
+            models.UniqueConstraint(fields=["id", "user"], name="study_question_id_user_uniq"),
         ]
         indexes = [
             models.Index(fields=["study_topic", "subject"], name="study_question_topic_subj_idx"),

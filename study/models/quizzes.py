@@ -65,6 +65,9 @@ class QuizSession(TimestampedModel):
             enum_check("status", QuizStatus, "study_quizsession_status_chk"),
             enum_check("quiz_mode", QuizMode, "study_quizsession_quiz_mode_chk"),
             enum_check("source", QuizSource, "study_quizsession_source_chk"),
+            # The target of the (quiz_session_id, user_id) foreign keys of its attempts and analysis
+            # (PostgreSQL, migration study/0009).
+            models.UniqueConstraint(fields=["id", "user"], name="study_quizsession_id_user_uniq"),
         ]
         indexes = [models.Index(fields=["user", "study_topic", "-created_at"], name="study_quiz_user_topic_idx")]
 
@@ -89,6 +92,8 @@ class QuestionAttempt(models.Model):
                 condition=models.Q(selected_choice__isnull=True) | models.Q(selected_choice__gte=1),
                 name="study_questionattempt_selected_choice_chk",
             ),
+            # The target of question progress's (last_attempt_id, user_id) foreign key (PostgreSQL, study/0009).
+            models.UniqueConstraint(fields=["id", "user"], name="study_questionattempt_id_user_uniq"),
         ]
         indexes = [
             models.Index(fields=["question", "answered_at"], name="study_attempt_question_idx"),

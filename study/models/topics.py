@@ -21,6 +21,9 @@ class StudyTopic(TimestampedModel, SoftDeleteModel):
                 name="study_studytopic_name_active_uniq",
             ),
             models.CheckConstraint(condition=~models.Q(name=""), name="study_studytopic_name_chk"),
+            # The target of the rows' (study_topic_id, user_id) foreign keys: a topic's questions, quiz sessions,
+            # study sessions and cards are its owner's (PostgreSQL, migration study/0009).
+            models.UniqueConstraint(fields=["id", "user"], name="study_studytopic_id_user_uniq"),
         ]
         indexes = [models.Index(fields=["user", "-created_at"], name="study_topic_user_created_idx")]
 

@@ -54,11 +54,20 @@ class TopicDocumentFactory(factory.django.DjangoModelFactory):
     document = factory.SubFactory(DocumentFactory, user=factory.SelfAttribute("..user"))
 
 
+def _owner_of(*parents: str) -> factory.Maybe:
+    """`user`: the owner of the first given parent (a row points at its own owner's rows), else a new user."""
+    declaration = factory.SubFactory(UserFactory)
+    for parent in reversed(parents):
+        declaration = factory.Maybe(parent, factory.SelfAttribute(f"{parent}.user"), declaration)
+    return declaration
+
+
 class StudySessionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = models.StudySession
 
-    user = factory.SubFactory(UserFactory)
+    study_topic = None
+    user = _owner_of("study_topic")
     study_type = "certification"
     mode = "copy"
     certification = "가스기사"
@@ -122,13 +131,14 @@ class MemoCardFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = models.MemoCard
 
-    user = factory.SubFactory(UserFactory)
+    source_question = None
+    study_topic = None
+    user = _owner_of("source_question", "study_topic")
     source_kind = "manual"
     format = "qa"
     cue = factory.Sequence(lambda n: f"LNG 저장 온도는? ({n})")
     fact = factory.Sequence(lambda n: f"영하 162도 ({n})")
     needs_review = False
-    source_question = None
     dedup_hash = factory.LazyAttribute(
         lambda o: card_dedup_hash(
             source_question_id=o.source_question.pk if o.source_question else None, card_format=o.format, fact=o.fact

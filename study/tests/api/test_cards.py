@@ -218,7 +218,13 @@ def test_approve_batch_only_that_question_and_user(api_client, user, other_user)
     q1, q2 = QuestionFactory(study_topic=topic), QuestionFactory(study_topic=topic)
     a, b = candidate(q1, "a"), candidate(q1, "b")
     other_question = candidate(q2, "c")
-    foreign = MemoCardFactory(user=other_user, source_question=q1, source_kind="question", needs_review=True)
+    # Another user's card cannot point at this user's question (study_memocard_source_question_same_owner_fk):
+    # theirs is of their own question.
+    foreign = MemoCardFactory(
+        source_question=QuestionFactory(study_topic=StudyTopicFactory(user=other_user)),
+        source_kind="question",
+        needs_review=True,
+    )
     PublishOutbox.objects.all().delete()
 
     response = api_client.post(f"{URL}/approve-batch", {"source_question_id": q1.pk}, format="json")
