@@ -482,8 +482,10 @@ def main() -> int:
         if "peak_rss_mb" in small and "peak_rss_mb" in large:
             backfill["memory_ratio"] = round(large["peak_rss_mb"] / small["peak_rss_mb"], 3)
     if backfill:
-        ratios = [b["ratio"] for b in backfill.values() if isinstance(b, dict) and "ratio" in b]
-        backfill["pass"] = bool(ratios) and min(ratios) >= GOALS["backfill"] and (
+        # The goal is the 100,000-card run's (issue #8); the 20,000-card run is the memory comparison point
+        # (and the only run with BENCH_QUICK).
+        judged = backfill.get("large") or backfill.get("small") or {}
+        backfill["pass"] = judged.get("ratio") is not None and judged["ratio"] >= GOALS["backfill"] and (
             backfill.get("memory_ratio") is None or backfill["memory_ratio"] <= GOALS["memory_ratio"])
         results["backfill"] = backfill
     if "feed" in ONLY:
