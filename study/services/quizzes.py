@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, Window
+from django.db.models import Exists, F, OuterRef, Window
 from django.db.models.functions import Random, RowNumber
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -174,7 +174,14 @@ def quiz_attempt_record(
             outcome=outcome,
             answered_at=now,
         )
-        cursor = QuestionAttempt.objects.filter(quiz_session=session).values("question_id").distinct().count()
+        # Per question of the snapshot still in the database: answered in this session? A question removed
+        # since the start (the admin) can no longer be answered, so the others complete the session.
+        answered = list(
+            Question.objects.filter(pk__in=session.question_ids)
+            .annotate(answered=Exists(QuestionAttempt.objects.filter(quiz_session=session, question=OuterRef("pk"))))
+            .values_list("answered", flat=True)
+        )
+        cursor = sum(answered)
         result = {
             "outcome": outcome,
             "is_correct": outcome == scheduling.CORRECT,
@@ -182,7 +189,7 @@ def quiz_attempt_record(
             "cursor": cursor,
             "status": session.status,
         }
-        if cursor >= len(session.question_ids):
+        if all(answered):
             result["summary"] = quiz_session_finalize(quiz_session=session, now=now)
             result["status"] = session.status
     return result

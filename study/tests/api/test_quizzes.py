@@ -224,6 +224,21 @@ def test_a_quiz_of_a_deleted_topic_cannot_be_answered_or_finished_but_can_be_aba
     assert api_client.post(f"{URL}/{session_id}/abandon").json()["status"] == "abandoned"
 
 
+def test_the_last_answer_finalizes_when_a_question_was_removed_since_the_start(api_client, topic):
+    q1, q2, removed = QuestionFactory.create_batch(3, study_topic=topic)
+    session_id = start(api_client, topic).json()["id"]
+    removed.delete()  # gone from the database (the admin) while the quiz runs: the app no longer shows it
+    shown = {q["id"] for q in api_client.get(f"{URL}/{session_id}").json()["questions"]}
+    assert shown == {q1.id, q2.id}
+
+    assert answer(api_client, session_id, q1.id, selected_choice=1).json()["status"] == "in_progress"
+    last = answer(api_client, session_id, q2.id, selected_choice=2).json()
+
+    assert last["cursor"] == 2 and last["status"] == "done"
+    assert last["summary"]["correct"] == 1 and last["summary"]["wrong"] == 1
+    assert QuizSession.objects.get(pk=session_id).finalized_at is not None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_last_answers_finalize_once(user, client_for):
     topic = StudyTopicFactory(user=user)
