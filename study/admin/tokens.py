@@ -6,6 +6,7 @@ key is shown once, in the message after it is created.
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from rest_framework.authtoken import admin as drf_token_admin
 from rest_framework.authtoken.models import TokenProxy
@@ -34,6 +35,16 @@ class ApiTokenAdmin(drf_token_admin.TokenAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         return () if obj is None else ("key_shown", "user", "created")
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        # The changelist filters by any of the model's own fields from the URL: `?key__startswith=ab` (or `pk__…`,
+        # the key is the primary key) would tell whoever may view tokens each key a character at a time.
+        return lookup.split(LOOKUP_SEP, 1)[0] not in {"key", "pk"} and super().lookup_allowed(lookup, value, request)
+
+    def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
+        # A primary key is always allowed by Django: `?_popup=1&_to_field=key` would put every whole key in the
+        # list's popup links.
+        return to_field != "key" and super().to_field_allowed(request, to_field)
 
     def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False  # a token is created for a user and revoked (deleted); it never moves to another user

@@ -65,3 +65,17 @@ def test_the_token_cannot_be_moved_to_another_user(admin_client, token, other_us
     admin_client.post(reverse("admin:study_apitoken_change", args=[token.user_id]), {"user": other_user.pk})
     token.refresh_from_db()
     assert token.user_id != other_user.pk
+
+
+@pytest.mark.parametrize("lookup", ["key__startswith", "pk__startswith", "key__regex", "key"])
+def test_the_list_cannot_be_filtered_by_key(admin_client, token, lookup):
+    """A filter on the key would tell it a character at a time (`?key__startswith=a`, `=ab`, …)."""
+    url = reverse("admin:study_apitoken_changelist")
+    value = token.key if lookup == "key" else f"^{token.key[:1]}" if lookup == "key__regex" else token.key[:1]
+    response = admin_client.get(url, {lookup: value})
+    assert response.status_code == 400
+
+
+def test_the_list_as_a_popup_does_not_hand_out_keys(admin_client, token):
+    response = admin_client.get(reverse("admin:study_apitoken_changelist"), {"_popup": "1", "_to_field": "key"})
+    assert response.status_code == 400 and token.key not in response.content.decode()
