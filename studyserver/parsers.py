@@ -1,6 +1,7 @@
 """Request body parsers: DRF's JSON parser, with input Python's parser takes but no database can store
 answered as a 400 before any view runs."""
 
+import codecs
 import io
 import re
 
@@ -27,7 +28,10 @@ class JSONParser(parsers.JSONParser):
             data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
-        if _SURROGATE_ESCAPE.search(raw) and not _all_text_encodable(data):
+        # The bytes spell the escape in ASCII in UTF-8 (the default): in another declared charset
+        # (`; charset=utf-16`) the escape is not found there, so every string is checked.
+        utf8 = codecs.lookup(parsers.get_encoding(parser_context or {})).name == "utf-8"
+        if (_SURROGATE_ESCAPE.search(raw) or not utf8) and not _all_text_encodable(data):
             raise ValidationError(
                 {"non_field_errors": ["The text is not valid Unicode: a \\u escape stands for a lone surrogate."]}
             )

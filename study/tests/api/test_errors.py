@@ -6,7 +6,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from study.models import StudyTopic
+from study.models import StudySession, StudyTopic
 from study.tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -139,6 +139,23 @@ def test_a_lone_surrogate_escape_is_refused_before_anything_is_written(api_clien
     response = api_client.post("/api/study-topics", b'{"name": "fire \\ud83d\\udd25"}', content_type="application/json")
     assert response.status_code == 201, response.content
     assert response.json()["name"] == "fire \N{FIRE}"
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "utf-32", "utf-7"])
+def test_a_lone_surrogate_escape_is_refused_in_any_declared_charset(api_client, user, charset):
+    # In these the body's bytes do not spell the escape in ASCII; SQLite stored the session's metadata and
+    # every response rendering it (this POST's own included) failed.
+    api_client.raise_request_exception = False
+    raw = '{"metadata": {"note": "a\\ud800"}}'.encode(charset)
+    response = api_client.post("/api/study-sessions", raw, content_type=f"application/json; charset={charset}")
+    assert response.status_code == 400, response.content
+    assert "lone surrogate" in str(response.json()["errors"])
+    assert not StudySession.objects.filter(user=user).exists()
+
+    response = api_client.post("/api/study-sessions", '{"metadata": {"note": "fire \\ud83d\\udd25"}}'.encode(charset),
+                               content_type=f"application/json; charset={charset}")
+    assert response.status_code == 201, response.content
+    assert response.json()["metadata"] == {"note": "fire \N{FIRE}"}
 
 
 BAD_IDS = ["abc", "1.5", "-1", "0", str(HUGE), "１", "%F0%9F%94%A5", "1e3", "0x10", "%00"]
