@@ -150,7 +150,10 @@ def user_published_retract(*, user_id: int) -> None:
 
     Their sources go with the user, so the drain writes each row as a tombstone at a fresh seq; the rows
     themselves stay (detached from the user), so the top seq never goes back under a viewer's `after`.
+    Takes the publish lock until the deletion commits: a drain committing meanwhile would publish a row of this
+    user that the list below missed and no later request would ever retract.
     """
+    publish_lock()
     keys = Published.objects.filter(user_id=user_id, deleted=False).values_list("kind", "source_id")
     for kind, source_ids in _group(keys).items():
         publish_request_many(kind=kind, source_ids=sorted(source_ids))

@@ -1,12 +1,16 @@
 """Deleting a user: their published rows become tombstones at fresh seqs, and seq never goes back."""
 
+import threading
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
-from publishing import services
-from publishing.models import Published, PublishKind
+from publishing import services, signals
+from publishing.models import Published, PublishKind, PublishOutbox
 from study.services.topics import topic_update
 from study.tests.factories import CardProgressFactory, MemoCardFactory, QuestionFactory, StudyTopicFactory, UserFactory
+from studyserver.testing import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -37,3 +41,64 @@ def test_a_deleted_users_rows_are_tombstoned_and_later_changes_get_higher_seqs(v
     assert [i["payload"]["name"] for i in body["items"] if not i["deleted"]] == ["renamed after the delete"]
     tombstones = {i["pub_id"] for i in body["items"] if i["deleted"] and i["payload"] is None}
     assert tombstones == leaving_pub_ids
+
+
+def _waiting_on_the_publish_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            " AND query LIKE '%%pg_advisory_xact_lock%%'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_during_the_delete_leaves_no_live_row_of_the_deleted_user(monkeypatch):
+    """A drain between the retract (which lists the user's live rows) and the cascade: the row it would publish
+    is in no list, its source then goes with the user, and it would stay live in the feed for good."""
+    leaving = UserFactory()
+    topic = StudyTopicFactory(user=leaving)
+    services.publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)  # autocommit: drained at once
+    late = StudyTopicFactory(user=leaving)
+    Published.objects.filter(kind=PublishKind.STUDY_TOPIC, source_id=late.id).delete()
+    PublishOutbox.objects.create(kind=PublishKind.STUDY_TOPIC, source_id=late.id)  # requested, not drained yet
+
+    retracted, go = threading.Event(), threading.Event()
+    retract = signals.user_published_retract
+
+    def retract_then_pause(**kwargs) -> None:
+        retract(**kwargs)
+        retracted.set()
+        assert go.wait(20)
+
+    monkeypatch.setattr(signals, "user_published_retract", retract_then_pause)
+    errors: list[BaseException] = []
+
+    def in_thread(call) -> threading.Thread:
+        def run() -> None:
+            try:
+                call()
+            except BaseException as exc:  # noqa: BLE001 - asserted below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    deleting = in_thread(lambda: get_user_model().objects.filter(pk=leaving.pk).delete())
+    try:
+        assert retracted.wait(20)
+        draining = in_thread(services.publish_drain)
+        assert wait_for(lambda: not draining.is_alive() or _waiting_on_the_publish_lock(), timeout=20)
+    finally:
+        go.set()
+    deleting.join(30)
+    draining.join(30)
+    assert not errors
+    services.publish_drain()
+
+    assert not Published.objects.filter(kind=PublishKind.STUDY_TOPIC, deleted=False).exists()
+    assert Published.objects.get(kind=PublishKind.STUDY_TOPIC, source_id=topic.id).deleted
