@@ -152,6 +152,10 @@ class QuizSessionAdmin(admin.ModelAdmin):
     inlines = [QuestionAttemptInline]
     ordering = ("-created_at", "-id")
 
+    def get_readonly_fields(self, request: HttpRequest, obj: QuizSession | None = None) -> tuple[str, ...]:
+        # The session's attempts and analysis belong to its owner: the owner is set once.
+        return ("user",) if obj is not None else ()
+
 
 @admin.register(QuestionAttempt)
 class QuestionAttemptAdmin(admin.ModelAdmin):
@@ -160,6 +164,10 @@ class QuestionAttemptAdmin(admin.ModelAdmin):
     list_filter = ("outcome",)
     raw_id_fields = ("user", "quiz_session", "question")
     ordering = ("-answered_at", "-id")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: QuestionAttempt | None = None) -> tuple[str, ...]:
+        # Question progress points at its owner's last attempt: the owner is set once.
+        return ("user",) if obj is not None else ()
 
 
 @admin.register(QuestionProgress)

@@ -1,6 +1,7 @@
 """A row and the rows it points at belong to one user: the composite foreign keys of migration 0009 (PostgreSQL),
 the admin forms that say so before the database does, and the API's answer when the database says it."""
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -9,6 +10,8 @@ from django.contrib import admin as admin_site
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 from django.test import RequestFactory
+from django.urls import reverse
+from django.utils import timezone
 
 from study.admin.quizzes import QuestionAttemptInline
 from study.models import (
@@ -334,3 +337,31 @@ def test_factories_build_same_owner_rows():
     assert MemoCardFactory(study_topic=topic(owner)).user_id == owner.pk
     assert StudySessionFactory(study_topic=topic(owner)).user_id == owner.pk
     assert MemoCardFactory().user_id != StudySessionFactory().user_id  # no parent: a new user each
+
+
+@pytest.mark.django_db(transaction=True)  # the admin's transaction commits: the deferred keys are checked
+@pytest.mark.parametrize("model", [QuizSession, QuestionAttempt])
+def test_admin_owners_of_referenced_rows_are_read_only(admin_client, user, other_user, model):
+    """Rows that others point at keep their owner: moved with a consistent topic, session and question, a quiz
+    session would leave its analysis and an attempt its question progress with the old owner (a 500 at commit)."""
+    attempt = QuestionAttemptFactory(quiz_session=QuizSessionFactory(study_topic=StudyTopicFactory(user=user)))
+    SessionAnalysis.objects.create(user=user, quiz_session=attempt.quiz_session)
+    QuestionProgressFactory(user=user, question=attempt.question, last_attempt=attempt)
+    obj = attempt.quiz_session if model is QuizSession else attempt
+    url = reverse(f"admin:study_{model._meta.model_name}_change", args=[obj.pk])
+    form = admin_client.get(url).context["adminform"].form
+    assert "user" not in form.fields
+
+    elsewhere = QuestionAttemptFactory(quiz_session=QuizSessionFactory(study_topic=StudyTopicFactory(user=other_user)))
+    moved = {"user": other_user.pk, "study_topic": elsewhere.quiz_session.study_topic_id,
+             "quiz_session": elsewhere.quiz_session_id, "question": elsewhere.question_id}
+    data = {name: form[name].value() for name in form.fields} | {k: v for k, v in moved.items() if k in form.fields}
+    data = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in data.items() if v is not None}
+    for name in [name for name in data if hasattr(form.fields[name], "fields")]:  # split date and time widgets
+        when = timezone.localtime(data.pop(name))
+        data |= {f"{name}_0": when.date().isoformat(), f"{name}_1": when.time().isoformat("seconds")}
+    response = admin_client.post(url, {**data, "attempts-TOTAL_FORMS": "0", "attempts-INITIAL_FORMS": "0"})
+    assert response.status_code == 200  # the other user's topic / session / question: a form error
+    assert response.context["adminform"].form.errors
+    obj.refresh_from_db()
+    assert obj.user_id == user.pk
