@@ -90,7 +90,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # Tests on SQLite use a file next to it, like the demo (in memory, threads would share one cache with
     # table locks that fail at once instead of waiting).
-    DATABASES["default"]["TEST"] = {"NAME": f"{DATABASES['default']['NAME']}-test"}
+    if DATABASES["default"]["NAME"] != ":memory:":
+        DATABASES["default"]["TEST"] = {"NAME": f"{DATABASES['default']['NAME']}-test"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's ORM binds on the client (never prepared); the hot-path statements of studyserver.sqljson (JSON
     # bodies, card rating) bind on the server and are prepared after this many runs on a connection ("off":

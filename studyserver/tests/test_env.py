@@ -1,5 +1,7 @@
 """Typed environment readers: throttle rates."""
 
+import json
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -55,3 +57,27 @@ def test_beat_sweeps_expire_after_their_period():
 
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["options"]["expires"] == entry["schedule"]
+
+
+@pytest.mark.parametrize(("url", "test_name"), [
+    ("sqlite:////tmp/demo.sqlite3", "/tmp/demo.sqlite3-test"),  # a file next to it, as the demo's
+    ("sqlite://:memory:", None),  # Django's own in-memory test database, not a file named ":memory:-test"
+])
+def test_sqlite_settings_for_the_demo_and_its_tests(url, test_name):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "studyserver.settings"}
+    code = ("import django, json; django.setup(); from django.conf import settings as s; "
+            "d = s.DATABASES['default']; print(json.dumps([d['OPTIONS'], d['TEST'].get('NAME')]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    options, name = json.loads(result.stdout.strip().splitlines()[-1])
+    # Writers take the lock when they begin and wait for each other instead of failing with "database is locked".
+    assert options["transaction_mode"] == "IMMEDIATE" and options["timeout"] == 20
+    assert "journal_mode=WAL" in options["init_command"]
+    assert name == test_name
