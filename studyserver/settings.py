@@ -53,6 +53,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "studyserver.urls"
+# Messages live in the session (the database), not in a signed but readable cookie: the token admin's one
+# message carries a new API key.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 APPEND_SLASH = False  # every API path answers with and without its slash
 
 TEMPLATES = [

@@ -2,6 +2,8 @@
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
@@ -51,6 +53,17 @@ def test_staff_create_a_token_and_see_its_key_once(admin_client, user):
     # A second token for the same user is a form error (one token per user).
     response = admin_client.post(reverse("admin:study_apitoken_add"), {"user": user.pk})
     assert response.status_code == 200 and response.context["adminform"].form.errors
+
+
+def test_the_new_key_does_not_travel_in_a_cookie(admin_client, user):
+    # Django's default message storage keeps a redirect's messages in a signed, not encrypted, cookie.
+    response = admin_client.post(reverse("admin:study_apitoken_add"), {"user": user.pk})
+    assert response.status_code == 302
+    key = Token.objects.get(user=user).key
+    cookie = response.cookies.get(CookieStorage.cookie_name)
+    stored = CookieStorage(RequestFactory().get("/"))._decode(cookie.value) if cookie and cookie.value else []
+    assert all(key not in str(message) for message in stored or [])
+    assert admin_client.get(response["Location"]).content.decode().count(key) == 1  # still shown, once
 
 
 def test_delete_revokes_the_token_without_showing_it(admin_client, token):
