@@ -1,5 +1,9 @@
 """API of documents: streamed multipart upload, list with filters, soft delete, safe download."""
 
+import unicodedata
+
+from django.db.models import Value
+from django.db.models.functions import StrIndex
 from django.http import FileResponse
 from django.urls import reverse
 from django_filters import rest_framework as filters
@@ -7,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,6 +57,16 @@ class FormatFilterNegotiation(DefaultContentNegotiation):
     settings = _NoFormatOverride()
 
 
+class FileDownloadNegotiation(BaseContentNegotiation):
+    """The download answers with the file whatever `Accept` says (`application/pdf`, `audio/*`): never a 406.
+
+    Errors (404) still render as JSON.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class DocumentUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, required=False, max_length=100000)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
@@ -89,14 +103,22 @@ class DocumentFilter(FilterSet):
     format = filters.CharFilter(field_name="file_format", lookup_expr="iexact", max_length=20)
     tag = filters.CharFilter(method="filter_tag", max_length=200)
     study_topic_id = IdFilter(method="filter_topic")
-    q = filters.CharFilter(field_name="title", lookup_expr="icontains", max_length=255)
+    q = filters.CharFilter(method="filter_q", max_length=255)
 
     class Meta:
         model = Document
         fields = ["format", "tag", "study_topic_id", "q"]
 
     def filter_tag(self, queryset, name, value):
-        return queryset.filter(tags_text__contains=f",{value.strip()},")
+        # A whole tag, case-sensitive as tags are stored: STRPOS / INSTR on every database (SQLite's LIKE,
+        # behind `contains`, ignores ASCII case). Tags never hold a comma, so a value with one matches nothing.
+        tag = unicodedata.normalize("NFC", value.strip())
+        if "," in tag:
+            return queryset.none()
+        return queryset.alias(_tag_at=StrIndex("tags_text", Value(f",{tag},"))).filter(_tag_at__gt=0)
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(title__icontains=unicodedata.normalize("NFC", value))
 
     def filter_topic(self, queryset, name, value):
         return queryset.filter(topic_links__topic_id=value, topic_links__topic__deleted_at__isnull=True)
@@ -154,7 +176,7 @@ class DocumentViewSet(
             **error_responses(404),
         },
     )
-    @action(detail=True, methods=["get"], url_path="download")
+    @action(detail=True, methods=["get"], url_path="download", content_negotiation_class=FileDownloadNegotiation)
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
         document = self.get_object()
         try:

@@ -2,9 +2,11 @@
 
 from datetime import UTC, datetime
 
+from django import forms
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -115,6 +117,8 @@ class StudySessionCreateSerializer(serializers.ModelSerializer):
 class StudySessionPatchSerializer(StudySessionCreateSerializer):
     class Meta(StudySessionCreateSerializer.Meta):
         fields = [*CREATE_FIELDS, "study_topic_id", *PATCH_ONLY_FIELDS]
+        # The column is blank=True (forms), but "" is no review state: null is "none" (the check constraint).
+        extra_kwargs = {"review_state": {"allow_blank": False}}
 
     def validate_next_review_at(self, value):
         # Earlier dates are no review date; in many zones they also render with a seconds offset
@@ -134,6 +138,23 @@ class AssetInputSerializer(serializers.Serializer):
 class SnapshotInputSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, required=False, max_length=100000)
     sort_order = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
+
+
+class BoundedIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time that is a datetime also in UTC (SQLite's adapter converts to naive UTC)."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is not None:
+            try:
+                parsed.astimezone(UTC)
+            except OverflowError:
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return parsed
+
+
+class BoundedIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
 
 
 class SessionOrder:
@@ -161,7 +182,7 @@ class StudySessionFilter(FilterSet):
     study_topic_id = IdFilter(field_name="study_topic_id")
     document_id = IdFilter(method="filter_document", help_text="Sessions that have this document as an asset.")
     asset_type = filters.ChoiceFilter(choices=AssetType.choices, method="filter_asset_type")
-    due_before = filters.IsoDateTimeFilter(field_name="next_review_at", lookup_expr="lte")
+    due_before = BoundedIsoDateTimeFilter(field_name="next_review_at", lookup_expr="lte")
     order = filters.ChoiceFilter(choices=SessionOrder.CHOICES, method="filter_order")
 
     class Meta:

@@ -2,6 +2,7 @@
 
 import logging
 import mimetypes
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -36,16 +37,20 @@ class StoredUpload:
     sha256: str
 
 
-def _store(upload: UploadedFile) -> StoredUpload:
-    """Validate name and size, hash by chunks, and save under a unique name through the storage API."""
+def _store(upload: UploadedFile, *, file_format: str | None = None) -> StoredUpload:
+    """Validate name and size, hash by chunks, and save under a unique name through the storage API.
+
+    `file_format` is the format the caller has verified from the content (it wins over the name's extension).
+    """
     name = upload_base_name(upload.name)
     size = checked_upload_size(upload)
-    file_format = file_format_of(name)
+    verified = file_format
+    file_format = verified or file_format_of(name)
     digest = sha256_of(upload)
     now = timezone.now()
     unique = uuid.uuid4().hex + (f".{file_format}" if file_format else "")
     path = default_storage.save(f"documents/{now:%Y}/{now:%m}/{unique}", upload)
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    content_type = mimetypes.guess_type(f"file.{verified}" if verified else name)[0] or "application/octet-stream"
     return StoredUpload(path, name, file_format, content_type[:100], size, digest)
 
 
@@ -54,7 +59,8 @@ def _insert_document(
 ) -> Document:
     document = Document(
         user=user,
-        title=(title or stored.original_name)[:255],
+        # NFC like the file name (upload_base_name): a decomposed (NFD) title is found by a search typed in NFC.
+        title=unicodedata.normalize("NFC", title or stored.original_name)[:255],
         original_name=stored.original_name,
         file_format=stored.file_format,
         content_type=stored.content_type,
@@ -75,13 +81,14 @@ def document_store_atomically(
     title: str | None = None,
     tags: Iterable[str] = (),
     then: Callable[[Document], object] | None = None,
+    file_format: str | None = None,
 ):
     """Store the file, then in one transaction insert the row, run `then(document)` and enqueue the extract.
 
     Any failure (validation in `then`, a constraint, the commit itself) deletes the stored file.
     Returns `then`'s result, or the document when there is no `then`.
     """
-    stored = _store(upload)
+    stored = _store(upload, file_format=file_format)
     try:
         with transaction.atomic():
             document = _insert_document(user=user, stored=stored, title=title, tags=tags)
@@ -123,8 +130,8 @@ def document_delete(*, document: Document) -> None:
 
 
 def parse_tags(raw: str | None) -> list[str]:
-    """Comma-separated tags → a list (blank items dropped)."""
-    return [t.strip() for t in (raw or "").split(",") if t.strip()]
+    """Comma-separated tags → a list (blank items dropped), NFC-normalised as file names and titles are."""
+    return [t.strip() for t in unicodedata.normalize("NFC", raw or "").split(",") if t.strip()]
 
 
 # The directory `_store` and `Document.file`'s upload_to write uploads under; nothing else in storage is swept.

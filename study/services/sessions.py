@@ -144,4 +144,5 @@ def session_snapshot_create(*, session: StudySession, upload: UploadedFile, sort
             sort_order=sort_order,
         )
 
-    return document_store_atomically(user=session.user, upload=upload, then=link)
+    # Checked above to be a PNG whatever its name says ("snapshot", "page.jpg"): stored and served as one.
+    return document_store_atomically(user=session.user, upload=upload, then=link, file_format="png")

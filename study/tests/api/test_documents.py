@@ -1,6 +1,7 @@
 """/api/documents: streamed upload rules, atomic storage, extract wiring, list filters, download, soft delete."""
 
 import hashlib
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -192,12 +193,32 @@ def test_list_filters(api_client, user, other_user):
     assert ids("") == [txt.id, pdf.id]
     assert ids("?format=PDF") == [pdf.id]
     assert ids("?tag=법규") == [pdf.id]  # a whole tag, not a prefix
+    assert ids("?tag=법규,요약") == []  # tags hold no comma: not two adjacent tags
     assert ids(f"?study_topic_id={topic.id}") == [txt.id]
     assert ids("?q=법규") == [pdf.id]
     assert ids("?q=notes") == [txt.id]
     foreign_topic = f.TopicDocumentFactory(topic=f.StudyTopicFactory(user=other_user)).topic
     assert ids(f"?study_topic_id={foreign_topic.id}") == []
     assert api_client.get("/api/documents?study_topic_id=abc").status_code == 400
+
+
+def test_titles_tags_and_searches_are_nfc_like_file_names(api_client):
+    """Text from macOS/iOS may arrive decomposed (NFD): stored NFC like the file name, searched either way."""
+    nfd, nfc = unicodedata.normalize("NFD", "가스 법규"), "가스 법규"
+    assert nfd != nfc
+    body = upload(api_client, name=f"{nfd}.txt", title=nfd, tags=f"{nfd},안전").json()
+    assert body["title"] == nfc and body["tags"] == [nfc, "안전"]
+    for query in ({"q": "가스"}, {"q": unicodedata.normalize("NFD", "가스")}, {"tag": nfc}, {"tag": nfd}):
+        assert [d["id"] for d in api_client.get("/api/documents", query).json()["results"]] == [body["id"]], query
+
+
+def test_tag_filter_is_case_sensitive_on_every_database(api_client, user):
+    """Tags are stored as typed ("Exam" and "exam" are two tags); SQLite's LIKE used to ignore the case."""
+    upper = f.DocumentFactory(user=user, tags_text=",Exam,")
+    lower = f.DocumentFactory(user=user, tags_text=",exam,")
+    for tag, expected in (("Exam", [upper.id]), ("exam", [lower.id]), ("EXAM", []), ("%", []), ("_xam", [])):
+        response = api_client.get("/api/documents", {"tag": tag})
+        assert [d["id"] for d in response.json()["results"]] == expected, tag
 
 
 @pytest.mark.parametrize("rows", [1, 50])
@@ -258,6 +279,18 @@ def test_download_with_unicode_name(api_client):
     body = upload(api_client, name="가스 요약.txt").json()
     response, _ = _download(api_client, body["id"])
     assert "filename*=utf-8''" in response["Content-Disposition"]
+
+
+@pytest.mark.parametrize("accept", ["application/pdf", "audio/*", "image/png, */*;q=0.1", "*/*"])
+def test_download_ignores_accept(api_client, user, accept):
+    """A client asking for the file's own type gets the file (it was a 406: no JSON renderer matched)."""
+    body = upload(api_client, name="기출.pdf", content=b"%PDF-1.4 not really").json()
+    response = api_client.get(f"/api/documents/{body['id']}/download", HTTP_ACCEPT=accept)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert b"".join(response.streaming_content) == b"%PDF-1.4 not really"
+    missing = api_client.get("/api/documents/987654321/download", HTTP_ACCEPT=accept)
+    assert missing.status_code == 404 and missing.json()["error_code"] == "not_found"
 
 
 def test_download_of_missing_file_is_404(api_client, user):

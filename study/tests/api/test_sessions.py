@@ -124,6 +124,8 @@ def test_patch_null_topic_detaches_and_foreign_topic_is_404(api_client, user, ot
     session.refresh_from_db()
     assert session.study_topic_id is None
     assert api_client.patch(url, {"review_state": "great"}, format="json").status_code == 400
+    blank = api_client.patch(url, {"review_state": ""}, format="json")  # not a state: was a 409 from the check
+    assert blank.status_code == 400 and "review_state" in blank.json()["errors"]
     assert api_client.patch(url, {"review_state": None}, format="json").status_code == 200
 
 
@@ -186,7 +188,10 @@ def test_filters(api_client, user, other_user):
 @pytest.mark.parametrize(
     "query",
     ["?study_type=cooking", "?mode=x", "?review_state=great", "?asset_type=gif", "?order=random",
-     "?document_id=abc", "?study_topic_id=1e99", f"?document_id={10**30}", "?due_before=yesterday"],
+     "?document_id=abc", "?study_topic_id=1e99", f"?document_id={10**30}", "?due_before=yesterday",
+     # valid ISO 8601, but not a datetime once in UTC (SQLite's adapter converts to naive UTC: was a 500 there)
+     "?due_before=9999-12-31T23:59:59-14:00", "?due_before=0001-01-01T00:00:00%2B14:00",
+     "?due_before=0001-01-01T00:00:00"],
 )  # fmt: skip
 def test_invalid_filter_values_are_400(api_client, query):
     response = api_client.get(f"/api/study-sessions{query}")

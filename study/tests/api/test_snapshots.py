@@ -76,6 +76,20 @@ def test_png_is_judged_by_content_not_name(api_client, user, _isolated_media):
     assert len(stored_files(_isolated_media)) == 1
 
 
+@pytest.mark.parametrize("name", ["snapshot", "page.jpg", "스냅샷 😀.JPEG"])
+def test_a_snapshot_is_a_png_document_whatever_its_name(api_client, user, _isolated_media, name):
+    """The content was checked to be a PNG: the document says png (format filter, download type), not the name's."""
+    session = f.StudySessionFactory(user=user)
+    document_id = snap(api_client, session.id, name=name).json()["document_id"]
+    doc = Document.objects.get(pk=document_id)
+    assert (doc.file_format, doc.content_type, doc.original_name) == ("png", "image/png", name)
+    assert doc.file.name.endswith(".png")
+    assert [d["id"] for d in api_client.get("/api/documents?format=png").json()["results"]] == [document_id]
+    download = api_client.get(f"/api/documents/{document_id}/download")
+    assert download["Content-Type"] == "image/png"
+    assert b"".join(download.streaming_content) == PNG
+
+
 def test_empty_and_missing_files(api_client, user, _isolated_media):
     session = f.StudySessionFactory(user=user)
     assert snap(api_client, session.id, content=b"").json()["error_code"] == "empty_file"
