@@ -4,6 +4,7 @@ import json
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.http import QueryDict
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
@@ -126,12 +127,20 @@ class OwnedObjectMixin:
         return obj
 
 
-def fields_without_file(request) -> dict:
-    """The non-file fields of a multipart body (the `file` part is read from request.FILES)."""
+def fields_without_file(request):
+    """The non-file fields of a multipart body (the `file` part is read from request.FILES).
+
+    Form data stays a QueryDict, so DRF reads it as a form: an empty optional field (`study_topic_id=`, as form
+    libraries send an unset one) is left out instead of being an invalid value.
+    """
     data = request.data
-    if not hasattr(data, "items"):
-        return data
-    return {key: value for key, value in data.items() if key != "file"}
+    if not isinstance(data, QueryDict):
+        return {key: value for key, value in data.items() if key != "file"} if hasattr(data, "items") else data
+    fields = QueryDict(mutable=True)
+    for key, values in data.lists():
+        if key != "file":
+            fields.setlist(key, values)
+    return fields
 
 
 def multipart_upload(

@@ -132,6 +132,16 @@ def test_upload_linked_to_topic(api_client, user):
     assert TopicDocument.objects.filter(topic=topic, document_id=body["id"], user=user).exists()
 
 
+def test_empty_optional_form_fields_are_left_out(api_client, user, _isolated_media):
+    # Form libraries send an unset field as an empty value; in a form that is "no topic", not a bad integer.
+    response = upload(api_client, study_topic_id="", title="", tags="")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["title"] == "노트.txt" and body["tags"] == []
+    assert not TopicDocument.objects.filter(document_id=body["id"]).exists()
+    assert upload(api_client, study_topic_id="x").status_code == 400  # a value that is there is still checked
+
+
 @pytest.mark.parametrize("which", ["foreign", "deleted", "missing"])
 def test_upload_with_bad_topic_is_404_and_leaves_nothing(api_client, user, other_user, which, _isolated_media):
     topic_id = {
