@@ -48,6 +48,7 @@ _ERROR_DESCRIPTIONS = {
     404: "Not found (or another user's / deleted object).",
     409: "Conflict (`conflict`, `asset_already_linked`, …).",
     413: "Body too large (`body_too_large`).",
+    416: "The `Range` starts beyond the end of the file (`range_not_satisfiable`; `Content-Range: bytes */<size>`).",
     429: "Too many requests (see Retry-After).",
 }
 

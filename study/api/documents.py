@@ -19,8 +19,9 @@ from rest_framework.response import Response
 from study.models import Document
 from study.selectors.documents import documents_live
 from study.services import documents as document_services
-from studyserver.errors import NotFound
+from studyserver.errors import NotFound, error_body
 from studyserver.parsers import JSONParser
+from studyserver.ranges import UNSATISFIABLE, FileSlice, byte_range
 
 from .common import FilterSet, IdFilter, OwnedObjectMixin, error_responses, id_field, multipart_upload
 
@@ -170,10 +171,13 @@ class DocumentViewSet(
         document_services.document_delete(document=instance)
 
     @extend_schema(
-        summary="Download the file (attachment)",
+        summary="Download the file (attachment); one byte range with `Range: bytes=…` (206)",
         responses={
             (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
-            **error_responses(404),
+            (206, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The bytes of the `Range` (`Content-Range: bytes first-last/size`)."
+            ),
+            **error_responses(404, 416),
         },
     )
     @action(detail=True, methods=["get"], url_path="download", content_negotiation_class=FileDownloadNegotiation)
@@ -183,11 +187,29 @@ class DocumentViewSet(
             handle = document.file.open("rb")
         except OSError:
             raise NotFound("The stored file is missing.") from None
+        size = document.file.size
+        # If-Range would ask for the range only if the file is unchanged; with no validators to compare, the
+        # whole file is the answer (RFC 9110 §13.1.5).
+        wanted = None if "HTTP_IF_RANGE" in request.META else byte_range(request.META.get("HTTP_RANGE"), size)
+        if wanted == UNSATISFIABLE:
+            handle.close()
+            return Response(
+                error_body("range_not_satisfiable", f"The file has {size} bytes."),
+                status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
+                headers={"Content-Range": f"bytes */{size}"},
+            )
+        body = handle if wanted is None else FileSlice(handle, *wanted)
         response = FileResponse(
-            handle,
+            body,
             as_attachment=True,
             filename=document.original_name,
             content_type=safe_content_type(document.content_type),
         )
+        if wanted is not None:
+            first, last = wanted
+            response.status_code = status.HTTP_206_PARTIAL_CONTENT
+            response["Content-Range"] = f"bytes {first}-{last}/{size}"
+            response["Content-Length"] = str(last - first + 1)
+        response["Accept-Ranges"] = "bytes"
         response["X-Content-Type-Options"] = "nosniff"
         return response
