@@ -173,3 +173,19 @@ def test_viewer_throttle_can_be_turned_off(settings, viewer_client):
     address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
     assert [viewer_client.get(FEED, REMOTE_ADDR=address).status_code for _ in range(5)] == [200] * 5
     assert cache.get(f"throttle_viewer_{address}") is None
+
+
+@pytest.mark.parametrize("size", [2, 40])
+def test_one_query_per_page_whatever_its_size(viewer_client, size, django_assert_num_queries):
+    topic = StudyTopicFactory()
+    questions = QuestionFactory.create_batch(size, study_topic=topic)
+    cards = [MemoCardFactory(user=topic.user, study_topic=topic, source_question=q) for q in questions]
+    services.publish_request_many(kind=PublishKind.STUDY_QUESTION, source_ids=[q.id for q in questions])
+    services.publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=[c.id for c in cards])
+    services.publish_drain()
+    with django_assert_num_queries(1):
+        body = viewer_client.get(FEED, {"limit": 2000}).json()
+    assert len(body["items"]) == 1 + 2 * size and body["has_more"] is False
+    with django_assert_num_queries(1):
+        body = viewer_client.get(FEED, {"kinds": "study_card"}).json()
+    assert len(body["items"]) == size

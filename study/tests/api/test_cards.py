@@ -184,15 +184,34 @@ def test_groups_bad_query_is_400(api_client, query):
 
 
 @pytest.mark.parametrize("n", [1, 200])
-def test_groups_query_count_is_constant(api_client, user, django_assert_max_num_queries, n):
-    question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+def test_groups_query_count_is_constant(api_client, user, django_assert_max_num_queries, hot_path, n):
+    topic = StudyTopicFactory(user=user)
+    questions = QuestionFactory.create_batch(5, study_topic=topic)
     for i in range(n):
-        card = MemoCardFactory(user=user, source_question=question, source_kind="question", needs_review=True)
+        if i % 4 == 3:  # manual cards, grouped per material
+            card = MemoCardFactory(user=user, study_topic=topic, extra={"material": f"자료 {i % 3}"}, needs_review=True)
+        else:
+            card = MemoCardFactory(
+                user=user, source_question=questions[i % 5], source_kind="question", needs_review=True
+            )
         CardEvidenceFactory(card=card, snippet=f"근거 {i}")
-    # token auth (1) + cards with their question (1) + evidence (1)
-    with django_assert_max_num_queries(3):
+    # token auth (1) + the body (1); the twin: + cards with their question (1) + evidence (1)
+    with django_assert_max_num_queries(2 if hot_path == "postgresql" else 3):
         response = api_client.get(URL)
     assert sum(len(g["cards"]) for g in response.json()) == n
+    assert all(len(c["evidence"]) == 1 for g in response.json() for c in g["cards"])
+
+
+@pytest.mark.parametrize("n", [1, 100])
+def test_needs_review_count_query_count_is_constant(api_client, user, django_assert_max_num_queries, n):
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    for i in range(n):
+        card = MemoCardFactory(user=user, source_question=question, source_kind="question", needs_review=i % 3 != 0)
+        CardEvidenceFactory(card=card)
+    # token auth (1) + the count (1)
+    with django_assert_max_num_queries(2):
+        body = api_client.get(f"{URL}/needs-review/count").json()
+    assert body == {"count": sum(1 for i in range(n) if i % 3 != 0)}
 
 
 # --- count and approve-batch --------------------------------------------------------------------

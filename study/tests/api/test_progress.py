@@ -79,3 +79,24 @@ def test_bad_tab_and_isolation(api_client, other_client, topic):
     topic.save(update_fields=["deleted_at"])
     assert api_client.get(url(topic.id, "due")).status_code == 404
     assert api_client.get(f"/api/study-topics/{topic.id}/progress/?tab=due").status_code == 404
+
+
+@pytest.mark.parametrize("rows", [2, 40])
+@pytest.mark.parametrize("tab", ["pending_review", "chronic", "regressed", "due"])
+def test_query_count_does_not_grow_with_rows(api_client, user, topic, tab, rows, django_assert_max_num_queries):
+    now = timezone.now()
+    other_topic = StudyTopicFactory(user=user)
+    for i in range(rows):
+        progress(
+            other_topic if i % 4 == 3 else topic,
+            last_outcome="wrong",
+            last_attempted_at=now - timedelta(minutes=i),
+            pattern_state="chronic_wrong" if i % 2 else "regressed",
+            pattern_window_attempts=["wrong", "correct", "wrong"],
+            due_at=now - timedelta(hours=i),
+        )
+    # token auth (1) + the topic (1) + count (1) + page with questions (1)
+    with django_assert_max_num_queries(4):
+        body = api_client.get(url(topic.id, tab) + "&limit=200").json()
+    assert body["count"] == len(body["results"]) > 0
+    assert all(row["question"]["study_topic_id"] == topic.id for row in body["results"])

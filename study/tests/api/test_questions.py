@@ -214,3 +214,16 @@ def test_two_edits_at_once_are_checked_one_after_the_other():
     assert outcome.startswith("Must be between 1 and 2")
     question.refresh_from_db()
     assert (question.choices, question.correct_choice) == (["a", "b"], 1)
+
+
+@pytest.mark.parametrize("rows", [2, 40])
+def test_list_query_count_is_constant(api_client, user, rows, django_assert_max_num_queries):
+    topics = StudyTopicFactory.create_batch(3, user=user)
+    for i in range(rows):
+        question = QuestionFactory(study_topic=topics[i % 3], source={"exam": "가스기사", "year": 2023, "number": i})
+        QuestionProgressFactory(question=question, last_outcome="wrong", due_at=timezone.now())
+        QuestionExplanation.objects.create(user=user, question=question, text=f"해설 {i}")
+    # token auth (1) + count (1) + page (1)
+    with django_assert_max_num_queries(3):
+        body = api_client.get(URL, {"limit": 200}).json()
+    assert body["count"] == rows and len(body["results"]) == rows

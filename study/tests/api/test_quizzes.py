@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from study.models import QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
 from study.tests.factories import (
+    QuestionAttemptFactory,
     QuestionFactory,
     QuestionProgressFactory,
     QuizSessionFactory,
@@ -308,3 +309,42 @@ def test_isolation_and_bad_ids(api_client, other_client, topic):
 def test_anonymous_is_401(anon_client):
     assert anon_client.get(URL).status_code == 401
     assert anon_client.post(URL, {}, format="json").status_code == 401
+
+
+def _session_with_rows(topic, questions, **fields):
+    """A quiz session over `questions`, each answered once, with an analysis."""
+    session = QuizSessionFactory(study_topic=topic, question_ids=[q.id for q in questions], **fields)
+    for question in questions:
+        QuestionAttemptFactory(quiz_session=session, question=question, outcome="wrong", selected_choice=2)
+    SessionAnalysis.objects.create(user=topic.user, quiz_session=session, status="done")
+    return session
+
+
+@pytest.mark.parametrize("sessions", [2, 25])
+def test_list_query_count_does_not_grow_with_sessions(api_client, topic, user, sessions, django_assert_max_num_queries):
+    other_topic = StudyTopicFactory(user=user)
+    questions = QuestionFactory.create_batch(3, study_topic=topic)
+    for i in range(sessions):
+        _session_with_rows(other_topic if i % 3 == 0 else topic, questions, status="done")
+    # token auth (1) + count (1) + page with cursor and analysis (1)
+    with django_assert_max_num_queries(3):
+        body = api_client.get(URL, {"limit": 200}).json()
+    assert body["count"] == sessions
+    assert all(s["cursor"] == 3 and s["analysis"]["status"] == "done" for s in body["results"])
+
+
+@pytest.mark.parametrize("size", [2, 30])
+def test_detail_and_current_query_count_does_not_grow_with_questions(
+    api_client, topic, size, django_assert_max_num_queries
+):
+    questions = QuestionFactory.create_batch(size, study_topic=topic)
+    for question in questions:
+        QuestionProgressFactory(question=question, last_outcome="wrong")
+    session = _session_with_rows(topic, questions)
+    # token auth (1) + the session with cursor and analysis (1) + its questions (1)
+    with django_assert_max_num_queries(3):
+        body = api_client.get(f"{URL}/{session.id}").json()
+    assert len(body["questions"]) == size and body["cursor"] == size
+    with django_assert_max_num_queries(3):
+        body = api_client.get(f"{URL}/current", {"study_topic_id": topic.id}).json()
+    assert body["id"] == session.id and len(body["questions"]) == size

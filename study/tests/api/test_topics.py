@@ -233,3 +233,44 @@ def test_concurrent_duplicate_names_give_one_201(client_for):
     )
     assert sorted(statuses) == [201] + [409] * 5
     assert StudyTopic.objects.filter(user=user, name="race").count() == 1
+
+
+def _topic_with_rows(user, i):
+    """A topic holding sessions (with assets), documents, questions with progress, and cards with evidence."""
+    topic = f.StudyTopicFactory(user=user)
+    for session in f.StudySessionFactory.create_batch(2, user=user, study_topic=topic):
+        f.SessionAssetFactory(session=session)
+    link = f.TopicDocumentFactory(topic=topic)
+    for question in f.QuestionFactory.create_batch(2, study_topic=topic):
+        f.QuestionProgressFactory(question=question, due_at=timezone.now() - timedelta(hours=i + 1))
+        card = f.MemoCardFactory(user=user, source_question=question, study_topic=topic, needs_review=bool(i % 2))
+        f.CardEvidenceFactory(card=card)
+    return topic, link.document
+
+
+@pytest.mark.parametrize("sessions", [2, 25])
+def test_detail_query_count_does_not_grow_with_its_sections(api_client, user, sessions, django_assert_max_num_queries):
+    topic, _ = _topic_with_rows(user, 0)
+    for session in f.StudySessionFactory.create_batch(sessions, user=user, study_topic=topic):
+        f.SessionAssetFactory(session=session)
+    for _ in range(sessions):
+        f.TopicDocumentFactory(topic=topic)
+    # token auth (1) + the topic with its stats (1) + sessions (1) + documents (1)
+    with django_assert_max_num_queries(4):
+        body = api_client.get(f"/api/study-topics/{topic.id}").json()
+    assert len(body["sections"]["sessions"]) == min(sessions + 2, 20)
+    assert len(body["sections"]["documents"]) == sessions + 1
+    assert body["stats"]["question_count"] == 2 and body["stats"]["card_count"] == 2
+
+
+@pytest.mark.parametrize("topics", [1, 12])
+def test_by_document_query_count_is_constant(api_client, user, topics, django_assert_max_num_queries):
+    _, document = _topic_with_rows(user, 0)
+    for i in range(1, topics):
+        topic, _ = _topic_with_rows(user, i)
+        f.TopicDocumentFactory(topic=topic, document=document)
+    # token auth (1) + the document (1) + the topics with their stats (1)
+    with django_assert_max_num_queries(3):
+        body = api_client.get(f"/api/study-topics/by-document/{document.id}").json()
+    assert len(body) == topics
+    assert all(t["stats"]["session_count"] == 2 and t["stats"]["question_count"] == 2 for t in body)
