@@ -1,5 +1,7 @@
 """API of study topics: CRUD with stats, the detail sections, and links to documents."""
 
+import unicodedata
+
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -20,6 +22,13 @@ class TopicWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     study_type = serializers.CharField(max_length=50, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+
+    def validate_name(self, value: str) -> str:
+        # NFC like document titles and file names: a decomposed (NFD) spelling is the same name (SPEC: unique).
+        name = unicodedata.normalize("NFC", value)
+        if len(name) > StudyTopic._meta.get_field("name").max_length:  # NFC rarely lengthens (e.g. U+0958)
+            raise serializers.ValidationError("Ensure this field has no more than 200 characters.")
+        return name
 
 
 class TopicStatsSerializer(serializers.Serializer):

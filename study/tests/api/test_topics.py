@@ -1,5 +1,6 @@
 """/api/study-topics: CRUD, stats, sections, links to documents, publish outbox, races."""
 
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -274,3 +275,19 @@ def test_by_document_query_count_is_constant(api_client, user, topics, django_as
         body = api_client.get(f"/api/study-topics/by-document/{document.id}").json()
     assert len(body) == topics
     assert all(t["stats"]["session_count"] == 2 and t["stats"]["question_count"] == 2 for t in body)
+
+
+def test_names_differing_only_in_unicode_normalisation_are_the_same_name(api_client, user):
+    # "가스기사" typed (NFC) and the same name decomposed (NFD, as macOS file names are) look identical: one topic.
+    nfc = unicodedata.normalize("NFC", "가스기사")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    created = api_client.post("/api/study-topics", {"name": nfd}, format="json")
+    assert created.status_code == 201
+    assert created.json()["name"] == nfc
+    duplicate = api_client.post("/api/study-topics", {"name": nfc}, format="json")
+    assert duplicate.status_code == 409 and duplicate.json()["error_code"] == "conflict"
+    other = f.StudyTopicFactory(user=user, name="JLPT N3")
+    renamed = api_client.patch(f"/api/study-topics/{other.id}", {"name": nfd}, format="json")
+    assert renamed.status_code == 409
+    assert StudyTopic.objects.filter(user=user, deleted_at__isnull=True).count() == 2
