@@ -1,10 +1,17 @@
-"""Normalisation of card facts and the card dedup hash (one implementation for API, admin and tasks)."""
+"""Text normalisation: names and texts as stored (NFC), card facts and the card dedup hash (one implementation
+for API, admin and tasks)."""
 
 import hashlib
 import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
+
+
+def nfc(text: str) -> str:
+    """The composed (NFC) form that names, titles, tags and question texts are stored and searched in: the same
+    Korean syllable typed (NFC) or taken from a macOS file name (NFD) is one string."""
+    return unicodedata.normalize("NFC", text)
 
 
 def _is_punct(ch: str) -> bool:

@@ -3,7 +3,6 @@
 import hashlib
 import os
 import struct
-import unicodedata
 import warnings
 
 from django.conf import settings
@@ -11,6 +10,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from PIL import Image
 
+from study.textnorm import nfc
 from studyserver.errors import BodyTooLarge, EmptyFile, InvalidInput
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -59,7 +59,7 @@ class LimitedUploadHandler(FileUploadHandler):
 
 def upload_base_name(raw_name: str | None) -> str:
     """The base name of a client file name (any / or \\ path stripped); empty names and dot-files refused."""
-    name = unicodedata.normalize("NFC", raw_name or "")
+    name = nfc(raw_name or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if ch.isprintable()).strip()
     if not name or name.startswith("."):

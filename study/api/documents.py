@@ -1,7 +1,5 @@
 """API of documents: streamed multipart upload, list with filters, soft delete, safe download."""
 
-import unicodedata
-
 from django.db.models import Value
 from django.db.models.functions import StrIndex
 from django.http import FileResponse
@@ -19,6 +17,7 @@ from rest_framework.response import Response
 from study.models import Document
 from study.selectors.documents import documents_live
 from study.services import documents as document_services
+from study.textnorm import nfc
 from studyserver.errors import NotFound, error_body
 from studyserver.parsers import JSONParser
 from studyserver.ranges import UNSATISFIABLE, FileSlice, byte_range
@@ -113,13 +112,13 @@ class DocumentFilter(FilterSet):
     def filter_tag(self, queryset, name, value):
         # A whole tag, case-sensitive as tags are stored: STRPOS / INSTR on every database (SQLite's LIKE,
         # behind `contains`, ignores ASCII case). Tags never hold a comma, so a value with one matches nothing.
-        tag = unicodedata.normalize("NFC", value.strip())
+        tag = nfc(value.strip())
         if "," in tag:
             return queryset.none()
         return queryset.alias(_tag_at=StrIndex("tags_text", Value(f",{tag},"))).filter(_tag_at__gt=0)
 
     def filter_q(self, queryset, name, value):
-        return queryset.filter(title__icontains=unicodedata.normalize("NFC", value))
+        return queryset.filter(title__icontains=nfc(value))
 
     def filter_topic(self, queryset, name, value):
         return queryset.filter(topic_links__topic_id=value, topic_links__topic__deleted_at__isnull=True)

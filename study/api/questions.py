@@ -23,6 +23,7 @@ from study.services.questions import (
     questions_import,
 )
 from study.services.topics import topic_get_live
+from study.textnorm import nfc
 from studyserver.errors import EmptyFile, InvalidInput
 from studyserver.parsers import JSONParser
 
@@ -44,12 +45,19 @@ _REQUIRED_COLUMNS = ("subject", "question_text", "correct_choice")
 
 class QuestionFilter(FilterSet):
     study_topic_id = IdFilter(field_name="study_topic_id")
-    subject = filters.CharFilter(field_name="subject", max_length=200)
-    q = filters.CharFilter(field_name="question_text", lookup_expr="icontains", max_length=200)
+    subject = filters.CharFilter(method="filter_subject", max_length=200)
+    q = filters.CharFilter(method="filter_q", max_length=200)
 
     class Meta:
         model = Question
         fields = ["study_topic_id", "subject", "q"]
+
+    # Subjects and texts are stored NFC (study.services.questions): so is what is looked for.
+    def filter_subject(self, queryset, name, value):
+        return queryset.filter(subject=nfc(value))
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(question_text__icontains=nfc(value))
 
 
 class CsvImportSerializer(serializers.Serializer):

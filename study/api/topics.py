@@ -1,7 +1,5 @@
 """API of study topics: CRUD with stats, the detail sections, and links to documents."""
 
-import unicodedata
-
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -13,6 +11,7 @@ from study.models import Document, StudySession, StudyTopic, TopicDocument
 from study.selectors.documents import document_get_live
 from study.selectors.topics import topic_sections, topics_holding_document, topics_with_stats
 from study.services import topics as topic_services
+from study.textnorm import nfc
 from studyserver.errors import NotFound
 
 from .common import OwnedObjectMixin, error_responses, id_field, path_id
@@ -25,7 +24,7 @@ class TopicWriteSerializer(serializers.Serializer):
 
     def validate_name(self, value: str) -> str:
         # NFC like document titles and file names: a decomposed (NFD) spelling is the same name (SPEC: unique).
-        name = unicodedata.normalize("NFC", value)
+        name = nfc(value)
         if len(name) > StudyTopic._meta.get_field("name").max_length:  # NFC rarely lengthens (e.g. U+0958)
             raise serializers.ValidationError("Ensure this field has no more than 200 characters.")
         return name

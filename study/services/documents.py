@@ -2,7 +2,6 @@
 
 import logging
 import mimetypes
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from study.models import Document, TopicDocument
 from study.tasks import extract_document
+from study.textnorm import nfc
 from study.uploads import checked_upload_size, file_format_of, sha256_of, upload_base_name
 from studyserver.celery import enqueue_on_commit
 from studyserver.errors import Conflict, NotFound
@@ -60,7 +60,7 @@ def _insert_document(
     document = Document(
         user=user,
         # NFC like the file name (upload_base_name): a decomposed (NFD) title is found by a search typed in NFC.
-        title=unicodedata.normalize("NFC", title or stored.original_name)[:255],
+        title=nfc(title or stored.original_name)[:255],
         original_name=stored.original_name,
         file_format=stored.file_format,
         content_type=stored.content_type,
@@ -131,7 +131,7 @@ def document_delete(*, document: Document) -> None:
 
 def parse_tags(raw: str | None) -> list[str]:
     """Comma-separated tags → a list (blank items dropped), NFC-normalised as file names and titles are."""
-    return [t.strip() for t in unicodedata.normalize("NFC", raw or "").split(",") if t.strip()]
+    return [t.strip() for t in nfc(raw or "").split(",") if t.strip()]
 
 
 # The directory `_store` and `Document.file`'s upload_to write uploads under; nothing else in storage is swept.

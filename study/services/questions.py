@@ -11,10 +11,13 @@ from rest_framework.exceptions import ValidationError
 from publishing.services import publish_request, publish_request_many
 from study.models import Question, StudyTopic
 from study.services.topics import topic_get_live
+from study.textnorm import nfc
 from studyserver.errors import NotFound
 
 PUBLISH_KIND = "study_question"
 EDITABLE_FIELDS = ("subject", "question_text", "choices", "correct_choice", "explanation", "source")
+# Stored NFC, as they are grouped (subjects in quizzes and analyses) and searched by what the learner types.
+_NFC_FIELDS = ("subject", "question_text")
 
 
 def _check_correct_choice(choices: Sequence[str], correct_choice: int) -> None:
@@ -40,8 +43,8 @@ def question_create(
         question = Question.objects.create(
             user=user,
             study_topic=topic,
-            subject=subject,
-            question_text=question_text,
+            subject=nfc(subject),
+            question_text=nfc(question_text),
             choices=choices,
             correct_choice=correct_choice,
             explanation=explanation,
@@ -68,6 +71,8 @@ def question_update(*, question: Question, data: dict[str, Any]) -> Question:
             setattr(question, field, getattr(current, field))
         for field in changed:
             value = data[field]
+            if field in _NFC_FIELDS:
+                value = nfc(value)
             setattr(question, field, value if field != "source" else (value or {}))
         _check_correct_choice(question.choices, question.correct_choice)
         question.save(update_fields=[*changed, "updated_at"])
@@ -91,8 +96,8 @@ def questions_import(*, user: AbstractBaseUser, topic: StudyTopic, rows: Sequenc
         Question(
             user=user,
             study_topic=topic,
-            subject=row["subject"],
-            question_text=row["question_text"],
+            subject=nfc(row["subject"]),
+            question_text=nfc(row["question_text"]),
             choices=row["choices"],
             correct_choice=row["correct_choice"],
             explanation=row.get("explanation") or "",

@@ -1,5 +1,6 @@
 """Questions over the API: create, list/filters, detail with explanation and progress, edit, soft delete."""
 
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -227,3 +228,25 @@ def test_list_query_count_is_constant(api_client, user, rows, django_assert_max_
     with django_assert_max_num_queries(3):
         body = api_client.get(URL, {"limit": 200}).json()
     assert body["count"] == rows and len(body["results"]) == rows
+
+
+def test_subjects_and_texts_are_one_spelling_however_they_arrive(api_client, topic):
+    """A subject from a macOS file or an NFD source ("가스일반" decomposed) is the subject typed in NFC: one group
+    in quizzes and analyses, found by the filters typed either way."""
+    nfd_subject, nfd_text = unicodedata.normalize("NFD", "연소공학"), unicodedata.normalize("NFD", "폭발범위는?")
+    created = api_client.post(URL, payload(topic, subject=nfd_subject, question_text=nfd_text), format="json")
+    assert created.status_code == 201, created.content
+    row = {"subject": nfd_subject, "question_text": "두 번째", "choices": ["a", "b"], "correct_choice": 1}
+    imported = api_client.post(f"{URL}/import", {"study_topic_id": topic.id, "questions": [row]}, format="json")
+    assert imported.status_code == 200 and imported.json()["created"] == 1
+    other = Question.objects.exclude(pk=created.json()["id"]).get(study_topic=topic)
+    assert api_client.patch(f"{URL}/{other.id}", {"subject": "가스일반"}, format="json").status_code == 200
+    assert api_client.patch(f"{URL}/{other.id}", {"subject": nfd_subject}, format="json").status_code == 200
+
+    assert set(Question.objects.filter(study_topic=topic).values_list("subject", flat=True)) == {"연소공학"}
+    for spelling in ("연소공학", nfd_subject):
+        found = api_client.get(URL, {"study_topic_id": topic.id, "subject": spelling}).json()
+        assert len(found["results"] if isinstance(found, dict) else found) == 2
+    for spelling in ("폭발", unicodedata.normalize("NFD", "폭발")):
+        found = api_client.get(URL, {"study_topic_id": topic.id, "q": spelling}).json()
+        assert len(found["results"] if isinstance(found, dict) else found) == 1
