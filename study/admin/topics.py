@@ -9,6 +9,7 @@ from publishing.models import PublishKind
 from publishing.services import publish_request
 from study.models import StudyTopic, TopicDocument
 from study.services.topics import topic_delete, topic_update
+from study.textnorm import nfc
 from studyserver.errors import Conflict, NotFound
 
 from .base import SoftDeleteModelAdmin
@@ -25,6 +26,9 @@ class StudyTopicForm(forms.ModelForm):
     class Meta:
         model = StudyTopic
         fields = ("user", *TOPIC_EDITABLE_FIELDS)
+
+    def clean_name(self) -> str:
+        return nfc(self.cleaned_data["name"])  # as the API stores names: an NFD spelling is the same name
 
     def clean(self) -> dict:
         data = super().clean()

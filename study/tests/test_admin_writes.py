@@ -5,6 +5,7 @@ Celery kick on commit), deletes must be soft, and bad input must be a form error
 """
 
 import json
+import unicodedata
 
 import pytest
 from django.urls import reverse
@@ -229,6 +230,19 @@ def test_duplicate_topic_name_is_a_form_error(admin, user):
                           topic_form(topic, name="산업안전기사"))
     assert response.status_code == 302, form_errors(response)
     assert published("study_topic", topic.pk).payload["name"] == "산업안전기사"
+
+
+def test_an_nfd_spelling_of_a_topic_name_is_that_name(admin, user):
+    StudyTopicFactory(user=user, name="가스기사")
+    nfd = unicodedata.normalize("NFD", "가스기사")
+    response = admin.post(reverse("admin:study_studytopic_add"),
+                          {"user": user.pk, "name": nfd, "study_type": "", "description": "", **NO_INLINES})
+    assert response.status_code == 200 and "name" in form_errors(response)  # the same name: taken
+    response = admin.post(reverse("admin:study_studytopic_add"),
+                          {"user": user.pk, "name": unicodedata.normalize("NFD", "연소공학"), "study_type": "",
+                           "description": "", **NO_INLINES})
+    assert response.status_code == 302, form_errors(response)
+    assert StudyTopic.objects.filter(user=user, name="연소공학").exists()  # stored NFC, as the API stores it
 
 
 def test_topic_delete_is_soft_and_tombstoned(admin, question):
