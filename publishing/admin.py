@@ -21,6 +21,7 @@ class PublishedAdmin(ReadOnlyAdmin):
     list_display = ("seq", "kind", "source_id", "pub_id", "deleted", "user", "updated_at")
     list_filter = ("kind", "deleted")
     search_fields = ("pub_id",)
+    list_select_related = ("user",)  # nullable (a deleted user's tombstones): Django would not join it itself
     ordering = ("-seq",)
 
 
