@@ -77,7 +77,7 @@ class QueueFilterForm(forms.Form):
 @admin.register(MemoCard)
 class MemoCardAdmin(SoftDeleteModelAdmin):
     form = MemoCardForm
-    list_display = ("id", "cue", "fact", "format", "source_kind", "needs_review", "flagged_by", "user", "study_topic")
+    list_display = ("id", "cue", "fact", "format", "source_kind", "review_state", "flagged_by", "user", "study_topic")
     list_display_links = ("id", "cue")
     list_filter = ("needs_review", "format", "source_kind", "user", "study_topic")
     list_select_related = ("user", "study_topic")
@@ -125,6 +125,11 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
 
     def soft_delete(self, obj: MemoCard) -> None:  # the delete button and "delete selected (soft)"
         card_services.card_delete(card=obj)
+
+    @admin.display(description="Review", ordering="needs_review")
+    def review_state(self, obj: MemoCard) -> str:
+        # Words, not Django's boolean icons: a green tick on "needs review" read as "this card is fine".
+        return "Waiting for review" if obj.needs_review else "Approved"
 
     # --- bulk actions on the changelist (deliberately no "approve every pending card") ----------
 
