@@ -120,11 +120,10 @@ def running_worker(broker_url: str) -> Iterator:
     The unique prefix keeps two runs sharing a Redis database (parallel sessions) from taking
     each other's tasks; its keys are deleted afterwards.
     """
-    prefix = f"test-{uuid.uuid4().hex}:"
-    options = {**(app.conf.broker_transport_options or {}), "global_keyprefix": prefix}
     try:
         with (
-            celery_conf(broker_url=broker_url, task_always_eager=False, broker_transport_options=options),
+            broker_key_prefix(broker_url) as prefix,
+            sending_to(broker_url, prefix),
             start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10),
         ):
             from publishing.services import kick_pending_clear
@@ -135,9 +134,6 @@ def running_worker(broker_url: str) -> Iterator:
         # The worker leaves process-wide state behind; later eager tests must see a plain process.
         reset_worker_optimizations(app)
         _set_task_join_will_block(False)
-        with redis.Redis.from_url(broker_url) as client:
-            for key in client.scan_iter(match=f"{prefix}*"):
-                client.delete(key)
 
 
 @contextmanager
@@ -177,17 +173,22 @@ def worker_database_url() -> str:
     return f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@contextmanager
-def worker_process(broker_url: str, prefix: str, *options: str, **env: str) -> Iterator[subprocess.Popen]:
-    """A real `celery -A studyserver worker` process (solo pool) on `broker_url` under `prefix`, on the test
-    database, with extra command-line `options` (e.g. "-Q", "celery") and environment; stopped after the block."""
-    process = subprocess.Popen(  # noqa: S603 - a fixed command; `options` come from the tests
+def start_worker_process(broker_url: str, prefix: str, *options: str, **env: str) -> subprocess.Popen:
+    """Start a real `celery -A studyserver worker` process (solo pool) on `broker_url` under `prefix`, on the test
+    database, with extra command-line `options` (e.g. "-Q", "celery") and environment. The caller stops it."""
+    return subprocess.Popen(  # noqa: S603 - a fixed command; `options` come from the tests
         [sys.executable, "-m", "celery", "-A", "studyserver", "worker", "--pool", "solo", "--loglevel", "WARNING",
          "--without-mingle", "--without-gossip", "--without-heartbeat", *options],
         cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "DEBUG": "true", "DATABASE_URL": worker_database_url(), "CELERY_BROKER_URL": broker_url,
              "CELERY_BROKER_KEY_PREFIX": prefix, **env},
     )
+
+
+@contextmanager
+def worker_process(broker_url: str, prefix: str, *options: str, **env: str) -> Iterator[subprocess.Popen]:
+    """start_worker_process() for the block, stopped (warm shutdown) after it."""
+    process = start_worker_process(broker_url, prefix, *options, **env)
     try:
         yield process
     finally:

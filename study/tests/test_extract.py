@@ -26,6 +26,7 @@ from studyserver.testing import (
     counting_updates,
     hold_until_another_waits,
     run_concurrently,
+    worker_database_url,
 )
 
 CJK_FONTS = sorted(Path("/usr/share/fonts").rglob("NotoSansCJK-Regular.ttc"))
@@ -472,9 +473,7 @@ def test_a_document_whose_extracting_worker_died_is_extracted_by_the_next_delive
     """The extract lock is a session lock of the extracting connection: taken by a live worker, deliveries of the
     task leave the document alone; when that worker's connection ends (killed), the next delivery extracts it."""
     doc = make_document(user, b"taken over", "a.txt", "txt")
-    db = connection.settings_dict
-    dsn = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    with psycopg.connect(dsn, autocommit=True) as other_worker:
+    with psycopg.connect(worker_database_url(), autocommit=True) as other_worker:
         other_worker.execute("SELECT pg_advisory_lock(%s)", [advisory_lock_key(extract_lock_key(doc.id))])
         assert document_extract(document_id=doc.id) == "not_pending"
         assert Document.objects.get(pk=doc.id).extract_status == "pending"

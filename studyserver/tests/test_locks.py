@@ -5,15 +5,13 @@ import pytest
 from django.db import DataError, connection, transaction
 
 from studyserver.locks import advisory_lock_key, advisory_session_lock
-from studyserver.testing import advisory_lock_holders, wait_for
+from studyserver.testing import advisory_lock_holders, wait_for, worker_database_url
 
 pytestmark = pytest.mark.postgresql  # advisory locks are PostgreSQL's (a no-op on SQLite)
 
 
 def _other_connection() -> psycopg.Connection:
-    db = connection.settings_dict
-    dsn = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return psycopg.connect(dsn, autocommit=True)
+    return psycopg.connect(worker_database_url(), autocommit=True)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,18 +7,13 @@ unacknowledged message back after the visibility timeout and does the work exact
 """
 
 import os
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.db import OperationalError, connection, transaction
 
 from publishing.models import Published, PublishOutbox
@@ -28,53 +23,34 @@ from study.models import Document, StudySession
 from study.services.extraction import extract_lock_key
 from study.tasks import extract_document
 from study.tests.factories import SessionAssetFactory, StudyTopicFactory
-from studyserver.celery import app
 from studyserver.testing import (
     advisory_lock_holders,
     backend_in_transaction,
-    celery_conf,
+    broker_key_prefix,
     counting_updates,
+    sending_to,
+    start_worker_process,
     wait_for,
     worker_broker_url,
+    worker_database_url,
+    worker_process,
 )
 
 VISIBILITY_TIMEOUT = 1
 
 
-def _dsn() -> str:
-    db = connection.settings_dict
-    return f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def start_worker_process(broker: str, prefix: str, **extra_env: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        **extra_env,
-        "DEBUG": "true",
-        "DATABASE_URL": _dsn(),
-        "CELERY_BROKER_URL": broker,
-        "CELERY_BROKER_KEY_PREFIX": prefix,
-        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "studyserver", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "--without-mingle", "--without-gossip", "--without-heartbeat"],
-        cwd=django_settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-
 class Crash:
     """Real worker processes on their own Redis key prefix: one killed in the middle of a task, one after it."""
 
-    def __init__(self, **env: str) -> None:
-        self.broker, self.prefix, self.env = worker_broker_url(), f"crash-{uuid.uuid4().hex}:", env
+    def __init__(self, broker: str, prefix: str, **env: str) -> None:
+        self.broker, self.prefix = broker, prefix
+        self.env = {**env, "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
 
     def kill_mid_task(self, task, args: list, *, waiting: Callable[[], bool]) -> None:
         """Send `task`, wait until `waiting()` says it is stuck mid-way, then SIGKILL its worker."""
         first = start_worker_process(self.broker, self.prefix, **self.env)
         try:
-            options = {**app.conf.broker_transport_options, "global_keyprefix": self.prefix}
-            with celery_conf(broker_url=self.broker, task_always_eager=False, broker_transport_options=options):
+            with sending_to(self.broker, self.prefix):
                 task.apply_async(args=args)
             assert wait_for(waiting, timeout=30)
         finally:
@@ -85,24 +61,15 @@ class Crash:
     def next_worker(self):
         """A new worker, which restores unacknowledged messages older than the visibility timeout on start."""
         time.sleep(VISIBILITY_TIMEOUT + 0.5)
-        second = start_worker_process(self.broker, self.prefix, **self.env)
-        try:
+        with worker_process(self.broker, self.prefix, **self.env):
             yield
-        finally:
-            second.terminate()
-            second.wait(timeout=20)
-
-    def clean(self) -> None:
-        with redis.Redis.from_url(self.broker) as client:
-            for key in client.scan_iter(match=f"{self.prefix}*"):
-                client.delete(key)
 
 
 @pytest.fixture
 def crash(settings):
-    crash = Crash(MEDIA_ROOT=str(settings.MEDIA_ROOT))
-    yield crash
-    crash.clean()
+    broker = worker_broker_url()
+    with broker_key_prefix(broker, "crash") as prefix:
+        yield Crash(broker, prefix, MEDIA_ROOT=str(settings.MEDIA_ROOT))
 
 
 def drain_is_waiting_on_the_lock() -> bool:
@@ -121,7 +88,7 @@ def test_a_drain_killed_mid_task_is_redelivered_and_publishes_once(crash):
     topic = StudyTopicFactory(name="가스기사 필기")
     PublishOutbox.objects.create(kind="study_topic", source_id=topic.pk)
 
-    with psycopg.connect(_dsn(), autocommit=True) as lock_holder:
+    with psycopg.connect(worker_database_url(), autocommit=True) as lock_holder:
         lock_holder.execute("SELECT pg_advisory_lock(%s)", [PUBLISH_LOCK_KEY])
         crash.kill_mid_task(publish_drain, [], waiting=drain_is_waiting_on_the_lock)
         lock_holder.execute("SELECT pg_advisory_unlock(%s)", [PUBLISH_LOCK_KEY])
