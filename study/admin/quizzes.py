@@ -46,8 +46,10 @@ class SessionAnalysisForm(SameOwnerForm):
     owner_links = ("quiz_session",)
 
 
-class QuestionForm(forms.ModelForm):
+class QuestionForm(SameOwnerForm):
     """The rules the API and the services enforce, as form errors instead of a 500 or a bad row."""
+
+    owner_links = ("study_topic",)
 
     class Meta:
         model = Question
@@ -76,14 +78,9 @@ class QuestionForm(forms.ModelForm):
         choices, correct = data.get("choices"), data.get("correct_choice")
         if choices is not None and correct is not None and not 1 <= correct <= len(choices):
             self.add_error("correct_choice", f"Must be between 1 and {len(choices)} (the number of choices).")
-        user = data.get("user")
-        user_id = user.pk if user is not None else self.instance.user_id
-        topic = data.get("study_topic")
-        if topic is not None and user_id is not None:
-            if topic.user_id != user_id:
-                self.add_error("study_topic", "This topic belongs to another user.")
-            elif topic.deleted_at is not None and "study_topic" in self.changed_data:
-                self.add_error("study_topic", "This topic is deleted.")
+        topic = data.get("study_topic")  # its owner is checked by SameOwnerForm
+        if topic is not None and topic.deleted_at is not None and "study_topic" in self.changed_data:
+            self.add_error("study_topic", "This topic is deleted.")
         return data
 
 

@@ -6,6 +6,8 @@ from django.http import HttpRequest
 
 from study.models import SessionAsset, StudySession
 
+from .base import SameOwnerForm
+
 OTHER_OWNER_MESSAGE = "This document belongs to another user than the session."
 
 
@@ -28,21 +30,14 @@ class SessionAssetForm(forms.ModelForm):
         return data
 
 
-class StudySessionForm(forms.ModelForm):
+class StudySessionForm(SameOwnerForm):
     """The session's topic, like its assets, belongs to the session's owner."""
+
+    owner_links = ("study_topic",)
 
     class Meta:
         model = StudySession
-        fields = "__all__"  # noqa: DJ007  (the admin shows every field of a session, as before this form)
-
-    def clean(self) -> dict:
-        data = super().clean()
-        user = data.get("user")
-        user_id = user.pk if user is not None else self.instance.user_id
-        topic = data.get("study_topic")
-        if topic is not None and user_id is not None and topic.user_id != user_id:
-            self.add_error("study_topic", "This topic belongs to another user.")
-        return data
+        fields = "__all__"
 
 
 class SessionAssetInline(admin.TabularInline):
