@@ -1,7 +1,6 @@
 """Single byte ranges of a download (RFC 9110 §14): what a media player asks for to stream or seek."""
 
 import re
-from collections.abc import Iterator
 from typing import BinaryIO
 
 _SINGLE_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
@@ -36,7 +35,8 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
 
 
 class FileSlice:
-    """Bytes first..last (inclusive) of an open file, read in blocks: the body of a 206."""
+    """Bytes first..last (inclusive) of an open file: the body of a 206 (FileResponse reads it in blocks and
+    closes it)."""
 
     def __init__(self, handle: BinaryIO, first: int, last: int) -> None:
         self.handle, self.remaining = handle, last - first + 1
@@ -52,7 +52,3 @@ class FileSlice:
 
     def close(self) -> None:
         self.handle.close()
-
-    def __iter__(self) -> Iterator[bytes]:
-        while block := self.read(64 * 1024):
-            yield block
