@@ -104,6 +104,32 @@ def test_single_kind_allocates_referenced_rows(data):
     assert Published.objects.filter(kind=PublishKind.STUDY_QUESTION).count() == 0
 
 
+def test_rows_of_a_user_deleted_while_publishing_was_off_are_tombstoned(data, settings):
+    backfill("--kind", "all")
+    settings.STUDY_PUBLISH_ENABLED = False
+    data["user"].delete()  # the deletion records nothing: its rows stay live, detached from any user
+    live = Published.objects.filter(deleted=False)
+    assert live.count() == 12 and not live.filter(user__isnull=False).exists()
+    top_seq = Published.objects.order_by("-seq").values_list("seq", flat=True).first()
+    settings.STUDY_PUBLISH_ENABLED = True
+
+    assert backfill("--kind", "all", "--dry-run").strip().endswith("would have published 0, tombstoned 12, unchanged 0")
+    assert live.count() == 12
+    assert backfill("--kind", "all", "--batch-size", "5").strip().endswith("published 0, tombstoned 12, unchanged 0")
+    assert not live.exists()
+    assert not Published.objects.filter(deleted=True, seq__lte=top_seq).exists()  # fresh seqs: viewers see them
+    assert not Published.objects.exclude(payload=None).exists()
+    assert backfill("--kind", "all").strip().endswith("published 0, tombstoned 0, unchanged 0")  # nothing left
+
+
+def test_user_filter_leaves_rows_of_deleted_users_alone(data, settings):
+    backfill("--kind", "study_topic")
+    settings.STUDY_PUBLISH_ENABLED = False
+    data["user"].delete()
+    backfill("--kind", "study_topic", "--user", str(UserFactory().pk))
+    assert Published.objects.get(kind=PublishKind.STUDY_TOPIC).deleted is False
+
+
 def test_user_filter(data):
     other_card = MemoCardFactory()
     backfill("--kind", "study_card", "--user", str(other_card.user_id))
@@ -118,7 +144,8 @@ def test_bad_kind_is_refused():
 def test_query_count_per_batch_is_bounded(data, django_assert_max_num_queries):
     QuestionFactory.create_batch(40, study_topic=data["topic"])
     # count + per batch (ids, savepoint pair, lock, existing, sources, refs, max seq, upsert) + final empty batch
-    with django_assert_max_num_queries(1 + 2 * 11 + 1):
+    # + the rows of gone sources (none)
+    with django_assert_max_num_queries(1 + 2 * 11 + 1 + 1):
         backfill("--kind", "study_question", "--batch-size", "25")
     assert Published.objects.filter(kind=PublishKind.STUDY_QUESTION).count() == 45
 

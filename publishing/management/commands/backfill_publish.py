@@ -5,6 +5,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from tqdm import tqdm
 
 from publishing.models import Published, PublishKind
@@ -72,8 +73,29 @@ class Command(BaseCommand):
                 rate = done / max(time.monotonic() - started, 1e-6)
                 self.stdout.write(f"{kind}: {done}/{row_count} rows ({rate:.0f} rows/s)")
         bar.close()
+        if user_id is None:
+            counts.add(self._retract_gone(kind, batch_size=batch_size, dry_run=dry_run,
+                                          dry_run_inserted=dry_run_inserted))
         if not dry_run and done:
             self._analyze_feed()
+        return counts
+
+    @staticmethod
+    def _retract_gone(kind: str, *, batch_size: int, dry_run: bool, dry_run_inserted: set | None) -> PublishCounts:
+        """Tombstone the live feed rows whose source is gone for good: the rows of a user deleted while
+        STUDY_PUBLISH_ENABLED was off (with it on, the deletion retracts them itself). Not with --user: such rows
+        have no user any more."""
+        gone = (
+            Published.objects.filter(kind=kind, deleted=False)
+            .exclude(Exists(SOURCES[kind].objects.filter(pk=OuterRef("source_id"))))
+            .order_by("source_id")
+            .values_list("source_id", flat=True)
+        )
+        counts, last_id = PublishCounts(), 0
+        while ids := list(gone.filter(source_id__gt=last_id)[:batch_size]):
+            with transaction.atomic():
+                counts.add(publish_sources(kind_ids={kind: ids}, dry_run=dry_run, dry_run_inserted=dry_run_inserted))
+            last_id = ids[-1]
         return counts
 
     @staticmethod
