@@ -6,6 +6,7 @@ about half of the generated ids are replaced by ids of real objects of that user
 reaches past the 404s into the views' validation and services.
 """
 
+import os
 import random
 
 import pytest
@@ -22,7 +23,7 @@ from study.tests import factories as f
 from studyserver.wsgi import application
 
 VIEWER_TOKEN = "fuzz-viewer-token-0123456789"
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))  # a deep run: FUZZ_MAX_EXAMPLES=300
 
 schema = schemathesis.openapi.from_wsgi("/api/schema", application)
 
