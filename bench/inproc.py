@@ -3,6 +3,9 @@
 Run by bench/run.py with the benchmark database in DATABASE_URL:
     python bench/inproc.py finalize            -> RESULT {json}
     python bench/inproc.py profile GET /api/study-cards/due?limit=30 [--n 50] [--viewer] [--body JSON]
+    python bench/inproc.py profile POST /ingest/study/attempts --viewer --attempts 100
+(`{uuid}` in --body becomes a fresh value per request; --attempts builds an ingest body of that many attempts
+on the bench learner's published questions, a fresh client_session_uuid each time.)
 """
 
 import argparse
@@ -119,20 +122,41 @@ def ingest_bench() -> list:
     return rows
 
 
-def profile(method: str, path: str, n: int, viewer: bool, body: str | None) -> None:
+def _ingest_body(count: int) -> str:
+    """An ingest body of `count` attempts on random published questions of the bench learner, `{uuid}` to fill."""
+    import random
+
+    from publishing.models import Published
+
+    user = get_user_model().objects.get(username="bench_learner")
+    question_ids = Question.objects.filter(user=user).values_list("id", flat=True)
+    pub_ids = list(Published.objects.filter(kind="study_question", deleted=False, source_id__in=question_ids)
+                   .values_list("pub_id", flat=True))
+    rng = random.Random(7)
+    attempts = [{"question_pub_id": rng.choice(pub_ids), "selected_choice": rng.randint(1, 4)} for _ in range(count)]
+    return json.dumps({"client_session_uuid": "{uuid}", "attempts": attempts})
+
+
+def profile(method: str, path: str, n: int, viewer: bool, body: str | None, attempts: int | None = None) -> None:
     from pyinstrument import Profiler
 
     client = viewer_client() if viewer else learner_client()[1]
     send = getattr(client, method.lower())
-    kwargs = {"data": body, "content_type": "application/json"} if body else {}
-    send(path, **kwargs)  # warm-up
+    if attempts:
+        body = _ingest_body(attempts)
+    bodies = [body.replace("{uuid}", f"profile-{secrets.token_hex(8)}") if body else None for _ in range(n + 1)]
+
+    def kwargs(i: int) -> dict:
+        return {"data": bodies[i], "content_type": "application/json"} if body else {}
+
+    send(path, **kwargs(n))  # warm-up
     profiler = Profiler(interval=0.0005)
     profiler.start()
-    for _ in range(n):
-        response = send(path, **kwargs)
+    for i in range(n):
+        response = send(path, **kwargs(i))
     profiler.stop()
     print(f"last status {response.status_code}")
-    slug = "".join(c if c.isalnum() else "_" for c in path)[:60]
+    slug = "".join(c if c.isalnum() else "_" for c in path)[:60] + (f"_{attempts}" if attempts else "")
     out = ROOT / "bench" / "results" / f"profile-{method.lower()}-{slug}.txt"
     out.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
     print(profiler.output_text(unicode=True, color=False))
@@ -149,13 +173,14 @@ def main() -> None:
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--viewer", action="store_true")
     p.add_argument("--body")
+    p.add_argument("--attempts", type=int, help="an ingest body of this many attempts (POST /ingest/study/attempts)")
     args = parser.parse_args()
     if args.cmd == "finalize":
         result = finalize_bench()
         result["ingest"] = ingest_bench()
         print("RESULT " + json.dumps(result))
     else:
-        profile(args.method, args.path, args.n, args.viewer, args.body)
+        profile(args.method, args.path, args.n, args.viewer, args.body, args.attempts)
 
 
 if __name__ == "__main__":
