@@ -72,6 +72,7 @@ class QueueFilterForm(forms.Form):
     user = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     format = forms.ChoiceField(choices=CardFormat.choices, required=False)
     source_kind = forms.ChoiceField(choices=CardSourceKind.choices, required=False)
+    q = forms.CharField(required=False, max_length=200)
 
 
 @admin.register(MemoCard)
@@ -188,6 +189,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             user_id=params.get("user"),
             card_format=params.get("format") or None,
             source_kind=params.get("source_kind") or None,
+            text=params.get("q") or None,
         )
         keys = card_selectors.review_queue_group_keys(queryset)
         page = Paginator(keys, GROUPS_PER_PAGE).get_page(request.GET.get("page"))

@@ -6,12 +6,12 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from study import scheduling
 from study.models import CardEvidence, CardProgress, MemoCard
-from study.textnorm import card_dedup_hash
+from study.textnorm import card_dedup_hash, nfc
 from studyserver.sqljson import fetch_json, json_array_sql, json_list_sql
 
 MANUAL_GROUP_TITLE = "직접 추가 카드"
@@ -293,8 +293,10 @@ def review_queue_filtered(
     user_id: int | None = None,
     card_format: str | None = None,
     source_kind: str | None = None,
+    text: str | None = None,
 ) -> QuerySet[MemoCard]:
-    """Pending (or approved) live cards of every user (or one), for the admin review queue."""
+    """Pending (or approved) live cards of every user (or one), for the admin review queue; `text` finds cards
+    whose cue, fact, cloze text or source question's text contains it."""
     qs = MemoCard.objects.live().filter(needs_review=needs_review)
     if user_id:
         qs = qs.filter(user_id=user_id)
@@ -302,6 +304,14 @@ def review_queue_filtered(
         qs = qs.filter(format=card_format)
     if source_kind:
         qs = qs.filter(source_kind=source_kind)
+    if text:
+        text = nfc(text)
+        qs = qs.filter(
+            Q(cue__icontains=text)
+            | Q(fact__icontains=text)
+            | Q(cloze_text__icontains=text)
+            | Q(source_question__question_text__icontains=text)
+        )
     return qs
 
 

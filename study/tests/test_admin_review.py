@@ -1,5 +1,8 @@
 """The admin review queue without a browser: access, grouping, each POST action, bulk actions, the change form."""
 
+import unicodedata
+from urllib.parse import urlencode
+
 import pytest
 from django.urls import reverse
 
@@ -105,6 +108,27 @@ def test_queue_filters_by_user_and_format(reviewer, pending):
     assert [c.pk for g in response.context["groups"] for c in g.cards] == [pending["b"].pk]
     # junk filters are ignored, never a 500
     assert reviewer.get(reverse(QUEUE), {"user": "x", "format": "essay", "page": "zz"}).status_code == 200
+
+
+def test_queue_finds_cards_by_text_in_the_card_or_its_question(reviewer, pending, user):
+    def found(**params) -> list[int]:
+        response = reviewer.get(reverse(QUEUE), params)
+        assert response.status_code == 200
+        return sorted(c.pk for g in response.context["groups"] for c in g.cards)
+
+    a, b, c = pending["a"].pk, pending["b"].pk, pending["c"].pk
+    assert found(q="부취제") == [c]  # the cue
+    assert found(q="tht") == [c]  # the fact, any case
+    assert found(q="액화") == [b]  # the cloze text
+    assert found(q="주성분은") == [a, b]  # the source question's text
+    assert found(q="  메탄 ") == [a]  # stripped
+    assert found(q=unicodedata.normalize("NFD", "부취제")) == [c]  # typed decomposed, stored composed
+    assert found(q="부취제", format="cloze") == []  # with the other filters
+    assert found(q="없는 말") == []
+    page = reviewer.get(reverse(QUEUE), {"q": "부취제", "format": "qa"}).content.decode()
+    assert 'name="q" value="부취제"' in page
+    assert f'href="?status=approved&amp;{urlencode({"q": "부취제"})}&amp;format=qa"' in page  # tabs keep it
+    assert reviewer.get(reverse(QUEUE), {"q": "x" * 500}).status_code == 200  # too long: ignored, no 500
 
 
 def test_queue_paginates_by_group(reviewer, user):
