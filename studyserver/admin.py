@@ -21,6 +21,12 @@ class AdminLoginThrottle(SettingsSimpleRateThrottle):
 class StudyAdminSite(admin.AdminSite):
     """Staff accounts are the most valuable ones: guessing their password costs as much as an API token's."""
 
+    site_header = "studyserver administration"
+    site_title = "studyserver admin"
+    # No model list beside every page: the lists and the review queue need the width (an iPad in portrait); the
+    # index and the breadcrumbs lead everywhere.
+    enable_nav_sidebar = False
+
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         if request.method == "POST":
             throttle = AdminLoginThrottle()

@@ -78,7 +78,7 @@ class QueueFilterForm(forms.Form):
 @admin.register(MemoCard)
 class MemoCardAdmin(SoftDeleteModelAdmin):
     form = MemoCardForm
-    list_display = ("id", "cue", "fact", "format", "source_kind", "review_state", "flagged_by", "user", "study_topic")
+    list_display = ("id", "cue", "fact", "format", "source_kind", "review_state", "user", "study_topic")
     list_display_links = ("id", "cue")
     list_filter = ("needs_review", "format", "source_kind", "user", "study_topic")
     list_select_related = ("user", "study_topic")
@@ -129,8 +129,14 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
 
     @admin.display(description="Review", ordering="needs_review")
     def review_state(self, obj: MemoCard) -> str:
-        # Words, not Django's boolean icons: a green tick on "needs review" read as "this card is fine".
-        return "Waiting for review" if obj.needs_review else "Approved"
+        # Words, not Django's boolean icons: a green tick on "needs review" read as "this card is fine". Who sent a
+        # card back is said here too (a column of its own, mostly empty, pushed the topic out of a 1280 px window).
+        if not obj.needs_review:
+            return "Approved"
+        return {
+            card_services.FLAGGED_BY_USER: "Waiting for review (sent back by the learner)",
+            card_services.FLAGGED_BY_REVIEWER: "Waiting for review (sent back by a reviewer)",
+        }.get(obj.flagged_by, "Waiting for review")
 
     # --- bulk actions on the changelist (deliberately no "approve every pending card") ----------
 
@@ -214,7 +220,6 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             "source_kinds": CardSourceKind.choices,
             "query_without_page": query.urlencode(),
             "tab_query": tab_query.urlencode(),
-            "is_nav_sidebar_enabled": False,  # the cards need the width (an iPad in portrait)
             "can_change": self.has_change_permission(request),
             "can_delete": self.has_delete_permission(request),
         }

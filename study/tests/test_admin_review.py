@@ -424,12 +424,15 @@ def test_the_admin_has_no_view_site_link_to_a_missing_page(reviewer, client):
 def test_the_card_list_says_in_words_whether_a_card_waits_for_review(reviewer, pending, user):
     """Django's boolean icons showed a green tick for `needs_review` on pending cards, which read as "fine"."""
     approved = MemoCardFactory(user=user, needs_review=False)
+    sent_back = MemoCardFactory(user=user, needs_review=True, flagged_by="user")
     table = reviewer.get(reverse("admin:study_memocard_changelist")).content.decode()
     table = table.split('id="result_list"', 1)[1].split("</table>", 1)[0]
-    rows = {card.pk: row for row in table.split("<tr")[2:] for card in (pending["a"], approved)
+    rows = {card.pk: row for row in table.split("<tr")[2:] for card in (pending["a"], approved, sent_back)
             if f'name="_selected_action" value="{card.pk}"' in row}
     assert "Waiting for review" in rows[pending["a"].pk] and "icon-yes" not in rows[pending["a"].pk]
+    assert "sent back" not in rows[pending["a"].pk]
     assert "Approved" in rows[approved.pk] and "Waiting for review" not in rows[approved.pk]
+    assert "Waiting for review (sent back by the learner)" in rows[sent_back.pk]
     # The column still sorts (pending cards together).
     ordered = reviewer.get(reverse("admin:study_memocard_changelist"), {"o": "6"}).context["cl"].result_list
     assert [card.needs_review for card in ordered] == sorted(card.needs_review for card in ordered)

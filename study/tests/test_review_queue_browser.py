@@ -222,3 +222,45 @@ def test_admin_index_recent_actions_sit_beside_the_card_review_summary(live_serv
     recent = page.locator("#recent-actions-module").bounding_box()
     assert abs(recent["y"] - summary["y"]) < 5, (summary, recent)  # not pushed down below the summaries
     assert recent["x"] > summary["x"] + summary["width"]
+
+
+def test_the_card_list_fits_a_1280_window_and_breaks_korean_between_words(live_server, page):
+    cards = many_groups(3)
+    MemoCard.objects.filter(pk=cards[0].pk).update(flagged_by="user")  # the longest review column
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/admin/study/memocard/")
+    # Every column in sight: no sideways scrolling of the table (the topic column used to be cut off).
+    widths = page.evaluate("(() => { const r = document.querySelector('.results');"
+                           " return [r.scrollWidth, r.clientWidth]; })()")
+    assert widths[0] <= widths[1], widths
+    assert page.locator("#nav-sidebar").count() == 0
+    # A Korean cue wraps between words only: each line of the cell ends at a space or the end of the text.
+    lines = page.evaluate("""(() => {
+        const cell = [...document.querySelectorAll('#result_list td.field-cue')]
+            .find(c => c.textContent.includes('공기보다 가벼운 가스 0'));
+        const text = cell.querySelector('a');  // a box 5.5em wide inside the cell, which it takes its style from
+        text.style.display = 'inline-block'; text.style.width = '5.5em';
+        const node = text.firstChild, range = document.createRange(), out = [];
+        let top = null, line = '';
+        for (let i = 0; i < node.length; i++) {
+            range.setStart(node, i); range.setEnd(node, i + 1);
+            const y = Math.round(range.getClientRects()[0]?.top ?? top);
+            if (top !== null && y > top) { out.push(line); line = ''; }
+            top = y; line += node.data[i];
+        }
+        out.push(line);
+        return out;
+    })()""")
+    assert len(lines) > 1 and "".join(lines) == "공기보다 가벼운 가스 0", lines
+    assert all(line.endswith(" ") for line in lines[:-1]), lines
+
+
+def test_a_tablet_sees_the_cards_to_review_button_below_the_title(live_server, page):
+    many_groups(1)
+    log_in(page, live_server.url)
+    page.set_viewport_size({"width": 900, "height": 1000})
+    page.goto(f"{live_server.url}/admin/study/memocard/")
+    title = page.locator("#content h1").bounding_box()
+    button = page.get_by_role("link", name="Cards to review (2)").bounding_box()
+    assert title and button
+    assert button["y"] >= title["y"] + title["height"], (title, button)  # its own line, not over the title
