@@ -59,7 +59,8 @@ else
   missing+=(tesseract-ocr-kor tesseract-ocr-jpn tesseract-ocr-eng)
 fi
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-fc-list 2>/dev/null | grep -qi "noto sans cjk" || missing+=(fonts-noto-cjk)
+# (not `fc-list | grep -q`: under pipefail, grep leaving at the first match fails fc-list with SIGPIPE)
+grep -qi "noto sans cjk" <<<"$(fc-list 2>/dev/null)" || missing+=(fonts-noto-cjk)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   apt_install "${missing[@]}"
