@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from .health import healthz
+from .health import healthz, not_found
 from .ping import PingView
 
 urlpatterns = [
@@ -18,6 +18,9 @@ urlpatterns = [
     path("api/", include("study.api.urls")),
     path("publish/", include("publishing.urls")),
     path("ingest/", include("ingest.urls")),
+    # JSON everywhere (API.md), also for a path no route matches under these prefixes and with DEBUG on, where
+    # Django would answer its HTML "Page not found" page instead of handler404.
+    re_path(r"^(api|publish|ingest)/", not_found),
 ]
 
 handler404 = "studyserver.health.not_found"

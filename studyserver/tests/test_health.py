@@ -25,3 +25,21 @@ def test_unknown_path_answers_json_404(client):
     response = client.get("/api/no-such-thing")
     assert response.status_code == 404
     assert response.json()["error_code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["/api/no-such-thing", "/api/study-cards/99999999999999999999", "/publish/nothing",
+                                  "/ingest/study/nothing", "/api/study-topics/1/nothing"])
+def test_unknown_paths_answer_json_404_with_debug_on_too(client, settings, path):
+    """make demo runs with DEBUG on, where Django answers an unmatched path with its HTML page, not handler404."""
+    settings.DEBUG = True
+    for method in ("get", "post", "delete"):
+        response = getattr(client, method)(path)
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["error_code"] == "not_found"
+
+
+def test_paths_outside_the_json_prefixes_keep_djangos_404(client, settings):
+    settings.DEBUG = True
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
