@@ -190,14 +190,18 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         filters = QueueFilterForm(request.GET)
         params = filters.cleaned_data if filters.is_valid() else {}
         status = params.get("status") or "pending"
-        queryset = card_selectors.review_queue_filtered(
-            needs_review=status == "pending",
-            user_id=params.get("user"),
-            card_format=params.get("format") or None,
-            source_kind=params.get("source_kind") or None,
-            text=params.get("q") or None,
-        )
+        filters = {
+            "user_id": params.get("user"),
+            "card_format": params.get("format") or None,
+            "source_kind": params.get("source_kind") or None,
+            "text": params.get("q") or None,
+        }
+        queryset = card_selectors.review_queue_filtered(needs_review=status == "pending", **filters)
         keys = card_selectors.review_queue_group_keys(queryset)
+        card_total = sum(len(ids) for _, ids in keys)
+        # The Pending tab counts what it shows, with the filters it keeps.
+        pending_count = card_total if status == "pending" else (
+            card_selectors.review_queue_filtered(needs_review=True, **filters).count())
         page = Paginator(keys, GROUPS_PER_PAGE).get_page(request.GET.get("page"))
         groups = card_selectors.review_queue_groups([cid for _, ids in page.object_list for cid in ids])
         _attach_drafts(request, groups)
@@ -212,8 +216,8 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             "status": status,
             "groups": groups,
             "page": page,
-            "card_total": sum(len(ids) for _, ids in keys),
-            "pending_count": card_selectors.cards_needing_review_count(),
+            "card_total": card_total,
+            "pending_count": pending_count,
             "filters": params,
             "users": card_selectors.card_owner_choices(),
             "formats": CardFormat.choices,

@@ -110,6 +110,21 @@ def test_queue_filters_by_user_and_format(reviewer, pending):
     assert reviewer.get(reverse(QUEUE), {"user": "x", "format": "essay", "page": "zz"}).status_code == 200
 
 
+def test_the_pending_tab_counts_the_cards_its_filters_keep(reviewer, pending, user):
+    MemoCardFactory(user=UserFactory(), needs_review=True)  # another user's: not in a filter by `user`
+    MemoCardFactory(user=user, needs_review=False)
+
+    def tab_count(**params) -> str:
+        page = reviewer.get(reverse(QUEUE), params).content.decode()
+        return page.split('id="rq-pending-count">', 1)[1].split("<", 1)[0]
+
+    assert tab_count() == "4"
+    assert tab_count(user=user.pk) == "3"
+    assert tab_count(format="cloze") == "1"
+    assert tab_count(status="approved", format="qa", user=user.pk) == "2"  # a and c wait, with these filters
+    assert tab_count(status="approved", q="부취제") == "1"
+
+
 def test_queue_finds_cards_by_text_in_the_card_or_its_question(reviewer, pending, user):
     def found(**params) -> list[int]:
         response = reviewer.get(reverse(QUEUE), params)
