@@ -130,14 +130,15 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
             # also carries: apps often send the whole card back, with the needs_review they loaded.
             if content:
                 card_services.card_update(card=card, **content)
-            elif data.get("needs_review") is True:
-                card_services.card_flag(card=card)
-            elif data.get("needs_review") is False:
-                card_services.card_approve(card=card)
+            elif "needs_review" in data:
+                review = card_services.card_flag if data["needs_review"] else card_services.card_approve
+                if not review(card=card):  # deleted meanwhile by a concurrent request
+                    raise NotFound()
         return Response(CardSerializer(card).data)
 
     def perform_destroy(self, instance: MemoCard) -> None:
-        card_services.card_delete(card=instance)
+        if not card_services.card_delete(card=instance):  # deleted meanwhile by a concurrent request
+            raise NotFound()
 
     @extend_schema(summary="How many cards wait for review", responses={200: CountSerializer})
     @action(detail=False, methods=["get"], url_path="needs-review/count")

@@ -167,7 +167,8 @@ class DocumentViewSet(
         return Response(body, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Document) -> None:
-        document_services.document_delete(document=instance)
+        if not document_services.document_delete(document=instance):  # deleted meanwhile by a concurrent request
+            raise NotFound()
 
     @extend_schema(
         summary="Download the file (attachment); one byte range with `Range: bytes=…` (206)",

@@ -24,7 +24,7 @@ from study.services.questions import (
 )
 from study.services.topics import topic_get_live
 from study.textnorm import nfc
-from studyserver.errors import EmptyFile, InvalidInput
+from studyserver.errors import EmptyFile, InvalidInput, NotFound
 from studyserver.parsers import JSONParser
 
 from .common import FilterSet, IdFilter, error_responses, id_field, path_id
@@ -179,7 +179,8 @@ class QuestionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(responses={204: None, **error_responses(404)})
     def destroy(self, request: Request, pk: str) -> Response:
-        question_delete(question=self.get_object())
+        if not question_delete(question=self.get_object()):  # deleted meanwhile by a concurrent request
+            raise NotFound()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

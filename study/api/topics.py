@@ -153,7 +153,8 @@ class StudyTopicViewSet(
         return Response(body)
 
     def perform_destroy(self, instance: StudyTopic) -> None:
-        topic_services.topic_delete(topic=instance)
+        if not topic_services.topic_delete(topic=instance):  # deleted meanwhile by a concurrent request
+            raise NotFound()
 
     @extend_schema(
         summary="Topics that hold a document",

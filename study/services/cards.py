@@ -162,18 +162,29 @@ def card_update(
     return card
 
 
-def card_approve(*, card: MemoCard) -> MemoCard:
-    """Approve one card: it enters the due list and the deck."""
+def _update_if_live(card: MemoCard, **values) -> bool:
+    """Write `values` to the card's row, and onto `card`, only while the row is live; whether it was.
+
+    A conditional UPDATE: a write that read the card before a concurrent delete committed waits for that delete,
+    then finds no live row, instead of changing a deleted card.
+    """
+    if not MemoCard.objects.live().filter(pk=card.pk).update(**values):
+        return False
+    for field, value in values.items():
+        setattr(card, field, value)
+    return True
+
+
+def card_approve(*, card: MemoCard) -> bool:
+    """Approve one card: it enters the due list and the deck. False when it was deleted meanwhile (no change)."""
     now = timezone.now()
-    card.needs_review = False
-    card.flagged_by = ""
-    card.flagged_at = None
-    card.reviewed_at = now
-    card.updated_at = now
     with transaction.atomic():
-        card.save(update_fields=["needs_review", "flagged_by", "flagged_at", "reviewed_at", "updated_at"])
+        if not _update_if_live(
+            card, needs_review=False, flagged_by="", flagged_at=None, reviewed_at=now, updated_at=now
+        ):
+            return False
         _publish_card(card)
-    return card
+    return True
 
 
 def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_id: int) -> int:
@@ -197,27 +208,28 @@ def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_
     return len(ids)
 
 
-def card_flag(*, card: MemoCard, flagged_by: str = FLAGGED_BY_USER) -> MemoCard:
-    """Send a card back to review (it leaves the due list, the deck and the viewer)."""
+def card_flag(*, card: MemoCard, flagged_by: str = FLAGGED_BY_USER) -> bool:
+    """Send a card back to review (it leaves the due list, the deck and the viewer). False when it was deleted
+    meanwhile (no change)."""
     now = timezone.now()
-    card.needs_review = True
-    card.flagged_by = flagged_by
-    card.flagged_at = now
-    card.updated_at = now
     with transaction.atomic():
-        card.save(update_fields=["needs_review", "flagged_by", "flagged_at", "updated_at"])
+        if not _update_if_live(card, needs_review=True, flagged_by=flagged_by, flagged_at=now, updated_at=now):
+            return False
         _publish_card(card)
-    return card
+    return True
 
 
-def card_delete(*, card: MemoCard) -> None:
-    """Soft delete; the fact may be added again afterwards (the dedup index covers live cards only)."""
+def card_delete(*, card: MemoCard) -> bool:
+    """Soft delete; the fact may be added again afterwards (the dedup index covers live cards only).
+
+    False when it was deleted already (a concurrent delete), which changes nothing.
+    """
     now = timezone.now()
-    card.deleted_at = now
-    card.updated_at = now
     with transaction.atomic():
-        card.save(update_fields=["deleted_at", "updated_at"])
+        if not _update_if_live(card, deleted_at=now, updated_at=now):
+            return False
         _publish_card(card)
+    return True
 
 
 def card_rate(*, card: MemoCard, outcome: str) -> CardProgress:

@@ -122,11 +122,16 @@ def document_upload(
     return document_store_atomically(user=user, upload=upload, title=title, tags=tags, then=link)
 
 
-def document_delete(*, document: Document) -> None:
-    """Soft delete: the row and file stay (links stay), the document leaves lists and answers 404."""
-    with transaction.atomic():
-        document.deleted_at = timezone.now()
-        document.save(update_fields=["deleted_at", "updated_at"])
+def document_delete(*, document: Document) -> bool:
+    """Soft delete: the row and file stay (links stay), the document leaves lists and answers 404.
+
+    False when it was deleted already (a concurrent delete), which changes nothing.
+    """
+    now = timezone.now()
+    if not Document.objects.live().filter(pk=document.pk).update(deleted_at=now, updated_at=now):
+        return False
+    document.deleted_at = document.updated_at = now
+    return True
 
 
 def parse_tags(raw: str | None) -> list[str]:

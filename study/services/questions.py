@@ -80,12 +80,15 @@ def question_update(*, question: Question, data: dict[str, Any]) -> Question:
     return question
 
 
-def question_delete(*, question: Question) -> None:
-    """Soft delete; the viewer gets a tombstone."""
+def question_delete(*, question: Question) -> bool:
+    """Soft delete; the viewer gets a tombstone. False when it was deleted already (see topic_delete)."""
+    now = timezone.now()
     with transaction.atomic():
-        question.deleted_at = timezone.now()
-        question.save(update_fields=["deleted_at", "updated_at"])
+        if not Question.objects.live().filter(pk=question.pk).update(deleted_at=now, updated_at=now):
+            return False
+        question.deleted_at = question.updated_at = now
         publish_request(kind=PUBLISH_KIND, source_id=question.id)
+    return True
 
 
 def questions_import(*, user: AbstractBaseUser, topic: StudyTopic, rows: Sequence[dict[str, Any]]) -> list[Question]:

@@ -63,15 +63,23 @@ def topic_update(*, topic: StudyTopic, data: dict) -> StudyTopic:
     return topic
 
 
-def topic_delete(*, topic: StudyTopic) -> None:
-    """Soft delete: sessions, questions and links stay; the topic and its questions leave lists and the feed."""
+def topic_delete(*, topic: StudyTopic) -> bool:
+    """Soft delete: sessions, questions and links stay; the topic and its questions leave lists and the feed.
+
+    Whether this call deleted it: False when it was deleted already (a concurrent delete), which changes nothing.
+    """
+    now = timezone.now()
     with transaction.atomic():
-        topic.deleted_at = timezone.now()
-        topic.save(update_fields=["deleted_at", "updated_at"])
+        # Conditional: of two deletes at once the second waits for the first, then finds no live row, instead of
+        # moving deleted_at and publishing again.
+        if not StudyTopic.objects.live().filter(pk=topic.pk).update(deleted_at=now, updated_at=now):
+            return False
+        topic.deleted_at = topic.updated_at = now
         publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
         # Its questions are gone for the learner (lists, quizzes, ingest); the viewer gets their tombstones.
         question_ids = topic.questions.filter(deleted_at__isnull=True).values_list("id", flat=True)
         publish_request_many(kind=PublishKind.STUDY_QUESTION, source_ids=list(question_ids))
+    return True
 
 
 def topic_document_link(*, topic: StudyTopic, document: Document) -> TopicDocument:
