@@ -116,9 +116,11 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
                 card_services.card_update(card=obj, cue=obj.cue, fact=obj.fact, cloze_text=obj.cloze_text)
             elif "needs_review" in changed:
                 if obj.needs_review:
-                    card_services.card_flag(card=obj, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+                    done = card_services.card_flag(card=obj, flagged_by=card_services.FLAGGED_BY_REVIEWER)
                 else:
-                    card_services.card_approve(card=obj)
+                    done = card_services.card_approve(card=obj)
+                if not done:
+                    raise NotFound()
         except DuplicateCard:
             self.message_user(request, DUPLICATE_MESSAGE, messages.ERROR)
         except NotFound:  # deleted while the form was open
@@ -152,19 +154,18 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
                 messages.ERROR,
             )
             return
-        cards = list(queryset.filter(needs_review=True))
-        for card in cards:
-            card_services.card_approve(card=card)
+        approved = [card for card in queryset.filter(needs_review=True) if card_services.card_approve(card=card)]
+        for card in approved:  # (a card deleted meanwhile is left out)
             self.log_change(request, card, "Approved.")
-        self.message_user(request, f"Approved {len(cards)} card(s).", messages.SUCCESS)
+        self.message_user(request, f"Approved {len(approved)} card(s).", messages.SUCCESS)
 
     @admin.action(description="Flag selected cards back to review", permissions=["change"])
     def flag_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
-        cards = list(queryset)
-        for card in cards:
-            card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+        flagged = [card for card in queryset
+                   if card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)]
+        for card in flagged:  # (a card deleted meanwhile is left out)
             self.log_change(request, card, "Flagged back to review.")
-        self.message_user(request, f"Flagged {len(cards)} card(s) back to review.", messages.SUCCESS)
+        self.message_user(request, f"Flagged {len(flagged)} card(s) back to review.", messages.SUCCESS)
 
     # --- the review queue ----------------------------------------------------------------------
 
@@ -269,38 +270,42 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         if card is None:
             self.message_user(request, "That card no longer exists.", messages.WARNING)
             return
-        if action == "approve":
-            card_services.card_approve(card=card)
-            self.log_change(request, card, "Approved in the review queue.")
-            self.message_user(request, f"Approved card #{card.pk}.", messages.SUCCESS)
-        elif action == "flag":
-            card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)
-            self.log_change(request, card, "Flagged back to review in the review queue.")
-            self.message_user(request, f"Flagged card #{card.pk} back to review.", messages.SUCCESS)
-        elif action == "delete":
-            card_services.card_delete(card=card)
-            self.log_change(request, card, "Deleted (soft) in the review queue.")
-            self.message_user(request, f"Deleted card #{card.pk}.", messages.SUCCESS)
-        else:
-            form = CardEditForm(request.POST)
-            if not form.is_valid():
-                errors = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in form.errors.items())
-                self.message_user(request, f"Card #{card.pk} was not saved ({errors}).", messages.ERROR)
-                _keep_draft(request, card.pk)
-                return
-            before = {field: getattr(card, field) for field in (*DRAFT_FIELDS, "needs_review")}
-            try:
-                card_services.card_update(card=card, **form.cleaned_data)
-            except DuplicateCard:
-                self.message_user(request, f"Card #{card.pk}: {DUPLICATE_MESSAGE}", messages.ERROR)
-                _keep_draft(request, card.pk)
-                return
-            except NotFound:  # deleted after the page was shown
+        if action in {"approve", "flag", "delete"}:
+            if action == "approve":
+                done = card_services.card_approve(card=card)
+                history, message = "Approved in the review queue.", f"Approved card #{card.pk}."
+            elif action == "flag":
+                done = card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+                history = "Flagged back to review in the review queue."
+                message = f"Flagged card #{card.pk} back to review."
+            else:
+                done = card_services.card_delete(card=card)
+                history, message = "Deleted (soft) in the review queue.", f"Deleted card #{card.pk}."
+            if not done:  # deleted by someone else since it was read above
                 self.message_user(request, "That card no longer exists.", messages.WARNING)
                 return
-            changed = [field for field in DRAFT_FIELDS if form.cleaned_data[field] != before[field]]
-            self.log_change(request, card, _edit_message(changed, was_pending=before["needs_review"]))
-            self.message_user(request, f"Saved and approved card #{card.pk}.", messages.SUCCESS)
+            self.log_change(request, card, history)
+            self.message_user(request, message, messages.SUCCESS)
+            return
+        form = CardEditForm(request.POST)
+        if not form.is_valid():
+            errors = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in form.errors.items())
+            self.message_user(request, f"Card #{card.pk} was not saved ({errors}).", messages.ERROR)
+            _keep_draft(request, card.pk)
+            return
+        before = {field: getattr(card, field) for field in (*DRAFT_FIELDS, "needs_review")}
+        try:
+            card_services.card_update(card=card, **form.cleaned_data)
+        except DuplicateCard:
+            self.message_user(request, f"Card #{card.pk}: {DUPLICATE_MESSAGE}", messages.ERROR)
+            _keep_draft(request, card.pk)
+            return
+        except NotFound:  # deleted after the page was shown
+            self.message_user(request, "That card no longer exists.", messages.WARNING)
+            return
+        changed = [field for field in DRAFT_FIELDS if form.cleaned_data[field] != before[field]]
+        self.log_change(request, card, _edit_message(changed, was_pending=before["needs_review"]))
+        self.message_user(request, f"Saved and approved card #{card.pk}.", messages.SUCCESS)
 
 
 DRAFTS_KEY = "review_queue_drafts"

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from publishing.models import PublishOutbox
 from study.models import MemoCard
@@ -451,3 +452,29 @@ def test_the_card_list_says_in_words_whether_a_card_waits_for_review(reviewer, p
     # The column still sorts (pending cards together).
     ordered = reviewer.get(reverse("admin:study_memocard_changelist"), {"o": "6"}).context["cl"].result_list
     assert [card.needs_review for card in ordered] == sorted(card.needs_review for card in ordered)
+
+
+def test_a_card_deleted_between_the_read_and_the_action_is_reported_not_approved(reviewer, pending, monkeypatch):
+    """Another reviewer deletes the card after this request read it: the approval changes nothing, says so, and
+    writes no history entry (the service's conditional update finds no live row)."""
+    from django.contrib.admin.models import LogEntry
+
+    from study.services import cards as card_services
+
+    real_approve = card_services.card_approve
+
+    def deleted_first(*, card):
+        MemoCard.objects.filter(pk=card.pk).update(deleted_at=timezone.now())
+        return real_approve(card=card)
+
+    monkeypatch.setattr(card_services, "card_approve", deleted_first)
+    response = post_action(reviewer, action="approve", card_id=pending["a"].pk)
+    assert messages_of(response) == ["That card no longer exists."]
+    card = MemoCard.objects.get(pk=pending["a"].pk)
+    assert card.needs_review is True and card.reviewed_at is None
+    assert not LogEntry.objects.filter(object_id=str(card.pk)).exists()
+
+    response = reviewer.post(reverse("admin:study_memocard_changelist"), {
+        "action": "approve_selected", "_selected_action": [pending["b"].pk, pending["c"].pk]}, follow=True)
+    assert "Approved 0 card(s)." in messages_of(response)
+    assert MemoCard.objects.filter(pk__in=[pending["b"].pk, pending["c"].pk], needs_review=True).count() == 2
