@@ -1,6 +1,7 @@
 """GET /healthz."""
 
 import pytest
+from django.test import Client
 
 
 @pytest.mark.django_db
@@ -29,13 +30,30 @@ def test_unknown_path_answers_json_404(client):
 
 @pytest.mark.parametrize("path", ["/api/no-such-thing", "/api/study-cards/99999999999999999999", "/publish/nothing",
                                   "/ingest/study/nothing", "/api/study-topics/1/nothing"])
-def test_unknown_paths_answer_json_404_with_debug_on_too(client, settings, path):
-    """make demo runs with DEBUG on, where Django answers an unmatched path with its HTML page, not handler404."""
-    settings.DEBUG = True
-    for method in ("get", "post", "delete"):
+@pytest.mark.parametrize("debug", [True, False])
+def test_unknown_paths_answer_json_404_with_debug_on_too(settings, path, debug):
+    """make demo runs with DEBUG on, where Django answers an unmatched path with its HTML page, not handler404;
+    an unsafe method must not meet the CSRF check's HTML 403 first (a client that checks CSRF, as browsers do)."""
+    settings.DEBUG = debug
+    client = Client(enforce_csrf_checks=True)
+    for method in ("get", "post", "delete", "patch"):
         response = getattr(client, method)(path)
         assert response.status_code == 404
         assert response["Content-Type"] == "application/json"
+        assert response.json()["error_code"] == "not_found"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/no-such-thing", "/api/documents/0.5", "/api/study-cards/null,null/view"])
+def test_unknown_paths_answer_json_404_to_writes_without_a_csrf_cookie(user, path):
+    """A real client sends no CSRF cookie with its token: the fallback must not answer Django's HTML 403 first."""
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    for method in ("post", "patch", "put", "delete"):
+        response = getattr(client, method)(path)
+        assert response.status_code == 404, (method, response.status_code, response.content[:200])
         assert response.json()["error_code"] == "not_found"
 
 
