@@ -227,5 +227,6 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
                    responses={204: None, 404: _NOT_FOUND})
     @action(detail=True, methods=["post"], url_path="view")
     def mark_viewed(self, request: Request, pk: str | None = None) -> Response:
-        card_services.card_view(card=self.get_object())
+        if not card_services.card_view(card=self.get_object()):  # deleted meanwhile by a concurrent request
+            raise NotFound()
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -327,6 +327,11 @@ def _rate_save(progress: CardProgress, now) -> int:
     return row[0]
 
 
-def card_view(*, card: MemoCard) -> None:
-    """A cram-deck view: count it and remember when; no SR effect, nothing for the viewer."""
-    MemoCard.objects.filter(pk=card.pk).update(view_count=F("view_count") + 1, last_viewed_at=timezone.now())
+def card_view(*, card: MemoCard) -> bool:
+    """A cram-deck view: count it and remember when; no SR effect, nothing for the viewer. False (nothing counted)
+    when the card was deleted meanwhile."""
+    return bool(
+        MemoCard.objects.live()
+        .filter(pk=card.pk)
+        .update(view_count=F("view_count") + 1, last_viewed_at=timezone.now())
+    )

@@ -14,7 +14,7 @@ import pytest
 from django.db import transaction
 
 from study.models import Document, MemoCard, Question, StudyTopic
-from study.services.cards import card_approve, card_delete, card_flag
+from study.services.cards import card_approve, card_delete, card_flag, card_view
 from study.services.documents import document_delete
 from study.services.questions import question_delete
 from study.services.topics import topic_delete
@@ -128,3 +128,15 @@ def test_reviewing_a_copy_read_before_the_card_was_deleted_changes_nothing(revie
     assert review(card=read_while_live) is False
     deleted = MemoCard.objects.get(pk=card.pk)
     assert (deleted.needs_review, deleted.flagged_by) == (review is card_approve, "")
+
+
+@pytest.mark.django_db
+def test_viewing_a_copy_read_before_the_card_was_deleted_counts_nothing():
+    card = f.MemoCardFactory(needs_review=False)
+    read_while_live = MemoCard.objects.get(pk=card.pk)
+    assert card_delete(card=MemoCard.objects.get(pk=card.pk)) is True
+
+    assert card_view(card=read_while_live) is False
+    deleted = MemoCard.objects.get(pk=card.pk)
+    assert (deleted.view_count, deleted.last_viewed_at) == (0, None)
+    assert card_view(card=f.MemoCardFactory(needs_review=False)) is True
