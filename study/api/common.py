@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 from studyserver.errors import InvalidInput, NotFound
@@ -64,6 +64,11 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 def id_field(**kwargs) -> serializers.IntegerField:
     """An integer id in a body: positive and within bigint (larger → 400, never a DB error)."""
     return serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, **kwargs)
+
+
+def path_id_parameter(name: str) -> OpenApiParameter:
+    """OpenAPI for an id in the path that a route captures as text (and `path_id` reads): an integer, as API.md says."""
+    return OpenApiParameter(name, int, OpenApiParameter.PATH)
 
 
 def path_id(value) -> int:

@@ -173,8 +173,9 @@ class DocumentViewSet(
     @extend_schema(
         summary="Download the file (attachment); one byte range with `Range: bytes=…` (206)",
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
-            (206, "application/octet-stream"): OpenApiResponse(
+            # The file's own type when it is safe to show (text, PDF, images, audio, video), else octet-stream.
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            (206, "*/*"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The bytes of the `Range` (`Content-Range: bytes first-last/size`)."
             ),
             **error_responses(404, 416),

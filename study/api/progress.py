@@ -8,7 +8,7 @@ from study.models import QuestionProgress, StudyTopic
 from study.selectors.progress import PROGRESS_TABS, topic_progress_list
 from studyserver.errors import NotFound
 
-from .common import error_responses, path_id
+from .common import error_responses, path_id, path_id_parameter
 from .question_serializers import TopicProgressRowSerializer
 
 
@@ -23,7 +23,10 @@ class TopicProgressView(generics.ListAPIView):
     filter_backends: list = []
 
     @extend_schema(
-        parameters=[OpenApiParameter("tab", str, required=True, enum=list(PROGRESS_TABS))],
+        parameters=[
+            path_id_parameter("topic_id"),
+            OpenApiParameter("tab", str, required=True, enum=list(PROGRESS_TABS)),
+        ],
         responses={200: TopicProgressRowSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request, *args, **kwargs):

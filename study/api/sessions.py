@@ -38,6 +38,7 @@ from .common import (
     id_field,
     multipart_upload,
     path_id,
+    path_id_parameter,
 )
 
 CREATE_FIELDS = [
@@ -332,6 +333,7 @@ class StudySessionViewSet(
 
     @extend_schema(
         summary="Unlink an asset (the document is kept)",
+        parameters=[path_id_parameter("asset_id")],
         request=None,
         responses={204: OpenApiResponse(description="Unlinked."), **error_responses(404)},
     )

@@ -14,7 +14,7 @@ from study.services import topics as topic_services
 from study.textnorm import nfc
 from studyserver.errors import NotFound
 
-from .common import OwnedObjectMixin, error_responses, id_field, path_id
+from .common import OwnedObjectMixin, error_responses, id_field, path_id, path_id_parameter
 
 
 class TopicWriteSerializer(serializers.Serializer):
@@ -158,6 +158,7 @@ class StudyTopicViewSet(
 
     @extend_schema(
         summary="Topics that hold a document",
+        parameters=[path_id_parameter("document_id")],
         responses={200: TopicSerializer(many=True), **error_responses(404)},
     )
     @action(detail=False, methods=["get"], url_path=r"by-document/(?P<document_id>[^/]+)", pagination_class=None)
@@ -186,6 +187,7 @@ class StudyTopicViewSet(
 
     @extend_schema(
         summary="Unlink a document from the topic (the document is kept)",
+        parameters=[path_id_parameter("document_id")],
         request=None,
         responses={204: OpenApiResponse(description="Unlinked."), **error_responses(404)},
     )

@@ -285,6 +285,17 @@ def test_download_is_a_safe_attachment(api_client, name, expected_type):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
+def test_the_schema_admits_every_content_type_the_download_sends(api_client):
+    """The file goes out with its own (safe) type, not always octet-stream: a client checking it against the schema
+    must not reject a text or PDF download."""
+    responses = api_client.get("/api/schema", {"format": "json"}).json()["paths"]["/api/documents/{id}/download/"]
+    for status in ("200", "206"):
+        declared = list(responses["get"]["responses"][status]["content"])
+        for sent in ("text/plain", "application/pdf", "image/png", "audio/mpeg", "application/octet-stream"):
+            kind = sent.split("/")[0]
+            assert {sent, f"{kind}/*", "*/*"} & set(declared), (status, sent, declared)
+
+
 def test_download_with_unicode_name(api_client):
     body = upload(api_client, name="가스 요약.txt").json()
     response, _ = _download(api_client, body["id"])

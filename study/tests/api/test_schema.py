@@ -77,3 +77,17 @@ def test_schema_and_docs_are_served_without_auth(client):
     for path in ("/api/schema", "/api/schema/"):
         assert client.get(path).status_code == 200
     assert client.get("/api/docs").status_code == 200
+
+
+def test_every_id_in_a_path_is_an_integer(schema_and_warnings):
+    """API.md: ids are integers. A path id described as any string has no invalid value a client or fuzzer can
+    derive, and generated clients would type it as a string."""
+    schema, _ = schema_and_warnings
+    not_integers = [
+        (path, method, parameter["name"], parameter["schema"])
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path" and parameter["schema"].get("type") != "integer"
+    ]
+    assert not_integers == []
