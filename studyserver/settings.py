@@ -289,6 +289,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "studyserver.schema.declare_common_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "QuizStatusEnum": "study.models.quizzes.QuizStatus",
         "OutcomeEnum": "study.models.quizzes.Outcome",

@@ -1,4 +1,5 @@
-"""Schema-driven fuzzing (schemathesis) of every operation: never a 5xx, responses conform to the schema.
+"""Schema-driven fuzzing (schemathesis) of every operation: never a 5xx, every status code, content type and
+body as the schema declares.
 
 The schema is the one drf-spectacular serves at /api/schema, loaded from the WSGI app in-process.
 Requests are authenticated (a user token, or the viewer Bearer token for /publish and /ingest), and
@@ -17,7 +18,11 @@ from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from study.tests import factories as f
 from studyserver.wsgi import application
@@ -108,5 +113,7 @@ def test_no_server_errors_and_responses_match_the_schema(case, fuzz_world):
         response = case.call(headers={"Authorization": auth})
     finally:
         transaction.savepoint_rollback(savepoint)
-    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance],
+    # Every answer is declared: its status code, its content type and its body.
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    case.validate_response(response, checks=checks,
                            headers={"Authorization": auth})

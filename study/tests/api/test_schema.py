@@ -91,3 +91,20 @@ def test_every_id_in_a_path_is_an_integer(schema_and_warnings):
         if parameter["in"] == "path" and parameter["schema"].get("type") != "integer"
     ]
     assert not_integers == []
+
+
+def test_every_operation_declares_the_errors_drf_gives_before_the_view(schema_and_warnings):
+    """401 wherever a login is needed and 415 wherever a body is read: DRF answers both before any view runs, so
+    no view declares them, and a client checking statuses against the schema met undeclared answers."""
+    schema, _ = schema_and_warnings
+    missing = [
+        (path, method, status)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for status, needed in (("401", {} not in operation.get("security", [{}])), ("415", "requestBody" in operation))
+        if needed and status not in operation["responses"]
+    ]
+    assert missing == []
+    login = schema["paths"]["/api/auth/token/"]["post"]
+    assert "401" not in login["responses"] and "415" in login["responses"]
+    assert schema["paths"]["/api/study-cards/"]["get"]["responses"]["401"]["content"]["application/json"]

@@ -1,0 +1,21 @@
+"""OpenAPI post-processing: the error answers any operation can give, declared where its view did not."""
+
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_COMMON = {
+    "401": "Not authenticated.",
+    "415": "The body's Content-Type is not one this operation reads (`unsupported_media_type`).",
+}
+
+
+def declare_common_errors(result: dict, generator, request, public: bool) -> dict:
+    """401 on every operation that needs a login, 415 on every operation that reads a body (DRF answers both
+    before the view runs, so no view declares them itself)."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            security = operation.get("security")
+            if security and {} not in security:
+                responses.setdefault("401", {"description": _COMMON["401"], "content": _ERROR})
+            if "requestBody" in operation:
+                responses.setdefault("415", {"description": _COMMON["415"], "content": _ERROR})
+    return result
