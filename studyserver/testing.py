@@ -17,7 +17,7 @@ from celery.app.trace import reset_worker_optimizations
 from celery.contrib.testing.worker import start_worker
 from celery.result import _set_task_join_will_block
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from .celery import app
 
@@ -75,6 +75,30 @@ def hold_until_another_waits(timeout: float = 10.0) -> bool:
     """Inside a transaction: return once another connection waits on one of its locks (or after `timeout`), so
     a race test commits only when the other side is really waiting. Whether it did."""
     return wait_for(blocking_another_connection, timeout)
+
+
+def while_holding(write: Callable[[], object], *, then: Callable[[], object], timeout: float = 10.0):
+    """Run `write` in a transaction that stays open until `then` (another thread, started once `write` is done)
+    waits on its locks or finishes; `then`'s result. Forces the order of a race: `then` meets `write`'s locks."""
+    written, finished = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                write()
+                written.set()
+                wait_for(lambda: finished.is_set() or blocking_another_connection(), timeout=timeout)
+        finally:
+            written.set()
+
+    def other():
+        try:
+            written.wait(timeout)
+            return then()
+        finally:
+            finished.set()
+
+    return run_concurrently(hold, other)[1]
 
 
 def worker_broker_url() -> str:

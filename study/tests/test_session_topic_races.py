@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, transaction
+from django.db import connection
 from PIL import Image
 
 from study.api import sessions as session_views
@@ -20,7 +20,7 @@ from study.models import Document, SessionAsset, StudySession, StudyTopic
 from study.services.sessions import session_asset_add, session_delete
 from study.services.topics import topic_delete
 from study.tests import factories as f
-from studyserver.testing import blocking_another_connection, run_concurrently, wait_for
+from studyserver.testing import blocking_another_connection, run_concurrently, wait_for, while_holding
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgresql]  # row locks and races
 
@@ -31,30 +31,6 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (16, 8), 255).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _holding(write: Callable[[], object], *, then: Callable[[], object]):
-    """Run `write` in a transaction that stays open until `then` (another thread, started once `write` is
-    done) waits on its locks or finishes; `then`'s result."""
-    written, finished = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                write()
-                written.set()
-                wait_for(lambda: finished.is_set() or blocking_another_connection(), timeout=WAIT)
-        finally:
-            written.set()
-
-    def other():
-        try:
-            written.wait(WAIT)
-            return then()
-        finally:
-            finished.set()
-
-    return run_concurrently(hold, other)[1]
 
 
 def _racing_after(module, service: str, *, then: Callable[[object], object], monkeypatch) -> list:
@@ -116,7 +92,7 @@ def _someone_paused() -> bool:
 def test_topic_patch_waiting_on_a_delete_is_404_and_changes_nothing(client_for):
     user = f.UserFactory()
     topic = f.StudyTopicFactory(user=user, name="before")
-    response = _holding(
+    response = while_holding(
         lambda: topic_delete(topic=StudyTopic.objects.get(pk=topic.pk)),
         then=lambda: client_for(user).patch(f"/api/study-topics/{topic.id}", {"name": "after"}, format="json"),
     )
@@ -169,7 +145,7 @@ def test_topic_delete_during_its_create_is_404(client_for, monkeypatch):
 def test_session_patch_waiting_on_a_delete_is_404(client_for):
     user = f.UserFactory()
     session = f.StudySessionFactory(user=user)
-    response = _holding(
+    response = while_holding(
         lambda: session_delete(session=StudySession.objects.get(pk=session.pk)),
         then=lambda: client_for(user).patch(f"/api/study-sessions/{session.id}", {"topic": "t"}, format="json"),
     )
@@ -219,7 +195,7 @@ def test_asset_add_waiting_on_a_delete_is_404(client_for):
     user = f.UserFactory()
     session = f.StudySessionFactory(user=user)
     doc = f.DocumentFactory(user=user)
-    response = _holding(
+    response = while_holding(
         lambda: session_delete(session=StudySession.objects.get(pk=session.pk)),
         then=lambda: client_for(user).post(
             f"/api/study-sessions/{session.id}/assets", {"document_id": doc.id, "asset_type": "audio"}, format="json"
@@ -234,7 +210,7 @@ def test_delete_waiting_on_an_asset_add_removes_it(client_for):
     user = f.UserFactory()
     session = f.StudySessionFactory(user=user)
     doc = f.DocumentFactory(user=user)
-    response = _holding(
+    response = while_holding(
         lambda: session_asset_add(session=session, document_id=doc.id, asset_type="audio"),
         then=lambda: client_for(user).delete(f"/api/study-sessions/{session.id}"),
     )

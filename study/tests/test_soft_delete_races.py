@@ -7,11 +7,8 @@ publish requests recorded twice), and a card's approve / flag wrote to the delet
 write only to a row that is still live.
 """
 
-import threading
-from collections.abc import Callable
 
 import pytest
-from django.db import transaction
 
 from study.models import Document, MemoCard, Question, StudyTopic
 from study.services.cards import card_approve, card_delete, card_flag, card_view
@@ -19,9 +16,7 @@ from study.services.documents import document_delete
 from study.services.questions import question_delete
 from study.services.topics import topic_delete
 from study.tests import factories as f
-from studyserver.testing import blocking_another_connection, run_concurrently, wait_for
-
-WAIT = 10.0
+from studyserver.testing import while_holding
 
 # kind: (model, API path, a live row of `user`, the service's soft delete of a loaded row)
 KINDS = {
@@ -34,30 +29,6 @@ KINDS = {
     "document": (Document, "/api/documents", lambda user: f.DocumentFactory(user=user),
                  lambda row: document_delete(document=row)),
 }
-
-
-def _holding(write: Callable[[], object], *, then: Callable[[], object]):
-    """Run `write` in a transaction that stays open until `then` (started once `write` is done) waits on its
-    locks or finishes; `then`'s result."""
-    written, finished = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                write()
-                written.set()
-                wait_for(lambda: finished.is_set() or blocking_another_connection(), timeout=WAIT)
-        finally:
-            written.set()
-
-    def other():
-        try:
-            written.wait(WAIT)
-            return then()
-        finally:
-            finished.set()
-
-    return run_concurrently(hold, other)[1]
 
 
 @pytest.mark.postgresql  # waits on PostgreSQL row locks
@@ -76,7 +47,7 @@ def test_a_delete_waiting_on_another_delete_is_404_and_keeps_its_time(client_for
         delete(model.objects.get(pk=row.pk))
         first.append(model.objects.get(pk=row.pk).deleted_at)
 
-    response = _holding(delete_first, then=lambda: client.delete(f"{url}/{row.pk}"))
+    response = while_holding(delete_first, then=lambda: client.delete(f"{url}/{row.pk}"))
 
     assert response.status_code == 404, response.content
     assert response.json()["error_code"] == "not_found"
@@ -106,7 +77,7 @@ def test_a_review_patch_waiting_on_the_cards_delete_is_404_and_changes_nothing(c
     card = f.MemoCardFactory(user=user, needs_review=not needs_review)
     client = client_for(user)
 
-    response = _holding(
+    response = while_holding(
         lambda: card_delete(card=MemoCard.objects.get(pk=card.pk)),
         then=lambda: client.patch(f"/api/study-cards/{card.pk}", {"needs_review": needs_review}, format="json"),
     )
