@@ -18,8 +18,8 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
 
     actions = ["soft_delete_selected"]
 
-    def soft_delete(self, obj: models.Model) -> None:
-        """Soft-delete one live row through its service."""
+    def soft_delete(self, obj: models.Model) -> bool:
+        """Soft-delete one live row through its service; False when someone else deleted it meanwhile."""
         raise NotImplementedError
 
     def get_actions(self, request: HttpRequest) -> dict:
@@ -45,12 +45,14 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete selected %(verbose_name_plural)s (soft)", permissions=["delete"])
     def soft_delete_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        live = list(queryset.filter(deleted_at__isnull=True))
         with transaction.atomic():
-            for obj in live:
-                self.soft_delete(obj)
+            # (a row deleted by someone else after this read is left out of the count and the history)
+            deleted = [obj for obj in queryset.filter(deleted_at__isnull=True) if self.soft_delete(obj)]
+            for obj in deleted:
                 self.log_change(request, obj, "Deleted (soft).")  # the history Django's own bulk delete keeps
-        self.message_user(request, f"Deleted {len(live)} {model_ngettext(self.opts, len(live))}.", messages.SUCCESS)
+        self.message_user(
+            request, f"Deleted {len(deleted)} {model_ngettext(self.opts, len(deleted))}.", messages.SUCCESS
+        )
 
 
 class SameOwnerForm(forms.ModelForm):

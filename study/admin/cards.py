@@ -126,8 +126,8 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         except NotFound:  # deleted while the form was open
             self.message_user(request, "This card was deleted meanwhile; nothing was changed.", messages.ERROR)
 
-    def soft_delete(self, obj: MemoCard) -> None:  # the delete button and "delete selected (soft)"
-        card_services.card_delete(card=obj)
+    def soft_delete(self, obj: MemoCard) -> bool:  # the delete button and "delete selected (soft)"
+        return card_services.card_delete(card=obj)
 
     @admin.display(description="Review", ordering="needs_review")
     def review_state(self, obj: MemoCard) -> str:
@@ -188,8 +188,8 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
     def review_queue_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
-        filters = QueueFilterForm(request.GET)
-        params = filters.cleaned_data if filters.is_valid() else {}
+        form = QueueFilterForm(request.GET)
+        params = form.cleaned_data if form.is_valid() else {}
         status = params.get("status") or "pending"
         filters = {
             "user_id": params.get("user"),
@@ -208,7 +208,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         _attach_drafts(request, groups)
         query = request.GET.copy()
         query.pop("page", None)
-        tab_query = query.copy()  # the Pending / Approved tabs keep the user, format and source filters
+        tab_query = query.copy()  # the Pending / Approved tabs keep the user, format, source and text filters
         tab_query.pop("status", None)
         context = {
             **self.admin_site.each_context(request),

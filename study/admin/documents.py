@@ -53,5 +53,5 @@ class DocumentAdmin(SoftDeleteModelAdmin):
                 request, f"{left_alone} document(s) left as they are (already extracted or deleted).", messages.INFO
             )
 
-    def soft_delete(self, obj: Document) -> None:
-        document_delete(document=obj)
+    def soft_delete(self, obj: Document) -> bool:
+        return document_delete(document=obj)

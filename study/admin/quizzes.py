@@ -125,8 +125,8 @@ class QuestionAdmin(SoftDeleteModelAdmin):
             data = {field: getattr(obj, field) for field in QUESTION_EDITABLE_FIELDS if field in form.changed_data}
             question_update(question=obj, data=data)
 
-    def soft_delete(self, obj: Question) -> None:
-        question_delete(question=obj)
+    def soft_delete(self, obj: Question) -> bool:
+        return question_delete(question=obj)
 
 
 class QuestionAttemptInline(admin.TabularInline):

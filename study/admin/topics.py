@@ -106,8 +106,8 @@ class StudyTopicAdmin(SoftDeleteModelAdmin):
         except NotFound:  # deleted while the form was open
             self.message_user(request, "This topic was deleted meanwhile; nothing was changed.", messages.ERROR)
 
-    def soft_delete(self, obj: StudyTopic) -> None:
-        topic_delete(topic=obj)
+    def soft_delete(self, obj: StudyTopic) -> bool:
+        return topic_delete(topic=obj)
 
 
 @admin.register(TopicDocument)

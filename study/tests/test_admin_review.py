@@ -478,3 +478,23 @@ def test_a_card_deleted_between_the_read_and_the_action_is_reported_not_approved
         "action": "approve_selected", "_selected_action": [pending["b"].pk, pending["c"].pk]}, follow=True)
     assert "Approved 0 card(s)." in messages_of(response)
     assert MemoCard.objects.filter(pk__in=[pending["b"].pk, pending["c"].pk], needs_review=True).count() == 2
+
+
+def test_a_card_deleted_before_the_bulk_soft_delete_reaches_it_is_left_out(reviewer, pending, monkeypatch):
+    """"Delete selected (soft)" read the cards while they were live; one deleted by someone else meanwhile is not
+    counted as deleted here, nor written to its history (the service's conditional update changed nothing)."""
+    from study.services import cards as card_services
+
+    real_delete = card_services.card_delete
+
+    def deleted_first(*, card):
+        if card.pk == pending["b"].pk:
+            MemoCard.objects.filter(pk=card.pk).update(deleted_at=timezone.now())
+        return real_delete(card=card)
+
+    monkeypatch.setattr(card_services, "card_delete", deleted_first)
+    response = reviewer.post(reverse("admin:study_memocard_changelist"), {
+        "action": "soft_delete_selected", "_selected_action": [pending["b"].pk, pending["c"].pk]}, follow=True)
+    assert "Deleted 1 memo card." in messages_of(response)
+    assert history(pending["b"]) == []
+    assert history(pending["c"]) == [("reviewer", "Deleted (soft).")]
