@@ -13,6 +13,8 @@ from .common import error_responses
 
 
 class ObtainTokenView(ObtainAuthToken):
+    # Only the credentials count: a revoked token or a browser's session sent along must not answer 401 / 403.
+    authentication_classes: list = []
     throttle_classes = [SettingsScopedRateThrottle]
     throttle_scope = "auth"
     parser_classes = [JSONParser, FormParser, MultiPartParser]
