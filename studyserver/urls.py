@@ -18,9 +18,10 @@ urlpatterns = [
     path("api/", include("study.api.urls")),
     path("publish/", include("publishing.urls")),
     path("ingest/", include("ingest.urls")),
-    # JSON everywhere (API.md), also for a path no route matches under these prefixes and with DEBUG on, where
-    # Django would answer its HTML "Page not found" page instead of handler404.
-    re_path(r"^(api|publish|ingest)/", not_found),
+    # JSON everywhere (API.md), also for a path no route matches under these prefixes (the bare prefix too: every
+    # path works without its slash) and with DEBUG on, where Django would answer its HTML "Page not found" page
+    # instead of handler404.
+    re_path(r"^(?:api|publish|ingest)(?:/|$)", not_found),
 ]
 
 handler404 = "studyserver.health.not_found"

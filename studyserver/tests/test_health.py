@@ -2,6 +2,7 @@
 
 import pytest
 from django.test import Client
+from rest_framework.authtoken.models import Token
 
 
 @pytest.mark.django_db
@@ -29,7 +30,8 @@ def test_unknown_path_answers_json_404(client):
 
 
 @pytest.mark.parametrize("path", ["/api/no-such-thing", "/api/study-cards/99999999999999999999", "/publish/nothing",
-                                  "/ingest/study/nothing", "/api/study-topics/1/nothing"])
+                                  "/ingest/study/nothing", "/api/study-topics/1/nothing",
+                                  "/api", "/publish", "/ingest"])
 @pytest.mark.parametrize("debug", [True, False])
 def test_unknown_paths_answer_json_404_with_debug_on_too(settings, path, debug):
     """make demo runs with DEBUG on, where Django answers an unmatched path with its HTML page, not handler404;
@@ -47,9 +49,6 @@ def test_unknown_paths_answer_json_404_with_debug_on_too(settings, path, debug):
 @pytest.mark.parametrize("path", ["/api/no-such-thing", "/api/documents/0.5", "/api/study-cards/null,null/view"])
 def test_unknown_paths_answer_json_404_to_writes_without_a_csrf_cookie(user, path):
     """A real client sends no CSRF cookie with its token: the fallback must not answer Django's HTML 403 first."""
-    from django.test import Client
-    from rest_framework.authtoken.models import Token
-
     client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     for method in ("post", "patch", "put", "delete"):
         response = getattr(client, method)(path)
@@ -57,7 +56,8 @@ def test_unknown_paths_answer_json_404_to_writes_without_a_csrf_cookie(user, pat
         assert response.json()["error_code"] == "not_found"
 
 
-def test_paths_outside_the_json_prefixes_keep_djangos_404(client, settings):
+@pytest.mark.parametrize("path", ["/no-such-page", "/apis", "/publishing/feed"])
+def test_paths_outside_the_json_prefixes_keep_djangos_404(client, settings, path):
     settings.DEBUG = True
-    response = client.get("/no-such-page")
+    response = client.get(path)
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
