@@ -32,9 +32,9 @@ from .card_serializers import (
     card_body,
     card_group_body,
 )
-from .common import path_id
+from .common import path_id, path_id_parameter
 
-_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="card id")
+_ID = path_id_parameter("id", "card id")
 _ERR = OpenApiResponse(description='`{"error_code", "detail", "errors"?}`')
 _NOT_FOUND = OpenApiResponse(description="Not found (another user's or a deleted card): `not_found`.")
 _DUPLICATE = OpenApiResponse(description="`duplicate_card`: a live card with the same fact exists.")

@@ -66,9 +66,9 @@ def id_field(**kwargs) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, **kwargs)
 
 
-def path_id_parameter(name: str) -> OpenApiParameter:
+def path_id_parameter(name: str, description: str = "") -> OpenApiParameter:
     """OpenAPI for an id in the path that a route captures as text (and `path_id` reads): an integer, as API.md says."""
-    return OpenApiParameter(name, int, OpenApiParameter.PATH)
+    return OpenApiParameter(name, int, OpenApiParameter.PATH, description=description)
 
 
 def path_id(value) -> int:

@@ -18,6 +18,11 @@ class LiveQuerySet(models.QuerySet):
     def live(self):
         return self.filter(deleted_at__isnull=True)
 
+    def soft_delete(self, pk: int, *, at) -> bool:
+        """Mark one live row deleted; whether this call did. A conditional UPDATE: of two deletes at once the
+        second waits for the first, then finds no live row (and its caller changes and publishes nothing)."""
+        return bool(self.live().filter(pk=pk).update(deleted_at=at, updated_at=at))
+
 
 class SoftDeleteModel(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=False)

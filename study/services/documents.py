@@ -128,7 +128,7 @@ def document_delete(*, document: Document) -> bool:
     False when it was deleted already (a concurrent delete), which changes nothing.
     """
     now = timezone.now()
-    if not Document.objects.live().filter(pk=document.pk).update(deleted_at=now, updated_at=now):
+    if not Document.objects.soft_delete(document.pk, at=now):
         return False
     document.deleted_at = document.updated_at = now
     return True

@@ -70,9 +70,7 @@ def topic_delete(*, topic: StudyTopic) -> bool:
     """
     now = timezone.now()
     with transaction.atomic():
-        # Conditional: of two deletes at once the second waits for the first, then finds no live row, instead of
-        # moving deleted_at and publishing again.
-        if not StudyTopic.objects.live().filter(pk=topic.pk).update(deleted_at=now, updated_at=now):
+        if not StudyTopic.objects.soft_delete(topic.pk, at=now):
             return False
         topic.deleted_at = topic.updated_at = now
         publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
