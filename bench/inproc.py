@@ -123,7 +123,8 @@ def ingest_bench() -> list:
 
 
 def _ingest_body(count: int) -> str:
-    """An ingest body of `count` attempts on random published questions of the bench learner, `{uuid}` to fill."""
+    """An ingest body of `count` attempts on as many random published questions of the bench learner (each once, as
+    far as there are), `{uuid}` to fill."""
     import random
 
     from publishing.models import Published
@@ -133,7 +134,8 @@ def _ingest_body(count: int) -> str:
     pub_ids = list(Published.objects.filter(kind="study_question", deleted=False, source_id__in=question_ids)
                    .values_list("pub_id", flat=True))
     rng = random.Random(7)
-    attempts = [{"question_pub_id": rng.choice(pub_ids), "selected_choice": rng.randint(1, 4)} for _ in range(count)]
+    questions = rng.sample(pub_ids, count) if count <= len(pub_ids) else [rng.choice(pub_ids) for _ in range(count)]
+    attempts = [{"question_pub_id": pub_id, "selected_choice": rng.randint(1, 4)} for pub_id in questions]
     return json.dumps({"client_session_uuid": "{uuid}", "attempts": attempts})
 
 
