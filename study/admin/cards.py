@@ -189,7 +189,8 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         form = QueueFilterForm(request.GET)
-        params = form.cleaned_data if form.is_valid() else {}
+        form.is_valid()
+        params = form.cleaned_data  # the valid filters only: one bad parameter does not drop the others
         status = params.get("status") or "pending"
         filters = {
             "user_id": params.get("user"),

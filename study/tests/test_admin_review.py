@@ -107,8 +107,12 @@ def test_queue_filters_by_user_and_format(reviewer, pending):
     assert [c.user_id for g in response.context["groups"] for c in g.cards] == [other.pk]
     response = reviewer.get(reverse(QUEUE), {"format": "cloze"})
     assert [c.pk for g in response.context["groups"] for c in g.cards] == [pending["b"].pk]
-    # junk filters are ignored, never a 500
+    # junk filters are ignored, never a 500, and each alone: the valid ones still apply
     assert reviewer.get(reverse(QUEUE), {"user": "x", "format": "essay", "page": "zz"}).status_code == 200
+    response = reviewer.get(reverse(QUEUE), {"user": "x", "format": "cloze", "q": "y" * 500})
+    assert [c.pk for g in response.context["groups"] for c in g.cards] == [pending["b"].pk]
+    response = reviewer.get(reverse(QUEUE), {"status": "approved", "format": "essay"})
+    assert response.context["status"] == "approved"
 
 
 def test_the_pending_tab_counts_the_cards_its_filters_keep(reviewer, pending, user):
