@@ -9,6 +9,15 @@ from django.http import HttpRequest
 from django.utils.text import capfirst
 
 
+class OwnerSetOnceMixin:
+    """The owner (`user`) is chosen when a row is added and read-only afterwards: the rows it points at and the
+    rows pointing at it belong to that owner (the same-owner keys of study/0009), so moving it would strand them."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: models.Model | None = None) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return ("user", *fields) if obj is not None else fields
+
+
 class SoftDeleteModelAdmin(admin.ModelAdmin):
     """A ModelAdmin whose delete button and "delete selected (soft)" action call `soft_delete`.
 

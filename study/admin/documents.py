@@ -12,11 +12,11 @@ from study.services.extraction import documents_reset_for_retry
 from study.tasks import extract_document
 from studyserver.celery import enqueue_on_commit
 
-from .base import SoftDeleteModelAdmin
+from .base import OwnerSetOnceMixin, SoftDeleteModelAdmin
 
 
 @admin.register(Document)
-class DocumentAdmin(SoftDeleteModelAdmin):
+class DocumentAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
     list_display = ("title", "file_format", "file_size", "extract_status", "short_error", "user", "created_at",
                     "deleted_at")
     list_filter = ("extract_status", "file_format", ("deleted_at", admin.EmptyFieldListFilter), "user")
@@ -26,10 +26,6 @@ class DocumentAdmin(SoftDeleteModelAdmin):
                        "deleted_at")
     ordering = ("-created_at", "-id")
     actions = ["retry_extraction", "soft_delete_selected"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Document | None = None) -> tuple[str, ...]:
-        # The document's topic links and session assets belong to its owner: the owner is set once.
-        return ("user", *self.readonly_fields) if obj is not None else self.readonly_fields
 
     @admin.display(description="extract error")
     def short_error(self, obj: Document) -> str:

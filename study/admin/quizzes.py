@@ -27,7 +27,7 @@ from study.models import (
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
 from study.services.questions import question_delete, question_update
 
-from .base import SameOwnerForm, SoftDeleteModelAdmin
+from .base import OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin
 
 
 class QuizSessionForm(SameOwnerForm):
@@ -85,7 +85,7 @@ class QuestionForm(SameOwnerForm):
 
 
 @admin.register(Question)
-class QuestionAdmin(SoftDeleteModelAdmin):
+class QuestionAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
     form = QuestionForm
     list_display = ("id", "short_text", "subject", "study_topic", "correct_choice", "user", "deleted_at")
     list_filter = ("subject", ("deleted_at", admin.EmptyFieldListFilter), "user")
@@ -94,15 +94,11 @@ class QuestionAdmin(SoftDeleteModelAdmin):
     list_select_related = ("study_topic", "user")
     ordering = ("-id",)
     fields = ("user", "study_topic", *QUESTION_EDITABLE_FIELDS, "deleted_at", "created_at", "updated_at")
+    readonly_fields = ("deleted_at", "created_at", "updated_at")
 
     @admin.display(description="question")
     def short_text(self, obj: Question) -> str:
         return obj.question_text[:80]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Question | None = None) -> tuple[str, ...]:
-        # A question's attempts, progress and cards belong to its owner: the owner is set once.
-        timestamps = ("deleted_at", "created_at", "updated_at")
-        return ("user", *timestamps) if obj is not None else timestamps
 
     def has_change_permission(self, request: HttpRequest, obj: Question | None = None) -> bool:
         # A deleted question is gone for the learner and the feed (a tombstone): shown, not edited.
@@ -138,7 +134,7 @@ class QuestionAttemptInline(admin.TabularInline):
 
 
 @admin.register(QuizSession)
-class QuizSessionAdmin(admin.ModelAdmin):
+class QuizSessionAdmin(OwnerSetOnceMixin, admin.ModelAdmin):
     form = QuizSessionForm
     list_display = ("id", "study_topic", "status", "quiz_mode", "source", "correct_count", "wrong_count",
                     "unsure_count", "user", "created_at", "finalized_at")
@@ -149,22 +145,14 @@ class QuizSessionAdmin(admin.ModelAdmin):
     inlines = [QuestionAttemptInline]
     ordering = ("-created_at", "-id")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: QuizSession | None = None) -> tuple[str, ...]:
-        # The session's attempts and analysis belong to its owner: the owner is set once.
-        return ("user",) if obj is not None else ()
-
 
 @admin.register(QuestionAttempt)
-class QuestionAttemptAdmin(admin.ModelAdmin):
+class QuestionAttemptAdmin(OwnerSetOnceMixin, admin.ModelAdmin):
     form = QuestionAttemptForm
     list_display = ("id", "question", "quiz_session", "selected_choice", "is_unsure", "outcome", "answered_at")
     list_filter = ("outcome",)
     raw_id_fields = ("user", "quiz_session", "question")
     ordering = ("-answered_at", "-id")
-
-    def get_readonly_fields(self, request: HttpRequest, obj: QuestionAttempt | None = None) -> tuple[str, ...]:
-        # Question progress points at its owner's last attempt: the owner is set once.
-        return ("user",) if obj is not None else ()
 
 
 @admin.register(QuestionProgress)

@@ -2,11 +2,10 @@
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
 
 from study.models import SessionAsset, StudySession
 
-from .base import SameOwnerForm
+from .base import OwnerSetOnceMixin, SameOwnerForm
 
 OTHER_OWNER_MESSAGE = "This document belongs to another user than the session."
 
@@ -48,7 +47,7 @@ class SessionAssetInline(admin.TabularInline):
 
 
 @admin.register(StudySession)
-class StudySessionAdmin(admin.ModelAdmin):
+class StudySessionAdmin(OwnerSetOnceMixin, admin.ModelAdmin):
     form = StudySessionForm
     list_display = ("id", "study_type", "mode", "certification", "subject", "topic", "review_state", "user",
                     "created_at")
@@ -58,10 +57,6 @@ class StudySessionAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     inlines = [SessionAssetInline]
     ordering = ("-created_at", "-id")
-
-    def get_readonly_fields(self, request: HttpRequest, obj: StudySession | None = None) -> tuple[str, ...]:
-        # The session's assets and topic belong to its owner: the owner is set once.
-        return ("user",) if obj is not None else ()
 
 
 @admin.register(SessionAsset)

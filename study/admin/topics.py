@@ -12,7 +12,7 @@ from study.services.topics import topic_delete, topic_update
 from study.textnorm import nfc
 from studyserver.errors import Conflict, NotFound
 
-from .base import SoftDeleteModelAdmin
+from .base import OwnerSetOnceMixin, SoftDeleteModelAdmin
 
 DUPLICATE_NAME_MESSAGE = "This user already has an active topic with this name."
 OTHER_OWNER_MESSAGE = "This document belongs to another user than the topic."
@@ -74,7 +74,7 @@ class TopicDocumentInline(admin.TabularInline):
 
 
 @admin.register(StudyTopic)
-class StudyTopicAdmin(SoftDeleteModelAdmin):
+class StudyTopicAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
     form = StudyTopicForm
     list_display = ("name", "study_type", "user", "created_at", "deleted_at")
     list_filter = ("study_type", ("deleted_at", admin.EmptyFieldListFilter), "user")
@@ -83,11 +83,7 @@ class StudyTopicAdmin(SoftDeleteModelAdmin):
     inlines = [TopicDocumentInline]
     ordering = ("-created_at", "-id")
     fields = ("user", *TOPIC_EDITABLE_FIELDS, "deleted_at", "created_at", "updated_at")
-
-    def get_readonly_fields(self, request: HttpRequest, obj: StudyTopic | None = None) -> tuple[str, ...]:
-        # Moving a topic to another owner would strand its questions, sessions and cards with the old one.
-        timestamps = ("deleted_at", "created_at", "updated_at")
-        return ("user", *timestamps) if obj is not None else timestamps
+    readonly_fields = ("deleted_at", "created_at", "updated_at")
 
     def save_model(self, request: HttpRequest, obj: StudyTopic, form: forms.ModelForm, change: bool) -> None:
         if not change:
