@@ -64,6 +64,29 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
         )
 
 
+class DocumentLinkForm(forms.ModelForm):
+    """A link from a row (`parent_field`: a topic, a session) to a document: the document is live when linked and
+    belongs to the parent's owner, as the API allows nothing else (and the triggers of study/0007 refuse it on
+    PostgreSQL). In an inline, the parent field holds the parent form's row, not saved yet on the add page."""
+
+    parent_field = ""
+
+    def clean(self) -> dict:
+        data = super().clean()
+        parent, document = data.get(self.parent_field), data.get("document")
+        if document is not None and "document" in self.changed_data and document.deleted_at is not None:
+            self.add_error("document", "This document is deleted.")
+        elif parent is not None and document is not None and parent.user_id is not None:
+            if document.user_id != parent.user_id:
+                self.add_error("document", f"This document belongs to another user than the {self.parent_field}.")
+            else:
+                self.owner_checked(parent.user_id)
+        return data
+
+    def owner_checked(self, user_id: int) -> None:
+        """Called once the document's owner is known to be the parent's."""
+
+
 class SameOwnerForm(forms.ModelForm):
     """The rows this one points at (`owner_links`) belong to its `user`, as a form error: PostgreSQL refuses
     anything else at commit (the <table>_<field>_same_owner_fk keys of study/0009), which would be a 500 here.

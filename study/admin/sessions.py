@@ -1,32 +1,20 @@
 """Admin for study sessions and their assets."""
 
-from django import forms
 from django.contrib import admin
 
 from study.models import SessionAsset, StudySession
 
-from .base import OwnerSetOnceMixin, SameOwnerForm
-
-OTHER_OWNER_MESSAGE = "This document belongs to another user than the session."
+from .base import DocumentLinkForm, OwnerSetOnceMixin, SameOwnerForm
 
 
-class SessionAssetForm(forms.ModelForm):
-    """A session's assets are documents of its own owner (the API offers nothing else). PostgreSQL refuses
-    anything else too (trigger study_sessionasset_same_owner)."""
+class SessionAssetForm(DocumentLinkForm):
+    """A session's assets are live documents of its own owner (trigger study_sessionasset_same_owner)."""
+
+    parent_field = "session"
 
     class Meta:
         model = SessionAsset
         fields = ("session", "document", "asset_type", "role", "sort_order")
-
-    def clean(self) -> dict:
-        data = super().clean()
-        # In the session's inline, `session` is the parent form's session (not saved yet on the add page).
-        session, document = data.get("session"), data.get("document")
-        if document is not None and "document" in self.changed_data and document.deleted_at is not None:
-            self.add_error("document", "This document is deleted.")
-        elif session is not None and document is not None and session.user_id not in (None, document.user_id):
-            self.add_error("document", OTHER_OWNER_MESSAGE)
-        return data
 
 
 class StudySessionForm(SameOwnerForm):

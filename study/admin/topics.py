@@ -12,10 +12,9 @@ from study.services.topics import topic_delete, topic_update
 from study.textnorm import nfc
 from studyserver.errors import Conflict, NotFound
 
-from .base import OwnerSetOnceMixin, SoftDeleteModelAdmin
+from .base import DocumentLinkForm, OwnerSetOnceMixin, SoftDeleteModelAdmin
 
 DUPLICATE_NAME_MESSAGE = "This user already has an active topic with this name."
-OTHER_OWNER_MESSAGE = "This document belongs to another user than the topic."
 TOPIC_EDITABLE_FIELDS = ("name", "study_type", "description")
 
 
@@ -42,26 +41,18 @@ class StudyTopicForm(forms.ModelForm):
         return data
 
 
-class TopicDocumentForm(forms.ModelForm):
-    """A topic holds documents of its own owner only (the API offers nothing else); the link's `user` is the
-    topic's. PostgreSQL refuses anything else too (trigger study_topicdocument_same_owner)."""
+class TopicDocumentForm(DocumentLinkForm):
+    """A topic holds live documents of its own owner only (trigger study_topicdocument_same_owner); the link's
+    `user` is the topic's."""
+
+    parent_field = "topic"
 
     class Meta:
         model = TopicDocument
         fields = ("topic", "document")
 
-    def clean(self) -> dict:
-        data = super().clean()
-        # In the topic's inline, `topic` is the parent form's topic (not saved yet on the add page).
-        topic, document = data.get("topic"), data.get("document")
-        if document is not None and "document" in self.changed_data and document.deleted_at is not None:
-            self.add_error("document", "This document is deleted.")
-        elif topic is not None and document is not None and topic.user_id is not None:
-            if document.user_id != topic.user_id:
-                self.add_error("document", OTHER_OWNER_MESSAGE)
-            else:
-                self.instance.user_id = topic.user_id
-        return data
+    def owner_checked(self, user_id: int) -> None:
+        self.instance.user_id = user_id
 
 
 class TopicDocumentInline(admin.TabularInline):
