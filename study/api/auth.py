@@ -24,7 +24,7 @@ class ObtainTokenView(ObtainAuthToken):
         request=AuthTokenSerializer,
         responses={
             200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
-            **{k: v for k, v in error_responses(400, 429).items() if k != 401},
+            **error_responses(400, 429),
         },
         auth=[],
     )

@@ -44,7 +44,6 @@ class ErrorSerializer(serializers.Serializer):
 
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input (`invalid`, `invalid_input`, `empty_file`, `unsupported_type`, …).",
-    401: "Not authenticated.",
     404: "Not found (or another user's / deleted object).",
     409: "Conflict (`conflict`, `asset_already_linked`, …).",
     413: "Body too large (`body_too_large`).",
@@ -54,11 +53,9 @@ _ERROR_DESCRIPTIONS = {
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    """OpenAPI responses for the given error status codes (401 is always included)."""
-    return {
-        code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code])
-        for code in sorted({401, *codes})
-    }
+    """OpenAPI responses for the given error status codes (401 and 415 are declared for every operation that can
+    give them by studyserver.schema)."""
+    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in sorted(codes)}
 
 
 def id_field(**kwargs) -> serializers.IntegerField:
