@@ -18,11 +18,6 @@ class LiveQuerySet(models.QuerySet):
     def live(self):
         return self.filter(deleted_at__isnull=True)
 
-    def soft_delete(self, pk: int, *, at) -> bool:
-        """Mark one live row deleted; whether this call did. A conditional UPDATE: of two deletes at once the
-        second waits for the first, then finds no live row (and its caller changes and publishes nothing)."""
-        return bool(self.live().filter(pk=pk).update(deleted_at=at, updated_at=at))
-
 
 class SoftDeleteModel(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=False)
@@ -31,6 +26,18 @@ class SoftDeleteModel(models.Model):
 
     class Meta:
         abstract = True
+
+    def update_if_live(self, **values) -> bool:
+        """Write `values` to this row, and onto this instance, only while the row is live; whether it was.
+
+        A conditional UPDATE: a write (a delete too) that read the row before a concurrent delete committed waits
+        for that delete, then finds no live row, and its caller changes and publishes nothing.
+        """
+        if not type(self).objects.live().filter(pk=self.pk).update(**values):
+            return False
+        for field, value in values.items():
+            setattr(self, field, value)
+        return True
 
 
 def enum_check(field: str, choices: type[models.TextChoices], name: str, *, nullable: bool = False):

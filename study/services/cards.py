@@ -162,26 +162,11 @@ def card_update(
     return card
 
 
-def _update_if_live(card: MemoCard, **values) -> bool:
-    """Write `values` to the card's row, and onto `card`, only while the row is live; whether it was.
-
-    A conditional UPDATE: a write that read the card before a concurrent delete committed waits for that delete,
-    then finds no live row, instead of changing a deleted card.
-    """
-    if not MemoCard.objects.live().filter(pk=card.pk).update(**values):
-        return False
-    for field, value in values.items():
-        setattr(card, field, value)
-    return True
-
-
 def card_approve(*, card: MemoCard) -> bool:
     """Approve one card: it enters the due list and the deck. False when it was deleted meanwhile (no change)."""
     now = timezone.now()
     with transaction.atomic():
-        if not _update_if_live(
-            card, needs_review=False, flagged_by="", flagged_at=None, reviewed_at=now, updated_at=now
-        ):
+        if not card.update_if_live(needs_review=False, flagged_by="", flagged_at=None, reviewed_at=now, updated_at=now):
             return False
         _publish_card(card)
     return True
@@ -213,7 +198,7 @@ def card_flag(*, card: MemoCard, flagged_by: str = FLAGGED_BY_USER) -> bool:
     meanwhile (no change)."""
     now = timezone.now()
     with transaction.atomic():
-        if not _update_if_live(card, needs_review=True, flagged_by=flagged_by, flagged_at=now, updated_at=now):
+        if not card.update_if_live(needs_review=True, flagged_by=flagged_by, flagged_at=now, updated_at=now):
             return False
         _publish_card(card)
     return True
@@ -226,7 +211,7 @@ def card_delete(*, card: MemoCard) -> bool:
     """
     now = timezone.now()
     with transaction.atomic():
-        if not _update_if_live(card, deleted_at=now, updated_at=now):
+        if not card.update_if_live(deleted_at=now, updated_at=now):
             return False
         _publish_card(card)
     return True

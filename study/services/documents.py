@@ -128,10 +128,7 @@ def document_delete(*, document: Document) -> bool:
     False when it was deleted already (a concurrent delete), which changes nothing.
     """
     now = timezone.now()
-    if not Document.objects.soft_delete(document.pk, at=now):
-        return False
-    document.deleted_at = document.updated_at = now
-    return True
+    return document.update_if_live(deleted_at=now, updated_at=now)
 
 
 def parse_tags(raw: str | None) -> list[str]:

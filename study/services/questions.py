@@ -84,9 +84,8 @@ def question_delete(*, question: Question) -> bool:
     """Soft delete; the viewer gets a tombstone. False when it was deleted already (see topic_delete)."""
     now = timezone.now()
     with transaction.atomic():
-        if not Question.objects.soft_delete(question.pk, at=now):
+        if not question.update_if_live(deleted_at=now, updated_at=now):
             return False
-        question.deleted_at = question.updated_at = now
         publish_request(kind=PUBLISH_KIND, source_id=question.id)
     return True
 

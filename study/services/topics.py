@@ -70,9 +70,8 @@ def topic_delete(*, topic: StudyTopic) -> bool:
     """
     now = timezone.now()
     with transaction.atomic():
-        if not StudyTopic.objects.soft_delete(topic.pk, at=now):
+        if not topic.update_if_live(deleted_at=now, updated_at=now):
             return False
-        topic.deleted_at = topic.updated_at = now
         publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
         # Its questions are gone for the learner (lists, quizzes, ingest); the viewer gets their tombstones.
         question_ids = topic.questions.filter(deleted_at__isnull=True).values_list("id", flat=True)
