@@ -1,11 +1,12 @@
 """manage.py backfill_publish: re-project whole kinds into Published, in primary-key batches."""
 
 import time
+from collections.abc import Iterator
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from tqdm import tqdm
 
 from publishing.models import Published, PublishKind
@@ -59,15 +60,12 @@ class Command(BaseCommand):
         interactive = self.stdout.isatty()
         bar = tqdm(total=row_count, desc=kind, unit="rows", file=self.stdout._out, disable=not interactive)
         started = time.monotonic()
-        done, last_pk = 0, 0
-        while True:
-            ids = list(queryset.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                break
+        done = 0
+        for ids in _id_batches(queryset.values_list("pk", flat=True), "pk", batch_size):
             with transaction.atomic():
                 batch = publish_sources(kind_ids={kind: ids}, dry_run=dry_run, dry_run_inserted=dry_run_inserted)
             counts.add(batch)
-            last_pk, done = ids[-1], done + len(ids)
+            done += len(ids)
             bar.update(len(ids))
             if not interactive:
                 rate = done / max(time.monotonic() - started, 1e-6)
@@ -88,14 +86,12 @@ class Command(BaseCommand):
         gone = (
             Published.objects.filter(kind=kind, deleted=False)
             .exclude(Exists(SOURCES[kind].objects.filter(pk=OuterRef("source_id"))))
-            .order_by("source_id")
             .values_list("source_id", flat=True)
         )
-        counts, last_id = PublishCounts(), 0
-        while ids := list(gone.filter(source_id__gt=last_id)[:batch_size]):
+        counts = PublishCounts()
+        for ids in _id_batches(gone, "source_id", batch_size):
             with transaction.atomic():
                 counts.add(publish_sources(kind_ids={kind: ids}, dry_run=dry_run, dry_run_inserted=dry_run_inserted))
-            last_id = ids[-1]
         return counts
 
     @staticmethod
@@ -105,3 +101,12 @@ class Command(BaseCommand):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(f"ANALYZE {Published._meta.db_table}")
+
+
+def _id_batches(ids: QuerySet, field: str, batch_size: int) -> Iterator[list[int]]:
+    """`ids` (a values_list of `field`) in ascending batches of `batch_size`, by keyset: each batch is read after
+    the previous one was handled, so what that one changed (a row no longer matching) does not shift the next."""
+    last = 0
+    while batch := list(ids.filter(**{f"{field}__gt": last}).order_by(field)[:batch_size]):
+        yield batch
+        last = batch[-1]
