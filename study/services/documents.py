@@ -37,20 +37,21 @@ class StoredUpload:
     sha256: str
 
 
-def _store(upload: UploadedFile, *, file_format: str | None = None) -> StoredUpload:
+def _store(upload: UploadedFile, *, verified_format: str | None = None) -> StoredUpload:
     """Validate name and size, hash by chunks, and save under a unique name through the storage API.
 
-    `file_format` is the format the caller has verified from the content (it wins over the name's extension).
+    `verified_format` is the format the caller has checked in the content: it wins over the name (extension and
+    content type); without it both come from the name.
     """
     name = upload_base_name(upload.name)
     size = checked_upload_size(upload)
-    verified = file_format
-    file_format = verified or file_format_of(name)
+    file_format = verified_format or file_format_of(name)
     digest = sha256_of(upload)
     now = timezone.now()
     unique = uuid.uuid4().hex + (f".{file_format}" if file_format else "")
     path = default_storage.save(f"documents/{now:%Y}/{now:%m}/{unique}", upload)
-    content_type = mimetypes.guess_type(f"file.{verified}" if verified else name)[0] or "application/octet-stream"
+    typed_name = f"file.{verified_format}" if verified_format else name
+    content_type = mimetypes.guess_type(typed_name)[0] or "application/octet-stream"
     return StoredUpload(path, name, file_format, content_type[:100], size, digest)
 
 
@@ -81,14 +82,14 @@ def document_store_atomically(
     title: str | None = None,
     tags: Iterable[str] = (),
     then: Callable[[Document], object] | None = None,
-    file_format: str | None = None,
+    verified_format: str | None = None,
 ):
     """Store the file, then in one transaction insert the row, run `then(document)` and enqueue the extract.
 
     Any failure (validation in `then`, a constraint, the commit itself) deletes the stored file.
     Returns `then`'s result, or the document when there is no `then`.
     """
-    stored = _store(upload, file_format=file_format)
+    stored = _store(upload, verified_format=verified_format)
     try:
         with transaction.atomic():
             document = _insert_document(user=user, stored=stored, title=title, tags=tags)

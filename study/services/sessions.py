@@ -145,4 +145,4 @@ def session_snapshot_create(*, session: StudySession, upload: UploadedFile, sort
         )
 
     # Checked above to be a PNG whatever its name says ("snapshot", "page.jpg"): stored and served as one.
-    return document_store_atomically(user=session.user, upload=upload, then=link, file_format="png")
+    return document_store_atomically(user=session.user, upload=upload, then=link, verified_format="png")
