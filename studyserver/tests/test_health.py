@@ -23,36 +23,28 @@ def test_healthz_reports_a_down_broker(client):
     assert body["database"] == "ok"
 
 
-def test_unknown_path_answers_json_404(client):
-    response = client.get("/api/no-such-thing")
-    assert response.status_code == 404
-    assert response.json()["error_code"] == "not_found"
-
-
-@pytest.mark.parametrize("path", ["/api/no-such-thing", "/api/study-cards/99999999999999999999", "/publish/nothing",
-                                  "/ingest/study/nothing", "/api/study-topics/1/nothing",
-                                  "/api", "/publish", "/ingest"])
-@pytest.mark.parametrize("debug", [True, False])
-def test_unknown_paths_answer_json_404_with_debug_on_too(settings, path, debug):
-    """make demo runs with DEBUG on, where Django answers an unmatched path with its HTML page, not handler404;
-    an unsafe method must not meet the CSRF check's HTML 403 first (a client that checks CSRF, as browsers do)."""
-    settings.DEBUG = debug
-    client = Client(enforce_csrf_checks=True)
-    for method in ("get", "post", "delete", "patch"):
-        response = getattr(client, method)(path)
-        assert response.status_code == 404
-        assert response["Content-Type"] == "application/json"
-        assert response.json()["error_code"] == "not_found"
+UNKNOWN_PATHS = [
+    "/api/no-such-thing", "/api/study-cards/99999999999999999999", "/api/study-topics/1/nothing",
+    "/api/documents/0.5", "/api/study-cards/null,null/view", "/publish/nothing", "/ingest/study/nothing",
+    "/api", "/publish", "/ingest",
+]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/api/no-such-thing", "/api/documents/0.5", "/api/study-cards/null,null/view"])
-def test_unknown_paths_answer_json_404_to_writes_without_a_csrf_cookie(user, path):
-    """A real client sends no CSRF cookie with its token: the fallback must not answer Django's HTML 403 first."""
-    client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    for method in ("post", "patch", "put", "delete"):
+@pytest.mark.parametrize("path", UNKNOWN_PATHS)
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("with_token", [True, False])
+def test_unknown_paths_answer_json_404(settings, user, path, debug, with_token):
+    """JSON for every method, with DEBUG on too (make demo, where Django answers an unmatched path with its HTML
+    page instead of handler404), and never the CSRF check's HTML 403 first: a client that checks CSRF, as
+    browsers do, and a token client, which sends no CSRF cookie."""
+    settings.DEBUG = debug
+    headers = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=user).key}"} if with_token else {}
+    client = Client(enforce_csrf_checks=True, **headers)
+    for method in ("get", "post", "put", "patch", "delete"):
         response = getattr(client, method)(path)
         assert response.status_code == 404, (method, response.status_code, response.content[:200])
+        assert response["Content-Type"] == "application/json"
         assert response.json()["error_code"] == "not_found"
 
 
