@@ -74,7 +74,8 @@ def path_id(value) -> int:
     (int() alone also reads "１" (fullwidth), " 1", "+1" and "1_0" as numbers: other spellings of the same id.)
     """
     text = str(value)
-    if not (text.isascii() and text.isdigit()):
+    # The length first: int() refuses texts of over 4,300 digits (ValueError), and no id has more than 19.
+    if not (len(text) <= 19 and text.isascii() and text.isdigit()):
         raise NotFound()
     number = int(text)
     if not 1 <= number <= BIGINT_MAX:
