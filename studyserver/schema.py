@@ -4,12 +4,14 @@ _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
 _COMMON = {
     "401": "Not authenticated.",
     "415": "The body's Content-Type is not one this operation reads (`unsupported_media_type`).",
+    "400": "A query parameter is not valid (`invalid`, `errors` names it).",
 }
 
 
 def declare_common_errors(result: dict, generator, request, public: bool) -> dict:
     """401 on every operation that needs a login, 415 on every operation that reads a body (DRF answers both
-    before the view runs, so no view declares them itself)."""
+    before the view runs, so no view declares them itself), 400 on every paginated list (a bad `limit` or
+    `offset`, refused by the paginator)."""
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
@@ -18,4 +20,6 @@ def declare_common_errors(result: dict, generator, request, public: bool) -> dic
                 responses.setdefault("401", {"description": _COMMON["401"], "content": _ERROR})
             if "requestBody" in operation:
                 responses.setdefault("415", {"description": _COMMON["415"], "content": _ERROR})
+            if any(parameter.get("name") == "offset" for parameter in operation.get("parameters", [])):
+                responses.setdefault("400", {"description": _COMMON["400"], "content": _ERROR})
     return result
