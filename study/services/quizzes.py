@@ -15,7 +15,9 @@ from study.models import Question, QuestionAttempt, QuizSession, StudyTopic
 from study.models.quizzes import QuizMode, QuizStatus
 from study.services.finalize import quiz_session_finalize
 from study.services.topics import topic_get_live
-from studyserver.errors import Conflict, NotFound, QuizInProgress
+from studyserver.errors import Conflict, NotFound, QuizInProgress, violates_unique
+
+_START_ATTEMPTS = 3
 
 
 def _in_progress_id(*, user: AbstractBaseUser, topic: StudyTopic) -> int | None:
@@ -97,13 +99,20 @@ def quiz_session_start(
         subject_distribution=dict(Counter(subject for _qid, subject in picked)),
         created_at=now,
     )
-    try:
-        with transaction.atomic():
-            session.save()
-    except IntegrityError:
-        # A concurrent start won the partial unique index; its row is committed by now.
-        raise QuizInProgress(id=_in_progress_id(user=user, topic=topic)) from None
-    return session
+    for _attempt in range(_START_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                session.save()
+            return session
+        except IntegrityError as exc:
+            if not violates_unique(exc, QuizSession, "study_quizsession_one_in_progress_uniq"):
+                raise
+            # A concurrent start won the partial unique index; its row is committed by now, unless it was
+            # finished or abandoned meanwhile: then the topic is free again and this start goes ahead.
+            existing = _in_progress_id(user=user, topic=topic)
+            if existing is not None:
+                raise QuizInProgress(id=existing) from None
+    raise QuizInProgress()  # lost every time, and every winner was gone again before it could be named
 
 
 def _locked_session(*, user: AbstractBaseUser, quiz_session_id: int) -> QuizSession:

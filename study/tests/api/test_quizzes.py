@@ -129,6 +129,34 @@ def test_concurrent_starts_create_one_session(user, client_for):
     assert QuizSession.objects.filter(study_topic=topic, status="in_progress").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_start_that_lost_to_a_session_already_gone_again_goes_ahead(api_client, user, monkeypatch):
+    """The race in order: a competing start commits after this start's check and before its INSERT (which then
+    meets the partial unique index), and the competitor is abandoned before this start reads who won."""
+    from study.services import quizzes as quiz_services
+
+    topic = StudyTopicFactory(user=user)
+    QuestionFactory.create_batch(2, study_topic=topic)
+    real_in_progress_id = quiz_services._in_progress_id
+    competitor = []
+
+    def interleaved(**kwargs):
+        if not competitor:  # this start's check: nothing yet; the competitor commits right after it
+            found = real_in_progress_id(**kwargs)
+            competitor.append(QuizSessionFactory(user=user, study_topic=topic, question_ids=[]))
+            return found
+        QuizSession.objects.filter(pk=competitor[0].pk).update(status="abandoned")  # gone before the re-read
+        return real_in_progress_id(**kwargs)
+
+    monkeypatch.setattr(quiz_services, "_in_progress_id", interleaved)
+    response = start(api_client, topic)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["id"] != competitor[0].pk
+    in_progress = QuizSession.objects.filter(study_topic=topic, status="in_progress")
+    assert list(in_progress.values_list("id", flat=True)) == [response.json()["id"]]
+
+
 def test_current(api_client, other_client, topic):
     QuestionFactory(study_topic=topic)
     assert api_client.get(f"{URL}/current", {"study_topic_id": topic.id}).status_code == 404
