@@ -56,11 +56,10 @@ def quiz_session_finalize(*, quiz_session: QuizSession, now: datetime | None = N
     Runs in a fixed number of queries whatever the session size, and inside a caller's
     transaction (ingest) as well as on its own.
     """
-    now = now or timezone.now()
     with transaction.atomic():
         session = QuizSession.objects.select_for_update().get(pk=quiz_session.pk)
         if session.finalized_at is None:
-            _finalize_locked(session, now)
+            _finalize_locked(session, now or timezone.now())  # timed once locked, after any answer it waited for
     for field in _SESSION_FINAL_FIELDS:
         setattr(quiz_session, field, getattr(session, field))
     return session.summary

@@ -152,11 +152,12 @@ def quiz_attempt_record(
 ) -> dict:
     """Record one answer; the answer that completes the session finalizes it in the same transaction.
 
-    The session row is locked, so two concurrent last answers cannot finalize twice.
+    The session row is locked, so two concurrent last answers cannot finalize twice. The answer's time is taken
+    once the lock is held: an answer that waited for another is not timed before it.
     """
-    now = now or timezone.now()
     with transaction.atomic():
         session = _locked_session(user=user, quiz_session_id=quiz_session_id)
+        now = now or timezone.now()
         _require_in_progress(session)
         _require_live_topic(session)
         if question_id not in session.question_ids:
@@ -215,9 +216,9 @@ def quiz_session_finish(*, user: AbstractBaseUser, quiz_session_id: int, now: da
 
 def quiz_session_abandon(*, user: AbstractBaseUser, quiz_session_id: int, now: datetime | None = None) -> QuizSession:
     """Give up a session: no finalize, progress untouched."""
-    now = now or timezone.now()
     with transaction.atomic():
         session = _locked_session(user=user, quiz_session_id=quiz_session_id)
+        now = now or timezone.now()  # once locked, like an answer's time
         _require_in_progress(session)
         session.status = QuizStatus.ABANDONED
         session.finished_at = now

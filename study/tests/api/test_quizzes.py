@@ -1,11 +1,14 @@
 """Quiz sessions over the API: start, current, attempts, finish, abandon, detail, list, isolation, races."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from study.models import QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
+from study.services.quizzes import quiz_attempt_record
 from study.tests.factories import (
     QuestionAttemptFactory,
     QuestionFactory,
@@ -13,7 +16,7 @@ from study.tests.factories import (
     QuizSessionFactory,
     StudyTopicFactory,
 )
-from studyserver.testing import run_concurrently
+from studyserver.testing import hold_until_another_waits, run_concurrently
 
 pytestmark = pytest.mark.django_db
 URL = "/api/quiz-sessions"
@@ -286,6 +289,36 @@ def test_concurrent_last_answers_finalize_once(user, client_for):
     progress.refresh_from_db()
     assert progress.review_stage == 1  # advanced exactly once
     assert SessionAnalysis.objects.filter(quiz_session=session).count() == 1
+
+
+@pytest.mark.postgresql  # waits on PostgreSQL row locks
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_that_waited_for_the_session_lock_is_timed_after_the_one_that_held_it(user, client_for):
+    """The second answer arrives first but waits while the first holds the session; it completes the quiz, so its
+    time (and the session's finish) must not come before the first's."""
+    topic = StudyTopicFactory(user=user)
+    q1, q2 = QuestionFactory.create_batch(2, study_topic=topic)
+    session = QuizSessionFactory(study_topic=topic, question_ids=[q1.id, q2.id])
+    locked = threading.Event()
+
+    def first() -> None:
+        with transaction.atomic():
+            QuizSession.objects.select_for_update().get(pk=session.pk)
+            locked.set()
+            assert hold_until_another_waits()
+            quiz_attempt_record(user=user, quiz_session_id=session.id, question_id=q1.id, selected_choice=1)
+
+    def second() -> dict:
+        locked.wait(10)
+        return answer(client_for(user), session.id, q2.id, selected_choice=1).json()
+
+    completing = run_concurrently(first, second)[1]
+
+    assert completing["status"] == "done", completing
+    times = dict(QuestionAttempt.objects.filter(quiz_session=session).values_list("question_id", "answered_at"))
+    assert times[q2.id] >= times[q1.id]
+    session.refresh_from_db()
+    assert session.finished_at >= times[q1.id]
 
 
 def test_analysis_is_shown_when_present(api_client, topic):
