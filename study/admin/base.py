@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import model_ngettext
 from django.db import models, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.text import capfirst
 
 
@@ -43,9 +44,56 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
         described = [f"{capfirst(self.opts.verbose_name)}: {obj}" for obj in objs]
         return described, {self.opts.verbose_name_plural: len(objs)}, set(), []
 
+    # --- a write found its row gone (or taken) after the page read it --------------------------------
+    # Django logs a deletion before it calls delete_model, and logs a change and says "changed successfully"
+    # after save_model, whatever they did. Here the history and the message say what happened.
+
+    def refuse_save(self, request: HttpRequest, message: str) -> None:
+        """From save_model: nothing was saved; the change form shows `message` instead of its success and writes
+        no history."""
+        request.studyserver_admin_refused = True
+        self.message_user(request, message, messages.ERROR)
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        if getattr(request, "studyserver_admin_refused", False):
+            return  # the row was not saved: neither are its inlines
+        super().save_related(request, form, formsets, change)
+
+    def construct_change_message(self, request: HttpRequest, form, formsets, add: bool = False) -> list:
+        if getattr(request, "studyserver_admin_refused", False):
+            return []  # nothing to log (and the skipped formsets never got their saved objects)
+        return super().construct_change_message(request, form, formsets, add)
+
+    def log_change(self, request: HttpRequest, obj: models.Model, message) -> object:
+        if getattr(request, "studyserver_admin_refused", False):
+            return None
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request: HttpRequest, obj: models.Model) -> HttpResponse:
+        if getattr(request, "studyserver_admin_refused", False):
+            return HttpResponseRedirect(request.path)  # the form again, with what is stored now
+        return super().response_change(request, obj)
+
+    def log_deletions(self, request: HttpRequest, queryset) -> object:
+        # Called by the delete view just before delete_model: kept until the row has really gone.
+        request.studyserver_deletion_log = queryset
+
     def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
-        if obj.deleted_at is None:  # deleting again would move deleted_at and publish for nothing
-            self.soft_delete(obj)
+        # deleting again would move deleted_at and publish for nothing
+        if obj.deleted_at is None and self.soft_delete(obj):
+            super().log_deletions(request, getattr(request, "studyserver_deletion_log", [obj]))
+        else:
+            request.studyserver_admin_refused = True
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id) -> HttpResponse:
+        if getattr(request, "studyserver_admin_refused", False):
+            self.message_user(
+                request, f"The {self.opts.verbose_name} “{obj_display}” was already deleted; nothing was changed.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist",
+                                                current_app=self.admin_site.name))
+        return super().response_delete(request, obj_display, obj_id)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():

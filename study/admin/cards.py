@@ -122,9 +122,9 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
                 if not done:
                     raise NotFound()
         except DuplicateCard:
-            self.message_user(request, DUPLICATE_MESSAGE, messages.ERROR)
+            self.refuse_save(request, DUPLICATE_MESSAGE)
         except NotFound:  # deleted while the form was open
-            self.message_user(request, "This card was deleted meanwhile; nothing was changed.", messages.ERROR)
+            self.refuse_save(request, "This card was deleted meanwhile; nothing was changed.")
 
     def soft_delete(self, obj: MemoCard) -> bool:  # the delete button and "delete selected (soft)"
         return card_services.card_delete(card=obj)

@@ -1,7 +1,7 @@
 """Admin for topics and their document links."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -89,9 +89,9 @@ class StudyTopicAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
         try:
             topic_update(topic=obj, data=data)
         except Conflict:  # another request took the name after the form checked it
-            self.message_user(request, f"{DUPLICATE_NAME_MESSAGE} Nothing was changed.", messages.ERROR)
+            self.refuse_save(request, f"{DUPLICATE_NAME_MESSAGE} Nothing was changed.")
         except NotFound:  # deleted while the form was open
-            self.message_user(request, "This topic was deleted meanwhile; nothing was changed.", messages.ERROR)
+            self.refuse_save(request, "This topic was deleted meanwhile; nothing was changed.")
 
     def soft_delete(self, obj: StudyTopic) -> bool:
         return topic_delete(topic=obj)

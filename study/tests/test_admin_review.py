@@ -4,11 +4,13 @@ import unicodedata
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
 from publishing.models import PublishOutbox
 from study.models import MemoCard
+from study.services import cards as card_services
 from study.services.cards import card_candidate_create, card_create
 from study.tests.factories import MemoCardFactory, QuestionFactory, StudyTopicFactory, UserFactory
 from study.textnorm import card_dedup_hash
@@ -309,6 +311,30 @@ def test_change_form_duplicate_is_a_form_error(reviewer, pending):
     assert "same fact" in str(response.context["adminform"].form.errors)
     card.refresh_from_db()
     assert card.fact == "메탄"
+
+
+def test_change_form_approval_of_a_card_deleted_meanwhile_says_so_and_logs_nothing(reviewer, pending, monkeypatch):
+    card = pending["b"]
+    real_approve = card_services.card_approve
+
+    def someone_else_first(*, card: MemoCard) -> bool:  # the learner deletes it between the read and the write
+        assert card_services.card_delete(card=MemoCard.objects.get(pk=card.pk)) is True
+        return real_approve(card=card)
+
+    monkeypatch.setattr(card_services, "card_approve", someone_else_first)
+    url = reverse("admin:study_memocard_change", args=[card.pk])
+    data = {"cue": card.cue, "fact": card.fact, "cloze_text": card.cloze_text,
+            "evidence-TOTAL_FORMS": "0", "evidence-INITIAL_FORMS": "0", "evidence-MIN_NUM_FORMS": "0",
+            "evidence-MAX_NUM_FORMS": "1000"}  # needs_review unticked: approve
+    response = reviewer.post(url, data, follow=True)
+
+    # Back to the form, which no longer finds the card (the admin lists live cards only).
+    assert response.redirect_chain[0][0] == url
+    assert messages_of(response)[0] == "This card was deleted meanwhile; nothing was changed."
+    assert not any("successfully" in m for m in messages_of(response))
+    card.refresh_from_db()
+    assert card.needs_review is True and card.deleted_at is not None
+    assert not LogEntry.objects.filter(object_id=str(card.pk)).exists()
 
 
 def test_change_form_delete_is_soft(reviewer, pending):

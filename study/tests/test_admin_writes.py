@@ -8,13 +8,16 @@ import json
 import unicodedata
 
 import pytest
+from django.contrib.admin.models import DELETION, LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
 from publishing.models import Published, PublishOutbox
-from study.models import Document, MemoCard, Question, QuestionExplanation, StudyTopic
+from study.admin import topics as topics_admin
+from study.models import Document, MemoCard, Question, QuestionExplanation, StudyTopic, TopicDocument
 from study.services.cards import card_candidate_create
 from study.services.questions import question_update
+from study.services.topics import topic_delete, topic_update
 from study.tests.factories import DocumentFactory, QuestionFactory, StudyTopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -257,6 +260,50 @@ def test_topic_delete_is_soft_and_tombstoned(admin, question):
     assert topic.deleted_at is not None
     assert published("study_topic", topic.pk).deleted is True
     assert Question.objects.filter(pk=question.pk).exists()  # nothing cascaded
+
+
+def test_a_topic_deleted_by_someone_else_during_the_delete_is_reported_not_logged(admin, user, monkeypatch):
+    topic = StudyTopicFactory(user=user, name="가스기사")
+
+    def someone_else_first(*, topic: StudyTopic) -> bool:  # between the page's read and its delete
+        assert topic_delete(topic=StudyTopic.objects.get(pk=topic.pk)) is True
+        return topic_delete(topic=topic)
+
+    monkeypatch.setattr(topics_admin, "topic_delete", someone_else_first)
+    response = admin.post(reverse("admin:study_studytopic_delete", args=[topic.pk]), {"post": "yes"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("admin:study_studytopic_changelist")
+    assert messages_of(response) == ["The study topic “가스기사” was already deleted; nothing was changed."]
+    assert not LogEntry.objects.filter(object_id=str(topic.pk)).exists()
+
+
+def test_a_topic_deleted_while_its_form_was_saved_changes_nothing_and_says_so(admin, user, monkeypatch):
+    topic = StudyTopicFactory(user=user, name="가스기사")
+    doc = DocumentFactory(user=user)
+
+    def someone_else_first(*, topic: StudyTopic, data: dict) -> StudyTopic:
+        assert topic_delete(topic=StudyTopic.objects.get(pk=topic.pk)) is True
+        return topic_update(topic=topic, data=data)
+
+    monkeypatch.setattr(topics_admin, "topic_update", someone_else_first)
+    with_link = {**NO_INLINES, "document_links-TOTAL_FORMS": "1", "document_links-0-document": str(doc.pk)}
+    url = reverse("admin:study_studytopic_change", args=[topic.pk])
+    response = admin.post(url, {**topic_form(topic, name="가스산업기사"), **with_link}, follow=True)
+
+    assert response.redirect_chain[0][0] == url  # back to the form, not to the list as after a save
+    assert messages_of(response) == ["This topic was deleted meanwhile; nothing was changed."]
+    topic.refresh_from_db()
+    assert topic.name == "가스기사" and topic.deleted_at is not None
+    assert not TopicDocument.objects.filter(topic=topic).exists()  # the inline was not saved either
+    assert not LogEntry.objects.filter(object_id=str(topic.pk)).exists()
+
+
+def test_a_delete_that_went_through_is_logged_once(admin, user):
+    topic = StudyTopicFactory(user=user, name="가스기사")
+    response = admin.post(reverse("admin:study_studytopic_delete", args=[topic.pk]), {"post": "yes"}, follow=True)
+    assert messages_of(response) == ["The study topic “가스기사” was deleted successfully."]
+    entries = LogEntry.objects.filter(object_id=str(topic.pk))
+    assert [(e.action_flag, e.object_repr) for e in entries] == [(DELETION, "가스기사")]
 
 
 def test_topic_bulk_delete_is_a_soft_action(admin, user):
