@@ -1,8 +1,11 @@
 """OpenAPI: the schema and Swagger UI are served, and describe this area's endpoints, filters, enums and errors."""
 
+import re
+
 import pytest
 import yaml
 from django.core.management import call_command
+from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +111,28 @@ def test_every_operation_declares_the_errors_drf_gives_before_the_view(schema_an
     login = schema["paths"]["/api/auth/token/"]["post"]
     assert "401" not in login["responses"] and "415" in login["responses"]
     assert schema["paths"]["/api/study-cards/"]["get"]["responses"]["401"]["content"]["application/json"]
+
+
+def test_answers_given_before_the_view_are_declared_on_every_operation(schema_and_warnings, api_client, user,
+                                                                        settings):
+    """An Accept header nothing satisfies (406, before the view) and a browser session's write without its CSRF
+    token (403, before the view): each operation declares what it answers to them."""
+    schema, _ = schema_and_warnings
+    settings.VIEWER_SYNC_TOKEN = "viewer-secret"
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    undeclared = []
+    for path, operations in schema["paths"].items():
+        url = re.sub(r"{[^}]+}", "1", path)
+        viewer = {"HTTP_AUTHORIZATION": "Bearer viewer-secret"} if path.startswith(("/publish", "/ingest")) else {}
+        for method, operation in operations.items():
+            picky = api_client.generic(method.upper(), url, HTTP_ACCEPT="application/x-nothing", **viewer)
+            answers = [("picky", picky.status_code)]
+            if method in {"post", "put", "patch", "delete"} and not viewer:
+                answers.append(("no csrf", browser.generic(method.upper(), url, "{}", "application/json").status_code))
+            undeclared += [(path, method, who, code) for who, code in answers
+                           if str(code) not in operation["responses"]]
+    assert undeclared == []
+    cards = schema["paths"]["/api/study-cards/"]
+    assert {"403", "406"} <= set(cards["post"]["responses"]) and "403" not in cards["get"]["responses"]
+    assert "406" not in schema["paths"]["/api/documents/{id}/download/"]["get"]["responses"]  # answers any Accept
