@@ -2,7 +2,8 @@
 
 Unlike DRF's class, which quietly reads `limit=abc` or `offset=-5` as "no value", a `limit` or `offset` that is
 not a whole number in ASCII digits (or a `limit` of 0) is a 400 `invalid`, as the card endpoints answer their
-`limit`: a client with a typo learns of it instead of getting another page than it asked for. A `limit` above the
+`limit`: a client with a typo learns of it instead of getting another page than it asked for. Left empty
+(`limit=`), either is absent, as every optional query parameter is. A `limit` above the
 maximum is clamped, as API.md's "max 200" and DRF do; an `offset` past every row is an empty page.
 """
 
@@ -18,7 +19,7 @@ _MAX_OFFSET = 10**18
 
 def _query_int(request: Request, name: str, *, minimum: int, maximum: int, default: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None:
+    if not raw:  # absent, or empty as a form leaves it: the default, as for every other optional query parameter
         return default
     digits = raw.lstrip("0") or "0"
     if not (digits.isascii() and digits.isdigit()) or (len(digits) < 19 and int(digits) < minimum):
