@@ -31,26 +31,31 @@ class JSONParser(parsers.JSONParser):
         # The bytes spell the escape in ASCII in UTF-8 (the default): in another declared charset
         # (`; charset=utf-16`) the escape is not found there, so every string is checked.
         utf8 = codecs.lookup(parsers.get_encoding(parser_context or {})).name == "utf-8"
-        if (_SURROGATE_ESCAPE.search(raw) or not utf8) and not _all_text_encodable(data):
+        if (_SURROGATE_ESCAPE.search(raw) or not utf8) and not json_shape(data)[1]:
             raise ValidationError(
                 {"non_field_errors": ["The text is not valid Unicode: a \\u escape stands for a lone surrogate."]}
             )
         return data
 
 
-def _all_text_encodable(value) -> bool:
-    """Are all strings (keys included) in a parsed JSON value encodable as UTF-8? Iterative: no depth limit."""
-    pending = [value]
+def json_shape(value) -> tuple[int, bool]:
+    """(How deep a parsed JSON value nests, whether all of its strings, keys included, are encodable as UTF-8).
+    Iterative: no depth limit of its own. A scalar has depth 0, `{}` and `[]` depth 1."""
+    deepest, encodable = 0, True
+    pending = [(value, 0)]
     while pending:
-        item = pending.pop()
+        item, depth = pending.pop()
         if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return False
+            if encodable:
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    encodable = False
         elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            deepest = max(deepest, depth + 1)
+            pending.extend((key, depth + 1) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
-            pending.extend(item)
-    return True
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1) for child in item)
+    return deepest, encodable

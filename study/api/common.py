@@ -10,11 +10,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
+from study.textnorm import nfc
 from studyserver.errors import InvalidInput, NotFound
+from studyserver.parsers import json_shape
 
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
 INT_MIN = -(2**31)
+MAX_JSON_DEPTH = 64  # of a JSON object a client stores (session metadata, strokes)
 
 
 class FilterSet(filters.FilterSet):
@@ -84,17 +87,33 @@ def path_id(value) -> int:
 
 
 class JSONObjectField(serializers.JSONField):
-    """A JSON object (dict) that PostgreSQL jsonb can store (no NUL characters)."""
+    """A JSON object (dict) that PostgreSQL jsonb can store and every database can give back.
+
+    In form data (multipart, urlencoded) DRF parses the field's text itself, after the body parser's checks, so
+    they are made here too: nesting (json.loads raises RecursionError some 1,000 deep, and Django's own json.dumps
+    on saving fails a little shallower) and lone surrogate escapes (SQLite would store them, and every response
+    rendering them failed), besides NUL characters, which jsonb refuses.
+    """
 
     default_error_messages = {
         "not_object": "Expected a JSON object.",
         "nul": "NUL characters are not allowed.",
+        "too_deep": f"Nested more than {MAX_JSON_DEPTH} levels deep.",
+        "surrogate": "The text is not valid Unicode: a \\u escape stands for a lone surrogate.",
     }
 
     def to_internal_value(self, data):
-        value = super().to_internal_value(data)
+        try:
+            value = super().to_internal_value(data)
+        except RecursionError:
+            self.fail("too_deep")
         if not isinstance(value, dict):
             self.fail("not_object")
+        depth, encodable = json_shape(value)
+        if depth > MAX_JSON_DEPTH:
+            self.fail("too_deep")
+        if not encodable:
+            self.fail("surrogate")
         try:
             text = json.dumps(value)
         except (TypeError, ValueError):
@@ -102,6 +121,14 @@ class JSONObjectField(serializers.JSONField):
         if "\\u0000" in text:
             self.fail("nul")
         return value
+
+
+class NFCCharField(serializers.CharField):
+    """Text the services store NFC-normalised (names, subjects, question texts, titles, tags), normalised here
+    already, so that `max_length` limits what is stored: NFC can lengthen a text (U+FB2C is three characters)."""
+
+    def to_internal_value(self, data) -> str:
+        return nfc(super().to_internal_value(data))
 
 
 @extend_schema_field(OpenApiTypes.INT)

@@ -22,7 +22,15 @@ from studyserver.errors import NotFound, error_body
 from studyserver.parsers import JSONParser
 from studyserver.ranges import UNSATISFIABLE, FileSlice, byte_range
 
-from .common import FilterSet, IdFilter, OwnedObjectMixin, error_responses, id_field, multipart_upload
+from .common import (
+    FilterSet,
+    IdFilter,
+    NFCCharField,
+    OwnedObjectMixin,
+    error_responses,
+    id_field,
+    multipart_upload,
+)
 
 # Content types a browser cannot execute or render as a page; everything else downloads as octet-stream.
 SAFE_CONTENT_TYPES = {
@@ -69,8 +77,8 @@ class FileDownloadNegotiation(BaseContentNegotiation):
 
 class DocumentUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, required=False, max_length=100000)
-    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    tags = serializers.CharField(required=False, allow_blank=True, max_length=900, help_text="Comma separated.")
+    title = NFCCharField(max_length=255, required=False, allow_blank=True)
+    tags = NFCCharField(required=False, allow_blank=True, max_length=900, help_text="Comma separated.")
     study_topic_id = id_field(required=False, allow_null=True)
 
 

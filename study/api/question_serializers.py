@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from study.models import Question, QuestionProgress
 
-from .common import INT_MAX, id_field
+from .common import INT_MAX, NFCCharField, id_field
 
 MAX_CHOICES = 10
 
@@ -21,8 +21,8 @@ class QuestionSourceSerializer(serializers.Serializer):
 class QuestionFieldsSerializer(serializers.Serializer):
     """The editable fields of a question, validated for create, edit and each import row."""
 
-    subject = serializers.CharField(max_length=200)
-    question_text = serializers.CharField(max_length=20000)
+    subject = NFCCharField(max_length=200)
+    question_text = NFCCharField(max_length=20000)
     choices = serializers.ListField(
         child=serializers.CharField(max_length=2000), min_length=2, max_length=MAX_CHOICES
     )

@@ -11,23 +11,16 @@ from study.models import Document, StudySession, StudyTopic, TopicDocument
 from study.selectors.documents import document_get_live
 from study.selectors.topics import topic_sections, topics_holding_document, topics_with_stats
 from study.services import topics as topic_services
-from study.textnorm import nfc
 from studyserver.errors import NotFound
 
-from .common import OwnedObjectMixin, error_responses, id_field, path_id, path_id_parameter
+from .common import NFCCharField, OwnedObjectMixin, error_responses, id_field, path_id, path_id_parameter
 
 
 class TopicWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    # NFC like document titles and file names: a decomposed (NFD) spelling is the same name (SPEC: unique).
+    name = NFCCharField(max_length=200)
     study_type = serializers.CharField(max_length=50, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
-
-    def validate_name(self, value: str) -> str:
-        # NFC like document titles and file names: a decomposed (NFD) spelling is the same name (SPEC: unique).
-        name = nfc(value)
-        if len(name) > StudyTopic._meta.get_field("name").max_length:  # NFC rarely lengthens (e.g. U+0958)
-            raise serializers.ValidationError("Ensure this field has no more than 200 characters.")
-        return name
 
 
 class TopicStatsSerializer(serializers.Serializer):

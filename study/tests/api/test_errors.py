@@ -2,11 +2,13 @@
 
 import json
 import uuid
+from urllib.parse import urlencode
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from study.models import StudySession, StudyTopic
+from study.models import Question, StudySession, StudyTopic
 from study.tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -275,3 +277,82 @@ def test_errors_for_anonymous_clients_are_json(objects):
     response = APIClient().post("/api/study-topics", b"{bad", content_type="application/json")
     assert response.status_code == 401
     assert response.json()["error_code"] == "not_authenticated"
+
+
+# --- JSON objects in form data, and texts NFC lengthens (found by probing past the fuzzer) ---------------------
+
+
+def _nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("field", ["metadata", "strokes_json"])
+@pytest.mark.parametrize("form", ["multipart", "urlencoded"])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_nested(1_000), "Nested more than 64 levels deep."),
+        ("[" * 100_000 + "]" * 100_000, "Nested more than 64 levels deep."),  # json.loads: RecursionError
+        ('{"a": "\\ud800"}', "lone surrogate"),
+        ('{"\\udfff": 1}', "lone surrogate"),
+    ],
+)
+def test_a_json_object_sent_as_a_form_field_is_checked_like_a_json_body(api_client, user, field, form, text, message):
+    """DRF parses a JSON field's text itself in form data, past the body parser's checks: a 500 (RecursionError),
+    and on SQLite a stored lone surrogate that broke every later read of the user's sessions."""
+    if form == "multipart":
+        response = api_client.post("/api/study-sessions", {field: text}, format="multipart")
+    else:
+        response = api_client.post("/api/study-sessions", urlencode({field: text}),
+                                   content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error_code"] == "invalid"
+    assert message in " ".join(response.json()["errors"][field])
+    assert not StudySession.objects.filter(user=user).exists()
+    assert api_client.get("/api/study-sessions").status_code == 200
+
+
+def test_how_deep_a_stored_json_object_may_nest(api_client, user):
+    """900 deep passed the body parser and failed in Django's json.dumps on saving (500)."""
+    for depth, status in ((64, 201), (65, 400), (900, 400)):
+        response = api_client.post("/api/study-sessions", f'{{"metadata": {_nested(depth)}}}'.encode(),
+                                   content_type="application/json")
+        assert response.status_code == status, (depth, response.content[:200])
+    session = api_client.post("/api/study-sessions", {"study_type": "language"}, format="json").json()
+    response = api_client.patch(f"/api/study-sessions/{session['id']}", {"strokes_json": _nested(65)},
+                                format="multipart")
+    assert response.status_code == 400 and "strokes_json" in response.json()["errors"]
+    assert StudySession.objects.filter(user=user).count() == 2
+
+
+LENGTHENED = "\ufb2c"  # one character, three in NFC: 200 of them pass a 200-character check made before NFC
+
+
+def test_the_length_limits_apply_to_the_stored_nfc_text(api_client, user, _isolated_media):
+    topic = f.StudyTopicFactory(user=user)
+    row = {"subject": "가스", "question_text": "good row", "choices": ["a", "b"], "correct_choice": 1}
+    response = api_client.post("/api/study-questions/import", {
+        "study_topic_id": topic.id, "questions": [row, {**row, "subject": LENGTHENED * 200}],
+    }, format="json")
+    # A bad row is listed and the good one created (it was a 400 for the whole import on PostgreSQL, and on SQLite
+    # a 600-character subject in a 200-character column).
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["created"] == 1
+    assert [(e["row"], list(e["errors"])) for e in response.json()["errors"]] == [(2, ["subject"])]
+
+    created = api_client.post("/api/study-questions", {**row, "study_topic_id": topic.id}, format="json").json()
+    for method, url in (("post", "/api/study-questions"), ("patch", f"/api/study-questions/{created['id']}")):
+        response = getattr(api_client, method)(url, {**row, "study_topic_id": topic.id, "subject": LENGTHENED * 200},
+                                               format="json")
+        assert response.status_code == 400 and list(response.json()["errors"]) == ["subject"], response.content
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["subject"]
+
+    response = api_client.post("/api/study-topics", {"name": LENGTHENED * 200}, format="json")
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["name"]
+
+    for field, length in (("tags", 900), ("title", 255)):
+        upload = SimpleUploadedFile("notes.txt", b"LNG", content_type="text/plain")
+        response = api_client.post("/api/documents", {"file": upload, field: LENGTHENED * length}, format="multipart")
+        assert response.status_code == 400 and list(response.json()["errors"]) == [field], response.content[:300]
+    assert not [p for p in _isolated_media.rglob("*") if p.is_file()]  # no file left behind
+    assert list(Question.objects.filter(user=user).values_list("subject", flat=True)) == ["가스", "가스"]
