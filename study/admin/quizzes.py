@@ -26,6 +26,7 @@ from study.models import (
 )
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
 from study.services.questions import question_delete, question_update
+from study.textnorm import nfc
 
 from .base import OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin
 
@@ -54,6 +55,13 @@ class QuestionForm(SameOwnerForm):
     class Meta:
         model = Question
         fields = ("user", "study_topic", *QUESTION_EDITABLE_FIELDS)
+
+    # NFC like the API and question_update store them; normalised here, the model's length check sees what is saved.
+    def clean_subject(self) -> str:
+        return nfc(self.cleaned_data["subject"])
+
+    def clean_question_text(self) -> str:
+        return nfc(self.cleaned_data["question_text"])
 
     def clean_choices(self) -> list:
         choices = self.cleaned_data["choices"]

@@ -111,6 +111,10 @@ def test_question_add_publishes(admin, user):
     assert response.status_code == 302, form_errors(response)
     created = Question.objects.get(question_text="부취제는?")
     assert published("study_question", created.pk).payload["correct_choice"] == 2
+    # stored NFC, as the API stores it: an NFD spelling of the same subject is that subject
+    data.update(subject=unicodedata.normalize("NFD", "가스법규"), question_text=unicodedata.normalize("NFD", "부취제?"))
+    assert admin.post(reverse("admin:study_question_add"), data).status_code == 302
+    assert Question.objects.filter(subject="가스법규", question_text="부취제?").exists()
 
 
 @pytest.mark.parametrize(
@@ -122,6 +126,7 @@ def test_question_add_publishes(admin, user):
         ({"choices": '["메탄"]'}, "choices"),
         ({"choices": '["메탄", ""]'}, "choices"),
         ({"source": "[1]"}, "source"),
+        ({"subject": "\ufb2c" * 200}, "subject"),  # 600 characters in NFC, as it would be stored: was a 500
     ],
 )
 def test_invalid_question_is_a_form_error(admin, question, changes, field):
