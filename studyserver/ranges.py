@@ -3,7 +3,7 @@
 import re
 from typing import BinaryIO
 
-_SINGLE_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
+_SINGLE_RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")  # ASCII digits: \d matches "０" too
 
 UNSATISFIABLE = "unsatisfiable"
 

@@ -42,7 +42,9 @@ def test_one_range_is_206_with_exactly_those_bytes(api_client, document_id, head
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize("header", [None, "bytes=0-1,5-9", "items=0-9", "bytes=9-2", "bytes=abc", "bytes=-"])
+@pytest.mark.parametrize(
+    "header", [None, "bytes=0-1,5-9", "items=0-9", "bytes=9-2", "bytes=abc", "bytes=-", "bytes=\uff10-\uff11"]
+)
 def test_no_range_or_one_it_ignores_is_the_whole_file(api_client, document_id, header):
     headers = {"HTTP_RANGE": header} if header else {}
     response, body = download(api_client, document_id, **headers)
