@@ -39,8 +39,9 @@ from .question_serializers import (
 )
 
 MAX_IMPORT_ROWS = 5000
-_CHOICE_COLUMN = re.compile(r"^choice_(\d{1,2})$")
+_CHOICE_COLUMN = re.compile(r"^choice_([0-9]{1,3})$")  # ASCII digits (\d matches "１" and "١" too)
 _REQUIRED_COLUMNS = ("subject", "question_text", "correct_choice")
+_KNOWN_COLUMNS = (*_REQUIRED_COLUMNS, "explanation")
 
 
 class QuestionFilter(FilterSet):
@@ -82,6 +83,31 @@ def _flat_errors(errors, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+def _header_columns(header: list[str]) -> tuple[list[int], dict[str, int]]:
+    """The indexes of choice_1..choice_N in order, and of each other known column; a header that leaves one out,
+    names one twice (`choice_1`, `choice_01`) or numbers the choices other than 1..N is refused, rather than
+    guessed at. (More choice columns than a question may have are fine: each row's own choices are checked.)"""
+    missing = [name for name in _REQUIRED_COLUMNS if name not in header]
+    choices = {}
+    for index, name in enumerate(header):
+        if match := _CHOICE_COLUMN.match(name):
+            choices.setdefault(int(match.group(1)), []).append(index)
+        elif name.startswith("choice"):
+            raise InvalidInput(f"The CSV header has a column that is no choice_N: {name[:40]}.")
+    if missing or not choices:
+        needed = ", ".join([*missing, *([] if choices else ["choice_1..choice_N"])])
+        raise InvalidInput(f"The CSV header lacks: {needed}.")
+    twice = [name for name in _KNOWN_COLUMNS if header.count(name) > 1]
+    twice += [f"choice_{number}" for number, indexes in sorted(choices.items()) if len(indexes) > 1]
+    if twice:
+        raise InvalidInput(f"The CSV header names a column more than once: {', '.join(twice)}.")
+    if sorted(choices) != list(range(1, len(choices) + 1)):
+        found = ", ".join(f"choice_{number}" for number in sorted(choices))
+        raise InvalidInput(f"The choice columns must be choice_1..choice_N with none left out (found: {found}).")
+    column = {name: header.index(name) for name in _KNOWN_COLUMNS if name in header}
+    return [choices[number][0] for number in sorted(choices)], column
+
+
 def _csv_rows(upload) -> list[tuple[int, dict]]:
     """(row number, raw question) per CSV record; the header is row 1. UTF-8, BOM tolerated."""
     raw = upload.read()
@@ -98,16 +124,9 @@ def _csv_rows(upload) -> list[tuple[int, dict]]:
     if not records:
         raise EmptyFile()
     header = [name.strip().lower() for name in records[0]]
-    missing = [name for name in _REQUIRED_COLUMNS if name not in header]
-    choice_columns = sorted(
-        ((int(m.group(1)), index) for index, name in enumerate(header) if (m := _CHOICE_COLUMN.match(name))),
-    )
-    if missing or not choice_columns:
-        needed = ", ".join([*missing, *([] if choice_columns else ["choice_1..choice_N"])])
-        raise InvalidInput(f"The CSV header lacks: {needed}.")
+    choice_columns, column = _header_columns(header)
     if len(records) - 1 > MAX_IMPORT_ROWS:
         raise InvalidInput(f"At most {MAX_IMPORT_ROWS} rows per import.")
-    column = {name: index for index, name in reversed(list(enumerate(header)))}
 
     def cell(record: list[str], index: int | None) -> str:
         return record[index].strip() if index is not None and index < len(record) else ""
@@ -116,7 +135,7 @@ def _csv_rows(upload) -> list[tuple[int, dict]]:
     for number, record in enumerate(records[1:], start=2):
         if not any(value.strip() for value in record):
             continue
-        choices = [cell(record, index) for _n, index in choice_columns]
+        choices = [cell(record, index) for index in choice_columns]
         while choices and not choices[-1]:
             choices.pop()
         row = {

@@ -75,6 +75,14 @@ def test_csv_import_with_bom_and_korean(api_client, topic):
         (b"", "empty_file"),
         ("subject,question_text\n가,나\n".encode(), "invalid_input"),
         ("subject,question_text,choice_1,correct_choice\n가스,질문,a,1\n".encode("cp949"), "invalid_input"),
+        # choice columns numbered other than 1..N, or a column named twice: refused, not guessed at
+        (b"subject,question_text,choice_0,choice_1,correct_choice\nx,y,a,b,1\n", "invalid_input"),
+        (b"subject,question_text,choice_1,choice_3,correct_choice\nx,y,a,b,1\n", "invalid_input"),
+        (b"subject,question_text,choice_1,choice_2,choice_01,correct_choice\nx,y,a,b,c,1\n", "invalid_input"),
+        (b"subject,question_text,choice_1,choice_2,correct_choice,subject\nx,y,a,b,1,z\n", "invalid_input"),
+        ("subject,question_text,choice_1,choice_\uff12,correct_choice\nx,y,a,b,1\n".encode(), "invalid_input"),
+        (b"subject,question_text,choice_1,choice_2,choice_" + b"9" * 5000 + b",correct_choice\nx,y,a,b,c,1\n",
+         "invalid_input"),
     ],
 )
 def test_csv_import_refuses_unreadable_files(api_client, topic, content, error_code):
