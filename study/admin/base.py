@@ -9,6 +9,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.text import capfirst
 
+_REFUSED = "studyserver_admin_refused"  # set on a request whose write found its row gone or its value taken
+
+
+def _refused(request: HttpRequest) -> bool:
+    return getattr(request, _REFUSED, False)
+
 
 class OwnerSetOnceMixin:
     """The owner (`user`) is chosen when a row is added and read-only afterwards: the rows it points at and the
@@ -51,26 +57,26 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
     def refuse_save(self, request: HttpRequest, message: str) -> None:
         """From save_model: nothing was saved; the change form shows `message` instead of its success and writes
         no history."""
-        request.studyserver_admin_refused = True
+        setattr(request, _REFUSED, True)
         self.message_user(request, message, messages.ERROR)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
-        if getattr(request, "studyserver_admin_refused", False):
+        if _refused(request):
             return  # the row was not saved: neither are its inlines
         super().save_related(request, form, formsets, change)
 
     def construct_change_message(self, request: HttpRequest, form, formsets, add: bool = False) -> list:
-        if getattr(request, "studyserver_admin_refused", False):
+        if _refused(request):
             return []  # nothing to log (and the skipped formsets never got their saved objects)
         return super().construct_change_message(request, form, formsets, add)
 
     def log_change(self, request: HttpRequest, obj: models.Model, message) -> object:
-        if getattr(request, "studyserver_admin_refused", False):
+        if _refused(request):
             return None
         return super().log_change(request, obj, message)
 
     def response_change(self, request: HttpRequest, obj: models.Model) -> HttpResponse:
-        if getattr(request, "studyserver_admin_refused", False):
+        if _refused(request):
             return HttpResponseRedirect(request.path)  # the form again, with what is stored now
         return super().response_change(request, obj)
 
@@ -83,10 +89,10 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
         if obj.deleted_at is None and self.soft_delete(obj):
             super().log_deletions(request, getattr(request, "studyserver_deletion_log", [obj]))
         else:
-            request.studyserver_admin_refused = True
+            setattr(request, _REFUSED, True)
 
     def response_delete(self, request: HttpRequest, obj_display: str, obj_id) -> HttpResponse:
-        if getattr(request, "studyserver_admin_refused", False):
+        if _refused(request):
             self.message_user(
                 request, f"The {self.opts.verbose_name} “{obj_display}” was already deleted; nothing was changed.",
                 messages.WARNING,
