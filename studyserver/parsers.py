@@ -31,31 +31,26 @@ class JSONParser(parsers.JSONParser):
         # The bytes spell the escape in ASCII in UTF-8 (the default): in another declared charset
         # (`; charset=utf-16`) the escape is not found there, so every string is checked.
         utf8 = codecs.lookup(parsers.get_encoding(parser_context or {})).name == "utf-8"
-        if (_SURROGATE_ESCAPE.search(raw) or not utf8) and not json_shape(data)[1]:
+        if (_SURROGATE_ESCAPE.search(raw) or not utf8) and not _all_text_encodable(data):
             raise ValidationError(
                 {"non_field_errors": ["The text is not valid Unicode: a \\u escape stands for a lone surrogate."]}
             )
         return data
 
 
-def json_shape(value) -> tuple[int, bool]:
-    """(How deep a parsed JSON value nests, whether all of its strings, keys included, are encodable as UTF-8).
-    Iterative: no depth limit of its own. A scalar has depth 0, `{}` and `[]` depth 1."""
-    deepest, encodable = 0, True
-    pending = [(value, 0)]
+def _all_text_encodable(value) -> bool:
+    """Are all strings (keys included) in a parsed JSON value encodable as UTF-8? Iterative: no depth limit."""
+    pending = [value]
     while pending:
-        item, depth = pending.pop()
+        item = pending.pop()
         if isinstance(item, str):
-            if encodable:
-                try:
-                    item.encode("utf-8")
-                except UnicodeEncodeError:
-                    encodable = False
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
         elif isinstance(item, dict):
-            deepest = max(deepest, depth + 1)
-            pending.extend((key, depth + 1) for key in item)
-            pending.extend((child, depth + 1) for child in item.values())
+            pending.extend(item.keys())
+            pending.extend(item.values())
         elif isinstance(item, list):
-            deepest = max(deepest, depth + 1)
-            pending.extend((child, depth + 1) for child in item)
-    return deepest, encodable
+            pending.extend(item)
+    return True

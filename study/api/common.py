@@ -12,7 +12,6 @@ from rest_framework import serializers
 
 from study.textnorm import nfc
 from studyserver.errors import InvalidInput, NotFound
-from studyserver.parsers import json_shape
 
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
@@ -109,18 +108,34 @@ class JSONObjectField(serializers.JSONField):
             self.fail("too_deep")
         if not isinstance(value, dict):
             self.fail("not_object")
-        depth, encodable = json_shape(value)
-        if depth > MAX_JSON_DEPTH:
+        if json_depth(value) > MAX_JSON_DEPTH:
             self.fail("too_deep")
-        if not encodable:
-            self.fail("surrogate")
         try:
-            text = json.dumps(value)
+            text = json.dumps(value, ensure_ascii=False)
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("surrogate")
         except (TypeError, ValueError):
             self.fail("invalid")
-        if "\\u0000" in text:
+        if "\\u0000" in text:  # json.dumps escapes control characters whatever ensure_ascii says
             self.fail("nul")
         return value
+
+
+def json_depth(value) -> int:
+    """How deep a parsed JSON value nests (a scalar 0, `{}` and `[1]` 1), level by level: no recursion, and leaves
+    (the bulk of a drawing's strokes) are only looked at, never queued."""
+    depth, level = 0, [value] if type(value) in (dict, list) else []
+    while level:
+        depth += 1
+        deeper = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    deeper.append(child)
+        level = deeper
+    return depth
 
 
 class NFCCharField(serializers.CharField):
