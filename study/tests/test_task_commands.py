@@ -59,6 +59,24 @@ class TestRetryExtract:
         assert "retry_extract: queued 1" in out
         assert status_of(documents["skipped"]) == "done"  # eager Celery ran the task
 
+    def test_an_item_that_raises_is_counted_and_the_others_still_run(self, documents, monkeypatch):
+        from study.management.commands import retry_extract
+
+        real_extract = retry_extract.document_extract
+        first, second = documents["pending"], DocumentFactory(user=documents["pending"].user)  # in id order
+
+        def breaks_on_the_first(*, document_id: int) -> str:
+            if document_id == first.id:
+                raise ConnectionError("storage unreachable")
+            return real_extract(document_id=document_id)
+
+        monkeypatch.setattr(retry_extract, "document_extract", breaks_on_the_first)
+        err = StringIO()
+        with pytest.raises(CommandError, match="retry_extract: done 1, error 1"):
+            call_command("retry_extract", "--status", "pending", stdout=StringIO(), stderr=err)
+        assert f"document {first.id}: ConnectionError: storage unreachable" in err.getvalue()
+        assert (status_of(first), status_of(second)) == ("pending", "done")
+
     def test_unknown_status_is_refused(self):
         with pytest.raises(CommandError):
             call_command("retry_extract", "--status", "done", stdout=StringIO())

@@ -1,10 +1,14 @@
 """Progress output for long-running commands: a tqdm bar on a terminal, plain lines (with rate and ETA) otherwise."""
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from django.core.management.base import CommandError
 from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
 
 
 class Progress:
@@ -34,15 +38,26 @@ class Progress:
 
 
 def run_each(command, ids: Iterable[int], *, label: str, run: Callable[[int], str]) -> None:
-    """Run `run(id)` for every id with progress output, then print how many ended with each outcome."""
+    """Run `run(id)` for every id with progress output, then print how many ended with each outcome.
+
+    An item that raises is an `error` (its traceback logged) and the others still run; the command then fails
+    (CommandError: a non-zero exit status) with the same summary.
+    """
     ids = list(ids)
     outcomes: Counter[str] = Counter()
     progress = Progress(stdout=command.stdout, total=len(ids), desc=label)
     for item_id in ids:
-        outcome = run(item_id)
+        try:
+            outcome = run(item_id)
+        except Exception as exc:  # one bad item must not leave the rest undone
+            logger.exception("%s %s failed", label, item_id)
+            command.stderr.write(f"{label} {item_id}: {type(exc).__name__}: {exc}")
+            outcome = "error"
         outcomes[outcome] += 1
         progress.step(f"{label} {item_id}: {outcome}")
     progress.close()
     summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to do"
     name = command.__module__.rsplit(".", 1)[-1]
+    if outcomes["error"]:
+        raise CommandError(f"{name}: {summary}")
     command.stdout.write(command.style.SUCCESS(f"{name}: {summary}"))
