@@ -1,6 +1,9 @@
 """What every extraction backend returns or raises."""
 
+import re
 from dataclasses import dataclass
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # no database stores them (a PDF's font map can produce them)
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class ExtractionFailed(Exception):
 
 
 def clean_text(text: str) -> str:
-    """Drop NUL bytes (PostgreSQL text refuses them) and trailing spaces; keep the line structure."""
-    lines = (line.rstrip() for line in text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    """Drop NUL bytes (PostgreSQL text refuses them) and trailing spaces, lone surrogates become U+FFFD (no
+    database encodes them); keep the line structure."""
+    text = _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+    lines = (line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
     return "\n".join(lines).strip()

@@ -3,7 +3,7 @@
 import io
 
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+from pypdf.errors import PyPdfError
 
 from .base import ExtractionFailed, ExtractResult, clean_text
 
@@ -29,8 +29,12 @@ def extract_pdf(data: bytes, *, max_pages: int, max_chars: int) -> ExtractResult
             collected += len(clean_text(text))
             if collected > max_chars:
                 break
-    except (PdfReadError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
+    except (PyPdfError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
+        # PyPdfError: PdfReadError, and also LimitReachedError (a content stream of too many tokens) and
+        # DependencyError (an encryption pypdf cannot undo)
         raise ExtractionFailed(f"unreadable PDF: {exc}") from exc
+    except RecursionError as exc:  # arrays nested thousands deep in a content stream
+        raise ExtractionFailed("unreadable PDF: nested too deeply") from exc
     notes: tuple[str, ...] = ()
     if len(pages) == max_pages < page_count and collected <= max_chars:
         notes = (f"only the first {max_pages:,} of {page_count:,} pages were read (EXTRACT_MAX_PAGES)",)

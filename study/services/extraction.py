@@ -41,7 +41,12 @@ def _read(document: Document) -> bytes:
 
 
 def _run_backend(document: Document) -> tuple[str, str, str]:
-    """(status, text, error) for one document; transient I/O errors propagate for the task to retry."""
+    """(status, text, error) for one document; transient I/O errors propagate for the task to retry.
+
+    Anything else an extractor raises fails the document with the reason: the extractors turn the errors of broken
+    files they know into ExtractionFailed, but a parser can still meet a file that breaks it some other way, and a
+    document left `pending` would never be extracted nor retried (nothing but a retry changes it).
+    """
     try:
         data = _read(document)
         result = extract_text(data=data, file_format=document.file_format, content_type=document.content_type)
@@ -57,6 +62,9 @@ def _run_backend(document: Document) -> tuple[str, str, str]:
         return ExtractStatus.FAILED, "", f"could not read the file: {exc}"
     except SoftTimeLimitExceeded:
         return ExtractStatus.FAILED, "", "time limit exceeded"
+    except Exception as exc:  # see the docstring; logged with its traceback, for a fix
+        logger.exception("extract document %s: the extractor failed unexpectedly", document.pk)
+        return ExtractStatus.FAILED, "", f"the extractor failed: {type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
     note = f"partial text: {'; '.join(result.notes)}" if result.notes else ""
     return ExtractStatus.DONE, result.text, note
 

@@ -2,7 +2,9 @@
 the slow part run with no transaction or row lock open."""
 
 import io
+import struct
 import threading
+import zlib
 from pathlib import Path
 
 import psycopg
@@ -10,7 +12,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db import OperationalError, connection, transaction
 from PIL import Image, ImageDraw, ImageFile, ImageFont
-from pypdf import PageObject
+from pypdf import PageObject, PdfWriter
 
 from study.extract.text import decode_text
 from study.models import Document, StudySession
@@ -54,20 +56,26 @@ def render_png(lines: list[str], *, transparent: bool = False) -> bytes:
 
 def make_pdf(*page_texts: str) -> bytes:
     """A PDF with one page per text, each with a real text layer (Helvetica), xref offsets computed."""
-    page_ids = [4 + 2 * i for i in range(len(page_texts))]
+    return pdf_of_streams(*(f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode("latin-1") for text in page_texts))
+
+
+def pdf_of_streams(*streams: bytes, font: bytes = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+                   extra: tuple[bytes, ...] = ()) -> bytes:
+    """A PDF with one page per content stream, its font F1 (object 3) and `extra` objects numbered after them."""
+    page_ids = [4 + 2 * i for i in range(len(streams))]
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [" + " ".join(f"{n} 0 R" for n in page_ids).encode()
-        + b"] /Count " + str(len(page_texts)).encode() + b" >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        + b"] /Count " + str(len(streams)).encode() + b" >>",
+        font,
     ]
-    for page_id, text in zip(page_ids, page_texts, strict=True):
-        stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+    for page_id, stream in zip(page_ids, streams, strict=True):
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents " + str(page_id + 1).encode()
             + b" 0 R /Resources << /Font << /F1 3 0 R >> >> >>"
         )
         objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
+    objects.extend(extra)
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -198,6 +206,71 @@ class TestOcr:
         assert document_extract(document_id=doc.id) == "failed"
         doc.refresh_from_db()
         assert doc.extract_error.startswith("unreadable image")
+
+
+@pytest.mark.django_db
+class TestHostileFiles:
+    """Files that broke a parser in a way it did not turn into ExtractionFailed: the document stayed `pending`
+    for good (nothing retries a pending document), and `retry_extract` stopped at it."""
+
+    def test_a_pdf_nested_too_deeply_fails(self, user):
+        doc = make_document(user, pdf_of_streams(b"BT /F1 12 Tf " + b"[" * 200_000 + b"]" * 200_000 + b" TJ ET"),
+                            "deep.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_error == "unreadable PDF: nested too deeply"
+
+    def test_a_lone_surrogate_from_a_pdf_font_map_is_stored_as_a_replacement_character(self, user):
+        cmap = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap 1 begincodespacerange <00> <FF> "
+                b"endcodespacerange 1 beginbfchar <41> <D800> endbfchar endcmap CMapName currentdict /CMap "
+                b"defineresource pop end end")
+        font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>"
+        data = pdf_of_streams(b"BT /F1 12 Tf 72 720 Td (AAB) Tj ET", font=font,
+                              extra=(b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",))
+        doc = make_document(user, data, "odd-font.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "done"  # was a UnicodeEncodeError on saving, left pending
+        doc.refresh_from_db()
+        assert doc.extracted_text == "\ufffd\ufffdB"
+
+    def test_an_aes_encrypted_pdf_with_only_an_owner_password_is_read(self, user):
+        writer = PdfWriter(clone_from=io.BytesIO(make_pdf("Methane under AES")))
+        writer.encrypt(user_password="", owner_password="owner", algorithm="AES-256")
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        doc = make_document(user, buffer.getvalue(), "locked.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "done"  # pypdf needs `cryptography` for AES
+        doc.refresh_from_db()
+        assert "Methane under AES" in doc.extracted_text
+
+    def test_a_png_whose_text_chunk_inflates_too_far_fails(self, user):
+        def chunk(kind: bytes, body: bytes) -> bytes:
+            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+        png = blank_png(20, 20)
+        ztxt = chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"A" * (50 << 20), 9))  # 50 MB inflated
+        doc = make_document(user, png[:33] + ztxt + png[33:], "chunky.png", "png", "image/png")  # after IHDR
+        assert document_extract(document_id=doc.id) == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_error.startswith("unreadable image:") and "MAX_TEXT_CHUNK" in doc.extract_error
+
+    def test_whatever_else_an_extractor_raises_fails_the_document_with_the_reason(self, user, monkeypatch, caplog):
+        def breaks(**kwargs):
+            raise ZeroDivisionError("a parser bug")
+
+        monkeypatch.setattr(extraction, "extract_text", breaks)
+        doc = make_document(user, b"text", "notes.txt", "txt")
+        assert document_extract(document_id=doc.id) == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_error == "the extractor failed: ZeroDivisionError: a parser bug"
+        assert "failed unexpectedly" in caplog.text  # with its traceback, for a fix
+
+    def test_utf16_text_without_a_bom_is_decoded(self, user):
+        for encoding in ("utf-16-le", "utf-16-be"):
+            doc = make_document(user, "LNG 메탄 -162 C".encode(encoding), "notes.txt", "txt")
+            assert document_extract(document_id=doc.id) == "done"
+            doc.refresh_from_db()
+            assert doc.extracted_text == "LNG 메탄 -162 C", encoding
+        assert decode_text("가스\x00안전 LNG".encode()) == "가스\x00안전 LNG"  # a stray NUL does not make UTF-16
 
 
 @pytest.mark.django_db
