@@ -1,12 +1,149 @@
-"""The admin site: Django's, with its login form rate-limited like POST /api/auth/token."""
+"""The admin site: Django's, with its login form rate-limited like POST /api/auth/token, and every model admin
+registered on it made to answer bad input with a form error or a message instead of a 500 (SturdyAdminMixin)."""
 
+import json
 import math
+import re
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.db import DataError, models
 from django.http import HttpRequest, HttpResponse
 
+from studyserver.parsers import MAX_JSON_DEPTH, json_depth
 from studyserver.throttling import SettingsSimpleRateThrottle
+
+
+class BoundedSplitDateTimeField(forms.SplitDateTimeField):
+    """A date and time between the years 1900 and 9998: year 1 in a zone east of UTC is a year BC in UTC, which
+    PostgreSQL stores and Python then cannot read (every later page of that row was a 500), and SQLite's side of
+    Django overflows on it at once."""
+
+    def clean(self, value):
+        result = super().clean(value)
+        if result is not None and not 1900 <= result.year <= 9998:
+            raise forms.ValidationError("Enter a date between the years 1900 and 9998.", code="out_of_range")
+        return result
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON a database can store")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is too large a number")
+    return number
+
+
+class _StrictDecoder(json.JSONDecoder):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(parse_constant=_refuse_constant, parse_float=_finite_float, **kwargs)
+
+
+class CheckedJSONFormField(forms.JSONField):
+    """JSON that both databases store and give back: no NaN / Infinity, no NUL character, no lone surrogate, at
+    most MAX_JSON_DEPTH deep (json.loads raises RecursionError about 1,000 deep). Django's own field let each of
+    them through to a 500 or a stored row whose change page then failed."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["decoder"] = _StrictDecoder
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        try:
+            converted = super().to_python(value)
+        except (RecursionError, ValueError) as exc:
+            if isinstance(exc, forms.ValidationError):
+                raise
+            raise forms.ValidationError(f"Enter valid JSON ({_reason(exc)}).", code="invalid") from None
+        if json_depth(converted) > MAX_JSON_DEPTH:
+            raise forms.ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid")
+        text = json.dumps(converted, ensure_ascii=False)
+        if "\\u0000" in text:
+            raise forms.ValidationError("NUL characters are not allowed.", code="invalid")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise forms.ValidationError("A \\u escape stands for a lone surrogate.", code="invalid") from None
+        return converted
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except (RecursionError, ValueError):  # too deep, or a number the strict decoder refuses
+            return forms.fields.InvalidJSONInput(data)
+
+    def prepare_value(self, value):
+        # A form shown again with its errors renders what was sent: escaped if it cannot be encoded as it is.
+        text = super().prepare_value(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, cls=self.encoder)
+        return text
+
+
+def _reason(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
+class SturdyChangeListMixin:
+    """A lookup the database or Python cannot evaluate (`created_at__year=99999`, a NUL in a PostgreSQL text
+    filter, an id beyond SQLite's integers) is an invalid lookup, which the admin answers with its "?e=1" page."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        try:
+            return super().get_queryset(request, exclude_parameters)
+        except (ValueError, OverflowError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+    def get_results(self, request) -> None:
+        try:
+            super().get_results(request)
+        except (DataError, OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+class SturdyAdminMixin:
+    """What every model admin of this site gets (StudyAdminSite.register mixes it in)."""
+
+    _sturdy_changelists: dict = {}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field, form_class in ((models.DateTimeField, BoundedSplitDateTimeField),
+                                  (models.JSONField, CheckedJSONFormField)):
+            self.formfield_overrides.setdefault(field, {}).setdefault("form_class", form_class)
+            if self.formfield_overrides[field]["form_class"] is forms.SplitDateTimeField:
+                self.formfield_overrides[field]["form_class"] = form_class
+
+    def get_changelist(self, request, **kwargs):
+        base = super().get_changelist(request, **kwargs)
+        if base not in self._sturdy_changelists:
+            self._sturdy_changelists[base] = type(f"Sturdy{base.__name__}", (SturdyChangeListMixin, base), {})
+        return self._sturdy_changelists[base]
+
+    def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
+        try:
+            return super().to_field_allowed(request, to_field)
+        except AttributeError:  # `_to_field=user` on Group: Django meets a many-to-many relation it cannot read
+            return False  # → 400 DisallowedModelAdminToField
+
+    def response_action(self, request: HttpRequest, queryset):
+        # Django filters pk__in=<the posted ids> as they are: "abc" was a ValueError, a huge id an OverflowError.
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(_DIGITS.fullmatch(value) for value in selected):
+            self.message_user(request, "The selection is not valid; nothing was done.", messages.WARNING)
+            return None
+        return super().response_action(request, queryset)
 
 
 class AdminLoginThrottle(SettingsSimpleRateThrottle):
@@ -26,6 +163,13 @@ class StudyAdminSite(admin.AdminSite):
     # No model list beside every page: the lists and the review queue need the width (an iPad in portrait); the
     # index and the breadcrumbs lead everywhere.
     enable_nav_sidebar = False
+
+    def register(self, model_or_iterable, admin_class=None, **options) -> None:
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, SturdyAdminMixin):
+            namespace = {"__module__": admin_class.__module__}
+            admin_class = type(admin_class.__name__, (SturdyAdminMixin, admin_class), namespace)
+        super().register(model_or_iterable, admin_class, **options)
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         if request.method == "POST":

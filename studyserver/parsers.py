@@ -12,6 +12,8 @@ from rest_framework.exceptions import ParseError, ValidationError
 # alone they decode to a lone surrogate, which is no character at all.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
+MAX_JSON_DEPTH = 64  # of a JSON value a client or the admin stores (session metadata, strokes, question sources…)
+
 
 class JSONParser(parsers.JSONParser):
     """Two kinds of input json.loads accepts are bad input here (400 `invalid`), not server errors:
@@ -54,3 +56,19 @@ def _all_text_encodable(value) -> bool:
         elif isinstance(item, list):
             pending.extend(item)
     return True
+
+
+def json_depth(value) -> int:
+    """How deep a parsed JSON value nests (a scalar 0, `{}` and `[1]` 1), level by level: no recursion, and leaves
+    (the bulk of a drawing's strokes) are only looked at, never queued."""
+    depth, level = 0, [value] if type(value) in (dict, list) else []
+    while level:
+        depth += 1
+        deeper = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    deeper.append(child)
+        level = deeper
+    return depth

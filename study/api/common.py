@@ -12,11 +12,11 @@ from rest_framework import serializers
 
 from study.textnorm import nfc
 from studyserver.errors import InvalidInput, NotFound
+from studyserver.parsers import MAX_JSON_DEPTH, json_depth
 
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
 INT_MIN = -(2**31)
-MAX_JSON_DEPTH = 64  # of a JSON object a client stores (session metadata, strokes)
 
 
 class FilterSet(filters.FilterSet):
@@ -120,22 +120,6 @@ class JSONObjectField(serializers.JSONField):
         if "\\u0000" in text:  # json.dumps escapes control characters whatever ensure_ascii says
             self.fail("nul")
         return value
-
-
-def json_depth(value) -> int:
-    """How deep a parsed JSON value nests (a scalar 0, `{}` and `[1]` 1), level by level: no recursion, and leaves
-    (the bulk of a drawing's strokes) are only looked at, never queued."""
-    depth, level = 0, [value] if type(value) in (dict, list) else []
-    while level:
-        depth += 1
-        deeper = []
-        for item in level:
-            for child in item.values() if type(item) is dict else item:
-                kind = type(child)
-                if kind is dict or kind is list:
-                    deeper.append(child)
-        level = deeper
-    return depth
 
 
 class NFCCharField(serializers.CharField):

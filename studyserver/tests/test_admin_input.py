@@ -1,0 +1,118 @@
+"""Bad input to the admin gets a form error, a message or the admin's "invalid lookup" page, never a 500 or a row
+that later pages cannot show (found by probing every registered model admin; Django's own code gave the 500s).
+
+The changelist and action checks walk the site's registry, so a newly registered model is covered too.
+"""
+
+import json
+from urllib.parse import urlencode
+
+import pytest
+from django.contrib import admin
+from django.contrib.messages import get_messages
+from django.db import models
+from django.urls import reverse
+
+from study.models import Question, QuestionProgress, StudySession
+from study.tests.factories import QuestionFactory, QuestionProgressFactory, StudySessionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def changelist(model) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+def char_filters(model, model_admin) -> list[str]:
+    return [
+        name for name in model_admin.list_filter
+        if isinstance(name, str) and isinstance(model._meta.get_field(name.split("__")[0]), models.CharField)
+    ]
+
+
+def test_lookups_no_database_can_evaluate_are_the_invalid_lookup_page(admin_client):
+    """`created_at__year=99999` (a ValueError in Django), a NUL in a text filter (DataError on PostgreSQL), an id
+    beyond 64 bits (OverflowError on SQLite): the admin's "?e=1" page, as for any other bad lookup."""
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        if any(f.name == "created_at" for f in model._meta.get_fields()):
+            response = admin_client.get(f"{changelist(model)}?created_at__year=99999")
+            assert response.status_code == 302 and response["Location"].endswith("?e=1"), model
+            checked += 1
+        # SQLite overflows on 2**63 (?e=1), PostgreSQL finds nothing (200); a token's key is no lookup at all (400)
+        response = admin_client.get(f"{changelist(model)}?pk__in={2**63}")
+        assert response.status_code in (200, 302, 400), model
+        for name in char_filters(model, model_admin):  # PostgreSQL refuses a NUL (?e=1); SQLite finds nothing
+            response = admin_client.get(f"{changelist(model)}?{urlencode({name: chr(0)})}")
+            assert response.status_code in (200, 302), (model, name)
+            checked += 1
+    assert checked > 30
+
+
+def test_actions_on_a_selection_that_is_no_list_of_ids_do_nothing_and_say_so(admin_client):
+    sessions = StudySessionFactory.create_batch(2)
+    url = changelist(StudySession)
+    for selection in (["abc"], [str(2**63)], ["1.5"], [str(sessions[0].pk), "9" * 5000]):
+        response = admin_client.post(url, {"action": "delete_selected",
+                                           "index": "0", "_selected_action": selection}, follow=True)
+        assert response.status_code == 200
+        assert "The selection is not valid; nothing was done." in [str(m) for m in get_messages(response.wsgi_request)]
+    assert StudySession.objects.count() == 2
+
+
+def question_form(question: Question, **changes) -> dict:
+    return {"study_topic": question.study_topic_id, "subject": question.subject,
+            "question_text": question.question_text, "choices": json.dumps(question.choices, ensure_ascii=False),
+            "correct_choice": question.correct_choice, "explanation": "", "source": "{}", **changes}
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [
+        ("source", '{"exam": "\\ud800"}', "lone surrogate"),  # SQLite stored it; the change page then was a 500
+        ("source", '{"exam": "a\\u0000b"}', "NUL characters"),
+        ("source", '{"year": NaN}', "NaN is not JSON"),
+        ("source", '{"year": 1e999}', "too large a number"),
+        ("choices", "[" * 1_000 + "]" * 1_000, "nested too deeply"),  # RecursionError
+        ("choices", '["a", ' + "[" * 70 + "]" * 70 + "]", "Nested more than 64"),
+    ],
+)
+def test_json_the_databases_cannot_store_or_give_back_is_a_form_error(admin_client, field, text, message):
+    question = QuestionFactory(source={"exam": "가스기사"})
+    url = reverse("admin:study_question_change", args=[question.pk])
+    response = admin_client.post(url, question_form(question, **{field: text}))
+    assert response.status_code == 200, response.status_code
+    errors = response.context["adminform"].form.errors
+    assert message in " ".join(errors[field]), errors
+    question.refresh_from_db()
+    assert question.source == {"exam": "가스기사"} and question.choices == ["메탄", "에탄", "프로판", "부탄"]
+    assert admin_client.get(url).status_code == 200
+
+
+def test_json_with_korean_is_shown_again_as_written(admin_client):
+    question = QuestionFactory()
+    url = reverse("admin:study_question_change", args=[question.pk])
+    response = admin_client.post(url, question_form(question, choices='["메탄", "에탄"]', correct_choice=5))
+    assert response.status_code == 200  # invalid: correct_choice beyond the choices
+    assert "[&quot;메탄&quot;, &quot;에탄&quot;]" in response.content.decode()  # not \uXXXX escapes
+
+
+def test_a_date_outside_the_years_1900_to_9998_is_a_form_error(admin_client):
+    """Year 1 in Asia/Seoul is a year BC in UTC: PostgreSQL stored it and every later page of the row (and the
+    changelist) failed to read it back; SQLite's side overflowed at once."""
+    progress = QuestionProgressFactory(review_stage=1, due_at="2026-12-01T00:00:00Z")
+    url = reverse("admin:study_questionprogress_change", args=[progress.pk])
+    form = {"user": progress.user_id, "question": progress.question_id, "review_stage": 1,
+            "pattern_state": progress.pattern_state or "", "pattern_window_attempts": "[]",
+            "due_at_0": "0001-01-01", "due_at_1": "00:00:00"}
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert "between the years 1900 and 9998" in " ".join(response.context["adminform"].form.errors["due_at"])
+    progress.refresh_from_db()
+    assert progress.due_at.year == 2026
+    assert admin_client.get(changelist(QuestionProgress)).status_code == 200
+
+
+def test_a_to_field_django_cannot_read_is_a_400(admin_client):
+    response = admin_client.get(reverse("admin:auth_group_changelist") + "?_to_field=user&_popup=1")
+    assert response.status_code == 400
