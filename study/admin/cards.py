@@ -255,15 +255,11 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         if owner_id is None:
             self.message_user(request, "That question no longer exists.", messages.WARNING)
             return
-        pending_ids = list(
-            MemoCard.objects.live()
-            .filter(user_id=owner_id, source_question_id=question_id, needs_review=True)
-            .values_list("id", flat=True)
-        )
         approved = card_services.cards_approve_for_question(user=owner_id, source_question_id=question_id)
-        for card in MemoCard.objects.filter(id__in=pending_ids, needs_review=False).order_by("id"):
+        # Only the cards this request approved: a reviewer's concurrent click approved (and logs) the others.
+        for card in MemoCard.objects.filter(id__in=approved).order_by("id"):
             self.log_change(request, card, f"Approved with every card of question #{question_id} in the review queue.")
-        self.message_user(request, f"Approved {approved} card(s) of question #{question_id}.", messages.SUCCESS)
+        self.message_user(request, f"Approved {len(approved)} card(s) of question #{question_id}.", messages.SUCCESS)
 
     def _card_action(self, request: HttpRequest, action: str) -> None:
         card_id = _positive_int(request.POST.get("card_id"))

@@ -157,7 +157,7 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
         approved = card_services.cards_approve_for_question(
             user=request.user, source_question_id=body.validated_data["source_question_id"]
         )
-        return Response({"approved": approved})
+        return Response({"approved": len(approved)})
 
     @extend_schema(
         summary="Cards to recall now: scheduled due first, then new ones",

@@ -172,8 +172,9 @@ def card_approve(*, card: MemoCard) -> bool:
     return True
 
 
-def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_id: int) -> int:
-    """Approve every pending live card of one source question of `user`; returns how many."""
+def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_id: int) -> list[int]:
+    """Approve every pending live card of one source question of `user`; returns their ids (those this call
+    approved: a concurrent call waits for the row locks, then finds them approved)."""
     user_id = user if isinstance(user, int) else user.pk
     now = timezone.now()
     with transaction.atomic():
@@ -185,12 +186,12 @@ def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_
             .values_list("id", flat=True)
         )
         if not ids:
-            return 0
+            return []
         MemoCard.objects.filter(id__in=ids).update(
             needs_review=False, flagged_by="", flagged_at=None, reviewed_at=now, updated_at=now
         )
         publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=ids)
-    return len(ids)
+    return ids
 
 
 def card_flag(*, card: MemoCard, flagged_by: str = FLAGGED_BY_USER) -> bool:

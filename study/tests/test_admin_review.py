@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,6 +15,7 @@ from study.services import cards as card_services
 from study.services.cards import card_candidate_create, card_create
 from study.tests.factories import MemoCardFactory, QuestionFactory, StudyTopicFactory, UserFactory
 from study.textnorm import card_dedup_hash
+from studyserver.testing import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -282,6 +284,27 @@ def test_changelist_filters_and_search(reviewer, pending):
     assert reviewer.get(url, {"needs_review__exact": "1", "format__exact": "cloze"}).context["cl"].result_count == 1
     assert reviewer.get(url, {"q": "THT"}).context["cl"].result_count == 1
     assert reviewer.get(url, {"source_kind__exact": "manual"}).context["cl"].result_count == 0
+
+
+@pytest.mark.postgresql  # two requests waiting on each other's row locks
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_approving_one_question_at_once_log_each_card_once(pending):
+    clients = []
+    for name in ("reviewer-a", "reviewer-b"):
+        client = Client()
+        client.force_login(UserFactory(username=name, is_staff=True, is_superuser=True))
+        clients.append(client)
+
+    def approve(client) -> list[str]:
+        return messages_of(post_action(client, action="approve_question", question_id=pending["q1"].pk))
+
+    said = run_concurrently(*(lambda c=c: approve(c) for c in clients))
+
+    assert sorted(m for ms in said for m in ms) == [f"Approved 0 card(s) of question #{pending['q1'].pk}.",
+                                                    f"Approved 2 card(s) of question #{pending['q1'].pk}."]
+    logged = LogEntry.objects.filter(object_id__in=[str(pending["a"].pk), str(pending["b"].pk)])
+    assert sorted(int(e.object_id) for e in logged) == sorted([pending["a"].pk, pending["b"].pk])  # once each
+    assert len({e.user_id for e in logged}) == 1  # by the reviewer whose request approved them
 
 
 def test_change_form_edit_goes_through_card_update(reviewer, pending):
