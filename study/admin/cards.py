@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
+from study.api.card_serializers import TEXT_MAX
 from study.models import CardEvidence, CardProgress, MemoCard, Question
 from study.models.cards import CardFormat, CardSourceKind
 from study.selectors import cards as card_selectors
@@ -43,7 +44,12 @@ class CardEvidenceInline(admin.TabularInline):
 
 
 class MemoCardForm(forms.ModelForm):
-    """The change form: content and the review flag; a duplicate fact is a form error, not a 500."""
+    """The change form: content and the review flag; a duplicate fact is a form error, not a 500. The texts are
+    as long as the API allows them."""
+
+    cue = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
+    fact = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
+    cloze_text = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX, required=False)
 
     class Meta:
         model = MemoCard
@@ -60,9 +66,9 @@ class MemoCardForm(forms.ModelForm):
 class CardEditForm(forms.Form):
     """The inline edit form of one card in the review queue."""
 
-    cue = forms.CharField(widget=forms.Textarea)
-    fact = forms.CharField(widget=forms.Textarea)
-    cloze_text = forms.CharField(widget=forms.Textarea, required=False)
+    cue = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
+    fact = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
+    cloze_text = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX, required=False)
 
 
 class QueueFilterForm(forms.Form):
@@ -307,7 +313,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
 
 DRAFTS_KEY = "review_queue_drafts"
 DRAFT_FIELDS = ("cue", "fact", "cloze_text")
-DRAFT_MAX_CHARS = 10_000  # per field, as the API's card texts (the session is no place for more)
+DRAFT_MAX_CHARS = TEXT_MAX  # per field, as the API's card texts (the session is no place for more)
 
 
 def _keep_draft(request: HttpRequest, card_id: int) -> None:

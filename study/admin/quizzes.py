@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
-from study.api.question_serializers import MAX_CHOICES
+from study.api.question_serializers import MAX_CHOICES, QuestionFieldsSerializer
 from study.models import (
     Question,
     QuestionAttempt,
@@ -89,7 +89,27 @@ class QuestionForm(SameOwnerForm):
         topic = data.get("study_topic")  # its owner is checked by SameOwnerForm
         if topic is not None and topic.deleted_at is not None and "study_topic" in self.changed_data:
             self.add_error("study_topic", "This topic is deleted.")
+        self._check_as_the_api_does(data)
         return data
+
+    def _check_as_the_api_does(self, data: dict) -> None:
+        """The API's own rules for what a question holds (lengths, each choice, the source's keys and ranges), on
+        the fields that passed the checks above, so that the admin stores nothing the API would refuse."""
+        fields = {name: data[name] for name in QUESTION_EDITABLE_FIELDS if name in data and name not in self.errors}
+        rules = QuestionFieldsSerializer(data=fields, partial=True)
+        if rules.is_valid():
+            return
+        for name, messages in rules.errors.items():
+            field = name if name in self.fields else None
+            self.add_error(field, "; ".join(_messages(messages)))
+
+
+def _messages(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [f"{key}: {message}" for key, value in detail.items() for message in _messages(value)]
+    if isinstance(detail, list):
+        return [message for item in detail for message in _messages(item)]
+    return [str(detail)]
 
 
 @admin.register(Question)

@@ -360,6 +360,21 @@ def test_change_form_approval_of_a_card_deleted_meanwhile_says_so_and_logs_nothi
     assert not LogEntry.objects.filter(object_id=str(card.pk)).exists()
 
 
+def test_card_texts_longer_than_the_api_allows_are_refused(reviewer, pending):
+    card = pending["b"]
+    url = reverse("admin:study_memocard_change", args=[card.pk])
+    data = {"cue": "가" * 10_001, "fact": card.fact, "cloze_text": card.cloze_text, "needs_review": "on",
+            "evidence-TOTAL_FORMS": "0", "evidence-INITIAL_FORMS": "0", "evidence-MIN_NUM_FORMS": "0",
+            "evidence-MAX_NUM_FORMS": "1000"}
+    response = reviewer.post(url, data)
+    assert response.status_code == 200 and "cue" in response.context["adminform"].form.errors
+    response = post_action(reviewer, action="edit", card_id=card.pk, cue="가" * 10_001, fact=card.fact,
+                           cloze_text=card.cloze_text)
+    assert any(m.startswith(f"Card #{card.pk} was not saved (cue:") for m in messages_of(response))
+    card.refresh_from_db()
+    assert card.cue == "LNG"
+
+
 def test_change_form_delete_is_soft(reviewer, pending):
     card = pending["c"]
     response = reviewer.post(reverse("admin:study_memocard_delete", args=[card.pk]), {"post": "yes"})

@@ -127,6 +127,12 @@ def test_question_add_publishes(admin, user):
         ({"choices": '["메탄", ""]'}, "choices"),
         ({"source": "[1]"}, "source"),
         ({"subject": "\ufb2c" * 200}, "subject"),  # 600 characters in NFC, as it would be stored: was a 500
+        # what the API refuses, the admin refuses (it stored them)
+        ({"question_text": "가" * 20_001}, "question_text"),
+        ({"explanation": "가" * 20_001}, "explanation"),
+        ({"choices": json.dumps(["메탄", "에" * 2_001])}, "choices"),
+        ({"source": '{"year": 123456789012345678901234567890}'}, "source"),
+        ({"source": '{"exam": "' + "x" * 201 + '"}'}, "source"),
     ],
 )
 def test_invalid_question_is_a_form_error(admin, question, changes, field):
