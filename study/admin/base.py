@@ -128,7 +128,9 @@ class DocumentLinkForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         parent, document = data.get(self.parent_field), data.get("document")
-        if document is not None and "document" in self.changed_data and document.deleted_at is not None:
+        if self.parent_field in self.changed_data and getattr(parent, "deleted_at", None) is not None:
+            self.add_error(self.parent_field, f"This {self.parent_field} is deleted.")
+        elif document is not None and "document" in self.changed_data and document.deleted_at is not None:
             self.add_error("document", "This document is deleted.")
         elif parent is not None and document is not None and parent.user_id is not None:
             if document.user_id != parent.user_id:
@@ -144,12 +146,20 @@ class DocumentLinkForm(forms.ModelForm):
 class SameOwnerForm(forms.ModelForm):
     """The rows this one points at (`owner_links`) belong to its `user`, as a form error: PostgreSQL refuses
     anything else at commit (the <table>_<field>_same_owner_fk keys of study/0009), which would be a 500 here.
-    In an inline, the parent's field holds the parent (its owner already set on the add page)."""
+    In an inline, the parent's field holds the parent (its owner already set on the add page).
+
+    A link newly pointed at a soft-deleted row is refused too, as the API refuses it (404); one that pointed at
+    a row deleted since stays (SPEC: a soft delete detaches nothing)."""
 
     owner_links: tuple[str, ...] = ()
 
     def clean(self) -> dict:
         data = super().clean()
+        for field in self.owner_links:
+            related = data.get(field)
+            if field in self.changed_data and getattr(related, "deleted_at", None) is not None:
+                name = self._meta.model._meta.get_field(field).related_model._meta.verbose_name
+                self.add_error(self._error_field(field), f"This {name} is deleted.")
         user = data.get("user")
         user_id = user.pk if user is not None else self.instance.user_id
         if user_id is None:

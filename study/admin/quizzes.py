@@ -34,6 +34,14 @@ from .base import OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin
 class QuizSessionForm(SameOwnerForm):
     owner_links = ("study_topic",)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # An empty snapshot or summary ([] / {}) is a value, not a missing one: required, the form could not be
+        # saved for the many sessions that hold one.
+        for name in ("question_ids", "subject_distribution", "summary"):
+            if name in self.fields:
+                self.fields[name].required = False
+
 
 class QuestionAttemptForm(SameOwnerForm):
     owner_links = ("quiz_session", "question")
@@ -41,6 +49,13 @@ class QuestionAttemptForm(SameOwnerForm):
 
 class QuestionProgressForm(SameOwnerForm):
     owner_links = ("question", "last_attempt")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        question, attempt = data.get("question"), data.get("last_attempt")
+        if question is not None and attempt is not None and attempt.question_id != question.pk:
+            self.add_error("last_attempt", "This attempt answers another question.")
+        return data
 
 
 class SessionAnalysisForm(SameOwnerForm):
@@ -86,10 +101,7 @@ class QuestionForm(SameOwnerForm):
         choices, correct = data.get("choices"), data.get("correct_choice")
         if choices is not None and correct is not None and not 1 <= correct <= len(choices):
             self.add_error("correct_choice", f"Must be between 1 and {len(choices)} (the number of choices).")
-        topic = data.get("study_topic")  # its owner is checked by SameOwnerForm
-        if topic is not None and topic.deleted_at is not None and "study_topic" in self.changed_data:
-            self.add_error("study_topic", "This topic is deleted.")
-        self._check_as_the_api_does(data)
+        self._check_as_the_api_does(data)  # the topic's owner and deletion: SameOwnerForm
         return data
 
     def _check_as_the_api_does(self, data: dict) -> None:
@@ -193,9 +205,19 @@ class QuestionProgressAdmin(admin.ModelAdmin):
     list_select_related = ("question", "user")
 
 
+class QuestionExplanationForm(forms.ModelForm):
+    def clean_question(self) -> Question:
+        question = self.cleaned_data["question"]
+        if "question" in self.changed_data and question.deleted_at is not None:
+            raise forms.ValidationError("This question is deleted.")
+        return question
+
+
 @admin.register(QuestionExplanation)
 class QuestionExplanationAdmin(admin.ModelAdmin):
     """The explanation text is published inside its question, so every write re-publishes that question."""
+
+    form = QuestionExplanationForm
 
     list_display = ("question", "backend", "created_at")
     list_filter = ("backend",)

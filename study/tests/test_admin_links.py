@@ -4,10 +4,16 @@ PostgreSQL (triggers of migration 0007, also when an owner changes)."""
 import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
-from study.models import SessionAsset, StudySession, TopicDocument
+from study.models import SessionAsset, StudySession, StudyTopic, TopicDocument
 from study.tests.factories import (
     DocumentFactory,
+    MemoCardFactory,
+    QuestionAttemptFactory,
+    QuestionFactory,
+    QuestionProgressFactory,
+    QuizSessionFactory,
     SessionAssetFactory,
     StudySessionFactory,
     StudyTopicFactory,
@@ -132,6 +138,52 @@ def test_session_admin_refuses_another_users_topic_and_keeps_the_owner(admin_cli
     assert session.user_id == user.pk and session.study_topic_id is None
 
 
+def test_links_newly_pointed_at_deleted_rows_are_refused_as_the_api_refuses_them(admin_client, user):
+    """A session, a topic's document link, a card's progress, a question's progress and an explanation cannot be
+    pointed at a soft-deleted row in the admin (the API answers 404); a link made before the delete stays."""
+    now = timezone.now()
+    gone_topic = StudyTopicFactory(user=user, deleted_at=now)
+    gone_question = QuestionFactory(study_topic=StudyTopicFactory(user=user), deleted_at=now)
+    gone_card = MemoCardFactory(user=user, deleted_at=now)
+    attempts = [
+        ("admin:study_studysession_add",
+         session_form(StudySession(study_type="language"), user=user.pk, study_topic=gone_topic.pk), "study_topic"),
+        ("admin:study_topicdocument_add", {"topic": gone_topic.pk, "document": DocumentFactory(user=user).pk},
+         "topic"),
+        ("admin:study_cardprogress_add", {"user": user.pk, "card": gone_card.pk, "review_stage": 0}, "card"),
+        ("admin:study_questionprogress_add", {"user": user.pk, "question": gone_question.pk, "review_stage": 0,
+                                              "pattern_window_attempts": "[]"}, "question"),
+        ("admin:study_questionexplanation_add", {"question": gone_question.pk, "text": "메탄", "backend": "manual",
+                                                 "passages": "[]"}, "question"),
+    ]
+    for url_name, data, field in attempts:
+        response = admin_client.post(reverse(url_name), data)
+        assert response.status_code == 200, (url_name, response.status_code)
+        assert "is deleted" in str(response.context["adminform"].form.errors.get(field)), (url_name, field)
+    assert not StudySession.objects.filter(study_topic=gone_topic).exists()
+    assert not TopicDocument.objects.filter(topic=gone_topic).exists()
+
+    kept = StudySessionFactory(user=user, study_topic=StudyTopicFactory(user=user))
+    StudyTopic.objects.filter(pk=kept.study_topic_id).update(deleted_at=now)
+    response = admin_client.post(reverse("admin:study_studysession_change", args=[kept.pk]),
+                                 session_form(kept, study_topic=kept.study_topic_id, subject="renamed"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    kept.refresh_from_db()
+    assert kept.subject == "renamed" and kept.study_topic.deleted_at is not None
+
+
+def test_a_progress_row_cannot_name_an_attempt_of_another_question(admin_client, user):
+    topic = StudyTopicFactory(user=user)
+    question, other = QuestionFactory(study_topic=topic), QuestionFactory(study_topic=topic)
+    attempt = QuestionAttemptFactory(quiz_session=QuizSessionFactory(study_topic=topic), question=other)
+    progress = QuestionProgressFactory(question=question)
+    response = admin_client.post(reverse("admin:study_questionprogress_change", args=[progress.pk]),
+                                 {"question": question.pk, "last_attempt": attempt.pk, "review_stage": 0,
+                                  "pattern_window_attempts": "[]"})
+    assert response.status_code == 200
+    assert "another question" in str(response.context["adminform"].form.errors["last_attempt"])
+
+
 def test_document_owner_is_read_only_in_the_admin(admin_client, user, other_user):
     document = DocumentFactory(user=user)
     response = admin_client.get(reverse("admin:study_document_change", args=[document.pk]))
@@ -180,3 +232,22 @@ def test_database_refuses_an_owner_change_that_would_split_a_link(user, other_us
     type(lonely).objects.filter(pk=lonely.pk).update(user=other_user)
     lonely.refresh_from_db()
     assert lonely.user_id == other_user.pk
+
+
+def test_a_quiz_session_with_an_empty_snapshot_can_be_saved(admin_client, user):
+    """[] and {} are values: required, the change form refused every session holding one."""
+    session = QuizSessionFactory(study_topic=StudyTopicFactory(user=user), question_ids=[], subject_distribution={})
+    url = reverse("admin:study_quizsession_change", args=[session.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if hasattr(value, "date"):  # a split date and time
+            data[f"{name}_0"], data[f"{name}_1"] = value.date().isoformat(), value.time().isoformat()
+        elif value is not None:
+            data[name] = value
+    data.update(inline_management("attempts", 0), wrong_count=1)
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    session.refresh_from_db()
+    assert (session.wrong_count, session.question_ids, session.subject_distribution) == (1, [], {})
