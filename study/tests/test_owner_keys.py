@@ -292,7 +292,7 @@ def test_admin_forms_refuse_rows_of_another_user(admin_request, user, other_user
     ok = [
         (QuizSession, {**cases[0][1], "study_topic": own_quiz.study_topic_id}),
         (QuestionAttempt, {**cases[1][1], "quiz_session": own_quiz.pk, "question": own_question.pk}),
-        (QuestionProgress, {**cases[2][1], "question": own_question.pk, "last_attempt": own_attempt.pk}),
+        (QuestionProgress, {**cases[2][1], "question": own_attempt.question_id, "last_attempt": own_attempt.pk}),
         (SessionAnalysis, {**cases[3][1], "quiz_session": own_quiz.pk}),
     ]
     for model, data in ok:
