@@ -298,10 +298,10 @@ def test_two_reviewers_approving_one_question_at_once_log_each_card_once(pending
     def approve(client) -> list[str]:
         return messages_of(post_action(client, action="approve_question", question_id=pending["q1"].pk))
 
-    said = run_concurrently(*(lambda c=c: approve(c) for c in clients))
+    said = [m for ms in run_concurrently(*(lambda c=c: approve(c) for c in clients)) for m in ms]
 
-    assert sorted(m for ms in said for m in ms) == [f"Approved 0 card(s) of question #{pending['q1'].pk}.",
-                                                    f"Approved 2 card(s) of question #{pending['q1'].pk}."]
+    counts = [int(m.split()[1]) for m in said if m.startswith("Approved ")]
+    assert sum(counts) == 2 and max(counts) == 2, said  # one request approved both, the other none
     logged = LogEntry.objects.filter(object_id__in=[str(pending["a"].pk), str(pending["b"].pk)])
     assert sorted(int(e.object_id) for e in logged) == sorted([pending["a"].pk, pending["b"].pk])  # once each
     assert len({e.user_id for e in logged}) == 1  # by the reviewer whose request approved them
