@@ -13,7 +13,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import DataError, models
 from django.http import HttpRequest, HttpResponse
 
-from studyserver.parsers import MAX_JSON_DEPTH, json_depth
+from studyserver.parsers import unstorable_json
 from studyserver.throttling import SettingsSimpleRateThrottle
 
 
@@ -57,19 +57,12 @@ class CheckedJSONFormField(forms.JSONField):
     def to_python(self, value):
         try:
             converted = super().to_python(value)
-        except (RecursionError, ValueError) as exc:
-            if isinstance(exc, forms.ValidationError):
-                raise
-            raise forms.ValidationError(f"Enter valid JSON ({_reason(exc)}).", code="invalid") from None
-        if json_depth(converted) > MAX_JSON_DEPTH:
-            raise forms.ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid")
-        text = json.dumps(converted, ensure_ascii=False)
-        if "\\u0000" in text:
-            raise forms.ValidationError("NUL characters are not allowed.", code="invalid")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise forms.ValidationError("A \\u escape stands for a lone surrogate.", code="invalid") from None
+        except RecursionError:
+            raise forms.ValidationError("Enter valid JSON (nested too deeply).", code="invalid") from None
+        except ValueError as exc:  # NaN or infinity, refused by the decoder
+            raise forms.ValidationError(f"Enter valid JSON ({exc}).", code="invalid") from None
+        if problem := unstorable_json(converted):
+            raise forms.ValidationError(problem, code="invalid")
         return converted
 
     def bound_data(self, data, initial):
@@ -86,10 +79,6 @@ class CheckedJSONFormField(forms.JSONField):
         except UnicodeEncodeError:
             return json.dumps(value, cls=self.encoder)
         return text
-
-
-def _reason(exc: BaseException) -> str:
-    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
 
 
 class SturdyChangeListMixin:
@@ -119,11 +108,11 @@ class SturdyAdminMixin:
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for field, form_class in ((models.DateTimeField, BoundedSplitDateTimeField),
-                                  (models.JSONField, CheckedJSONFormField)):
-            self.formfield_overrides.setdefault(field, {}).setdefault("form_class", form_class)
-            if self.formfield_overrides[field]["form_class"] is forms.SplitDateTimeField:
-                self.formfield_overrides[field]["form_class"] = form_class
+        # (ModelAdmin.__init__ made formfield_overrides this instance's own copy, Django's defaults included.)
+        overrides = self.formfield_overrides
+        if overrides[models.DateTimeField].get("form_class") is forms.SplitDateTimeField:  # Django's default
+            overrides[models.DateTimeField]["form_class"] = BoundedSplitDateTimeField
+        overrides.setdefault(models.JSONField, {}).setdefault("form_class", CheckedJSONFormField)
 
     def get_changelist(self, request, **kwargs):
         base = super().get_changelist(request, **kwargs)

@@ -3,6 +3,7 @@ answered as a 400 before any view runs."""
 
 import codecs
 import io
+import json
 import re
 
 from rest_framework import parsers
@@ -72,3 +73,22 @@ def json_depth(value) -> int:
                     deeper.append(child)
         level = deeper
     return depth
+
+
+def unstorable_json(value) -> str | None:
+    """Why a parsed JSON value cannot be stored and read back on every database, or None: nested more than
+    MAX_JSON_DEPTH (Django's json.dumps on saving recurses), a NUL character (jsonb refuses it), a lone surrogate
+    (no encoding holds it: SQLite stored one and every response rendering it failed), NaN or infinity."""
+    if json_depth(value) > MAX_JSON_DEPTH:
+        return f"Nested more than {MAX_JSON_DEPTH} levels deep."
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return "Not a JSON value (NaN and infinity are none)."
+    if "\\u0000" in text:  # json.dumps escapes control characters whatever ensure_ascii says
+        return "NUL characters are not allowed."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "The text is not valid Unicode: a \\u escape stands for a lone surrogate."
+    return None

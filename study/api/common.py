@@ -1,6 +1,5 @@
 """Shared API pieces: bounded id fields and filters, JSON-object fields, the error schema for OpenAPI."""
 
-import json
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
@@ -12,7 +11,7 @@ from rest_framework import serializers
 
 from study.textnorm import nfc
 from studyserver.errors import InvalidInput, NotFound
-from studyserver.parsers import MAX_JSON_DEPTH, json_depth
+from studyserver.parsers import MAX_JSON_DEPTH, unstorable_json
 
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
@@ -96,9 +95,7 @@ class JSONObjectField(serializers.JSONField):
 
     default_error_messages = {
         "not_object": "Expected a JSON object.",
-        "nul": "NUL characters are not allowed.",
         "too_deep": f"Nested more than {MAX_JSON_DEPTH} levels deep.",
-        "surrogate": "The text is not valid Unicode: a \\u escape stands for a lone surrogate.",
     }
 
     def to_internal_value(self, data):
@@ -108,17 +105,8 @@ class JSONObjectField(serializers.JSONField):
             self.fail("too_deep")
         if not isinstance(value, dict):
             self.fail("not_object")
-        if json_depth(value) > MAX_JSON_DEPTH:
-            self.fail("too_deep")
-        try:
-            text = json.dumps(value, ensure_ascii=False)
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            self.fail("surrogate")
-        except (TypeError, ValueError):
-            self.fail("invalid")
-        if "\\u0000" in text:  # json.dumps escapes control characters whatever ensure_ascii says
-            self.fail("nul")
+        if problem := unstorable_json(value):
+            raise serializers.ValidationError(problem, code="invalid")
         return value
 
 

@@ -295,6 +295,7 @@ def _nested(depth: int) -> str:
         ("[" * 100_000 + "]" * 100_000, "Nested more than 64 levels deep."),  # json.loads: RecursionError
         ('{"a": "\\ud800"}', "lone surrogate"),
         ('{"\\udfff": 1}', "lone surrogate"),
+        ('{"a": NaN}', "valid JSON"),  # json.loads takes it; DRF's field refuses it
     ],
 )
 def test_a_json_object_sent_as_a_form_field_is_checked_like_a_json_body(api_client, user, field, form, text, message):
