@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import struct
 import warnings
 
 from django.conf import settings
@@ -10,6 +9,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from PIL import Image
 
+from study.extract.ocr import BROKEN_IMAGE_ERRORS
 from study.textnorm import nfc
 from studyserver.errors import BodyTooLarge, EmptyFile, InvalidInput
 
@@ -95,10 +95,6 @@ def sha256_of(upload: UploadedFile) -> str:
     return digest.hexdigest()
 
 
-# What Pillow raises for broken or hostile files (a bad checksum is a SyntaxError, a short read an OSError).
-_BROKEN_IMAGE = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
-
-
 def is_png(upload: UploadedFile) -> bool:
     """True when the content really is a PNG: the signature, then Pillow's walk over every chunk up to IEND
     with their checksums (pixels are not decoded). The name and the declared type are not trusted."""
@@ -112,7 +108,7 @@ def is_png(upload: UploadedFile) -> bool:
             with Image.open(upload, formats=["PNG"]) as image:
                 image.verify()
         return True
-    except _BROKEN_IMAGE:
+    except BROKEN_IMAGE_ERRORS:
         return False
     finally:
         upload.seek(0)

@@ -6,13 +6,14 @@ import struct
 
 import pytesseract
 from django.conf import settings
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .base import ExtractionFailed, ExtractionSkipped, ExtractResult, clean_text
 
-# What Pillow raises for a broken image besides OSError: e.g. ValueError for a text chunk that inflates past
-# PngImagePlugin.MAX_TEXT_CHUNK, SyntaxError / struct.error for a broken header.
-_UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error)
+# What Pillow raises for a broken image, besides OSError (UnidentifiedImageError is one): e.g. ValueError for a
+# text chunk that inflates past PngImagePlugin.MAX_TEXT_CHUNK, SyntaxError / struct.error for a broken header,
+# DecompressionBombError beyond its pixel limit. The snapshot upload's check refuses the same.
+BROKEN_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _open(data: bytes) -> Image.Image:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # beyond Pillow's own limit, when OCR_MAX_PIXELS is set higher
         raise ExtractionSkipped(f"image too large to OCR: {exc}") from exc
-    except _UNREADABLE as exc:
+    except BROKEN_IMAGE_ERRORS as exc:
         raise ExtractionFailed(f"unreadable image: {exc}") from exc
     width, height = image.size
     limit = settings.OCR_MAX_PIXELS
@@ -77,7 +78,7 @@ def extract_image(data: bytes) -> ExtractResult:
         try:
             image.load()
             prepared = _on_white(image)
-        except (*_UNREADABLE, Image.DecompressionBombError) as exc:
+        except BROKEN_IMAGE_ERRORS as exc:
             raise ExtractionFailed(f"unreadable image: {exc}") from exc
     try:
         text = pytesseract.image_to_string(prepared, lang=languages, timeout=settings.OCR_TIMEOUT_SECONDS)
