@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from study.api.common import ErrorSerializer
+from studyserver.pagination import QueryIntegerField
 from studyserver.sqljson import JsonTextResponse, json_negotiated
 
 from .feed import feed_page_json
@@ -23,8 +24,8 @@ MAX_SEQ = 2**63 - 1
 
 
 class FeedQuerySerializer(serializers.Serializer):
-    after = serializers.IntegerField(min_value=0, max_value=MAX_SEQ, default=0)
-    limit = serializers.IntegerField(min_value=1, max_value=2**31, default=FEED_DEFAULT_LIMIT)
+    after = QueryIntegerField(min_value=0, max_value=MAX_SEQ, default=0)
+    limit = QueryIntegerField(min_value=1, max_value=2**31, default=FEED_DEFAULT_LIMIT)
     kinds = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate_limit(self, value: int) -> int:

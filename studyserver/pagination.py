@@ -9,7 +9,7 @@ maximum is clamped, as API.md's "max 200" and DRF do; an `offset` past every row
 
 import json
 
-from rest_framework import pagination
+from rest_framework import pagination, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
@@ -55,3 +55,14 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         self.limit, self.offset = self.get_limit(request), self.get_offset(request)
         next_link, previous_link = json.dumps(self.get_next_link()), json.dumps(self.get_previous_link())
         return f'{{"count":{count},"next":{next_link},"previous":{previous_link},"results":{results}}}'
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer query parameter (a card list's `limit`, the feed's `after` and `limit`) spelled in ASCII digits,
+    as the paginator reads `limit` and `offset`: DRF's field also took `１`, ` 5`, `+5` and `5.0`."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not (data.isascii() and data.isdigit()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+

@@ -101,6 +101,9 @@ def test_kinds_filter(viewer_client, seeded):
         {"after": str(2**70)},
         {"limit": "0"},
         {"limit": "1e9"},
+        {"after": "\uff11"},  # fullwidth: int() reads it; ASCII digits only, as the paginator reads them
+        {"limit": "5.0"},
+        {"after": " 5"},
     ],
 )
 def test_bad_query_is_400(viewer_client, params):

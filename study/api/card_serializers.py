@@ -5,6 +5,7 @@ from rest_framework import serializers
 from study.models import CardEvidence, MemoCard
 from study.models.cards import CardFormat
 from study.services.cards import RATING_OUTCOMES
+from studyserver.pagination import QueryIntegerField
 
 MAX_ID = 2**63 - 1
 TEXT_MAX = 10_000
@@ -115,7 +116,7 @@ class _LimitQuery(serializers.Serializer):
 
     default_limit = 50
     max_limit = 200
-    limit = serializers.IntegerField(required=False, min_value=1)
+    limit = QueryIntegerField(required=False, min_value=1)
 
     def validate_limit(self, value: int) -> int:
         return min(value, self.max_limit)

@@ -175,7 +175,9 @@ def test_groups_filters_and_limit(api_client, user):
 
 
 @pytest.mark.parametrize(
-    "query", ["needs_review=maybe", "format=essay", "limit=0", "limit=-1", "limit=abc", f"limit={'9' * 5000}"]
+    "query",
+    ["needs_review=maybe", "format=essay", "limit=0", "limit=-1", "limit=abc", f"limit={'9' * 5000}",
+     "limit=%EF%BC%91", "limit=5.0", "limit=+5", "limit=%205"],  # ASCII digits only, as the paginator reads them
 )
 def test_groups_bad_query_is_400(api_client, query):
     response = api_client.get(f"{URL}?{query}")

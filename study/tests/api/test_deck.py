@@ -39,7 +39,7 @@ def test_deck_filters(api_client, user):
     assert len(api_client.get(f"{URL}/deck", {"limit": 1}).json()) == 1
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "format=essay"])
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "format=essay", "limit=%EF%BC%92", "limit=2.0"])
 def test_deck_bad_query_is_400(api_client, query):
     assert api_client.get(f"{URL}/deck?{query}").status_code == 400
 
