@@ -136,8 +136,9 @@ def _flatten(detail) -> list[str]:
     return [str(detail)]
 
 
-def _field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
-    """Field → list of messages, as documented; nested errors get dotted keys (`attempts.0.selected_choice`)."""
+def field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """Field → list of messages, as documented; nested errors get dotted keys (`attempts.0.selected_choice`).
+    Also the shape of each bad row of a question import, and what the question admin shows of the API's rules."""
     if not isinstance(detail, dict):
         if isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
             detail = {str(i): item for i, item in enumerate(detail) if item}
@@ -146,7 +147,7 @@ def _field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for key, value in detail.items():
         path = f"{prefix}.{key}" if prefix else str(key)
-        for field, messages in _field_errors(value, path).items():
+        for field, messages in field_errors(value, path).items():
             errors.setdefault(field, []).extend(messages)
     return errors
 
@@ -193,7 +194,7 @@ def exception_handler(exc, context):
         return None
 
     if isinstance(exc, exceptions.ValidationError):
-        response.data = error_body("invalid", "Invalid input.", errors=_field_errors(exc.detail))
+        response.data = error_body("invalid", "Invalid input.", errors=field_errors(exc.detail))
         response.status_code = status.HTTP_400_BAD_REQUEST
         return response
 

@@ -27,6 +27,7 @@ from study.models import (
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
 from study.services.questions import question_delete, question_update
 from study.textnorm import nfc
+from studyserver.errors import field_errors
 
 from .base import OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin
 
@@ -111,17 +112,10 @@ class QuestionForm(SameOwnerForm):
         rules = QuestionFieldsSerializer(data=fields, partial=True)
         if rules.is_valid():
             return
-        for name, messages in rules.errors.items():
-            field = name if name in self.fields else None
-            self.add_error(field, "; ".join(_messages(messages)))
-
-
-def _messages(detail) -> list[str]:
-    if isinstance(detail, dict):
-        return [f"{key}: {message}" for key, value in detail.items() for message in _messages(value)]
-    if isinstance(detail, list):
-        return [message for item in detail for message in _messages(item)]
-    return [str(detail)]
+        for name, messages in field_errors(rules.errors).items():  # "source.year", "choices.1"
+            field, _, part = name.partition(".")
+            text = "; ".join(f"{part}: {message}" if part else message for message in messages)
+            self.add_error(field if field in self.fields else None, text)
 
 
 @admin.register(Question)

@@ -24,7 +24,7 @@ from study.services.questions import (
 )
 from study.services.topics import topic_get_live
 from study.textnorm import nfc
-from studyserver.errors import EmptyFile, InvalidInput, NotFound
+from studyserver.errors import EmptyFile, InvalidInput, NotFound, field_errors
 from studyserver.parsers import JSONParser
 
 from .common import FilterSet, IdFilter, error_responses, id_field, path_id
@@ -66,21 +66,6 @@ class CsvImportSerializer(serializers.Serializer):
 
     study_topic_id = id_field()
     file = serializers.FileField(allow_empty_file=True)  # an empty file answers `empty_file`
-
-
-def _flat_errors(errors, prefix: str = "") -> dict[str, list[str]]:
-    """Serializer errors as field → messages; nested fields become `choices.1`, `source.year`."""
-    flat: dict[str, list[str]] = {}
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(value, dict):
-                flat.update(_flat_errors(value, name))
-            else:
-                flat[name] = [str(message) for message in value]
-    else:
-        flat[prefix or "non_field_errors"] = [str(message) for message in errors]
-    return flat
 
 
 def _header_columns(header: list[str]) -> tuple[list[int], dict[str, int]]:
@@ -239,7 +224,7 @@ class QuestionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             if row.is_valid():
                 valid.append(row.validated_data)
             else:
-                errors.append({"row": number, "errors": _flat_errors(row.errors)})
+                errors.append({"row": number, "errors": field_errors(row.errors)})
         created = questions_import(user=request.user, topic=topic, rows=valid)
         return Response({"created": len(created), "errors": errors})
 
