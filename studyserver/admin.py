@@ -3,7 +3,6 @@ registered on it made to answer bad input with a form error or a message instead
 
 import json
 import math
-import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,6 +12,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import DataError, models
 from django.http import HttpRequest, HttpResponse
 
+from studyserver.ids import parse_id
 from studyserver.parsers import unstorable_json
 from studyserver.throttling import SettingsSimpleRateThrottle
 
@@ -98,9 +98,6 @@ class SturdyChangeListMixin:
             raise IncorrectLookupParameters(exc) from exc
 
 
-_DIGITS = re.compile(r"[0-9]{1,18}")
-
-
 class SturdyAdminMixin:
     """What every model admin of this site gets (StudyAdminSite.register mixes it in)."""
 
@@ -129,7 +126,7 @@ class SturdyAdminMixin:
     def response_action(self, request: HttpRequest, queryset):
         # Django filters pk__in=<the posted ids> as they are: "abc" was a ValueError, a huge id an OverflowError.
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        if not all(_DIGITS.fullmatch(value) for value in selected):
+        if not all(parse_id(value) for value in selected):
             self.message_user(request, "The selection is not valid; nothing was done.", messages.WARNING)
             return None
         return super().response_action(request, queryset)

@@ -25,6 +25,7 @@ from study.models.cards import CardFormat, CardSourceKind
 from study.selectors import cards as card_selectors
 from study.services import cards as card_services
 from studyserver.errors import DuplicateCard, NotFound
+from studyserver.ids import parse_id
 
 from .base import SameOwnerForm, SoftDeleteModelAdmin
 
@@ -256,7 +257,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         return HttpResponseRedirect(next_url)
 
     def _approve_question(self, request: HttpRequest) -> None:
-        question_id = _positive_int(request.POST.get("question_id"))
+        question_id = parse_id(request.POST.get("question_id"))
         owner_id = Question.objects.filter(pk=question_id).values_list("user_id", flat=True).first()
         if owner_id is None:
             self.message_user(request, "That question no longer exists.", messages.WARNING)
@@ -268,7 +269,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         self.message_user(request, f"Approved {len(approved)} card(s) of question #{question_id}.", messages.SUCCESS)
 
     def _card_action(self, request: HttpRequest, action: str) -> None:
-        card_id = _positive_int(request.POST.get("card_id"))
+        card_id = parse_id(request.POST.get("card_id"))
         card = MemoCard.objects.live().filter(pk=card_id).first() if card_id else None
         if card is None:
             self.message_user(request, "That card no longer exists.", messages.WARNING)
@@ -338,12 +339,6 @@ def _edit_message(changed: list[str], *, was_pending: bool) -> str:
     what = "Changed " + ", ".join(changed) if changed else "Saved unchanged"
     return f"{what}{' and approved' if was_pending else ''} in the review queue."
 
-
-def _positive_int(value: str | None) -> int | None:
-    # isascii(): "²" and "①" are digits to str.isdigit() but not to int().
-    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 18:
-        return None
-    return int(value) or None
 
 
 class CardProgressForm(SameOwnerForm):

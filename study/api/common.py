@@ -11,9 +11,9 @@ from rest_framework import serializers
 
 from study.textnorm import nfc
 from studyserver.errors import InvalidInput, NotFound
+from studyserver.ids import BIGINT_MAX, parse_id
 from studyserver.parsers import MAX_JSON_DEPTH, unstorable_json
 
-BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
 INT_MIN = -(2**31)
 
@@ -70,16 +70,9 @@ def path_id_parameter(name: str, description: str = "") -> OpenApiParameter:
 
 
 def path_id(value) -> int:
-    """An id from the URL; anything that is not a positive bigint in ASCII digits is simply not found.
-
-    (int() alone also reads "１" (fullwidth), " 1", "+1" and "1_0" as numbers: other spellings of the same id.)
-    """
-    text = str(value)
-    # The length first: int() refuses texts of over 4,300 digits (ValueError), and no id has more than 19.
-    if not (len(text) <= 19 and text.isascii() and text.isdigit()):
-        raise NotFound()
-    number = int(text)
-    if not 1 <= number <= BIGINT_MAX:
+    """An id from the URL; anything that is not a positive bigint in ASCII digits is simply not found."""
+    number = parse_id(str(value))
+    if number is None:
         raise NotFound()
     return number
 
