@@ -1,6 +1,7 @@
 """The admin site: Django's, with its login form rate-limited like POST /api/auth/token, and every model admin
 registered on it made to answer bad input with a form error or a message instead of a 500 (SturdyAdminMixin)."""
 
+import functools
 import json
 import math
 
@@ -98,10 +99,13 @@ class SturdyChangeListMixin:
             raise IncorrectLookupParameters(exc) from exc
 
 
+@functools.cache
+def _sturdy_changelist(base: type) -> type:
+    return type(f"Sturdy{base.__name__}", (SturdyChangeListMixin, base), {})
+
+
 class SturdyAdminMixin:
     """What every model admin of this site gets (StudyAdminSite.register mixes it in)."""
-
-    _sturdy_changelists: dict = {}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -112,10 +116,7 @@ class SturdyAdminMixin:
         overrides.setdefault(models.JSONField, {}).setdefault("form_class", CheckedJSONFormField)
 
     def get_changelist(self, request, **kwargs):
-        base = super().get_changelist(request, **kwargs)
-        if base not in self._sturdy_changelists:
-            self._sturdy_changelists[base] = type(f"Sturdy{base.__name__}", (SturdyChangeListMixin, base), {})
-        return self._sturdy_changelists[base]
+        return _sturdy_changelist(super().get_changelist(request, **kwargs))
 
     def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
         try:

@@ -12,8 +12,16 @@ from django.utils.text import capfirst
 _REFUSED = "studyserver_admin_refused"  # set on a request whose write found its row gone or its value taken
 
 
+_DELETION_LOG = "studyserver_deletion_log"  # the rows Django asked to log as deleted, until they really are
+
+
 def _refused(request: HttpRequest) -> bool:
     return getattr(request, _REFUSED, False)
+
+
+def _newly_deleted(form: forms.ModelForm, field: str, related: models.Model | None) -> bool:
+    """Is `field` newly pointed at a soft-deleted row? (One that pointed at a row deleted since stays.)"""
+    return field in form.changed_data and getattr(related, "deleted_at", None) is not None
 
 
 class OwnerSetOnceMixin:
@@ -82,12 +90,12 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
 
     def log_deletions(self, request: HttpRequest, queryset) -> object:
         # Called by the delete view just before delete_model: kept until the row has really gone.
-        request.studyserver_deletion_log = queryset
+        setattr(request, _DELETION_LOG, queryset)
 
     def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
         # deleting again would move deleted_at and publish for nothing
         if obj.deleted_at is None and self.soft_delete(obj):
-            super().log_deletions(request, getattr(request, "studyserver_deletion_log", [obj]))
+            super().log_deletions(request, getattr(request, _DELETION_LOG, [obj]))
         else:
             setattr(request, _REFUSED, True)
 
@@ -128,9 +136,9 @@ class DocumentLinkForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         parent, document = data.get(self.parent_field), data.get("document")
-        if self.parent_field in self.changed_data and getattr(parent, "deleted_at", None) is not None:
+        if _newly_deleted(self, self.parent_field, parent):
             self.add_error(self.parent_field, f"This {self.parent_field} is deleted.")
-        elif document is not None and "document" in self.changed_data and document.deleted_at is not None:
+        elif _newly_deleted(self, "document", document):
             self.add_error("document", "This document is deleted.")
         elif parent is not None and document is not None and parent.user_id is not None:
             if document.user_id != parent.user_id:
@@ -157,7 +165,7 @@ class SameOwnerForm(forms.ModelForm):
         data = super().clean()
         for field in self.owner_links:
             related = data.get(field)
-            if field in self.changed_data and getattr(related, "deleted_at", None) is not None:
+            if _newly_deleted(self, field, related):
                 name = self._meta.model._meta.get_field(field).related_model._meta.verbose_name
                 self.add_error(self._error_field(field), f"This {name} is deleted.")
         user = data.get("user")

@@ -199,12 +199,8 @@ class QuestionProgressAdmin(admin.ModelAdmin):
     list_select_related = ("question", "user")
 
 
-class QuestionExplanationForm(forms.ModelForm):
-    def clean_question(self) -> Question:
-        question = self.cleaned_data["question"]
-        if "question" in self.changed_data and question.deleted_at is not None:
-            raise forms.ValidationError("This question is deleted.")
-        return question
+class QuestionExplanationForm(SameOwnerForm):
+    owner_links = ("question",)  # on the add page: not a deleted one (the owner then follows the question)
 
 
 @admin.register(QuestionExplanation)
