@@ -1,6 +1,5 @@
 """Shared API pieces: bounded id fields and filters, JSON-object fields, the error schema for OpenAPI."""
 
-
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
