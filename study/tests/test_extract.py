@@ -28,6 +28,7 @@ from studyserver.testing import (
     counting_updates,
     hold_until_another_waits,
     run_concurrently,
+    wait_for,
     worker_database_url,
 )
 
@@ -550,6 +551,8 @@ def test_a_document_whose_extracting_worker_died_is_extracted_by_the_next_delive
         other_worker.execute("SELECT pg_advisory_lock(%s)", [advisory_lock_key(extract_lock_key(doc.id))])
         assert document_extract(document_id=doc.id) == "not_pending"
         assert Document.objects.get(pk=doc.id).extract_status == "pending"
+    # The server ends the closed connection's backend (and so its lock) a moment after the client hangs up.
+    assert wait_for(lambda: advisory_lock_holders(extract_lock_key(doc.id)) == [], timeout=10)
     assert document_extract(document_id=doc.id) == "done"
     assert Document.objects.get(pk=doc.id).extracted_text == "taken over"
 
