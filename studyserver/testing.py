@@ -71,13 +71,20 @@ def blocking_another_connection() -> bool:
         return cursor.fetchone()[0]
 
 
-def hold_until_another_waits(timeout: float = 10.0) -> bool:
+def fresh_address() -> str:
+    """A client address of its own (10.0.0.0/8, ~16 million of them): its throttle counters in the shared cache
+    belong to this test alone, whatever other tests or xdist workers count meanwhile."""
+    number = uuid.uuid4().int % (1 << 24)
+    return f"10.{number >> 16}.{(number >> 8) & 0xFF}.{number & 0xFF}"
+
+
+def hold_until_another_waits(timeout: float = 30.0) -> bool:
     """Inside a transaction: return once another connection waits on one of its locks (or after `timeout`), so
     a race test commits only when the other side is really waiting. Whether it did."""
     return wait_for(blocking_another_connection, timeout)
 
 
-def while_holding(write: Callable[[], object], *, then: Callable[[], object], timeout: float = 10.0):
+def while_holding(write: Callable[[], object], *, then: Callable[[], object], timeout: float = 30.0):
     """Run `write` in a transaction that stays open until `then` (another thread, started once `write` is done)
     waits on its locks or finishes; `then`'s result. Forces the order of a race: `then` meets `write`'s locks."""
     written, finished = threading.Event(), threading.Event()

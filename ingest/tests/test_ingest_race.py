@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -27,26 +26,14 @@ def test_concurrent_duplicates_ingest_exactly_once():
         "client_session_uuid": "same-offline-session",
         "attempts": [{"question_pub_id": pub, "selected_choice": 1} for pub in pub_ids],
     }
-    barrier = threading.Barrier(POSTERS)
-    results: list[tuple[int, dict]] = []
-    lock = threading.Lock()
 
-    def poster() -> None:
+    def poster() -> tuple[int, dict]:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {VIEWER_TOKEN}")
-        try:
-            barrier.wait()
-            response = client.post("/ingest/study/attempts", body, format="json")
-            with lock:
-                results.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+        response = client.post("/ingest/study/attempts", body, format="json")
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=poster) for _ in range(POSTERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(*[poster] * POSTERS)
 
     assert [status for status, _ in results] == [200] * POSTERS, results
     statuses = sorted(payload["status"] for _, payload in results)
@@ -110,7 +97,7 @@ def test_a_uuid_reused_over_other_topics_at_the_same_moment_is_a_repeat():
         return result["status"]
 
     def ingest_second() -> str:
-        first_ingested.wait(10)
+        first_ingested.wait(30)
         return attempts_ingest(client_session_uuid="reused", attempts=[
             {"question_pub_id": pub_second, "selected_choice": 1}])["status"]
 

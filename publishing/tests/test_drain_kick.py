@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def queued_kicks(settings, monkeypatch):
     """Real (not eager) mode with the shared Redis cache; kicks are recorded instead of sent."""
     settings.STUDY_PUBLISH_ENABLED = True
+    monkeypatch.setattr(services, "KICK_PENDING_TIMEOUT", 120)  # the flag must outlive a slow machine's test
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": "redis://127.0.0.1:6379/1"}}
     sent: list[int] = []

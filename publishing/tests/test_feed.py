@@ -1,6 +1,5 @@
 """GET /publish/feed: the Bearer gate, paging by seq, kinds, one query per page, the viewer throttle."""
 
-import uuid
 
 import pytest
 from django.core.cache import cache
@@ -10,6 +9,7 @@ from publishing import services
 from publishing.models import PublishKind
 from publishing.tests.viewer_fixtures import VIEWER_TOKEN
 from study.tests.factories import MemoCardFactory, QuestionFactory, StudyTopicFactory
+from studyserver.testing import fresh_address
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +132,7 @@ def test_viewer_channel_is_throttled_with_retry_after(settings, viewer_client):
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": "3/min"},
     }
-    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"  # fresh bucket
+    address = fresh_address()  # a bucket of its own
     statuses = [viewer_client.get(FEED, REMOTE_ADDR=address).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     response = viewer_client.get(FEED, REMOTE_ADDR=address)
@@ -147,7 +147,7 @@ def test_wrong_tokens_are_throttled_too(settings, viewer_client):
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": "3/min"},
     }
-    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    address = fresh_address()
     guesser = APIClient()
     guesses = [guesser.get(FEED, REMOTE_ADDR=address, HTTP_AUTHORIZATION=f"Bearer guess-{n}").status_code
                for n in range(4)]
@@ -161,7 +161,7 @@ def test_a_forged_forwarded_for_does_not_escape_the_throttle(settings, viewer_cl
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": "2/min"},
     }
-    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    address = fresh_address()
     statuses = [viewer_client.get(FEED, REMOTE_ADDR=address, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}").status_code
                 for n in range(3)]
     assert statuses == [200, 200, 429]
@@ -173,7 +173,7 @@ def test_viewer_throttle_can_be_turned_off(settings, viewer_client):
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": None},
     }
-    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    address = fresh_address()
     assert [viewer_client.get(FEED, REMOTE_ADDR=address).status_code for _ in range(5)] == [200] * 5
     assert cache.get(f"throttle_viewer_{address}") is None
 

@@ -97,6 +97,7 @@ def test_a_drain_during_the_delete_leaves_no_live_row_of_the_deleted_user(monkey
         go.set()
     deleting.join(30)
     draining.join(30)
+    assert not deleting.is_alive() and not draining.is_alive()
     assert not errors
     services.publish_drain()
 

@@ -1,6 +1,7 @@
 """The OpenAI-compatible HTTP explainer against a real local HTTP server: retries, backoff, fallback."""
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -145,8 +146,8 @@ def test_bad_answers_fall_back(question, llm_settings, status, body, requests_ma
 
 @pytest.mark.django_db
 def test_unreachable_server_falls_back(question, llm_settings):
-    with FakeLLM([(200, completion("unused"))]) as llm:
-        url = llm.base_url
-    llm_settings.EXPLAINER_URL = url  # the server is shut down: connection refused
-    assert question_explain(question_id=question.id) == "created"
+    with socket.socket() as bound:  # the port is ours but nobody listens: connection refused
+        bound.bind(("127.0.0.1", 0))
+        llm_settings.EXPLAINER_URL = f"http://127.0.0.1:{bound.getsockname()[1]}/v1"
+        assert question_explain(question_id=question.id) == "created"
     assert QuestionExplanation.objects.get(question=question).backend == "extractive"

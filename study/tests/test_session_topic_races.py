@@ -258,7 +258,7 @@ def test_linking_a_document_while_it_is_extracted_neither_waits_for_the_ocr_nor_
 
     def slow_ocr(doc):
         claimed.set()
-        ocr_done.wait(10)
+        ocr_done.wait(60)
         return "done", "손글씨", ""
 
     monkeypatch.setattr(extraction, "_run_backend", slow_ocr)
@@ -267,13 +267,13 @@ def test_linking_a_document_while_it_is_extracted_neither_waits_for_the_ocr_nor_
         return extraction.document_extract(document_id=document.pk)
 
     def link() -> str:
-        claimed.wait(10)
+        claimed.wait(30)
         session_asset_add(session=session, document_id=document.pk, asset_type="reference")
         added.set()
         return "added"
 
     def finish_ocr() -> bool:
-        linked_during_ocr = added.wait(5)
+        linked_during_ocr = added.wait(30)
         ocr_done.set()
         return linked_during_ocr
 

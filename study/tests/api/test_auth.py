@@ -1,12 +1,11 @@
 """POST /api/auth/token, token and session auth, 401 (not 403), and the auth rate limit."""
 
-import uuid
-
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from studyserver.testing import fresh_address
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +14,7 @@ PASSWORD = "pw-for-tests-1"
 
 def fresh_client() -> APIClient:
     """A client from its own address, so throttle counters never mix between tests."""
-    return APIClient(REMOTE_ADDR=f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}")
+    return APIClient(REMOTE_ADDR=fresh_address())
 
 
 @pytest.mark.parametrize("path", ["/api/auth/token", "/api/auth/token/"])
@@ -76,7 +75,6 @@ def test_throttled_after_the_rate_with_retry_after(user, settings):
         **django_settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "2/min"},
     }
-    cache.clear()
     client = fresh_client()
     for _ in range(2):
         assert client.post("/api/auth/token", {"username": user.username, "password": "bad"}).status_code == 400
@@ -93,7 +91,6 @@ def test_a_forged_forwarded_for_does_not_escape_the_auth_throttle(user, settings
         **django_settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "2/min"},
     }
-    cache.clear()
     client = fresh_client()
     statuses = [
         client.post("/api/auth/token", {"username": user.username, "password": "bad"},

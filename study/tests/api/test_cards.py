@@ -1,9 +1,10 @@
 """Card API: create, groups, review (approve / batch / flag / edit / delete), dedup, ownership, outbox."""
 
+import functools
 import threading
 
 import pytest
-from django.db import connection
+from django.db import transaction
 
 from publishing.models import PublishOutbox
 from study.models import MemoCard
@@ -16,6 +17,7 @@ from study.tests.factories import (
     UserFactory,
 )
 from study.textnorm import card_dedup_hash
+from studyserver.testing import hold_until_another_waits, run_concurrently
 
 URL = "/api/study-cards"
 
@@ -384,22 +386,11 @@ def test_odd_ids_are_404(api_client, card_id):
 def test_concurrent_creates_of_one_fact_give_one_card_and_one_409(client_for):
     owner = UserFactory()
     clients = [client_for(owner), client_for(owner)]
-    barrier = threading.Barrier(2)
-    statuses: list[int] = []
 
-    def create(client) -> None:
-        try:
-            barrier.wait(timeout=5)
-            response = client.post(URL, {"format": "qa", "cue": "c", "fact": "동시에 만든 사실"}, format="json")
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+    def create(client) -> int:
+        return client.post(URL, {"format": "qa", "cue": "c", "fact": "동시에 만든 사실"}, format="json").status_code
 
-    threads = [threading.Thread(target=create, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = run_concurrently(*(functools.partial(create, client) for client in clients))
     assert sorted(statuses) == [201, 409]
     assert MemoCard.objects.filter(user=owner).count() == 1
 
@@ -439,12 +430,7 @@ def test_list_and_due_bodies_are_the_serializer_body(api_client, user, hot_path)
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_two_edits_of_different_fields_at_once_both_land():
-    import threading
-
-    from django.db import transaction
-
     from study.services.cards import card_update
-    from studyserver.testing import hold_until_another_waits, run_concurrently
 
     card = MemoCardFactory(cue="old cue", fact="old fact")
     first_saved = threading.Event()

@@ -1,6 +1,6 @@
 """Card SR: the due list and rating through the shared ladder."""
 
-import threading
+import functools
 from datetime import timedelta
 
 import pytest
@@ -12,6 +12,7 @@ from publishing.models import PublishOutbox
 from study import scheduling
 from study.models import CardProgress, MemoCard
 from study.tests.factories import CardEvidenceFactory, CardProgressFactory, MemoCardFactory, UserFactory
+from studyserver.testing import run_concurrently
 
 URL = "/api/study-cards"
 
@@ -107,22 +108,8 @@ def test_concurrent_first_ratings_make_one_progress_row(client_for):
     owner = UserFactory()
     card = MemoCardFactory(user=owner)
     clients = [client_for(owner), client_for(owner)]
-    barrier = threading.Barrier(2)
-    statuses: list[int] = []
-
-    def go(client, outcome) -> None:
-        try:
-            barrier.wait(timeout=5)
-            statuses.append(rate(client, card, outcome).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=go, args=(c, o)) for c, o in zip(clients, ["모름", "모름"], strict=True)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert statuses == [200, 200]
+    statuses = run_concurrently(*(functools.partial(rate, client, card, "모름") for client in clients))
+    assert [status.status_code for status in statuses] == [200, 200]
     progress = CardProgress.objects.get(card=card)
     # the second rating saw the first one's row: a miss again keeps stage 0, due tomorrow
     assert progress.review_stage == 0 and progress.due_at is not None

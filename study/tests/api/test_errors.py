@@ -1,7 +1,6 @@
 """Hostile input at every endpoint of topics, documents and sessions: always a JSON 4xx, never a 500."""
 
 import json
-import uuid
 from urllib.parse import urlencode
 
 import pytest
@@ -10,6 +9,7 @@ from rest_framework.test import APIClient
 
 from study.models import Question, StudySession, StudyTopic
 from study.tests import factories as f
+from studyserver.testing import fresh_address
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +73,7 @@ BAD_FIELDS = [
 @pytest.fixture(autouse=True)
 def _own_address(api_client):
     """A private client address: the many token requests here must not eat other tests' auth rate."""
-    api_client.defaults["REMOTE_ADDR"] = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
+    api_client.defaults["REMOTE_ADDR"] = fresh_address()
 
 
 @pytest.fixture
