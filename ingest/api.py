@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,12 +17,24 @@ from studyserver.errors import ServiceUnavailable
 from .services import attempts_ingest
 
 
+@extend_schema_field({"type": "string", "nullable": True})
+class AnsweredAtField(serializers.Field):
+    """The client's answer time, as sent: `parse_answered_at` reads it, and whatever it cannot read (a number,
+    an object, a NUL…) means now (SPEC) instead of refusing the learner's whole upload."""
+
+    def to_internal_value(self, data):
+        return data if isinstance(data, str) else None
+
+    def to_representation(self, value):
+        return value
+
+
 class AttemptInSerializer(serializers.Serializer):
     question_pub_id = serializers.CharField(max_length=200)
     selected_choice = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31)
     is_unsure = serializers.BooleanField(required=False, default=False)
-    answered_at = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, help_text="ISO 8601; naive = UTC; unparsable = now."
+    answered_at = AnsweredAtField(
+        required=False, allow_null=True, help_text="ISO 8601; naive = UTC; unparsable = now."
     )
 
 

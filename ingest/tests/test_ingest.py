@@ -251,6 +251,21 @@ def test_parse_answered_at():
     assert parse_answered_at("2024-05-31T23:00:00-01:00", now=now) == now - timedelta(hours=12)
 
 
+def test_an_answer_time_of_any_other_kind_means_now(viewer_client, quiz):
+    """SPEC: an unparsable `answered_at` is now, whatever its JSON type; the learner's answers are kept."""
+    pub = quiz["pub_ids"]
+    before = timezone.now()
+    kinds = [True, {"at": "2024-01-01"}, ["2024-01-01"], 1714521600, "2024-05-01\x00T00:00:00Z"]
+    response = post(viewer_client, [{"question_pub_id": pub[0], "selected_choice": 1, "answered_at": at}
+                                    for at in kinds] + [
+        {"question_pub_id": pub[1], "selected_choice": 1, "answered_at": "2024-05-01T00:00:00Z"}])
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "ingested" and response.json()["skipped"] == []
+    unreadable = QuestionAttempt.objects.filter(question=quiz["questions"][0]).values_list("answered_at", flat=True)
+    assert len(unreadable) == len(kinds) and all(at >= before for at in unreadable)
+    assert QuestionAttempt.objects.get(question=quiz["questions"][1]).answered_at == datetime(2024, 5, 1, tzinfo=UTC)
+
+
 def test_a_body_nested_too_deeply_is_400(viewer_client):
     body = b'{"client_session_uuid": "deep", "attempts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     response = viewer_client.post(URL, body, content_type="application/json")
