@@ -1,4 +1,8 @@
-"""Typed readers for settings that come from the environment (12-factor)."""
+"""Typed readers for settings that come from the environment (12-factor).
+
+A variable that is unset, empty or only whitespace means its default (compose files pass `${NAME:-}` as an
+empty value). A value that cannot mean what its name says stops the start with one line naming the variable.
+"""
 
 import os
 import re
@@ -6,51 +10,63 @@ import re
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _raw(name: str) -> str | None:
+    """The variable's text without surrounding whitespace, or None when it is unset or blank."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip()
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    value = _raw(name)
+    return default if value is None else value
 
 
 def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
+    value = _raw(name)
+    if value is None:
         return default
-    value = raw.strip().lower()
-    if value in _TRUE:
+    if value.lower() in _TRUE:
         return True
-    if value in _FALSE:
+    if value.lower() in _FALSE:
         return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}")
 
 
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = _raw(name)
+    if value is None:
         return default
     try:
-        return int(raw)
+        number = int(value)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None
+                  else f"at least {minimum}" if minimum is not None else f"at most {maximum}")
+        raise ImproperlyConfigured(f"{name} must be {bounds}, got {number}")
+    return number
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None:
+    value = _raw(name)
+    if value is None:
         return list(default or [])
-    return [item.strip() for item in raw.split(",") if item.strip()]
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
-_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+_RATE = re.compile(r"^[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
 def env_rate(name: str, default: str) -> str | None:
-    """A DRF throttle rate ("20/min", "5/s", …); "off" turns that throttle off (None)."""
-    raw = os.environ.get(name)
-    value = default if raw is None or raw.strip() == "" else raw.strip().lower()
+    """A DRF throttle rate ("20/min", "5/s", …; at least one request); "off" turns that throttle off (None)."""
+    value = (_raw(name) or default).lower()
     if value == "off":
         return None
     if not _RATE.match(value):
-        raise ImproperlyConfigured(f"{name} must be a rate like 20/min (or off), got {raw!r}")
+        raise ImproperlyConfigured(f"{name} must be a rate like 20/min (or off), got {value!r}")
     return value

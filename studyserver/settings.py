@@ -1,10 +1,13 @@
 """Settings for studyserver, read from the environment (see README "Configuration")."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
+from redis.connection import parse_url as parse_redis_url
 
 from .env import env_bool, env_int, env_list, env_rate, env_str
 
@@ -20,6 +23,10 @@ if not SECRET_KEY:
     SECRET_KEY = "demo-only-insecure-key-set-SECRET_KEY-in-production"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+for _host in ALLOWED_HOSTS:  # Django compares host names: a URL or two names in one entry never match anything
+    if "/" in _host or any(char.isspace() for char in _host):
+        raise ImproperlyConfigured(f"ALLOWED_HOSTS takes host names separated by commas (example.com, .example.com, "
+                                   f"*), got {_host!r}")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -77,13 +84,16 @@ WSGI_APPLICATION = "studyserver.wsgi.application"
 ASGI_APPLICATION = "studyserver.asgi.application"
 
 # --- Database: DATABASE_URL, else an embedded SQLite file (demo) ---------------
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
-    )
-}
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            conn_health_checks=True,
+        )
+    }
+except ValueError as exc:  # dj-database-url's UnknownSchemeError and ParseError
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL (postgres://user@host:5432/name): {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's embedded database under a threaded runserver: transactions take the write lock when they
     # begin (a read transaction upgraded to a write fails at once with "database is locked" instead of
@@ -99,16 +109,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's ORM binds on the client (never prepared); the hot-path statements of studyserver.sqljson (JSON
     # bodies, card rating) bind on the server and are prepared after this many runs on a connection ("off":
     # never, e.g. behind a transaction-pooling PgBouncer older than 1.21).
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        None if env_str("DATABASE_PREPARE_THRESHOLD").strip().lower() == "off"
-        else env_int("DATABASE_PREPARE_THRESHOLD", 2)
-    )
+    if env_str("DATABASE_PREPARE_THRESHOLD").lower() == "off":
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    else:
+        try:
+            DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env_int(
+                "DATABASE_PREPARE_THRESHOLD", 2, minimum=0)
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(f"{exc} (or off)") from None
+    # A server that accepts the connection but never answers must not hang a request (or /healthz) for good.
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: Redis when REDIS_URL is set (throttling is shared across workers) -
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    try:
+        parse_redis_url(REDIS_URL)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"REDIS_URL is not a Redis URL (redis://host:6379/0): {exc}") from None
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},  # an unanswering Redis must not hang requests
+    }}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -119,7 +143,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en-us")
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en-us").lower()
+if not {LANGUAGE_CODE, LANGUAGE_CODE.split("-")[0]} & {code for code, _ in global_settings.LANGUAGES}:
+    raise ImproperlyConfigured(f"LANGUAGE_CODE must be a language Django knows (en-us, ko, ja, …), "
+                               f"got {LANGUAGE_CODE!r}")
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Seoul")
 USE_I18N = True
 USE_TZ = True
@@ -130,8 +157,13 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
 
-STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem")
+if MEDIA_ROOT.exists() and not MEDIA_ROOT.is_dir():
+    raise ImproperlyConfigured(f"MEDIA_ROOT must be a directory (made when missing), got the file {MEDIA_ROOT}")
+
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem").lower()
 if STORAGE_BACKEND == "s3":
+    if not env_str("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("AWS_STORAGE_BUCKET_NAME must be set when STORAGE_BACKEND is s3")
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -148,7 +180,7 @@ if STORAGE_BACKEND == "s3":
 elif STORAGE_BACKEND == "filesystem":
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 else:
-    raise ImproperlyConfigured("STORAGE_BACKEND must be 'filesystem' or 's3'")
+    raise ImproperlyConfigured(f"STORAGE_BACKEND must be 'filesystem' or 's3', got {STORAGE_BACKEND!r}")
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {
@@ -158,11 +190,11 @@ STORAGES = {
     },
 }
 
-DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)
+DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 # Content-Length may exceed max_bytes by this factor (multipart framing) before we refuse unread.
 DOCUMENT_LENGTH_SLACK = 1.05
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temp file
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_HANDLERS = [
     "study.uploads.LimitedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
@@ -173,24 +205,32 @@ FILE_UPLOAD_HANDLERS = [
 VIEWER_SYNC_TOKEN = env_str("VIEWER_SYNC_TOKEN")
 STUDY_PUBLISH_ENABLED = env_bool("STUDY_PUBLISH_ENABLED", True)
 STUDY_INGEST_ENABLED = env_bool("STUDY_INGEST_ENABLED", True)
-PUBLISH_SWEEP_SECONDS = env_int("PUBLISH_SWEEP_SECONDS", 30)
-if PUBLISH_SWEEP_SECONDS < 1:  # 0 would make beat send sweeps as fast as it can
-    raise ImproperlyConfigured(f"PUBLISH_SWEEP_SECONDS must be at least 1, got {PUBLISH_SWEEP_SECONDS}")
-INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 2000)
+PUBLISH_SWEEP_SECONDS = env_int("PUBLISH_SWEEP_SECONDS", 30, minimum=1)  # 0 would make beat send sweeps nonstop
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 2000, minimum=1)
 
 # --- Background work backends --------------------------------------------------
 EXPLAINER_URL = env_str("EXPLAINER_URL")
+if EXPLAINER_URL:
+    try:
+        _explainer = urlsplit(EXPLAINER_URL)
+        _explainer.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"EXPLAINER_URL is not a URL: {exc}") from None
+    if _explainer.scheme not in ("http", "https") or not _explainer.hostname:
+        raise ImproperlyConfigured(f"EXPLAINER_URL must be an http(s) URL (http://127.0.0.1:11434/v1), "
+                                   f"got {EXPLAINER_URL!r}")
 EXPLAINER_MODEL = env_str("EXPLAINER_MODEL", "gpt-4o-mini")
 EXPLAINER_API_KEY = env_str("EXPLAINER_API_KEY")
-EXPLAINER_TIMEOUT_SECONDS = env_int("EXPLAINER_TIMEOUT_SECONDS", 30)
+EXPLAINER_TIMEOUT_SECONDS = env_int("EXPLAINER_TIMEOUT_SECONDS", 30, minimum=1, maximum=3600)
 OCR_LANGUAGES = env_str("OCR_LANGUAGES", "kor+jpn+eng")
 TESSERACT_CMD = env_str("TESSERACT_CMD", "tesseract")
-OCR_TIMEOUT_SECONDS = env_int("OCR_TIMEOUT_SECONDS", 120)
-OCR_MAX_PIXELS = env_int("OCR_MAX_PIXELS", 40_000_000)  # larger images are skipped before being decoded
-EXTRACT_MAX_PAGES = env_int("EXTRACT_MAX_PAGES", 500)  # PDF pages read per document
-EXTRACT_MAX_CHARS = env_int("EXTRACT_MAX_CHARS", 300_000)  # text kept per document: fits the full-text index
-EXPLAINER_MAX_ATTEMPTS = env_int("EXPLAINER_MAX_ATTEMPTS", 3)
-EXPLAINER_RETRY_BACKOFF_MS = env_int("EXPLAINER_RETRY_BACKOFF_MS", 1000)  # doubled after each failed attempt
+OCR_TIMEOUT_SECONDS = env_int("OCR_TIMEOUT_SECONDS", 120, minimum=1)
+OCR_MAX_PIXELS = env_int("OCR_MAX_PIXELS", 40_000_000, minimum=1)  # larger images are skipped before being decoded
+EXTRACT_MAX_PAGES = env_int("EXTRACT_MAX_PAGES", 500, minimum=1)  # PDF pages read per document
+EXTRACT_MAX_CHARS = env_int("EXTRACT_MAX_CHARS", 300_000, minimum=1)  # text kept per document: fits the FTS index
+EXPLAINER_MAX_ATTEMPTS = env_int("EXPLAINER_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
+# Doubled after each failed attempt.
+EXPLAINER_RETRY_BACKOFF_MS = env_int("EXPLAINER_RETRY_BACKOFF_MS", 1000, minimum=0, maximum=60_000)
 
 # --- Celery: a broker when CELERY_BROKER_URL is set, else eager after commit ---
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
@@ -206,17 +246,24 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:  # the soft limit lets a task clean up before the kill
+    raise ImproperlyConfigured(f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be below "
+                               f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish kick must fail fast when the broker is down: the outbox keeps the work.
 # An unacknowledged task (its worker died) is delivered again after CELERY_VISIBILITY_TIMEOUT seconds;
 # keep it above the longest task time limit and retry countdown.
+# A broker that accepts connections but never answers costs a send (or /healthz) seconds, not forever; a worker's
+# idle poll (BRPOP, 1 s) returns well within the read timeout.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 1,
     "interval_start": 0,
     "interval_step": 0.2,
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "socket_connect_timeout": 5,
+    "socket_timeout": 5,
 }
 if env_str("CELERY_BROKER_KEY_PREFIX"):  # several installs (or test runs) sharing one Redis database
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env_str("CELERY_BROKER_KEY_PREFIX")
@@ -274,7 +321,7 @@ REST_FRAMEWORK = {
     },
     # 0: throttles key on the connection's address. (DRF's default, None, trusts X-Forwarded-For as sent,
     # so a client could pick a new identity per request and never be throttled.)
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -303,7 +350,7 @@ SPECTACULAR_SETTINGS = {
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -312,12 +359,15 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 X_FRAME_OPTIONS = "DENY"
 
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Django's own console handler would print every django.* record a second time next to the root's.
-    "loggers": {"django": {"handlers": [], "level": "INFO"}, "django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL}, "django.db.backends": {"level": "WARNING"}},
 }

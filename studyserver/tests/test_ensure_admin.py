@@ -29,3 +29,13 @@ def test_ensure_admin_never_promotes_an_existing_ordinary_user(monkeypatch):
         call_command("ensure_admin")
     learner.refresh_from_db()
     assert not learner.is_staff and not learner.is_superuser
+
+
+@pytest.mark.django_db
+def test_blank_demo_credentials_mean_the_defaults(monkeypatch):
+    """Before, an empty DEMO_ADMIN_USER made a superuser named "" and an empty password one without a password."""
+    monkeypatch.setenv("DEMO_ADMIN_USER", "  ")
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "")
+    call_command("ensure_admin")
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["admin"]
+    assert get_user_model().objects.get().check_password("admin")

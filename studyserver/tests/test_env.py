@@ -81,3 +81,147 @@ def test_sqlite_settings_for_the_demo_and_its_tests(url, test_name):
     assert options["transaction_mode"] == "IMMEDIATE" and options["timeout"] == 20
     assert "journal_mode=WAL" in options["init_command"]
     assert name == test_name
+
+
+# --- blank means the default; nonsense stops the start, naming the variable -------------------------------------
+
+
+def load_settings(monkeypatch, **env: str):
+    """Execute studyserver/settings.py afresh under `env` (on top of this process's), as a start would."""
+    import importlib.util
+
+    from django.conf import settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("studyserver._settings_under_test",
+                                                  settings.BASE_DIR / "studyserver" / "settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_variable_means_its_default(monkeypatch, blank):
+    """Compose passes `${NAME:-}` as an empty value: publishing stayed on only by luck of the reader."""
+    loaded = load_settings(monkeypatch, STUDY_PUBLISH_ENABLED=blank, STUDY_INGEST_ENABLED=blank, TIME_ZONE=blank,
+                           OCR_LANGUAGES=blank, LOG_LEVEL=blank, LANGUAGE_CODE=blank, DOCUMENT_MAX_BYTES=blank,
+                           ALLOWED_HOSTS=blank, THROTTLE_AUTH_RATE=blank, EXPLAINER_MODEL=blank, DEBUG="true")
+    assert loaded.STUDY_PUBLISH_ENABLED is True and loaded.STUDY_INGEST_ENABLED is True
+    assert (loaded.TIME_ZONE, loaded.OCR_LANGUAGES, loaded.LOG_LEVEL, loaded.LANGUAGE_CODE) == (
+        "Asia/Seoul", "kor+jpn+eng", "INFO", "en-us")
+    assert loaded.DOCUMENT_MAX_BYTES == 50 * 1024 * 1024 and loaded.EXPLAINER_MODEL == "gpt-4o-mini"
+    assert loaded.ALLOWED_HOSTS == ["127.0.0.1", "localhost"]
+    assert loaded.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"] == "20/min"
+
+
+def test_values_are_read_without_their_surrounding_whitespace(monkeypatch):
+    loaded = load_settings(monkeypatch, VIEWER_SYNC_TOKEN=" secret\n", LOG_LEVEL="warning ",
+                           STORAGE_BACKEND=" FileSystem")
+    assert loaded.VIEWER_SYNC_TOKEN == "secret"  # the client's header is read stripped: both sides now match
+    assert loaded.LOG_LEVEL == "WARNING" and loaded.LOGGING["loggers"]["django"]["level"] == "WARNING"
+    assert loaded.STORAGE_BACKEND == "filesystem"
+
+
+def test_a_blank_secret_key_is_no_secret_key(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
+        load_settings(monkeypatch, SECRET_KEY="   ", DEBUG="false")
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DATABASE_URL", "garbage"),
+    ("DATABASE_URL", "postgres://postgres@127.0.0.1:notaport/studyserver"),
+    ("DATABASE_CONN_MAX_AGE", "-1"),
+    ("REDIS_URL", "redis://127.0.0.1:notaport/0"),
+    ("REDIS_URL", "127.0.0.1:6379"),
+    ("ALLOWED_HOSTS", "https://study.example.com/"),
+    ("ALLOWED_HOSTS", "a.example.com b.example.com"),
+    ("LANGUAGE_CODE", "xx-yy"),
+    ("LOG_LEVEL", "loud"),
+    ("STORAGE_BACKEND", "s4"),
+    ("EXPLAINER_URL", "127.0.0.1:11434/v1"),
+    ("EXPLAINER_URL", "http://127.0.0.1:notaport/v1"),
+    ("EXPLAINER_URL", "ftp://127.0.0.1/v1"),
+    ("EXPLAINER_TIMEOUT_SECONDS", "0"),
+    ("EXPLAINER_MAX_ATTEMPTS", "2000"),
+    ("EXPLAINER_RETRY_BACKOFF_MS", "-5000"),
+    ("NUM_PROXIES", "-1"),
+    ("DOCUMENT_MAX_BYTES", "-5"),
+    ("DATA_UPLOAD_MAX_MEMORY_SIZE", "0"),
+    ("INGEST_MAX_ATTEMPTS", "0"),
+    ("EXTRACT_MAX_CHARS", "-5"),
+    ("EXTRACT_MAX_PAGES", "-1"),
+    ("OCR_TIMEOUT_SECONDS", "0"),
+    ("OCR_MAX_PIXELS", "-5"),
+    ("SECURE_HSTS_SECONDS", "-5"),
+    ("CELERY_VISIBILITY_TIMEOUT", "0"),
+    ("CELERY_TASK_SOFT_TIME_LIMIT", "300"),  # not below the hard limit (300)
+    ("THROTTLE_AUTH_RATE", "0/min"),
+])
+def test_a_value_that_cannot_mean_what_its_name_says_stops_the_start(monkeypatch, name, value):
+    with pytest.raises(ImproperlyConfigured, match=name):
+        load_settings(monkeypatch, **{name: value})
+
+
+def test_s3_storage_needs_a_bucket_and_media_root_a_directory(monkeypatch, tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="AWS_STORAGE_BUCKET_NAME"):
+        load_settings(monkeypatch, STORAGE_BACKEND="s3")
+    monkeypatch.delenv("STORAGE_BACKEND")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    with pytest.raises(ImproperlyConfigured, match="MEDIA_ROOT"):
+        load_settings(monkeypatch, MEDIA_ROOT=str(a_file))
+    assert tmp_path / "missing" == load_settings(monkeypatch, MEDIA_ROOT=str(tmp_path / "missing")).MEDIA_ROOT
+
+
+def test_the_prepare_threshold_error_names_off_too(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match=r"DATABASE_PREPARE_THRESHOLD must be an integer.*\(or off\)"):
+        load_settings(monkeypatch, DATABASE_URL="postgres://postgres@127.0.0.1:5432/x",
+                      DATABASE_PREPARE_THRESHOLD="none")
+    loaded = load_settings(monkeypatch, DATABASE_PREPARE_THRESHOLD=" OFF ")
+    assert loaded.DATABASES["default"]["OPTIONS"]["prepare_threshold"] is None
+    assert loaded.DATABASES["default"]["OPTIONS"]["connect_timeout"] == 10  # an unanswering server fails, not hangs
+
+
+@pytest.mark.parametrize(("reader", "raw", "expected"), [
+    ("bool", "", True), ("bool", " off ", False), ("int", " ", 7), ("int", " 12 ", 12), ("list", "", ["d"]),
+    ("list", "a, ,b,", ["a", "b"]), ("str", "\t", "d"), ("str", " v ", "v"),
+])
+def test_readers_treat_blank_as_unset(monkeypatch, reader, raw, expected):
+    from studyserver import env
+
+    monkeypatch.setenv("SOME_VALUE", raw)
+    defaults = {"bool": True, "int": 7, "list": ["d"], "str": "d"}
+    assert getattr(env, f"env_{reader}")("SOME_VALUE", defaults[reader]) == expected
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ("0", "SOME_NUMBER must be between 1 and 10, got 0"), ("11", "SOME_NUMBER must be between 1 and 10, got 11"),
+    ("1.5", "SOME_NUMBER must be an integer, got '1.5'"),
+])
+def test_int_bounds(monkeypatch, raw, message):
+    from studyserver.env import env_int
+
+    monkeypatch.setenv("SOME_NUMBER", raw)
+    with pytest.raises(ImproperlyConfigured) as raised:
+        env_int("SOME_NUMBER", 3, minimum=1, maximum=10)
+    assert str(raised.value) == message
+
+
+@pytest.mark.django_db
+def test_a_visibility_timeout_below_a_task_time_limit_is_a_system_check_error(settings):
+    from study.checks import visibility_timeout_outlasts_every_task
+    from studyserver.testing import celery_conf
+
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "visibility_timeout": 360}
+    with celery_conf(task_always_eager=False):
+        errors = visibility_timeout_outlasts_every_task(None)
+        assert [error.id for error in errors] == ["study.E001"]
+        assert "(360 s, study.tasks.extract_document)" in errors[0].msg  # its hard limit is 360 s: not above it
+        settings.EXPLAINER_TIMEOUT_SECONDS = 1200  # the explain task's derived limit grows past the default 3600
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+                                                    "visibility_timeout": 3600}
+        assert "study.tasks.explain_question" in visibility_timeout_outlasts_every_task(None)[0].msg
+        settings.EXPLAINER_TIMEOUT_SECONDS = 30
+        assert visibility_timeout_outlasts_every_task(None) == []
+    assert visibility_timeout_outlasts_every_task(None) == []  # eager: no broker redelivers anything

@@ -1,18 +1,18 @@
 """Create (or keep) the admin user of a demo install and print how to log in."""
 
-import os
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
+
+from studyserver.env import env_str
 
 
 class Command(BaseCommand):
     help = "Create a superuser from DEMO_ADMIN_USER / DEMO_ADMIN_PASSWORD (defaults admin / admin) if missing."
 
     def handle(self, *args, **options) -> None:
-        username = os.environ.get("DEMO_ADMIN_USER", "admin")
-        password = os.environ.get("DEMO_ADMIN_PASSWORD", "admin")
+        username = env_str("DEMO_ADMIN_USER", "admin")  # blank means the default, as for every variable
+        password = env_str("DEMO_ADMIN_PASSWORD", "admin")
         User = get_user_model()
         user, created = User.objects.get_or_create(
             username=username, defaults={"is_staff": True, "is_superuser": True, "email": f"{username}@localhost"}

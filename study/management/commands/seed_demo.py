@@ -2,7 +2,6 @@
 machine-made cards waiting for review, and a JLPT N3 kanji topic. Idempotent, and all or nothing."""
 
 import io
-import os
 import random
 
 from django.contrib.auth import get_user_model
@@ -26,6 +25,7 @@ from study.services.questions import questions_import
 from study.services.quizzes import quiz_attempt_record, quiz_session_start
 from study.services.sessions import session_asset_add, session_create, session_snapshot_create
 from study.services.topics import topic_create
+from studyserver.env import env_str
 from studyserver.errors import ApiError
 
 CERT_TOPIC = "가스기사 필기"
@@ -47,10 +47,11 @@ class Command(BaseCommand):
     help = "Create demo data for one user (default: the DEMO_ADMIN_USER, 'admin'). Safe to run twice."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--user", default=None, help="username that owns the demo data (default: admin)")
+        parser.add_argument("--user", default=None,
+                            help="username that owns the demo data (default: DEMO_ADMIN_USER, else admin)")
 
     def handle(self, *args, **options) -> None:
-        username = options["user"] or os.environ.get("DEMO_ADMIN_USER", "admin")
+        username = options["user"] or env_str("DEMO_ADMIN_USER", "admin")
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"user {username!r} does not exist (run ensure_admin first)")

@@ -1,0 +1,31 @@
+"""System checks of the Celery configuration that settings alone cannot make (task limits live on the tasks)."""
+
+from django.conf import settings
+from django.core import checks
+
+
+@checks.register("celery")
+def visibility_timeout_outlasts_every_task(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Redis delivers an unacknowledged task again after CELERY_VISIBILITY_TIMEOUT: a task still running then (or
+    waiting for its retry countdown) would run twice at once."""
+    from study.tasks import RETRY
+    from studyserver.celery import app
+
+    if app.conf.task_always_eager:
+        return []
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    longest, name = max(
+        ((task.time_limit or app.conf.task_time_limit or 0, task_name)
+         for task_name, task in app.tasks.items() if not task_name.startswith("celery.")),
+        default=(0, ""),
+    )
+    if RETRY["retry_backoff_max"] > longest:
+        longest, name = RETRY["retry_backoff_max"], "the longest retry countdown"
+    if visibility > longest:
+        return []
+    return [checks.Error(
+        f"CELERY_VISIBILITY_TIMEOUT ({visibility} s) must be above the longest task time limit ({longest} s, "
+        f"{name}): Redis would deliver a task that is still running to a second worker.",
+        hint="Raise CELERY_VISIBILITY_TIMEOUT (default 3600), or lower the explainer's timeouts.",
+        id="study.E001",
+    )]
