@@ -1,5 +1,9 @@
 """Fixtures shared by every test: users, authenticated API clients, isolated media storage."""
 
+import contextlib
+import socket
+import threading
+
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -45,6 +49,25 @@ def _isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers: a hung broker, cache or database server."""
+    accepted: list[socket.socket] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):  # the listening socket closed: the test is over
+                while True:
+                    accepted.append(server.accept()[0])
+
+        threading.Thread(target=accept, daemon=True).start()
+        yield server.getsockname()[1]
+    for connection in accepted:
+        connection.close()
 
 
 @pytest.fixture

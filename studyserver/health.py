@@ -1,5 +1,7 @@
 """Health check and JSON fallbacks for routes no view answered."""
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -20,6 +22,17 @@ def _broker_status() -> str:
         return "down"
 
 
+def _cache_status() -> str:
+    """"local" for the in-process cache (no REDIS_URL); else whether Redis answers. Throttle counters live there."""
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        return "local"
+    try:
+        cache.get("healthz")
+        return "ok"
+    except Exception:  # noqa: BLE001 - any cache failure means "down"
+        return "down"
+
+
 def healthz(request):
     try:
         with connection.cursor() as cursor:
@@ -29,8 +42,8 @@ def healthz(request):
         database = "down"
     broker = _broker_status()
     status = 200 if database == "ok" else 503
-    return JsonResponse({"status": "ok" if status == 200 else "degraded", "database": database, "broker": broker},
-                        status=status)
+    return JsonResponse({"status": "ok" if status == 200 else "degraded", "database": database, "broker": broker,
+                         "cache": _cache_status()}, status=status)
 
 
 # It changes nothing, and a token client sends no CSRF cookie: without the exemption a write to an unknown

@@ -59,6 +59,16 @@ def test_a_change_committed_while_the_broker_is_down_is_published_by_the_sweep(a
     assert published.deleted is False
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_change_committed_while_the_broker_never_answers_is_kept_for_the_sweep(api_client, settings, silent_port):
+    """A broker that accepts connections and never answers (a hung Redis) made the request wait for good."""
+    settings.STUDY_PUBLISH_ENABLED = True
+    with celery_conf(broker_url=f"redis://127.0.0.1:{silent_port}/0", task_always_eager=False):
+        response = api_client.post("/api/study-topics", {"name": "가스기사 필기"}, format="json")
+    assert response.status_code == 201
+    assert PublishOutbox.objects.filter(kind="study_topic", source_id=response.json()["id"]).exists()
+
+
 # --- (b) a worker dies in the middle of a drain or an extract ------------------------------------
 
 

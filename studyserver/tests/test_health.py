@@ -1,16 +1,29 @@
 """GET /healthz."""
 
+import os
+
 import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+REDIS = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1"
+
+
+def redis_cache(location: str) -> dict:
+    options = {"socket_connect_timeout": 5, "socket_timeout": 5}  # as settings.py gives the REDIS_URL cache
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location,
+                        "OPTIONS": options}}
+
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/healthz", "/healthz/"])
-def test_healthz_reports_database_and_eager_broker(client, path):
+def test_healthz_reports_database_eager_broker_and_cache(client, settings, path):
+    settings.CACHES = redis_cache(REDIS)
     response = client.get(path)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "eager"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "eager", "cache": "ok"}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert client.get(path).json()["cache"] == "local"  # no REDIS_URL: throttles count per process
 
 
 @pytest.mark.django_db
@@ -21,6 +34,29 @@ def test_healthz_reports_a_down_broker(client):
         body = client.get("/healthz").json()
     assert body["broker"] == "down"
     assert body["database"] == "ok"
+
+
+@pytest.mark.django_db
+def test_healthz_answers_when_the_broker_and_the_cache_never_answer(client, settings, silent_port):
+    """Both used to wait for good (no socket timeouts): the probe, and every request that sends a task."""
+    from studyserver.testing import celery_conf
+
+    settings.CACHES = redis_cache(f"redis://127.0.0.1:{silent_port}/0")
+    with celery_conf(broker_url=f"redis://127.0.0.1:{silent_port}/0", task_always_eager=False):
+        response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "down", "cache": "down"}
+
+
+@pytest.mark.django_db
+def test_a_cache_that_is_down_lets_sign_ins_through_and_says_so(settings, user, caplog):
+    """The throttle counters live in Redis: while it is down, a learner can still get a token (a 500 before)."""
+    from rest_framework.test import APIClient
+
+    settings.CACHES = redis_cache("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    response = APIClient().post("/api/auth/token", {"username": user.username, "password": "pw-for-tests-1"})
+    assert response.status_code == 200, response.content
+    assert "throttle auth not applied: the cache is unreachable (ConnectionError" in caplog.text
 
 
 UNKNOWN_PATHS = [
