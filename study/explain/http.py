@@ -85,8 +85,11 @@ def http_explain(facts: QuestionFacts, passages: list[Passage]) -> Draft:
         for attempt in range(1, attempts + 1):
             try:
                 response = session.post(url, json=body, headers=headers, timeout=(_connect_timeout(timeout), timeout))
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.RequestException as exc:  # unreachable, timed out, or a URL requests cannot use
                 last_error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                              | requests.exceptions.InvalidSchema):
+                    break  # no retry makes it usable
             else:
                 if response.ok:
                     try:

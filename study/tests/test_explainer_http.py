@@ -6,6 +6,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from study.explain.http import endpoint_url
 from study.models import MemoCard, QuestionExplanation
@@ -142,6 +143,19 @@ def test_bad_answers_fall_back(question, llm_settings, status, body, requests_ma
         assert question_explain(question_id=question.id) == "created"
     assert len(llm.requests) == requests_made
     assert QuestionExplanation.objects.get(question=question).backend == "extractive"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["http://127.0.0.1:notaport/v1", "127.0.0.1:11434/v1", "ftp://127.0.0.1/v1"])
+def test_a_url_requests_cannot_use_falls_back_without_retrying(question, llm_settings, url, monkeypatch):
+    """Startup refuses such an EXPLAINER_URL; one set some other way still gives the extractive explanation."""
+    llm_settings.EXPLAINER_URL = url
+    posts = []
+    real_post = requests.Session.post
+    monkeypatch.setattr(requests.Session, "post", lambda *args, **kwargs: posts.append(1) or real_post(*args, **kwargs))
+    assert question_explain(question_id=question.id) == "created"
+    assert QuestionExplanation.objects.get(question=question).backend == "extractive"
+    assert len(posts) == 1  # of EXPLAINER_MAX_ATTEMPTS = 3: another try cannot make the URL usable
 
 
 @pytest.mark.django_db

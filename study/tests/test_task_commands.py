@@ -14,6 +14,7 @@ from study.tests.factories import (
     StudyTopicFactory,
     TopicDocumentFactory,
 )
+from studyserver.testing import celery_conf
 
 
 def run(command: str, *args) -> str:
@@ -53,11 +54,19 @@ class TestRetryExtract:
         run("retry_extract", "--status", "pending")
         assert status_of(documents["pending"]) == "done"
 
-    def test_enqueue_sends_to_the_workers(self, documents, django_capture_on_commit_callbacks):
-        with django_capture_on_commit_callbacks(execute=True):
-            out = run("retry_extract", "--status", "skipped", "--enqueue")
+    def test_enqueue_sends_to_the_workers(self, documents):
+        out = run("retry_extract", "--status", "skipped", "--enqueue")
         assert "retry_extract: queued 1" in out
         assert status_of(documents["skipped"]) == "done"  # eager Celery ran the task
+
+    def test_enqueue_with_the_broker_down_is_an_error_not_queued(self, documents):
+        err = StringIO()
+        with celery_conf(broker_url="redis://127.0.0.1:1/0", task_always_eager=False):  # nothing listens on 1
+            with pytest.raises(CommandError, match="retry_extract: error 1$"):
+                call_command("retry_extract", "--enqueue", stdout=StringIO(), stderr=err)
+        assert f"document {documents['failed'].id}: CommandError: not queued (" in err.getvalue()
+        assert "retry_extract --status pending --enqueue" in err.getvalue()
+        assert status_of(documents["failed"]) == "pending"  # as the message says: the next --status pending finds it
 
     def test_an_item_that_raises_is_counted_and_the_others_still_run(self, documents, monkeypatch):
         from study.management.commands import retry_extract
@@ -124,6 +133,16 @@ class TestBackfillExplanations:
     def test_unknown_topic_is_an_error(self):
         with pytest.raises(CommandError, match="does not exist"):
             call_command("backfill_explanations", "--topic", "999999", stdout=StringIO())
+
+    def test_enqueue_sends_or_counts_each_failed_send(self, missed_questions):
+        err = StringIO()
+        with celery_conf(broker_url="redis://127.0.0.1:1/0", task_always_eager=False):  # nothing listens on 1
+            with pytest.raises(CommandError, match="backfill_explanations: error 3$"):
+                call_command("backfill_explanations", "--enqueue", stdout=StringIO(), stderr=err)
+        assert err.getvalue().count(": CommandError: not queued (") == 3
+        assert QuestionExplanation.objects.count() == 1
+        assert "backfill_explanations: queued 3" in run("backfill_explanations", "--enqueue")  # eager: sent and run
+        assert QuestionExplanation.objects.count() == 4
 
 
 @pytest.mark.django_db

@@ -28,7 +28,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--kind", required=True, choices=[*PublishKind.values, "all"])
         parser.add_argument("--user", type=int, default=None, help="Only rows of this user id.")
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-size", type=int, default=500,
+                            help=f"Rows per batch and transaction (1..{MAX_BATCH_SIZE}, default 500).")
         parser.add_argument("--dry-run", action="store_true", help="Count what would change; write nothing.")
 
     def handle(self, *args, kind: str, user: int | None, batch_size: int, dry_run: bool, **options) -> None:

@@ -7,7 +7,6 @@ from study.models import Question, QuestionProgress, StudyTopic
 from study.models.quizzes import Outcome
 from study.services.explanations import question_explain
 from study.tasks import explain_question
-from studyserver.celery import enqueue_on_commit
 
 from ._progress import run_each
 
@@ -43,7 +42,10 @@ class Command(BaseCommand):
 
         def explain(question_id: int) -> str:
             if enqueue:
-                enqueue_on_commit(explain_question, question_id)
+                try:  # sent now (no transaction is open here): a failed send is this item's error, not "queued"
+                    explain_question.apply_async(args=[question_id])
+                except Exception as exc:
+                    raise CommandError(f"not queued ({type(exc).__name__}: {exc})") from exc
                 return "queued"
             return question_explain(question_id=question_id)
 

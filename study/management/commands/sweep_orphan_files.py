@@ -23,9 +23,11 @@ class Command(BaseCommand):
             "--older-than-minutes",
             type=int,
             default=60,
-            help="Grace period: younger files may belong to an upload whose transaction has not committed yet.",
+            help="Grace period (default 60): younger files may belong to an upload whose transaction has not "
+            "committed yet.",
         )
-        parser.add_argument("--batch-size", type=int, default=500, help="File names checked per database query.")
+        parser.add_argument("--batch-size", type=int, default=500,
+                            help="File names checked per database query (default 500).")
 
     def handle(self, *args, dry_run: bool, older_than_minutes: int, batch_size: int, **options) -> None:
         if batch_size < 1:
