@@ -30,9 +30,9 @@ def env_bool(name: str, default: bool = False) -> bool:
     value = _raw(name)
     if value is None:
         return default
-    if value.lower() in _TRUE:
+    if (word := value.lower()) in _TRUE:
         return True
-    if value.lower() in _FALSE:
+    if word in _FALSE:
         return False
     raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}")
 

@@ -109,19 +109,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's ORM binds on the client (never prepared); the hot-path statements of studyserver.sqljson (JSON
     # bodies, card rating) bind on the server and are prepared after this many runs on a connection ("off":
     # never, e.g. behind a transaction-pooling PgBouncer older than 1.21).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
     if env_str("DATABASE_PREPARE_THRESHOLD").lower() == "off":
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+        _options["prepare_threshold"] = None
     else:
         try:
-            DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env_int(
-                "DATABASE_PREPARE_THRESHOLD", 2, minimum=0)
+            _options["prepare_threshold"] = env_int("DATABASE_PREPARE_THRESHOLD", 2, minimum=0)
         except ImproperlyConfigured as exc:
             raise ImproperlyConfigured(f"{exc} (or off)") from None
     # A server that accepts the connection but never answers must not hang a request (or /healthz) for good.
-    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 10)
+    _options.setdefault("connect_timeout", 10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: Redis when REDIS_URL is set (throttling is shared across workers) -
+# A Redis (cache or broker) that accepts connections but never answers costs a request, a task send or /healthz
+# seconds, not forever. A worker's idle poll of the broker (BRPOP, 1 s) returns well within the read timeout.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 5, "socket_timeout": 5}
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     try:
@@ -131,7 +134,7 @@ if REDIS_URL:
     CACHES = {"default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},  # an unanswering Redis must not hang requests
+        "OPTIONS": REDIS_TIMEOUTS,
     }}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -255,15 +258,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish kick must fail fast when the broker is down: the outbox keeps the work.
 # An unacknowledged task (its worker died) is delivered again after CELERY_VISIBILITY_TIMEOUT seconds;
 # keep it above the longest task time limit and retry countdown.
-# A broker that accepts connections but never answers costs a send (or /healthz) seconds, not forever; a worker's
-# idle poll (BRPOP, 1 s) returns well within the read timeout.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 1,
     "interval_start": 0,
     "interval_step": 0.2,
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
-    "socket_connect_timeout": 5,
-    "socket_timeout": 5,
+    **REDIS_TIMEOUTS,
 }
 if env_str("CELERY_BROKER_KEY_PREFIX"):  # several installs (or test runs) sharing one Redis database
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env_str("CELERY_BROKER_KEY_PREFIX")

@@ -10,9 +10,11 @@ REDIS = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1"
 
 
 def redis_cache(location: str) -> dict:
-    options = {"socket_connect_timeout": 5, "socket_timeout": 5}  # as settings.py gives the REDIS_URL cache
+    """A cache configured as settings.py configures the REDIS_URL one."""
+    from django.conf import settings
+
     return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location,
-                        "OPTIONS": options}}
+                        "OPTIONS": settings.REDIS_TIMEOUTS}}
 
 
 @pytest.mark.django_db
