@@ -61,3 +61,13 @@ def run_each(command, ids: Iterable[int], *, label: str, run: Callable[[int], st
     if outcomes["error"]:
         raise CommandError(f"{name}: {summary}")
     command.stdout.write(command.style.SUCCESS(f"{name}: {summary}"))
+
+
+def send_now(task, item_id: int, *, if_refused: str = "") -> str:
+    """Send `task(item_id)` to the workers at once (a command runs outside any transaction, so there is no commit
+    to wait for): "queued", or a CommandError that `run_each` counts as this item's error."""
+    try:
+        task.apply_async(args=[item_id])
+    except Exception as exc:  # the broker refused or did not answer
+        raise CommandError(f"not queued ({type(exc).__name__}: {exc}){if_refused}") from exc
+    return "queued"

@@ -8,7 +8,7 @@ from study.models.quizzes import Outcome
 from study.services.explanations import question_explain
 from study.tasks import explain_question
 
-from ._progress import run_each
+from ._progress import run_each, send_now
 
 
 def questions_needing_explanation(*, topic_id: int | None = None):
@@ -42,11 +42,7 @@ class Command(BaseCommand):
 
         def explain(question_id: int) -> str:
             if enqueue:
-                try:  # sent now (no transaction is open here): a failed send is this item's error, not "queued"
-                    explain_question.apply_async(args=[question_id])
-                except Exception as exc:
-                    raise CommandError(f"not queued ({type(exc).__name__}: {exc})") from exc
-                return "queued"
+                return send_now(explain_question, question_id)
             return question_explain(question_id=question_id)
 
         run_each(self, ids, label="question", run=explain)

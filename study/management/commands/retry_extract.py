@@ -1,13 +1,13 @@
 """Re-run text extraction of documents by status (failed by default): inline, or queued for the workers."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from study.models import Document
 from study.models.documents import ExtractStatus
 from study.services.extraction import document_extract, documents_reset_for_retry
 from study.tasks import extract_document
 
-from ._progress import run_each
+from ._progress import run_each, send_now
 
 
 class Command(BaseCommand):
@@ -31,12 +31,8 @@ class Command(BaseCommand):
             if status != ExtractStatus.PENDING:
                 documents_reset_for_retry(document_ids=[document_id])
             if enqueue:
-                try:  # sent now (no transaction is open here): a failed send is this item's error, not "queued"
-                    extract_document.apply_async(args=[document_id])
-                except Exception as exc:
-                    raise CommandError(f"not queued ({type(exc).__name__}: {exc}); the document is pending now: "
-                                       f"retry_extract --status pending --enqueue sends it again") from exc
-                return "queued"
+                return send_now(extract_document, document_id, if_refused="; the document is pending now: "
+                                "retry_extract --status pending --enqueue sends it again")
             return document_extract(document_id=document_id)
 
         run_each(self, ids, label="document", run=retry)
