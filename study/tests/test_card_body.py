@@ -93,9 +93,8 @@ def test_concurrent_evidence_for_one_card_is_all_rendered():
     """Two transactions add evidence to one card at once: the second waits on the card row the first
     touched, and its rendering (a fresh snapshot in the trigger) includes the first's committed evidence."""
     import threading
-    import time
 
-    from studyserver.testing import run_concurrently
+    from studyserver.testing import hold_until_another_waits, run_concurrently
 
     card = f.MemoCardFactory()
     first_inserted = threading.Event()
@@ -103,11 +102,11 @@ def test_concurrent_evidence_for_one_card_is_all_rendered():
     def add(snippet: str, *, hold: bool) -> None:
         with transaction.atomic():
             if not hold:
-                first_inserted.wait(10)
+                first_inserted.wait(30)
             CardEvidence.objects.create(card_id=card.pk, source_type="document", snippet=snippet)
             if hold:
                 first_inserted.set()
-                time.sleep(0.5)  # the other transaction now waits on the card row
+                assert hold_until_another_waits()  # the other transaction waits on the card row
 
     run_concurrently(lambda: add("first", hold=True), lambda: add("second", hold=False))
     assert [e["snippet"] for e in stored_bodies()[card.pk]["evidence"]] == ["first", "second"]
