@@ -1,7 +1,7 @@
 """API error types and the one exception handler that shapes every error response.
 
-Every error body is `{"error_code": str, "detail": str}`; validation errors add
-`errors` (field -> list of messages). Codes are stable; clients switch on them.
+Every error body is `{"error_code": str, "detail": str}`; every `invalid` one adds `errors` (field -> list of
+messages; `non_field_errors` for the request as a whole). Codes are stable; clients switch on them.
 """
 
 import logging
@@ -204,5 +204,10 @@ def exception_handler(exc, context):
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
     detail = exc.detail
     message = " ".join(_flatten(detail)) if isinstance(detail, (list, dict)) else str(detail)
-    response.data = error_body(code, message, **getattr(exc, "extra", {}))
+    extra = getattr(exc, "extra", {})
+    if code == "invalid" and "errors" not in extra:
+        # API.md: an `invalid` answer carries `errors`; a body that could not be parsed, or a rule about the
+        # request as a whole, has no field to name.
+        extra = {**extra, "errors": {"non_field_errors": [message]}}
+    response.data = error_body(code, message, **extra)
     return response

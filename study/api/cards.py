@@ -10,7 +10,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from study.models import MemoCard, StudyTopic
+from study.models import MemoCard, Question, StudyTopic
 from study.selectors import cards as card_selectors
 from study.services import cards as card_services
 from studyserver.errors import NotFound
@@ -148,15 +148,18 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
     @extend_schema(
         summary="Approve every pending card of one source question",
         request=ApproveBatchSerializer,
-        responses={200: ApproveBatchResultSerializer, 400: _ERR},
+        responses={200: ApproveBatchResultSerializer, 400: _ERR, 404: _ERR},
     )
     @action(detail=False, methods=["post"], url_path="approve-batch")
     def approve_batch(self, request: Request) -> Response:
+        """404 for a question that is not the user's. A question deleted since keeps its cards in the review queue
+        (grouped under it), so they can still be approved together."""
         body = ApproveBatchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        approved = card_services.cards_approve_for_question(
-            user=request.user, source_question_id=body.validated_data["source_question_id"]
-        )
+        question_id = body.validated_data["source_question_id"]
+        approved = card_services.cards_approve_for_question(user=request.user, source_question_id=question_id)
+        if not approved and not Question.objects.filter(pk=question_id, user=request.user).exists():
+            raise NotFound("Question not found.")
         return Response({"approved": len(approved)})
 
     @extend_schema(

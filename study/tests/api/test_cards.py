@@ -265,6 +265,28 @@ def test_approve_batch_only_that_question_and_user(api_client, user, other_user)
     assert len(outbox()) == 2
 
 
+def test_approve_batch_of_a_question_that_is_not_the_users_is_404(api_client, user, other_user):
+    theirs = QuestionFactory(study_topic=StudyTopicFactory(user=other_user))
+    candidate(theirs, "남의 카드")
+    for question_id in (theirs.pk, theirs.pk + 10_000):
+        response = api_client.post(f"{URL}/approve-batch", {"source_question_id": question_id}, format="json")
+        assert response.status_code == 404 and response.json()["error_code"] == "not_found"
+    assert MemoCard.objects.get(source_question=theirs).needs_review
+
+
+def test_approve_batch_still_approves_the_cards_of_a_deleted_question(api_client, user):
+    """Deleting a question keeps its cards; the review queue still groups them under it."""
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    card = candidate(question, "남은 카드")
+    assert api_client.delete(f"/api/study-questions/{question.pk}").status_code == 204
+    response = api_client.post(f"{URL}/approve-batch", {"source_question_id": question.pk}, format="json")
+    assert response.status_code == 200 and response.json() == {"approved": 1}
+    card.refresh_from_db()
+    assert not card.needs_review
+    again = api_client.post(f"{URL}/approve-batch", {"source_question_id": question.pk}, format="json")
+    assert again.status_code == 200 and again.json() == {"approved": 0}  # the user's own question: nothing left
+
+
 @pytest.mark.parametrize("body", [{}, {"source_question_id": "x"}, {"source_question_id": 10**30}])
 def test_approve_batch_needs_a_question_id(api_client, body):
     response = api_client.post(f"{URL}/approve-batch", body, format="json")

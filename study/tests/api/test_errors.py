@@ -85,16 +85,34 @@ def objects(user):
     return {"topic": topic.id, "session": session.id, "document": doc.id, "asset": asset.id}
 
 
+def assert_error_body(body: dict) -> None:
+    """API.md: `error_code` and `detail`; an `invalid` one adds `errors`, field → list of messages."""
+    assert isinstance(body["error_code"], str) and isinstance(body["detail"], str)
+    if body["error_code"] == "invalid":
+        errors = body["errors"]
+        assert errors and all(isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages)
+                              for messages in errors.values()), body
+
+
 def assert_json_4xx(response) -> None:
     assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
-    body = response.json()
-    assert isinstance(body["error_code"], str) and isinstance(body["detail"], str)
+    assert_error_body(response.json())
 
 
 def assert_not_500(response) -> None:
     assert response.status_code < 500, (response.status_code, response.content[:300])
     if response.status_code >= 400:
-        assert "error_code" in response.json()
+        assert_error_body(response.json())
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("application/json", b"{bad"),
+    ("multipart/form-data", b"no boundary"),  # DRF's "Multipart form parse error"
+])
+def test_a_body_that_cannot_be_parsed_is_invalid_with_errors(api_client, content_type, body):
+    response = api_client.post("/api/study-topics", body, content_type=content_type)
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"non_field_errors": [response.json()["detail"]]}
 
 
 NOT_AN_OBJECT = RAW_BODIES[:9]
