@@ -24,7 +24,7 @@ venv: $(VENV)/.installed
 demo: venv
 	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py ensure_admin
-	DEBUG=true $(PY) manage.py seed_demo
+	DEBUG=true LOG_LEVEL=WARNING $(PY) manage.py seed_demo  # its eager tasks log at INFO: keep the login above in view
 	@echo ""
 	@echo "  Admin (login above):         http://$(HOST):$(PORT)/admin/"
 	@echo "  Card review queue:           http://$(HOST):$(PORT)/admin/study/memocard/review/"

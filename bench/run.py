@@ -3,14 +3,18 @@
 Every figure comes with a ratio against a floor measured in the same run (see bench/README.md).
 Configuration (environment): BENCH_SCALE (1), BENCH_BIG_SCALE (5), BENCH_QUICK (0/1),
 BENCH_DURATION (seconds per endpoint), BENCH_ONLY (comma list of hot,backfill,feed,finalize),
-BENCH_REUSE (1: keep already seeded databases), BENCH_PG (server URL without a database).
+BENCH_REUSE (1: keep already seeded databases), BENCH_PG (server URL without a database), BENCH_DB /
+BENCH_BIG_DB (database names, dropped and seeded again unless BENCH_REUSE=1), BENCH_REDIS (the broker's database).
+It takes no arguments. Ctrl-C or SIGTERM stops it, and the gunicorn it started.
 """
 
+import atexit
 import datetime as dt
 import json
 import os
 import platform
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,6 +48,7 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
 VIEWER_TOKEN = secrets.token_urlsafe(32)
 FEED_PAGE = 2000
 STATIC_ROOT = tempfile.mkdtemp(prefix="bench-static-")  # whitenoise wants the directory to exist
+atexit.register(shutil.rmtree, STATIC_ROOT, ignore_errors=True)
 GOALS = {"read": 0.5, "write": 0.3, "feed": 0.3, "backfill": 0.3, "memory_ratio": 1.3}
 
 
@@ -183,6 +188,7 @@ def wrk(base: str, path: str, script: str, auth: str, ids_file: str = "", durati
 def write_ids(rows: list, name: str) -> str:
     path = Path(tempfile.gettempdir()) / f"bench-{os.getpid()}-{name}.txt"
     path.write_text("\n".join(str(r[0]) for r in rows) + "\n")
+    atexit.register(path.unlink, missing_ok=True)
     return str(path)
 
 
@@ -501,5 +507,15 @@ def main() -> int:
     return 0
 
 
+def _stop(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: the `finally` blocks stop gunicorn
+
+
 if __name__ == "__main__":
+    if set(sys.argv[1:]) & {"-h", "--help"}:
+        print(__doc__.strip())
+        sys.exit(0)
+    if sys.argv[1:]:
+        sys.exit(f"bench/run.py takes no arguments (got {' '.join(sys.argv[1:])}); see --help")
+    signal.signal(signal.SIGTERM, _stop)
     sys.exit(main())

@@ -4,6 +4,8 @@
 # BENCH_DURATION (s per endpoint), BENCH_ONLY (hot,backfill,feed,finalize), BENCH_REUSE=1, BENCH_PG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+if [ "$#" -gt 0 ]; then exec "$PY" bench/run.py "$@"; fi  # --help (or a refusal): before installing anything
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "[bench] installing wrk (Debian package)"
@@ -14,5 +16,4 @@ if ! command -v wrk >/dev/null 2>&1; then
   fi
 fi
 
-PY=${PY:-.venv/bin/python}
-exec "$PY" bench/run.py "$@"
+exec "$PY" bench/run.py
