@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from study.models import CardProgress, MemoCard, Question, StudyTopic
+from studyserver.caches import cache_is_shared
 from studyserver.locks import advisory_xact_lock
 
 from . import projections
@@ -66,7 +67,7 @@ def _kick_pending_key() -> str | None:
     """The flag's cache key, or None where there is no cache shared with the workers (then always kick)."""
     from celery import current_app
 
-    if current_app.conf.task_always_eager or "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+    if current_app.conf.task_always_eager or not cache_is_shared():
         return None
     return f"publish:kick-pending:{connection.settings_dict['NAME']}"
 

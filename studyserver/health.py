@@ -1,11 +1,11 @@
 """Health check and JSON fallbacks for routes no view answered."""
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from .caches import cache_is_shared
 from .errors import error_body
 
 
@@ -24,7 +24,7 @@ def _broker_status() -> str:
 
 def _cache_status() -> str:
     """"local" for the in-process cache (no REDIS_URL); else whether Redis answers. Throttle counters live there."""
-    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+    if not cache_is_shared():
         return "local"
     try:
         cache.get("healthz")
