@@ -4,6 +4,7 @@ import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyserver.settings")
 
@@ -12,6 +13,16 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger(__name__)
+
+
+@worker_ready.connect
+def report_configuration_errors(**kwargs) -> None:
+    """A worker started on its own runs no `manage.py check`: it logs what the Celery checks find (study.E001:
+    a visibility timeout that would hand a running task to a second worker)."""
+    from django.core import checks
+
+    for message in checks.run_checks(tags=["celery"]):
+        logger.error("%s", message)
 
 
 def enqueue_on_commit(task, *args, **kwargs) -> None:

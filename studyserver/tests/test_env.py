@@ -225,3 +225,17 @@ def test_a_visibility_timeout_below_a_task_time_limit_is_a_system_check_error(se
         settings.EXPLAINER_TIMEOUT_SECONDS = 30
         assert visibility_timeout_outlasts_every_task(None) == []
     assert visibility_timeout_outlasts_every_task(None) == []  # eager: no broker redelivers anything
+
+
+@pytest.mark.django_db
+def test_a_starting_worker_logs_what_the_celery_checks_find(settings, caplog):
+    from studyserver.celery import report_configuration_errors
+    from studyserver.testing import celery_conf
+
+    with celery_conf(task_always_eager=False):
+        report_configuration_errors()
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+                                                    "visibility_timeout": 300}
+        report_configuration_errors()
+    assert [r.getMessage().split(" ")[1] for r in caplog.records if r.levelname == "ERROR"] == ["(study.E001)"]
