@@ -208,6 +208,6 @@ def exception_handler(exc, context):
     if code == "invalid" and "errors" not in extra:
         # API.md: an `invalid` answer carries `errors`; a body that could not be parsed, or a rule about the
         # request as a whole, has no field to name.
-        extra = {**extra, "errors": {"non_field_errors": [message]}}
+        extra = {**extra, "errors": field_errors(detail)}  # {"non_field_errors": [...]}
     response.data = error_body(code, message, **extra)
     return response
