@@ -14,6 +14,8 @@ from rest_framework.exceptions import ParseError, ValidationError
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 MAX_JSON_DEPTH = 64  # of a JSON value a client or the admin stores (session metadata, strokes, question sources…)
+TOO_DEEP = f"Nested more than {MAX_JSON_DEPTH} levels deep."
+LONE_SURROGATE = "The text is not valid Unicode: a \\u escape stands for a lone surrogate."
 
 
 class JSONParser(parsers.JSONParser):
@@ -36,7 +38,7 @@ class JSONParser(parsers.JSONParser):
         utf8 = codecs.lookup(parsers.get_encoding(parser_context or {})).name == "utf-8"
         if (_SURROGATE_ESCAPE.search(raw) or not utf8) and not _all_text_encodable(data):
             raise ValidationError(
-                {"non_field_errors": ["The text is not valid Unicode: a \\u escape stands for a lone surrogate."]}
+                {"non_field_errors": [LONE_SURROGATE]}
             )
         return data
 
@@ -80,7 +82,7 @@ def unstorable_json(value) -> str | None:
     MAX_JSON_DEPTH (Django's json.dumps on saving recurses), a NUL character (jsonb refuses it), a lone surrogate
     (no encoding holds it: SQLite stored one and every response rendering it failed), NaN or infinity."""
     if json_depth(value) > MAX_JSON_DEPTH:
-        return f"Nested more than {MAX_JSON_DEPTH} levels deep."
+        return TOO_DEEP
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
@@ -90,5 +92,5 @@ def unstorable_json(value) -> str | None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return "The text is not valid Unicode: a \\u escape stands for a lone surrogate."
+        return LONE_SURROGATE
     return None

@@ -10,8 +10,6 @@ from django.urls import reverse
 from django.utils.text import capfirst
 
 _REFUSED = "studyserver_admin_refused"  # set on a request whose write found its row gone or its value taken
-
-
 _DELETION_LOG = "studyserver_deletion_log"  # the rows Django asked to log as deleted, until they really are
 
 

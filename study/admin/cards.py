@@ -340,7 +340,6 @@ def _edit_message(changed: list[str], *, was_pending: bool) -> str:
     return f"{what}{' and approved' if was_pending else ''} in the review queue."
 
 
-
 class CardProgressForm(SameOwnerForm):
     owner_links = ("card",)
 

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from study.textnorm import nfc
 from studyserver.errors import InvalidInput, NotFound
 from studyserver.ids import BIGINT_MAX, parse_id
-from studyserver.parsers import MAX_JSON_DEPTH, unstorable_json
+from studyserver.parsers import TOO_DEEP, unstorable_json
 
 INT_MAX = 2**31 - 1
 INT_MIN = -(2**31)
@@ -87,7 +87,7 @@ class JSONObjectField(serializers.JSONField):
 
     default_error_messages = {
         "not_object": "Expected a JSON object.",
-        "too_deep": f"Nested more than {MAX_JSON_DEPTH} levels deep.",
+        "too_deep": TOO_DEEP,
     }
 
     def to_internal_value(self, data):
