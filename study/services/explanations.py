@@ -9,17 +9,25 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from publishing.services import publish_request
+from publishing.models import PublishKind
+from publishing.services import publish_request, publish_request_many
 from study.explain import Draft, ExplainerUnavailable, Passage, QuestionFacts
 from study.explain.extractive import extractive_explain
 from study.explain.http import http_explain
 from study.explain.retrieval import passages_for_question
-from study.models import Question, QuestionExplanation
+from study.extract.base import clean_text
+from study.models import MemoCard, Question, QuestionExplanation, QuestionProgress
+from study.models.cards import CardSourceKind
+from study.models.quizzes import Outcome
+from studyserver.celery import enqueue_on_commit
 
 from .card_generation import question_cards_generate
 
 logger = logging.getLogger(__name__)
+
+DRAFT_ATTEMPTS = 3  # drafts written for a question edited while being explained, before giving up for now
 
 
 def _facts(question: Question) -> QuestionFacts:
@@ -46,13 +54,20 @@ def explanation_draft(facts: QuestionFacts, passages: list[Passage]) -> Draft:
     return extractive_explain(facts, passages)
 
 
+def _explainable(question_id: int):
+    """The question, if it is live in a live topic: a deleted topic's questions are gone for the learner."""
+    return Question.objects.filter(pk=question_id, deleted_at__isnull=True, study_topic__deleted_at__isnull=True)
+
+
 def question_explain(*, question_id: int) -> str:
     """Explain a live question that has no explanation yet, make its card candidates, publish it.
 
-    Returns created / exists / missing. Safe to run twice or concurrently: the OneToOne
-    constraint decides the one writer; the loser changes nothing.
+    Returns created / exists / missing / changed. Safe to run twice or concurrently: the OneToOne
+    constraint decides the one writer; the loser changes nothing. The explainer runs outside any
+    transaction; when the question was edited meanwhile (another answer, other choices), the draft is
+    written again from what the question says now, so the explanation and its cards name the same answer.
     """
-    question = Question.objects.filter(pk=question_id, deleted_at__isnull=True).first()
+    question = _explainable(question_id).first()
     if question is None:
         logger.info("explain question %s: missing or deleted", question_id)
         return "missing"
@@ -60,29 +75,66 @@ def question_explain(*, question_id: int) -> str:
         logger.info("explain question %s: already explained", question_id)
         return "exists"
     facts = _facts(question)
-    # Retrieval and the (possibly slow) explainer run outside any transaction.
-    passages = passages_for_question(facts)
-    draft = explanation_draft(facts, passages)
-    with transaction.atomic():
-        question = Question.objects.select_for_update().filter(pk=question_id, deleted_at__isnull=True).first()
-        if question is None:
-            return "missing"
-        try:
-            with transaction.atomic():
-                explanation = QuestionExplanation.objects.create(
-                    user_id=question.user_id,
-                    question=question,
-                    text=draft.text,
-                    backend=draft.backend,
-                    passages=[p.as_json() for p in passages],
-                )
-        except IntegrityError:
-            logger.info("explain question %s: another worker explained it first", question_id)
-            return "exists"
-        cards = question_cards_generate(question=question, explanation=explanation)
-        publish_request(kind="study_question", source_id=question.id)
-    logger.info(
-        "explain question %s: %s explanation, %d passage(s), %d card(s)",
-        question_id, draft.backend, len(passages), len(cards),
+    for _attempt in range(DRAFT_ATTEMPTS):
+        # Retrieval and the (possibly slow) explainer run outside any transaction.
+        passages = passages_for_question(facts)
+        draft = explanation_draft(facts, passages)
+        with transaction.atomic():
+            question = _explainable(question_id).select_for_update(of=("self",)).first()
+            if question is None:
+                return "missing"
+            if _facts(question) != facts:
+                facts = _facts(question)
+                logger.info("explain question %s: edited while being explained; explaining it again", question_id)
+                continue
+            try:
+                with transaction.atomic():
+                    explanation = QuestionExplanation.objects.create(
+                        user_id=question.user_id,
+                        question=question,
+                        text=clean_text(draft.text),
+                        backend=draft.backend,
+                        passages=[p.as_json() for p in passages],
+                    )
+            except IntegrityError:
+                logger.info("explain question %s: another worker explained it first", question_id)
+                return "exists"
+            cards = question_cards_generate(question=question, explanation=explanation)
+            publish_request(kind="study_question", source_id=question.id)
+        logger.info(
+            "explain question %s: %s explanation, %d passage(s), %d card(s)",
+            question_id, draft.backend, len(passages), len(cards),
+        )
+        return "created"
+    logger.warning("explain question %s: edited during each of %d drafts; left unexplained", question_id,
+                   DRAFT_ATTEMPTS)
+    return "changed"
+
+
+def explanation_forget(*, before: Question, after: Question) -> None:
+    """Within the caller's transaction: when an edit changed the answer key (correct_choice or the choices),
+    drop the explanation, which names the old answer, and the card candidates made from it that nobody has
+    approved yet (approved and flagged cards are the user's), then explain the question again after commit
+    if its owner's last answer to it is still wrong or unsure."""
+    if (before.correct_choice, before.choices) == (after.correct_choice, after.choices):
+        return
+    if not QuestionExplanation.objects.filter(question_id=after.id).delete()[0]:
+        return  # no explanation, so no candidates made from one either
+    now = timezone.now()
+    candidates = MemoCard.objects.filter(
+        source_question_id=after.id,
+        source_kind=CardSourceKind.QUESTION,
+        needs_review=True,
+        flagged_by="",
+        deleted_at__isnull=True,
     )
-    return "created"
+    card_ids = list(candidates.values_list("id", flat=True))
+    MemoCard.objects.filter(id__in=card_ids).update(deleted_at=now, updated_at=now)
+    publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=card_ids)
+    missed = QuestionProgress.objects.filter(
+        question_id=after.id, user_id=after.user_id, last_outcome__in=[Outcome.WRONG, Outcome.UNSURE]
+    )
+    if missed.exists():
+        from study.tasks import explain_question
+
+        enqueue_on_commit(explain_question, after.id)

@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 
 from publishing.services import publish_request, publish_request_many
 from study.models import Question, StudyTopic
+from study.services.explanations import explanation_forget
 from study.services.topics import topic_get_live
 from study.textnorm import nfc
 from studyserver.errors import NotFound
@@ -58,7 +59,8 @@ def question_update(*, question: Question, data: dict[str, Any]) -> Question:
     """Change only the given editable fields; correct_choice must stay within the (new) choices.
 
     The row is re-read under a lock, so two edits at once (new choices, another correct_choice) are checked
-    one after the other against what the other left, never both against a stale copy.
+    one after the other against what the other left, never both against a stale copy. A new answer key
+    drops the explanation and its unreviewed cards, and explains the question again (explanation_forget).
     """
     changed = [field for field in EDITABLE_FIELDS if field in data]
     with transaction.atomic():
@@ -76,6 +78,7 @@ def question_update(*, question: Question, data: dict[str, Any]) -> Question:
             setattr(question, field, value if field != "source" else (value or {}))
         _check_correct_choice(question.choices, question.correct_choice)
         question.save(update_fields=[*changed, "updated_at"])
+        explanation_forget(before=current, after=question)
         publish_request(kind=PUBLISH_KIND, source_id=question.id)
     return question
 

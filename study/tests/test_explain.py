@@ -130,3 +130,116 @@ def test_two_workers_explain_once(user):
     assert sorted(results) == ["created", "exists"]
     assert QuestionExplanation.objects.filter(question=question).count() == 1
     assert MemoCard.objects.filter(source_question=question).count() == 2
+
+
+@pytest.mark.django_db
+class TestExplanationFollowsTheQuestion:
+    """An explanation names the answer: it is written from the question as it is when stored, and a new answer
+    key (correct_choice, choices) drops it with its unreviewed cards and explains the question again."""
+
+    @pytest.fixture
+    def drafts(self, monkeypatch):
+        """Every draft the explainer writes, by the answer it was given; `edit` runs right after each draft."""
+        from study.services import explanations
+
+        written, edits = [], []
+        real = explanations.explanation_draft
+
+        def draft(facts, passages):
+            result = real(facts, passages)
+            written.append(facts.correct_choice)
+            if edits:
+                edits.pop(0)()
+            return result
+
+        monkeypatch.setattr(explanations, "explanation_draft", draft)
+        return written, edits
+
+    def test_an_answer_edited_while_the_explainer_writes_is_explained_as_it_is_now(self, question, drafts):
+        from study.services.questions import question_update
+
+        written, edits = drafts
+        link_document(question.study_topic, LNG_NOTE)
+        edits.append(lambda: question_update(question=question, data={"correct_choice": 3}))
+        assert question_explain(question_id=question.id) == "created"
+        assert written == [1, 3]
+        assert QuestionExplanation.objects.get(question=question).text.startswith("정답: 3번 프로판")
+        facts = set(MemoCard.objects.filter(source_question=question).values_list("fact", flat=True))
+        assert facts and all("프로판" in fact and "메탄" not in fact for fact in facts), facts
+
+    def test_a_question_edited_during_every_draft_is_left_for_later(self, question, drafts):
+        from study.services.questions import question_update
+
+        written, edits = drafts
+        edits.extend(lambda n=n: question_update(question=question, data={"correct_choice": n}) for n in (2, 3, 4))
+        assert question_explain(question_id=question.id) == "changed"
+        assert written == [1, 2, 3]
+        assert not QuestionExplanation.objects.exists()
+        assert not MemoCard.objects.exists()
+
+    def test_a_question_of_a_deleted_topic_is_not_explained(self, question):
+        from study.services.topics import topic_delete
+
+        topic_delete(topic=question.study_topic)
+        assert question_explain(question_id=question.id) == "missing"
+        assert not QuestionExplanation.objects.exists()
+        assert not MemoCard.objects.exists()
+
+    def test_text_the_database_cannot_store_is_cleaned(self, question, monkeypatch):
+        from study.explain import Draft
+        from study.services import explanations
+
+        unstorable = Draft("정답\x00: 1번 \ud83d", "http")  # a NUL byte and a lone surrogate
+        monkeypatch.setattr(explanations, "explanation_draft", lambda facts, passages: unstorable)
+        assert question_explain(question_id=question.id) == "created"
+        assert QuestionExplanation.objects.get(question=question).text == "정답: 1번 \ufffd"
+
+    @pytest.fixture
+    def explained(self, question, settings):
+        """The question answered wrong, explained, one of its two candidate cards approved."""
+        from study.services.cards import card_approve
+        from study.tests.factories import QuestionProgressFactory
+
+        settings.CELERY_TASK_ALWAYS_EAGER = True
+        QuestionProgressFactory(question=question, last_outcome="wrong")
+        link_document(question.study_topic, LNG_NOTE)
+        assert question_explain(question_id=question.id) == "created"
+        approved, pending = MemoCard.objects.filter(source_question=question).order_by("format")
+        card_approve(card=approved)
+        return approved, pending
+
+    def test_a_new_correct_choice_replaces_the_explanation_and_the_unreviewed_cards(
+        self, question, explained, api_client, django_capture_on_commit_callbacks
+    ):
+        approved, pending = explained
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api_client.patch(f"/api/study-questions/{question.id}", {"correct_choice": 3}, format="json")
+        assert response.status_code == 200, response.content
+        assert QuestionExplanation.objects.get(question=question).text.startswith("정답: 3번 프로판")
+        pending.refresh_from_db()
+        approved.refresh_from_db()
+        assert pending.deleted_at is not None
+        assert approved.deleted_at is None  # the user's: approved cards are kept
+        fresh = MemoCard.objects.live().filter(source_question=question, needs_review=True)
+        assert fresh.exists() and all("프로판" in card.fact for card in fresh)
+        assert api_client.get(f"/api/study-questions/{question.id}").json()["ai_explanation"].startswith("정답: 3번")
+
+    def test_other_choices_drop_the_explanation_and_a_known_question_is_not_explained_again(
+        self, question, explained, django_capture_on_commit_callbacks
+    ):
+        from study.models import QuestionProgress
+        from study.services.questions import question_update
+
+        QuestionProgress.objects.filter(question=question).update(last_outcome="correct")
+        with django_capture_on_commit_callbacks(execute=True):  # eager: an enqueued explanation would run here
+            question_update(question=question, data={"choices": ["CH4", "에탄", "프로판", "부탄"]})
+        assert not QuestionExplanation.objects.filter(question=question).exists()  # the learner got it right
+        assert PublishOutbox.objects.filter(kind="study_card", source_id=explained[1].id).exists()
+
+    def test_edits_that_keep_the_answer_key_keep_the_explanation(self, question, explained):
+        from study.services.questions import question_update
+
+        before = QuestionExplanation.objects.get(question=question)
+        question_update(question=question, data={"question_text": "LNG의 주성분은?", "correct_choice": 1})
+        assert QuestionExplanation.objects.get(question=question).pk == before.pk
+        assert MemoCard.objects.live().filter(source_question=question).count() == 2
