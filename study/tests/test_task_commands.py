@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from study.models import Document, MemoCard, QuestionExplanation
+from study.services.topics import topic_delete
 from study.tests.factories import (
     DocumentFactory,
     QuestionFactory,
@@ -129,6 +130,13 @@ class TestBackfillExplanations:
         run("backfill_explanations", "--topic", str(q["topic"].id))
         assert QuestionExplanation.objects.filter(question=q["wrong"]).exists()
         assert not QuestionExplanation.objects.filter(question=q["unsure"]).exists()
+
+    def test_questions_of_a_deleted_topic_are_not_listed(self, missed_questions):
+        q = missed_questions
+        topic_delete(topic=q["topic"])
+        out = run("backfill_explanations", "--dry-run")
+        assert "2 question(s) to explain" in out  # the wrong one was in the deleted topic
+        assert out.splitlines()[1:] == [f"would explain question {q[name].id}" for name in ("unsure", "foreign")]
 
     def test_unknown_topic_is_an_error(self):
         with pytest.raises(CommandError, match="does not exist"):

@@ -12,11 +12,13 @@ from ._progress import run_each, send_now
 
 
 def questions_needing_explanation(*, topic_id: int | None = None):
-    """Live questions whose owner's last outcome is wrong/unsure and that have no explanation."""
+    """Live questions of live topics whose owner's last outcome is wrong/unsure and that have no explanation."""
     missed = QuestionProgress.objects.filter(
         question_id=OuterRef("pk"), user_id=OuterRef("user_id"), last_outcome__in=[Outcome.WRONG, Outcome.UNSURE]
     )
-    questions = Question.objects.filter(deleted_at__isnull=True, ai_explanation__isnull=True).filter(Exists(missed))
+    questions = Question.objects.filter(
+        deleted_at__isnull=True, study_topic__deleted_at__isnull=True, ai_explanation__isnull=True
+    ).filter(Exists(missed))
     if topic_id is not None:
         questions = questions.filter(study_topic_id=topic_id)
     return questions.order_by("id")
