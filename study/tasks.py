@@ -81,6 +81,14 @@ def analyze_quiz_session(quiz_session_id: int) -> str:
     return quiz_session_analyze(quiz_session_id=quiz_session_id)
 
 
+@shared_task(**RETRY, soft_time_limit=60, time_limit=90)
+def extracts_sweep() -> int:
+    """Beat's periodic pass over documents left pending by a lost send or a task that gave up: sent again."""
+    from study.services.extraction import documents_pending_resend
+
+    return documents_pending_resend()
+
+
 @shared_task(**RETRY, soft_time_limit=240, time_limit=300)
 def analyses_sweep() -> int:
     """Beat's periodic pass over analyses left pending by a lost kick (broker down at finalize)."""

@@ -277,7 +277,7 @@ if CELERY_SLOW_QUEUE == CELERY_TASK_DEFAULT_QUEUE:
 CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name)
                       for name in (CELERY_TASK_DEFAULT_QUEUE, CELERY_SLOW_QUEUE)]
 # The one routing table. Every task not listed runs on the default queue: the publish drain and both
-# beat sweeps (publishing.tasks.publish_drain / publish_sweep, study.tasks.analyses_sweep) and the
+# beat sweeps (publishing.tasks.publish_drain / publish_sweep, study.tasks.analyses_sweep / extracts_sweep) and the
 # explanations fan-out (study.tasks.explain_questions), which only sends one explain_question per id.
 CELERY_TASK_ROUTES = {
     "study.tasks.extract_document": {"queue": CELERY_SLOW_QUEUE},  # text extraction and OCR: up to minutes
@@ -293,6 +293,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "analyses-sweep": {
         "task": "study.tasks.analyses_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
+    "extracts-sweep": {  # only sends: the extractions themselves go to the slow queue
+        "task": "study.tasks.extracts_sweep",
         "schedule": 600.0,
         "options": {"expires": 600.0},
     },

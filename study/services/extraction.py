@@ -17,6 +17,7 @@ searchable; `extract_error` then says that it is partial.
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, transaction
@@ -33,6 +34,26 @@ from studyserver.locks import advisory_session_lock
 logger = logging.getLogger(__name__)
 
 ERROR_MAX_CHARS = 2000
+# S3 (django-storages' boto3 backend) answers these when it is busy or failing for a while: worth a retry.
+_S3_BUSY_CODES = frozenset({"SlowDown", "Throttling", "RequestTimeout", "InternalError", "ServiceUnavailable"})
+
+
+class StorageUnavailable(ConnectionError):
+    """The file store could not be reached or answered with a server error: the task retries later."""
+
+
+def _storage_unavailable(exc: Exception) -> bool:
+    """Is this a failure of the file store that may pass (no connection, a timeout, a 5xx or throttling), rather
+    than one of the file? botocore's errors do not derive from the built-in ConnectionError / TimeoutError."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in _S3_BUSY_CODES
+    return False
 
 
 def _read(document: Document) -> bytes:
@@ -41,14 +62,20 @@ def _read(document: Document) -> bytes:
 
 
 def _run_backend(document: Document) -> tuple[str, str, str]:
-    """(status, text, error) for one document; transient I/O errors propagate for the task to retry.
+    """(status, text, error) for one document; transient I/O errors (the file store's too: StorageUnavailable)
+    propagate for the task to retry.
 
     Anything else an extractor raises fails the document with the reason: the extractors turn the errors of broken
     files they know into ExtractionFailed, but a parser can still meet a file that breaks it some other way, and a
     document left `pending` would never be extracted nor retried (nothing but a retry changes it).
     """
     try:
-        data = _read(document)
+        try:
+            data = _read(document)
+        except Exception as exc:
+            if _storage_unavailable(exc):
+                raise StorageUnavailable(f"the file store is unavailable: {type(exc).__name__}: {exc}") from exc
+            raise
         result = extract_text(data=data, file_format=document.file_format, content_type=document.content_type)
     except ExtractionSkipped as exc:
         return ExtractStatus.SKIPPED, "", str(exc)
@@ -160,3 +187,35 @@ def documents_reset_for_retry(*, document_ids: Iterable[int]) -> int:
         deleted_at__isnull=True,
         extract_status__in=[ExtractStatus.FAILED, ExtractStatus.SKIPPED],
     ).update(extract_status=ExtractStatus.PENDING, extract_error="", updated_at=timezone.now())
+
+
+# A pending document whose row has not changed for this long lost its extraction: the broker was down at upload,
+# or the task gave up after its retries (a database or file store away for longer). The sweep sends it again.
+EXTRACT_STALE_AFTER = timedelta(minutes=30)
+SWEEP_BATCH = 500
+
+
+def documents_pending_resend(*, older_than: timedelta = EXTRACT_STALE_AFTER, limit: int = SWEEP_BATCH) -> int:
+    """Send the extraction of live documents left `pending` for `older_than` again; returns how many were sent.
+
+    Their `updated_at` moves to now first, so one still waiting in a long queue is sent at most once a period.
+    A second delivery is harmless: the task does nothing for a document being extracted or no longer pending.
+    """
+    from study.tasks import extract_document
+
+    now = timezone.now()
+    stale = Document.objects.filter(
+        extract_status=ExtractStatus.PENDING, deleted_at__isnull=True, updated_at__lt=now - older_than
+    )
+    document_ids = list(stale.order_by("updated_at", "id").values_list("id", flat=True)[:limit])
+    Document.objects.filter(pk__in=document_ids).update(updated_at=now)
+    sent = 0
+    for document_id in document_ids:
+        try:
+            extract_document.apply_async(args=(document_id,))
+            sent += 1
+        except Exception:  # the broker went away; the next sweep sends it again
+            logger.exception("extracts sweep: could not send the extraction of document %s", document_id)
+    if document_ids:
+        logger.info("extracts sweep: sent %d of %d stale pending document(s)", sent, len(document_ids))
+    return sent

@@ -5,12 +5,15 @@ import io
 import struct
 import threading
 import zlib
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from django.core.files.base import ContentFile
 from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFile, ImageFont
 from pypdf import PageObject, PdfWriter
 
@@ -18,8 +21,13 @@ from study.extract.text import decode_text
 from study.models import Document, StudySession
 from study.services import extraction
 from study.services.documents import document_delete
-from study.services.extraction import document_extract, documents_reset_for_retry, extract_lock_key
-from study.tasks import extract_document
+from study.services.extraction import (
+    document_extract,
+    documents_pending_resend,
+    documents_reset_for_retry,
+    extract_lock_key,
+)
+from study.tasks import extract_document, extracts_sweep
 from study.tests.factories import DocumentFactory, SessionAssetFactory
 from studyserver.locks import advisory_lock_key
 from studyserver.testing import (
@@ -395,6 +403,103 @@ class TestIdempotency:
         assert documents_reset_for_retry(document_ids=[failed.id, pending.id]) == 1
         failed.refresh_from_db()
         assert (failed.extract_status, failed.extract_error) == ("pending", "")
+
+
+@pytest.mark.django_db
+class TestFileStoreOutages:
+    """django-storages' S3 backend raises botocore's errors, which are not the built-in ConnectionError: a store
+    that is away or busy must be retried, not fail the document for good."""
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            EndpointConnectionError(endpoint_url="https://s3.example"),
+            ReadTimeoutError(endpoint_url="https://s3.example"),
+            ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject"),
+            ClientError({"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "GetObject"),
+        ],
+        ids=["no-connection", "read-timeout", "slow-down", "internal-error"],
+    )
+    def test_an_unreachable_or_failing_store_is_retried_and_the_document_stays_pending(
+        self, user, monkeypatch, error
+    ):
+        doc = make_document(user, b"text", "a.txt", "txt")
+        calls = []
+
+        def unavailable(document):
+            calls.append(document.pk)
+            raise error
+
+        monkeypatch.setattr(extraction, "_read", unavailable)
+        result = extract_document.apply(args=[doc.id])  # eager: the retries run at once
+        assert isinstance(result.result, extraction.StorageUnavailable)
+        assert len(calls) == 1 + extract_document.max_retries
+        doc.refresh_from_db()
+        assert (doc.extract_status, doc.extract_error) == ("pending", "")
+
+    def test_a_file_the_store_refuses_fails_with_the_reason(self, user, monkeypatch):
+        doc = make_document(user, b"text", "a.txt", "txt")
+
+        def denied(document):
+            response = {"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+            raise ClientError(response, "GetObject")
+
+        monkeypatch.setattr(extraction, "_read", denied)
+        assert extract_document.apply(args=[doc.id]).get() == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_status == "failed"
+        assert "AccessDenied" in doc.extract_error
+
+
+@pytest.mark.django_db
+class TestExtractsSweep:
+    def age(self, document: Document, minutes: int) -> None:
+        Document.objects.filter(pk=document.pk).update(updated_at=timezone.now() - timedelta(minutes=minutes))
+
+    def test_documents_pending_for_long_are_extracted_again(self, user, settings):
+        settings.CELERY_TASK_ALWAYS_EAGER = True
+        lost = make_document(user, b"lost text", "lost.txt", "txt")
+        recent = make_document(user, b"recent", "recent.txt", "txt")
+        deleted = make_document(user, b"deleted", "deleted.txt", "txt")
+        failed = make_document(user, b"failed", "failed.txt", "txt")
+        Document.objects.filter(pk=deleted.pk).update(deleted_at=timezone.now())
+        Document.objects.filter(pk=failed.pk).update(extract_status="failed", extract_error="bad file")
+        for document in (lost, deleted, failed):
+            self.age(document, 31)
+        self.age(recent, 29)
+        assert extracts_sweep.apply().get() == 1
+        statuses = dict(Document.objects.values_list("pk", "extract_status"))
+        assert statuses == {lost.pk: "done", recent.pk: "pending", deleted.pk: "pending", failed.pk: "failed"}
+        assert Document.objects.get(pk=lost.pk).extracted_text == "lost text"
+
+    def test_a_document_sent_again_waits_another_period_before_the_next_send(self, user, monkeypatch):
+        doc = make_document(user, b"text", "a.txt", "txt")
+        self.age(doc, 45)
+        sent = []
+        monkeypatch.setattr(extract_document, "apply_async", lambda args: sent.append(args))
+        assert documents_pending_resend() == 1
+        assert documents_pending_resend() == 0  # still queued somewhere: not sent again at once
+        assert sent == [(doc.id,)]
+        self.age(doc, 31)
+        assert documents_pending_resend() == 1
+
+    def test_a_refused_send_is_logged_and_tried_again_by_a_later_sweep(self, user, monkeypatch, caplog):
+        doc = make_document(user, b"text", "a.txt", "txt")
+        self.age(doc, 31)
+
+        def refused(args):
+            raise ConnectionRefusedError("broker down")
+
+        monkeypatch.setattr(extract_document, "apply_async", refused)
+        assert documents_pending_resend() == 0
+        assert f"could not send the extraction of document {doc.id}" in caplog.text
+        self.age(doc, 31)
+        monkeypatch.setattr(extract_document, "apply_async", lambda args: None)
+        assert documents_pending_resend() == 1
+
+    def test_the_sweep_is_scheduled(self, settings):
+        entry = settings.CELERY_BEAT_SCHEDULE["extracts-sweep"]
+        assert entry["task"] == extracts_sweep.name
 
 
 class SlowBackend:
