@@ -31,6 +31,18 @@ class OwnerSetOnceMixin:
         return ("user", *fields) if obj is not None else fields
 
 
+class ViewOnlyMixin:
+    """Rows written by a flow of the app (a quiz's sessions and attempts), shown in the admin but neither added nor
+    changed there: what the flow derived from them (counts, progress, spaced repetition) could not follow the edit.
+    Delete stays as the ModelAdmin has it."""
+
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+
 class SoftDeleteModelAdmin(admin.ModelAdmin):
     """A ModelAdmin whose delete button and "delete selected (soft)" action call `soft_delete`.
 

@@ -1,7 +1,8 @@
 """Admin for questions, quiz sessions, attempts, progress, explanations and analyses.
 
 Question and explanation writes record the question's publish request (the explanation text is part of the
-published question), and a question's delete is the soft delete of study.services.questions.
+published question), and a question's delete is the soft delete of study.services.questions. Quiz sessions and
+attempts are shown, not written.
 """
 
 import json
@@ -29,23 +30,7 @@ from study.services.questions import question_delete, question_update
 from study.textnorm import nfc
 from studyserver.errors import field_errors
 
-from .base import OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin
-
-
-class QuizSessionForm(SameOwnerForm):
-    owner_links = ("study_topic",)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # An empty snapshot or summary ([] / {}) is a value, not a missing one: required, the form could not be
-        # saved for the many sessions that hold one.
-        for name in ("question_ids", "subject_distribution", "summary"):
-            if name in self.fields:
-                self.fields[name].required = False
-
-
-class QuestionAttemptForm(SameOwnerForm):
-    owner_links = ("quiz_session", "question")
+from .base import OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin, ViewOnlyMixin
 
 
 class QuestionProgressForm(SameOwnerForm):
@@ -159,33 +144,37 @@ class QuestionAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
         return question_delete(question=obj)
 
 
-class QuestionAttemptInline(admin.TabularInline):
+class QuestionAttemptInline(ViewOnlyMixin, admin.TabularInline):
     model = QuestionAttempt
-    form = QuestionAttemptForm
     extra = 0
-    raw_id_fields = ("question", "user")
-    readonly_fields = ("outcome", "answered_at")
+    can_delete = False
+    fields = ("question", "selected_choice", "is_unsure", "outcome", "answered_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[QuestionAttempt]:
+        return super().get_queryset(request).select_related("question")  # each row links its question
+
+
+# Quiz sessions and their attempts are written by the quiz flow only (start, answer, finalize): finalize has counted
+# the attempts into the progress and spaced-repetition rows, and the API reads the snapshot (question_ids) as it
+# wrote it, so an edit here could only make them disagree. They are shown, and may be deleted.
 
 
 @admin.register(QuizSession)
-class QuizSessionAdmin(OwnerSetOnceMixin, admin.ModelAdmin):
-    form = QuizSessionForm
+class QuizSessionAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "study_topic", "status", "quiz_mode", "source", "correct_count", "wrong_count",
                     "unsure_count", "user", "created_at", "finalized_at")
     list_filter = ("status", "quiz_mode", "source", "user")
     search_fields = ("client_session_uuid",)
-    raw_id_fields = ("user", "study_topic")
     list_select_related = ("study_topic", "user")
     inlines = [QuestionAttemptInline]
     ordering = ("-created_at", "-id")
 
 
 @admin.register(QuestionAttempt)
-class QuestionAttemptAdmin(OwnerSetOnceMixin, admin.ModelAdmin):
-    form = QuestionAttemptForm
+class QuestionAttemptAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "question", "quiz_session", "selected_choice", "is_unsure", "outcome", "answered_at")
     list_filter = ("outcome",)
-    raw_id_fields = ("user", "quiz_session", "question")
+    list_select_related = ("question", "quiz_session")
     ordering = ("-answered_at", "-id")
 
 

@@ -233,21 +233,3 @@ def test_database_refuses_an_owner_change_that_would_split_a_link(user, other_us
     lonely.refresh_from_db()
     assert lonely.user_id == other_user.pk
 
-
-def test_a_quiz_session_with_an_empty_snapshot_can_be_saved(admin_client, user):
-    """[] and {} are values: required, the change form refused every session holding one."""
-    session = QuizSessionFactory(study_topic=StudyTopicFactory(user=user), question_ids=[], subject_distribution={})
-    url = reverse("admin:study_quizsession_change", args=[session.pk])
-    form = admin_client.get(url).context["adminform"].form
-    data = {}
-    for name in form.fields:
-        value = form[name].value()
-        if hasattr(value, "date"):  # a split date and time
-            data[f"{name}_0"], data[f"{name}_1"] = value.date().isoformat(), value.time().isoformat()
-        elif value is not None:
-            data[name] = value
-    data.update(inline_management("attempts", 0), wrong_count=1)
-    response = admin_client.post(url, data)
-    assert response.status_code == 302, response.context["adminform"].form.errors
-    session.refresh_from_db()
-    assert (session.wrong_count, session.question_ids, session.subject_distribution) == (1, [], {})
