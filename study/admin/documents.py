@@ -1,5 +1,7 @@
-"""Admin for documents: extract status and error, a "retry extraction" action, and the soft delete."""
+"""Admin for documents: uploaded through the upload service, extract status and error, a "retry extraction"
+action, and the soft delete."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
@@ -7,12 +9,46 @@ from django.http import HttpRequest
 
 from study.models import Document
 from study.models.documents import ExtractStatus
-from study.services.documents import document_delete
+from study.services.documents import document_delete, document_upload, parse_tags
 from study.services.extraction import documents_reset_for_retry
 from study.tasks import extract_document
+from study.uploads import checked_upload_size, upload_base_name
 from studyserver.celery import enqueue_on_commit
+from studyserver.errors import ApiError
 
 from .base import OwnerSetOnceMixin, SoftDeleteModelAdmin
+
+# What the file and its extraction hold: derived from the stored file by the upload and the extraction, never typed.
+# (A stale form posted after the extraction finished would have put the text back to "pending" and empty, and a new
+# file would have kept the old text, size and hash; "Retry extraction" is the way to extract again.)
+FILE_FIELDS = ("file", "original_name", "file_format", "content_type", "file_size", "sha256")
+EXTRACT_FIELDS = ("extract_status", "extract_error", "extracted_text", "extracted_at")
+TIMESTAMPS = ("created_at", "updated_at", "deleted_at")
+
+
+class DocumentAddForm(forms.ModelForm):
+    """The upload form of the API (a file, an optional title, comma-separated tags), checked as the API checks it:
+    the file is stored, hashed and queued for extraction by document_upload."""
+
+    tags = forms.CharField(required=False, help_text="Comma-separated.")
+
+    class Meta:
+        model = Document
+        fields = ("user", "file", "title")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["title"].required = False
+        self.fields["title"].help_text = "The file's name when empty."
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        try:
+            upload_base_name(upload.name)
+            checked_upload_size(upload)
+        except ApiError as exc:
+            raise forms.ValidationError(str(exc.detail)) from exc
+        return upload
 
 
 @admin.register(Document)
@@ -22,16 +58,38 @@ class DocumentAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
     list_filter = ("extract_status", "file_format", ("deleted_at", admin.EmptyFieldListFilter), "user")
     search_fields = ("title", "original_name", "sha256")
     raw_id_fields = ("user",)
-    readonly_fields = ("sha256", "file_size", "extract_error", "extracted_at", "created_at", "updated_at",
-                       "deleted_at")
+    fields = ("user", "title", "tags_text", *FILE_FIELDS, *EXTRACT_FIELDS, *TIMESTAMPS)
+    readonly_fields = (*FILE_FIELDS, *EXTRACT_FIELDS, *TIMESTAMPS)  # title and tags stay editable
     ordering = ("-created_at", "-id")
     actions = ["retry_extraction", "soft_delete_selected"]
+
+    def get_form(self, request: HttpRequest, obj: Document | None = None, **kwargs) -> type[forms.ModelForm]:
+        if obj is None:
+            kwargs["form"] = DocumentAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Document | None = None) -> tuple[str, ...]:
+        return ("user", "file", "title", "tags") if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Document | None = None) -> tuple[str, ...]:
+        return super().get_readonly_fields(request, obj) if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Document, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        document = document_upload(user=data["user"], upload=data["file"], title=data["title"] or None,
+                                   tags=parse_tags(data["tags"]))
+        for field in Document._meta.concrete_fields:  # the row the service stored is the one the admin logs and shows
+            setattr(obj, field.attname, getattr(document, field.attname))
+        obj._state.adding = False
 
     @admin.display(description="extract error")
     def short_error(self, obj: Document) -> str:
         return obj.extract_error[:80]
 
-    @admin.action(description="Retry extraction of the selected documents")
+    @admin.action(description="Retry extraction of the selected documents", permissions=["change"])
     def retry_extraction(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         with transaction.atomic():
             ids = list(queryset.filter(deleted_at__isnull=True).values_list("id", flat=True))

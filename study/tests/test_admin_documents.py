@@ -1,0 +1,83 @@
+"""Documents in the admin: added through the upload service (stored, hashed, queued for extraction), their file and
+extraction read-only afterwards, and "Retry extraction" only for those who may change documents."""
+
+import hashlib
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from study.models import Document
+from study.tests.factories import DocumentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+TEXT = "LNG의 주성분은 메탄이다.".encode()
+
+
+def form_errors(response) -> dict:
+    return response.context["adminform"].form.errors
+
+
+def test_a_document_added_in_the_admin_is_stored_and_extracted_as_an_upload(
+    admin_client, user, django_capture_on_commit_callbacks
+):
+    upload = SimpleUploadedFile("가스 노트.txt", TEXT, content_type="text/plain")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = admin_client.post(reverse("admin:study_document_add"),
+                                     {"user": user.pk, "file": upload, "title": "", "tags": "가스, 필기"})
+    assert response.status_code == 302, form_errors(response)  # was a NOT NULL violation on file_size: a 500
+    document = Document.objects.get()
+    assert (document.user_id, document.title, document.original_name, document.file_format) == (
+        user.pk, "가스 노트.txt", "가스 노트.txt", "txt")
+    assert (document.file_size, document.sha256) == (len(TEXT), hashlib.sha256(TEXT).hexdigest())
+    assert document.tags == ["가스", "필기"]
+    assert len(callbacks) == 1  # the extraction, queued on commit
+    assert (document.extract_status, document.extracted_text) == ("done", TEXT.decode())
+    assert document.file.read() == TEXT
+
+
+@pytest.mark.parametrize("name", [".env", "   "])
+def test_a_file_the_api_refuses_is_a_form_error(admin_client, user, name, _isolated_media):
+    upload = SimpleUploadedFile(name, TEXT, content_type="text/plain")
+    response = admin_client.post(reverse("admin:study_document_add"),
+                                 {"user": user.pk, "file": upload, "title": "노트", "tags": ""})
+    assert response.status_code == 200
+    assert "file" in form_errors(response)
+    assert not Document.objects.exists()
+    assert not any(path.is_file() for path in _isolated_media.rglob("*"))  # nothing stored
+
+
+def test_a_stale_change_form_leaves_the_file_and_the_extraction_alone(admin_client, user):
+    document = DocumentFactory(user=user, extract_status="done", extracted_text="LNG is stored at -162 C.")
+    stored = (document.file.name, document.file_size, document.sha256)
+    page = admin_client.get(reverse("admin:study_document_change", args=[document.pk]))
+    assert set(page.context["adminform"].form.fields) == {"title", "tags_text"}
+    # what the page held before the extraction finished, with another file
+    response = admin_client.post(reverse("admin:study_document_change", args=[document.pk]), {
+        "title": "새 제목", "tags_text": ",가스,", "extract_status": "pending", "extracted_text": "",
+        "file": SimpleUploadedFile("other.txt", b"something else"), "original_name": "other.txt",
+        "file_format": "pdf"})
+    assert response.status_code == 302, form_errors(response)
+    document.refresh_from_db()
+    assert (document.title, document.tags) == ("새 제목", ["가스"])
+    assert (document.extract_status, document.extracted_text) == ("done", "LNG is stored at -162 C.")
+    assert (document.file.name, document.file_size, document.sha256) == stored
+    assert (document.original_name, document.file_format) == ("note.txt", "txt")
+
+
+def test_a_staff_user_who_may_only_view_documents_cannot_retry_their_extraction(
+    client, user, django_capture_on_commit_callbacks
+):
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_document"))
+    client.force_login(viewer)
+    failed = DocumentFactory(user=user, extract_status="failed", extract_error="boom")
+    changelist = reverse("admin:study_document_changelist")
+    assert client.get(changelist).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        client.post(changelist, {"action": "retry_extraction", "_selected_action": [failed.pk]})
+    failed.refresh_from_db()
+    assert (failed.extract_status, failed.extract_error) == ("failed", "boom")
+    assert not callbacks  # nothing queued
