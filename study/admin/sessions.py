@@ -1,6 +1,7 @@
 """Admin for study sessions and their assets."""
 
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
 
 from study.models import SessionAsset, StudySession
 
@@ -27,9 +28,36 @@ class StudySessionForm(SameOwnerForm):
         fields = "__all__"
 
 
+class SessionAssetFormSet(BaseInlineFormSet):
+    """One link per (document, asset type, role) of a session, an empty role being one value
+    (study_sessionasset_link_uniq, over COALESCE(role, '')), as a row error: in an inline Django checks no
+    constraint naming the parent, so a duplicate reached the database (an IntegrityError, a 500)."""
+
+    def clean(self) -> None:
+        super().clean()
+        rows = [form for form in self.forms if form.has_changed() or form.instance.pk is not None]
+        kept = [form for form in rows if not (self.can_delete and self._should_delete_form(form))]
+        shown = [form.instance.pk for form in rows if form.instance.pk is not None]
+        taken = set()
+        if self.instance.pk is not None:  # links not in the page (added meanwhile) keep their key too
+            others = SessionAsset.objects.filter(session=self.instance).exclude(pk__in=shown)
+            taken = {(document, asset_type, role or "") for document, asset_type, role
+                     in others.values_list("document_id", "asset_type", "role")}
+        for form in kept:
+            data = getattr(form, "cleaned_data", None)
+            document = data.get("document") if data else None
+            if document is None or not data.get("asset_type"):
+                continue  # a row with its own errors
+            key = (document.pk, data["asset_type"], data.get("role") or "")
+            if key in taken:
+                form.add_error(None, "This session already links this document with this asset type and role.")
+            taken.add(key)
+
+
 class SessionAssetInline(admin.TabularInline):
     model = SessionAsset
     form = SessionAssetForm
+    formset = SessionAssetFormSet
     extra = 0
     raw_id_fields = ("document",)
 

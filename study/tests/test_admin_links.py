@@ -125,6 +125,46 @@ def test_session_inline_refuses_another_users_document(admin_client, user, other
     assert not SessionAsset.objects.exists()
 
 
+def asset_row(index: int, document, asset_type: str = "reference", role: str = "", asset=None) -> dict:
+    row = {"document": document.pk, "asset_type": asset_type, "role": role, "sort_order": "0"}
+    if asset is not None:
+        row.update(id=asset.pk, session=asset.session_id)
+    return {f"assets-{index}-{name}": value for name, value in row.items()}
+
+
+def test_session_inline_refuses_a_second_link_of_one_document_type_and_role(admin_client, user):
+    """An empty role is one value (the unique key is over COALESCE(role, '')): was an IntegrityError, a 500."""
+    session = StudySessionFactory(user=user)
+    document = DocumentFactory(user=user)
+    existing = SessionAssetFactory(session=session, document=document, asset_type="reference", role=None)
+    url = reverse("admin:study_studysession_change", args=[session.pk])
+
+    data = session_form(session, **inline_management("assets", 2, initial=1), **asset_row(0, document, asset=existing),
+                        **asset_row(1, document))
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert any("already links" in str(errors) for errors in inline_errors(response))
+    assert list(SessionAsset.objects.values_list("pk", flat=True)) == [existing.pk]
+
+    # two new rows alike in one post
+    other = DocumentFactory(user=user)
+    data = session_form(session, **inline_management("assets", 3, initial=1), **asset_row(0, document, asset=existing),
+                        **asset_row(1, other, role="answer"), **asset_row(2, other, role="answer"))
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert any("already links" in str(errors) for errors in inline_errors(response))
+    assert SessionAsset.objects.count() == 1
+
+    # another role is another link; the existing row deleted frees its key
+    data = session_form(session, **inline_management("assets", 3, initial=1),
+                        **asset_row(0, document, asset=existing), **{"assets-0-DELETE": "on"},
+                        **asset_row(1, document), **asset_row(2, document, role="answer"))
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, inline_errors(response)
+    assert sorted(SessionAsset.objects.values_list("role", flat=True), key=str) == [None, "answer"]
+    assert not SessionAsset.objects.filter(pk=existing.pk).exists()
+
+
 def test_session_admin_refuses_another_users_topic_and_keeps_the_owner(admin_client, user, other_user):
     session = StudySessionFactory(user=user)
     url = reverse("admin:study_studysession_change", args=[session.pk])
