@@ -22,6 +22,15 @@ def _newly_deleted(form: forms.ModelForm, field: str, related: models.Model | No
     return field in form.changed_data and getattr(related, "deleted_at", None) is not None
 
 
+def take_row(obj: models.Model, saved: models.Model) -> None:
+    """Make the admin's unsaved `obj` the row a service has just saved: the admin then logs that row, links the
+    inlines to it and redirects to it."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
 class OwnerSetOnceMixin:
     """The owner (`user`) is chosen when a row is added and read-only afterwards: the rows it points at and the
     rows pointing at it belong to that owner (the same-owner keys of study/0009), so moving it would strand them."""
@@ -73,8 +82,8 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
     # after save_model, whatever they did. Here the history and the message say what happened.
 
     def refuse_save(self, request: HttpRequest, message: str) -> None:
-        """From save_model: nothing was saved; the change form shows `message` instead of its success and writes
-        no history."""
+        """From save_model: nothing was saved; the change (or add) form shows `message` instead of its success and
+        writes no history."""
         setattr(request, _REFUSED, True)
         self.message_user(request, message, messages.ERROR)
 
@@ -88,10 +97,20 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
             return []  # nothing to log (and the skipped formsets never got their saved objects)
         return super().construct_change_message(request, form, formsets, add)
 
+    def log_addition(self, request: HttpRequest, obj: models.Model, message) -> object:
+        if _refused(request):
+            return None
+        return super().log_addition(request, obj, message)
+
     def log_change(self, request: HttpRequest, obj: models.Model, message) -> object:
         if _refused(request):
             return None
         return super().log_change(request, obj, message)
+
+    def response_add(self, request: HttpRequest, obj: models.Model, post_url_continue=None) -> HttpResponse:
+        if _refused(request):
+            return HttpResponseRedirect(request.path)  # the add form again: there is no row to show
+        return super().response_add(request, obj, post_url_continue)
 
     def response_change(self, request: HttpRequest, obj: models.Model) -> HttpResponse:
         if _refused(request):

@@ -16,7 +16,7 @@ from study.uploads import checked_upload_size, upload_base_name
 from studyserver.celery import enqueue_on_commit
 from studyserver.errors import ApiError
 
-from .base import OwnerSetOnceMixin, SoftDeleteModelAdmin
+from .base import OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
 
 # What the file and its extraction hold: derived from the stored file by the upload and the extraction, never typed.
 # (A stale form posted after the extraction finished would have put the text back to "pending" and empty, and a new
@@ -81,9 +81,7 @@ class DocumentAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
         data = form.cleaned_data
         document = document_upload(user=data["user"], upload=data["file"], title=data["title"] or None,
                                    tags=parse_tags(data["tags"]))
-        for field in Document._meta.concrete_fields:  # the row the service stored is the one the admin logs and shows
-            setattr(obj, field.attname, getattr(document, field.attname))
-        obj._state.adding = False
+        take_row(obj, document)
 
     @admin.display(description="extract error")
     def short_error(self, obj: Document) -> str:

@@ -2,17 +2,14 @@
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
 from django.http import HttpRequest
 
-from publishing.models import PublishKind
-from publishing.services import publish_request
 from study.models import StudyTopic, TopicDocument
-from study.services.topics import topic_delete, topic_update
+from study.services.topics import topic_create, topic_delete, topic_update
 from study.textnorm import nfc
 from studyserver.errors import Conflict, NotFound
 
-from .base import DocumentLinkForm, OwnerSetOnceMixin, SoftDeleteModelAdmin
+from .base import DocumentLinkForm, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
 
 DUPLICATE_NAME_MESSAGE = "This user already has an active topic with this name."
 TOPIC_EDITABLE_FIELDS = ("name", "study_type", "description")
@@ -78,10 +75,13 @@ class StudyTopicAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: StudyTopic, form: forms.ModelForm, change: bool) -> None:
         if not change:
-            # topic_create builds its own row; this one is already built and validated by the form.
-            with transaction.atomic():
-                obj.save()
-                publish_request(kind=PublishKind.STUDY_TOPIC, source_id=obj.pk)
+            try:
+                topic = topic_create(user=obj.user, name=obj.name, study_type=obj.study_type,
+                                     description=obj.description)
+            except Conflict:  # another request took the name after the form checked it
+                self.refuse_save(request, f"{DUPLICATE_NAME_MESSAGE} Nothing was added.")
+                return
+            take_row(obj, topic)
             return
         data = {field: getattr(obj, field) for field in TOPIC_EDITABLE_FIELDS if field in form.changed_data}
         if not data:

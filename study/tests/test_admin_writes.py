@@ -246,6 +246,25 @@ def test_duplicate_topic_name_is_a_form_error(admin, user):
     assert published("study_topic", topic.pk).payload["name"] == "산업안전기사"
 
 
+def test_a_topic_name_taken_after_the_add_form_checked_it_is_refused_with_a_message(admin, user, monkeypatch):
+    checked = topics_admin.StudyTopicAdmin.save_form
+
+    def someone_else_takes_the_name(self, request, form, change):  # after the form's check, before the save
+        StudyTopic.objects.create(user=user, name="가스기사", study_type="certification")
+        return checked(self, request, form, change)
+
+    monkeypatch.setattr(topics_admin.StudyTopicAdmin, "save_form", someone_else_takes_the_name)
+    url = reverse("admin:study_studytopic_add")
+    response = admin.post(url, {"user": user.pk, "name": "가스기사", "study_type": "certification",
+                                "description": "", **NO_INLINES}, follow=True)  # was an IntegrityError: a 500
+
+    assert response.redirect_chain[0][0] == url  # the add form again, not a topic's page
+    assert messages_of(response) == [f"{topics_admin.DUPLICATE_NAME_MESSAGE} Nothing was added."]
+    assert StudyTopic.objects.filter(user=user, name="가스기사").count() == 1
+    assert not LogEntry.objects.exists()
+    assert not Published.objects.exists()  # the other request's topic is published by its own service
+
+
 def test_an_nfd_spelling_of_a_topic_name_is_that_name(admin, user):
     StudyTopicFactory(user=user, name="가스기사")
     nfd = unicodedata.normalize("NFD", "가스기사")
