@@ -1,11 +1,10 @@
 """Admin for study sessions and their assets."""
 
 from django.contrib import admin
-from django.forms.models import BaseInlineFormSet
 
 from study.models import SessionAsset, StudySession
 
-from .base import DocumentLinkForm, OwnerSetOnceMixin, SameOwnerForm
+from .base import DocumentLinkForm, LoadedLinksFormSet, LoadedLinksInline, OwnerSetOnceMixin, SameOwnerForm
 
 
 class SessionAssetForm(DocumentLinkForm):
@@ -28,7 +27,7 @@ class StudySessionForm(SameOwnerForm):
         fields = "__all__"
 
 
-class SessionAssetFormSet(BaseInlineFormSet):
+class SessionAssetFormSet(LoadedLinksFormSet):
     """One link per (document, asset type, role) of a session, an empty role being one value
     (study_sessionasset_link_uniq, over COALESCE(role, '')), as a row error: in an inline Django checks no
     constraint naming the parent, so a duplicate reached the database (an IntegrityError, a 500)."""
@@ -54,7 +53,7 @@ class SessionAssetFormSet(BaseInlineFormSet):
             taken.add(key)
 
 
-class SessionAssetInline(admin.TabularInline):
+class SessionAssetInline(LoadedLinksInline):
     model = SessionAsset
     form = SessionAssetForm
     formset = SessionAssetFormSet

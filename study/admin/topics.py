@@ -9,7 +9,7 @@ from study.services.topics import topic_create, topic_delete, topic_update
 from study.textnorm import nfc
 from studyserver.errors import Conflict, NotFound
 
-from .base import DocumentLinkForm, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
+from .base import DocumentLinkForm, LoadedLinksInline, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
 
 DUPLICATE_NAME_MESSAGE = "This user already has an active topic with this name."
 TOPIC_EDITABLE_FIELDS = ("name", "study_type", "description")
@@ -52,7 +52,7 @@ class TopicDocumentForm(DocumentLinkForm):
         self.instance.user_id = user_id
 
 
-class TopicDocumentInline(admin.TabularInline):
+class TopicDocumentInline(LoadedLinksInline):
     model = TopicDocument
     form = TopicDocumentForm
     extra = 0

@@ -273,3 +273,20 @@ def test_database_refuses_an_owner_change_that_would_split_a_link(user, other_us
     lonely.refresh_from_db()
     assert lonely.user_id == other_user.pk
 
+
+
+@pytest.mark.parametrize("links", [5, 50])
+def test_the_topic_and_session_pages_read_their_documents_at_once(admin_client, user, links,
+                                                                  django_assert_max_num_queries):
+    topic = StudyTopicFactory(user=user)
+    session = StudySessionFactory(user=user)
+    for document in DocumentFactory.create_batch(links, user=user):
+        TopicDocumentFactory(topic=topic, document=document)
+        SessionAssetFactory(session=session, document=document)
+    for url, rows in ((reverse("admin:study_studytopic_change", args=[topic.pk]), "document_links"),
+                      (reverse("admin:study_studysession_change", args=[session.pk]), "assets")):
+        with django_assert_max_num_queries(8):
+            page = admin_client.get(url)
+        assert page.status_code == 200
+        assert page.content.count(f'name="{rows}-'.encode()) >= links  # every row is on the page
+        assert page.content.count(b"/admin/study/document/") >= links  # with its document's label and link
