@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from publishing.models import Published, PublishKind, PublishOutbox
 from publishing.services import publish_drain, publish_request
-from study.models import MemoCard, QuestionExplanation, SessionAnalysis
+from study.models import MemoCard, QuestionAttempt, QuestionExplanation, QuizSession, SessionAnalysis
 from study.models.cards import CardFormat, CardSourceKind
 from study.tests.factories import (
     CardEvidenceFactory,
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.django_db
 SITE = admin.site
 REVIEW_QUEUE = "admin:study_memocard_review"
 # Pages an admin deliberately does not offer (its has_*_permission returns False): 403, even to a superuser.
-NO_ADD = {MemoCard, Published, PublishOutbox}
+NO_ADD = {MemoCard, Published, PublishOutbox, QuizSession, QuestionAttempt}
 NO_DELETE = {Published, PublishOutbox}
 # A changelist's queries, whatever the number of rows (the measured maximum is 10).
 CHANGELIST_MAX_QUERIES = 14
