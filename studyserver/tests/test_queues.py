@@ -15,7 +15,14 @@ from django.conf import settings
 from publishing.models import Published, PublishOutbox
 from publishing.tasks import publish_drain, publish_sweep
 from study.models import Document
-from study.tasks import analyses_sweep, analyze_quiz_session, explain_question, explain_questions, extract_document
+from study.tasks import (
+    analyses_sweep,
+    analyze_quiz_session,
+    explain_question,
+    explain_questions,
+    extract_document,
+    extracts_sweep,
+)
 from study.tests.factories import DocumentFactory, StudyTopicFactory
 from studyserver.celery import app
 from studyserver.testing import (
@@ -35,6 +42,7 @@ ROUTED = {
     publish_drain: (DEFAULT, []),
     publish_sweep: (DEFAULT, []),
     analyses_sweep: (DEFAULT, []),
+    extracts_sweep: (DEFAULT, []),  # only sends the extractions, which go to the slow queue
     explain_questions: (DEFAULT, [[1, 2]]),  # the fan-out only sends messages
     extract_document: (SLOW, [1]),
     explain_question: (SLOW, [1]),  # the explainer model, then card generation
