@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
-from study.api.question_serializers import MAX_CHOICES, QuestionFieldsSerializer
+from study.api.question_serializers import QuestionFieldsSerializer
 from study.models import (
     Question,
     QuestionAttempt,
@@ -25,6 +25,7 @@ from study.models import (
     QuizSession,
     SessionAnalysis,
 )
+from study.models.questions import MAX_CHOICES, MIN_CHOICES
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
 from study.services.questions import question_delete, question_update
 from study.textnorm import nfc
@@ -68,10 +69,10 @@ class QuestionForm(SameOwnerForm):
         choices = self.cleaned_data["choices"]
         if (
             not isinstance(choices, list)
-            or not 2 <= len(choices) <= MAX_CHOICES
+            or not MIN_CHOICES <= len(choices) <= MAX_CHOICES
             or not all(isinstance(c, str) and c.strip() for c in choices)
         ):
-            raise forms.ValidationError(f"A JSON list of 2 to {MAX_CHOICES} non-empty strings.")
+            raise forms.ValidationError(f"A JSON list of {MIN_CHOICES} to {MAX_CHOICES} non-empty strings.")
         return choices
 
     def clean_source(self) -> dict:

@@ -4,10 +4,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from study.models import Question, QuestionProgress
+from study.models.questions import MAX_CHOICES, MIN_CHOICES
 
 from .common import INT_MAX, NFCCharField, id_field
-
-MAX_CHOICES = 10
 
 
 class QuestionSourceSerializer(serializers.Serializer):
@@ -24,7 +23,7 @@ class QuestionFieldsSerializer(serializers.Serializer):
     subject = NFCCharField(max_length=200)
     question_text = NFCCharField(max_length=20000)
     choices = serializers.ListField(
-        child=serializers.CharField(max_length=2000), min_length=2, max_length=MAX_CHOICES
+        child=serializers.CharField(max_length=2000), min_length=MIN_CHOICES, max_length=MAX_CHOICES
     )
     correct_choice = serializers.IntegerField(min_value=1, max_value=MAX_CHOICES)
     explanation = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.lookups import Range
 
 from .base import SoftDeleteModel, TimestampedModel
 
@@ -17,6 +18,9 @@ class ChoiceCount(models.Func):
         return f"CASE jsonb_typeof({sql}) WHEN 'array' THEN jsonb_array_length({sql}) ELSE 0 END", [*params, *params]
 
 
+MIN_CHOICES, MAX_CHOICES = 2, 10
+
+
 class Question(TimestampedModel, SoftDeleteModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="questions")
     study_topic = models.ForeignKey("study.StudyTopic", on_delete=models.CASCADE, related_name="questions")
@@ -30,6 +34,11 @@ class Question(TimestampedModel, SoftDeleteModel):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(correct_choice__gte=1), name="study_question_correct_choice_chk"),
+            # A list of 2..10 choices (ChoiceCount is 0 for anything that is not a list).
+            models.CheckConstraint(
+                condition=Range(ChoiceCount("choices"), (MIN_CHOICES, MAX_CHOICES)),
+                name="study_question_choice_count_chk",
+            ),
             # The answer is one of the choices, whatever writes the row (two edits racing, the admin, a script).
             models.CheckConstraint(
                 condition=models.Q(correct_choice__lte=ChoiceCount("choices")),
