@@ -173,6 +173,9 @@ class QuestionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(
         request=QuestionFieldsSerializer(partial=True),
         responses={200: QuestionSerializer, **error_responses(400, 404)},
+        description="Only the fields sent change. A new answer key (`correct_choice` or `choices`) drops the "
+        "question's `ai_explanation` and the cards made from it that wait for review; the question is explained "
+        "again when the learner's last answer to it was wrong or unsure.",
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         question = self.get_object()
