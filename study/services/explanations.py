@@ -9,6 +9,7 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from publishing.models import PublishKind
@@ -26,8 +27,6 @@ from studyserver.celery import enqueue_on_commit
 from .card_generation import question_cards_generate
 
 logger = logging.getLogger(__name__)
-
-DRAFT_ATTEMPTS = 3  # drafts written for a question edited while being explained, before giving up for now
 
 
 def _facts(question: Question) -> QuestionFacts:
@@ -54,7 +53,7 @@ def explanation_draft(facts: QuestionFacts, passages: list[Passage]) -> Draft:
     return extractive_explain(facts, passages)
 
 
-def _explainable(question_id: int):
+def _explainable(question_id: int) -> QuerySet[Question]:
     """The question, if it is live in a live topic: a deleted topic's questions are gone for the learner."""
     return Question.objects.filter(pk=question_id, deleted_at__isnull=True, study_topic__deleted_at__isnull=True)
 
@@ -64,8 +63,9 @@ def question_explain(*, question_id: int) -> str:
 
     Returns created / exists / missing / changed. Safe to run twice or concurrently: the OneToOne
     constraint decides the one writer; the loser changes nothing. The explainer runs outside any
-    transaction; when the question was edited meanwhile (another answer, other choices), the draft is
-    written again from what the question says now, so the explanation and its cards name the same answer.
+    transaction; a question edited meanwhile (another answer, other choices) keeps no draft of its old
+    text: the task is sent again after commit, and that run, within its own time limits, writes the draft
+    from what the question says then, so the explanation and its cards name the same answer.
     """
     question = _explainable(question_id).first()
     if question is None:
@@ -75,40 +75,38 @@ def question_explain(*, question_id: int) -> str:
         logger.info("explain question %s: already explained", question_id)
         return "exists"
     facts = _facts(question)
-    for _attempt in range(DRAFT_ATTEMPTS):
-        # Retrieval and the (possibly slow) explainer run outside any transaction.
-        passages = passages_for_question(facts)
-        draft = explanation_draft(facts, passages)
-        with transaction.atomic():
-            question = _explainable(question_id).select_for_update(of=("self",)).first()
-            if question is None:
-                return "missing"
-            if _facts(question) != facts:
-                facts = _facts(question)
-                logger.info("explain question %s: edited while being explained; explaining it again", question_id)
-                continue
-            try:
-                with transaction.atomic():
-                    explanation = QuestionExplanation.objects.create(
-                        user_id=question.user_id,
-                        question=question,
-                        text=clean_text(draft.text),
-                        backend=draft.backend,
-                        passages=[p.as_json() for p in passages],
-                    )
-            except IntegrityError:
-                logger.info("explain question %s: another worker explained it first", question_id)
-                return "exists"
-            cards = question_cards_generate(question=question, explanation=explanation)
-            publish_request(kind="study_question", source_id=question.id)
-        logger.info(
-            "explain question %s: %s explanation, %d passage(s), %d card(s)",
-            question_id, draft.backend, len(passages), len(cards),
-        )
-        return "created"
-    logger.warning("explain question %s: edited during each of %d drafts; left unexplained", question_id,
-                   DRAFT_ATTEMPTS)
-    return "changed"
+    # Retrieval and the (possibly slow) explainer run outside any transaction.
+    passages = passages_for_question(facts)
+    draft = explanation_draft(facts, passages)
+    with transaction.atomic():
+        question = _explainable(question_id).select_for_update(of=("self",)).first()
+        if question is None:
+            return "missing"
+        if _facts(question) != facts:
+            from study.tasks import explain_question
+
+            logger.info("explain question %s: edited while being explained; sent again", question_id)
+            enqueue_on_commit(explain_question, question_id)
+            return "changed"
+        try:
+            with transaction.atomic():
+                explanation = QuestionExplanation.objects.create(
+                    user_id=question.user_id,
+                    question=question,
+                    text=clean_text(draft.text),
+                    backend=draft.backend,
+                    passages=[p.as_json() for p in passages],
+                )
+        except IntegrityError:
+            logger.info("explain question %s: another worker explained it first", question_id)
+            return "exists"
+        cards = question_cards_generate(question=question, explanation=explanation)
+        publish_request(kind="study_question", source_id=question.id)
+    logger.info(
+        "explain question %s: %s explanation, %d passage(s), %d card(s)",
+        question_id, draft.backend, len(passages), len(cards),
+    )
+    return "created"
 
 
 def explanation_forget(*, before: Question, after: Question) -> None:

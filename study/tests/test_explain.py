@@ -155,27 +155,40 @@ class TestExplanationFollowsTheQuestion:
         monkeypatch.setattr(explanations, "explanation_draft", draft)
         return written, edits
 
-    def test_an_answer_edited_while_the_explainer_writes_is_explained_as_it_is_now(self, question, drafts):
+    def test_an_answer_edited_while_the_explainer_writes_is_explained_as_it_is_now(
+        self, question, drafts, settings, django_capture_on_commit_callbacks
+    ):
         from study.services.questions import question_update
 
+        settings.CELERY_TASK_ALWAYS_EAGER = True  # the task sent again runs when this one's transaction commits
         written, edits = drafts
         link_document(question.study_topic, LNG_NOTE)
         edits.append(lambda: question_update(question=question, data={"correct_choice": 3}))
-        assert question_explain(question_id=question.id) == "created"
-        assert written == [1, 3]
+        with django_capture_on_commit_callbacks(execute=True):
+            assert question_explain(question_id=question.id) == "changed"
+        assert written == [1, 3]  # one draft a run: the second run drew up the new answer
         assert QuestionExplanation.objects.get(question=question).text.startswith("정답: 3번 프로판")
         facts = set(MemoCard.objects.filter(source_question=question).values_list("fact", flat=True))
         assert facts and all("프로판" in fact and "메탄" not in fact for fact in facts), facts
 
-    def test_a_question_edited_during_every_draft_is_left_for_later(self, question, drafts):
+    def test_a_draft_of_an_edited_question_is_dropped_and_the_task_sent_again(
+        self, question, drafts, monkeypatch, django_capture_on_commit_callbacks
+    ):
         from study.services.questions import question_update
+        from study.tasks import explain_question
 
         written, edits = drafts
-        edits.extend(lambda n=n: question_update(question=question, data={"correct_choice": n}) for n in (2, 3, 4))
-        assert question_explain(question_id=question.id) == "changed"
-        assert written == [1, 2, 3]
+        edits.append(lambda: question_update(question=question, data={"question_text": "LNG의 주성분은?"}))
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            assert question_explain(question_id=question.id) == "changed"
+        assert written == [1]  # one draft: the explainer's time is the task's, whose limits allow one
         assert not QuestionExplanation.objects.exists()
         assert not MemoCard.objects.exists()
+        sent = []
+        monkeypatch.setattr(explain_question, "apply_async", lambda args, kwargs: sent.append(args))
+        for callback in callbacks:
+            callback()
+        assert sent == [(question.id,)]
 
     def test_a_question_of_a_deleted_topic_is_not_explained(self, question):
         from study.services.topics import topic_delete
