@@ -11,6 +11,7 @@ from rest_framework import serializers
 from study.textnorm import nfc
 from studyserver.errors import InvalidInput, NotFound
 from studyserver.ids import BIGINT_MAX, parse_id
+from studyserver.pagination import QueryIntegerField
 from studyserver.parsers import TOO_DEEP, unstorable_json
 
 INT_MAX = 2**31 - 1
@@ -58,9 +59,19 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in sorted(codes)}
 
 
+class IdField(QueryIntegerField):
+    """An id in a body: a JSON integer, or (multipart) ASCII digits, as ids are read everywhere else
+    (studyserver.ids); DRF's own field also took `"１"`, `" 1"`, `"+1"`, `"1_0"` and `1.0`."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def id_field(**kwargs) -> serializers.IntegerField:
     """An integer id in a body: positive and within bigint (larger → 400, never a DB error)."""
-    return serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, **kwargs)
+    return IdField(min_value=1, max_value=BIGINT_MAX, **kwargs)
 
 
 def path_id_parameter(name: str, description: str = "") -> OpenApiParameter:
@@ -110,11 +121,20 @@ class NFCCharField(serializers.CharField):
         return nfc(super().to_internal_value(data))
 
 
+class IdFormField(forms.IntegerField):
+    """An id in a query string, in ASCII digits (see IdField)."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value and not (value.isascii() and value.isdigit()):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class IdFilter(filters.Filter):
-    """A filter on an integer id; non-integers and out-of-range values → 400."""
+    """A filter on an integer id; non-integers (other spellings too) and out-of-range values → 400."""
 
-    field_class = forms.IntegerField
+    field_class = IdFormField
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("min_value", 1)

@@ -232,6 +232,41 @@ def test_an_id_spelled_other_than_in_ascii_digits_is_not_that_object(api_client,
     assert api_client.get(f"/api/study-cards/{card.id}").status_code == 200
 
 
+def other_spellings(number: int) -> list:
+    """What int() or DRF read as `number` but ids are not spelled as: fullwidth digits, signs, spaces,
+    underscores, a decimal point, a float."""
+    fullwidth = "".join(chr(0xFF10 + int(digit)) for digit in str(number))
+    digits = str(number)
+    return [fullwidth, f"+{digits}", f" {digits}", f"{digits} ", f"{digits[0]}_{digits[1:] or 0}", f"{digits}.0",
+            float(number)]
+
+
+def test_ids_in_filters_and_bodies_are_ascii_digits_too(api_client, user):
+    topic = f.StudyTopicFactory(user=user, name="가스")
+    f.StudySessionFactory(user=user, study_topic=topic)
+    document = f.DocumentFactory(user=user)
+    session = f.StudySessionFactory(user=user)
+    for spelling in other_spellings(topic.id):
+        if isinstance(spelling, float):
+            continue  # a query string holds text only
+        for url in ("/api/study-sessions", "/api/documents", "/api/study-questions"):
+            response = api_client.get(url, {"study_topic_id": spelling})
+            assert response.status_code == 400, (url, spelling, response.content[:200])
+            assert response.json()["error_code"] == "invalid"
+    assert api_client.get("/api/study-sessions", {"study_topic_id": str(topic.id)}).json()["count"] == 1
+    for spelling in other_spellings(document.id):
+        response = api_client.post(f"/api/study-sessions/{session.id}/assets",
+                                   {"document_id": spelling, "asset_type": "reference"}, format="json")
+        assert response.status_code == 400, (spelling, response.content[:200])
+        assert "document_id" in response.json()["errors"]
+    url = f"/api/study-sessions/{session.id}/assets"
+    response = api_client.post(url, {"document_id": document.id, "asset_type": "reference"}, format="json")
+    assert response.status_code == 201, response.content[:200]
+    response = api_client.post(url, {"document_id": str(document.id), "asset_type": "audio"}, format="multipart")
+    assert response.status_code == 201, response.content[:200]  # multipart sends the digits as text
+    assert session.assets.count() == 2
+
+
 @pytest.mark.parametrize(("method", "url"), ID_URLS)
 def test_other_users_ids_are_404(api_client, other_user, method, url):
     topic = f.StudyTopicFactory(user=other_user)
