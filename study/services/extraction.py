@@ -44,11 +44,14 @@ class StorageUnavailable(ConnectionError):
 
 def _storage_unavailable(exc: Exception) -> bool:
     """Is this a failure of the file store that may pass (no connection, a timeout, a 5xx or throttling), rather
-    than one of the file? botocore's errors do not derive from the built-in ConnectionError / TimeoutError."""
+    than one of the file? botocore's errors do not derive from the built-in ConnectionError / TimeoutError, and a
+    read that s3transfer (boto3's downloads, which django-storages uses) gave up retrying is its own error."""
+    from boto3.exceptions import RetriesExceededError as Boto3RetriesExceeded
     from botocore.exceptions import ClientError, HTTPClientError
     from botocore.exceptions import ConnectionError as BotoConnectionError
+    from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceeded
 
-    if isinstance(exc, BotoConnectionError | HTTPClientError):
+    if isinstance(exc, BotoConnectionError | HTTPClientError | Boto3RetriesExceeded | TransferRetriesExceeded):
         return True
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0

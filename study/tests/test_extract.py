@@ -10,12 +10,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from boto3.exceptions import RetriesExceededError as Boto3RetriesExceeded
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from django.core.files.base import ContentFile
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFile, ImageFont
 from pypdf import PageObject, PdfWriter
+from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceeded
 
 from study.extract.text import decode_text
 from study.models import Document, StudySession
@@ -417,8 +419,11 @@ class TestFileStoreOutages:
             ReadTimeoutError(endpoint_url="https://s3.example"),
             ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject"),
             ClientError({"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "GetObject"),
+            # what boto3's download raises once s3transfer gave up retrying a dropped or timed-out read
+            TransferRetriesExceeded(ReadTimeoutError(endpoint_url="https://s3.example")),
+            Boto3RetriesExceeded(ReadTimeoutError(endpoint_url="https://s3.example")),
         ],
-        ids=["no-connection", "read-timeout", "slow-down", "internal-error"],
+        ids=["no-connection", "read-timeout", "slow-down", "internal-error", "s3transfer-gave-up", "boto3-gave-up"],
     )
     def test_an_unreachable_or_failing_store_is_retried_and_the_document_stays_pending(
         self, user, monkeypatch, error
