@@ -4,12 +4,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import model_ngettext
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import Truncator, capfirst
+
+from studyserver.errors import violates_unique
 
 _REFUSED = "studyserver_admin_refused"  # set on a request whose write found its row gone or its value taken
 _DELETION_LOG = "studyserver_deletion_log"  # the rows Django asked to log as deleted, until they really are
@@ -99,45 +101,37 @@ class LoadedLinksInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class SoftDeleteModelAdmin(admin.ModelAdmin):
-    """A ModelAdmin whose delete button and "delete selected (soft)" action call `soft_delete`.
+class RefusableSaveAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose save can be refused when a write found its row gone or its value taken after the page
+    read it (`refuse_save`): Django logs a change and says "changed successfully" after save_model, whatever it
+    did; here the history and the message say what happened.
 
-    Django's own delete would remove the row and everything cascading from it, behind the soft delete
-    and without the publish request its service records.
+    `inline_conflicts`: (model, unique constraint, message) of the inlines' rows. Django saves an inline's rows one
+    by one, so rows that swap their keys in one POST, or a row another request added after the formset was
+    checked, collide with a row of the page; that refuses the whole save (the parent's changes too).
     """
 
-    actions = ["soft_delete_selected"]
-
-    def soft_delete(self, obj: models.Model) -> bool:
-        """Soft-delete one live row through its service; False when someone else deleted it meanwhile."""
-        raise NotImplementedError
-
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def get_deleted_objects(self, objs, request: HttpRequest) -> tuple[list, dict, set, list]:
-        # Only the rows themselves change: Django's collector would list (and ask delete permission for)
-        # every related row a hard delete would cascade to, none of which a soft delete touches.
-        objs = list(objs)
-        described = [f"{capfirst(self.opts.verbose_name)}: {obj}" for obj in objs]
-        return described, {self.opts.verbose_name_plural: len(objs)}, set(), []
-
-    # --- a write found its row gone (or taken) after the page read it --------------------------------
-    # Django logs a deletion before it calls delete_model, and logs a change and says "changed successfully"
-    # after save_model, whatever they did. Here the history and the message say what happened.
+    inline_conflicts: tuple[tuple[type[models.Model], str, str], ...] = ()
 
     def refuse_save(self, request: HttpRequest, message: str) -> None:
-        """From save_model: nothing was saved; the change (or add) form shows `message` instead of its success and
-        writes no history."""
+        """From save_model or save_related: nothing was saved; the change (or add) form shows `message` instead of
+        its success and writes no history."""
         setattr(request, _REFUSED, True)
         self.message_user(request, message, messages.ERROR)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         if _refused(request):
             return  # the row was not saved: neither are its inlines
-        super().save_related(request, form, formsets, change)
+        try:
+            with transaction.atomic():
+                super().save_related(request, form, formsets, change)
+        except IntegrityError as exc:
+            message = next((text for model, name, text in self.inline_conflicts if violates_unique(exc, model, name)),
+                           None)
+            if message is None:
+                raise
+            transaction.set_rollback(True)  # the admin's transaction: the row's own changes go too
+            self.refuse_save(request, f"{message} Nothing was saved.")
 
     def construct_change_message(self, request: HttpRequest, form, formsets, add: bool = False) -> list:
         if _refused(request):
@@ -163,6 +157,34 @@ class SoftDeleteModelAdmin(admin.ModelAdmin):
         if _refused(request):
             return HttpResponseRedirect(request.path)  # the form again, with what is stored now
         return super().response_change(request, obj)
+
+
+class SoftDeleteModelAdmin(RefusableSaveAdmin):
+    """A ModelAdmin whose delete button and "delete selected (soft)" action call `soft_delete`.
+
+    Django's own delete would remove the row and everything cascading from it, behind the soft delete
+    and without the publish request its service records.
+    """
+
+    actions = ["soft_delete_selected"]
+
+    def soft_delete(self, obj: models.Model) -> bool:
+        """Soft-delete one live row through its service; False when someone else deleted it meanwhile."""
+        raise NotImplementedError
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_deleted_objects(self, objs, request: HttpRequest) -> tuple[list, dict, set, list]:
+        # Only the rows themselves change: Django's collector would list (and ask delete permission for)
+        # every related row a hard delete would cascade to, none of which a soft delete touches.
+        objs = list(objs)
+        described = [f"{capfirst(self.opts.verbose_name)}: {obj}" for obj in objs]
+        return described, {self.opts.verbose_name_plural: len(objs)}, set(), []
+
+    # Django logs a deletion before it calls delete_model, whatever it did: the history says what happened.
 
     def log_deletions(self, request: HttpRequest, queryset) -> object:
         # Called by the delete view just before delete_model: kept until the row has really gone.

@@ -4,7 +4,14 @@ from django.contrib import admin
 
 from study.models import SessionAsset, StudySession
 
-from .base import DocumentLinkForm, LoadedLinksFormSet, LoadedLinksInline, OwnerSetOnceMixin, SameOwnerForm
+from .base import (
+    DocumentLinkForm,
+    LoadedLinksFormSet,
+    LoadedLinksInline,
+    OwnerSetOnceMixin,
+    RefusableSaveAdmin,
+    SameOwnerForm,
+)
 
 
 class SessionAssetForm(DocumentLinkForm):
@@ -62,7 +69,7 @@ class SessionAssetInline(LoadedLinksInline):
 
 
 @admin.register(StudySession)
-class StudySessionAdmin(OwnerSetOnceMixin, admin.ModelAdmin):
+class StudySessionAdmin(OwnerSetOnceMixin, RefusableSaveAdmin):
     form = StudySessionForm
     list_display = ("id", "study_type", "mode", "certification", "subject", "topic", "review_state", "user",
                     "created_at")
@@ -71,6 +78,11 @@ class StudySessionAdmin(OwnerSetOnceMixin, admin.ModelAdmin):
     raw_id_fields = ("user", "study_topic")
     list_select_related = ("user",)
     inlines = [SessionAssetInline]
+    inline_conflicts = (
+        (SessionAsset, "study_sessionasset_link_uniq",
+         "Two links of this session would hold one document with one asset type and role (rows that swapped "
+         "their documents, or a link added meanwhile): change them one at a time."),
+    )
     ordering = ("-created_at", "-id")
 
 

@@ -69,6 +69,11 @@ class StudyTopicAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
     search_fields = ("name", "description")
     raw_id_fields = ("user",)
     inlines = [TopicDocumentInline]
+    inline_conflicts = (
+        (TopicDocument, "study_topicdocument_topic_document_uniq",
+         "Two links of this topic would hold one document (rows that swapped their documents, or a link added "
+         "meanwhile): change them one at a time."),
+    )
     ordering = ("-created_at", "-id")
     fields = ("user", *TOPIC_EDITABLE_FIELDS, "deleted_at", "created_at", "updated_at")
     readonly_fields = ("deleted_at", "created_at", "updated_at")

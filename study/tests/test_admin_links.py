@@ -2,11 +2,12 @@
 PostgreSQL (triggers of migration 0007, also when an owner changes)."""
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from study.models import SessionAsset, StudySession, StudyTopic, TopicDocument
+from study.models import Document, SessionAsset, StudySession, StudyTopic, TopicDocument
 from study.tests.factories import (
     DocumentFactory,
     MemoCardFactory,
@@ -165,6 +166,44 @@ def test_session_inline_refuses_a_second_link_of_one_document_type_and_role(admi
     assert not SessionAsset.objects.filter(pk=existing.pk).exists()
 
 
+def messages_on(response) -> list[str]:
+    return [str(message) for message in response.wsgi_request._messages]
+
+
+def test_links_that_swap_their_documents_refuse_the_whole_save(admin_client, user):
+    """The formset sees no duplicate in the final rows, but Django saves them one by one and the first collides
+    with the second (was an IntegrityError on the unique key, a 500)."""
+    first, second = DocumentFactory(user=user), DocumentFactory(user=user)
+    session = StudySessionFactory(user=user, subject="가스일반")
+    assets = [SessionAssetFactory(session=session, document=doc, asset_type="reference", role=None)
+              for doc in (first, second)]
+    data = session_form(session, subject="바뀐 과목", **inline_management("assets", 2, initial=2),
+                        **asset_row(0, second, asset=assets[0]), **asset_row(1, first, asset=assets[1]))
+    url = reverse("admin:study_studysession_change", args=[session.pk])
+    response = admin_client.post(url, data)
+    assert response.status_code == 302 and response.url == url
+    assert any("change them one at a time" in message for message in messages_on(response))
+    assert [asset.document_id for asset in SessionAsset.objects.order_by("pk")] == [first.pk, second.pk]
+    session.refresh_from_db()
+    assert session.subject == "가스일반"  # the session's own change went with its links
+    assert not LogEntry.objects.filter(object_id=str(session.pk)).exists()
+
+    topic = StudyTopicFactory(user=user, name="주제")
+    links = [TopicDocumentFactory(topic=topic, document=doc) for doc in (first, second)]
+    data = {"name": "바뀐 주제", "study_type": topic.study_type, "description": "",
+            **inline_management("document_links", 2, initial=2)}
+    for index, (link, doc) in enumerate(zip(links, (second, first), strict=True)):
+        data |= {f"document_links-{index}-id": link.pk, f"document_links-{index}-topic": topic.pk,
+                 f"document_links-{index}-document": doc.pk}
+    url = reverse("admin:study_studytopic_change", args=[topic.pk])
+    response = admin_client.post(url, data)
+    assert response.status_code == 302 and response.url == url
+    assert any("change them one at a time" in message for message in messages_on(response))
+    assert [link.document_id for link in TopicDocument.objects.order_by("pk")] == [first.pk, second.pk]
+    topic.refresh_from_db()
+    assert topic.name == "주제"
+
+
 def test_session_admin_refuses_another_users_topic_and_keeps_the_owner(admin_client, user, other_user):
     session = StudySessionFactory(user=user)
     url = reverse("admin:study_studysession_change", args=[session.pk])
@@ -289,4 +328,5 @@ def test_the_topic_and_session_pages_read_their_documents_at_once(admin_client, 
             page = admin_client.get(url)
         assert page.status_code == 200
         assert page.content.count(f'name="{rows}-'.encode()) >= links  # every row is on the page
-        assert page.content.count(b"/admin/study/document/") >= links  # with its document's label and link
+        for document in Document.objects.filter(user=user):  # each row with its document's label and link
+            assert reverse("admin:study_document_change", args=[document.pk]).encode() in page.content, url
