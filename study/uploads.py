@@ -97,7 +97,10 @@ def sha256_of(upload: UploadedFile) -> str:
 
 def is_png(upload: UploadedFile) -> bool:
     """True when the content really is a PNG: the signature, then Pillow's walk over every chunk up to IEND
-    with their checksums (pixels are not decoded). The name and the declared type are not trusted."""
+    with their checksums (pixels are not decoded). The name and the declared type are not trusted.
+
+    A PNG whose header declares more pixels than Pillow opens at all (twice Image.MAX_IMAGE_PIXELS, ~179 million)
+    is a PNG, but no snapshot: 400 invalid_input, not "not a PNG"."""
     upload.seek(0)
     try:
         if upload.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
@@ -108,6 +111,8 @@ def is_png(upload: UploadedFile) -> bool:
             with Image.open(upload, formats=["PNG"]) as image:
                 image.verify()
         return True
+    except Image.DecompressionBombError:
+        raise InvalidInput(f"The image has more pixels than a snapshot may ({2 * Image.MAX_IMAGE_PIXELS:,}).") from None
     except BROKEN_IMAGE_ERRORS:
         return False
     finally:

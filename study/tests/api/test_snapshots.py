@@ -67,6 +67,19 @@ def test_a_png_signature_alone_is_not_enough(api_client, user, _isolated_media, 
     assert not Document.objects.exists() and stored_files(_isolated_media) == []
 
 
+def test_a_png_of_too_many_pixels_is_refused_as_such(api_client, user, _isolated_media):
+    """Pillow refuses to open a PNG that declares over ~179 million pixels: a real PNG, said to be none."""
+    session = f.StudySessionFactory(user=user)
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 10_000)).save(buffer, format="PNG")  # ~25 KB of file
+    response = snap(api_client, session.id, buffer.getvalue())
+    assert response.status_code == 400, response.content
+    assert response.json()["error_code"] == "invalid_input"
+    assert "more pixels" in response.json()["detail"]
+    assert not Document.objects.exists()
+    assert stored_files(_isolated_media) == []
+
+
 def test_png_is_judged_by_content_not_name(api_client, user, _isolated_media):
     session = f.StudySessionFactory(user=user)
     response = snap(api_client, session.id, content=b"GIF89a not a png at all", name="fake.png")
