@@ -12,6 +12,7 @@ from study.models.documents import ExtractStatus
 from study.services.documents import document_delete, document_upload, parse_tags
 from study.services.extraction import documents_reset_for_retry
 from study.tasks import extract_document
+from study.textnorm import nfc
 from study.uploads import checked_upload_size, upload_base_name
 from studyserver.celery import enqueue_on_commit
 from studyserver.errors import ApiError
@@ -26,11 +27,16 @@ EXTRACT_FIELDS = ("extract_status", "extract_error", "extracted_text", "extracte
 TIMESTAMPS = ("created_at", "updated_at", "deleted_at")
 
 
+def tags_field() -> forms.CharField:
+    """The tags as the API takes them: one comma-separated text (parse_tags), not the stored ",a,b," form."""
+    return forms.CharField(required=False, max_length=Document.TAGS_INPUT_MAX_LENGTH, help_text="Comma-separated.")
+
+
 class DocumentAddForm(forms.ModelForm):
     """The upload form of the API (a file, an optional title, comma-separated tags), checked as the API checks it:
     the file is stored, hashed and queued for extraction by document_upload."""
 
-    tags = forms.CharField(required=False, help_text="Comma-separated.")
+    tags = tags_field()
 
     class Meta:
         model = Document
@@ -51,6 +57,27 @@ class DocumentAddForm(forms.ModelForm):
         return upload
 
 
+class DocumentChangeForm(forms.ModelForm):
+    """The title and the tags (typed as in the add form and the API); the rest is read-only."""
+
+    tags = tags_field()
+
+    class Meta:
+        model = Document
+        fields = ("title",)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tags"].initial = ", ".join(self.instance.tags)
+
+    def clean_title(self) -> str:
+        return nfc(self.cleaned_data["title"])
+
+    def save(self, commit: bool = True) -> Document:
+        self.instance.tags = parse_tags(self.cleaned_data["tags"])
+        return super().save(commit)
+
+
 @admin.register(Document)
 class DocumentAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
     list_display = ("title", "file_format", "file_size", "extract_status", "short_error", "user", "created_at",
@@ -58,14 +85,14 @@ class DocumentAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
     list_filter = ("extract_status", "file_format", ("deleted_at", admin.EmptyFieldListFilter), "user")
     search_fields = ("title", "original_name", "sha256")
     raw_id_fields = ("user",)
-    fields = ("user", "title", "tags_text", *FILE_FIELDS, *EXTRACT_FIELDS, *TIMESTAMPS)
+    form = DocumentChangeForm
+    fields = ("user", "title", "tags", *FILE_FIELDS, *EXTRACT_FIELDS, *TIMESTAMPS)
     readonly_fields = (*FILE_FIELDS, *EXTRACT_FIELDS, *TIMESTAMPS)  # title and tags stay editable
     ordering = ("-created_at", "-id")
     actions = ["retry_extraction", "soft_delete_selected"]
 
     def get_form(self, request: HttpRequest, obj: Document | None = None, **kwargs) -> type[forms.ModelForm]:
-        if obj is None:
-            kwargs["form"] = DocumentAddForm
+        kwargs["form"] = DocumentAddForm if obj is None else DocumentChangeForm
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Document | None = None) -> tuple[str, ...]:

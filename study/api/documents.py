@@ -78,7 +78,9 @@ class FileDownloadNegotiation(BaseContentNegotiation):
 class DocumentUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, required=False, max_length=100000)
     title = NFCCharField(max_length=255, required=False, allow_blank=True)
-    tags = NFCCharField(required=False, allow_blank=True, max_length=900, help_text="Comma separated.")
+    tags = NFCCharField(
+        required=False, allow_blank=True, max_length=Document.TAGS_INPUT_MAX_LENGTH, help_text="Comma separated."
+    )
     study_topic_id = id_field(required=False, allow_null=True)
 
 

@@ -25,6 +25,7 @@ class Document(TimestampedModel, SoftDeleteModel):
     sha256 = models.CharField(max_length=64)
     # Stored as ",tag1,tag2," so one LIKE finds a whole tag on every database.
     tags_text = models.CharField(max_length=1000, blank=True, default="")
+    TAGS_INPUT_MAX_LENGTH = 900  # the comma-separated tags a user types: stored with their framing commas, they fit
     extract_status = models.CharField(max_length=10, choices=ExtractStatus.choices, default=ExtractStatus.PENDING)
     extract_error = models.TextField(blank=True, default="")
     extracted_text = models.TextField(blank=True, default="")

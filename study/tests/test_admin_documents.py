@@ -53,10 +53,10 @@ def test_a_stale_change_form_leaves_the_file_and_the_extraction_alone(admin_clie
     document = DocumentFactory(user=user, extract_status="done", extracted_text="LNG is stored at -162 C.")
     stored = (document.file.name, document.file_size, document.sha256)
     page = admin_client.get(reverse("admin:study_document_change", args=[document.pk]))
-    assert set(page.context["adminform"].form.fields) == {"title", "tags_text"}
+    assert set(page.context["adminform"].form.fields) == {"title", "tags"}
     # what the page held before the extraction finished, with another file
     response = admin_client.post(reverse("admin:study_document_change", args=[document.pk]), {
-        "title": "새 제목", "tags_text": ",가스,", "extract_status": "pending", "extracted_text": "",
+        "title": "새 제목", "tags": "가스", "extract_status": "pending", "extracted_text": "",
         "file": SimpleUploadedFile("other.txt", b"something else"), "original_name": "other.txt",
         "file_format": "pdf"})
     assert response.status_code == 302, form_errors(response)
@@ -65,6 +65,31 @@ def test_a_stale_change_form_leaves_the_file_and_the_extraction_alone(admin_clie
     assert (document.extract_status, document.extracted_text) == ("done", "LNG is stored at -162 C.")
     assert (document.file.name, document.file_size, document.sha256) == stored
     assert (document.original_name, document.file_format) == ("note.txt", "txt")
+
+
+def test_tags_are_edited_as_they_are_typed_in_the_api(admin_client, user):
+    document = DocumentFactory(user=user)
+    document.tags = ["가스", "필기"]
+    document.save(update_fields=["tags_text"])
+    url = reverse("admin:study_document_change", args=[document.pk])
+    assert admin_client.get(url).context["adminform"].form["tags"].value() == "가스, 필기"  # not ",가스,필기,"
+    response = admin_client.post(url, {"title": "노트", "tags": "가스,  안전 , ,필기"})
+    assert response.status_code == 302, form_errors(response)
+    document.refresh_from_db()
+    assert document.tags == ["가스", "안전", "필기"]
+    assert document.tags_text == ",가스,안전,필기,"  # what the API's tag filter looks for
+
+
+@pytest.mark.parametrize("url_name", ["admin:study_document_add", "admin:study_document_change"])
+def test_tags_longer_than_the_api_takes_are_a_form_error(admin_client, user, url_name, _isolated_media):
+    document = DocumentFactory(user=user)
+    url = reverse(url_name, args=[document.pk] if url_name.endswith("change") else [])
+    data = {"user": user.pk, "title": "노트", "tags": ",".join(["태그"] * 400),  # 1,199 characters
+            "file": SimpleUploadedFile("note.txt", TEXT, content_type="text/plain")}
+    response = admin_client.post(url, data)
+    assert response.status_code == 200  # was a DataError on tags_text (1,000 characters): a 500
+    assert "tags" in form_errors(response)
+    assert Document.objects.count() == 1
 
 
 def test_a_staff_user_who_may_only_view_documents_cannot_retry_their_extraction(
