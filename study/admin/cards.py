@@ -127,7 +127,10 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
                 else:
                     done = card_services.card_approve(card=obj)
                 if not done:
-                    raise NotFound()
+                    if not _is_live(obj):
+                        raise NotFound()
+                    state = "waiting for review" if obj.needs_review else "approved"
+                    self.refuse_save(request, f"This card was {state} already; nothing was changed.")
         except DuplicateCard:
             self.refuse_save(request, DUPLICATE_MESSAGE)
         except NotFound:  # deleted while the form was open
@@ -161,18 +164,28 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
                 messages.ERROR,
             )
             return
-        approved = [card for card in queryset.filter(needs_review=True) if card_services.card_approve(card=card)]
-        for card in approved:  # (a card deleted meanwhile is left out)
+        selected = list(queryset)
+        approved = [card for card in selected if card_services.card_approve(card=card)]
+        for card in approved:  # (a card approved or deleted meanwhile is left out)
             self.log_change(request, card, "Approved.")
-        self.message_user(request, f"Approved {len(approved)} card(s).", messages.SUCCESS)
+        self.message_user(request, f"Approved {len(approved)} card(s).",
+                          messages.SUCCESS if approved else messages.WARNING)
+        if len(selected) > len(approved):
+            self.message_user(request, f"{len(selected) - len(approved)} card(s) left as they were: approved already "
+                              "(or deleted meanwhile).", messages.INFO)
 
     @admin.action(description="Flag selected cards back to review", permissions=["change"])
     def flag_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
-        flagged = [card for card in queryset
+        selected = list(queryset)
+        flagged = [card for card in selected
                    if card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)]
-        for card in flagged:  # (a card deleted meanwhile is left out)
+        for card in flagged:  # (a card waiting already or deleted meanwhile is left out, its flag as it was)
             self.log_change(request, card, "Flagged back to review.")
-        self.message_user(request, f"Flagged {len(flagged)} card(s) back to review.", messages.SUCCESS)
+        self.message_user(request, f"Flagged {len(flagged)} card(s) back to review.",
+                          messages.SUCCESS if flagged else messages.WARNING)
+        if len(selected) > len(flagged):
+            self.message_user(request, f"{len(selected) - len(flagged)} card(s) left as they were: waiting for review "
+                              "already (or deleted meanwhile).", messages.INFO)
 
     # --- the review queue ----------------------------------------------------------------------
 
@@ -228,6 +241,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             "card_total": card_total,
             "pending_count": pending_count,
             "filters": params,
+            "filtered": any(value is not None for value in filters.values()),
             "users": card_selectors.card_owner_choices(),
             "formats": CardFormat.choices,
             "source_kinds": CardSourceKind.choices,
@@ -266,6 +280,10 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         # Only the cards this request approved: a reviewer's concurrent click approved (and logs) the others.
         for card in MemoCard.objects.filter(id__in=approved).order_by("id"):
             self.log_change(request, card, f"Approved with every card of question #{question_id} in the review queue.")
+        if not approved:
+            self.message_user(request, f"No card of question #{question_id} waits for review (approved meanwhile); "
+                              "nothing was changed.", messages.WARNING)
+            return
         self.message_user(request, f"Approved {len(approved)} card(s) of question #{question_id}.", messages.SUCCESS)
 
     def _card_action(self, request: HttpRequest, action: str) -> None:
@@ -285,8 +303,13 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             else:
                 done = card_services.card_delete(card=card)
                 history, message = "Deleted (soft) in the review queue.", f"Deleted card #{card.pk}."
-            if not done:  # deleted by someone else since it was read above
-                self.message_user(request, "That card no longer exists.", messages.WARNING)
+            if not done:  # approved, flagged or deleted by someone else since the page showed it
+                if not _is_live(card):
+                    self.message_user(request, "That card no longer exists.", messages.WARNING)
+                else:
+                    state = "approved" if action == "approve" else "waiting for review"
+                    self.message_user(request, f"Card #{card.pk} was {state} already; nothing was changed.",
+                                      messages.WARNING)
                 return
             self.log_change(request, card, history)
             self.message_user(request, message, messages.SUCCESS)
@@ -298,8 +321,18 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             _keep_draft(request, card.pk)
             return
         before = {field: getattr(card, field) for field in (*DRAFT_FIELDS, "needs_review")}
+        edits, overtaken = _own_edits(request.POST, form.cleaned_data, stored=before)
+        if overtaken:
+            self.message_user(
+                request,
+                f"Card #{card.pk} was changed meanwhile ({', '.join(overtaken)}: in another tab or by another "
+                "reviewer); nothing was saved. The page shows what it holds now; your edit is kept in its fields.",
+                messages.ERROR,
+            )
+            _keep_draft(request, card.pk)
+            return
         try:
-            card_services.card_update(card=card, **form.cleaned_data)
+            card_services.card_update(card=card, **edits)
         except DuplicateCard:
             self.message_user(request, f"Card #{card.pk}: {DUPLICATE_MESSAGE}", messages.ERROR)
             _keep_draft(request, card.pk)
@@ -307,7 +340,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         except NotFound:  # deleted after the page was shown
             self.message_user(request, "That card no longer exists.", messages.WARNING)
             return
-        changed = [field for field in DRAFT_FIELDS if form.cleaned_data[field] != before[field]]
+        changed = [field for field in DRAFT_FIELDS if field in edits and edits[field] != before[field]]
         self.log_change(request, card, _edit_message(changed, was_pending=before["needs_review"]))
         self.message_user(request, f"Saved and approved card #{card.pk}.", messages.SUCCESS)
 
@@ -315,6 +348,33 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
 DRAFTS_KEY = "review_queue_drafts"
 DRAFT_FIELDS = ("cue", "fact", "cloze_text")
 DRAFT_MAX_CHARS = TEXT_MAX  # per field, as the API's card texts (the session is no place for more)
+
+
+def _is_live(card: MemoCard) -> bool:
+    return MemoCard.objects.live().filter(pk=card.pk).exists()
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Equal as a textarea shows them: browsers send its line breaks as CRLF and the form strips the ends."""
+    return a.replace("\r\n", "\n").strip() == b.replace("\r\n", "\n").strip()
+
+
+def _own_edits(post, cleaned: dict, *, stored: dict) -> tuple[dict, list[str]]:
+    """The fields this reviewer changed on the page (each card's form also sends what it showed, `<field>_was`),
+    and those of them that someone else changed since the page was shown (then nothing is saved).
+
+    A field the reviewer left alone is not sent to card_update, which keeps what the row holds: two tabs editing
+    one card's cue and fact both land, instead of the second writing back the fact its page showed."""
+    edits, overtaken = {}, []
+    for field in DRAFT_FIELDS:
+        shown = post.get(f"{field}_was")
+        if shown is None:  # a form that does not say what it showed: all of it is the reviewer's
+            edits[field] = cleaned[field]
+        elif not _same_text(cleaned[field], shown):
+            edits[field] = cleaned[field]
+            if not _same_text(stored[field], shown) and not _same_text(stored[field], cleaned[field]):
+                overtaken.append(field)
+    return edits, overtaken
 
 
 def _keep_draft(request: HttpRequest, card_id: int) -> None:

@@ -576,3 +576,112 @@ def test_a_card_deleted_before_the_bulk_soft_delete_reaches_it_is_left_out(revie
     assert "Deleted 1 memo card." in messages_of(response)
     assert history(pending["b"]) == []
     assert history(pending["c"]) == [("reviewer", "Deleted (soft).")]
+
+
+# --- two tabs, two reviewers: what the page showed is not what the card holds any more ------------
+
+
+def edit_post(card, *, shown: MemoCard | None = None, **fields) -> dict:
+    """The card's form as a page that showed `shown` (default: the card as stored now) sends it, with `fields`
+    typed in."""
+    shown = shown or card
+    data = {"action": "edit", "card_id": card.pk}
+    for field in ("cue", "fact", "cloze_text"):
+        data[field] = fields.get(field, getattr(shown, field))
+        data[f"{field}_was"] = getattr(shown, field)
+    return data
+
+
+def test_two_tabs_editing_other_fields_of_one_card_both_land(reviewer, pending):
+    card = pending["b"]
+    page = MemoCard.objects.get(pk=card.pk)  # both tabs show the card as it is now
+    response = post_action(reviewer, **edit_post(card, shown=page, fact="영하 161.5도"))
+    assert messages_of(response) == [f"Saved and approved card #{card.pk}."]
+    response = post_action(reviewer, **edit_post(card, shown=page, cue="LNG 액화 온도"))  # the stale tab
+    assert messages_of(response) == [f"Saved and approved card #{card.pk}."]
+    card.refresh_from_db()
+    assert (card.cue, card.fact) == ("LNG 액화 온도", "영하 161.5도")  # the first tab's fact was written back
+
+
+def test_an_edit_of_a_field_someone_changed_meanwhile_is_refused_and_kept(reviewer, pending):
+    card = pending["a"]
+    page = MemoCard.objects.get(pk=card.pk)
+    post_action(reviewer, **edit_post(card, shown=page, fact="메테인"))
+    approved_tab = f"{reverse(QUEUE)}?status=approved"  # where the card is now
+    response = post_action(reviewer, next=approved_tab, **edit_post(card, shown=page, fact="CH4\r\n(메탄)"))
+    assert messages_of(response)[0].startswith(f"Card #{card.pk} was changed meanwhile (fact:")
+    card.refresh_from_db()
+    assert card.fact == "메테인"
+    assert "CH4\r\n(메탄)</textarea>" in html.unescape(response.content.decode())  # the edit comes back to redo
+    # typed again over what the card holds now, it saves; the same text as the other tab is no conflict
+    response = post_action(reviewer, **edit_post(card, shown=page, fact="메테인", cue="주성분?"))
+    assert messages_of(response) == [f"Saved and approved card #{card.pk}."]
+    card.refresh_from_db()
+    assert (card.cue, card.fact) == ("주성분?", "메테인")
+
+
+def test_line_breaks_as_browsers_send_them_are_no_edit(reviewer, pending):
+    card = pending["b"]
+    MemoCard.objects.filter(pk=card.pk).update(fact="영하\n162도")
+    card.refresh_from_db()
+    data = edit_post(card, fact="영하\r\n162도", cue="새 큐")
+    data["fact_was"] = "영하\r\n162도"
+    assert messages_of(post_action(reviewer, **data)) == [f"Saved and approved card #{card.pk}."]
+    assert history(card)[-1][1] == "Changed cue and approved in the review queue."
+
+
+def test_approving_or_flagging_a_card_already_in_that_state_says_so_and_logs_nothing(reviewer, pending, user):
+    card = pending["a"]
+    post_action(reviewer, action="approve", card_id=card.pk)
+    logged = LogEntry.objects.count()
+    response = post_action(reviewer, action="approve", card_id=card.pk)  # the second tab
+    assert messages_of(response) == [f"Card #{card.pk} was approved already; nothing was changed."]
+    assert LogEntry.objects.count() == logged
+
+    flagged = pending["c"]
+    card_services.card_approve(card=flagged)
+    card_services.card_flag(card=flagged)  # the learner sent it back
+    response = post_action(reviewer, action="flag", card_id=flagged.pk)
+    assert messages_of(response) == [f"Card #{flagged.pk} was waiting for review already; nothing was changed."]
+    flagged.refresh_from_db()
+    assert flagged.flagged_by == "user"  # still says who sent it back
+
+    response = post_action(reviewer, action="approve_question", question_id=pending["q1"].pk)
+    assert messages_of(response) == [f"Approved 1 card(s) of question #{pending['q1'].pk}."]  # b; a was approved
+    response = post_action(reviewer, action="approve_question", question_id=pending["q1"].pk)
+    assert messages_of(response) == [
+        f"No card of question #{pending['q1'].pk} waits for review (approved meanwhile); nothing was changed."]
+
+
+def test_bulk_actions_count_what_they_changed(reviewer, pending):
+    card_services.card_flag(card=card_services.card_update(card=pending["c"], fact="THT (테트라하이드로티오펜)"))
+    changelist = reverse("admin:study_memocard_changelist")
+    ids = [pending[key].pk for key in ("a", "b", "c")]
+    card_services.card_approve(card=pending["a"])
+    response = reviewer.post(changelist, {"action": "flag_selected", "_selected_action": ids}, follow=True)
+    assert messages_of(response) == ["Flagged 1 card(s) back to review.",
+                                     "2 card(s) left as they were: waiting for review already (or deleted meanwhile)."]
+    assert MemoCard.objects.get(pk=pending["c"].pk).flagged_by == "user"
+    response = reviewer.post(changelist, {"action": "approve_selected", "_selected_action": [pending["a"].pk]},
+                             follow=True)
+    assert messages_of(response) == ["Approved 1 card(s)."]
+    response = reviewer.post(changelist, {"action": "approve_selected", "_selected_action": [pending["a"].pk]},
+                             follow=True)
+    assert messages_of(response) == ["Approved 0 card(s).",
+                                     "1 card(s) left as they were: approved already (or deleted meanwhile)."]
+
+
+def test_a_filter_that_matches_nothing_does_not_say_the_queue_is_empty(reviewer, pending):
+    page = reviewer.get(reverse(QUEUE), {"q": "없는 글자"}).content.decode()
+    assert "No pending cards match these filters." in page
+    assert "Every card is approved" not in page
+    assert "Every card is approved" not in reviewer.get(reverse(QUEUE)).content.decode()  # 3 wait
+    MemoCard.objects.update(needs_review=False)
+    assert "Nothing waits for review. Every card is approved." in reviewer.get(reverse(QUEUE)).content.decode()
+
+
+def test_each_card_form_says_what_it_showed(reviewer, pending):
+    page = reviewer.get(reverse(QUEUE)).content.decode()
+    card = pending["b"]
+    for field in ("cue", "fact", "cloze_text"):
+        assert f'name="{field}_was" value="{html.escape(getattr(card, field))}"' in page
