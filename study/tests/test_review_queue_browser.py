@@ -121,6 +121,25 @@ def test_reviewer_works_through_the_queue(live_server, page):
     # delete one: it leaves the queue
     page.locator(".rq-tabs").get_by_role("link", name="Pending").click()
     assert page.locator(f"#card-{odorant.pk} .rq-flag").inner_text().startswith("Flagged by reviewer")
+
+    # typed into a card, then "Approve": the page asks before dropping the edit; dismissed, nothing is sent
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator(f"#card-{odorant.pk} textarea[name=fact]").fill("THT")
+    page.locator(f"#card-{odorant.pk}").get_by_role("button", name="Approve", exact=True).click()
+    assert asked and "is not saved" in asked[0]
+    assert page.locator(f"#card-{odorant.pk} textarea[name=fact]").input_value() == "THT"  # still on the page
+    page.reload()
+
+    # on a phone the question keeps its width: the "approve all" button goes below it
+    page.set_viewport_size({"width": 390, "height": 844})
+    heading = page.locator(f"section[data-question-id='{q2.pk}'] h2").bounding_box()
+    assert heading["width"] > 250, heading
+    article = page.locator(f"#card-{odorant.pk}").bounding_box()
+    field = page.locator(f"#card-{odorant.pk} textarea[name=fact]").bounding_box()
+    assert field["x"] + field["width"] <= article["x"] + article["width"], (field, article)
+    page.screenshot(path=str(ARTIFACTS / "review_queue_phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 1000})
     page.once("dialog", lambda dialog: dialog.accept())  # "Delete card #…?"
     page.locator(f"#card-{cloze.pk}").get_by_role("button", name="Delete").click()
     page.wait_for_selector(".messagelist")
