@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -59,8 +60,10 @@ class MemoCardForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         fact = data.get("fact")
-        if fact and "fact" in self.changed_data and card_selectors.card_duplicate_exists(card=self.instance, fact=fact):
-            self.add_error("fact", DUPLICATE_MESSAGE)
+        if fact and "fact" in self.changed_data:
+            other = card_selectors.card_duplicate_of(card=self.instance, fact=fact)
+            if other is not None:
+                self.add_error("fact", _duplicate_message(other))
         return data
 
 
@@ -317,7 +320,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         form = CardEditForm(request.POST)
         if not form.is_valid():
             errors = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in form.errors.items())
-            self.message_user(request, f"Card #{card.pk} was not saved ({errors}).", messages.ERROR)
+            self.message_user(request, f"Card #{card.pk} was not saved: {errors}", messages.ERROR)
             _keep_draft(request, card.pk)
             return
         before = {field: getattr(card, field) for field in (*DRAFT_FIELDS, "needs_review")}
@@ -334,7 +337,9 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         try:
             card_services.card_update(card=card, **edits)
         except DuplicateCard:
-            self.message_user(request, f"Card #{card.pk}: {DUPLICATE_MESSAGE}", messages.ERROR)
+            other = card_selectors.card_duplicate_of(card=card, fact=form.cleaned_data["fact"])
+            text = _duplicate_message(other) if other is not None else DUPLICATE_MESSAGE  # (gone meanwhile)
+            self.message_user(request, format_html("Card #{}: {}", card.pk, text), messages.ERROR)
             _keep_draft(request, card.pk)
             return
         except NotFound:  # deleted after the page was shown
@@ -348,6 +353,14 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
 DRAFTS_KEY = "review_queue_drafts"
 DRAFT_FIELDS = ("cue", "fact", "cloze_text")
 DRAFT_MAX_CHARS = TEXT_MAX  # per field, as the API's card texts (the session is no place for more)
+
+
+def _duplicate_message(other: MemoCard) -> str:
+    """DUPLICATE_MESSAGE naming the other card, with a link to it (it may be on the other tab of the queue)."""
+    state = "waiting for review" if other.needs_review else "approved"
+    url = reverse("admin:study_memocard_change", args=[other.pk])
+    return format_html('The same fact is on card <a href="{}">#{}</a> ({}) of this user; nothing was changed.',
+                       url, other.pk, state)
 
 
 def _is_live(card: MemoCard) -> bool:

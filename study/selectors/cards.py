@@ -281,10 +281,11 @@ def cards_needing_review_count(*, user: AbstractBaseUser | None = None) -> int:
     return _live_cards(user).filter(needs_review=True).count()
 
 
-def card_duplicate_exists(*, card: MemoCard, fact: str) -> bool:
-    """Would `card` with this fact collide with another live card of its owner? (form-level hint)."""
+def card_duplicate_of(*, card: MemoCard, fact: str) -> MemoCard | None:
+    """The other live card of its owner that `card` with this fact would collide with, if any (to name it)."""
     dedup_hash = card_dedup_hash(source_question_id=card.source_question_id, card_format=card.format, fact=fact)
-    return MemoCard.objects.live().filter(user_id=card.user_id, dedup_hash=dedup_hash).exclude(pk=card.pk).exists()
+    return (MemoCard.objects.live().filter(user_id=card.user_id, dedup_hash=dedup_hash).exclude(pk=card.pk)
+            .only("id", "needs_review").first())
 
 
 def review_queue_filtered(

@@ -208,10 +208,13 @@ def test_edit_approves_and_recomputes_hash(reviewer, pending):
 
 
 def test_duplicate_edit_shows_a_message_and_changes_nothing(reviewer, pending):
-    card_candidate_create(question=pending["q1"], card_format="qa", cue="other", fact="에탄")
+    other = card_candidate_create(question=pending["q1"], card_format="qa", cue="other", fact="에탄")
     response = post_action(reviewer, action="edit", card_id=pending["a"].pk, cue="c", fact="에탄.", cloze_text="")
     assert response.status_code == 200
-    assert any("same fact" in m for m in messages_of(response))
+    link = reverse("admin:study_memocard_change", args=[other.pk])
+    assert messages_of(response) == [f'Card #{pending["a"].pk}: The same fact is on card <a href="{link}">#{other.pk}'
+                                     "</a> (waiting for review) of this user; nothing was changed."]
+    assert f'<a href="{link}">#{other.pk}</a>' in response.content.decode()  # a link, not escaped text
     pending["a"].refresh_from_db()
     assert pending["a"].fact == "메탄" and pending["a"].needs_review
     assert outbox() == []
@@ -219,7 +222,7 @@ def test_duplicate_edit_shows_a_message_and_changes_nothing(reviewer, pending):
 
 def test_empty_fact_is_refused_with_a_message(reviewer, pending):
     response = post_action(reviewer, action="edit", card_id=pending["a"].pk, cue="c", fact="", cloze_text="")
-    assert any("was not saved" in m for m in messages_of(response))
+    assert messages_of(response) == [f'Card #{pending["a"].pk} was not saved: fact: This field is required.']
     pending["a"].refresh_from_db()
     assert pending["a"].fact == "메탄"
 
@@ -333,7 +336,8 @@ def test_change_form_edit_goes_through_card_update(reviewer, pending):
 
 
 def test_change_form_duplicate_is_a_form_error(reviewer, pending):
-    card_candidate_create(question=pending["q1"], card_format="qa", cue="x", fact="에탄")
+    other = card_candidate_create(question=pending["q1"], card_format="qa", cue="x", fact="에탄")
+    card_services.card_approve(card=other)
     card = pending["a"]
     url = reverse("admin:study_memocard_change", args=[card.pk])
     data = {"cue": card.cue, "fact": "에탄", "cloze_text": "", "needs_review": "on",
@@ -341,7 +345,7 @@ def test_change_form_duplicate_is_a_form_error(reviewer, pending):
             "evidence-MAX_NUM_FORMS": "1000", "evidence-0-id": card.evidence.get().pk, "evidence-0-card": card.pk}
     response = reviewer.post(url, data)
     assert response.status_code == 200
-    assert "same fact" in str(response.context["adminform"].form.errors)
+    assert f">#{other.pk}</a> (approved) of this user" in str(response.context["adminform"].form.errors)
     card.refresh_from_db()
     assert card.fact == "메탄"
 
@@ -380,7 +384,7 @@ def test_card_texts_longer_than_the_api_allows_are_refused(reviewer, pending):
     assert response.status_code == 200 and "cue" in response.context["adminform"].form.errors
     response = post_action(reviewer, action="edit", card_id=card.pk, cue="가" * 10_001, fact=card.fact,
                            cloze_text=card.cloze_text)
-    assert any(m.startswith(f"Card #{card.pk} was not saved (cue:") for m in messages_of(response))
+    assert any(m.startswith(f"Card #{card.pk} was not saved: cue:") for m in messages_of(response))
     card.refresh_from_db()
     assert card.cue == "LNG"
 
