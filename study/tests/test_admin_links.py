@@ -173,16 +173,18 @@ def messages_on(response) -> list[str]:
 def test_links_that_swap_their_documents_refuse_the_whole_save(admin_client, user):
     """The formset sees no duplicate in the final rows, but Django saves them one by one and the first collides
     with the second (was an IntegrityError on the unique key, a 500)."""
+    def refused(url: str, data: dict) -> None:
+        response = admin_client.post(url, data)
+        assert response.status_code == 302 and response.url == url  # the form again, with the message
+        assert any("change them one at a time" in message for message in messages_on(response))
+
     first, second = DocumentFactory(user=user), DocumentFactory(user=user)
     session = StudySessionFactory(user=user, subject="가스일반")
     assets = [SessionAssetFactory(session=session, document=doc, asset_type="reference", role=None)
               for doc in (first, second)]
     data = session_form(session, subject="바뀐 과목", **inline_management("assets", 2, initial=2),
                         **asset_row(0, second, asset=assets[0]), **asset_row(1, first, asset=assets[1]))
-    url = reverse("admin:study_studysession_change", args=[session.pk])
-    response = admin_client.post(url, data)
-    assert response.status_code == 302 and response.url == url
-    assert any("change them one at a time" in message for message in messages_on(response))
+    refused(reverse("admin:study_studysession_change", args=[session.pk]), data)
     assert [asset.document_id for asset in SessionAsset.objects.order_by("pk")] == [first.pk, second.pk]
     session.refresh_from_db()
     assert session.subject == "가스일반"  # the session's own change went with its links
@@ -195,10 +197,7 @@ def test_links_that_swap_their_documents_refuse_the_whole_save(admin_client, use
     for index, (link, doc) in enumerate(zip(links, (second, first), strict=True)):
         data |= {f"document_links-{index}-id": link.pk, f"document_links-{index}-topic": topic.pk,
                  f"document_links-{index}-document": doc.pk}
-    url = reverse("admin:study_studytopic_change", args=[topic.pk])
-    response = admin_client.post(url, data)
-    assert response.status_code == 302 and response.url == url
-    assert any("change them one at a time" in message for message in messages_on(response))
+    refused(reverse("admin:study_studytopic_change", args=[topic.pk]), data)
     assert [link.document_id for link in TopicDocument.objects.order_by("pk")] == [first.pk, second.pk]
     topic.refresh_from_db()
     assert topic.name == "주제"
