@@ -96,7 +96,7 @@ def test_queue_shows_groups_with_question_evidence_and_owner(reviewer, pending, 
     assert "정답 <b>1. 메탄</b>" in html
     assert "LNG는 메탄이 주성분" in html
     assert "LNG는 ____에서 액화한다" in html
-    assert "Flagged by user" in html
+    assert "Sent back by the learner" in html
     assert user.username in html and "second-learner" in html
     assert response.context["pending_count"] == 4
 
@@ -420,7 +420,7 @@ def test_groups_with_a_flagged_card_come_first_and_keep_their_origin(reviewer, p
     assert [g.source_question_id for g in groups[1:]] == [pending["q1"].pk, pending["q2"].pk]
     page = response.content.decode()
     flagged_card = page[page.index(f'id="card-{later.pk}"'):page.index(f'id="card-{pending["a"].pk}"')]
-    assert "Flagged by user" in flagged_card and "Machine-made" in flagged_card
+    assert "Sent back by the learner" in flagged_card and "Machine-made" in flagged_card
 
 
 def test_an_edit_that_was_not_saved_comes_back_in_its_card_once(reviewer, pending):

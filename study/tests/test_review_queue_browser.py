@@ -120,7 +120,7 @@ def test_reviewer_works_through_the_queue(live_server, page):
 
     # delete one: it leaves the queue
     page.locator(".rq-tabs").get_by_role("link", name="Pending").click()
-    assert page.locator(f"#card-{odorant.pk} .rq-flag").inner_text().startswith("Flagged by reviewer")
+    assert page.locator(f"#card-{odorant.pk} .rq-flag").inner_text().startswith("Sent back by a reviewer")
 
     # typed into a card, then "Approve": the page asks before dropping the edit; dismissed, nothing is sent
     asked = []
