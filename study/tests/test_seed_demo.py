@@ -48,3 +48,24 @@ def test_the_demo_is_written_at_once_and_its_tasks_sent_on_commit(user, settings
         send()
     assert Published.objects.filter(kind="study_question").count() == models.Question.objects.count()
     assert not models.Document.objects.filter(user=user, extract_status="pending").exists()
+
+
+@pytest.mark.django_db(transaction=True)  # a real COMMIT, then the callbacks sent after it
+def test_an_interrupt_after_the_commit_keeps_the_files_of_the_stored_documents(user, settings, monkeypatch):
+    from django.db import transaction
+
+    from study.management.commands import seed_demo
+
+    language = seed_demo.Command._language
+
+    def interrupted_after_commit(self, owner):
+        language(self, owner)
+        transaction.on_commit(lambda: (_ for _ in ()).throw(KeyboardInterrupt()))  # Ctrl-C while tasks are sent
+
+    monkeypatch.setattr(seed_demo.Command, "_language", interrupted_after_commit)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("seed_demo", "--user", user.username, stdout=StringIO())
+    documents = models.Document.objects.filter(user=user)
+    assert documents.exists()  # committed
+    assert all(document.file.storage.exists(document.file.name) for document in documents)
+    assert len(stored_files(settings)) == documents.count()

@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.transaction import TransactionManagementError
 from PIL import Image, ImageDraw
 
 from study import scheduling
@@ -70,8 +71,7 @@ class Command(BaseCommand):
                 self._review_queue(user, topic)
                 self._language(user)
         except BaseException as exc:
-            for name in self.stored_files:  # the rows are rolled back; their files would be orphans
-                default_storage.delete(name)
+            self._delete_files_of_rows_not_stored()
             if isinstance(exc, ApiError):  # a rule a service enforces, e.g. a topic name already taken
                 raise CommandError(f"demo data not created, nothing was written: {exc.detail}") from exc
             raise
@@ -80,6 +80,20 @@ class Command(BaseCommand):
             f"demo data for {username!r}: {Question.objects.filter(user=user).count()} questions, "
             f"{MemoCard.objects.filter(user=user).count()} cards ({pending} waiting for review)"
         ))
+
+    def _delete_files_of_rows_not_stored(self) -> None:
+        """After a failure: the files whose documents were rolled back would be orphans. An interrupt (Ctrl-C) can
+        also land in the COMMIT itself or in a task sent after it, when the rows are stored: their files stay.
+        When the database cannot be asked, every file stays (`sweep_orphan_files` removes orphans later; a deleted
+        file of a stored document would be lost)."""
+        try:
+            stored = set(Document.objects.filter(file__in=self.stored_files).values_list("file", flat=True))
+        except (DatabaseError, TransactionManagementError):  # the connection went with the interrupt
+            self.stderr.write("seed_demo: could not tell which files were committed; all of them are kept")
+            return
+        for name in self.stored_files:
+            if name not in stored:
+                default_storage.delete(name)
 
     def _certification(self, user) -> StudyTopic:
         topic = topic_create(user=user, name=CERT_TOPIC, study_type="certification",
