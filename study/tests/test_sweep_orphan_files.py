@@ -147,7 +147,9 @@ def test_names_are_checked_in_batches_not_one_query_per_file(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("option", "value"), [("--batch-size", "0"), ("--older-than-minutes", "0"), ("--older-than-minutes", "2000000000")]
+    ("option", "value"),
+    [("--batch-size", "0"), ("--batch-size", "100001"), ("--older-than-minutes", "0"),
+     ("--older-than-minutes", "2000000000")],
 )
 def test_out_of_range_options_are_refused(_isolated_media, option, value):
     stray = orphan(_isolated_media, "documents/2026/11/0123abcd.txt")

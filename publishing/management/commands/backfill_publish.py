@@ -11,9 +11,9 @@ from tqdm import tqdm
 
 from publishing.models import Published, PublishKind
 from publishing.services import PublishCounts, publish_sources
+from study.management.commands._progress import MAX_BATCH_SIZE
 from study.models import CardProgress, MemoCard, Question, StudyTopic
 
-MAX_BATCH_SIZE = 100_000  # one statement's rows; more only costs memory
 SOURCES = {
     PublishKind.STUDY_TOPIC: StudyTopic,
     PublishKind.STUDY_QUESTION: Question,

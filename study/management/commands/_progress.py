@@ -10,6 +10,8 @@ from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
 
+MAX_BATCH_SIZE = 100_000  # the rows (or file names) of one statement in a batched command: more only costs memory
+
 
 class Progress:
     """Call `step(message)` once per item; `close()` at the end."""

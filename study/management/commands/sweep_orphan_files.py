@@ -8,6 +8,8 @@ from tqdm import tqdm
 
 from study.services.documents import OrphanSweep, document_orphan_files_sweep
 
+from ._progress import MAX_BATCH_SIZE
+
 MAX_GRACE_MINUTES = 525_600
 
 
@@ -27,11 +29,11 @@ class Command(BaseCommand):
             "committed yet.",
         )
         parser.add_argument("--batch-size", type=int, default=500,
-                            help="File names checked per database query (default 500).")
+                            help=f"File names checked per database query (1..{MAX_BATCH_SIZE}, default 500).")
 
     def handle(self, *args, dry_run: bool, older_than_minutes: int, batch_size: int, **options) -> None:
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
         # Zero would race uploads in flight: their file exists before their row commits.
         if not 1 <= older_than_minutes <= MAX_GRACE_MINUTES:
             raise CommandError(f"--older-than-minutes must be between 1 and {MAX_GRACE_MINUTES} (a year)")
