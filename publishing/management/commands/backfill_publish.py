@@ -26,7 +26,8 @@ class Command(BaseCommand):
     help = "Project every row of a kind (or all kinds) into the published read model; idempotent."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--kind", required=True, choices=[*PublishKind.values, "all"])
+        parser.add_argument("--kind", required=True, choices=[*PublishKind.values, "all"],
+                            help="The kind to re-project, or all of them (in reference order).")
         parser.add_argument("--user", type=int, default=None, help="Only rows of this user id.")
         parser.add_argument("--batch-size", type=int, default=500,
                             help=f"Rows per batch and transaction (1..{MAX_BATCH_SIZE}, default 500).")

@@ -14,7 +14,8 @@ class Command(BaseCommand):
     help = "Retry text extraction of live documents with the given extract status (default: failed)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--status", choices=["failed", "pending", "skipped"], default="failed")
+        parser.add_argument("--status", choices=["failed", "pending", "skipped"], default="failed",
+                            help="which documents to extract again (default failed)")
         parser.add_argument("--dry-run", action="store_true", help="only list what would be retried")
         parser.add_argument("--enqueue", action="store_true", help="send to the Celery workers instead of running here")
 
