@@ -62,16 +62,11 @@ def explain_questions(question_ids: list[int]) -> int:
     """Fan-out of a finalized session's explanations: one explain_question message per id, sent from a worker.
 
     Finalize sends this one message instead of one per wrong answer (each send costs the request ~0.5 ms).
-    A failed send is logged, like enqueue_on_commit; `backfill_explanations` re-enqueues what is missing.
+    A failed send is logged (send_or_log); `backfill_explanations` re-enqueues what is missing.
     """
-    sent = 0
-    for question_id in question_ids:
-        try:
-            explain_question.apply_async(args=(question_id,))
-            sent += 1
-        except Exception:  # the broker may be down; the question simply stays unexplained until a backfill
-            logger.exception("could not enqueue explain_question(%s)", question_id)
-    return sent
+    from studyserver.celery import send_or_log
+
+    return sum(send_or_log(explain_question, question_id) for question_id in question_ids)
 
 
 @shared_task(**RETRY, soft_time_limit=60, time_limit=90)

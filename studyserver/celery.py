@@ -25,18 +25,22 @@ def report_configuration_errors(**kwargs) -> None:
         logger.error("%s", message)
 
 
-def enqueue_on_commit(task, *args, **kwargs) -> None:
-    """Send `task` after the current transaction commits; a broker failure is logged, never raised.
+def send_or_log(task, *args, **kwargs) -> bool:
+    """Send `task` now; a broker failure is logged, never raised. Whether it was sent.
 
     Work that must not be lost is recorded in the database first (outbox, a pending status)
-    so a periodic sweep or a retry command can pick it up when a kick is lost.
+    so a periodic sweep or a retry command can pick it up when a send is lost.
     """
+    try:
+        task.apply_async(args=args, kwargs=kwargs)
+    except Exception:  # the broker may be down; the state in the DB survives
+        logger.exception("could not enqueue %s%r", task.name, args)
+        return False
+    return True
+
+
+def enqueue_on_commit(task, *args, **kwargs) -> None:
+    """Send `task` after the current transaction commits (send_or_log)."""
     from django.db import transaction
 
-    def send() -> None:
-        try:
-            task.apply_async(args=args, kwargs=kwargs)
-        except Exception:  # the broker may be down; the state in the DB survives
-            logger.exception("could not enqueue %s%r", task.name, args)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: send_or_log(task, *args, **kwargs))

@@ -29,6 +29,7 @@ from study.models import Document
 from study.models.documents import ExtractStatus
 from study.models.sessions import AssetType
 from study.services.sessions import sessions_ocr_text_fill
+from studyserver.celery import send_or_log
 from studyserver.locks import advisory_session_lock
 
 logger = logging.getLogger(__name__)
@@ -212,13 +213,7 @@ def documents_pending_resend(*, older_than: timedelta = EXTRACT_STALE_AFTER, lim
     )
     document_ids = list(stale.order_by("updated_at", "id").values_list("id", flat=True)[:limit])
     Document.objects.filter(pk__in=document_ids).update(updated_at=now)
-    sent = 0
-    for document_id in document_ids:
-        try:
-            extract_document.apply_async(args=(document_id,))
-            sent += 1
-        except Exception:  # the broker went away; the next sweep sends it again
-            logger.exception("extracts sweep: could not send the extraction of document %s", document_id)
+    sent = sum(send_or_log(extract_document, document_id) for document_id in document_ids)  # a lost one: next sweep
     if document_ids:
         logger.info("extracts sweep: sent %d of %d stale pending document(s)", sent, len(document_ids))
     return sent

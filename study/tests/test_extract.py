@@ -481,7 +481,7 @@ class TestExtractsSweep:
         doc = make_document(user, b"text", "a.txt", "txt")
         self.age(doc, 45)
         sent = []
-        monkeypatch.setattr(extract_document, "apply_async", lambda args: sent.append(args))
+        monkeypatch.setattr(extract_document, "apply_async", lambda args, kwargs: sent.append(args))
         assert documents_pending_resend() == 1
         assert documents_pending_resend() == 0  # still queued somewhere: not sent again at once
         assert sent == [(doc.id,)]
@@ -492,14 +492,14 @@ class TestExtractsSweep:
         doc = make_document(user, b"text", "a.txt", "txt")
         self.age(doc, 31)
 
-        def refused(args):
+        def refused(args, kwargs):
             raise ConnectionRefusedError("broker down")
 
         monkeypatch.setattr(extract_document, "apply_async", refused)
         assert documents_pending_resend() == 0
-        assert f"could not send the extraction of document {doc.id}" in caplog.text
+        assert f"could not enqueue {extract_document.name}({doc.id},)" in caplog.text
         self.age(doc, 31)
-        monkeypatch.setattr(extract_document, "apply_async", lambda args: None)
+        monkeypatch.setattr(extract_document, "apply_async", lambda args, kwargs: None)
         assert documents_pending_resend() == 1
 
     def test_the_sweep_is_scheduled(self, settings):
