@@ -27,13 +27,14 @@ class SoftDeleteModel(models.Model):
     class Meta:
         abstract = True
 
-    def update_if_live(self, **values) -> bool:
-        """Write `values` to this row, and onto this instance, only while the row is live; whether it was.
+    def update_if_live(self, condition: dict | None = None, /, **values) -> bool:
+        """Write `values` to this row, and onto this instance, only while the row is live (and matches `condition`,
+        field lookups); whether it was.
 
         A conditional UPDATE: a write (a delete too) that read the row before a concurrent delete committed waits
         for that delete, then finds no live row, and its caller changes and publishes nothing.
         """
-        if not type(self).objects.live().filter(pk=self.pk).update(**values):
+        if not type(self).objects.live().filter(pk=self.pk, **(condition or {})).update(**values):
             return False
         for field, value in values.items():
             setattr(self, field, value)

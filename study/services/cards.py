@@ -162,22 +162,12 @@ def card_update(
     return card
 
 
-def _update_if_live_and(card: MemoCard, condition: dict, **values) -> bool:
-    """Write `values` to the card, and onto this instance, only while it is live and matches `condition`: whether
-    it did (a conditional UPDATE, like update_if_live)."""
-    if not MemoCard.objects.live().filter(pk=card.pk, **condition).update(**values):
-        return False
-    for field, value in values.items():
-        setattr(card, field, value)
-    return True
-
-
 def card_approve(*, card: MemoCard) -> bool:
     """Approve one card waiting for review: it enters the due list and the deck. False when it no longer waits
     (approved or deleted meanwhile): no change, no publish."""
     now = timezone.now()
     with transaction.atomic():
-        if not _update_if_live_and(card, {"needs_review": True}, needs_review=False, flagged_by="", flagged_at=None,
+        if not card.update_if_live({"needs_review": True}, needs_review=False, flagged_by="", flagged_at=None,
                                    reviewed_at=now, updated_at=now):
             return False
         _publish_card(card)
@@ -211,7 +201,7 @@ def card_flag(*, card: MemoCard, flagged_by: str = FLAGGED_BY_USER) -> bool:
     approved (waiting already, or deleted meanwhile): no change, so who flagged it first stays."""
     now = timezone.now()
     with transaction.atomic():
-        if not _update_if_live_and(card, {"needs_review": False}, needs_review=True, flagged_by=flagged_by,
+        if not card.update_if_live({"needs_review": False}, needs_review=True, flagged_by=flagged_by,
                                    flagged_at=now, updated_at=now):
             return False
         _publish_card(card)
