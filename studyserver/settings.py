@@ -276,8 +276,8 @@ if CELERY_SLOW_QUEUE == CELERY_TASK_DEFAULT_QUEUE:
     raise ImproperlyConfigured(f"CELERY_SLOW_QUEUE must differ from the default queue {CELERY_TASK_DEFAULT_QUEUE!r}")
 CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name)
                       for name in (CELERY_TASK_DEFAULT_QUEUE, CELERY_SLOW_QUEUE)]
-# The one routing table. Every task not listed runs on the default queue: the publish drain and both
-# beat sweeps (publishing.tasks.publish_drain / publish_sweep, study.tasks.analyses_sweep / extracts_sweep) and the
+# The one routing table. Every task not listed runs on the default queue: the publish drain, the beat sweeps
+# (publishing.tasks.publish_drain / publish_sweep, study.tasks.analyses_sweep / extracts_sweep) and the
 # explanations fan-out (study.tasks.explain_questions), which only sends one explain_question per id.
 CELERY_TASK_ROUTES = {
     "study.tasks.extract_document": {"queue": CELERY_SLOW_QUEUE},  # text extraction and OCR: up to minutes
