@@ -67,7 +67,7 @@ def test_explanations_leave_as_one_fan_out_message(user, django_capture_on_commi
 def test_fan_out_sends_one_explanation_per_question_and_survives_a_failed_send():
     calls = []
 
-    def send(*, args):
+    def send(*, args, kwargs):
         calls.append(args[0])
         if args[0] == 2:
             raise ConnectionError("broker down")
