@@ -163,6 +163,17 @@ def test_terminal_gets_a_progress_bar_with_rate(data):
     assert "5/5 rows (" not in text  # no plain progress lines on a terminal
 
 
+def test_verbosity_0_prints_nothing_even_on_a_terminal(data):
+    out = Terminal()
+    call_command("backfill_publish", "--kind", "all", "--batch-size", "2", "-v", "0", stdout=out)
+    assert out.getvalue() == ""
+    assert Published.objects.filter(kind=PublishKind.STUDY_QUESTION).count() == 5
+    # a dry run's counts are what it is run for
+    assert backfill("--kind", "all", "--dry-run", "-v", "0").strip() == (
+        "dry run: would have published 0, tombstoned 0, unchanged 14"
+    )
+
+
 @pytest.mark.parametrize(
     "args", [("--batch-size", "0"), ("--batch-size", "99999999999999999999"), ("--user", "999999999")]
 )

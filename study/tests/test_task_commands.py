@@ -91,6 +91,22 @@ class TestRetryExtract:
         with pytest.raises(CommandError):
             call_command("retry_extract", "--status", "done", stdout=StringIO())
 
+    def test_verbosity_0_prints_nothing_but_errors_still_fail(self, documents, monkeypatch):
+        from study.management.commands import retry_extract
+
+        assert run("retry_extract", "-v", "0") == ""
+        assert status_of(documents["failed"]) == "done"
+
+        def breaks(*, document_id: int) -> str:
+            raise ConnectionError("storage unreachable")
+
+        monkeypatch.setattr(retry_extract, "document_extract", breaks)
+        out, err = StringIO(), StringIO()
+        with pytest.raises(CommandError, match="retry_extract: error 1"):
+            call_command("retry_extract", "--status", "pending", "-v", "0", stdout=out, stderr=err)
+        assert out.getvalue() == ""
+        assert "ConnectionError: storage unreachable" in err.getvalue()
+
 
 @pytest.fixture
 def missed_questions(user, other_user):
@@ -121,6 +137,10 @@ class TestBackfillExplanations:
         assert q["right"].id not in explained
         assert MemoCard.objects.filter(source_question=q["wrong"], needs_review=True).count() == 2
         assert "0 question(s) to explain" in run("backfill_explanations")
+
+    def test_verbosity_0_prints_nothing(self, missed_questions):
+        assert run("backfill_explanations", "-v", "0") == ""
+        assert QuestionExplanation.objects.filter(question=missed_questions["wrong"]).exists()
 
     def test_topic_filter_and_dry_run(self, missed_questions):
         q = missed_questions

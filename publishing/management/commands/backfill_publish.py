@@ -43,23 +43,27 @@ class Command(BaseCommand):
         # A dry run keeps the rows it would have inserted, so a row referenced from many batches (and kinds)
         # counts once, as a real run writes it once.
         inserted: set | None = set() if dry_run else None
+        quiet = options["verbosity"] < 1
         for one_kind in kinds:
             total.add(self._backfill_kind(one_kind, user_id=user, batch_size=batch_size, dry_run=dry_run,
-                                          dry_run_inserted=inserted))
+                                          dry_run_inserted=inserted, quiet=quiet))
+        if quiet and not dry_run:  # a dry run's counts are what it is run for
+            return
         prefix = "dry run: would have " if dry_run else ""
         self.stdout.write(
             f"{prefix}published {total.published}, tombstoned {total.tombstoned}, unchanged {total.unchanged}"
         )
 
     def _backfill_kind(
-        self, kind: str, *, user_id: int | None, batch_size: int, dry_run: bool, dry_run_inserted: set | None
+        self, kind: str, *, user_id: int | None, batch_size: int, dry_run: bool, dry_run_inserted: set | None,
+        quiet: bool = False,
     ) -> PublishCounts:
         queryset = SOURCES[kind].objects.all()
         if user_id is not None:
             queryset = queryset.filter(user_id=user_id)
         row_count = queryset.count()
         counts = PublishCounts()
-        interactive = self.stdout.isatty()
+        interactive = self.stdout.isatty() and not quiet
         bar = tqdm(total=row_count, desc=kind, unit="rows", file=self.stdout._out, disable=not interactive)
         started = time.monotonic()
         done = 0
@@ -69,7 +73,7 @@ class Command(BaseCommand):
             counts.add(batch)
             done += len(ids)
             bar.update(len(ids))
-            if not interactive:
+            if not interactive and not quiet:
                 rate = done / max(time.monotonic() - started, 1e-6)
                 self.stdout.write(f"{kind}: {done}/{row_count} rows ({rate:.0f} rows/s)")
         bar.close()

@@ -14,17 +14,21 @@ MAX_BATCH_SIZE = 100_000  # the rows (or file names) of one statement in a batch
 
 
 class Progress:
-    """Call `step(message)` once per item; `close()` at the end."""
+    """Call `step(message)` once per item; `close()` at the end. Silent at verbosity 0 (`-v 0`)."""
 
-    def __init__(self, *, stdout, total: int, desc: str) -> None:
+    def __init__(self, *, stdout, total: int, desc: str, verbosity: int = 1) -> None:
         self.stdout = stdout
         self.total = total
         self.done = 0
+        self.quiet = verbosity < 1
         self.started = time.monotonic()
-        self.bar = tqdm(total=total, desc=desc, file=stdout._out, unit="item") if stdout.isatty() else None
+        interactive = stdout.isatty() and not self.quiet
+        self.bar = tqdm(total=total, desc=desc, file=stdout._out, unit="item") if interactive else None
 
     def step(self, message: str) -> None:
         self.done += 1
+        if self.quiet:
+            return
         if self.bar is not None:
             self.bar.set_postfix_str(message[:60], refresh=False)
             self.bar.update(1)
@@ -39,15 +43,16 @@ class Progress:
             self.bar.close()
 
 
-def run_each(command, ids: Iterable[int], *, label: str, run: Callable[[int], str]) -> None:
-    """Run `run(id)` for every id with progress output, then print how many ended with each outcome.
+def run_each(command, ids: Iterable[int], *, label: str, run: Callable[[int], str], verbosity: int = 1) -> None:
+    """Run `run(id)` for every id with progress output, then print how many ended with each outcome (neither at
+    verbosity 0).
 
     An item that raises is an `error` (its traceback logged) and the others still run; the command then fails
-    (CommandError: a non-zero exit status) with the same summary.
+    (CommandError: a non-zero exit status) with the same summary, whatever the verbosity.
     """
     ids = list(ids)
     outcomes: Counter[str] = Counter()
-    progress = Progress(stdout=command.stdout, total=len(ids), desc=label)
+    progress = Progress(stdout=command.stdout, total=len(ids), desc=label, verbosity=verbosity)
     for item_id in ids:
         try:
             outcome = run(item_id)
@@ -62,7 +67,8 @@ def run_each(command, ids: Iterable[int], *, label: str, run: Callable[[int], st
     name = command.__module__.rsplit(".", 1)[-1]
     if outcomes["error"]:
         raise CommandError(f"{name}: {summary}")
-    command.stdout.write(command.style.SUCCESS(f"{name}: {summary}"))
+    if verbosity >= 1:
+        command.stdout.write(command.style.SUCCESS(f"{name}: {summary}"))
 
 
 def send_now(task, item_id: int, *, if_refused: str = "") -> str:

@@ -36,7 +36,9 @@ class Command(BaseCommand):
         if topic is not None and not StudyTopic.objects.filter(pk=topic).exists():
             raise CommandError(f"study topic {topic} does not exist")
         ids = list(questions_needing_explanation(topic_id=topic).values_list("id", flat=True))
-        self.stdout.write(f"{len(ids)} question(s) to explain{' (dry run)' if dry_run else ''}")
+        verbosity = options["verbosity"]
+        if verbosity >= 1 or dry_run:
+            self.stdout.write(f"{len(ids)} question(s) to explain{' (dry run)' if dry_run else ''}")
         if dry_run:
             for question_id in ids:
                 self.stdout.write(f"would explain question {question_id}")
@@ -47,4 +49,4 @@ class Command(BaseCommand):
                 return send_now(explain_question, question_id)
             return question_explain(question_id=question_id)
 
-        run_each(self, ids, label="question", run=explain)
+        run_each(self, ids, label="question", run=explain, verbosity=verbosity)

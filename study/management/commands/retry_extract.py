@@ -22,7 +22,9 @@ class Command(BaseCommand):
     def handle(self, *args, status: str, dry_run: bool, enqueue: bool, **options) -> None:
         documents = Document.objects.filter(extract_status=status, deleted_at__isnull=True).order_by("id")
         ids = list(documents.values_list("id", flat=True))
-        self.stdout.write(f"{len(ids)} {status} document(s){' (dry run)' if dry_run else ''}")
+        verbosity = options["verbosity"]
+        if verbosity >= 1 or dry_run:
+            self.stdout.write(f"{len(ids)} {status} document(s){' (dry run)' if dry_run else ''}")
         if dry_run:
             for document_id in ids:
                 self.stdout.write(f"would retry document {document_id}")
@@ -36,4 +38,4 @@ class Command(BaseCommand):
                                 "retry_extract --status pending --enqueue sends it again")
             return document_extract(document_id=document_id)
 
-        run_each(self, ids, label="document", run=retry)
+        run_each(self, ids, label="document", run=retry, verbosity=verbosity)
