@@ -69,6 +69,20 @@ def test_an_upload_stored_without_its_row_is_deleted_after_the_grace_period(_iso
     assert f"deleted {stored.path}" in out
 
 
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.django_db
+def test_verbosity_0_prints_nothing_even_on_a_terminal(_isolated_media):
+    orphan(_isolated_media, "documents/2026/11/0123abcd.txt")
+    out = Terminal()
+    call_command("sweep_orphan_files", "-v", "0", stdout=out)
+    assert out.getvalue() == ""
+    assert names(_isolated_media) == set()
+
+
 @pytest.mark.django_db
 def test_an_orphan_younger_than_the_grace_period_is_kept(_isolated_media):
     fresh = orphan(_isolated_media, "documents/2026/11/fresh.txt", seconds_old=59 * 60)
