@@ -4,14 +4,20 @@ registered on it made to answer bad input with a form error or a message instead
 import functools
 import json
 import math
+from collections import Counter
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db import DataError, models
+from django.contrib.admin.utils import quote
+from django.db import DataError, models, router
+from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from studyserver.ids import parse_id
 from studyserver.parsers import unstorable_json
@@ -99,13 +105,66 @@ class SturdyChangeListMixin:
             raise IncorrectLookupParameters(exc) from exc
 
 
+DELETE_LISTED_MAX = 100  # rows a delete confirmation names one by one; the rest are counted
+
+
+def _deleted_label(model_admin: admin.ModelAdmin, obj: models.Model) -> str:
+    opts = obj._meta
+    try:
+        url = reverse(f"{model_admin.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+                      args=[quote(obj.pk)])
+    except NoReverseMatch:
+        return f"{capfirst(opts.verbose_name)}: {obj}"
+    return format_html('{}: <a href="{}">{}</a>', capfirst(opts.verbose_name), url, obj)
+
+
+def deleted_objects_summary(
+    model_admin: admin.ModelAdmin, objs, request: HttpRequest, *, cascades: bool = True
+) -> tuple[list, dict, set, list]:
+    """What a delete confirmation shows: the rows picked (the first DELETE_LISTED_MAX by name, with links) and a
+    count of every kind of row the delete removes, from Django's deletion collector.
+
+    Django's own `get_deleted_objects` names and links every row a delete cascades to: for a learner with 50,000
+    attempts and 10,000 cards that page took 20–30 s and 6 MB, and "delete selected" on 2,000 quiz sessions as
+    long. Permissions are asked per kind of row, as Django asks them. Without `cascades` (a soft delete) only the
+    rows themselves change."""
+    objs = list(objs)
+    opts = model_admin.opts
+    listed: list = [_deleted_label(model_admin, obj) for obj in objs[:DELETE_LISTED_MAX]]
+    if len(objs) > DELETE_LISTED_MAX:
+        listed.append(f"… and {len(objs) - DELETE_LISTED_MAX} more {opts.verbose_name_plural}")
+    if not cascades:
+        return listed, {opts.verbose_name_plural: len(objs)}, set(), []
+    collector = Collector(using=router.db_for_write(model_admin.model), origin=objs)
+    try:
+        collector.collect(objs)
+    except (ProtectedError, RestrictedError) as exc:
+        blocking = list(getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", ()))
+        return listed, {}, set(), [f"{capfirst(o._meta.verbose_name)}: {o}" for o in blocking[:DELETE_LISTED_MAX]]
+    counts: Counter[type[models.Model]] = Counter()
+    for model, instances in collector.data.items():
+        counts[model] += len(instances)
+    for queryset in collector.fast_deletes:  # whole querysets Django deletes without reading them
+        counts[queryset.model] += queryset.count()
+    perms_needed = set()
+    for model in counts:
+        related_admin = model_admin.admin_site._registry.get(model)
+        if related_admin is not None and not related_admin.has_delete_permission(request):
+            perms_needed.add(model._meta.verbose_name)
+    model_count = {model._meta.verbose_name_plural: count for model, count in counts.items() if count}
+    return listed, model_count, perms_needed, []
+
+
 @functools.cache
 def _sturdy_changelist(base: type) -> type:
     return type(f"Sturdy{base.__name__}", (SturdyChangeListMixin, base), {})
 
 
 class SturdyAdminMixin:
-    """What every model admin of this site gets (StudyAdminSite.register mixes it in)."""
+    """What every model admin of this site gets (StudyAdminSite.register mixes it in).
+
+    A model admin whose delete changes only the rows themselves (a soft delete) sets `delete_cascades = False`
+    (not set here: this mixin comes first in the class it is mixed into, and would hide the admin's own value)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -117,6 +176,9 @@ class SturdyAdminMixin:
 
     def get_changelist(self, request, **kwargs):
         return _sturdy_changelist(super().get_changelist(request, **kwargs))
+
+    def get_deleted_objects(self, objs, request: HttpRequest) -> tuple[list, dict, set, list]:
+        return deleted_objects_summary(self, objs, request, cascades=getattr(self, "delete_cascades", True))
 
     def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
         try:

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
-from django.utils.text import Truncator, capfirst
+from django.utils.text import Truncator
 
 from studyserver.errors import violates_unique
 
@@ -167,6 +167,9 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
     """
 
     actions = ["soft_delete_selected"]
+    # Only the rows themselves change: the confirmation neither lists nor asks delete permission for the related
+    # rows a hard delete would cascade to, none of which a soft delete touches.
+    delete_cascades = False
 
     def soft_delete(self, obj: models.Model) -> bool:
         """Soft-delete one live row through its service; False when someone else deleted it meanwhile."""
@@ -176,13 +179,6 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
-
-    def get_deleted_objects(self, objs, request: HttpRequest) -> tuple[list, dict, set, list]:
-        # Only the rows themselves change: Django's collector would list (and ask delete permission for)
-        # every related row a hard delete would cascade to, none of which a soft delete touches.
-        objs = list(objs)
-        described = [f"{capfirst(self.opts.verbose_name)}: {obj}" for obj in objs]
-        return described, {self.opts.verbose_name_plural: len(objs)}, set(), []
 
     # Django logs a deletion before it calls delete_model, whatever it did: the history says what happened.
 

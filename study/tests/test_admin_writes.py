@@ -283,7 +283,9 @@ def test_topic_delete_is_soft_and_tombstoned(admin, question):
     admin.post(reverse("admin:study_studytopic_change", args=[topic.pk]), topic_form(topic, study_type="language"))
     assert published("study_topic", topic.pk).deleted is False
     confirm = admin.get(reverse("admin:study_studytopic_delete", args=[topic.pk]))
-    assert confirm.context["deleted_objects"] == [f"Study topic: {topic.name}"]  # no cascade is listed
+    change_url = reverse("admin:study_studytopic_change", args=[topic.pk])
+    # no cascade is listed
+    assert confirm.context["deleted_objects"] == [f'Study topic: <a href="{change_url}">{topic.name}</a>']
     response = admin.post(reverse("admin:study_studytopic_delete", args=[topic.pk]), {"post": "yes"})
     assert response.status_code == 302
     topic.refresh_from_db()
