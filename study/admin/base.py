@@ -91,9 +91,10 @@ class LoadedLinksInline(admin.TabularInline):
     them (Django's raw-id widget reads each label with its own query)."""
 
     formset = LoadedLinksFormSet
+    defer_fields: tuple[str, ...] = ()  # large columns of the linked rows the inline does not show
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related(*self.raw_id_fields)
+        return super().get_queryset(request).select_related(*self.raw_id_fields).defer(*self.defer_fields)
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs) -> forms.Field:
         if db_field.name in self.raw_id_fields:

@@ -89,6 +89,7 @@ class DocumentAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
     fields = ("user", "title", "tags", *FILE_FIELDS, *EXTRACT_FIELDS, *TIMESTAMPS)
     readonly_fields = (*FILE_FIELDS, *EXTRACT_FIELDS, *TIMESTAMPS)  # title and tags stay editable
     ordering = ("-created_at", "-id")
+    changelist_defer = ("extracted_text",)  # up to EXTRACT_MAX_CHARS a document
     actions = ["retry_extraction", "soft_delete_selected"]
 
     def get_form(self, request: HttpRequest, obj: Document | None = None, **kwargs) -> type[forms.ModelForm]:

@@ -13,6 +13,9 @@ from .base import (
     SameOwnerForm,
 )
 
+# What a list of sessions does not show, and may be large: strokes alone can be hundreds of KB a session.
+SESSION_TEXTS = ("strokes_json", "ocr_text", "source_text", "user_corrected_text", "ai_summary", "metadata")
+
 
 class SessionAssetForm(DocumentLinkForm):
     """A session's assets are live documents of its own owner (trigger study_sessionasset_same_owner)."""
@@ -66,6 +69,7 @@ class SessionAssetInline(LoadedLinksInline):
     formset = SessionAssetFormSet
     extra = 0
     raw_id_fields = ("document",)
+    defer_fields = ("document__extracted_text",)
 
 
 @admin.register(StudySession)
@@ -77,6 +81,7 @@ class StudySessionAdmin(OwnerSetOnceMixin, RefusableSaveAdmin):
     search_fields = ("certification", "subject", "topic", "source_text", "ocr_text")
     raw_id_fields = ("user", "study_topic")
     list_select_related = ("user",)
+    changelist_defer = SESSION_TEXTS
     inlines = [SessionAssetInline]
     inline_conflicts = (
         (SessionAsset, "study_sessionasset_link_uniq",
@@ -92,3 +97,5 @@ class SessionAssetAdmin(admin.ModelAdmin):
     list_display = ("session", "document", "asset_type", "role", "sort_order", "created_at")
     list_filter = ("asset_type", "role")
     raw_id_fields = ("session", "document")
+    list_select_related = ("session", "document")
+    changelist_defer = (*(f"session__{name}" for name in SESSION_TEXTS), "document__extracted_text")

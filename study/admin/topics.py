@@ -59,6 +59,7 @@ class TopicDocumentInline(LoadedLinksInline):
     fields = ("document", "created_at")
     readonly_fields = ("created_at",)
     raw_id_fields = ("document",)
+    defer_fields = ("document__extracted_text",)
 
 
 @admin.register(StudyTopic)
