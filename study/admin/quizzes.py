@@ -176,7 +176,9 @@ class QuestionAttemptAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "question", "quiz_session", "selected_choice", "is_unsure", "outcome", "answered_at")
     list_filter = ("outcome",)
     list_select_related = ("question", "quiz_session")
-    ordering = ("-answered_at", "-id")
+    # Newest recorded first, along the primary key: "-answered_at" sorted every attempt for each page (an ingest
+    # may record attempts answered days ago; the column still sorts by answer time on a click).
+    ordering = ("-id",)
 
 
 @admin.register(QuestionProgress)

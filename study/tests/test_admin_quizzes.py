@@ -2,6 +2,7 @@
 finalize has counted them), so no admin write can break a constraint or a snapshot the API reads."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -107,3 +108,20 @@ def test_the_quiz_session_page_reads_its_attempts_at_once(admin_client, user, at
         page = admin_client.get(reverse("admin:study_quizsession_change", args=[session.pk]))
     assert page.status_code == 200
     assert page.content.count(reverse("admin:study_question_change", args=[question.pk]).encode()) == attempts
+
+
+def test_attempts_are_listed_newest_recorded_first(admin_client, user):
+    quiz = QuizSessionFactory(study_topic=StudyTopicFactory(user=user))
+    first = QuestionAttemptFactory(quiz_session=quiz)
+    # recorded later, answered earlier: as an ingest of an offline session records it
+    later = QuestionAttemptFactory(quiz_session=quiz, answered_at=timezone.now() - timedelta(days=3))
+    response = admin_client.get(reverse("admin:study_questionattempt_changelist"))
+    assert [row.pk for row in response.context["cl"].result_list] == [later.pk, first.pk]
+
+
+def test_the_recent_actions_of_the_admin_index_have_an_index():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "django_admin_log")
+    assert constraints["study_admin_log_user_time_idx"]["columns"] == ["user_id", "action_time"]
