@@ -323,6 +323,27 @@ class TestLimits:
         assert "charlie" not in doc.extracted_text
         assert doc.extract_error == "partial text: only the first 2 of 3 pages were read (EXTRACT_MAX_PAGES)"
 
+    def test_pdf_pages_stop_being_read_once_the_time_budget_is_spent(self, user, monkeypatch):
+        # pypdf swallows the task's soft time limit while it decodes a form XObject: the budget is checked
+        # between pages instead, so a slow PDF ends `done` with what was read rather than killed and pending.
+        from study.extract import pdf
+
+        monkeypatch.setattr(pdf, "TIME_BUDGET_SECONDS", 0)
+        doc = make_document(user, make_pdf("Page one alpha", "Page two bravo", "Page three charlie"), "slow.pdf",
+                            "pdf")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert "alpha" in doc.extracted_text and "bravo" not in doc.extracted_text
+        assert doc.extract_error == (
+            "partial text: only the first 1 of 3 pages were read: reading took longer than 0 s"
+        )
+
+    def test_a_pdf_read_within_the_time_budget_is_whole(self):
+        from study.extract.pdf import extract_pdf
+
+        result = extract_pdf(make_pdf("alpha", "bravo"), max_pages=10, max_chars=1000, time_budget=60)
+        assert "alpha" in result.text and "bravo" in result.text and result.notes == ()
+
     def test_pdf_pages_stop_being_read_once_max_chars_are_collected(self, user, settings, monkeypatch):
         settings.EXTRACT_MAX_CHARS = 40
         read = []
