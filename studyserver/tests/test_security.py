@@ -29,7 +29,7 @@ def _production_settings(**extra: str) -> dict:
         "import json, django; from django.conf import settings; django.setup(); "
         "names = ['SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', 'SECURE_HSTS_INCLUDE_SUBDOMAINS', "
         "'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', 'SECURE_CONTENT_TYPE_NOSNIFF', 'SECURE_REFERRER_POLICY', "
-        "'X_FRAME_OPTIONS', 'SECURE_PROXY_SSL_HEADER', 'DEBUG', 'MIDDLEWARE']; "
+        "'X_FRAME_OPTIONS', 'SECURE_PROXY_SSL_HEADER', 'DEBUG', 'MIDDLEWARE', 'REST_FRAMEWORK']; "
         "print(json.dumps({n: getattr(settings, n) for n in names}))"
     )
     env = _production_env(DJANGO_SETTINGS_MODULE="studyserver.settings", **extra)
@@ -60,6 +60,8 @@ def test_production_settings_are_secure_by_default():
     assert values["SECURE_REFERRER_POLICY"] in {"same-origin", "strict-origin-when-cross-origin", "no-referrer"}
     assert "studyserver.middleware.ContentSecurityPolicyMiddleware" in values["MIDDLEWARE"]
     assert values["SECURE_PROXY_SSL_HEADER"] is None  # trusting X-Forwarded-Proto is opt-in
+    # no browsable API: an HTML rendering of a large body took gigabytes of memory
+    assert values["REST_FRAMEWORK"]["DEFAULT_RENDERER_CLASSES"] == ["rest_framework.renderers.JSONRenderer"]
 
 
 def test_behind_a_proxy_the_forwarded_proto_is_trusted_and_the_redirect_can_be_left_to_it():
