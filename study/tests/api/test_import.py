@@ -93,6 +93,45 @@ def test_csv_import_refuses_unreadable_files(api_client, topic, content, error_c
     assert not Question.objects.exists()
 
 
+def test_too_many_csv_rows_are_refused_without_reading_the_whole_file(api_client, topic):
+    import tracemalloc
+
+    header = b"subject,question_text,choice_1,choice_2,correct_choice\n"
+    content = header + b"a\n" * 4_000_000  # 8 MB of one-letter rows
+    upload = SimpleUploadedFile("q.csv", content, content_type="text/csv")
+    tracemalloc.start()
+    try:
+        response = api_client.post(URL, {"study_topic_id": topic.id, "file": upload}, format="multipart")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 400
+    assert response.json()["detail"] == "At most 5000 rows per import."
+    # the test client and the multipart parser hold the file's bytes twice or so (~16 MB); reading every record
+    # into lists of strings took ~100 MB more
+    assert peak < 40 * 1024 * 1024, peak
+    assert not Question.objects.exists()
+
+
+def test_a_csv_file_larger_than_an_import_takes_is_413(api_client, topic, monkeypatch):
+    from study.api import questions
+
+    monkeypatch.setattr(questions, "CSV_IMPORT_MAX_BYTES", 100)
+    upload = csv_upload("subject,question_text,choice_1,choice_2,correct_choice\n" + "x,y,a,b,1\n" * 20)
+    response = api_client.post(URL, {"study_topic_id": topic.id, "file": upload}, format="multipart")
+    assert response.status_code == 413
+    assert response.json()["error_code"] == "body_too_large"
+    assert not Question.objects.exists()
+
+
+def test_a_csv_row_that_is_not_utf8_after_a_good_header_is_refused(api_client, topic):
+    content = b"subject,question_text,choice_1,choice_2,correct_choice\n" + "가스,질문,a,b,1\n".encode("cp949")
+    upload = SimpleUploadedFile("q.csv", content, content_type="text/csv")
+    response = api_client.post(URL, {"study_topic_id": topic.id, "file": upload}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "The CSV file must be UTF-8 encoded."
+
+
 def test_import_validation_and_isolation(api_client, other_client, topic):
     assert api_client.post(URL, {"questions": [row()]}, format="json").status_code == 400
     assert api_client.post(URL, {"study_topic_id": topic.id, "questions": "x"}, format="json").status_code == 400
