@@ -30,6 +30,10 @@ class Document(TimestampedModel, SoftDeleteModel):
     extract_error = models.TextField(blank=True, default="")
     extracted_text = models.TextField(blank=True, default="")
     extracted_at = models.DateTimeField(null=True, blank=True)
+    # Extraction runs started on this pending document that never ended: a worker killed mid-run (its hard time
+    # limit, out of memory) leaves its count behind. Past EXTRACT_MAX_INTERRUPTED the document fails instead of
+    # being sent again by the sweep every half hour for good. Back to 0 when a run ends or the extraction is retried.
+    extract_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [

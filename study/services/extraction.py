@@ -13,6 +13,8 @@ and the lock goes with a killed worker's connection, so the redelivered task ext
 `processing` status to unstick, and the API's statuses stay pending / done / failed / skipped).
 Text cut by a limit (EXTRACT_MAX_PAGES / EXTRACT_MAX_CHARS) is still `done`: what was read is
 searchable; `extract_error` then says that it is partial.
+A run counts itself in `extract_attempts` while the backend runs; a killed run leaves its count, and a document
+killed EXTRACT_MAX_INTERRUPTED times fails rather than being sent again forever.
 """
 
 import logging
@@ -21,6 +23,7 @@ from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, transaction
+from django.db.models import F
 from django.utils import timezone
 from psycopg.errors import ProgramLimitExceeded
 
@@ -35,6 +38,9 @@ from studyserver.locks import advisory_session_lock
 logger = logging.getLogger(__name__)
 
 ERROR_MAX_CHARS = 2000
+# Runs of one document that may be killed before it fails: a document that kills its worker (a hard time limit, out
+# of memory) each time would otherwise be sent again by the sweep every EXTRACT_STALE_AFTER, for good.
+EXTRACT_MAX_INTERRUPTED = 3
 # S3 (django-storages' boto3 backend) answers these when it is busy or failing for a while: worth a retry.
 _S3_BUSY_CODES = frozenset({"SlowDown", "Throttling", "RequestTimeout", "InternalError", "ServiceUnavailable"})
 
@@ -112,7 +118,9 @@ def _record(document: Document, *, status: str, text: str, error: str) -> int:
     document.extracted_text = text
     document.extract_error = error[:ERROR_MAX_CHARS]
     document.extracted_at = timezone.now()
-    document.save(update_fields=["extract_status", "extracted_text", "extract_error", "extracted_at", "updated_at"])
+    document.extract_attempts = 0
+    document.save(update_fields=["extract_status", "extracted_text", "extract_error", "extracted_at",
+                                 "extract_attempts", "updated_at"])
     return _fill_handwriting_sessions(document, text) if status == ExtractStatus.DONE else 0
 
 
@@ -137,7 +145,13 @@ def document_extract(*, document_id: int) -> str:
         if document is None:
             logger.info("extract document %s: not pending (done or deleted)", document_id)
             return "not_pending"
-        status, text, error = _run_backend(document)
+        if document.extract_attempts >= EXTRACT_MAX_INTERRUPTED:
+            status, text, error = ExtractStatus.FAILED, "", (
+                f"the extraction was interrupted {document.extract_attempts} times (its worker was killed: the "
+                "hard time limit, or out of memory); retrying the extraction tries again"
+            )
+        else:
+            status, text, error = _run_counted(document)
         outcome = _finish(document_id, status=status, text=text, error=error)
     if outcome is None:
         return "not_pending"
@@ -148,6 +162,21 @@ def document_extract(*, document_id: int) -> str:
         f", ocr_text of {sessions} session(s)" if sessions else "", f" ({error})" if error else "",
     )
     return str(status)
+
+
+def _run_counted(document: Document) -> tuple[str, str, str]:
+    """`_run_backend`, counted in `extract_attempts` while it runs: only a run killed outright (no Python left to
+    uncount it) leaves its count. An error the task retries (the database, the file store) is not counted."""
+    counted = Document.objects.filter(pk=document.pk)
+    counted.update(extract_attempts=F("extract_attempts") + 1)
+    try:
+        return _run_backend(document)
+    except BaseException:
+        try:
+            counted.filter(extract_attempts__gt=0).update(extract_attempts=F("extract_attempts") - 1)
+        except Exception:  # the database is what failed: the count stays, the retry runs anyway
+            logger.warning("extract document %s: its attempt could not be uncounted", document.pk, exc_info=True)
+        raise
 
 
 def _finish(document_id: int, *, status: str, text: str, error: str) -> tuple[str, str, str, int] | None:
@@ -190,7 +219,7 @@ def documents_reset_for_retry(*, document_ids: Iterable[int]) -> int:
         pk__in=list(document_ids),
         deleted_at__isnull=True,
         extract_status__in=[ExtractStatus.FAILED, ExtractStatus.SKIPPED],
-    ).update(extract_status=ExtractStatus.PENDING, extract_error="", updated_at=timezone.now())
+    ).update(extract_status=ExtractStatus.PENDING, extract_error="", extract_attempts=0, updated_at=timezone.now())
 
 
 # A pending document whose row has not changed for this long lost its extraction: the broker was down at upload,

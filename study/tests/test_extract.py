@@ -429,6 +429,49 @@ class TestIdempotency:
 
 
 @pytest.mark.django_db
+class TestInterruptedRuns:
+    """A run killed outright (a hard time limit, out of memory) leaves its count in `extract_attempts`; a document
+    that kills its worker every time fails after EXTRACT_MAX_INTERRUPTED runs instead of being sent for good."""
+
+    def test_a_run_is_counted_while_it_runs_and_uncounted_when_it_ends(self, user, monkeypatch):
+        doc = make_document(user, b"text", "a.txt", "txt")
+        Document.objects.filter(pk=doc.id).update(extract_attempts=1)  # one earlier run was killed
+        during = []
+        real_read = extraction._read
+
+        def reading(document):
+            during.append(Document.objects.values_list("extract_attempts", flat=True).get(pk=document.pk))
+            return real_read(document)
+
+        monkeypatch.setattr(extraction, "_read", reading)
+        assert document_extract(document_id=doc.id) == "done"
+        assert during == [2]
+        doc.refresh_from_db()
+        assert doc.extract_attempts == 0
+
+    def test_a_document_interrupted_too_often_fails_with_the_reason_and_can_be_retried(self, user, monkeypatch):
+        doc = make_document(user, b"text", "a.txt", "txt")
+        Document.objects.filter(pk=doc.id).update(extract_attempts=extraction.EXTRACT_MAX_INTERRUPTED)
+        monkeypatch.setattr(extraction, "_read", lambda document: pytest.fail("the file was read again"))
+
+        assert document_extract(document_id=doc.id) == "failed"
+
+        doc.refresh_from_db()
+        assert doc.extract_status == "failed"
+        assert doc.extract_error.startswith("the extraction was interrupted 3 times (its worker was killed")
+        monkeypatch.undo()
+        assert documents_reset_for_retry(document_ids=[doc.id]) == 1
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert (doc.extract_status, doc.extract_attempts) == ("done", 0)
+
+    def test_fewer_interruptions_still_extract(self, user):
+        doc = make_document(user, b"text", "a.txt", "txt")
+        Document.objects.filter(pk=doc.id).update(extract_attempts=extraction.EXTRACT_MAX_INTERRUPTED - 1)
+        assert document_extract(document_id=doc.id) == "done"
+
+
+@pytest.mark.django_db
 class TestFileStoreOutages:
     """django-storages' S3 backend raises botocore's errors, which are not the built-in ConnectionError: a store
     that is away or busy must be retried, not fail the document for good."""
@@ -462,6 +505,7 @@ class TestFileStoreOutages:
         assert len(calls) == 1 + extract_document.max_retries
         doc.refresh_from_db()
         assert (doc.extract_status, doc.extract_error) == ("pending", "")
+        assert doc.extract_attempts == 0  # retried runs ended: none counts as interrupted
 
     def test_a_file_the_store_refuses_fails_with_the_reason(self, user, monkeypatch):
         doc = make_document(user, b"text", "a.txt", "txt")
@@ -629,7 +673,7 @@ class TestNoTransactionDuringTheSlowPart:
 
         with counting_updates("study_document") as documents, counting_updates("study_studysession") as sessions:
             assert run_concurrently(first, backend.meanwhile(deliver_again)) == ["done", "not_pending"]
-            assert (backend.calls, documents(), sessions()) == (1, 1, 1)
+            assert (backend.calls, documents(), sessions()) == (1, 2, 1)  # the run's count, then its record
         assert Document.objects.get(pk=asset.document_id).extracted_text == "once"
         assert StudySession.objects.get(pk=asset.session_id).ocr_text == "once"
         assert advisory_lock_holders(extract_lock_key(asset.document_id)) == []
@@ -666,7 +710,7 @@ def test_two_workers_extract_once(user, monkeypatch):
     monkeypatch.setattr(extraction, "_run_backend", lambda document: calls.append(1) or run_backend(document))
     with counting_updates("study_document") as updates:
         results = run_concurrently(*(lambda: document_extract(document_id=doc.id) for _ in range(2)))
-        assert (len(calls), updates()) == (1, 1)
+        assert (len(calls), updates()) == (1, 2)  # one run: its count, then its record
     assert sorted(results) == ["done", "not_pending"]
     doc.refresh_from_db()
     assert doc.extracted_text == "동시 실행"

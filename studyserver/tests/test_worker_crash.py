@@ -146,20 +146,23 @@ def test_an_extraction_killed_mid_task_is_redelivered_and_extracts_once(crash):
         assert len(seen["lock_holders"]) == 1
         assert seen["in_transaction"] == [False]
         assert seen["row_free"]
-        # Its lock went with its connection; it wrote nothing.
+        # Its lock went with its connection; it wrote nothing but the count of its run, which it left behind.
         assert wait_for(lambda: advisory_lock_holders(lock_key) == [], timeout=10)
         document.refresh_from_db()
         assert (document.extract_status, document.extracted_text, document.extracted_at) == ("pending", "", None)
+        assert document.extract_attempts == 1
         assert StudySession.objects.get(pk=session.pk).ocr_text == ""
-        assert (document_updates(), fills()) == (0, 0)
+        assert (document_updates(), fills()) == (1, 0)
 
         stored.unlink()
         stored.write_bytes(content)
         with crash.next_worker():
             assert wait_for(lambda: Document.objects.get(pk=document.pk).extract_status == "done", 30)
 
-        # One extraction recorded, one fill of the session's OCR text (rolled-back attempts would count too).
-        assert (document_updates(), fills()) == (1, 1)
+        # The second run's count and one extraction recorded, one fill of the session's OCR text (rolled-back
+        # attempts would count too).
+        assert (document_updates(), fills()) == (3, 1)
     document.refresh_from_db()
     assert document.extracted_text == "LNG is stored at -162 C."
+    assert document.extract_attempts == 0
     assert StudySession.objects.get(pk=session.pk).ocr_text == "LNG is stored at -162 C."
