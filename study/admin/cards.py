@@ -30,7 +30,9 @@ from studyserver.ids import parse_id
 
 from .base import SameOwnerForm, SoftDeleteModelAdmin
 
-GROUPS_PER_PAGE = 20
+# A page of the review queue shows whole groups up to about this many cards; a bigger group is split across pages
+# (the page's HTML, and so the wait after each action that comes back to it, grows with its cards).
+CARDS_PER_PAGE = 50
 DUPLICATE_MESSAGE = "Another live card of this user already has the same fact; nothing was changed."
 
 
@@ -222,13 +224,14 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             "text": params.get("q") or None,
         }
         queryset = card_selectors.review_queue_filtered(needs_review=status == "pending", **filters)
-        keys = card_selectors.review_queue_group_keys(queryset)
-        card_total = sum(len(ids) for _, ids in keys)
+        queue_groups = card_selectors.review_queue_group_keys(queryset)
+        card_total = sum(group.card_count for group in queue_groups)
         # The Pending tab counts what it shows, with the filters it keeps.
         pending_count = card_total if status == "pending" else (
             card_selectors.review_queue_filtered(needs_review=True, **filters).count())
-        page = Paginator(keys, GROUPS_PER_PAGE).get_page(request.GET.get("page"))
-        groups = card_selectors.review_queue_groups([cid for _, ids in page.object_list for cid in ids])
+        pages = card_selectors.review_queue_pages(queue_groups, cards_per_page=CARDS_PER_PAGE)
+        page = Paginator(pages, 1).get_page(request.GET.get("page"))  # (a junk or too high number: first or last)
+        groups = card_selectors.review_queue_groups(queryset, page.object_list[0] if pages else [])
         _attach_drafts(request, groups)
         query = request.GET.copy()
         query.pop("page", None)
@@ -242,6 +245,7 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             "groups": groups,
             "page": page,
             "card_total": card_total,
+            "group_total": len(queue_groups),
             "pending_count": pending_count,
             "filters": params,
             "filtered": any(value is not None for value in filters.values()),

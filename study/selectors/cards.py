@@ -1,12 +1,28 @@
 """Reads of memo cards: review groups, the SR due list, the cram deck, pending counts, the admin queue."""
 
 import functools
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from study import scheduling
@@ -30,6 +46,15 @@ class CardGroup:
     user_id: int | None = None
     user_label: str = ""
     cards: list[MemoCard] = field(default_factory=list)
+    # The admin review queue splits a big group across pages: `cards` is then the part from position
+    # `first_position` (1-based) on, of `card_count` in the group.
+    card_count: int = 0
+    first_position: int = 1
+    is_part: bool = False
+
+    @property
+    def last_position(self) -> int:
+        return self.first_position + len(self.cards) - 1
 
 
 def _live_cards(user: AbstractBaseUser | None) -> QuerySet[MemoCard]:
@@ -63,18 +88,6 @@ def _new_group(card: MemoCard) -> CardGroup:
         material=material,
         user_id=card.user_id,
     )
-
-
-def group_cards(cards: list[MemoCard]) -> list[CardGroup]:
-    """Group cards per source question (manual ones per owner and material), keeping first-appearance order."""
-    groups: dict[tuple, CardGroup] = {}
-    for card in cards:
-        key = _group_key(card.source_question_id, card.user_id, card.material)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _new_group(card)
-        group.cards.append(card)
-    return list(groups.values())
 
 
 # The card body of the API (CardSerializer's fields), read as plain rows: no model instances on hot lists.
@@ -316,36 +329,142 @@ def review_queue_filtered(
     return qs
 
 
-def review_queue_group_keys(qs: QuerySet[MemoCard]) -> list[tuple[tuple, list[int]]]:
-    """(group key, card ids) in first-appearance order, groups holding a flagged card first (someone disputed
-    a card there); light rows, for paging by group."""
-    keys: dict[tuple, list[int]] = {}
-    flagged: set[tuple] = set()
-    rows = qs.order_by("id").values_list("id", "source_question_id", "user_id", "extra__material", "flagged_by")
-    for card_id, question_id, user_id, material, flagged_by in rows:
-        key = _group_key(question_id, user_id, material if isinstance(material, str) else "")
-        keys.setdefault(key, []).append(card_id)
-        if flagged_by:
-            flagged.add(key)
-    return sorted(keys.items(), key=lambda item: item[0] not in flagged)  # stable: first appearance kept
+@dataclass(frozen=True)
+class ReviewQueueGroupKey:
+    """One group of the admin review queue as the aggregate reads it (no card rows): a source question, or the
+    manual cards of one owner and material."""
+
+    source_question_id: int | None
+    user_id: int | None  # manual groups only
+    material: str  # manual groups only
+    card_count: int
+    first_card_id: int
+    flagged: bool
+
+    @property
+    def key(self) -> tuple:
+        return _group_key(self.source_question_id, self.user_id, self.material)
 
 
-def review_queue_groups(card_ids: list[int]) -> list[CardGroup]:
-    """Full groups (question, owner, evidence) for one page of the admin review queue, in the order of
-    `card_ids` (the page's groups, one after the other)."""
-    position = {card_id: index for index, card_id in enumerate(card_ids)}
-    cards = sorted(
-        MemoCard.objects.filter(id__in=card_ids).select_related("source_question", "user").prefetch_related("evidence"),
-        key=lambda card: position[card.pk],
+@dataclass(frozen=True)
+class ReviewQueuePart:
+    """The cards of one group that one page shows: `limit` of them from `offset` on, in id order."""
+
+    group: ReviewQueueGroupKey
+    offset: int
+    limit: int
+
+    @property
+    def whole(self) -> bool:
+        return self.offset == 0 and self.limit >= self.group.card_count
+
+
+def _queue_group_columns() -> dict[str, Case]:
+    """The queue's group key beside source_question_id: a manual card's owner and material (the JSON key as
+    text, through the ORM's key transform: the same on SQLite and PostgreSQL)."""
+    manual = Q(source_question_id__isnull=True)
+    return {
+        "queue_user": Case(When(manual, then=F("user_id")), default=None, output_field=IntegerField()),
+        "queue_material": Case(
+            When(manual, then=Coalesce(KT("extra__material"), Value(""), output_field=TextField())),
+            default=Value(""),
+            output_field=TextField(),
+        ),
+    }
+
+
+def _queue_group_match(group: ReviewQueueGroupKey) -> Q:
+    if group.source_question_id:
+        return Q(source_question_id=group.source_question_id)
+    return Q(source_question_id__isnull=True, user_id=group.user_id, queue_material=group.material)
+
+
+def review_queue_group_keys(qs: QuerySet[MemoCard]) -> list[ReviewQueueGroupKey]:
+    """Every group of the queue with its card count, first (lowest) card id and whether it holds a flagged card
+    (someone disputed a card there): one aggregate query. Flagged groups first, then first appearance."""
+    rows = (
+        qs.order_by()
+        .values("source_question_id", **_queue_group_columns())
+        .annotate(card_count=Count("id"), first_card_id=Min("id"), flagged_cards=Count("id", filter=~Q(flagged_by="")))
     )
-    groups = group_cards(cards)
+    groups = [
+        ReviewQueueGroupKey(
+            source_question_id=row["source_question_id"],
+            user_id=row["queue_user"],
+            material=row["queue_material"] or "",
+            card_count=row["card_count"],
+            first_card_id=row["first_card_id"],
+            flagged=row["flagged_cards"] > 0,
+        )
+        for row in rows
+    ]
+    return sorted(groups, key=lambda group: (not group.flagged, group.first_card_id))
+
+
+def review_queue_pages(groups: list[ReviewQueueGroupKey], *, cards_per_page: int) -> list[list[ReviewQueuePart]]:
+    """Pages of about `cards_per_page` cards: whole groups, in order, while they fit. A group bigger than that is
+    split in parts of `cards_per_page`, each on a page of its own except its last, which groups may follow."""
+    pages: list[list[ReviewQueuePart]] = []
+    page: list[ReviewQueuePart] = []
+    used = 0
     for group in groups:
-        group.user_label = group.cards[0].user.get_username()
+        for offset in range(0, group.card_count, cards_per_page):
+            size = min(cards_per_page, group.card_count - offset)
+            if page and used + size > cards_per_page:
+                pages.append(page)
+                page, used = [], 0
+            page.append(ReviewQueuePart(group=group, offset=offset, limit=size))
+            used += size
+    if page:
+        pages.append(page)
+    return pages
+
+
+def review_queue_groups(qs: QuerySet[MemoCard], parts: list[ReviewQueuePart]) -> list[CardGroup]:
+    """Full groups (question, owner, evidence) for one page of the admin review queue, in the order of `parts`:
+    one query for the page's cards (a split group's part by offset and limit in id order), one for evidence."""
+    if not parts:
+        return []
+    qs = qs.annotate(**_queue_group_columns())
+    whole_questions = [part.group.source_question_id for part in parts
+                       if part.whole and part.group.source_question_id]
+    matches = [Q(source_question_id__in=whole_questions)] if whole_questions else []
+    for part in parts:
+        match = _queue_group_match(part.group)
+        if not part.whole:
+            part_ids = qs.filter(match).order_by("id").values("id")[part.offset:part.offset + part.limit]
+            matches.append(Q(id__in=part_ids))
+        elif not part.group.source_question_id:
+            matches.append(match)
+    condition = functools.reduce(operator.or_, matches)
+    cards = (
+        qs.filter(condition)
+        .select_related("source_question", "user")
+        .prefetch_related("evidence")
+        .order_by("id")
+    )
+    cards_of: dict[tuple, list[MemoCard]] = {part.group.key: [] for part in parts}
+    for card in cards:
+        shown = cards_of.get(_group_key(card.source_question_id, card.user_id, card.queue_material))
+        if shown is not None:
+            shown.append(card)
+    groups = []
+    for part in parts:
+        shown = cards_of[part.group.key]
+        if not shown:  # approved or deleted since the count
+            continue
+        group = _new_group(shown[0])
+        group.cards = shown
+        group.card_count = part.group.card_count
+        group.first_position = part.offset + 1
+        group.is_part = not part.whole
+        group.user_label = shown[0].user.get_username()
+        groups.append(group)
     return groups
 
 
 def card_owner_choices() -> list[tuple[int, str]]:
     """(id, username) of users who own live cards: the reviewer's user filter."""
     User = get_user_model()
-    owners = User.objects.filter(memo_cards__deleted_at__isnull=True).distinct().order_by(User.USERNAME_FIELD)
-    return [(u.pk, u.get_username()) for u in owners]
+    owners = User.objects.filter(Exists(MemoCard.objects.live().filter(user=OuterRef("pk"))))
+    return list(owners.order_by(User.USERNAME_FIELD).values_list("pk", User.USERNAME_FIELD))

@@ -12,10 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from publishing.models import PublishOutbox
+from study.admin.cards import CARDS_PER_PAGE
 from study.models import MemoCard
+from study.selectors import cards as card_selectors
 from study.services import cards as card_services
 from study.services.cards import card_candidate_create, card_create
-from study.tests.factories import MemoCardFactory, QuestionFactory, StudyTopicFactory, UserFactory
+from study.tests.factories import CardEvidenceFactory, MemoCardFactory, QuestionFactory, StudyTopicFactory, UserFactory
 from study.textnorm import card_dedup_hash
 from studyserver.testing import run_concurrently
 
@@ -101,17 +103,37 @@ def test_queue_shows_groups_with_question_evidence_and_owner(reviewer, pending, 
     assert response.context["pending_count"] == 4
 
 
-@pytest.mark.parametrize("n_groups", [1, 20])
-def test_queue_query_count_does_not_grow_with_groups(reviewer, user, django_assert_max_num_queries, n_groups):
+def pending_cards(n: int, **fields) -> list[MemoCard]:
+    """n pending cards of one group (a question's, or one owner's manual cards of one material), oldest first."""
+    return MemoCardFactory.create_batch(n, needs_review=True, **fields)
+
+
+def question_cards(n: int, question, **fields) -> list[MemoCard]:
+    return pending_cards(n, source_question=question, source_kind="question", **fields)
+
+
+def manual_cards(n: int, user, material: str, **fields) -> list[MemoCard]:
+    return pending_cards(n, user=user, extra={"material": material}, **fields)
+
+
+def card_ids(response) -> list[int]:
+    return [int(i) for i in re.findall(r'data-card-id="(\d+)"', response.content.decode())]
+
+
+@pytest.mark.parametrize(("n_groups", "group_size"), [(5, 2), (60, 2), (1, 120)])  # the last: a split group
+def test_queue_query_count_does_not_grow_with_groups_or_cards(reviewer, user, django_assert_max_num_queries,
+                                                              n_groups, group_size):
     topic = StudyTopicFactory(user=user)
-    for i in range(n_groups):
-        question = QuestionFactory(study_topic=topic)
-        for fmt in ("qa", "cloze"):
-            card_candidate_create(question=question, card_format=fmt, cue="c", fact=f"f{i}",
-                                  evidence=[{"source_type": "question", "source_id": question.pk, "snippet": "s"}])
-    with django_assert_max_num_queries(10):
-        response = reviewer.get(reverse(QUEUE))
-    assert sum(len(g.cards) for g in response.context["groups"]) == 2 * n_groups
+    for _ in range(n_groups):
+        for card in question_cards(group_size, QuestionFactory(study_topic=topic)):
+            CardEvidenceFactory(card=card)
+    for params in ({}, {"page": 2}, {"status": "approved", "user": user.pk}):
+        with django_assert_max_num_queries(10):
+            response = reviewer.get(reverse(QUEUE), params)
+        assert response.status_code == 200
+    shown = reviewer.get(reverse(QUEUE))
+    assert 0 < sum(len(g.cards) for g in shown.context["groups"]) <= CARDS_PER_PAGE
+    assert shown.context["card_total"] == n_groups * group_size
 
 
 def test_queue_filters_by_user_and_format(reviewer, pending):
@@ -165,15 +187,110 @@ def test_queue_finds_cards_by_text_in_the_card_or_its_question(reviewer, pending
     assert reviewer.get(reverse(QUEUE), {"q": "x" * 500}).status_code == 200  # too long: ignored, no 500
 
 
-def test_queue_paginates_by_group(reviewer, user):
+def test_a_page_holds_whole_groups_up_to_its_card_budget(reviewer, user):
     topic = StudyTopicFactory(user=user)
-    for i in range(23):
-        card_candidate_create(question=QuestionFactory(study_topic=topic), card_format="qa", cue="c", fact=f"f{i}")
+    for _ in range(23):
+        question_cards(3, QuestionFactory(study_topic=topic))
     first = reviewer.get(reverse(QUEUE))
-    assert len(first.context["groups"]) == 20
+    assert [len(g.cards) for g in first.context["groups"]] == [3] * (CARDS_PER_PAGE // 3)  # no group cut
+    assert "69 cards in 23 groups" in first.content.decode()
     second = reviewer.get(reverse(QUEUE), {"page": 2})
-    assert len(second.context["groups"]) == 3
+    assert len(second.context["groups"]) == 23 - CARDS_PER_PAGE // 3
     assert "Page 2 of 2" in second.content.decode()
+
+
+def test_a_group_bigger_than_a_page_is_split_across_pages(reviewer, user):
+    cards = manual_cards(120, user, "법규")
+    ids = [card.pk for card in cards]
+    pages = [reviewer.get(reverse(QUEUE), {"page": number}) for number in (1, 2, 3)]
+    first = pages[0].content.decode()
+    assert card_ids(pages[0]) == ids[:CARDS_PER_PAGE]
+    assert "cards 1–50 of 120" in first  # the header says the page shows part of the group
+    assert "120 cards in 1 group" in first and "page 1 of 3" in first
+    assert "cards 51–100 of 120" in pages[1].content.decode()
+    assert card_ids(pages[2]) == ids[100:]  # the rest
+    assert "cards 101–120 of 120" in pages[2].content.decode()
+    assert [g.question_text for page in pages for g in page.context["groups"]] == ["[자료] 법규"] * 3
+
+
+def test_groups_keep_their_order_across_pages_flagged_first(reviewer, user):
+    topic = StudyTopicFactory(user=user)
+    a = question_cards(45, QuestionFactory(study_topic=topic))
+    b = manual_cards(20, user, "가스 물성")
+    big_question = QuestionFactory(study_topic=topic)
+    big = question_cards(60, big_question)
+    e = question_cards(20, QuestionFactory(study_topic=topic))
+    flagged = manual_cards(1, UserFactory(), "법규", flagged_by="user")  # created last, disputed: first
+    pages = [reviewer.get(reverse(QUEUE), {"page": number}) for number in (1, 2, 3, 4)]
+    shown = [[[c.pk for c in g.cards] for g in page.context["groups"]] for page in pages]
+    assert shown == [
+        [[flagged[0].pk], [c.pk for c in a]],  # 46 cards: the next group does not fit
+        [[c.pk for c in b]],  # 20 + 50 would not fit either
+        [[c.pk for c in big[:50]]],  # the big group's first part, a page of its own
+        [[c.pk for c in big[50:]], [c.pk for c in e]],  # its last part, then what follows
+    ]
+    third, fourth = pages[2].content.decode(), pages[3].content.decode()
+    assert "cards 1–50 of 60" in third and "cards 51–60 of 60" in fourth
+    # the button approves the whole question, and says how many when the page shows only part of it
+    assert "Approve all 60 cards of this question" in third
+    assert "Approve all cards of this question" in pages[0].content.decode()
+    # filtered, the group's count may leave out cards the button approves: it does not say a number then
+    filtered = reviewer.get(reverse(QUEUE), {"page": 2, "source_kind": "question"}).content.decode()
+    assert "cards 1–50 of 60" in filtered and "Approve all cards of this question" in filtered
+    response = post_action(reviewer, action="approve_question", question_id=big_question.pk)
+    assert f"Approved 60 card(s) of question #{big_question.pk}." in messages_of(response)
+
+
+def test_an_action_on_page_2_comes_back_to_the_same_page_and_group_part(reviewer, user):
+    cards = manual_cards(120, user, "법규")
+    page = reviewer.get(reverse(QUEUE), {"page": 2}).content.decode()
+    back = f"{reverse(QUEUE)}?page=2#group-1"
+    assert f'name="next" value="{back}"' in page
+    response = reviewer.post(reverse(ACTION), {"next": back, "action": "approve", "card_id": cards[59].pk})
+    assert response.status_code == 302 and response["Location"] == back
+    again = reviewer.get(response["Location"])
+    assert f"Approved card #{cards[59].pk}." in messages_of(again)
+    # the same part of the group, one card shorter: the reviewer goes on with the card after the approved one
+    assert card_ids(again) == [c.pk for c in cards[50:59] + cards[60:101]]
+    assert "cards 51–100 of 119" in again.content.decode()
+
+
+def test_groups_are_counted_in_sql_per_owner_and_material(user):
+    other = UserFactory()
+    topic = StudyTopicFactory(user=user)
+    question = QuestionFactory(study_topic=topic)
+    law = manual_cards(2, user, "법규")
+    plain = pending_cards(1, user=user)  # no material
+    of_question = question_cards(2, question, flagged_by="reviewer")
+    others_law = manual_cards(1, other, "법규", flagged_by="user")
+    MemoCardFactory(user=user, needs_review=True, extra={"material": "법규"}, deleted_at=timezone.now())
+    MemoCardFactory(user=user, needs_review=False, extra={"material": "법규"})
+    groups = card_selectors.review_queue_group_keys(card_selectors.review_queue_filtered(needs_review=True))
+    assert [(g.source_question_id, g.user_id, g.material, g.card_count, g.first_card_id, g.flagged)
+            for g in groups] == [
+        (question.pk, None, "", 2, of_question[0].pk, True),
+        (None, other.pk, "법규", 1, others_law[0].pk, True),
+        (None, user.pk, "법규", 2, law[0].pk, False),
+        (None, user.pk, "", 1, plain[0].pk, False),
+    ]
+
+
+def test_owner_choices_list_exactly_the_users_with_live_cards(reviewer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    zed, amy = UserFactory(username="zed"), UserFactory(username="amy")
+    MemoCardFactory.create_batch(2, user=zed, needs_review=True)
+    MemoCardFactory(user=amy, needs_review=False)
+    gone = UserFactory(username="gone")  # every card soft-deleted
+    MemoCardFactory.create_batch(2, user=gone, deleted_at=timezone.now())
+    UserFactory(username="cardless")
+    with CaptureQueriesContext(connection) as queries:
+        choices = card_selectors.card_owner_choices()
+    assert choices == [(amy.pk, "amy"), (zed.pk, "zed")]  # once each, by username
+    (sql,) = [query["sql"].upper() for query in queries]
+    assert "EXISTS" in sql and "DISTINCT" not in sql  # no join of every user to every card
+    assert reviewer.get(reverse(QUEUE)).context["users"] == choices
 
 
 def test_approve_one(reviewer, pending):
