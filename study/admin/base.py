@@ -2,17 +2,32 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import model_ngettext
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import Truncator
 
 from studyserver.errors import violates_unique
 
+BULK_ACTION_MAX = 500  # rows one bulk action takes ("Select all" hands it a whole list): each goes through its service
+
+
+def too_many_for_one_action(model_admin: admin.ModelAdmin, request: HttpRequest, count: int) -> bool:
+    """Refuse (with a message) an action on more than BULK_ACTION_MAX rows: each row costs a few queries, so a
+    "select all" of 5,000 rows ran 25,000 queries in one request."""
+    if count <= BULK_ACTION_MAX:
+        return False
+    model_admin.message_user(
+        request, f"{count} {model_ngettext(model_admin.opts, count)} are selected; one action takes at most "
+        f"{BULK_ACTION_MAX}. Nothing was changed: narrow the list with its filters.", messages.ERROR,
+    )
+    return True
 _REFUSED = "studyserver_admin_refused"  # set on a request whose write found its row gone or its value taken
 _DELETION_LOG = "studyserver_deletion_log"  # the rows Django asked to log as deleted, until they really are
 
@@ -210,7 +225,13 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
                 self.soft_delete(obj)
 
     @admin.action(description="Delete selected %(verbose_name_plural)s (soft)", permissions=["delete"])
-    def soft_delete_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def soft_delete_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Asks first, as Django's own "delete selected" does ("Select all" hands it a whole filtered list)."""
+        live = queryset.filter(deleted_at__isnull=True)
+        if too_many_for_one_action(self, request, live.count()):
+            return None
+        if not request.POST.get("post"):
+            return self._soft_delete_confirmation(request, live)
         with transaction.atomic():
             # (a row deleted by someone else after this read is left out of the count and the history)
             deleted = [obj for obj in queryset.filter(deleted_at__isnull=True) if self.soft_delete(obj)]
@@ -219,6 +240,26 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
         self.message_user(
             request, f"Deleted {len(deleted)} {model_ngettext(self.opts, len(deleted))}.", messages.SUCCESS
         )
+        return None
+
+    def _soft_delete_confirmation(self, request: HttpRequest, live: QuerySet) -> HttpResponse:
+        rows = list(live)
+        listed, model_count, _, _ = self.get_deleted_objects(rows, request)
+        objects_name = model_ngettext(self.opts, len(rows))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delete multiple objects",
+            "subtitle": None,
+            "objects_name": str(objects_name),
+            "deletable_objects": [listed],
+            "model_count": model_count.items(),
+            "queryset": rows,
+            "opts": self.opts,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/soft_delete_selected_confirmation.html", context)
 
 
 class DocumentLinkForm(forms.ModelForm):

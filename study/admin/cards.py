@@ -28,7 +28,7 @@ from study.services import cards as card_services
 from studyserver.errors import DuplicateCard, NotFound
 from studyserver.ids import parse_id
 
-from .base import SameOwnerForm, SoftDeleteModelAdmin
+from .base import SameOwnerForm, SoftDeleteModelAdmin, too_many_for_one_action
 
 # A page of the review queue shows whole groups up to about this many cards; a bigger group is split across pages
 # (the page's HTML, and so the wait after each action that comes back to it, grows with its cards).
@@ -181,6 +181,8 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
 
     @admin.action(description="Flag selected cards back to review", permissions=["change"])
     def flag_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
+        if too_many_for_one_action(self, request, queryset.count()):
+            return
         selected = list(queryset)
         flagged = [card for card in selected
                    if card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)]

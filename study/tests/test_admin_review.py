@@ -396,7 +396,7 @@ def test_changelist_bulk_actions_use_the_services(reviewer, pending):
     reviewer.post(url, {"action": "flag_selected", "_selected_action": [pending["a"].pk]})
     pending["a"].refresh_from_db()
     assert pending["a"].needs_review and pending["a"].flagged_by == "reviewer"
-    reviewer.post(url, {"action": "soft_delete_selected", "_selected_action": [pending["b"].pk]})
+    reviewer.post(url, {"action": "soft_delete_selected", "post": "yes", "_selected_action": [pending["b"].pk]})
     pending["b"].refresh_from_db()
     assert pending["b"].deleted_at is not None
     assert sorted(outbox()) == sorted([*ids, pending["a"].pk, pending["b"].pk])
@@ -566,7 +566,7 @@ def test_a_reviewer_who_may_change_but_not_delete_cards_cannot_delete(client, pe
     assert response.status_code == 403
     assert MemoCard.objects.filter(pk=pending["a"].pk, deleted_at__isnull=True).exists()
     changelist = client.post(reverse("admin:study_memocard_changelist"),
-                             {"action": "soft_delete_selected", "_selected_action": [pending["b"].pk]})
+                             {"action": "soft_delete_selected", "post": "yes", "_selected_action": [pending["b"].pk]})
     assert changelist.status_code in (200, 302)
     assert MemoCard.objects.filter(pk=pending["b"].pk, deleted_at__isnull=True).exists()
 
@@ -616,7 +616,7 @@ def test_changelist_bulk_actions_are_kept_in_each_cards_history(reviewer, pendin
     url = reverse("admin:study_memocard_changelist")
     reviewer.post(url, {"action": "approve_selected", "_selected_action": [pending["a"].pk]})
     reviewer.post(url, {"action": "flag_selected", "_selected_action": [pending["a"].pk]})
-    reviewer.post(url, {"action": "soft_delete_selected", "_selected_action": [pending["a"].pk]})
+    reviewer.post(url, {"action": "soft_delete_selected", "post": "yes", "_selected_action": [pending["a"].pk]})
     assert history(pending["a"]) == [
         ("reviewer", "Approved."), ("reviewer", "Flagged back to review."), ("reviewer", "Deleted (soft)."),
     ]
@@ -693,7 +693,8 @@ def test_a_card_deleted_before_the_bulk_soft_delete_reaches_it_is_left_out(revie
 
     monkeypatch.setattr(card_services, "card_delete", deleted_first)
     response = reviewer.post(reverse("admin:study_memocard_changelist"), {
-        "action": "soft_delete_selected", "_selected_action": [pending["b"].pk, pending["c"].pk]}, follow=True)
+        "action": "soft_delete_selected", "post": "yes", "_selected_action": [pending["b"].pk, pending["c"].pk]},
+        follow=True)
     assert "Deleted 1 memo card." in messages_of(response)
     assert history(pending["b"]) == []
     assert history(pending["c"]) == [("reviewer", "Deleted (soft).")]
@@ -790,6 +791,20 @@ def test_bulk_actions_count_what_they_changed(reviewer, pending):
                              follow=True)
     assert messages_of(response) == ["Approved 0 card(s).",
                                      "1 card(s) left as they were: approved already (or deleted meanwhile)."]
+
+
+def test_flagging_more_cards_than_one_action_takes_changes_nothing(reviewer, pending, monkeypatch):
+    from study.admin import base
+
+    monkeypatch.setattr(base, "BULK_ACTION_MAX", 2)
+    for key in ("a", "b", "c"):
+        card_services.card_approve(card=pending[key])
+    response = reviewer.post(reverse("admin:study_memocard_changelist"), {
+        "action": "flag_selected", "select_across": "1", "_selected_action": [pending["a"].pk]}, follow=True)
+    assert messages_of(response) == [
+        "3 memo cards are selected; one action takes at most 2. Nothing was changed: narrow the list with its "
+        "filters."]
+    assert not MemoCard.objects.filter(needs_review=True).exists()
 
 
 def test_a_filter_that_matches_nothing_does_not_say_the_queue_is_empty(reviewer, pending):

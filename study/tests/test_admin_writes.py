@@ -169,7 +169,8 @@ def test_question_bulk_delete_is_a_soft_action(admin, drain, question):
     changelist = reverse("admin:study_question_changelist")
     assert "delete_selected" not in action_names(admin.get(changelist))
     publish_now(drain, question)
-    response = admin.post(changelist, {"action": "soft_delete_selected", "_selected_action": [question.pk]})
+    response = admin.post(changelist, {"action": "soft_delete_selected", "post": "yes",
+                                       "_selected_action": [question.pk]})
     assert response.status_code == 302
     question.refresh_from_db()
     assert question.deleted_at is not None
@@ -342,9 +343,40 @@ def test_topic_bulk_delete_is_a_soft_action(admin, user):
     topic = StudyTopicFactory(user=user)
     changelist = reverse("admin:study_studytopic_changelist")
     assert "delete_selected" not in action_names(admin.get(changelist))
-    admin.post(changelist, {"action": "soft_delete_selected", "_selected_action": [topic.pk]})
+    admin.post(changelist, {"action": "soft_delete_selected", "post": "yes", "_selected_action": [topic.pk]})
     topic.refresh_from_db()
     assert topic.deleted_at is not None
+
+
+def test_bulk_soft_delete_asks_first_and_deletes_on_the_answer(admin, user):
+    topics = StudyTopicFactory.create_batch(2, user=user)
+    selected = [topic.pk for topic in topics]
+    changelist = reverse("admin:study_studytopic_changelist")
+
+    confirm = admin.post(changelist, {"action": "soft_delete_selected", "_selected_action": selected})
+
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert "Are you sure you want to delete the selected study topics?" in page
+    assert '<input type="hidden" name="action" value="soft_delete_selected">' in page
+    assert StudyTopic.objects.filter(pk__in=selected, deleted_at__isnull=True).count() == 2  # nothing yet
+    admin.post(changelist, {"action": "soft_delete_selected", "post": "yes", "_selected_action": selected})
+    assert StudyTopic.objects.filter(pk__in=selected, deleted_at__isnull=True).count() == 0
+
+
+def test_select_all_beyond_the_bulk_limit_deletes_nothing(admin, user, monkeypatch):
+    from study.admin import base
+
+    monkeypatch.setattr(base, "BULK_ACTION_MAX", 2)
+    topics = StudyTopicFactory.create_batch(3, user=user)
+    changelist = reverse("admin:study_studytopic_changelist")
+    response = admin.post(changelist, {"action": "soft_delete_selected", "post": "yes", "select_across": "1",
+                                       "_selected_action": [topics[0].pk]}, follow=True)
+    assert messages_of(response) == [
+        "3 study topics are selected; one action takes at most 2. Nothing was changed: narrow the list with its "
+        "filters."
+    ]
+    assert StudyTopic.objects.filter(user=user, deleted_at__isnull=True).count() == 3
 
 
 # --- documents -----------------------------------------------------------------------------------
@@ -362,7 +394,8 @@ def test_document_bulk_delete_is_a_soft_action(admin, user):
     docs = [DocumentFactory(user=user, extract_status="done") for _ in range(2)]
     changelist = reverse("admin:study_document_changelist")
     assert "delete_selected" not in action_names(admin.get(changelist))
-    admin.post(changelist, {"action": "soft_delete_selected", "_selected_action": [d.pk for d in docs]})
+    admin.post(changelist, {"action": "soft_delete_selected", "post": "yes",
+                            "_selected_action": [d.pk for d in docs]})
     assert Document.objects.filter(pk__in=[d.pk for d in docs], deleted_at__isnull=False).count() == 2
 
 
