@@ -13,21 +13,9 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import Truncator
 
+from studyserver.admin import too_many_for_one_action
 from studyserver.errors import violates_unique
 
-BULK_ACTION_MAX = 500  # rows one bulk action takes ("Select all" hands it a whole list): each goes through its service
-
-
-def too_many_for_one_action(model_admin: admin.ModelAdmin, request: HttpRequest, count: int) -> bool:
-    """Refuse (with a message) an action on more than BULK_ACTION_MAX rows: each row costs a few queries, so a
-    "select all" of 5,000 rows ran 25,000 queries in one request."""
-    if count <= BULK_ACTION_MAX:
-        return False
-    model_admin.message_user(
-        request, f"{count} {model_ngettext(model_admin.opts, count)} are selected; one action takes at most "
-        f"{BULK_ACTION_MAX}. Nothing was changed: narrow the list with its filters.", messages.ERROR,
-    )
-    return True
 _REFUSED = "studyserver_admin_refused"  # set on a request whose write found its row gone or its value taken
 _DELETION_LOG = "studyserver_deletion_log"  # the rows Django asked to log as deleted, until they really are
 

@@ -25,10 +25,11 @@ from study.models import CardEvidence, CardProgress, MemoCard, Question
 from study.models.cards import CardFormat, CardSourceKind
 from study.selectors import cards as card_selectors
 from study.services import cards as card_services
+from studyserver.admin import too_many_for_one_action
 from studyserver.errors import DuplicateCard, NotFound
 from studyserver.ids import parse_id
 
-from .base import SameOwnerForm, SoftDeleteModelAdmin, too_many_for_one_action
+from .base import SameOwnerForm, SoftDeleteModelAdmin
 
 # A page of the review queue shows whole groups up to about this many cards; a bigger group is split across pages
 # (the page's HTML, and so the wait after each action that comes back to it, grows with its cards).

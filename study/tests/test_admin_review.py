@@ -794,9 +794,9 @@ def test_bulk_actions_count_what_they_changed(reviewer, pending):
 
 
 def test_flagging_more_cards_than_one_action_takes_changes_nothing(reviewer, pending, monkeypatch):
-    from study.admin import base
+    from studyserver import admin as site_admin
 
-    monkeypatch.setattr(base, "BULK_ACTION_MAX", 2)
+    monkeypatch.setattr(site_admin, "BULK_ACTION_MAX", 2)
     for key in ("a", "b", "c"):
         card_services.card_approve(card=pending[key])
     response = reviewer.post(reverse("admin:study_memocard_changelist"), {

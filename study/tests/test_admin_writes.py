@@ -365,9 +365,9 @@ def test_bulk_soft_delete_asks_first_and_deletes_on_the_answer(admin, user):
 
 
 def test_select_all_beyond_the_bulk_limit_deletes_nothing(admin, user, monkeypatch):
-    from study.admin import base
+    from studyserver import admin as site_admin
 
-    monkeypatch.setattr(base, "BULK_ACTION_MAX", 2)
+    monkeypatch.setattr(site_admin, "BULK_ACTION_MAX", 2)
     topics = StudyTopicFactory.create_batch(3, user=user)
     changelist = reverse("admin:study_studytopic_changelist")
     response = admin.post(changelist, {"action": "soft_delete_selected", "post": "yes", "select_across": "1",
