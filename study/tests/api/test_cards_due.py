@@ -133,6 +133,10 @@ def test_due_list_scheduled_first_then_new(api_client, user, other_user):
     MemoCardFactory(user=user, needs_review=True)
     MemoCardFactory(user=user, deleted_at=now)
     MemoCardFactory(user=other_user)
+    # rated, then deleted or sent back to review: their progress stays (SPEC) but they are not due
+    CardProgressFactory(card=MemoCardFactory(user=user, deleted_at=now), review_stage=1, due_at=now - timedelta(days=3))
+    CardProgressFactory(card=MemoCardFactory(user=user, needs_review=True), review_stage=1,
+                        due_at=now - timedelta(days=3))
 
     response = api_client.get(f"{URL}/due")
     assert response.status_code == 200
@@ -142,6 +146,22 @@ def test_due_list_scheduled_first_then_new(api_client, user, other_user):
 
     limited = api_client.get(f"{URL}/due/?limit=3").json()
     assert [c["id"] for c in limited] == [earlier_due.pk, later_due.pk, new_a.pk]
+
+
+def test_a_card_due_this_very_moment_is_due(user, hot_path):
+    from study.selectors.cards import cards_due_json, cards_due_list
+
+    now = timezone.now()
+    card = MemoCardFactory(user=user)
+    CardProgressFactory(card=card, review_stage=1, due_at=now)
+    later = MemoCardFactory(user=user)
+    CardProgressFactory(card=later, review_stage=1, due_at=now + timedelta(microseconds=1))
+    if hot_path == "postgresql":
+        import json
+
+        assert [c["id"] for c in json.loads(cards_due_json(user=user, now=now))] == [card.pk]
+    else:
+        assert [c["id"] for c in cards_due_list(user=user, now=now)] == [card.pk]
 
 
 def test_rating_moves_a_card_out_of_the_due_list(api_client, user):
