@@ -150,15 +150,15 @@ def test_pattern_uses_finalized_history_and_ignores_abandoned_sessions(topic):
 
 
 def test_relapsed_and_newly_correct(topic):
-    q_relapse, q_again = QuestionFactory.create_batch(2, study_topic=topic)
+    q_relapse, q_again, q_unsure = QuestionFactory.create_batch(3, study_topic=topic)
     start = timezone.now() - timedelta(days=3)
-    make_session(topic, {q_relapse: "correct", q_again: "correct"}, at=start, finalize=True)
-    summary = quiz_session_finalize(
-        quiz_session=make_session(topic, {q_relapse: "wrong", q_again: "correct"}, at=start + timedelta(days=1))
-    )
-    assert summary["relapsed"] == 1
-    assert summary["newly_correct"] == 0  # both had a prior attempt
-    assert summary["regressed_count"] == 1
+    make_session(topic, {q_relapse: "correct", q_again: "correct", q_unsure: "correct"}, at=start, finalize=True)
+    summary = quiz_session_finalize(quiz_session=make_session(
+        topic, {q_relapse: "wrong", q_again: "correct", q_unsure: "unsure"}, at=start + timedelta(days=1)
+    ))
+    assert summary["relapsed"] == 1  # SPEC: prior last outcome correct, now wrong (unsure is no relapse)
+    assert summary["newly_correct"] == 0  # each had a prior attempt
+    assert summary["regressed_count"] == 2  # correct, then wrong or unsure
 
 
 def test_sr_advances_only_questions_already_in_the_queue(topic):
