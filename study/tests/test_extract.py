@@ -423,7 +423,11 @@ class TestIdempotency:
         failed = make_document(user, b"x", "a.txt", "txt")
         Document.objects.filter(pk=failed.id).update(extract_status="failed", extract_error="boom")
         pending = make_document(user, b"y", "b.txt", "txt")
-        assert documents_reset_for_retry(document_ids=[failed.id, pending.id]) == 1
+        done = make_document(user, b"z", "c.txt", "txt")
+        assert document_extract(document_id=done.id) == "done"
+        assert documents_reset_for_retry(document_ids=[failed.id, pending.id, done.id]) == 1
+        done.refresh_from_db()
+        assert (done.extract_status, done.extracted_text) == ("done", "z")  # a finished document keeps its text
         failed.refresh_from_db()
         assert (failed.extract_status, failed.extract_error) == ("pending", "")
 
