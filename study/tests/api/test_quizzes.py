@@ -81,6 +81,15 @@ def test_start_review_due_picks_due_questions(api_client, topic):
     assert body["question_ids"] == [overdue.id, due_now.id]
 
 
+def test_review_due_takes_the_most_overdue_first_whatever_the_ids(api_client, topic):
+    now = timezone.now()
+    slightly, most, middle = QuestionFactory.create_batch(3, study_topic=topic)  # ids in the other order
+    for question, days in [(slightly, 1), (most, 9), (middle, 4)]:
+        QuestionProgressFactory(question=question, due_at=now - timedelta(days=days))
+    body = start(api_client, topic, quiz_mode="review_due", target_per_subject=2).json()
+    assert body["question_ids"] == [most.id, middle.id]
+
+
 def test_start_without_eligible_question_is_400(api_client, topic):
     response = start(api_client, topic, quiz_mode="review_due")
     assert response.status_code == 400 and response.json()["error_code"] == "invalid"
