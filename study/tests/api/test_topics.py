@@ -71,6 +71,11 @@ def test_rename_and_conflict_and_publish(api_client, user):
     # description only: no publish (the feed does not carry it)
     api_client.patch(f"/api/study-topics/{topic.id}", {"description": "x"}, format="json")
     assert _outbox(topic.id) == 1
+    # the study type alone: published (the feed carries it)
+    PublishOutbox.objects.all().delete()
+    response = api_client.patch(f"/api/study-topics/{topic.id}", {"study_type": "language"}, format="json")
+    assert response.status_code == 200
+    assert _outbox(topic.id) == 1
 
 
 def test_soft_delete_keeps_sessions_and_hides_topic(api_client, user):
