@@ -100,6 +100,8 @@ def test_content_length_precheck_refuses_before_reading(api_client, settings, _i
     response = upload(api_client, content=b"x" * 2000)
     assert response.status_code == 413
     assert response.json()["error_code"] == "body_too_large"
+    # the precheck's words: the streaming limit (which would also refuse it) says "The file exceeds …"
+    assert response.json()["detail"] == "The upload exceeds the limit of 1000 bytes."
     assert stored_files(_isolated_media) == []
 
 
@@ -113,6 +115,7 @@ def test_streaming_limit_refuses_and_leaves_no_temp_file(api_client, settings, t
     response = upload(api_client, content=b"y" * 200_000)
     assert response.status_code == 413
     assert response.json()["error_code"] == "body_too_large"
+    assert response.json()["detail"] == "The file exceeds the limit of 5000 bytes."
     assert list(temp_dir.iterdir()) == []
     assert stored_files(_isolated_media) == []
     assert not Document.objects.exists()
