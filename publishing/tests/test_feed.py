@@ -113,8 +113,19 @@ def test_bad_query_is_400(viewer_client, params):
 
 
 def test_limit_is_capped_at_2000(viewer_client, seeded):
-    body = viewer_client.get(FEED, {"limit": 10**6}).json()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        body = viewer_client.get(FEED, {"limit": 10**6}).json()
     assert len(body["items"]) == 7 and body["has_more"] is False
+    # (7 rows cannot show the cap) one more than the page is read, to know whether more follow
+    assert [q["sql"] for q in captured.captured_queries if "LIMIT" in q["sql"]][-1].endswith("LIMIT 2001")
+
+
+def test_a_page_that_ends_exactly_at_the_last_row_has_no_more(viewer_client, seeded):
+    assert viewer_client.get(FEED, {"limit": 7}).json()["has_more"] is False
+    assert viewer_client.get(FEED, {"limit": 6}).json()["has_more"] is True
 
 
 def test_tombstones_have_null_payload(viewer_client, seeded):
