@@ -45,9 +45,13 @@ def test_gate_token_and_flag(settings, quiz):
     response = post(right, attempts)
     assert response.status_code == 503 and response.json()["error_code"] == "unavailable"
     settings.STUDY_INGEST_ENABLED = True
-    settings.VIEWER_SYNC_TOKEN = ""
+    token, settings.VIEWER_SYNC_TOKEN = settings.VIEWER_SYNC_TOKEN, ""
     assert post(right, attempts).status_code == 503
     assert not QuizSession.objects.exists()
+    settings.VIEWER_SYNC_TOKEN = token
+    lower = APIClient()  # the scheme is case-insensitive (RFC 9110)
+    lower.credentials(HTTP_AUTHORIZATION=f"bearer {token}")
+    assert post(lower, attempts).status_code == 200
 
 
 def test_ingest_creates_one_finalized_viewer_session_per_topic(viewer_client, quiz):
@@ -170,9 +174,22 @@ def test_deleted_question_or_tombstone_is_skipped(viewer_client, quiz):
     assert QuestionAttempt.objects.count() == 1
 
 
+def test_a_question_of_a_topic_deleted_but_not_yet_drained_is_skipped(viewer_client, quiz):
+    second = quiz["topics"][1]
+    second.deleted_at = timezone.now()  # its questions' tombstones are not drained yet: the feed still has them
+    second.save()
+    response = post(viewer_client, [{"question_pub_id": quiz["pub_ids"][0], "selected_choice": 1},
+                                    {"question_pub_id": quiz["pub_ids"][3], "selected_choice": 1}])
+    assert response.status_code == 200
+    assert response.json()["skipped"] == [quiz["pub_ids"][3]]
+    assert list(QuizSession.objects.values_list("study_topic_id", flat=True)) == [quiz["topics"][0].id]
+
+
 def test_out_of_range_choice_is_skipped_and_all_invalid_is_400(viewer_client, quiz):
     pub = quiz["pub_ids"][0]
-    response = post(viewer_client, [{"question_pub_id": pub, "selected_choice": 9}, {"question_pub_id": pub}])
+    # choice 5 of 4 (the first past the end), and 9
+    response = post(viewer_client, [{"question_pub_id": pub, "selected_choice": 5},
+                                    {"question_pub_id": pub, "selected_choice": 9}, {"question_pub_id": pub}])
     assert response.status_code == 400
     assert response.json()["skipped"] == [pub]
     assert not QuizSession.objects.exists()
