@@ -76,3 +76,19 @@ def test_good_values_page_as_asked(api_client, lists):
         assert (page["count"], page["results"], page["next"]) == (3, [], None), url
         far = api_client.get(_with(url, "limit=1&offset=" + "0" * 30 + "2"))  # leading zeros: offset 2
         assert _ids(far) == every[2:], url
+
+
+@pytest.mark.parametrize(
+    ("query", "limit"),
+    [("", 50), ("limit=1", 1), ("limit=200", 200), ("limit=201", 200), ("limit=1000", 200),
+     ("limit=" + "9" * 18, 200), ("limit=" + "9" * 19, 200)],
+)
+def test_the_default_page_is_50_and_the_largest_200(query, limit):
+    # (the lists above hold 3 rows: they cannot show either figure)
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from studyserver.pagination import LimitOffsetPagination
+
+    request = Request(APIRequestFactory().get(f"/api/study-sessions?{query}"))
+    assert LimitOffsetPagination().get_limit(request) == limit

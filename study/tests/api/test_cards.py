@@ -471,3 +471,14 @@ def test_two_edits_of_different_fields_at_once_both_land():
     run_concurrently(edit_cue, edit_fact)
     card.refresh_from_db()
     assert (card.cue, card.fact) == ("new cue", "new fact")
+
+
+@pytest.mark.parametrize(("query", "limit"), [({}, 600), ({"limit": "2000"}, 2000), ({"limit": "2001"}, 2000),
+                                              ({"limit": "999999"}, 2000), ({"limit": "7"}, 7)])
+def test_groups_read_600_cards_by_default_and_2000_at_most(query, limit):
+    # (the lists above hold a few cards: they cannot show either figure)
+    from study.api.card_serializers import GroupsQuery
+
+    parsed = GroupsQuery(data=query)
+    assert parsed.is_valid(), parsed.errors
+    assert parsed.validated_data["limit"] == limit
