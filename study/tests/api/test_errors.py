@@ -410,3 +410,22 @@ def test_the_length_limits_apply_to_the_stored_nfc_text(api_client, user, _isola
         assert response.status_code == 400 and list(response.json()["errors"]) == [field], response.content[:300]
     assert not [p for p in _isolated_media.rglob("*") if p.is_file()]  # no file left behind
     assert list(Question.objects.filter(user=user).values_list("subject", flat=True)) == ["가스", "가스"]
+
+
+@pytest.mark.parametrize("lost", ["DeadlockDetected", "SerializationFailure"])
+def test_a_transaction_that_lost_a_concurrency_race_is_409_retry(api_client, monkeypatch, lost):
+    import psycopg.errors
+    from django.db import OperationalError
+
+    from study.services import topics
+
+    def loses(**kwargs):
+        error = OperationalError("lost a race")
+        error.__cause__ = getattr(psycopg.errors, lost)("lost a race")
+        raise error
+
+    monkeypatch.setattr(topics, "topic_create", loses)
+    response = api_client.post("/api/study-topics", {"name": "연소공학"}, format="json")
+    assert response.status_code == 409
+    assert response.json() == {"error_code": "conflict",
+                               "detail": "A concurrent change got in the way; nothing was saved. Please retry."}
