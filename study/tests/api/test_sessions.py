@@ -183,6 +183,8 @@ def test_filters(api_client, user, other_user):
     assert _ids(api_client, "?asset_type=video") == []
     due = (now + timedelta(minutes=1)).isoformat().replace("+", "%2B")
     assert _ids(api_client, f"?due_before={due}") == [cert.id]
+    exactly = cert.next_review_at.isoformat().replace("+", "%2B")  # API.md: next_review_at ≤ due_before
+    assert _ids(api_client, f"?due_before={exactly}") == [cert.id]
 
 
 @pytest.mark.parametrize(
