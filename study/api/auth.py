@@ -1,10 +1,14 @@
-"""POST /api/auth/token: trade username and password for a DRF token (rate limited)."""
+"""POST /api/auth/token: trade username and password for a DRF token (rate limited); DELETE revokes it."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from studyserver.parsers import JSONParser
 from studyserver.throttling import SettingsScopedRateThrottle
@@ -30,3 +34,24 @@ class ObtainTokenView(ObtainAuthToken):
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
+
+    # DELETE is the one method that needs its caller authenticated: by the token it revokes, or a session.
+
+    def get_authenticators(self) -> list:
+        if getattr(self.request, "method", None) == "DELETE":
+            return [authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+        return super().get_authenticators()
+
+    def get_permissions(self) -> list:
+        return [IsAuthenticated()] if getattr(self.request, "method", None) == "DELETE" else super().get_permissions()
+
+    @extend_schema(
+        summary="Revoke the API token",
+        description="Deletes the caller's token: every app signed in with it gets 401 from then on. The next "
+        "`POST /api/auth/token` issues a new one (a lost device, or a password changed after a leak).",
+        request=None,
+        responses={204: None, **error_responses(429)},
+    )
+    def delete(self, request, *args, **kwargs):
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=204)

@@ -119,3 +119,35 @@ def test_bad_token_is_401():
 def test_session_auth_works(user, client):
     client.force_login(user)
     assert client.get("/api/study-topics").status_code == 200
+
+
+def test_delete_revokes_the_token_and_the_next_post_issues_a_new_one(user):
+    credentials = {"username": user.username, "password": PASSWORD}
+    old = fresh_client().post("/api/auth/token", credentials).json()["token"]
+    client = fresh_client()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {old}")
+    assert client.get("/api/study-topics").status_code == 200
+
+    response = client.delete("/api/auth/token")
+
+    assert response.status_code == 204
+    assert not Token.objects.filter(user=user).exists()
+    assert client.get("/api/study-topics").status_code == 401
+    new = fresh_client().post("/api/auth/token", credentials).json()["token"]
+    assert new != old
+
+
+def test_revoking_needs_the_caller_signed_in(user):
+    Token.objects.create(user=user)
+    assert fresh_client().delete("/api/auth/token").status_code == 401
+    stranger = fresh_client()
+    stranger.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    assert stranger.delete("/api/auth/token").status_code == 401
+    assert Token.objects.filter(user=user).exists()
+
+
+def test_a_session_revokes_its_users_token(user, client):
+    Token.objects.create(user=user)
+    client.force_login(user)
+    assert client.delete("/api/auth/token").status_code == 204
+    assert not Token.objects.filter(user=user).exists()
