@@ -13,12 +13,13 @@ and the lock goes with a killed worker's connection, so the redelivered task ext
 `processing` status to unstick, and the API's statuses stay pending / done / failed / skipped).
 Text cut by a limit (EXTRACT_MAX_PAGES / EXTRACT_MAX_CHARS) is still `done`: what was read is
 searchable; `extract_error` then says that it is partial.
-A run counts itself in `extract_attempts` while the backend runs; a killed run leaves its count, and a document
-killed EXTRACT_MAX_INTERRUPTED times fails rather than being sent again forever.
+A run counts itself in `extract_attempts` while it runs; a stopped run leaves its count, and a document stopped
+EXTRACT_MAX_INTERRUPTED times fails rather than being sent again forever.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -146,13 +147,13 @@ def document_extract(*, document_id: int) -> str:
             logger.info("extract document %s: not pending (done or deleted)", document_id)
             return "not_pending"
         if document.extract_attempts >= EXTRACT_MAX_INTERRUPTED:
-            status, text, error = ExtractStatus.FAILED, "", (
-                f"the extraction was interrupted {document.extract_attempts} times (its worker was killed: the "
-                "hard time limit, or out of memory); retrying the extraction tries again"
-            )
+            error = (f"the extraction was interrupted {document.extract_attempts} times (its worker was stopped: the "
+                     "hard time limit, out of memory, or a shutdown); retrying the extraction tries again")
+            outcome = _finish(document_id, status=ExtractStatus.FAILED, text="", error=error)
         else:
-            status, text, error = _run_counted(document)
-        outcome = _finish(document_id, status=status, text=text, error=error)
+            with _counted(document):
+                status, text, error = _run_backend(document)
+                outcome = _finish(document_id, status=status, text=text, error=error)
     if outcome is None:
         return "not_pending"
     status, text, error, sessions = outcome
@@ -164,19 +165,29 @@ def document_extract(*, document_id: int) -> str:
     return str(status)
 
 
-def _run_counted(document: Document) -> tuple[str, str, str]:
-    """`_run_backend`, counted in `extract_attempts` while it runs: only a run killed outright (no Python left to
-    uncount it) leaves its count. An error the task retries (the database, the file store) is not counted."""
+@contextmanager
+def _counted(document: Document) -> Iterator[None]:
+    """Count a run in `extract_attempts` while it runs and records its outcome; `_record` puts the count back to 0.
+
+    A run that ends in Python takes its count back, an error the task retries (the database, the file store)
+    included, and so does one whose outcome was dropped. A run that is stopped does not: killed outright (out of
+    memory), or stopped by its hard time limit (billiard sends SIGTERM first, which the worker's child turns into
+    SystemExit) or a worker shutdown. Those are the runs EXTRACT_MAX_INTERRUPTED counts."""
     counted = Document.objects.filter(pk=document.pk)
     counted.update(extract_attempts=F("extract_attempts") + 1)
     try:
-        return _run_backend(document)
-    except BaseException:
-        try:
-            counted.filter(extract_attempts__gt=0).update(extract_attempts=F("extract_attempts") - 1)
-        except Exception:  # the database is what failed: the count stays, the retry runs anyway
-            logger.warning("extract document %s: its attempt could not be uncounted", document.pk, exc_info=True)
+        yield
+    except Exception:
+        _uncount(counted, document.pk)
         raise
+    _uncount(counted, document.pk)
+
+
+def _uncount(counted, document_id: int) -> None:
+    try:
+        counted.filter(extract_attempts__gt=0).update(extract_attempts=F("extract_attempts") - 1)
+    except Exception:  # the database is what failed: the count stays, the retry runs anyway
+        logger.warning("extract document %s: its attempt could not be uncounted", document_id, exc_info=True)
 
 
 def _finish(document_id: int, *, status: str, text: str, error: str) -> tuple[str, str, str, int] | None:

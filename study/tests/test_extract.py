@@ -462,12 +462,39 @@ class TestInterruptedRuns:
 
         doc.refresh_from_db()
         assert doc.extract_status == "failed"
-        assert doc.extract_error.startswith("the extraction was interrupted 3 times (its worker was killed")
+        assert doc.extract_error.startswith("the extraction was interrupted 3 times (its worker was stopped")
         monkeypatch.undo()
         assert documents_reset_for_retry(document_ids=[doc.id]) == 1
         assert document_extract(document_id=doc.id) == "done"
         doc.refresh_from_db()
         assert (doc.extract_status, doc.extract_attempts) == ("done", 0)
+
+    def test_a_run_stopped_by_its_hard_time_limit_keeps_its_count(self, user, monkeypatch):
+        # billiard stops a child past its hard limit with SIGTERM first, which the child turns into SystemExit
+        doc = make_document(user, b"text", "a.txt", "txt")
+
+        def stopped(document):
+            raise SystemExit(-15)
+
+        monkeypatch.setattr(extraction, "_read", stopped)
+        with pytest.raises(SystemExit):
+            document_extract(document_id=doc.id)
+        doc.refresh_from_db()
+        assert (doc.extract_status, doc.extract_attempts) == ("pending", 1)
+
+    def test_a_run_whose_recording_the_task_retries_takes_its_count_back(self, user, monkeypatch):
+        from django.db import OperationalError
+
+        doc = make_document(user, b"text", "a.txt", "txt")
+
+        def lock_timeout(*args, **kwargs):
+            raise OperationalError("canceling statement due to lock timeout")
+
+        monkeypatch.setattr(extraction, "_finish", lock_timeout)
+        with pytest.raises(OperationalError):
+            document_extract(document_id=doc.id)
+        doc.refresh_from_db()
+        assert (doc.extract_status, doc.extract_attempts) == ("pending", 0)
 
     def test_fewer_interruptions_still_extract(self, user):
         doc = make_document(user, b"text", "a.txt", "txt")
