@@ -166,12 +166,13 @@ def deleted_objects_summary(
         counts[model] += len(instances)
     for queryset in collector.fast_deletes:  # whole querysets Django deletes without reading them
         counts[queryset.model] += queryset.count()
+    counts = {model: count for model, count in counts.items() if count}  # (the collector lists empty relations)
     perms_needed = set()
     for model in counts:
         related_admin = model_admin.admin_site._registry.get(model)
         if related_admin is not None and not related_admin.has_delete_permission(request):
             perms_needed.add(model._meta.verbose_name)
-    model_count = {model._meta.verbose_name_plural: count for model, count in counts.items() if count}
+    model_count = {model._meta.verbose_name_plural: count for model, count in counts.items()}
     return listed, model_count, perms_needed, []
 
 

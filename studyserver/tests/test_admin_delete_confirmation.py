@@ -110,6 +110,17 @@ def test_a_related_kind_the_staff_user_may_not_delete_blocks_the_delete(client):
     assert QuestionAttempt.objects.filter(user_id=learner.pk).count() == 2
 
 
+def test_kinds_with_no_row_to_delete_need_no_permission(client):
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_user", "delete_user"]))
+    client.force_login(staff)
+    newcomer = UserFactory()  # no topics, cards or attempts yet
+    url = reverse("admin:auth_user_delete", args=[newcomer.pk])
+    assert "permission to delete the following types of objects" not in client.get(url).content.decode()
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not type(newcomer).objects.filter(pk=newcomer.pk).exists()
+
+
 def test_a_soft_delete_page_names_only_the_rows_themselves(admin_client):
     topic = StudyTopicFactory()
     QuestionFactory.create_batch(3, study_topic=topic)
