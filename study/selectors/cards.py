@@ -361,7 +361,8 @@ class ReviewQueuePart:
 
 def _queue_group_columns() -> dict[str, Case]:
     """The queue's group key beside source_question_id: a manual card's owner and material (the JSON key as
-    text, through the ORM's key transform: the same on SQLite and PostgreSQL)."""
+    text, through the ORM's key transform). A material is a string wherever it is written (the API; the admin
+    shows `extra` read-only); a number or boolean stored by hand reads differently on SQLite and PostgreSQL."""
     manual = Q(source_question_id__isnull=True)
     return {
         "queue_user": Case(When(manual, then=F("user_id")), default=None, output_field=IntegerField()),
