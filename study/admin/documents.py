@@ -23,7 +23,7 @@ from .base import OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
 # (A stale form posted after the extraction finished would have put the text back to "pending" and empty, and a new
 # file would have kept the old text, size and hash; "Retry extraction" is the way to extract again.)
 FILE_FIELDS = ("file", "original_name", "file_format", "content_type", "file_size", "sha256")
-EXTRACT_FIELDS = ("extract_status", "extract_error", "extracted_text", "extracted_at")
+EXTRACT_FIELDS = ("extract_status", "extract_error", "extract_attempts", "extracted_text", "extracted_at")
 TIMESTAMPS = ("created_at", "updated_at", "deleted_at")
 
 

@@ -67,6 +67,15 @@ def test_a_stale_change_form_leaves_the_file_and_the_extraction_alone(admin_clie
     assert (document.original_name, document.file_format) == ("note.txt", "txt")
 
 
+def test_the_change_page_shows_how_often_a_pending_extraction_was_stopped(admin_client, user):
+    document = DocumentFactory(user=user, extract_attempts=2)
+    page = admin_client.get(reverse("admin:study_document_change", args=[document.pk]))
+    assert "extract_attempts" not in page.context["adminform"].form.fields  # shown, not edited
+    field = next(f for fieldset in page.context["adminform"] for line in fieldset for f in line
+                 if f.is_readonly and f.field["name"] == "extract_attempts")
+    assert field.contents() == "2"
+
+
 def test_tags_are_edited_as_they_are_typed_in_the_api(admin_client, user):
     document = DocumentFactory(user=user)
     document.tags = ["가스", "필기"]
