@@ -128,14 +128,19 @@ def too_many_for_one_action(model_admin: admin.ModelAdmin, request: HttpRequest,
 DELETE_LISTED_MAX = 100  # rows a delete confirmation names one by one; the rest are counted
 
 
-def _deleted_label(model_admin: admin.ModelAdmin, obj: models.Model) -> str:
-    opts = obj._meta
+def change_url(admin_site: admin.AdminSite, obj: models.Model) -> str:
+    """The admin change page of `obj`, or "" when its model has none on this site."""
     try:
-        url = reverse(f"{model_admin.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
-                      args=[quote(obj.pk)])
+        return reverse(f"{admin_site.name}:{obj._meta.app_label}_{obj._meta.model_name}_change",
+                       args=[quote(obj.pk)])
     except NoReverseMatch:
-        return f"{capfirst(opts.verbose_name)}: {obj}"
-    return format_html('{}: <a href="{}">{}</a>', capfirst(opts.verbose_name), url, obj)
+        return ""
+
+
+def _deleted_label(model_admin: admin.ModelAdmin, obj: models.Model) -> str:
+    name = capfirst(obj._meta.verbose_name)
+    url = change_url(model_admin.admin_site, obj)
+    return format_html('{}: <a href="{}">{}</a>', name, url, obj) if url else f"{name}: {obj}"
 
 
 def deleted_objects_summary(
@@ -161,12 +166,12 @@ def deleted_objects_summary(
     except (ProtectedError, RestrictedError) as exc:
         blocking = list(getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", ()))
         return listed, {}, set(), [f"{capfirst(o._meta.verbose_name)}: {o}" for o in blocking[:DELETE_LISTED_MAX]]
-    counts: Counter[type[models.Model]] = Counter()
+    collected: Counter[type[models.Model]] = Counter()
     for model, instances in collector.data.items():
-        counts[model] += len(instances)
+        collected[model] += len(instances)
     for queryset in collector.fast_deletes:  # whole querysets Django deletes without reading them
-        counts[queryset.model] += queryset.count()
-    counts = {model: count for model, count in counts.items() if count}  # (the collector lists empty relations)
+        collected[queryset.model] += queryset.count()
+    counts = {model: count for model, count in collected.items() if count}  # (the collector lists empty relations)
     perms_needed = set()
     for model in counts:
         related_admin = model_admin.admin_site._registry.get(model)

@@ -10,10 +10,10 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.text import Truncator
 
-from studyserver.admin import too_many_for_one_action
+from studyserver.admin import change_url, too_many_for_one_action
 from studyserver.errors import violates_unique
 
 _REFUSED = "studyserver_admin_refused"  # set on a request whose write found its row gone or its value taken
@@ -68,12 +68,7 @@ class LoadedRawIdWidget(ForeignKeyRawIdWidget):
         obj = self.loaded
         if obj is None or str(obj.pk) != str(value):  # another value posted: Django's own lookup
             return super().label_and_url_for_value(value)
-        try:
-            url = reverse(f"{self.admin_site.name}:{obj._meta.app_label}_{obj._meta.model_name}_change",
-                          args=(obj.pk,))
-        except NoReverseMatch:
-            url = ""
-        return Truncator(obj).words(14), url
+        return Truncator(obj).words(14), change_url(self.admin_site, obj)
 
 
 class LoadedLinksFormSet(BaseInlineFormSet):
@@ -222,7 +217,7 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
             return self._soft_delete_confirmation(request, live)
         with transaction.atomic():
             # (a row deleted by someone else after this read is left out of the count and the history)
-            deleted = [obj for obj in queryset.filter(deleted_at__isnull=True) if self.soft_delete(obj)]
+            deleted = [obj for obj in live if self.soft_delete(obj)]
             for obj in deleted:
                 self.log_change(request, obj, "Deleted (soft).")  # the history Django's own bulk delete keeps
         self.message_user(
