@@ -37,13 +37,17 @@ class ObtainTokenView(ObtainAuthToken):
 
     # DELETE is the one method that needs its caller authenticated: by the token it revokes, or a session.
 
+    @property
+    def _revoking(self) -> bool:
+        return getattr(self.request, "method", None) == "DELETE"  # (no request while the schema is generated)
+
     def get_authenticators(self) -> list:
-        if getattr(self.request, "method", None) == "DELETE":
+        if self._revoking:
             return [authenticator() for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
         return super().get_authenticators()
 
     def get_permissions(self) -> list:
-        return [IsAuthenticated()] if getattr(self.request, "method", None) == "DELETE" else super().get_permissions()
+        return [IsAuthenticated()] if self._revoking else super().get_permissions()
 
     @extend_schema(
         summary="Revoke the API token",

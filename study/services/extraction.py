@@ -39,8 +39,9 @@ from studyserver.locks import advisory_session_lock
 logger = logging.getLogger(__name__)
 
 ERROR_MAX_CHARS = 2000
-# Runs of one document that may be killed before it fails: a document that kills its worker (a hard time limit, out
-# of memory) each time would otherwise be sent again by the sweep every EXTRACT_STALE_AFTER, for good.
+# How many runs of one document may be stopped before their end until it fails: a document that gets its worker
+# stopped every time (a hard time limit, out of memory) would otherwise be sent again by the sweep every
+# EXTRACT_STALE_AFTER, for good.
 EXTRACT_MAX_INTERRUPTED = 3
 # S3 (django-storages' boto3 backend) answers these when it is busy or failing for a while: worth a retry.
 _S3_BUSY_CODES = frozenset({"SlowDown", "Throttling", "RequestTimeout", "InternalError", "ServiceUnavailable"})
@@ -167,27 +168,24 @@ def document_extract(*, document_id: int) -> str:
 
 @contextmanager
 def _counted(document: Document) -> Iterator[None]:
-    """Count a run in `extract_attempts` while it runs and records its outcome; `_record` puts the count back to 0.
+    """Count a run in `extract_attempts` while it runs and records its outcome.
 
-    A run that ends in Python takes its count back, an error the task retries (the database, the file store)
-    included, and so does one whose outcome was dropped. A run that is stopped does not: killed outright (out of
-    memory), or stopped by its hard time limit (billiard sends SIGTERM first, which the worker's child turns into
-    SystemExit) or a worker shutdown. Those are the runs EXTRACT_MAX_INTERRUPTED counts."""
+    A run that records its outcome leaves 0 (`_record`); one whose outcome is dropped leaves a document that is
+    deleted or no longer pending, where the count does not matter (a retry resets it). A run that raises takes its
+    count back: an error the task retries (the database, the file store) is no interruption. A run that is stopped
+    keeps it: killed outright (out of memory), or stopped by its hard time limit (billiard sends SIGTERM first,
+    which the worker's child turns into SystemExit) or a worker shutdown. Those are the runs
+    EXTRACT_MAX_INTERRUPTED counts."""
     counted = Document.objects.filter(pk=document.pk)
     counted.update(extract_attempts=F("extract_attempts") + 1)
     try:
         yield
     except Exception:
-        _uncount(counted, document.pk)
+        try:
+            counted.filter(extract_attempts__gt=0).update(extract_attempts=F("extract_attempts") - 1)
+        except Exception:  # the database is what failed: the count stays, the retry runs anyway
+            logger.warning("extract document %s: its run could not be uncounted", document.pk, exc_info=True)
         raise
-    _uncount(counted, document.pk)
-
-
-def _uncount(counted, document_id: int) -> None:
-    try:
-        counted.filter(extract_attempts__gt=0).update(extract_attempts=F("extract_attempts") - 1)
-    except Exception:  # the database is what failed: the count stays, the retry runs anyway
-        logger.warning("extract document %s: its attempt could not be uncounted", document_id, exc_info=True)
 
 
 def _finish(document_id: int, *, status: str, text: str, error: str) -> tuple[str, str, str, int] | None:
