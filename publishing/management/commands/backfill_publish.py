@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from publishing.models import Published, PublishKind
 from publishing.services import PublishCounts, publish_sources
-from study.management.commands._progress import MAX_BATCH_SIZE
+from study.management.commands._progress import MAX_BATCH_SIZE, progress_shown
 from study.models import CardProgress, MemoCard, Question, StudyTopic
 
 SOURCES = {
@@ -43,11 +43,11 @@ class Command(BaseCommand):
         # A dry run keeps the rows it would have inserted, so a row referenced from many batches (and kinds)
         # counts once, as a real run writes it once.
         inserted: set | None = set() if dry_run else None
-        quiet = options["verbosity"] < 1
+        shown = progress_shown(self.stdout, options["verbosity"])
         for one_kind in kinds:
             total.add(self._backfill_kind(one_kind, user_id=user, batch_size=batch_size, dry_run=dry_run,
-                                          dry_run_inserted=inserted, quiet=quiet))
-        if quiet and not dry_run:  # a dry run's counts are what it is run for
+                                          dry_run_inserted=inserted, shown=shown))
+        if shown == "none" and not dry_run:  # a dry run's counts are what it is run for
             return
         prefix = "dry run: would have " if dry_run else ""
         self.stdout.write(
@@ -56,15 +56,14 @@ class Command(BaseCommand):
 
     def _backfill_kind(
         self, kind: str, *, user_id: int | None, batch_size: int, dry_run: bool, dry_run_inserted: set | None,
-        quiet: bool = False,
+        shown: str = "lines",
     ) -> PublishCounts:
         queryset = SOURCES[kind].objects.all()
         if user_id is not None:
             queryset = queryset.filter(user_id=user_id)
         row_count = queryset.count()
         counts = PublishCounts()
-        interactive = self.stdout.isatty() and not quiet
-        bar = tqdm(total=row_count, desc=kind, unit="rows", file=self.stdout._out, disable=not interactive)
+        bar = tqdm(total=row_count, desc=kind, unit="rows", file=self.stdout._out, disable=shown != "bar")
         started = time.monotonic()
         done = 0
         for ids in _id_batches(queryset.values_list("pk", flat=True), "pk", batch_size):
@@ -73,7 +72,7 @@ class Command(BaseCommand):
             counts.add(batch)
             done += len(ids)
             bar.update(len(ids))
-            if not interactive and not quiet:
+            if shown == "lines":
                 rate = done / max(time.monotonic() - started, 1e-6)
                 self.stdout.write(f"{kind}: {done}/{row_count} rows ({rate:.0f} rows/s)")
         bar.close()

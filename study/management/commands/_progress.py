@@ -13,6 +13,14 @@ logger = logging.getLogger(__name__)
 MAX_BATCH_SIZE = 100_000  # the rows (or file names) of one statement in a batched command: more only costs memory
 
 
+def progress_shown(stdout, verbosity: int) -> str:
+    """How a command shows its progress: "bar" (tqdm, on a terminal), "lines" (plain lines with the rate, into a
+    file or a pipe) or "none" (`-v 0`)."""
+    if verbosity < 1:
+        return "none"
+    return "bar" if stdout.isatty() else "lines"
+
+
 class Progress:
     """Call `step(message)` once per item; `close()` at the end. Silent at verbosity 0 (`-v 0`)."""
 
@@ -20,10 +28,10 @@ class Progress:
         self.stdout = stdout
         self.total = total
         self.done = 0
-        self.quiet = verbosity < 1
+        shown = progress_shown(stdout, verbosity)
+        self.quiet = shown == "none"
         self.started = time.monotonic()
-        interactive = stdout.isatty() and not self.quiet
-        self.bar = tqdm(total=total, desc=desc, file=stdout._out, unit="item") if interactive else None
+        self.bar = tqdm(total=total, desc=desc, file=stdout._out, unit="item") if shown == "bar" else None
 
     def step(self, message: str) -> None:
         self.done += 1

@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from study.services.documents import OrphanSweep, document_orphan_files_sweep
 
-from ._progress import MAX_BATCH_SIZE
+from ._progress import MAX_BATCH_SIZE, progress_shown
 
 MAX_GRACE_MINUTES = 525_600
 
@@ -38,10 +38,9 @@ class Command(BaseCommand):
         if not 1 <= older_than_minutes <= MAX_GRACE_MINUTES:
             raise CommandError(f"--older-than-minutes must be between 1 and {MAX_GRACE_MINUTES} (a year)")
         list_orphans = dry_run or options["verbosity"] >= 2
-        quiet = options["verbosity"] < 1
-        interactive = self.stdout.isatty() and not quiet
+        shown = progress_shown(self.stdout, options["verbosity"])
         # The total is unknown until the walk ends (listing first would hold every name), so no ETA.
-        bar = tqdm(desc="files", unit="files", file=self.stdout._out, disable=not interactive)
+        bar = tqdm(desc="files", unit="files", file=self.stdout._out, disable=shown != "bar")
         started = time.monotonic()
 
         def report(sweep: OrphanSweep, orphans: list[str]) -> None:
@@ -49,7 +48,7 @@ class Command(BaseCommand):
                 for name in orphans:
                     self.stdout.write(f"{'would delete' if dry_run else 'deleted'} {name}")
             bar.update(sweep.examined - bar.n)
-            if not interactive and not quiet:
+            if shown == "lines":
                 rate = sweep.examined / max(time.monotonic() - started, 1e-6)
                 self.stdout.write(f"examined {sweep.examined} files, {sweep.orphans} orphans ({rate:.0f} files/s)")
 
@@ -57,7 +56,7 @@ class Command(BaseCommand):
             older_than=timedelta(minutes=older_than_minutes), batch_size=batch_size, dry_run=dry_run, on_batch=report
         )
         bar.close()
-        if quiet and not dry_run:
+        if shown == "none" and not dry_run:
             return
         prefix = "dry run: " if dry_run else ""
         self.stdout.write(
