@@ -144,6 +144,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "studyserver.passwords.ApiTokenRevokedOnChange"},  # its hook deletes the API token on a new password
 ]
 
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en-us").lower()

@@ -52,7 +52,7 @@ class ObtainTokenView(ObtainAuthToken):
     @extend_schema(
         summary="Revoke the API token",
         description="Deletes the caller's token: every app signed in with it gets 401 from then on. The next "
-        "`POST /api/auth/token` issues a new one (a lost device, or a password changed after a leak).",
+        "`POST /api/auth/token` issues a new one (a lost device). A new password revokes the token as well.",
         request=None,
         responses={204: None, **error_responses(429)},
     )

@@ -2,6 +2,7 @@
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.hashers import make_password
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -151,3 +152,56 @@ def test_a_session_revokes_its_users_token(user, client):
     client.force_login(user)
     assert client.delete("/api/auth/token").status_code == 204
     assert not Token.objects.filter(user=user).exists()
+
+
+def signed_in_app(user) -> tuple[APIClient, str]:
+    key = fresh_client().post("/api/auth/token", {"username": user.username, "password": PASSWORD}).json()["token"]
+    app = fresh_client()
+    app.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert app.get("/api/study-topics").status_code == 200
+    return app, key
+
+
+def test_a_new_password_signs_every_app_out(user, other_user):
+    app, _ = signed_in_app(user)
+    Token.objects.create(user=other_user)
+
+    user.set_password("a-new-password-2")
+    user.save()
+
+    assert app.get("/api/study-topics").status_code == 401
+    assert not Token.objects.filter(user=user).exists()
+    assert Token.objects.filter(user=other_user).exists()
+
+
+def test_saving_a_user_without_a_new_password_keeps_the_token(user):
+    app, _ = signed_in_app(user)
+    user.first_name = "Renamed"
+    user.save()
+    assert app.get("/api/study-topics").status_code == 200
+
+
+def test_the_admins_password_form_signs_the_users_apps_out(user, client):
+    app, _ = signed_in_app(user)
+    client.force_login(type(user).objects.create_superuser("boss", "boss@example.com", "pw-boss-1"))
+
+    response = client.post(f"/admin/auth/user/{user.pk}/password/",
+                           {"password1": "Another-pass-93", "password2": "Another-pass-93", "usable_password": "true"})
+
+    assert response.status_code == 302, response.content[:2000]
+    assert app.get("/api/study-topics").status_code == 401
+
+
+def test_a_login_that_rehashes_the_same_password_keeps_the_token(user):
+    """Django rehashes a stored password on login when its hasher wants it (here: a salt too short); that is no new
+    password, and the user's other apps stay signed in."""
+    app, key = signed_in_app(user)
+    type(user).objects.filter(pk=user.pk).update(password=make_password(PASSWORD, salt="ab"))
+
+    again = fresh_client().post("/api/auth/token", {"username": user.username, "password": PASSWORD})
+
+    assert again.status_code == 200
+    assert again.json()["token"] == key
+    user.refresh_from_db()
+    assert not user.password.startswith("md5$ab$")  # rehashed and saved
+    assert app.get("/api/study-topics").status_code == 200
