@@ -21,7 +21,7 @@ from study.explain.retrieval import passages_for_question
 from study.extract.base import clean_text
 from study.models import MemoCard, Question, QuestionExplanation, QuestionProgress
 from study.models.cards import CardSourceKind
-from study.models.quizzes import Outcome
+from study.scheduling import BAD_OUTCOMES
 from studyserver.celery import enqueue_on_commit
 
 from .card_generation import question_cards_generate
@@ -130,7 +130,7 @@ def explanation_forget(*, before: Question, after: Question) -> None:
     MemoCard.objects.filter(id__in=card_ids).update(deleted_at=now, updated_at=now)
     publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=card_ids)
     missed = QuestionProgress.objects.filter(
-        question_id=after.id, user_id=after.user_id, last_outcome__in=[Outcome.WRONG, Outcome.UNSURE]
+        question_id=after.id, user_id=after.user_id, last_outcome__in=sorted(BAD_OUTCOMES)
     )
     if missed.exists():
         from study.tasks import explain_question

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Exists, OuterRef
 
 from study.models import Question, QuestionProgress, StudyTopic
-from study.models.quizzes import Outcome
+from study.scheduling import BAD_OUTCOMES
 from study.services.explanations import question_explain
 from study.tasks import explain_question
 
@@ -14,7 +14,7 @@ from ._progress import run_each, send_now
 def questions_needing_explanation(*, topic_id: int | None = None):
     """Live questions of live topics whose owner's last outcome is wrong/unsure and that have no explanation."""
     missed = QuestionProgress.objects.filter(
-        question_id=OuterRef("pk"), user_id=OuterRef("user_id"), last_outcome__in=[Outcome.WRONG, Outcome.UNSURE]
+        question_id=OuterRef("pk"), user_id=OuterRef("user_id"), last_outcome__in=sorted(BAD_OUTCOMES)
     )
     questions = Question.objects.filter(
         deleted_at__isnull=True, study_topic__deleted_at__isnull=True, ai_explanation__isnull=True
