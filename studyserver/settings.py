@@ -238,6 +238,13 @@ EXPLAINER_RETRY_BACKOFF_MS = env_int("EXPLAINER_RETRY_BACKOFF_MS", 1000, minimum
 
 # --- Celery: a broker when CELERY_BROKER_URL is set, else eager after commit ---
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+if CELERY_BROKER_URL:  # the transport options below are Redis's; anything else would be retried forever as AMQP
+    try:
+        if urlsplit(CELERY_BROKER_URL).scheme not in {"redis", "rediss"}:
+            raise ValueError("the scheme must be redis:// or rediss://")
+        parse_redis_url(CELERY_BROKER_URL)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"CELERY_BROKER_URL is not a Redis URL (redis://host:6379/0): {exc}") from None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = env_bool("CELERY_TASK_EAGER_PROPAGATES", False)
 if not CELERY_BROKER_URL:

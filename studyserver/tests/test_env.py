@@ -134,6 +134,9 @@ def test_a_blank_secret_key_is_no_secret_key(monkeypatch):
     ("DATABASE_CONN_MAX_AGE", "-1"),
     ("REDIS_URL", "redis://127.0.0.1:notaport/0"),
     ("REDIS_URL", "127.0.0.1:6379"),
+    ("CELERY_BROKER_URL", "redis//127.0.0.1:6379/4"),  # else read as an AMQP host and retried forever
+    ("CELERY_BROKER_URL", "http://127.0.0.1:6379/0"),
+    ("CELERY_BROKER_URL", "redis://127.0.0.1:notaport/0"),
     ("ALLOWED_HOSTS", "https://study.example.com/"),
     ("ALLOWED_HOSTS", "a.example.com b.example.com"),
     ("LANGUAGE_CODE", "xx-yy"),
