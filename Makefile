@@ -1,15 +1,16 @@
 # studyserver — `make demo` runs it on the embedded defaults, `make test` runs every test
 # against real PostgreSQL and Redis. See README.md.
 
-PYTHON ?= python3
+# Settings from the environment or the command line; unset, empty or blank means the default (as in the app).
+default = $(or $(strip $(1)),$(2))
+override PYTHON := $(call default,$(PYTHON),python3)
+override HOST := $(call default,$(HOST),127.0.0.1)
+override PORT := $(call default,$(PORT),8000)
+override TEST_DATABASE_URL := $(call default,$(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/studyserver)
+override TEST_REDIS_URL := $(call default,$(TEST_REDIS_URL),redis://127.0.0.1:6379/1)
+override PYTEST_WORKERS := $(call default,$(PYTEST_WORKERS),auto)
 VENV := .venv
 PY := $(VENV)/bin/python
-HOST ?= 127.0.0.1
-PORT ?= 8000
-
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/studyserver
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
-PYTEST_WORKERS ?= auto
 
 .PHONY: demo test venv services lint bench clean
 

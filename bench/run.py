@@ -1,10 +1,12 @@
 """Benchmark runner: seeds PostgreSQL, serves the app under gunicorn, loads it with wrk, prints figures.
 
 Every figure comes with a ratio against a floor measured in the same run (see bench/README.md).
-Configuration (environment): BENCH_SCALE (1), BENCH_BIG_SCALE (5), BENCH_QUICK (0/1),
-BENCH_DURATION (seconds per endpoint), BENCH_ONLY (comma list of hot,backfill,feed,finalize),
+Configuration (environment; unset or blank means the default): BENCH_SCALE (1), BENCH_BIG_SCALE (5),
+BENCH_QUICK (0/1), BENCH_DURATION (seconds per endpoint), BENCH_ONLY (comma list of hot,backfill,feed,finalize),
 BENCH_REUSE (1: keep already seeded databases), BENCH_PG (server URL without a database), BENCH_DB /
-BENCH_BIG_DB (database names, dropped and seeded again unless BENCH_REUSE=1), BENCH_REDIS (the broker's database).
+BENCH_BIG_DB (database names, dropped and seeded again unless BENCH_REUSE=1), BENCH_REDIS (the app's cache and
+broker during the run, flushed at the end), BENCH_SECRET_KEY (the app's SECRET_KEY; a random one per run),
+BENCH_ATTEMPTS (100: attempts per ingest request). bench/run.sh runs it with PY (.venv/bin/python).
 It takes no arguments. Ctrl-C or SIGTERM stops it, and the gunicorn it started.
 """
 
@@ -35,16 +37,31 @@ VENV_BIN = Path(sys.executable).parent
 RESULTS = BENCH / "results"
 CORES = os.cpu_count() or 1
 
-QUICK = os.environ.get("BENCH_QUICK", "0") == "1"
-SCALE = int(os.environ.get("BENCH_SCALE", "1"))
-BIG_SCALE = int(os.environ.get("BENCH_BIG_SCALE", "5"))
-DURATION = int(os.environ.get("BENCH_DURATION", "3" if QUICK else "8"))
-ONLY = {s for s in os.environ.get("BENCH_ONLY", "hot,backfill,feed,finalize").split(",") if s}
-REUSE = os.environ.get("BENCH_REUSE", "0") == "1"
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-DB_SMALL = os.environ.get("BENCH_DB", "studyserver_bench")
-DB_BIG = os.environ.get("BENCH_BIG_DB", "studyserver_bench_big")
-REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
+
+
+def setting(name: str, default: str) -> str:
+    """An environment value without surrounding spaces; unset or blank is the default (as the app reads its own)."""
+    return os.environ.get(name, "").strip() or default
+
+
+def count_setting(name: str, default: int) -> int:
+    raw = setting(name, str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        sys.exit(f"{name} must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
+
+
+QUICK = setting("BENCH_QUICK", "0") == "1"
+SCALE = count_setting("BENCH_SCALE", 1)
+BIG_SCALE = count_setting("BENCH_BIG_SCALE", 5)
+DURATION = count_setting("BENCH_DURATION", 3 if QUICK else 8)
+ATTEMPTS = count_setting("BENCH_ATTEMPTS", 100)
+ONLY = {s.strip() for s in setting("BENCH_ONLY", "hot,backfill,feed,finalize").split(",") if s.strip()}
+REUSE = setting("BENCH_REUSE", "0") == "1"
+PG = setting("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+DB_SMALL = setting("BENCH_DB", "studyserver_bench")
+DB_BIG = setting("BENCH_BIG_DB", "studyserver_bench_big")
+REDIS = setting("BENCH_REDIS", "redis://127.0.0.1:6379/7")
 VIEWER_TOKEN = secrets.token_urlsafe(32)
 FEED_PAGE = 2000
 STATIC_ROOT = tempfile.mkdtemp(prefix="bench-static-")  # whitenoise wants the directory to exist
@@ -61,7 +78,7 @@ def app_env(db: str, **extra: str) -> dict:
     env = dict(os.environ)
     env.update(
         DEBUG="false",
-        SECRET_KEY=os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
+        SECRET_KEY=setting("BENCH_SECRET_KEY", "") or secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
         SECURE_SSL_REDIRECT="false",
         SECURE_HSTS_SECONDS="0",
@@ -168,7 +185,8 @@ def http(method: str, url: str, auth: str, body: bytes | None = None) -> tuple[i
 
 
 def wrk(base: str, path: str, script: str, auth: str, ids_file: str = "", duration: int = DURATION) -> dict:
-    env = dict(os.environ, BENCH_AUTH=auth, BENCH_WRK_DIR=str(BENCH / "wrk"), BENCH_IDS=ids_file)
+    env = dict(os.environ, BENCH_AUTH=auth, BENCH_WRK_DIR=str(BENCH / "wrk"), BENCH_IDS=ids_file,
+               BENCH_ATTEMPTS=str(ATTEMPTS))
     cmd = ["wrk", "-t1", f"-c{2 * CORES * 2}", f"-d{duration}s", "--timeout", "20s", "-s",
            str(BENCH / "wrk" / script), f"{base}{path}"]
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
@@ -219,7 +237,7 @@ def hot_endpoints(db: str) -> list[dict]:
     user_auth, viewer_auth = f"Token {fx['token']}", f"Bearer {VIEWER_TOKEN}"
     first_card = Path(fx["cards"]).read_text().split()[0]
     ingest_probe = json.dumps({"client_session_uuid": f"probe-{secrets.token_hex(6)}", "attempts": [
-        {"question_pub_id": p, "selected_choice": 1} for p in Path(fx["pub_ids"]).read_text().split()[:100]
+        {"question_pub_id": p, "selected_choice": 1} for p in Path(fx["pub_ids"]).read_text().split()[:ATTEMPTS]
     ]}).encode() if fx["pub_ids"] else b"{}"
     cases = [
         # name, kind, method, path, script, auth, ids file, probe body
@@ -231,8 +249,8 @@ def hot_endpoints(db: str) -> list[dict]:
          "/api/study-sessions?limit=50&study_type=certification&order=next_review_at", "get.lua", user_auth, "", None),
         ("cards needing review", "read", "GET", "/api/study-cards?needs_review=true", "get.lua", user_auth, "", None),
         ("publish feed", "read", "GET", "/publish/feed?limit=500", "get.lua", viewer_auth, "", None),
-        ("ingest 100 attempts", "write", "POST", "/ingest/study/attempts", "ingest.lua", viewer_auth, fx["pub_ids"],
-         ingest_probe),
+        (f"ingest {ATTEMPTS} attempts", "write", "POST", "/ingest/study/attempts", "ingest.lua", viewer_auth,
+         fx["pub_ids"], ingest_probe),
     ]
     results = []
     with server(db) as base:

@@ -28,7 +28,7 @@ from study.tests import factories as f
 from studyserver.wsgi import application
 
 VIEWER_TOKEN = "fuzz-viewer-token-0123456789"
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))  # a deep run: FUZZ_MAX_EXAMPLES=300
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "").strip() or "10")  # a deep run: FUZZ_MAX_EXAMPLES=300
 
 schema = schemathesis.openapi.from_wsgi("/api/schema", application)
 
