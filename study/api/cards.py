@@ -132,8 +132,10 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
                 card_services.card_update(card=card, **content)
             elif "needs_review" in data:
                 review = card_services.card_flag if data["needs_review"] else card_services.card_approve
-                if not review(card=card):  # deleted meanwhile by a concurrent request
-                    raise NotFound()
+                if not review(card=card):
+                    # Already so (an app's retry, or a concurrent review won): the card as it is now; deleted
+                    # meanwhile by a concurrent request → 404.
+                    card = self.get_object()
         return Response(CardSerializer(card).data)
 
     def perform_destroy(self, instance: MemoCard) -> None:

@@ -5,9 +5,11 @@ import threading
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from publishing.models import PublishOutbox
 from study.models import MemoCard
+from study.services import cards as card_services
 from study.services.cards import card_candidate_create, card_create
 from study.tests.factories import (
     CardEvidenceFactory,
@@ -482,3 +484,37 @@ def test_groups_read_600_cards_by_default_and_2000_at_most(query, limit):
     parsed = GroupsQuery(data=query)
     assert parsed.is_valid(), parsed.errors
     assert parsed.validated_data["limit"] == limit
+
+
+@pytest.mark.parametrize("needs_review", [True, False])
+def test_a_repeated_review_answers_the_card_and_changes_nothing(api_client, user, needs_review):
+    """An app retries a PATCH whose answer it lost; the card is already so: 200 with it, no second publish, and a
+    flag keeps who flagged it first and when."""
+    card = MemoCardFactory(user=user, needs_review=not needs_review)
+    first = api_client.patch(f"{URL}/{card.pk}", {"needs_review": needs_review}, format="json")
+    assert first.status_code == 200
+    card.refresh_from_db()
+    before = (card.needs_review, card.flagged_by, card.flagged_at, card.reviewed_at, card.updated_at)
+
+    again = api_client.patch(f"{URL}/{card.pk}", {"needs_review": needs_review}, format="json")
+
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    card.refresh_from_db()
+    assert (card.needs_review, card.flagged_by, card.flagged_at, card.reviewed_at, card.updated_at) == before
+    assert outbox() == [card.pk]
+
+
+def test_a_review_of_a_card_deleted_meanwhile_is_404(api_client, user, monkeypatch):
+    card = MemoCardFactory(user=user, needs_review=True)
+    real_approve = card_services.card_approve
+
+    def deleted_first(*, card):
+        MemoCard.objects.filter(pk=card.pk).update(deleted_at=timezone.now())  # a concurrent delete committed
+        return real_approve(card=card)
+
+    monkeypatch.setattr(card_services, "card_approve", deleted_first)
+    response = api_client.patch(f"{URL}/{card.pk}", {"needs_review": False}, format="json")
+
+    assert response.status_code == 404
+    assert response.json()["error_code"] == "not_found"
