@@ -20,14 +20,14 @@ from study.services.quizzes import (
 )
 from studyserver.errors import NotFound
 
-from .common import FilterSet, IdFilter, error_responses, id_field, path_id
+from .common import FilterSet, IdFilter, NFCCharField, error_responses, id_field, path_id
 from .question_serializers import QuizQuestionSerializer
 
 
 class QuizStartSerializer(serializers.Serializer):
     study_topic_id = id_field()
     target_per_subject = serializers.IntegerField(min_value=1, max_value=200, default=20)
-    subject_filter = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    subject_filter = NFCCharField(max_length=200, required=False, allow_blank=True, default="")  # NFC, as stored
     wrong_only = serializers.BooleanField(required=False, default=False)
     quiz_mode = serializers.ChoiceField(choices=QuizMode.choices, default=QuizMode.RANDOM)
 

@@ -1,6 +1,7 @@
 """Quiz sessions over the API: start, current, attempts, finish, abandon, detail, list, isolation, races."""
 
 import threading
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -69,6 +70,18 @@ def test_start_subject_filter_and_wrong_only(api_client, user, topic):
 
     body = start(api_client, topic, subject_filter="A", wrong_only=True).json()
     assert sorted(body["question_ids"]) == sorted([wrong.id, unsure.id])
+
+
+def test_the_subject_filter_matches_whatever_the_unicode_form(api_client, topic):
+    """Subjects are stored NFC; an app on a system that types decomposed Hangul (NFD) filters by the same subject."""
+    wanted = QuestionFactory(study_topic=topic, subject="가스안전관리")
+    QuestionFactory(study_topic=topic, subject="연소공학")
+
+    response = start(api_client, topic, subject_filter=unicodedata.normalize("NFD", "가스안전관리"))
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["question_ids"] == [wanted.id]
+    assert QuizSession.objects.get(pk=response.json()["id"]).subject_filter == "가스안전관리"
 
 
 def test_start_review_due_picks_due_questions(api_client, topic):
