@@ -25,7 +25,7 @@ MAX_SEQ = 2**63 - 1
 
 class FeedQuerySerializer(serializers.Serializer):
     after = QueryIntegerField(min_value=0, max_value=MAX_SEQ, default=0)
-    limit = QueryIntegerField(min_value=1, max_value=2**31, default=FEED_DEFAULT_LIMIT)
+    limit = QueryIntegerField(min_value=1, default=FEED_DEFAULT_LIMIT)  # above the maximum: clamped, like /api limits
     kinds = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate_limit(self, value: int) -> int:

@@ -112,12 +112,13 @@ def test_bad_query_is_400(viewer_client, params):
     assert response.json()["error_code"] == "invalid"
 
 
-def test_limit_is_capped_at_2000(viewer_client, seeded):
+@pytest.mark.parametrize("limit", [10**6, 3 * 10**9, 10**30])  # any size a client may send: clamped, as /api's
+def test_limit_is_capped_at_2000(viewer_client, seeded, limit):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as captured:
-        body = viewer_client.get(FEED, {"limit": 10**6}).json()
+        body = viewer_client.get(FEED, {"limit": limit}).json()
     assert len(body["items"]) == 7 and body["has_more"] is False
     # (7 rows cannot show the cap) one more than the page is read, to know whether more follow
     assert [q["sql"] for q in captured.captured_queries if "LIMIT" in q["sql"]][-1].endswith("LIMIT 2001")
