@@ -10,11 +10,16 @@ from .common import INT_MAX, NFCCharField, id_field
 
 
 class QuestionSourceSerializer(serializers.Serializer):
-    """Where a question comes from: exam, year, number (all optional)."""
+    """Where a question comes from: exam, year, number (all optional). A body always carries the three, whatever
+    was sent: "" for no exam, null for no year or number."""
 
     exam = serializers.CharField(max_length=200, required=False, allow_blank=True)
     year = serializers.IntegerField(min_value=0, max_value=9999, required=False, allow_null=True)
     number = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, allow_null=True)
+
+    def to_representation(self, instance) -> dict:
+        data = super().to_representation(instance)
+        return {"exam": data.get("exam", ""), "year": data.get("year"), "number": data.get("number")}
 
 
 class QuestionFieldsSerializer(serializers.Serializer):

@@ -37,6 +37,23 @@ def outbox_ids():
     return list(PublishOutbox.objects.filter(kind="study_question").values_list("source_id", flat=True))
 
 
+@pytest.mark.parametrize(("sent", "shown"), [
+    (None, {"exam": "", "year": None, "number": None}),
+    ({}, {"exam": "", "year": None, "number": None}),
+    ({"year": 2021}, {"exam": "", "year": 2021, "number": None}),
+    ({"exam": "산업안전기사"}, {"exam": "산업안전기사", "year": None, "number": None}),
+])
+def test_the_source_always_has_its_three_keys(api_client, topic, sent, shown):
+    body = payload(topic)
+    del body["source"]
+    if sent is not None:
+        body["source"] = sent
+    created = api_client.post(URL, body, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["source"] == shown
+    assert api_client.get(f"{URL}/{created.json()['id']}").json()["source"] == shown
+
+
 def test_create_returns_question_and_records_publish(api_client, topic):
     response = api_client.post(URL, payload(topic), format="json")
     assert response.status_code == 201, response.json()
