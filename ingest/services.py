@@ -201,6 +201,10 @@ def attempts_ingest(
             finalized = _create_sessions(
                 user_id=user_id, client_session_uuid=client_session_uuid, resolved=resolved, now=now
             )
+            # Read before the commit: once the attempts are stored, nothing may fail and answer an error.
+            topic_pub_ids = pub_ids_for(
+                kind=PublishKind.STUDY_TOPIC, source_ids=[s.study_topic_id for s, _ in finalized]
+            )
     except IntegrityError as exc:
         if not _is_client_uuid_conflict(exc):
             raise
@@ -209,7 +213,6 @@ def attempts_ingest(
             raise Conflict("This client_session_uuid is already in use.") from exc
         return _already_ingested(stored)
 
-    topic_pub_ids = pub_ids_for(kind=PublishKind.STUDY_TOPIC, source_ids=[s.study_topic_id for s, _ in finalized])
     return {
         "status": "ingested",
         "skipped": skipped,

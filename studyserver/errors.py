@@ -8,7 +8,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.db import DataError, IntegrityError, OperationalError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import Model
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -114,6 +114,14 @@ class ServiceUnavailable(ApiError):
     default_detail = "This service is not available."
 
 
+class BackendUnavailable(ServiceUnavailable):
+    """The database or the file store failed under a request (lost connection, statement cancelled, disk full):
+    the request's transaction is rolled back; worth retrying shortly (DRF sends `wait` as Retry-After)."""
+
+    default_detail = "The server's database or file store failed; please retry."
+    wait = 5
+
+
 # DRF's own exceptions, mapped to our stable codes.
 _DRF_CODES = {
     exceptions.ParseError: "invalid",
@@ -182,6 +190,11 @@ def exception_handler(exc, context):
         # Lost a deadlock or serialization race with a concurrent request: nothing was written; retry.
         logger.warning("transaction lost a concurrency race, answered 409: %s", exc)
         exc = Conflict("A concurrent change got in the way; nothing was saved. Please retry.")
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # The database itself failed (connection lost, statement cancelled or timed out, out of space): not the
+        # request's fault. A write's transaction is rolled back (its body is read inside it), so a retry is safe.
+        logger.error("database failure answered 503: %s", exc, exc_info=exc)
+        exc = BackendUnavailable()
     elif isinstance(exc, UnicodeError):
         exc = exceptions.ValidationError({"non_field_errors": ["The text is not valid Unicode."]})
     elif isinstance(exc, RequestDataTooBig):

@@ -254,6 +254,32 @@ def failing(table: str, event: str = "INSERT", errcode: str = "P0001") -> Iterat
             cursor.execute(f"DROP TRIGGER IF EXISTS test_fault ON {table}")
 
 
+@contextmanager
+def failing_statement(containing: str, *, after: str = "", errcode: str = "57014") -> Iterator[None]:
+    """The first statement whose SQL contains `containing` (once one containing `after` has run) fails inside
+    the database with SQLSTATE `errcode` (default `query_canceled`) instead of running; every other runs.
+
+    For reads, which a trigger (`failing`) cannot fail: the database raises a real error through the real driver.
+    """
+    if not (len(errcode) == 5 and errcode.isalnum()):
+        raise ValueError(f"not a SQLSTATE: {errcode!r}")
+    armed, failed = not after, False
+
+    def wrapper(execute, sql, params, many, context):
+        nonlocal armed, failed
+        if armed and not failed and containing in sql:
+            failed = True
+            return execute(f"DO $$ BEGIN RAISE EXCEPTION 'simulated fault' USING ERRCODE = '{errcode}'; END $$",
+                           None, many, context)
+        if after and after in sql:
+            armed = True
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield
+    assert failed, f"no statement containing {containing!r} ran"
+
+
 def stored_files(media_root: Path) -> list[Path]:
     """Every file below the (test's own) media root: what an upload left behind."""
     return [p for p in Path(media_root).rglob("*") if p.is_file()]

@@ -108,16 +108,18 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
             topic = StudyTopic.objects.live().filter(user=request.user, pk=data["study_topic_id"]).first()
             if topic is None:
                 raise NotFound("Study topic not found.")
-        card = card_services.card_create(
-            user=request.user,
-            card_format=data["format"],
-            cue=data["cue"],
-            fact=data["fact"],
-            cloze_text=data["cloze_text"],
-            material=data["material"].strip(),
-            study_topic=topic,
-        )
-        return Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)
+        with transaction.atomic():  # the body (its evidence) is read before the commit: a failure keeps nothing
+            card = card_services.card_create(
+                user=request.user,
+                card_format=data["format"],
+                cue=data["cue"],
+                fact=data["fact"],
+                cloze_text=data["cloze_text"],
+                material=data["material"].strip(),
+                study_topic=topic,
+            )
+            body = CardSerializer(card).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         card = self.get_object()

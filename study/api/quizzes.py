@@ -1,6 +1,7 @@
 """Quiz session endpoints: start, current, attempts, finish, abandon, list and detail."""
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
@@ -190,8 +191,9 @@ class QuizSessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         body = QuizStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        session = quiz_session_start(user=request.user, **body.validated_data)
-        return self._detail(self.get_queryset().get(pk=session.pk), status.HTTP_201_CREATED)
+        with transaction.atomic():  # the body is read before the commit: an answer that fails keeps nothing
+            session = quiz_session_start(user=request.user, **body.validated_data)
+            return self._detail(self.get_queryset().get(pk=session.pk), status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: QuizSessionDetailSerializer, **error_responses(404)})
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -231,5 +233,6 @@ class QuizSessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses={200: QuizSessionDetailSerializer, **error_responses(404, 409)})
     @action(detail=True, methods=["post"], url_path="abandon")
     def abandon(self, request: Request, pk: str) -> Response:
-        session = quiz_session_abandon(user=request.user, quiz_session_id=path_id(pk))
-        return self._detail(self.get_queryset().get(pk=session.pk))
+        with transaction.atomic():  # as in create
+            session = quiz_session_abandon(user=request.user, quiz_session_id=path_id(pk))
+            return self._detail(self.get_queryset().get(pk=session.pk))

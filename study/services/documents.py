@@ -18,7 +18,7 @@ from study.tasks import extract_document
 from study.textnorm import nfc
 from study.uploads import checked_upload_size, file_format_of, sha256_of, upload_base_name
 from studyserver.celery import enqueue_on_commit
-from studyserver.errors import Conflict, NotFound
+from studyserver.errors import BackendUnavailable, Conflict, NotFound
 
 from .topics import topic_get_live
 
@@ -49,10 +49,25 @@ def _store(upload: UploadedFile, *, verified_format: str | None = None) -> Store
     digest = sha256_of(upload)
     now = timezone.now()
     unique = uuid.uuid4().hex + (f".{file_format}" if file_format else "")
-    path = default_storage.save(f"documents/{now:%Y}/{now:%m}/{unique}", upload)
+    wanted = f"documents/{now:%Y}/{now:%m}/{unique}"
+    try:
+        path = default_storage.save(wanted, upload)
+    except Exception as exc:  # a full disk, a lost bucket: the upload's fault is not the client's
+        logger.error("storing upload %s failed: %s", wanted, exc, exc_info=exc)
+        _delete_quietly(wanted)  # what a write that failed half-way left under the name (a unique one)
+        raise BackendUnavailable() from exc
     typed_name = f"file.{verified_format}" if verified_format else name
     content_type = mimetypes.guess_type(typed_name)[0] or "application/octet-stream"
     return StoredUpload(path, name, file_format, content_type[:100], size, digest)
+
+
+def _delete_quietly(path: str) -> None:
+    """Delete a stored file while handling another failure: an error here is logged (the orphan-file sweep takes
+    the file later), and the first failure stays the one raised."""
+    try:
+        default_storage.delete(path)
+    except Exception:
+        logger.exception("could not delete %s after a failed upload; sweep_orphan_files removes it", path)
 
 
 def _insert_document(
@@ -95,7 +110,7 @@ def document_store_atomically(
             document = _insert_document(user=user, stored=stored, title=title, tags=tags)
             result = then(document) if then else document
     except BaseException as exc:
-        default_storage.delete(stored.path)
+        _delete_quietly(stored.path)
         if isinstance(exc, IntegrityError):
             if getattr(exc.__cause__, "sqlstate", None) == FK_VIOLATION:
                 raise NotFound("A referenced object no longer exists.") from exc

@@ -19,7 +19,7 @@ from study import models as m
 from study.tasks import extract_document
 from study.tests import factories as f
 from studyserver.celery import app
-from studyserver.testing import celery_conf, failing, running_worker, stored_files, wait_for
+from studyserver.testing import celery_conf, failing, failing_statement, running_worker, stored_files, wait_for
 
 LIVE_BROKER = "redis://127.0.0.1:6379/7"
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -219,3 +219,135 @@ def test_a_database_failure_in_the_middle_of_an_ingest_writes_nothing_and_a_retr
     assert repeat.json()["status"] == "already_ingested"
     assert m.QuestionAttempt.objects.count() == 3
     assert m.QuestionProgress.objects.count() == 3
+
+
+# --- (d) the database or the file store fails under a request: 503, nothing kept, a retry goes through ----------
+
+
+def assert_unavailable(response) -> None:
+    assert response.status_code == 503, response.content
+    assert response.json()["error_code"] == "unavailable"
+    assert response["Retry-After"] == "5"
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)  # a read runs in autocommit, outside any transaction the test could hold
+def test_a_database_failure_under_a_read_is_503_with_retry_after(api_client, user):
+    f.StudyTopicFactory(user=user)
+    with failing_statement('FROM "study_studytopic"'):
+        assert_unavailable(api_client.get("/api/study-topics"))
+    assert api_client.get("/api/study-topics").json()["count"] == 1
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db
+def test_a_quiz_start_whose_body_cannot_be_read_keeps_no_session(api_client, user):
+    topic = f.StudyTopicFactory(user=user)
+    f.QuestionFactory.create_batch(3, study_topic=topic)
+    with failing_statement('FROM "study_question"', after='INSERT INTO "study_quizsession"'):
+        assert_unavailable(api_client.post("/api/quiz-sessions", {"study_topic_id": topic.pk}, format="json"))
+    assert not m.QuizSession.objects.exists()  # else the retry would meet its own session: 409 quiz_in_progress
+
+    retry = api_client.post("/api/quiz-sessions", {"study_topic_id": topic.pk}, format="json")
+    assert retry.status_code == 201, retry.content
+    assert len(retry.json()["questions"]) == 3
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db
+def test_an_abandon_whose_body_cannot_be_read_keeps_the_session_in_progress(api_client, user):
+    session = f.QuizSessionFactory(user=user, study_topic=f.StudyTopicFactory(user=user))
+    url = f"/api/quiz-sessions/{session.pk}/abandon"
+    with failing_statement('FROM "study_quizsession"', after='UPDATE "study_quizsession"'):
+        assert_unavailable(api_client.post(url))
+    session.refresh_from_db()
+    assert session.status == "in_progress"
+
+    retry = api_client.post(url)
+    assert retry.status_code == 200 and retry.json()["status"] == "abandoned"
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db
+def test_a_card_whose_body_cannot_be_read_is_not_kept(api_client, user):
+    body = {"format": "qa", "cue": "LNG boils at", "fact": "-162 C"}
+    with failing_statement('"study_cardevidence"', after='INSERT INTO "study_memocard"'):
+        assert_unavailable(api_client.post("/api/study-cards", body, format="json"))
+    assert not m.MemoCard.objects.exists()  # else the retry would be 409 duplicate_card, the id never learnt
+    assert not PublishOutbox.objects.exists()
+
+    retry = api_client.post("/api/study-cards", body, format="json")
+    assert retry.status_code == 201, retry.content
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db
+def test_an_ingest_whose_answer_cannot_be_read_keeps_nothing(viewer, user):
+    topic = f.StudyTopicFactory(user=user)
+    questions = [f.QuestionFactory(study_topic=topic, correct_choice=1) for _ in range(2)]
+    with transaction.atomic():
+        publish_sources(kind_ids={"study_topic": [topic.pk], "study_question": [q.pk for q in questions]})
+    pub_ids = dict(Published.objects.filter(kind="study_question").values_list("source_id", "pub_id"))
+    body = {"client_session_uuid": "offline-7", "attempts": [
+        {"question_pub_id": pub_ids[q.pk], "selected_choice": 1} for q in questions]}
+
+    with failing_statement('FROM "publishing_published"', after='INSERT INTO "study_questionattempt"'):
+        assert_unavailable(viewer.post("/ingest/study/attempts", body, content_type="application/json"))
+    assert not m.QuizSession.objects.exists()
+    assert not m.QuestionAttempt.objects.exists()
+
+    retry = viewer.post("/ingest/study/attempts", body, content_type="application/json")
+    assert retry.status_code == 200 and retry.json()["status"] == "ingested", retry.content
+    assert retry.json()["sessions"][0]["topic_pub_id"] == Published.objects.get(kind="study_topic").pub_id
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/documents", "snapshot"])
+def test_a_file_store_failure_is_503_and_leaves_no_file_and_no_row(api_client, user, _isolated_media, monkeypatch,
+                                                                   path):
+    """The disk fills half-way through the write: what was written goes, the client may retry."""
+    from django.core.files.storage import FileSystemStorage
+
+    real_save = FileSystemStorage._save
+
+    def disk_full(self, name, content):
+        real_save(self, name, content)  # the file exists (its first bytes, say), then the write fails
+        raise OSError(28, "No space left on device")
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buffer, format="PNG")
+    if path == "snapshot":
+        path = f"/api/study-sessions/{f.StudySessionFactory(user=user).pk}/snapshot"
+    monkeypatch.setattr(FileSystemStorage, "_save", disk_full)
+    response = api_client.post(path, {"file": SimpleUploadedFile("s.png", buffer.getvalue(), "image/png")},
+                               format="multipart")
+
+    assert_unavailable(response)
+    assert stored_files(_isolated_media) == []
+    assert not m.Document.objects.exists()
+    monkeypatch.setattr(FileSystemStorage, "_save", real_save)
+    retry = api_client.post(path, {"file": SimpleUploadedFile("s.png", buffer.getvalue(), "image/png")},
+                            format="multipart")
+    assert retry.status_code == 201, retry.content
+    assert len(stored_files(_isolated_media)) == 1
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db
+def test_a_cleanup_that_fails_too_leaves_the_first_failure_answered(api_client, user, _isolated_media,
+                                                                    monkeypatch, caplog):
+    """The row's insert fails and then the file's delete does as well: the database failure is what the client
+    hears (503, not a 500 from the delete), and the log names the file left for the orphan sweep."""
+    from django.core.files.storage import FileSystemStorage
+
+    def broken_delete(self, name):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(FileSystemStorage, "delete", broken_delete)
+    upload = SimpleUploadedFile("notes.txt", b"LNG is stored at -162 C.", content_type="text/plain")
+    with failing("study_document", errcode="57014"):
+        assert_unavailable(api_client.post("/api/documents", {"file": upload}, format="multipart"))
+    assert not m.Document.objects.exists()
+    [left] = stored_files(_isolated_media)
+    assert any(left.name in record.getMessage() and "sweep_orphan_files" in record.getMessage()
+               for record in caplog.records)
