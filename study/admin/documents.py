@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from study.models import Document
 from study.models.documents import ExtractStatus
-from study.services.documents import document_delete, document_upload, parse_tags
+from study.services.documents import document_delete, document_upload, parse_tags, uploads_removed_unless_committed
 from study.services.extraction import documents_reset_for_retry
 from study.tasks import extract_document
 from study.textnorm import nfc
@@ -101,6 +101,12 @@ class DocumentAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Document | None = None) -> tuple[str, ...]:
         return super().get_readonly_fields(request, obj) if obj is not None else ()
+
+    def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None):
+        # Django's transaction around the form also writes the history entry after the upload's row: a failure
+        # there rolls the row back, and the stored file must go with it.
+        with uploads_removed_unless_committed():
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: Document, form: forms.ModelForm, change: bool) -> None:
         if change:

@@ -4,6 +4,8 @@ import logging
 import mimetypes
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +27,9 @@ from .topics import topic_get_live
 logger = logging.getLogger(__name__)
 
 FK_VIOLATION = "23503"
+
+# The files stored under uploads_removed_unless_committed(), when a caller's own transaction holds their rows.
+_stored_under_outer_transaction: ContextVar[list[str] | None] = ContextVar("stored_under_outer", default=None)
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,8 @@ def document_store_atomically(
     Returns `then`'s result, or the document when there is no `then`.
     """
     stored = _store(upload, verified_format=verified_format)
+    if (outer := _stored_under_outer_transaction.get()) is not None:
+        outer.append(stored.path)
     try:
         with transaction.atomic():
             document = _insert_document(user=user, stored=stored, title=title, tags=tags)
@@ -117,6 +124,24 @@ def document_store_atomically(
             raise Conflict("The upload conflicts with a concurrent change; please retry.") from exc
         raise
     return result
+
+
+@contextmanager
+def uploads_removed_unless_committed() -> Iterator[None]:
+    """Around a transaction of the caller's own that stores uploads (the admin's add form, whose history entry is
+    written after the row). document_store_atomically removes its file when its own block fails; inside an outer
+    transaction the commit is the caller's, so a file whose row that transaction then rolls back, or fails to
+    commit, is removed here when the failure leaves the block."""
+    stored: list[str] = []
+    token = _stored_under_outer_transaction.set(stored)
+    try:
+        yield
+    except BaseException:
+        for path in stored:
+            _delete_quietly(path)
+        raise
+    finally:
+        _stored_under_outer_transaction.reset(token)
 
 
 def document_upload(

@@ -115,3 +115,25 @@ def test_a_staff_user_who_may_only_view_documents_cannot_retry_their_extraction(
     failed.refresh_from_db()
     assert (failed.extract_status, failed.extract_error) == ("failed", "boom")
     assert not callbacks  # nothing queued
+
+
+@pytest.mark.postgresql
+def test_a_document_whose_history_entry_fails_leaves_no_row_and_no_file(admin_client, user, _isolated_media):
+    """Django writes the add's history entry after the upload's row, in one transaction: when that entry fails the
+    row is rolled back, and the file stored for it is removed too (it was left behind, one more on every retry)."""
+    from studyserver.testing import failing, stored_files
+
+    admin_client.raise_request_exception = False
+    upload = SimpleUploadedFile("노트.txt", TEXT, content_type="text/plain")
+    with failing("django_admin_log"):
+        response = admin_client.post(reverse("admin:study_document_add"), {"user": user.pk, "file": upload,
+                                                                           "title": "", "tags": ""})
+    assert response.status_code == 500
+    assert not Document.objects.exists()
+    assert stored_files(_isolated_media) == []
+
+    upload.seek(0)
+    retry = admin_client.post(reverse("admin:study_document_add"), {"user": user.pk, "file": upload, "title": "",
+                                                                    "tags": ""})
+    assert retry.status_code == 302
+    assert len(stored_files(_isolated_media)) == 1
