@@ -171,9 +171,10 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
             )
             return
         selected = list(queryset)
-        approved = [card for card in selected if card_services.card_approve(card=card)]
-        for card in approved:  # (a card approved or deleted meanwhile is left out)
-            self.log_change(request, card, "Approved.")
+        with transaction.atomic():  # the cards' changes and their history entries are kept together, or none
+            approved = [card for card in selected if card_services.card_approve(card=card)]
+            for card in approved:  # (a card approved or deleted meanwhile is left out)
+                self.log_change(request, card, "Approved.")
         self.message_user(request, f"Approved {len(approved)} card(s).",
                           messages.SUCCESS if approved else messages.WARNING)
         if len(selected) > len(approved):
@@ -185,10 +186,11 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         if too_many_for_one_action(self, request, queryset.count()):
             return
         selected = list(queryset)
-        flagged = [card for card in selected
-                   if card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)]
-        for card in flagged:  # (a card waiting already or deleted meanwhile is left out, its flag as it was)
-            self.log_change(request, card, "Flagged back to review.")
+        with transaction.atomic():  # as in approve_selected
+            flagged = [card for card in selected
+                       if card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)]
+            for card in flagged:  # (a card waiting already or deleted meanwhile is left out, its flag as it was)
+                self.log_change(request, card, "Flagged back to review.")
         self.message_user(request, f"Flagged {len(flagged)} card(s) back to review.",
                           messages.SUCCESS if flagged else messages.WARNING)
         if len(selected) > len(flagged):
@@ -272,12 +274,13 @@ class MemoCardAdmin(SoftDeleteModelAdmin):
         action = request.POST.get("action", "")
         if action == "delete" and not self.has_delete_permission(request):
             raise PermissionDenied  # a reviewer who may change cards may not necessarily delete them
-        if action == "approve_question":
-            self._approve_question(request)
-        elif action in {"approve", "flag", "delete", "edit"}:
-            self._card_action(request, action)
-        else:
-            self.message_user(request, "Unknown action.", messages.ERROR)
+        with transaction.atomic():  # a card's change and its history entry are kept together, or neither
+            if action == "approve_question":
+                self._approve_question(request)
+            elif action in {"approve", "flag", "delete", "edit"}:
+                self._card_action(request, action)
+            else:
+                self.message_user(request, "Unknown action.", messages.ERROR)
         return HttpResponseRedirect(next_url)
 
     def _approve_question(self, request: HttpRequest) -> None:

@@ -19,7 +19,7 @@ from study.services import cards as card_services
 from study.services.cards import card_candidate_create, card_create
 from study.tests.factories import CardEvidenceFactory, MemoCardFactory, QuestionFactory, StudyTopicFactory, UserFactory
 from study.textnorm import card_dedup_hash
-from studyserver.testing import run_concurrently
+from studyserver.testing import failing, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -821,3 +821,58 @@ def test_each_card_form_says_what_it_showed(reviewer, pending):
     card = pending["b"]
     for field in ("cue", "fact", "cloze_text"):
         assert f'name="{field}_was" value="{html.escape(getattr(card, field))}"' in page
+
+
+# --- a change and its history entry are kept together --------------------------------------------------------
+
+
+def history_of(card: MemoCard) -> list[str]:
+    return list(LogEntry.objects.filter(object_id=str(card.pk)).values_list("change_message", flat=True))
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("action", ["approve_selected", "flag_selected"])
+def test_a_bulk_action_whose_history_fails_changes_no_card(reviewer, pending, action):
+    """The second card's history entry fails: without one transaction the first card stayed changed and published
+    with no history, and a retry could no longer log it."""
+    cards = [pending["a"], pending["c"]]
+    if action == "flag_selected":
+        MemoCard.objects.filter(pk__in=[c.pk for c in cards]).update(needs_review=False)
+    before = list(MemoCard.objects.filter(pk__in=[c.pk for c in cards]).order_by("id").values_list("needs_review"))
+    outbox = PublishOutbox.objects.count()
+    reviewer.raise_request_exception = False
+    url = reverse("admin:study_memocard_changelist")
+
+    with failing("django_admin_log"):
+        response = reviewer.post(url, {"action": action, "_selected_action": [c.pk for c in cards]})
+
+    assert response.status_code == 500
+    assert list(MemoCard.objects.filter(pk__in=[c.pk for c in cards]).order_by("id").values_list("needs_review")) \
+        == before
+    assert PublishOutbox.objects.count() == outbox
+    reviewer.post(url, {"action": action, "_selected_action": [c.pk for c in cards]})
+    assert all(len(history_of(card)) == 1 for card in cards)
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("action", ["approve", "flag", "delete", "edit", "approve_question"])
+def test_a_review_queue_action_whose_history_fails_changes_nothing(reviewer, pending, action):
+    card = pending["a"]
+    if action == "flag":
+        MemoCard.objects.filter(pk=card.pk).update(needs_review=False)
+    data = {"action": action, "card_id": card.pk}
+    if action == "edit":
+        data.update(cue=card.cue, fact="고친 사실", cloze_text=card.cloze_text)
+    if action == "approve_question":
+        data = {"action": action, "question_id": card.source_question_id}
+    before = list(MemoCard.objects.order_by("id").values_list("needs_review", "deleted_at", "fact"))
+    reviewer.raise_request_exception = False
+
+    with failing("django_admin_log"):
+        response = reviewer.post(reverse(ACTION), {"next": reverse(QUEUE), **data})
+
+    assert response.status_code == 500
+    assert list(MemoCard.objects.order_by("id").values_list("needs_review", "deleted_at", "fact")) == before
+    assert not PublishOutbox.objects.filter(kind="study_card").exists()
+    post_action(reviewer, **data)
+    assert len(history_of(card)) == 1
