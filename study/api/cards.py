@@ -32,12 +32,12 @@ from .card_serializers import (
     card_body,
     card_group_body,
 )
-from .common import path_id, path_id_parameter
+from .common import ErrorSerializer, path_id, path_id_parameter
 
 _ID = path_id_parameter("id", "card id")
-_ERR = OpenApiResponse(description='`{"error_code", "detail", "errors"?}`')
-_NOT_FOUND = OpenApiResponse(description="Not found (another user's or a deleted card): `not_found`.")
-_DUPLICATE = OpenApiResponse(description="`duplicate_card`: a live card with the same fact exists.")
+_ERR = OpenApiResponse(ErrorSerializer, description="Invalid input: `invalid` (with `errors`), or the rule refused.")
+_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Not found (another user's or a deleted card): `not_found`.")
+_DUPLICATE = OpenApiResponse(ErrorSerializer, description="`duplicate_card`: a live card with the same fact exists.")
 
 
 class CardContentNegotiation(DefaultContentNegotiation):
@@ -186,7 +186,7 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
         request=RateSerializer,
         responses={
             200: RateResultSerializer,
-            400: OpenApiResponse(description="`invalid` outcome or `not_reviewed` card"),
+            400: OpenApiResponse(ErrorSerializer, description="`invalid` outcome or `not_reviewed` card"),
             404: _NOT_FOUND,
         },
     )

@@ -87,6 +87,7 @@ def path_id(value) -> int:
     return number
 
 
+@extend_schema_field(OpenApiTypes.OBJECT)
 class JSONObjectField(serializers.JSONField):
     """A JSON object (dict) that PostgreSQL jsonb can store and every database can give back.
 

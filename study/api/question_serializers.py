@@ -69,6 +69,7 @@ class QuestionSerializer(serializers.ModelSerializer):
     """A question as its owner sees it (with the answer)."""
 
     study_topic_id = serializers.IntegerField(read_only=True)
+    choices = serializers.ListField(child=serializers.CharField(), read_only=True)  # (typed in the schema)
     source = QuestionSourceSerializer(read_only=True)
 
     class Meta:
@@ -92,6 +93,7 @@ class QuizQuestionSerializer(serializers.ModelSerializer):
     """A question inside a quiz: never the answer nor the explanation."""
 
     study_topic_id = serializers.IntegerField(read_only=True)
+    choices = serializers.ListField(child=serializers.CharField(), read_only=True)
     source = QuestionSourceSerializer(read_only=True)
 
     class Meta:

@@ -65,6 +65,8 @@ class SessionAssetSerializer(serializers.ModelSerializer):
 class StudySessionSerializer(serializers.ModelSerializer):
     user_id = serializers.IntegerField(read_only=True)
     study_topic_id = serializers.IntegerField(read_only=True, allow_null=True)
+    metadata = JSONObjectField(read_only=True)
+    strokes_json = JSONObjectField(read_only=True)
     assets = SessionAssetSerializer(many=True, read_only=True)
 
     class Meta:
@@ -113,12 +115,15 @@ class StudySessionCreateSerializer(serializers.ModelSerializer):
     class Meta:
         model = StudySession
         fields = [*CREATE_FIELDS, "study_topic_id"]
+        # The model's defaults, stated here so that the schema shows them (API.md: certification, copy).
+        extra_kwargs = {"study_type": {"default": StudyType.CERTIFICATION}, "mode": {"default": SessionMode.COPY}}
 
 
 class StudySessionPatchSerializer(StudySessionCreateSerializer):
     class Meta(StudySessionCreateSerializer.Meta):
         fields = [*CREATE_FIELDS, "study_topic_id", *PATCH_ONLY_FIELDS]
-        # The column is blank=True (forms), but "" is no review state: null is "none" (the check constraint).
+        # The column is blank=True (forms), but "" is no review state: null is "none" (the check constraint). No
+        # defaults: a PATCH changes only what it sends.
         extra_kwargs = {"review_state": {"allow_blank": False}}
 
     def validate_next_review_at(self, value):

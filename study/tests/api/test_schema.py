@@ -136,3 +136,25 @@ def test_answers_given_before_the_view_are_declared_on_every_operation(schema_an
     cards = schema["paths"]["/api/study-cards/"]
     assert {"403", "406"} <= set(cards["post"]["responses"]) and "403" not in cards["get"]["responses"]
     assert "406" not in schema["paths"]["/api/documents/{id}/download/"]["get"]["responses"]  # answers any Accept
+
+
+def test_bodies_are_typed_as_api_md_says(schema_and_warnings):
+    """What a client generated from the schema relies on: defaults the server applies, objects and string lists."""
+    schema, _ = schema_and_warnings
+    components = schema["components"]["schemas"]
+    create = components["StudySessionCreateRequest"]["properties"]
+    assert (create["study_type"]["default"], create["mode"]["default"]) == ("certification", "copy")
+    for name in ("StudySessionCreateRequest", "PatchedStudySessionPatchRequest", "StudySession"):
+        for field in ("metadata", "strokes_json"):
+            assert components[name]["properties"][field]["type"] == "object", (name, field)
+    for name in ("Question", "QuizQuestion"):
+        assert components[name]["properties"]["choices"]["items"] == {"type": "string"}, name
+
+
+def test_card_errors_have_the_error_body(schema_and_warnings):
+    schema, _ = schema_and_warnings
+    paths = {p.rstrip("/"): ops for p, ops in schema["paths"].items()}
+    for path, method, code in [("/api/study-cards", "post", "409"), ("/api/study-cards/{id}", "patch", "404"),
+                               ("/api/study-cards/{id}/rate", "post", "400"), ("/api/study-cards/due", "get", "400")]:
+        response = paths[path][method]["responses"][code]
+        assert response["content"]["application/json"]["schema"]["$ref"].endswith("/Error"), (path, method, code)
