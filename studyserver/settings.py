@@ -291,6 +291,7 @@ CELERY_TASK_ROUTES = {
     "study.tasks.extract_document": {"queue": CELERY_SLOW_QUEUE},  # text extraction and OCR: up to minutes
     "study.tasks.explain_question": {"queue": CELERY_SLOW_QUEUE},  # the explainer model, then card generation
     "study.tasks.analyze_quiz_session": {"queue": CELERY_SLOW_QUEUE},  # aggregates the user's topic history
+    "study.tasks.orphan_files_sweep": {"queue": CELERY_SLOW_QUEUE},  # lists the whole file store
 }
 # Sweeps expire after one period: while no worker runs, beat's copies do not pile up in the queue.
 CELERY_BEAT_SCHEDULE = {
@@ -308,6 +309,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "study.tasks.extracts_sweep",
         "schedule": 600.0,
         "options": {"expires": 600.0},
+    },
+    "orphan-files-sweep": {
+        "task": "study.tasks.orphan_files_sweep",
+        "schedule": 86400.0,
+        "options": {"expires": 86400.0},
     },
 }
 

@@ -170,3 +170,21 @@ def test_out_of_range_options_are_refused(_isolated_media, option, value):
     with pytest.raises(CommandError):
         run(option, value)
     assert names(_isolated_media) == {stray}
+
+
+@pytest.mark.django_db
+def test_beat_sweeps_orphan_files_daily(user, _isolated_media, settings):
+    """Nobody has to remember the command: beat sends the sweep once a day (to the slow queue: it lists the store)."""
+    from study.tasks import orphan_files_sweep
+
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == orphan_files_sweep.name)
+    assert entry["schedule"] == 24 * HOUR
+    kept = DocumentFactory(user=user)
+    age(_isolated_media, kept.file.name, 2 * HOUR)
+    old = orphan(_isolated_media, "documents/2026/11/old.txt")
+    young = orphan(_isolated_media, "documents/2026/11/young.txt", seconds_old=60)
+
+    assert orphan_files_sweep.apply().get() == 1
+
+    assert names(_isolated_media) == {kept.file.name, young}
+    assert old not in names(_isolated_media)

@@ -22,6 +22,7 @@ from study.tasks import (
     explain_questions,
     extract_document,
     extracts_sweep,
+    orphan_files_sweep,
 )
 from study.tests.factories import DocumentFactory, StudyTopicFactory
 from studyserver.celery import app
@@ -47,6 +48,7 @@ ROUTED = {
     extract_document: (SLOW, [1]),
     explain_question: (SLOW, [1]),  # the explainer model, then card generation
     analyze_quiz_session: (SLOW, [1]),
+    orphan_files_sweep: (SLOW, []),  # lists the whole file store
 }
 
 
