@@ -232,6 +232,11 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str) -> CardProgr
     A first recall that is correct marks the card known (stage 0, no due date) so new cards
     do not flood the queue; a first miss puts it due tomorrow. Later recalls advance the ladder.
     Another user's, a deleted or a missing card → NotFound; a card waiting for review → NotReviewed.
+
+    A correct recall of a card that has progress and is not due (known, scheduled later, or mastered) climbs
+    nothing: it changes and publishes nothing, and the card's progress is answered as it is. So an app's retry,
+    or the same rating sent twice at once, advances the ladder once. A miss is taken whenever it comes: it puts
+    the card back to stage 0, due tomorrow, however often it is sent.
     """
     canonical = RATING_OUTCOMES[outcome]
     now = timezone.now()
@@ -245,6 +250,9 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str) -> CardProgr
         if needs_review:
             raise NotReviewed()
         prior = _rate_progress(user_id, card_id) if fast else _rate_progress_orm(user_id, card_id)
+        if prior is not None and canonical == scheduling.CORRECT and not (prior.due_at and prior.due_at <= now):
+            prior.user_id, prior.card_id, prior.last_outcome = user_id, card_id, canonical  # (the answer's fields)
+            return prior
         if prior is None:
             if canonical == scheduling.CORRECT:
                 state = scheduling.LadderState(stage=0, due_at=None)

@@ -98,6 +98,60 @@ def test_unknown_outcome_is_400(api_client, user, body):
     assert not CardProgress.objects.exists()
 
 
+def progress_outbox() -> list[int]:
+    return list(PublishOutbox.objects.filter(kind="study_card_progress").values_list("source_id", flat=True))
+
+
+@pytest.mark.parametrize(("stage", "due_in", "first_body"), [
+    (None, None, {"review_stage": 0, "due_at": None}),  # a new card: known
+    (1, -timedelta(hours=1), {"review_stage": 2}),  # a due card: one step up
+])
+def test_a_correct_rating_sent_twice_climbs_once(api_client, user, stage, due_in, first_body):
+    """An app retries a rating whose answer it lost: the card is not due any more, and the retry moves nothing."""
+    card = MemoCardFactory(user=user)
+    if stage is not None:
+        CardProgressFactory(card=card, user=user, review_stage=stage, due_at=timezone.now() + due_in)
+    first = rate(api_client, card, "암")
+    assert first.status_code == 200 and first_body.items() <= first.json().items()
+    before = CardProgress.objects.values().get(card=card)
+
+    again = rate(api_client, card, "correct")
+
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert CardProgress.objects.values().get(card=card) == before  # last_reviewed_at included
+    assert progress_outbox() == [before["id"]]
+
+
+@pytest.mark.parametrize(("stage", "due_in"), [(0, None), (4, None), (2, timedelta(days=3))])
+def test_a_correct_rating_of_a_card_not_due_changes_nothing(api_client, user, stage, due_in):
+    card = MemoCardFactory(user=user)
+    due_at = timezone.now() + due_in if due_in else None
+    progress = CardProgressFactory(card=card, user=user, review_stage=stage, due_at=due_at, last_outcome="correct")
+
+    response = rate(api_client, card, "correct")
+
+    assert response.json() == {"card_id": card.pk, "outcome": "correct", "review_stage": stage,
+                               "due_at": response.json()["due_at"]}
+    progress.refresh_from_db()
+    assert (progress.review_stage, progress.due_at) == (stage, due_at)
+    assert progress_outbox() == []
+
+
+@pytest.mark.parametrize("word", ["모름", "애매"])
+def test_a_miss_of_a_card_not_due_puts_it_back_to_tomorrow(api_client, user, word):
+    card = MemoCardFactory(user=user)
+    CardProgressFactory(card=card, user=user, review_stage=3, due_at=timezone.now() + timedelta(days=10))
+    before = timezone.now()
+
+    body = rate(api_client, card, word).json()
+
+    progress = CardProgress.objects.get(card=card)
+    assert body["review_stage"] == progress.review_stage == 0
+    assert before + timedelta(days=1) <= progress.due_at <= timezone.now() + timedelta(days=1)
+    assert progress_outbox() == [progress.pk]
+
+
 def test_deleted_card_cannot_be_rated(api_client, user):
     card = MemoCardFactory(user=user, deleted_at=timezone.now())
     assert rate(api_client, card, "암").status_code == 404
@@ -113,6 +167,17 @@ def test_concurrent_first_ratings_make_one_progress_row(client_for):
     progress = CardProgress.objects.get(card=card)
     # the second rating saw the first one's row: a miss again keeps stage 0, due tomorrow
     assert progress.review_stage == 0 and progress.due_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_correct_rating_sent_twice_at_once_climbs_once(client_for):
+    owner = UserFactory()
+    card = MemoCardFactory(user=owner)
+    CardProgressFactory(card=card, user=owner, review_stage=1, due_at=timezone.now() - timedelta(hours=1))
+    clients = [client_for(owner), client_for(owner)]
+    responses = run_concurrently(*(functools.partial(rate, client, card, "암") for client in clients))
+    assert [r.status_code for r in responses] == [200, 200]
+    assert CardProgress.objects.get(card=card).review_stage == 2  # not 3
 
 
 # --- due list -----------------------------------------------------------------------------------
