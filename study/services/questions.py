@@ -37,10 +37,13 @@ def question_create(
     explanation: str = "",
     source: dict | None = None,
 ) -> Question:
-    """Create a question in one of the user's topics."""
-    topic = topic_get_live(user=user, topic_id=study_topic_id)
+    """Create a question in one of the user's live topics (else 404)."""
     _check_correct_choice(choices, correct_choice)
     with transaction.atomic():
+        # Locked until the commit: a concurrent topic delete either waits, then tombstones this question with
+        # the topic's others, or went first and this is a 404. Unlocked, a question committed meanwhile stayed
+        # live in the feed under a deleted topic.
+        topic = topic_get_live(user=user, topic_id=study_topic_id, lock=True)
         question = Question.objects.create(
             user=user,
             study_topic=topic,
@@ -113,6 +116,7 @@ def questions_import(*, user: AbstractBaseUser, topic: StudyTopic, rows: Sequenc
     for question in questions:
         _check_correct_choice(question.choices, question.correct_choice)
     with transaction.atomic():
+        topic_get_live(user=user, topic_id=topic.pk, lock=True)  # live until the commit, as in question_create
         created = Question.objects.bulk_create(questions)
         publish_request_many(kind=PUBLISH_KIND, source_ids=[q.id for q in created])
     return created

@@ -280,3 +280,32 @@ def test_linking_a_document_while_it_is_extracted_neither_waits_for_the_ocr_nor_
     assert run_concurrently(extract, link, finish_ocr) == ["done", "added", True]
     session.refresh_from_db()
     assert session.ocr_text == "손글씨"
+
+
+# --- questions created while their topic is deleted ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["create", "import"])
+def test_a_question_created_while_its_topic_is_deleted_is_404_and_never_published(client_for, how):
+    """The topic delete tombstones the questions it sees; one committed behind its back (and drained while the
+    topic still looked live) stayed a live question of a deleted topic in the viewer's feed, for good."""
+    from publishing.models import Published
+    from publishing.services import publish_sources
+
+    user = f.UserFactory()
+    topic = f.StudyTopicFactory(user=user)
+    row = {"subject": "가스", "question_text": "LNG?", "choices": ["메탄", "에탄"], "correct_choice": 1}
+    if how == "create":
+        def create():
+            return client_for(user).post("/api/study-questions", {"study_topic_id": topic.pk, **row}, format="json")
+    else:
+        def create():
+            return client_for(user).post("/api/study-questions/import", {"study_topic_id": topic.pk,
+                                                                         "questions": [row]}, format="json")
+
+    response = while_holding(lambda: topic_delete(topic=StudyTopic.objects.get(pk=topic.pk)), then=create)
+
+    assert response.status_code == 404, response.content
+    assert not topic.questions.exists()
+    publish_sources(kind_ids={"study_topic": [topic.pk]})
+    assert not Published.objects.filter(kind="study_question", deleted=False).exists()
