@@ -1,5 +1,6 @@
 """POST /api/auth/token: trade username and password for a DRF token (rate limited); DELETE revokes it."""
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
@@ -33,7 +34,20 @@ class ObtainTokenView(ObtainAuthToken):
         auth=[],
     )
     def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+        credentials = self.get_serializer(data=request.data)
+        credentials.is_valid(raise_exception=True)
+        user = credentials.validated_data["user"]
+        with transaction.atomic():
+            # The password was checked against the hash read before the (slow) check. A new password committed
+            # meanwhile has revoked the user's tokens: one made now would outlive it. The lock waits for a change
+            # in progress; then the hash must still be the one checked.
+            current = type(user).objects.select_for_update().filter(pk=user.pk).values_list("password", flat=True)
+            if current.first() != user.password:
+                raise serializers.ValidationError(
+                    {"non_field_errors": ["Unable to log in with provided credentials."]}, code="authorization"
+                )
+            token, _created = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
 
     # DELETE is the one method that needs its caller authenticated: by the token it revokes, or a session.
 

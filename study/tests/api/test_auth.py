@@ -205,3 +205,25 @@ def test_a_login_that_rehashes_the_same_password_keeps_the_token(user):
     user.refresh_from_db()
     assert not user.password.startswith("md5$ab$")  # rehashed and saved
     assert app.get("/api/study-topics").status_code == 200
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_login_racing_a_password_change_gets_no_token_that_outlives_it(user):
+    """The login checked the old password (the change not committed yet); the change then revoked every token, and
+    a token made after that by the login stayed valid under the new password."""
+    from studyserver.testing import while_holding
+
+    def change_password():
+        changed = type(user).objects.get(pk=user.pk)
+        changed.set_password("a-new-password-2")
+        changed.save()  # and the hook revokes the tokens, inside this transaction
+
+    response = while_holding(change_password, then=lambda: fresh_client().post(
+        "/api/auth/token", {"username": user.username, "password": PASSWORD}))
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error_code"] == "invalid"
+    assert not Token.objects.filter(user=user).exists()
+    assert fresh_client().post("/api/auth/token", {"username": user.username,
+                                                   "password": "a-new-password-2"}).status_code == 200
