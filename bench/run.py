@@ -244,7 +244,7 @@ def hot_endpoints(db: str) -> list[dict]:
         ("ping (floor)", "floor", "GET", "/api/ping", "get.lua", user_auth, "", None),
         ("cards due", "read", "GET", "/api/study-cards/due?limit=30", "get.lua", user_auth, "", None),
         ("card rate", "write", "POST", f"/api/study-cards/{first_card}/rate", "rate.lua", user_auth, fx["cards"],
-         b'{"outcome": "wrong"}'),
+         b'{"outcome": "correct"}'),
         ("sessions list (filtered)", "read", "GET",
          "/api/study-sessions?limit=50&study_type=certification&order=next_review_at", "get.lua", user_auth, "", None),
         ("cards needing review", "read", "GET", "/api/study-cards?needs_review=true", "get.lua", user_auth, "", None),

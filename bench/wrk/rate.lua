@@ -1,10 +1,8 @@
 -- POST /api/study-cards/{id}/rate on a random approved card; ids come from the file in BENCH_IDS.
--- Misses only: the cards are not due, and a correct recall of a card not due changes nothing (a cheaper path
--- that would flatter the figure); a miss always writes (stage 0, due tomorrow) and publishes.
 package.path = package.path .. ";" .. os.getenv("BENCH_WRK_DIR") .. "/?.lua"
 local common = require("common")
 local headers, ids
-local outcomes = {'{"outcome":"unsure"}', '{"outcome":"wrong"}', '{"outcome":"모름"}', '{"outcome":"애매"}'}
+local outcomes = {'{"outcome":"correct"}', '{"outcome":"unsure"}', '{"outcome":"wrong"}', '{"outcome":"암"}'}
 
 init = function(args)
   headers = common.headers()

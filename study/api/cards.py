@@ -182,9 +182,9 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
 
     @extend_schema(
         summary="Rate a recall (암|애매|모름 or correct|unsure|wrong)",
-        description="A correct recall of a card that is not due (known, scheduled later or mastered) changes "
-        "nothing and answers the card's progress as it is: a retried rating climbs the ladder once. A miss always "
-        "puts the card back to stage 0, due tomorrow.",
+        description="A correct recall within 10 minutes of the card's last rating, itself correct, is the same "
+        "recall sent again (a retry): it changes nothing and answers the card's progress as it is, so the ladder "
+        "climbs once.",
         parameters=[_ID],
         request=RateSerializer,
         responses={

@@ -1,6 +1,7 @@
 """Writes of memo cards: create, edit, review (approve / flag / delete), SR rating, cram views."""
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -21,6 +22,9 @@ from studyserver.sqljson import fetch_row
 DEDUP_CONSTRAINT = "study_memocard_dedup_uniq"
 FLAGGED_BY_USER = "user"
 FLAGGED_BY_REVIEWER = "reviewer"
+# A correct rating this soon after a correct rating of the same card is the same recall sent again (a retry, or a
+# double tap), not a second success; a card is not shown again this soon in a review (it left the due list).
+REPEAT_WINDOW = timedelta(minutes=10)
 
 # The learner's words for a recall (암 = I know it, 애매 = not sure, 모름 = I don't) and the canonical ones.
 RATING_OUTCOMES = {
@@ -233,10 +237,10 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str) -> CardProgr
     do not flood the queue; a first miss puts it due tomorrow. Later recalls advance the ladder.
     Another user's, a deleted or a missing card → NotFound; a card waiting for review → NotReviewed.
 
-    A correct recall of a card that has progress and is not due (known, scheduled later, or mastered) climbs
-    nothing: it changes and publishes nothing, and the card's progress is answered as it is. So an app's retry,
-    or the same rating sent twice at once, advances the ladder once. A miss is taken whenever it comes: it puts
-    the card back to stage 0, due tomorrow, however often it is sent.
+    A correct recall within REPEAT_WINDOW of the card's last rating, itself correct, is that same recall again (an
+    app's retry of an answer it lost, or one rating sent twice at once): it changes and publishes nothing, and the
+    card's progress is answered as it is, so the ladder climbs once. A miss sent again leaves the card as the first
+    did (stage 0, due tomorrow).
     """
     canonical = RATING_OUTCOMES[outcome]
     now = timezone.now()
@@ -250,8 +254,9 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str) -> CardProgr
         if needs_review:
             raise NotReviewed()
         prior = _rate_progress(user_id, card_id) if fast else _rate_progress_orm(user_id, card_id)
-        if prior is not None and canonical == scheduling.CORRECT and not (prior.due_at and prior.due_at <= now):
-            prior.user_id, prior.card_id, prior.last_outcome = user_id, card_id, canonical  # (the answer's fields)
+        if (prior is not None and canonical == scheduling.CORRECT == prior.last_outcome
+                and prior.last_reviewed_at is not None and now - prior.last_reviewed_at < REPEAT_WINDOW):
+            prior.user_id, prior.card_id = user_id, card_id  # (the answer's fields)
             return prior
         if prior is None:
             if canonical == scheduling.CORRECT:
@@ -295,14 +300,18 @@ def _rate_lock_card_orm(user_id: int, card_id: int) -> bool | None:
 
 def _rate_progress(user_id: int, card_id: int) -> CardProgress | None:
     row = fetch_row(
-        "SELECT id, review_stage, due_at FROM study_cardprogress WHERE user_id = %s AND card_id = %s",
+        "SELECT id, review_stage, due_at, last_outcome, last_reviewed_at FROM study_cardprogress"
+        " WHERE user_id = %s AND card_id = %s",
         [user_id, card_id],
     )
-    return CardProgress(pk=row[0], review_stage=row[1], due_at=row[2]) if row else None
+    if row is None:
+        return None
+    return CardProgress(pk=row[0], review_stage=row[1], due_at=row[2], last_outcome=row[3], last_reviewed_at=row[4])
 
 
 def _rate_progress_orm(user_id: int, card_id: int) -> CardProgress | None:
-    return CardProgress.objects.filter(user_id=user_id, card_id=card_id).only("id", "review_stage", "due_at").first()
+    fields = ("id", "review_stage", "due_at", "last_outcome", "last_reviewed_at")
+    return CardProgress.objects.filter(user_id=user_id, card_id=card_id).only(*fields).first()
 
 
 def _rate_save(progress: CardProgress, now) -> int:

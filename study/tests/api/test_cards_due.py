@@ -11,6 +11,7 @@ from django.utils import timezone
 from publishing.models import PublishOutbox
 from study import scheduling
 from study.models import CardProgress, MemoCard
+from study.services import cards as card_services
 from study.tests.factories import CardEvidenceFactory, CardProgressFactory, MemoCardFactory, UserFactory
 from studyserver.testing import run_concurrently
 
@@ -123,33 +124,41 @@ def test_a_correct_rating_sent_twice_climbs_once(api_client, user, stage, due_in
     assert progress_outbox() == [before["id"]]
 
 
-@pytest.mark.parametrize(("stage", "due_in"), [(0, None), (4, None), (2, timedelta(days=3))])
-def test_a_correct_rating_of_a_card_not_due_changes_nothing(api_client, user, stage, due_in):
+def test_a_correct_rating_after_the_repeat_window_climbs_even_when_not_due(api_client, user):
+    """SPEC: on a scheduled card the ladder advances (a review ahead of time too); only a repeat within the window
+    is the same recall."""
     card = MemoCardFactory(user=user)
-    due_at = timezone.now() + due_in if due_in else None
-    progress = CardProgressFactory(card=card, user=user, review_stage=stage, due_at=due_at, last_outcome="correct")
+    CardProgressFactory(card=card, user=user, review_stage=1, due_at=timezone.now() + timedelta(days=2),
+                        last_outcome="correct",
+                        last_reviewed_at=timezone.now() - card_services.REPEAT_WINDOW - timedelta(seconds=1))
 
-    response = rate(api_client, card, "correct")
+    assert rate(api_client, card, "correct").json()["review_stage"] == 2
+    assert len(progress_outbox()) == 1
 
-    assert response.json() == {"card_id": card.pk, "outcome": "correct", "review_stage": stage,
-                               "due_at": response.json()["due_at"]}
-    progress.refresh_from_db()
-    assert (progress.review_stage, progress.due_at) == (stage, due_at)
-    assert progress_outbox() == []
+
+def test_a_correct_rating_after_a_miss_climbs_at_once(api_client, user):
+    """Missed, then recalled in the same sitting: a new outcome, not a repeat (the ladder advances from stage 0)."""
+    card = MemoCardFactory(user=user)
+    CardProgressFactory(card=card, user=user, review_stage=2, due_at=timezone.now() - timedelta(hours=1))
+    assert rate(api_client, card, "모름").json()["review_stage"] == 0
+
+    body = rate(api_client, card, "암").json()
+
+    assert body["review_stage"] == 1 and body["outcome"] == "correct"
+    assert CardProgress.objects.get(card=card).last_outcome == "correct"
 
 
 @pytest.mark.parametrize("word", ["모름", "애매"])
-def test_a_miss_of_a_card_not_due_puts_it_back_to_tomorrow(api_client, user, word):
+def test_a_miss_sent_twice_leaves_the_card_as_the_first_did(api_client, user, word):
     card = MemoCardFactory(user=user)
-    CardProgressFactory(card=card, user=user, review_stage=3, due_at=timezone.now() + timedelta(days=10))
+    CardProgressFactory(card=card, user=user, review_stage=3, due_at=timezone.now() - timedelta(hours=1))
     before = timezone.now()
 
-    body = rate(api_client, card, word).json()
+    first, again = rate(api_client, card, word).json(), rate(api_client, card, word).json()
 
     progress = CardProgress.objects.get(card=card)
-    assert body["review_stage"] == progress.review_stage == 0
+    assert first["review_stage"] == again["review_stage"] == progress.review_stage == 0
     assert before + timedelta(days=1) <= progress.due_at <= timezone.now() + timedelta(days=1)
-    assert progress_outbox() == [progress.pk]
 
 
 def test_deleted_card_cannot_be_rated(api_client, user):
