@@ -1,5 +1,6 @@
 """POST /api/auth/token: trade username and password for a DRF token (rate limited); DELETE revokes it."""
 
+from django.contrib.auth.hashers import check_password
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -40,9 +41,12 @@ class ObtainTokenView(ObtainAuthToken):
         with transaction.atomic():
             # The password was checked against the hash read before the (slow) check. A new password committed
             # meanwhile has revoked the user's tokens: one made now would outlive it. The lock waits for a change
-            # in progress; then the hash must still be the one checked.
+            # in progress; then the password must still match the stored hash (checked again when the hash moved:
+            # another login may have rehashed the same password meanwhile).
             current = type(user).objects.select_for_update().filter(pk=user.pk).values_list("password", flat=True)
-            if current.first() != user.password:
+            stored = current.first()
+            password = credentials.validated_data["password"]
+            if stored != user.password and not (stored and check_password(password, stored)):
                 raise serializers.ValidationError(
                     {"non_field_errors": ["Unable to log in with provided credentials."]}, code="authorization"
                 )

@@ -227,3 +227,20 @@ def test_a_login_racing_a_password_change_gets_no_token_that_outlives_it(user):
     assert not Token.objects.filter(user=user).exists()
     assert fresh_client().post("/api/auth/token", {"username": user.username,
                                                    "password": "a-new-password-2"}).status_code == 200
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_login_racing_another_logins_rehash_of_the_same_password_gets_its_token(user):
+    """Two apps sign in at once and the other one's login rehashes the stored password (a newer hasher): the hash
+    moved, the password did not; this login still succeeds."""
+    from studyserver.testing import while_holding
+
+    def rehash():
+        type(user).objects.filter(pk=user.pk).update(password=make_password(PASSWORD))  # a new salt, same password
+
+    response = while_holding(rehash, then=lambda: fresh_client().post(
+        "/api/auth/token", {"username": user.username, "password": PASSWORD}))
+
+    assert response.status_code == 200, response.content
+    assert Token.objects.get(user=user).key == response.json()["token"]
