@@ -244,3 +244,26 @@ def test_a_login_racing_another_logins_rehash_of_the_same_password_gets_its_toke
 
     assert response.status_code == 200, response.content
     assert Token.objects.get(user=user).key == response.json()["token"]
+
+
+def test_the_admin_turning_password_login_off_signs_the_users_apps_out(user, client):
+    app, _ = signed_in_app(user)
+    client.force_login(type(user).objects.create_superuser("boss", "boss@example.com", "pw-boss-1"))
+
+    response = client.post(f"/admin/auth/user/{user.pk}/password/", {"usable_password": "false",
+                                                                     "unset-password": "1"})
+
+    assert response.status_code == 302, response.content[:2000]
+    user.refresh_from_db()
+    assert not user.has_usable_password()
+    assert app.get("/api/study-topics").status_code == 401
+
+
+def test_an_account_without_a_password_keeps_its_token_when_saved(user):
+    """An API-only account (no usable password, a token made by staff): editing it signs nothing out."""
+    user.set_unusable_password()
+    user.save()
+    key = Token.objects.create(user=user).key
+    user.first_name = "Renamed"
+    user.save()
+    assert Token.objects.get(user=user).key == key
