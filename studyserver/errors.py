@@ -165,6 +165,24 @@ def error_body(error_code: str, detail: str, **extra) -> dict:
 
 
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+# PostgreSQL's error classes of a server that is away or overloaded, not of a statement that is wrong: connection
+# exception, insufficient resources (disk full, out of memory, too many connections), operator intervention
+# (statement cancelled or timed out, shutdown), system error.
+_UNAVAILABLE_SQLSTATE_CLASSES = {"08", "53", "57", "58"}
+
+
+def backend_unavailable(exc: BaseException) -> bool:
+    """Whether a database error says the database is away or busy (worth a retry), not that a statement is wrong:
+    the connection failed or was lost, PostgreSQL is out of resources or cancelled the statement, SQLite is locked.
+    SQLite also reports "no such table" and other mistakes as OperationalError: those stay errors (500)."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if hasattr(cause, "sqlstate"):  # psycopg: no SQLSTATE when the connection itself failed
+        return cause.sqlstate is None or cause.sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return "locked" in str(exc)  # SQLite: "database is locked", "database table is locked"
 
 
 def exception_handler(exc, context):
@@ -190,9 +208,9 @@ def exception_handler(exc, context):
         # Lost a deadlock or serialization race with a concurrent request: nothing was written; retry.
         logger.warning("transaction lost a concurrency race, answered 409: %s", exc)
         exc = Conflict("A concurrent change got in the way; nothing was saved. Please retry.")
-    elif isinstance(exc, (OperationalError, InterfaceError)):
-        # The database itself failed (connection lost, statement cancelled or timed out, out of space): not the
-        # request's fault. A write's transaction is rolled back (its body is read inside it), so a retry is safe.
+    elif backend_unavailable(exc):
+        # The database is away or busy (connection lost, statement cancelled or timed out, out of space): not the
+        # request's fault. A write that failed before its commit kept nothing (its body is read inside it).
         logger.error("database failure answered 503: %s", exc, exc_info=exc)
         exc = BackendUnavailable()
     elif isinstance(exc, UnicodeError):

@@ -351,3 +351,32 @@ def test_a_cleanup_that_fails_too_leaves_the_first_failure_answered(api_client, 
     [left] = stored_files(_isolated_media)
     assert any(left.name in record.getMessage() and "sweep_orphan_files" in record.getMessage()
                for record in caplog.records)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("sqlstate", "status"), [("08006", 503), ("53100", 503), ("57P01", 503), ("54000", 500),
+                                                  ("42P01", 500)])
+def test_only_a_database_that_is_away_or_busy_is_503(api_client, user, sqlstate, status):
+    """Connection lost, disk full, shutdown: retry later. A statement too complex or a missing table is a bug a
+    retry cannot cure: it stays a 500, not a 503 that tells clients to retry forever."""
+    api_client.raise_request_exception = False
+    with failing_statement('FROM "study_studytopic"', errcode=sqlstate):
+        response = api_client.get("/api/study-topics")
+    assert response.status_code == status, response.content
+
+
+def test_sqlite_reports_a_locked_database_as_busy_and_a_missing_table_as_a_bug():
+    import sqlite3
+
+    from django.db import OperationalError
+
+    from studyserver.errors import backend_unavailable
+
+    def django_error(message: str) -> OperationalError:
+        error = OperationalError(message)
+        error.__cause__ = sqlite3.OperationalError(message)
+        return error
+
+    assert backend_unavailable(django_error("database is locked"))
+    assert not backend_unavailable(django_error("no such table: authtoken_token"))
