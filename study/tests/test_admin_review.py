@@ -830,6 +830,7 @@ def history_of(card: MemoCard) -> list[str]:
     return list(LogEntry.objects.filter(object_id=str(card.pk)).values_list("change_message", flat=True))
 
 
+@pytest.mark.django_db(transaction=True)  # each service call commits on its own without the fix
 @pytest.mark.postgresql
 @pytest.mark.parametrize("action", ["approve_selected", "flag_selected"])
 def test_a_bulk_action_whose_history_fails_changes_no_card(reviewer, pending, action):
@@ -854,6 +855,7 @@ def test_a_bulk_action_whose_history_fails_changes_no_card(reviewer, pending, ac
     assert all(len(history_of(card)) == 1 for card in cards)
 
 
+@pytest.mark.django_db(transaction=True)  # each service call commits on its own without the fix
 @pytest.mark.postgresql
 @pytest.mark.parametrize("action", ["approve", "flag", "delete", "edit", "approve_question"])
 def test_a_review_queue_action_whose_history_fails_changes_nothing(reviewer, pending, action):

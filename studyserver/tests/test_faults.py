@@ -240,7 +240,7 @@ def test_a_database_failure_under_a_read_is_503_with_retry_after(api_client, use
 
 
 @pytest.mark.postgresql
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the write commits, as in production
 def test_a_quiz_start_whose_body_cannot_be_read_keeps_no_session(api_client, user):
     topic = f.StudyTopicFactory(user=user)
     f.QuestionFactory.create_batch(3, study_topic=topic)
@@ -254,7 +254,7 @@ def test_a_quiz_start_whose_body_cannot_be_read_keeps_no_session(api_client, use
 
 
 @pytest.mark.postgresql
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the write commits, as in production
 def test_an_abandon_whose_body_cannot_be_read_keeps_the_session_in_progress(api_client, user):
     session = f.QuizSessionFactory(user=user, study_topic=f.StudyTopicFactory(user=user))
     url = f"/api/quiz-sessions/{session.pk}/abandon"
@@ -268,7 +268,7 @@ def test_an_abandon_whose_body_cannot_be_read_keeps_the_session_in_progress(api_
 
 
 @pytest.mark.postgresql
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the write commits, as in production
 def test_a_card_whose_body_cannot_be_read_is_not_kept(api_client, user):
     body = {"format": "qa", "cue": "LNG boils at", "fact": "-162 C"}
     with failing_statement('"study_cardevidence"', after='INSERT INTO "study_memocard"'):
@@ -281,7 +281,7 @@ def test_a_card_whose_body_cannot_be_read_is_not_kept(api_client, user):
 
 
 @pytest.mark.postgresql
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the write commits, as in production
 def test_an_ingest_whose_answer_cannot_be_read_keeps_nothing(viewer, user):
     topic = f.StudyTopicFactory(user=user)
     questions = [f.QuestionFactory(study_topic=topic, correct_choice=1) for _ in range(2)]
