@@ -240,9 +240,11 @@ EXPLAINER_RETRY_BACKOFF_MS = env_int("EXPLAINER_RETRY_BACKOFF_MS", 1000, minimum
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 if CELERY_BROKER_URL:  # the transport options below are Redis's; anything else would be retried forever as AMQP
     try:
-        if urlsplit(CELERY_BROKER_URL).scheme not in {"redis", "rediss"}:
-            raise ValueError("the scheme must be redis:// or rediss://")
-        parse_redis_url(CELERY_BROKER_URL)
+        scheme = urlsplit(CELERY_BROKER_URL).scheme
+        if scheme not in {"redis", "rediss", "redis+socket", "sentinel"}:  # kombu's Redis transport
+            raise ValueError("the scheme must be redis://, rediss://, redis+socket:// or sentinel://")
+        if scheme in {"redis", "rediss"}:
+            parse_redis_url(CELERY_BROKER_URL)
     except ValueError as exc:
         raise ImproperlyConfigured(f"CELERY_BROKER_URL is not a Redis URL (redis://host:6379/0): {exc}") from None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL

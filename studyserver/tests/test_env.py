@@ -123,6 +123,14 @@ def test_values_are_read_without_their_surrounding_whitespace(monkeypatch):
     assert loaded.STORAGE_BACKEND == "filesystem"
 
 
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://redis.example.com:6380/0",
+                                 "redis+socket:///var/run/redis/redis.sock", "sentinel://127.0.0.1:26379"])
+def test_every_redis_broker_url_kombu_takes_is_accepted(monkeypatch, url):
+    loaded = load_settings(monkeypatch, CELERY_BROKER_URL=url)
+    broker, eager = loaded.CELERY_BROKER_URL, loaded.CELERY_TASK_ALWAYS_EAGER
+    assert broker == url and not eager
+
+
 def test_a_blank_secret_key_is_no_secret_key(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
         load_settings(monkeypatch, SECRET_KEY="   ", DEBUG="false")
