@@ -88,8 +88,8 @@ def extracts_sweep() -> int:
 def orphan_files_sweep() -> int:
     """Beat's daily pass over stored upload files no document references, past the hour's grace (a process killed
     between storing a file and committing its row, a cleanup delete that failed): deleted; how many. A store too
-    large to list in 4 minutes is swept in part (what was deleted stays deleted); `sweep_orphan_files` has no
-    limit."""
+    large to list in 4 minutes is swept in part, newest months first (what was deleted stays deleted);
+    `sweep_orphan_files` has no limit."""
     from study.services.documents import document_orphan_files_sweep
 
     return document_orphan_files_sweep().deleted

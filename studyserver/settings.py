@@ -4,6 +4,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
@@ -312,9 +313,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600.0},
     },
-    "orphan-files-sweep": {
+    "orphan-files-sweep": {  # at a time of day, not 24 h after beat started: a beat restarted daily still runs it
         "task": "study.tasks.orphan_files_sweep",
-        "schedule": 86400.0,
+        "schedule": crontab(hour=4, minute=17),  # in TIME_ZONE
         "options": {"expires": 86400.0},
     },
 }

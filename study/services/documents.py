@@ -190,15 +190,17 @@ class OrphanSweep:
 
 
 def _storage_files_under(directory: str) -> Iterator[str]:
-    """Every file name below `directory`, through the Storage API only (filesystem and S3 alike)."""
+    """Every file name below `directory`, through the Storage API only (filesystem and S3 alike). Newest months
+    first (uploads are stored under documents/YYYY/MM/): a sweep cut short by its time limit has done the part where
+    recent failures leave their files, and not the same oldest part every day."""
     try:
         subdirectories, files = default_storage.listdir(directory)
     except FileNotFoundError:  # FileSystemStorage before the first upload; S3 just lists nothing
         return
+    for subdirectory in sorted(subdirectories, reverse=True):
+        yield from _storage_files_under(f"{directory}/{subdirectory}")
     for name in sorted(files):
         yield f"{directory}/{name}"
-    for subdirectory in sorted(subdirectories):
-        yield from _storage_files_under(f"{directory}/{subdirectory}")
 
 
 def _sweep_batch(names: list[str], *, cutoff: datetime, dry_run: bool, sweep: OrphanSweep) -> list[str]:

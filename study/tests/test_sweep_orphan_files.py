@@ -175,10 +175,12 @@ def test_out_of_range_options_are_refused(_isolated_media, option, value):
 @pytest.mark.django_db
 def test_beat_sweeps_orphan_files_daily(user, _isolated_media, settings):
     """Nobody has to remember the command: beat sends the sweep once a day (to the slow queue: it lists the store)."""
+    from celery.schedules import crontab
+
     from study.tasks import orphan_files_sweep
 
     entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == orphan_files_sweep.name)
-    assert entry["schedule"] == 24 * HOUR
+    assert entry["schedule"] == crontab(hour=4, minute=17)  # a time of day: a daily restart of beat does not skip it
     kept = DocumentFactory(user=user)
     age(_isolated_media, kept.file.name, 2 * HOUR)
     old = orphan(_isolated_media, "documents/2026/11/old.txt")
@@ -188,3 +190,13 @@ def test_beat_sweeps_orphan_files_daily(user, _isolated_media, settings):
 
     assert names(_isolated_media) == {kept.file.name, young}
     assert old not in names(_isolated_media)
+
+
+@pytest.mark.django_db
+def test_the_newest_months_are_swept_first(_isolated_media):
+    """A sweep cut short by its time limit has done the months where recent failures leave files."""
+    for month in ("2025/12", "2026/01", "2026/11"):
+        orphan(_isolated_media, f"documents/{month}/x.txt")
+    seen: list[str] = []
+    document_orphan_files_sweep(batch_size=1, on_batch=lambda totals, names: seen.extend(names))
+    assert seen == ["documents/2026/11/x.txt", "documents/2026/01/x.txt", "documents/2025/12/x.txt"]
