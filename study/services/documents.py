@@ -131,7 +131,8 @@ def uploads_removed_unless_committed() -> Iterator[None]:
     """Around a transaction of the caller's own that stores uploads (the admin's add form, whose history entry is
     written after the row). document_store_atomically removes its file when its own block fails; inside an outer
     transaction the commit is the caller's, so a file whose row that transaction then rolls back, or fails to
-    commit, is removed here when the failure leaves the block."""
+    commit, is removed here when the failure leaves the block. (A COMMIT whose acknowledgement is lost raises too:
+    then the row may exist without its file, as a crash between store and commit never leaves it the other way.)"""
     stored: list[str] = []
     token = _stored_under_outer_transaction.set(stored)
     try:

@@ -309,3 +309,26 @@ def test_a_question_created_while_its_topic_is_deleted_is_404_and_never_publishe
     assert not topic.questions.exists()
     publish_sources(kind_ids={"study_topic": [topic.pk]})
     assert not Published.objects.filter(kind="study_question", deleted=False).exists()
+
+
+def test_a_question_added_in_the_admin_while_its_topic_is_deleted_is_refused():
+    """The admin's form checked the topic before the delete committed; the save waits for the delete, then finds
+    the topic gone and saves nothing (it stayed a live question of a deleted topic in the feed)."""
+    from django.test import Client
+
+    user = f.UserFactory()
+    topic = f.StudyTopicFactory(user=user)
+    staff = f.UserFactory(is_staff=True, is_superuser=True)
+    data = {"user": user.pk, "study_topic": topic.pk, "subject": "가스법규", "question_text": "부취제는?",
+            "choices": '["THT", "TBM"]', "correct_choice": 2, "explanation": "", "source": "{}"}
+
+    def add():
+        admin = Client()
+        admin.force_login(staff)
+        return admin.post("/admin/study/question/add/", data, follow=True)
+
+    response = while_holding(lambda: topic_delete(topic=StudyTopic.objects.get(pk=topic.pk)), then=add)
+
+    assert response.status_code == 200
+    assert "The topic was deleted meanwhile; nothing was saved." in response.content.decode()
+    assert not topic.questions.exists()
