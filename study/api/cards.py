@@ -6,6 +6,7 @@ from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -182,15 +183,19 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
 
     @extend_schema(
         summary="Rate a recall (암|애매|모름 or correct|unsure|wrong)",
-        description="A correct recall within 10 minutes of the card's last rating, itself correct, is the same "
-        "recall sent again (a retry): it changes nothing and answers the card's progress as it is, so the ladder "
-        "climbs once.",
-        parameters=[_ID],
+        description="Every rating counts. An app that may send a rating twice (a retry of an answer it lost) sends "
+        "an `Idempotency-Key`: a rating with the key of the card's last rating is that rating resent; it changes "
+        "nothing and is answered as it left the card (409 `conflict` with another outcome).",
+        parameters=[_ID, OpenApiParameter(
+            "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+            description="A unique id of this rating, 1 to 64 visible ASCII characters (a UUID, say).",
+        )],
         request=RateSerializer,
         responses={
             200: RateResultSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="`invalid` outcome or `not_reviewed` card"),
+            400: OpenApiResponse(ErrorSerializer, description="`invalid` outcome or key, or `not_reviewed` card"),
             404: _NOT_FOUND,
+            409: OpenApiResponse(ErrorSerializer, description="`conflict`: the key was sent with another outcome."),
         },
     )
     @action(detail=True, methods=["post"])
@@ -200,9 +205,12 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
         if not body.is_valid():
             self.get_object()  # a missing card is a 404 before a bad body is a 400
             body.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if key and not (len(key) <= 64 and key.isascii() and key.isprintable() and " " not in key):
+            raise ValidationError({"Idempotency-Key": ["At most 64 visible ASCII characters."]})
         # The service loads the card once, under its lock (no get_object() here).
         progress = card_services.card_rate_for_user(
-            user_id=request.user.pk, card_id=card_id, outcome=body.validated_data["outcome"]
+            user_id=request.user.pk, card_id=card_id, outcome=body.validated_data["outcome"], key=key
         )
         result = {
             "card_id": card_id,

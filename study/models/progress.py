@@ -63,6 +63,8 @@ class CardProgress(TimestampedModel):
     last_reviewed_at = models.DateTimeField(null=True, blank=True)
     review_stage = models.PositiveSmallIntegerField(default=0)
     due_at = models.DateTimeField(null=True, blank=True)
+    # The Idempotency-Key the last rating was sent with ("" without one): the same key again is that rating resent.
+    last_rating_key = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name_plural = "card progress"

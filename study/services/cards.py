@@ -1,7 +1,6 @@
 """Writes of memo cards: create, edit, review (approve / flag / delete), SR rating, cram views."""
 
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -16,15 +15,12 @@ from study.models import CardEvidence, CardProgress, MemoCard, Question, StudyTo
 from study.models.cards import CardSourceKind
 from study.textnorm import card_dedup_hash
 from studyserver import sqljson
-from studyserver.errors import DuplicateCard, NotFound, NotReviewed, violates_unique
+from studyserver.errors import Conflict, DuplicateCard, NotFound, NotReviewed, violates_unique
 from studyserver.sqljson import fetch_row
 
 DEDUP_CONSTRAINT = "study_memocard_dedup_uniq"
 FLAGGED_BY_USER = "user"
 FLAGGED_BY_REVIEWER = "reviewer"
-# A correct rating this soon after a correct rating of the same card is the same recall sent again (a retry, or a
-# double tap), not a second success; a card is not shown again this soon in a review (it left the due list).
-REPEAT_WINDOW = timedelta(minutes=10)
 
 # The learner's words for a recall (암 = I know it, 애매 = not sure, 모름 = I don't) and the canonical ones.
 RATING_OUTCOMES = {
@@ -225,22 +221,22 @@ def card_delete(*, card: MemoCard) -> bool:
     return True
 
 
-def card_rate(*, card: MemoCard, outcome: str) -> CardProgress:
+def card_rate(*, card: MemoCard, outcome: str, key: str = "") -> CardProgress:
     """One recall of an approved card, through the shared SR ladder (see card_rate_for_user)."""
-    return card_rate_for_user(user_id=card.user_id, card_id=card.pk, outcome=outcome)
+    return card_rate_for_user(user_id=card.user_id, card_id=card.pk, outcome=outcome, key=key)
 
 
-def card_rate_for_user(*, user_id: int, card_id: int, outcome: str) -> CardProgress:
+def card_rate_for_user(*, user_id: int, card_id: int, outcome: str, key: str = "") -> CardProgress:
     """One recall of the user's approved live card (by id, loaded once, under a lock), through the SR ladder.
 
     A first recall that is correct marks the card known (stage 0, no due date) so new cards
     do not flood the queue; a first miss puts it due tomorrow. Later recalls advance the ladder.
     Another user's, a deleted or a missing card → NotFound; a card waiting for review → NotReviewed.
 
-    A correct recall within REPEAT_WINDOW of the card's last rating, itself correct, is that same recall again (an
-    app's retry of an answer it lost, or one rating sent twice at once): it changes and publishes nothing, and the
-    card's progress is answered as it is, so the ladder climbs once. A miss sent again leaves the card as the first
-    did (stage 0, due tomorrow).
+    Every rating counts (SPEC), unless it carries `key` (the request's Idempotency-Key) and the card's last rating
+    was sent with that key: that is the same rating resent (an app's retry of an answer it lost, or one rating sent
+    twice at once), which changes and publishes nothing and is answered as it left the card. The same key with
+    another outcome is a Conflict.
     """
     canonical = RATING_OUTCOMES[outcome]
     now = timezone.now()
@@ -254,8 +250,9 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str) -> CardProgr
         if needs_review:
             raise NotReviewed()
         prior = _rate_progress(user_id, card_id) if fast else _rate_progress_orm(user_id, card_id)
-        if (prior is not None and canonical == scheduling.CORRECT == prior.last_outcome
-                and prior.last_reviewed_at is not None and now - prior.last_reviewed_at < REPEAT_WINDOW):
+        if key and prior is not None and prior.last_rating_key == key:
+            if prior.last_outcome != canonical:
+                raise Conflict("This Idempotency-Key was sent with another outcome for this card.")
             prior.user_id, prior.card_id = user_id, card_id  # (the answer's fields)
             return prior
         if prior is None:
@@ -267,14 +264,15 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str) -> CardProgr
             state = scheduling.advance(prior.review_stage, canonical, now, prior.due_at)
         progress = CardProgress(
             pk=prior.pk if prior else None, user_id=user_id, card_id=card_id, last_outcome=canonical,
-            last_reviewed_at=now, review_stage=state.stage, due_at=state.due_at, updated_at=now,
+            last_reviewed_at=now, review_stage=state.stage, due_at=state.due_at, updated_at=now, last_rating_key=key,
         )
         if fast:
             progress.pk = _rate_save(progress, now)
         elif prior is None:
             progress.save(force_insert=True)
         else:
-            progress.save(update_fields=["last_outcome", "last_reviewed_at", "review_stage", "due_at", "updated_at"])
+            progress.save(update_fields=["last_outcome", "last_reviewed_at", "review_stage", "due_at", "updated_at",
+                                         "last_rating_key"])
         publish_request(kind=PublishKind.STUDY_CARD_PROGRESS, source_id=progress.pk)
     return progress
 
@@ -300,17 +298,17 @@ def _rate_lock_card_orm(user_id: int, card_id: int) -> bool | None:
 
 def _rate_progress(user_id: int, card_id: int) -> CardProgress | None:
     row = fetch_row(
-        "SELECT id, review_stage, due_at, last_outcome, last_reviewed_at FROM study_cardprogress"
+        "SELECT id, review_stage, due_at, last_outcome, last_rating_key FROM study_cardprogress"
         " WHERE user_id = %s AND card_id = %s",
         [user_id, card_id],
     )
     if row is None:
         return None
-    return CardProgress(pk=row[0], review_stage=row[1], due_at=row[2], last_outcome=row[3], last_reviewed_at=row[4])
+    return CardProgress(pk=row[0], review_stage=row[1], due_at=row[2], last_outcome=row[3], last_rating_key=row[4])
 
 
 def _rate_progress_orm(user_id: int, card_id: int) -> CardProgress | None:
-    fields = ("id", "review_stage", "due_at", "last_outcome", "last_reviewed_at")
+    fields = ("id", "review_stage", "due_at", "last_outcome", "last_rating_key")
     return CardProgress.objects.filter(user_id=user_id, card_id=card_id).only(*fields).first()
 
 
@@ -319,16 +317,17 @@ def _rate_save(progress: CardProgress, now) -> int:
     row = fetch_row(
         """
         INSERT INTO study_cardprogress
-            (created_at, updated_at, user_id, card_id, last_outcome, last_reviewed_at, review_stage, due_at)
-        VALUES (%(now)s, %(now)s, %(user)s, %(card)s, %(outcome)s, %(now)s, %(stage)s, %(due)s)
+            (created_at, updated_at, user_id, card_id, last_outcome, last_reviewed_at, review_stage, due_at,
+             last_rating_key)
+        VALUES (%(now)s, %(now)s, %(user)s, %(card)s, %(outcome)s, %(now)s, %(stage)s, %(due)s, %(key)s)
         ON CONFLICT (user_id, card_id) DO UPDATE SET
             updated_at = EXCLUDED.updated_at, last_outcome = EXCLUDED.last_outcome,
             last_reviewed_at = EXCLUDED.last_reviewed_at, review_stage = EXCLUDED.review_stage,
-            due_at = EXCLUDED.due_at
+            due_at = EXCLUDED.due_at, last_rating_key = EXCLUDED.last_rating_key
         RETURNING id
         """,
         {"now": now, "user": progress.user_id, "card": progress.card_id, "outcome": progress.last_outcome,
-         "stage": progress.review_stage, "due": progress.due_at},
+         "stage": progress.review_stage, "due": progress.due_at, "key": progress.last_rating_key},
     )
     return row[0]
 

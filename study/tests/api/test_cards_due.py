@@ -11,7 +11,6 @@ from django.utils import timezone
 from publishing.models import PublishOutbox
 from study import scheduling
 from study.models import CardProgress, MemoCard
-from study.services import cards as card_services
 from study.tests.factories import CardEvidenceFactory, CardProgressFactory, MemoCardFactory, UserFactory
 from studyserver.testing import run_concurrently
 
@@ -21,8 +20,9 @@ URL = "/api/study-cards"
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hot_path")]
 
 
-def rate(client, card, outcome):
-    return client.post(f"{URL}/{card.pk}/rate", {"outcome": outcome}, format="json")
+def rate(client, card, outcome, key=None):
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    return client.post(f"{URL}/{card.pk}/rate", {"outcome": outcome}, format="json", headers=headers)
 
 
 # --- rating -------------------------------------------------------------------------------------
@@ -107,16 +107,16 @@ def progress_outbox() -> list[int]:
     (None, None, {"review_stage": 0, "due_at": None}),  # a new card: known
     (1, -timedelta(hours=1), {"review_stage": 2}),  # a due card: one step up
 ])
-def test_a_correct_rating_sent_twice_climbs_once(api_client, user, stage, due_in, first_body):
-    """An app retries a rating whose answer it lost: the card is not due any more, and the retry moves nothing."""
+def test_a_rating_resent_with_its_idempotency_key_climbs_once(api_client, user, stage, due_in, first_body):
+    """An app retries a rating whose answer it lost, with the same key: nothing moves, the first answer comes back."""
     card = MemoCardFactory(user=user)
     if stage is not None:
         CardProgressFactory(card=card, user=user, review_stage=stage, due_at=timezone.now() + due_in)
-    first = rate(api_client, card, "암")
+    first = rate(api_client, card, "암", key="rating-7f3a")
     assert first.status_code == 200 and first_body.items() <= first.json().items()
     before = CardProgress.objects.values().get(card=card)
 
-    again = rate(api_client, card, "correct")
+    again = rate(api_client, card, "correct", key="rating-7f3a")
 
     assert again.status_code == 200
     assert again.json() == first.json()
@@ -124,16 +124,36 @@ def test_a_correct_rating_sent_twice_climbs_once(api_client, user, stage, due_in
     assert progress_outbox() == [before["id"]]
 
 
-def test_a_correct_rating_after_the_repeat_window_climbs_even_when_not_due(api_client, user):
-    """SPEC: on a scheduled card the ladder advances (a review ahead of time too); only a repeat within the window
-    is the same recall."""
+def test_without_a_key_or_with_a_new_one_every_rating_counts(api_client, user):
+    """SPEC: on a scheduled card the ladder advances, each time."""
     card = MemoCardFactory(user=user)
-    CardProgressFactory(card=card, user=user, review_stage=1, due_at=timezone.now() + timedelta(days=2),
-                        last_outcome="correct",
-                        last_reviewed_at=timezone.now() - card_services.REPEAT_WINDOW - timedelta(seconds=1))
+    CardProgressFactory(card=card, user=user, review_stage=1, due_at=timezone.now() - timedelta(hours=1))
 
     assert rate(api_client, card, "correct").json()["review_stage"] == 2
-    assert len(progress_outbox()) == 1
+    assert rate(api_client, card, "correct").json()["review_stage"] == 3
+    assert rate(api_client, card, "correct", key="a").json()["review_stage"] == 4
+    assert rate(api_client, card, "모름", key="b").json()["review_stage"] == 0
+    assert len(progress_outbox()) == 4
+
+
+def test_a_key_resent_with_another_outcome_is_409_and_changes_nothing(api_client, user):
+    card = MemoCardFactory(user=user)
+    rate(api_client, card, "모름", key="k1")
+    before = CardProgress.objects.values().get(card=card)
+
+    response = rate(api_client, card, "암", key="k1")
+
+    assert response.status_code == 409 and response.json()["error_code"] == "conflict"
+    assert CardProgress.objects.values().get(card=card) == before
+
+
+@pytest.mark.parametrize("key", ["x" * 65, "two words", "키"])
+def test_a_malformed_idempotency_key_is_400(api_client, user, key):
+    card = MemoCardFactory(user=user)
+    response = api_client.post(f"{URL}/{card.pk}/rate", {"outcome": "암"}, format="json",
+                               headers={"Idempotency-Key": key})
+    assert response.status_code == 400 and "Idempotency-Key" in response.json()["errors"]
+    assert not CardProgress.objects.exists()
 
 
 def test_a_correct_rating_after_a_miss_climbs_at_once(api_client, user):
@@ -179,13 +199,14 @@ def test_concurrent_first_ratings_make_one_progress_row(client_for):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_correct_rating_sent_twice_at_once_climbs_once(client_for):
+def test_a_rating_sent_twice_at_once_with_one_key_climbs_once(client_for):
     owner = UserFactory()
     card = MemoCardFactory(user=owner)
     CardProgressFactory(card=card, user=owner, review_stage=1, due_at=timezone.now() - timedelta(hours=1))
     clients = [client_for(owner), client_for(owner)]
-    responses = run_concurrently(*(functools.partial(rate, client, card, "암") for client in clients))
+    responses = run_concurrently(*(functools.partial(rate, client, card, "암", key="tap-1") for client in clients))
     assert [r.status_code for r in responses] == [200, 200]
+    assert responses[0].json() == responses[1].json()
     assert CardProgress.objects.get(card=card).review_stage == 2  # not 3
 
 
