@@ -1,0 +1,45 @@
+"""AddConstraintNotValid over rows an older version wrote: NOT VALID on PostgreSQL, a clear refusal on SQLite."""
+
+import pytest
+from django.apps import apps
+from django.db import connection, migrations
+from django.db.migrations.state import ProjectState
+
+from study.models import Question
+from study.tests.factories import QuestionFactory
+from studyserver.migration_operations import AddConstraintNotValid, RowsBreakConstraint
+
+NAME = "study_question_choice_count_chk"
+
+
+@pytest.mark.django_db(transaction=True)  # schema changes, as a migration makes them
+def test_a_check_added_over_rows_that_break_it():
+    constraint = next(c for c in Question._meta.constraints if c.name == NAME)
+    operation = AddConstraintNotValid(model_name="question", constraint=constraint)
+    state = ProjectState.from_apps(apps)
+    without = state.clone()  # the state before the migration: no such check
+    removal = migrations.RemoveConstraint(model_name="question", name=NAME)
+    removal.state_forwards("study", without)
+    good = QuestionFactory(choices=["A", "B"], correct_choice=1)
+    bad = QuestionFactory(choices=["A", "B"], correct_choice=1)
+    with connection.schema_editor() as editor:
+        removal.database_forwards("study", editor, state, without)
+    try:
+        Question.objects.filter(pk=bad.pk).update(choices=["only one"])  # as an older admin form could write it
+
+        if connection.vendor == "postgresql":
+            with connection.schema_editor() as editor:
+                operation.database_forwards("study", editor, without, state)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s", [NAME])
+                assert cursor.fetchall() == [(False,)]  # added, for new and changed rows only
+        else:
+            with pytest.raises(RowsBreakConstraint, match=rf"study_question break the check {NAME}.*ids {bad.pk}\)"):
+                with connection.schema_editor() as editor:
+                    operation.database_forwards("study", editor, without, state)
+        assert set(Question.objects.values_list("pk", flat=True)) == {good.pk, bad.pk}  # nothing guessed or lost
+    finally:
+        Question.objects.filter(pk=bad.pk).delete()
+        if connection.vendor != "postgresql":
+            with connection.schema_editor() as editor:
+                operation.database_forwards("study", editor, without, state)  # clean now: added as usual
