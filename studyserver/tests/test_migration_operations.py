@@ -43,3 +43,31 @@ def test_a_check_added_over_rows_that_break_it():
         if connection.vendor != "postgresql":
             with connection.schema_editor() as editor:
                 operation.database_forwards("study", editor, without, state)  # clean now: added as usual
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_deck_index_is_created_where_an_early_0001_left_it_out():
+    import importlib
+
+    repair = importlib.import_module("study.migrations.0014_deck_index_where_0001_lacked_it")
+
+    def deck_index() -> list:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'study_card_user_deck_idx'")
+            return cursor.fetchall()
+
+    [(definition,)] = deck_index()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX study_card_user_deck_idx")  # as a database migrated by the early 0001 is
+    try:
+        with connection.schema_editor() as editor:
+            repair.create_deck_index_if_missing(apps, editor)
+        assert deck_index() == [(definition,)]
+        with connection.schema_editor() as editor:
+            repair.create_deck_index_if_missing(apps, editor)  # present: nothing happens
+        assert deck_index() == [(definition,)]
+    finally:
+        if not deck_index():
+            with connection.cursor() as cursor:
+                cursor.execute(definition)
