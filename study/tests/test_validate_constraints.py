@@ -1,0 +1,75 @@
+"""manage.py validate_constraints: rows older checks never covered are counted; clean checks are validated."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from study.models import Question
+from study.tests.factories import QuestionFactory, StudyTopicFactory, UserFactory
+
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]  # constraints, as migrate left them
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command("validate_constraints", *args, stdout=out)
+    return out.getvalue()
+
+
+def definition_and_validity(name: str) -> tuple[str, str, bool]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT conrelid::regclass::text, pg_get_constraintdef(oid), convalidated FROM pg_constraint"
+                       " WHERE conname = %s", [name])
+        return cursor.fetchone()
+
+
+def readded_not_valid_over(name: str, write) -> None:
+    """As an older version left it: rows written by `write` while the constraint was not there, then the
+    constraint added NOT VALID (as our migrations add it)."""
+    table, definition, _ = definition_and_validity(name)
+    definition = definition.removesuffix(" NOT VALID")
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        write()
+        cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition} NOT VALID')
+
+
+def test_a_check_is_counted_while_rows_break_it_and_validated_once_they_are_mended():
+    name = "study_question_choice_count_chk"
+    bad = QuestionFactory(choices=["A", "B"], correct_choice=1)
+    readded_not_valid_over(name, lambda: Question.objects.filter(pk=bad.pk).update(choices=["only one"]))
+
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 constraint"):
+        call_command("validate_constraints", name, stdout=out)
+    assert "study_question.study_question_choice_count_chk: 1 row(s) break it" in out.getvalue()
+    assert definition_and_validity(name)[2] is False
+
+    Question.objects.filter(pk=bad.pk).update(choices=["A", "B"])
+    assert "no row breaks it" in run(name, "--dry-run")
+    assert definition_and_validity(name)[2] is False  # a dry run validates nothing
+    assert "no row breaks it; validated" in run(name)
+    assert definition_and_validity(name)[2] is True
+
+
+def test_a_foreign_key_that_a_row_breaks_names_the_key_and_stays_not_valid():
+    name = "study_question_study_topic_same_owner_fk"
+    owner, other = UserFactory(), UserFactory()
+    mixed = QuestionFactory(study_topic=StudyTopicFactory(user=owner))
+    readded_not_valid_over(name, lambda: Question.objects.filter(pk=mixed.pk).update(user=other))
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("validate_constraints", name, stdout=out)
+
+    assert f"rows break it: Key (study_topic_id, user_id)=({mixed.study_topic_id}, {other.pk})" in out.getvalue()
+    assert definition_and_validity(name)[2] is False
+    Question.objects.filter(pk=mixed.pk).update(user=owner)
+    assert "validated" in run(name)
+
+
+def test_an_unknown_name_is_refused():
+    with pytest.raises(CommandError, match="Not a constraint NOT VALID here: nope"):
+        run("nope")
