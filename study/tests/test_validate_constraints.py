@@ -1,5 +1,7 @@
 """manage.py validate_constraints: rows older checks never covered are counted; clean checks are validated."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from io import StringIO
 
 import pytest
@@ -25,22 +27,34 @@ def definition_and_validity(name: str) -> tuple[str, str, bool]:
         return cursor.fetchone()
 
 
-def readded_not_valid_over(name: str, write) -> None:
+@contextmanager
+def readded_not_valid_over(name: str, write) -> Iterator[None]:
     """As an older version left it: rows written by `write` while the constraint was not there, then the
-    constraint added NOT VALID (as our migrations add it)."""
+    constraint added NOT VALID (as our migrations add it). Afterwards NOT VALID again, as migrate leaves it."""
     table, definition, _ = definition_and_validity(name)
     definition = definition.removesuffix(" NOT VALID")
     with connection.cursor() as cursor:
         cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    try:
         write()
-        cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition} NOT VALID')
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition} NOT VALID')
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "{name}"')
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition} NOT VALID')
 
 
 def test_a_check_is_counted_while_rows_break_it_and_validated_once_they_are_mended():
     name = "study_question_choice_count_chk"
     bad = QuestionFactory(choices=["A", "B"], correct_choice=1)
-    readded_not_valid_over(name, lambda: Question.objects.filter(pk=bad.pk).update(choices=["only one"]))
+    with readded_not_valid_over(name, lambda: Question.objects.filter(pk=bad.pk).update(choices=["only one"])):
+        counted_while_broken_then_validated(name, bad)
+    assert definition_and_validity(name)[2] is False  # as migrate left it, for the tests after this one
 
+
+def counted_while_broken_then_validated(name: str, bad: Question) -> None:
     out = StringIO()
     with pytest.raises(CommandError, match="1 constraint"):
         call_command("validate_constraints", name, stdout=out)
@@ -58,16 +72,20 @@ def test_a_foreign_key_that_a_row_breaks_names_the_key_and_stays_not_valid():
     name = "study_question_study_topic_same_owner_fk"
     owner, other = UserFactory(), UserFactory()
     mixed = QuestionFactory(study_topic=StudyTopicFactory(user=owner))
-    readded_not_valid_over(name, lambda: Question.objects.filter(pk=mixed.pk).update(user=other))
-    out = StringIO()
-
-    with pytest.raises(CommandError):
-        call_command("validate_constraints", name, stdout=out)
-
-    assert f"rows break it: Key (study_topic_id, user_id)=({mixed.study_topic_id}, {other.pk})" in out.getvalue()
-    assert definition_and_validity(name)[2] is False
-    Question.objects.filter(pk=mixed.pk).update(user=owner)
-    assert "validated" in run(name)
+    with readded_not_valid_over(name, lambda: Question.objects.filter(pk=mixed.pk).update(user=other)):
+        for dry_run in (["--dry-run"], []):  # a dry run tries the key too, and undoes it
+            out = StringIO()
+            with pytest.raises(CommandError):
+                call_command("validate_constraints", name, *dry_run, stdout=out)
+            key = f"rows break it: Key (study_topic_id, user_id)=({mixed.study_topic_id}, {other.pk})"
+            assert key in out.getvalue()
+        assert definition_and_validity(name)[2] is False
+        Question.objects.filter(pk=mixed.pk).update(user=owner)
+        assert "no row breaks it" in run(name, "--dry-run")
+        assert definition_and_validity(name)[2] is False
+        assert "validated" in run(name)
+        assert definition_and_validity(name)[2] is True
+    assert definition_and_validity(name)[2] is False  # as migrate left it, for the tests after this one
 
 
 def test_an_unknown_name_is_refused():

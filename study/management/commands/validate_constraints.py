@@ -34,8 +34,8 @@ class Command(BaseCommand):
         broken = []
         for table, name, kind, definition in pending:
             problem = self._rows_breaking(table, kind, definition)
-            if problem is None and not dry_run:
-                problem = self._validate(table, name)
+            if problem is None:
+                problem = self._validate(table, name, keep=not dry_run)
             if problem:
                 broken.append(name)
                 self.stdout.write(f"{table}.{name}: {problem} ({definition})")
@@ -58,10 +58,12 @@ class Command(BaseCommand):
             (count,) = cursor.fetchone()
         return f"{count} row(s) break it" if count else None
 
-    def _validate(self, table: str, name: str) -> str | None:
+    def _validate(self, table: str, name: str, *, keep: bool) -> str | None:
+        """VALIDATE; undone when not `keep` (a dry run learns whether a foreign key holds, and changes nothing)."""
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f'ALTER TABLE {table} VALIDATE CONSTRAINT "{name}"')
+                transaction.set_rollback(not keep)
         except DatabaseError as exc:  # a foreign key that a row breaks: PostgreSQL names the first such key
             detail = getattr(getattr(exc.__cause__, "diag", None), "message_detail", None)
             return f"rows break it: {detail or exc}"
