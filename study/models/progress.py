@@ -64,7 +64,8 @@ class CardProgress(TimestampedModel):
     review_stage = models.PositiveSmallIntegerField(default=0)
     due_at = models.DateTimeField(null=True, blank=True)
     # The Idempotency-Key the last rating was sent with ("" without one): the same key again is that rating resent.
-    last_rating_key = models.CharField(max_length=64, blank=True, default="")
+    # A database default too, so the code of the version before, still serving while `migrate` runs, can insert.
+    last_rating_key = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name_plural = "card progress"

@@ -308,3 +308,14 @@ def test_rate_query_count(api_client, user, prior, hot_path):
     assert ('"study_memocard"' in statements[1]) is (hot_path == "python")
     assert response.status_code == 200
     assert response.json()["review_stage"] == (2 if prior else 0)
+
+
+def test_a_progress_row_inserted_without_a_rating_key_gets_an_empty_one(user):
+    """The version before study/0013 inserts progress rows without the column while `migrate` runs beside it."""
+    card = MemoCardFactory(user=user)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO study_cardprogress (created_at, updated_at, user_id, card_id, last_outcome,"
+                       " last_reviewed_at, review_stage, due_at) VALUES (%s, %s, %s, %s, 'wrong', %s, 0, %s)",
+                       [now, now, user.pk, card.pk, now, now])
+    assert CardProgress.objects.get(card=card).last_rating_key == ""
