@@ -39,7 +39,7 @@ class AddConstraintNotValid(migrations.AddConstraint):
             raise RowsBreakConstraint(
                 f"Rows of {model._meta.db_table} break the check {self.constraint.name} that this migration adds "
                 f"(ids {', '.join(map(str, ids))}{' …' if len(ids) == 20 else ''}): written by an older version. "
-                "Mend or delete them (the migration's comment says how they are found), then run migrate again."
+                "Mend or delete them, then run migrate again."
             )
 
     def describe(self) -> str:

@@ -34,6 +34,6 @@ def revoke_tokens_when_password_login_is_turned_off(sender: Any, instance: Any, 
         return
     if update_fields is not None and "password" not in update_fields:
         return
-    stored = sender._default_manager.filter(pk=instance.pk).values_list("password", flat=True).first()
+    stored = sender._base_manager.filter(pk=instance.pk).values_list("password", flat=True).first()
     if stored is not None and is_password_usable(stored):
         Token.objects.filter(user_id=instance.pk).delete()

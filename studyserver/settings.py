@@ -242,8 +242,8 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 if CELERY_BROKER_URL:  # the transport options below are Redis's; anything else would be retried forever as AMQP
     try:
         scheme = urlsplit(CELERY_BROKER_URL).scheme
-        if scheme not in {"redis", "rediss", "redis+socket", "sentinel"}:  # kombu's Redis transport
-            raise ValueError("the scheme must be redis://, rediss://, redis+socket:// or sentinel://")
+        if scheme not in {"redis", "rediss", "redis+socket"}:  # kombu's Redis transport (sentinel:// would need
+            raise ValueError("the scheme must be redis://, rediss:// or redis+socket://")  # a master_name option)
         if scheme in {"redis", "rediss"}:
             parse_redis_url(CELERY_BROKER_URL)
     except ValueError as exc:

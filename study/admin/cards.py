@@ -438,6 +438,7 @@ class CardProgressAdmin(admin.ModelAdmin):
     raw_id_fields = ("user", "card")
     list_select_related = ("card", "user")
     ordering = ("-id",)
+    readonly_fields = ("last_rating_key",)  # the app's, for its retries: not for editing
 
     def save_model(self, request: HttpRequest, obj: CardProgress, form: forms.ModelForm, change: bool) -> None:
         with transaction.atomic():

@@ -185,7 +185,8 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
         summary="Rate a recall (암|애매|모름 or correct|unsure|wrong)",
         description="Every rating counts. An app that may send a rating twice (a retry of an answer it lost) sends "
         "an `Idempotency-Key`: a rating with the key of the card's last rating is that rating resent; it changes "
-        "nothing and is answered as it left the card (409 `conflict` with another outcome).",
+        "nothing and is answered as it left the card (409 `conflict` with another outcome). Only the last "
+        "rating's key is kept: a retry sent after another rating of the card (another device) counts again.",
         parameters=[_ID, OpenApiParameter(
             "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
             description="A unique id of this rating, 1 to 64 visible ASCII characters (a UUID, say).",
@@ -207,6 +208,7 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
             body.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         if key and not (len(key) <= 64 and key.isascii() and key.isprintable() and " " not in key):
+            self.get_object()  # as for the body: a missing card is a 404 first
             raise ValidationError({"Idempotency-Key": ["At most 64 visible ASCII characters."]})
         # The service loads the card once, under its lock (no get_object() here).
         progress = card_services.card_rate_for_user(

@@ -366,17 +366,21 @@ def test_only_a_database_that_is_away_or_busy_is_503(api_client, user, sqlstate,
     assert response.status_code == status, response.content
 
 
-def test_sqlite_reports_a_locked_database_as_busy_and_a_missing_table_as_a_bug():
+def test_sqlite_reports_a_busy_or_full_database_as_unavailable_and_a_missing_table_as_a_bug():
     import sqlite3
 
     from django.db import OperationalError
 
     from studyserver.errors import backend_unavailable
 
-    def django_error(message: str) -> OperationalError:
+    def django_error(message: str, code: int) -> OperationalError:
+        cause = sqlite3.OperationalError(message)
+        cause.sqlite_errorcode = code  # as sqlite3 sets it
         error = OperationalError(message)
-        error.__cause__ = sqlite3.OperationalError(message)
+        error.__cause__ = cause
         return error
 
-    assert backend_unavailable(django_error("database is locked"))
-    assert not backend_unavailable(django_error("no such table: authtoken_token"))
+    assert backend_unavailable(django_error("database is locked", sqlite3.SQLITE_BUSY))
+    assert backend_unavailable(django_error("database or disk is full", sqlite3.SQLITE_FULL))
+    assert backend_unavailable(django_error("disk I/O error", 266))  # SQLITE_IOERR_READ: an extended code
+    assert not backend_unavailable(django_error("no such table: authtoken_token", sqlite3.SQLITE_ERROR))

@@ -169,7 +169,7 @@ def test_a_correct_rating_after_a_miss_climbs_at_once(api_client, user):
 
 
 @pytest.mark.parametrize("word", ["모름", "애매"])
-def test_a_miss_sent_twice_leaves_the_card_as_the_first_did(api_client, user, word):
+def test_a_miss_sent_twice_without_a_key_counts_twice_and_stays_at_stage_0(api_client, user, word):
     card = MemoCardFactory(user=user)
     CardProgressFactory(card=card, user=user, review_stage=3, due_at=timezone.now() - timedelta(hours=1))
     before = timezone.now()
@@ -179,6 +179,7 @@ def test_a_miss_sent_twice_leaves_the_card_as_the_first_did(api_client, user, wo
     progress = CardProgress.objects.get(card=card)
     assert first["review_stage"] == again["review_stage"] == progress.review_stage == 0
     assert before + timedelta(days=1) <= progress.due_at <= timezone.now() + timedelta(days=1)
+    assert progress_outbox() == [progress.pk, progress.pk]  # each published
 
 
 def test_deleted_card_cannot_be_rated(api_client, user):
@@ -319,3 +320,10 @@ def test_a_progress_row_inserted_without_a_rating_key_gets_an_empty_one(user):
                        " last_reviewed_at, review_stage, due_at) VALUES (%s, %s, %s, %s, 'wrong', %s, 0, %s)",
                        [now, now, user.pk, card.pk, now, now])
     assert CardProgress.objects.get(card=card).last_rating_key == ""
+
+
+def test_a_malformed_key_on_a_card_that_is_not_yours_is_404(api_client, other_user):
+    card = MemoCardFactory(user=other_user)
+    response = api_client.post(f"{URL}/{card.pk}/rate", {"outcome": "암"}, format="json",
+                               headers={"Idempotency-Key": "two words"})
+    assert response.status_code == 404
