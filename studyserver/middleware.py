@@ -1,9 +1,13 @@
-"""Content-Security-Policy header on every response (Django 5.2 has no built-in CSP)."""
+"""Content-Security-Policy header on every response (Django 5.2 has no built-in CSP), and 503 for a database that
+is away outside the API."""
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Content-Security-Policy"
 
@@ -34,4 +38,29 @@ class ContentSecurityPolicyMiddleware:
             policy = getattr(settings, "CONTENT_SECURITY_POLICY", DEFAULT_POLICY)
         if policy:
             response[HEADER] = policy
+        return response
+
+
+class BackendUnavailableMiddleware:
+    """Outside DRF (the admin, the review queue): a database that is away or busy answers 503 with Retry-After, as
+    the API does, instead of the 500 page of a bug. Innermost, so it sees the view's exception first."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from .errors import BackendUnavailable, backend_unavailable
+
+        if not backend_unavailable(exception):
+            return None
+        logger.error("database failure answered 503: %s", exception, exc_info=exception)
+        response = HttpResponse(
+            "<!doctype html><title>Unavailable</title><h1>The database is not available right now</h1>"
+            "<p>Nothing was saved. Please try again in a few seconds.</p>",
+            status=503,
+        )
+        response["Retry-After"] = str(BackendUnavailable.wait)
         return response

@@ -384,3 +384,16 @@ def test_sqlite_reports_a_busy_or_full_database_as_unavailable_and_a_missing_tab
     assert backend_unavailable(django_error("database or disk is full", sqlite3.SQLITE_FULL))
     assert backend_unavailable(django_error("disk I/O error", 266))  # SQLITE_IOERR_READ: an extended code
     assert not backend_unavailable(django_error("no such table: authtoken_token", sqlite3.SQLITE_ERROR))
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)  # the admin reads in autocommit
+def test_a_database_away_under_an_admin_page_is_503_with_retry_after(admin_client):
+    admin_client.raise_request_exception = False
+    with failing_statement('FROM "study_studytopic"', errcode="08006"):
+        response = admin_client.get("/admin/study/studytopic/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert b"try again" in response.content
+    with failing_statement('FROM "study_studytopic"', errcode="54000"):  # a statement's own error: a bug, 500
+        assert admin_client.get("/admin/study/studytopic/").status_code == 500
