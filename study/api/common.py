@@ -114,6 +114,15 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
+class TextOnlyCharField(serializers.CharField):
+    """A string, and only a string: DRF's CharField also takes a number (`1` → "1")."""
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class NFCCharField(serializers.CharField):
     """Text the services store NFC-normalised (names, subjects, question texts, titles, tags), normalised here
     already, so that `max_length` limits what is stored: NFC can lengthen a text (U+FB2C is three characters)."""

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from study.models import Question, QuestionProgress
 from study.models.questions import MAX_CHOICES, MIN_CHOICES
 
-from .common import INT_MAX, NFCCharField, id_field
+from .common import INT_MAX, NFCCharField, TextOnlyCharField, id_field
 
 
 class QuestionSourceSerializer(serializers.Serializer):
@@ -27,8 +27,8 @@ class QuestionFieldsSerializer(serializers.Serializer):
 
     subject = NFCCharField(max_length=200)
     question_text = NFCCharField(max_length=20000)
-    choices = serializers.ListField(
-        child=serializers.CharField(max_length=2000), min_length=MIN_CHOICES, max_length=MAX_CHOICES
+    choices = serializers.ListField(  # API.md: [str]; a number is refused, not turned into text
+        child=TextOnlyCharField(max_length=2000), min_length=MIN_CHOICES, max_length=MAX_CHOICES
     )
     correct_choice = serializers.IntegerField(min_value=1, max_value=MAX_CHOICES)
     explanation = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")

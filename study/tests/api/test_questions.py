@@ -74,6 +74,8 @@ def test_create_returns_question_and_records_publish(api_client, topic):
         {"choices": ["a", ""]},
         {"choices": ["a", "b\x00"]},
         {"choices": "a,b"},
+        {"choices": [1, 2]},  # API.md: [str]; DRF's CharField would store "1", "2"
+        {"choices": ["a", True]},
         {"correct_choice": 5},
         {"correct_choice": 0},
         {"correct_choice": 10**30},
