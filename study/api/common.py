@@ -41,6 +41,9 @@ class ErrorSerializer(serializers.Serializer):
     error_code = serializers.CharField()
     detail = serializers.CharField()
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    id = serializers.IntegerField(required=False, help_text="`quiz_in_progress`: the session in progress.")
+    skipped = serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="Ingest (400, 404): the pub_ids that were not taken.")
 
 
 _ERROR_DESCRIPTIONS = {

@@ -158,3 +158,12 @@ def test_card_errors_have_the_error_body(schema_and_warnings):
                                ("/api/study-cards/{id}/rate", "post", "400"), ("/api/study-cards/due", "get", "400")]:
         response = paths[path][method]["responses"][code]
         assert response["content"]["application/json"]["schema"]["$ref"].endswith("/Error"), (path, method, code)
+
+
+def test_the_error_body_names_its_optional_fields(schema_and_warnings):
+    """A 409 quiz_in_progress carries the session's id, an ingest refusal the skipped pub_ids."""
+    schema, _ = schema_and_warnings
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["detail", "error_code"]
+    assert error["properties"]["id"]["type"] == "integer"
+    assert error["properties"]["skipped"]["items"] == {"type": "string"}
