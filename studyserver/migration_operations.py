@@ -1,11 +1,13 @@
 """Migration operations of our own."""
 
+from django.core.management.base import CommandError
 from django.db import migrations
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
 
-class RowsBreakConstraint(Exception):
-    """A check cannot be added on a database whose rows break it (SQLite, which has no NOT VALID)."""
+class RowsBreakConstraint(CommandError):
+    """A check cannot be added on a database whose rows break it (SQLite, which has no NOT VALID). A CommandError:
+    `manage.py migrate` prints the message alone, without a traceback."""
 
 
 class AddConstraintNotValid(migrations.AddConstraint):
