@@ -183,7 +183,9 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
 
     @extend_schema(
         summary="Rate a recall (암|애매|모름 or correct|unsure|wrong)",
-        description="Every rating counts. An app that may send a rating twice (a retry of an answer it lost) sends "
+        description="A scheduled card climbs the ladder; a correct recall of a card with no due date (known or "
+        "mastered) keeps it out of the queue; a miss puts it due tomorrow at stage 0. "
+        "Every rating counts. An app that may send a rating twice (a retry of an answer it lost) sends "
         "an `Idempotency-Key`: a rating with the key of the card's last rating is that rating resent; it changes "
         "nothing and is answered as it left the card (409 `conflict` with another outcome). Only the last "
         "rating's key is kept: a retry sent after another rating of the card (another device) counts again.",

@@ -230,7 +230,9 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str, key: str = "
     """One recall of the user's approved live card (by id, loaded once, under a lock), through the SR ladder.
 
     A first recall that is correct marks the card known (stage 0, no due date) so new cards
-    do not flood the queue; a first miss puts it due tomorrow. Later recalls advance the ladder.
+    do not flood the queue; a first miss puts it due tomorrow. Later recalls of a scheduled card (one with a due
+    date) advance the ladder. A correct recall of a card with no due date (known, or mastered) leaves it out of the
+    queue, as questions outside the queue keep their stage (SPEC); a miss puts it due tomorrow at stage 0.
     Another user's, a deleted or a missing card → NotFound; a card waiting for review → NotReviewed.
 
     Every rating counts (SPEC), unless it carries `key` (the request's Idempotency-Key) and the card's last rating
@@ -260,6 +262,8 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str, key: str = "
                 state = scheduling.LadderState(stage=0, due_at=None)
             else:
                 state = scheduling.first_due(now)
+        elif prior.due_at is None and canonical == scheduling.CORRECT:  # known or mastered: stays out of the queue
+            state = scheduling.LadderState(stage=prior.review_stage, due_at=None)
         else:
             state = scheduling.advance(prior.review_stage, canonical, now, prior.due_at)
         progress = CardProgress(

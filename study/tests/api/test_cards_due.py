@@ -156,6 +156,33 @@ def test_a_malformed_idempotency_key_is_400(api_client, user, key):
     assert not CardProgress.objects.exists()
 
 
+@pytest.mark.parametrize("stage", [0, 4])  # known (a first recall was correct), mastered
+def test_a_correct_rating_of_a_card_with_no_due_date_keeps_it_out_of_the_queue(api_client, user, stage):
+    """Known means it does not flood the queue: recalled again, it stays known (rated, and published)."""
+    card = MemoCardFactory(user=user)
+    progress = CardProgressFactory(card=card, user=user, review_stage=stage, due_at=None, last_outcome="correct")
+
+    body = rate(api_client, card, "암").json()
+
+    assert (body["review_stage"], body["due_at"]) == (stage, None)
+    progress.refresh_from_db()
+    assert (progress.review_stage, progress.due_at, progress.last_outcome) == (stage, None, "correct")
+    assert api_client.get(f"{URL}/due").json() == []
+    assert progress_outbox() == [progress.pk]
+
+
+def test_a_miss_of_a_known_card_puts_it_due_tomorrow(api_client, user):
+    card = MemoCardFactory(user=user)
+    CardProgressFactory(card=card, user=user, review_stage=0, due_at=None, last_outcome="correct")
+    before = timezone.now()
+
+    body = rate(api_client, card, "모름").json()
+
+    assert body["review_stage"] == 0
+    progress = CardProgress.objects.get(card=card)
+    assert before + timedelta(days=1) <= progress.due_at <= timezone.now() + timedelta(days=1)
+
+
 def test_a_correct_rating_after_a_miss_climbs_at_once(api_client, user):
     """Missed, then recalled in the same sitting: a new outcome, not a repeat (the ladder advances from stage 0)."""
     card = MemoCardFactory(user=user)
