@@ -32,36 +32,30 @@ import psycopg
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+from studyserver.env import env_bool, env_int, env_list, env_str  # noqa: E402 - the app's readers: blank = default
+
 BENCH = ROOT / "bench"
 VENV_BIN = Path(sys.executable).parent
 RESULTS = BENCH / "results"
 CORES = os.cpu_count() or 1
 
-
-
-def setting(name: str, default: str) -> str:
-    """An environment value without surrounding spaces; unset or blank is the default (as the app reads its own)."""
-    return os.environ.get(name, "").strip() or default
-
-
-def count_setting(name: str, default: int) -> int:
-    raw = setting(name, str(default))
-    if not raw.isdigit() or int(raw) < 1:
-        sys.exit(f"{name} must be a whole number of at least 1, got {raw!r}")
-    return int(raw)
-
-
-QUICK = setting("BENCH_QUICK", "0") == "1"
-SCALE = count_setting("BENCH_SCALE", 1)
-BIG_SCALE = count_setting("BENCH_BIG_SCALE", 5)
-DURATION = count_setting("BENCH_DURATION", 3 if QUICK else 8)
-ATTEMPTS = count_setting("BENCH_ATTEMPTS", 100)
-ONLY = {s.strip() for s in setting("BENCH_ONLY", "hot,backfill,feed,finalize").split(",") if s.strip()}
-REUSE = setting("BENCH_REUSE", "0") == "1"
-PG = setting("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-DB_SMALL = setting("BENCH_DB", "studyserver_bench")
-DB_BIG = setting("BENCH_BIG_DB", "studyserver_bench_big")
-REDIS = setting("BENCH_REDIS", "redis://127.0.0.1:6379/7")
+try:
+    QUICK = env_bool("BENCH_QUICK")
+    SCALE = env_int("BENCH_SCALE", 1, minimum=1)
+    BIG_SCALE = env_int("BENCH_BIG_SCALE", 5, minimum=1)
+    DURATION = env_int("BENCH_DURATION", 3 if QUICK else 8, minimum=1)
+    ATTEMPTS = env_int("BENCH_ATTEMPTS", 100, minimum=1)
+    REUSE = env_bool("BENCH_REUSE")
+except ImproperlyConfigured as exc:  # one line naming the variable, as the app's own start
+    sys.exit(str(exc))
+ONLY = set(env_list("BENCH_ONLY", ["hot", "backfill", "feed", "finalize"]))
+PG = env_str("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+DB_SMALL = env_str("BENCH_DB", "studyserver_bench")
+DB_BIG = env_str("BENCH_BIG_DB", "studyserver_bench_big")
+REDIS = env_str("BENCH_REDIS", "redis://127.0.0.1:6379/7")
 VIEWER_TOKEN = secrets.token_urlsafe(32)
 FEED_PAGE = 2000
 STATIC_ROOT = tempfile.mkdtemp(prefix="bench-static-")  # whitenoise wants the directory to exist
@@ -78,7 +72,7 @@ def app_env(db: str, **extra: str) -> dict:
     env = dict(os.environ)
     env.update(
         DEBUG="false",
-        SECRET_KEY=setting("BENCH_SECRET_KEY", "") or secrets.token_urlsafe(50),
+        SECRET_KEY=env_str("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
         SECURE_SSL_REDIRECT="false",
         SECURE_HSTS_SECONDS="0",

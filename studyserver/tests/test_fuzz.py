@@ -7,7 +7,6 @@ about half of the generated ids are replaced by ids of real objects of that user
 reaches past the 404s into the views' validation and services.
 """
 
-import os
 import random
 
 import pytest
@@ -25,10 +24,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from study.tests import factories as f
+from studyserver.env import env_int
 from studyserver.wsgi import application
 
 VIEWER_TOKEN = "fuzz-viewer-token-0123456789"
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "").strip() or "10")  # a deep run: FUZZ_MAX_EXAMPLES=300
+MAX_EXAMPLES = env_int("FUZZ_MAX_EXAMPLES", 10, minimum=1)  # a deep run: FUZZ_MAX_EXAMPLES=300
 
 schema = schemathesis.openapi.from_wsgi("/api/schema", application)
 
