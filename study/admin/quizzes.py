@@ -24,13 +24,13 @@ from study.models import (
     QuestionProgress,
     QuizSession,
     SessionAnalysis,
-    StudyTopic,
 )
 from study.models.questions import MAX_CHOICES, MIN_CHOICES
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
 from study.services.questions import question_delete, question_update
+from study.services.topics import topic_get_live
 from study.textnorm import nfc
-from studyserver.errors import field_errors
+from studyserver.errors import NotFound, field_errors
 
 from .base import OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin, ViewOnlyMixin
 
@@ -105,12 +105,6 @@ class QuestionForm(SameOwnerForm):
             self.add_error(field if field in self.fields else None, text)
 
 
-def _topic_live_until_commit(topic_id: int) -> bool:
-    """Inside the admin's transaction: lock the topic a question is added to or moved to, as question_create does,
-    so that a concurrent topic delete waits and then tombstones the question too; whether it is still live."""
-    return StudyTopic.objects.live().select_for_update().filter(pk=topic_id).exists()
-
-
 @admin.register(Question)
 class QuestionAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
     form = QuestionForm
@@ -134,10 +128,14 @@ class QuestionAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
         return super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Question, form: forms.ModelForm, change: bool) -> None:
-        if (not change or "study_topic" in form.changed_data) and not _topic_live_until_commit(obj.study_topic_id):
-            # Deleted since the form checked it: the delete tombstoned the questions it saw, not this one.
-            self.refuse_save(request, "The topic was deleted meanwhile; nothing was saved.")
-            return
+        if not change or "study_topic" in form.changed_data:
+            # Locked until the admin's commit, as question_create locks it: a concurrent topic delete waits, then
+            # tombstones this question too. Deleted since the form checked it: nothing is saved.
+            try:
+                topic_get_live(user=obj.user, topic_id=obj.study_topic_id, lock=True)
+            except NotFound:
+                self.refuse_save(request, "The topic was deleted meanwhile; nothing was saved.")
+                return
         if not change:
             # question_create takes a topic id and builds its own row; the form has built and validated this one.
             with transaction.atomic():
