@@ -7,6 +7,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from .errors import BackendUnavailable, backend_unavailable
+
 logger = logging.getLogger(__name__)
 
 HEADER = "Content-Security-Policy"
@@ -52,8 +54,6 @@ class BackendUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        from .errors import BackendUnavailable, backend_unavailable
-
         if not backend_unavailable(exception):
             return None
         logger.error("database failure answered 503: %s", exception, exc_info=exception)
