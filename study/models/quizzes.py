@@ -65,6 +65,33 @@ class QuizSession(TimestampedModel):
             enum_check("status", QuizStatus, "study_quizsession_status_chk"),
             enum_check("quiz_mode", QuizMode, "study_quizsession_quiz_mode_chk"),
             enum_check("source", QuizSource, "study_quizsession_source_chk"),
+            # The lifecycle, as the quiz flow and ingest write it: a session ends (done or abandoned) with a time;
+            # only a finalized one is done and carries counts and a summary. (A viewer's session is created done
+            # and finalized in the same transaction, so "done" alone does not imply "finalized".)
+            models.CheckConstraint(
+                condition=models.Q(status=QuizStatus.IN_PROGRESS, finished_at__isnull=True)
+                | (~models.Q(status=QuizStatus.IN_PROGRESS) & models.Q(finished_at__isnull=False)),
+                name="study_quizsession_finished_at_chk",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(finalized_at__isnull=True, summary__isnull=True)
+                | models.Q(status=QuizStatus.DONE, finalized_at__isnull=False, summary__isnull=False),
+                name="study_quizsession_finalized_chk",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(finalized_at__isnull=False)
+                | models.Q(correct_count=0, wrong_count=0, unsure_count=0, skipped_count=0),
+                name="study_quizsession_counts_chk",
+            ),
+            # The viewer's write-back names its session by the client's uuid; the app's quizzes have none.
+            models.CheckConstraint(
+                condition=models.Q(source=QuizSource.APP, client_session_uuid__isnull=True)
+                | (models.Q(source=QuizSource.VIEWER, client_session_uuid__isnull=False)
+                   & ~models.Q(client_session_uuid="")),
+                name="study_quizsession_client_uuid_chk",
+            ),
+            models.CheckConstraint(condition=models.Q(target_per_subject__gte=1),
+                                   name="study_quizsession_target_chk"),
             # The target of the (quiz_session_id, user_id) foreign keys of its attempts and analysis
             # (PostgreSQL, migration study/0009).
             models.UniqueConstraint(fields=["id", "user"], name="study_quizsession_id_user_uniq"),

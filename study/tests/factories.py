@@ -103,6 +103,19 @@ class QuizSessionFactory(factory.django.DjangoModelFactory):
     study_topic = factory.SubFactory(StudyTopicFactory)
     user = factory.SelfAttribute("study_topic.user")
     status = "in_progress"
+    # As the quiz flow writes them (the model's lifecycle checks): an ended session has its time, a done one
+    # was finalized with a summary, and a viewer's session carries the client's uuid.
+    client_session_uuid = None
+    source = factory.LazyAttribute(lambda o: "viewer" if o.client_session_uuid else "app")
+    finished_at = factory.LazyAttribute(lambda o: None if o.status == "in_progress" else timezone.now())
+    finalized_at = factory.LazyAttribute(lambda o: o.finished_at if o.status == "done" else None)
+    summary = factory.LazyAttribute(lambda o: {"correct": o.correct_count, "wrong": o.wrong_count,
+                                               "unsure": o.unsure_count, "skipped": o.skipped_count}
+                                    if o.status == "done" else None)
+    correct_count = 0
+    wrong_count = 0
+    unsure_count = 0
+    skipped_count = 0
 
 
 class QuestionAttemptFactory(factory.django.DjangoModelFactory):

@@ -47,9 +47,8 @@ def test_one_in_progress_quiz_per_user_and_topic(user):
         "study_quizsession_one_in_progress_uniq",
         lambda: QuizSession.objects.create(user=user, study_topic=first.study_topic, status="in_progress"),
     )
-    QuizSession.objects.create(user=user, study_topic=first.study_topic, status="done")
-    first.status = "done"
-    first.save(update_fields=["status"])
+    QuizSessionFactory(study_topic=first.study_topic, status="done")
+    QuizSession.objects.filter(pk=first.pk).update(status="abandoned", finished_at=timezone.now())
     QuizSession.objects.create(user=user, study_topic=first.study_topic, status="in_progress")
 
 
@@ -59,7 +58,7 @@ def test_client_session_uuid_unique_per_topic_where_set(user):
     QuizSessionFactory(study_topic=topic, status="done", client_session_uuid="u-1")
     rejects(
         "study_quizsession_client_uuid_uniq",
-        lambda: QuizSession.objects.create(user=user, study_topic=topic, status="done", client_session_uuid="u-1"),
+        lambda: QuizSessionFactory(study_topic=topic, status="done", client_session_uuid="u-1"),
     )
     QuizSessionFactory(study_topic=StudyTopicFactory(user=user), status="done", client_session_uuid="u-1")
     QuizSessionFactory(study_topic=topic, status="done", client_session_uuid=None)
@@ -162,6 +161,47 @@ def test_a_question_has_two_to_ten_choices():
     either = "study_question_(choice_count|correct_in_choices)_chk"
     rejects(either, lambda: QuestionFactory(choices={"1": "a", "2": "b"}, correct_choice=1))
     rejects(either, lambda: QuestionFactory(choices="ab", correct_choice=1))
+
+
+def test_a_quiz_session_ends_with_a_time_and_only_then():
+    chk = "study_quizsession_finished_at_chk"
+    QuizSessionFactory(status="abandoned")
+    rejects(chk, lambda: QuizSessionFactory(status="in_progress", finished_at=timezone.now()))
+    rejects(chk, lambda: QuizSessionFactory(status="abandoned", finished_at=None))
+    rejects(chk, lambda: QuizSessionFactory(status="done", finished_at=None, finalized_at=None, summary=None))
+    ended = QuizSessionFactory(status="abandoned")
+    rejects(chk, lambda: QuizSession.objects.filter(pk=ended.pk).update(status="in_progress"))
+
+
+def test_only_a_done_session_is_finalized_and_it_has_a_summary():
+    chk = "study_quizsession_finalized_chk"
+    QuizSessionFactory(status="done", finalized_at=None, summary=None)  # a viewer's, before its finalize
+    rejects(chk, lambda: QuizSessionFactory(status="abandoned", finalized_at=timezone.now(), summary={}))
+    rejects(chk, lambda: QuizSessionFactory(status="done", summary=None))
+    rejects(chk, lambda: QuizSessionFactory(status="done", finalized_at=None))
+    rejects(chk, lambda: QuizSessionFactory(status="in_progress", summary={"correct": 0}))
+    done = QuizSessionFactory(status="done")
+    rejects(chk, lambda: QuizSession.objects.filter(pk=done.pk).update(status="abandoned"))
+
+
+@pytest.mark.parametrize("field", ["correct_count", "wrong_count", "unsure_count", "skipped_count"])
+def test_a_session_has_counts_once_finalized_only(field):
+    QuizSessionFactory(status="done", **{field: 3})
+    rejects("study_quizsession_counts_chk", lambda: QuizSessionFactory(status="abandoned", **{field: 1}))
+    rejects("study_quizsession_counts_chk", lambda: QuizSessionFactory(status="in_progress", **{field: 1}))
+
+
+def test_a_viewer_session_and_only_one_carries_the_clients_uuid():
+    chk = "study_quizsession_client_uuid_chk"
+    QuizSessionFactory(status="done", source="viewer", client_session_uuid="u-1")
+    rejects(chk, lambda: QuizSessionFactory(status="done", source="viewer", client_session_uuid=None))
+    rejects(chk, lambda: QuizSessionFactory(status="done", source="viewer", client_session_uuid=""))
+    rejects(chk, lambda: QuizSessionFactory(status="done", source="app", client_session_uuid="u-2"))
+
+
+def test_a_quiz_asks_at_least_one_question_per_subject():
+    QuizSessionFactory(target_per_subject=1)
+    rejects("study_quizsession_target_chk", lambda: QuizSessionFactory(target_per_subject=0))
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,8 @@ def test_lateral_and_window_forms_agree_on_history_abandoned_and_superseded_atte
     for day, outcome in enumerate(["wrong", "correct", "unsure", "skipped", ["correct", "wrong"]]):
         make_session(topic, {long_history: outcome}, at=start + timedelta(days=day), finalize=True)
     abandoned = make_session(topic, {long_history: "correct", fresh: "correct"}, at=start + timedelta(days=6))
-    abandoned.status = "abandoned"
-    abandoned.save(update_fields=["status"])
+    abandoned.status, abandoned.finished_at = "abandoned", start + timedelta(days=6, minutes=5)
+    abandoned.save(update_fields=["status", "finished_at"])
     make_session(topic, {other_topic_question: "wrong"}, at=start, finalize=True)
     # this session: a superseded answer (wrong, then correct) on long_history, one answer on fresh
     session = make_session(

@@ -170,7 +170,8 @@ def test_a_start_that_lost_to_a_session_already_gone_again_goes_ahead(api_client
             found = real_in_progress_id(**kwargs)
             competitor.append(QuizSessionFactory(user=user, study_topic=topic, question_ids=[]))
             return found
-        QuizSession.objects.filter(pk=competitor[0].pk).update(status="abandoned")  # gone before the re-read
+        # gone before the re-read
+        QuizSession.objects.filter(pk=competitor[0].pk).update(status="abandoned", finished_at=timezone.now())
         return real_in_progress_id(**kwargs)
 
     monkeypatch.setattr(quiz_services, "_in_progress_id", interleaved)
