@@ -3,12 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connection, transaction
 
-NOT_VALID = """
-    SELECT c.conrelid::regclass::text, c.conname, c.contype, pg_get_constraintdef(c.oid)
-    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-    WHERE NOT c.convalidated AND n.nspname = current_schema()
-    ORDER BY 1, 2
-"""
+from studyserver.migration_operations import NOT_VALID
 
 
 class Command(BaseCommand):
