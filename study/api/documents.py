@@ -30,6 +30,7 @@ from .common import (
     error_responses,
     id_field,
     multipart_upload,
+    retry_after_header,
 )
 
 # Content types a browser cannot execute or render as a page; everything else downloads as octet-stream.
@@ -188,8 +189,11 @@ class DocumentViewSet(
             (206, "*/*"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The bytes of the `Range` (`Content-Range: bytes first-last/size`)."
             ),
-            **error_responses(404, 416),
+            **error_responses(404, 416, 503),
         },
+        parameters=[retry_after_header(503)],
+        description="404 `not_found` also when the file is missing from the file store; 503 `unavailable` (with "
+        "`Retry-After`) when the file store fails to open or read it.",
     )
     @action(detail=True, methods=["get"], url_path="download", content_negotiation_class=FileDownloadNegotiation)
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
