@@ -189,6 +189,35 @@ def backend_unavailable(exc: BaseException) -> bool:
     return code is not None and code & 0xFF in _UNAVAILABLE_SQLITE_CODES
 
 
+def file_missing(exc: BaseException) -> bool:
+    """Whether an error of the file store says the stored file is not there: FileNotFoundError (the filesystem;
+    django-storages' S3 backend raises it for a 404 on open or size), or S3's own 404 on a later read (an object
+    removed between the open's HEAD and the GET)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    from botocore.exceptions import ClientError
+
+    return isinstance(exc, ClientError) and (
+        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+        or exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}
+    )
+
+
+def file_store_failed(exc: BaseException) -> bool:
+    """Whether an error reading a stored file is the file store's (not the request's, not a bug; worth a retry once
+    it is mended), a missing file aside: any other OSError (permission, I/O error, too many open files, a timeout)
+    or an error of boto3, botocore or s3transfer (S3 unreachable, timing out, throttling, refusing the keys)."""
+    if file_missing(exc):
+        return False
+    if isinstance(exc, OSError):
+        return True
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+    from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError
+
+    return isinstance(exc, BotoCoreError | ClientError | Boto3Error | RetriesExceededError | S3DownloadFailedError)
+
+
 def exception_handler(exc, context):
     """DRF EXCEPTION_HANDLER: every error as `{"error_code", "detail", ...}`."""
     if isinstance(exc, Http404):

@@ -53,6 +53,7 @@ _ERROR_DESCRIPTIONS = {
     413: "Body too large (`body_too_large`).",
     416: "The `Range` starts beyond the end of the file (`range_not_satisfiable`; `Content-Range: bytes */<size>`).",
     429: "Too many requests (see Retry-After).",
+    503: "The database or the file store failed (`unavailable`); retry after `Retry-After` seconds (5).",
 }
 
 
@@ -75,6 +76,12 @@ class IdField(QueryIntegerField):
 def id_field(**kwargs) -> serializers.IntegerField:
     """An integer id in a body: positive and within bigint (larger → 400, never a DB error)."""
     return IdField(min_value=1, max_value=BIGINT_MAX, **kwargs)
+
+
+def retry_after_header(*codes: int) -> OpenApiParameter:
+    """OpenAPI for the `Retry-After` header of the given error responses (seconds)."""
+    return OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=list(codes),
+                            description="Seconds to wait before retrying.")
 
 
 def path_id_parameter(name: str, description: str = "") -> OpenApiParameter:

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from study.models import Document
-from study.selectors.documents import documents_live
+from study.selectors.documents import document_file_open, documents_live
 from study.services import documents as document_services
 from study.textnorm import nfc
 from studyserver.errors import NotFound, error_body
@@ -30,6 +30,7 @@ from .common import (
     error_responses,
     id_field,
     multipart_upload,
+    retry_after_header,
 )
 
 # Content types a browser cannot execute or render as a page; everything else downloads as octet-stream.
@@ -188,17 +189,16 @@ class DocumentViewSet(
             (206, "*/*"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The bytes of the `Range` (`Content-Range: bytes first-last/size`)."
             ),
-            **error_responses(404, 416),
+            **error_responses(404, 416, 503),
         },
+        parameters=[retry_after_header(503)],
+        description="404 `not_found` also when the file is missing from the file store; 503 `unavailable` (with "
+        "`Retry-After`) when the file store fails to open or read it.",
     )
     @action(detail=True, methods=["get"], url_path="download", content_negotiation_class=FileDownloadNegotiation)
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
         document = self.get_object()
-        try:
-            handle = document.file.open("rb")
-        except OSError:
-            raise NotFound("The stored file is missing.") from None
-        size = document.file.size
+        handle, size = document_file_open(document=document)
         # If-Range would ask for the range only if the file is unchanged; with no validators to compare, the
         # whole file is the answer (RFC 9110 §13.1.5).
         wanted = None if "HTTP_IF_RANGE" in request.META else byte_range(request.META.get("HTTP_RANGE"), size)

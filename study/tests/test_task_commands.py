@@ -1,6 +1,7 @@
 """Operator tools: retry_extract, backfill_explanations and the admin "retry extraction" action."""
 
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -86,6 +87,51 @@ class TestRetryExtract:
             call_command("retry_extract", "--status", "pending", stdout=StringIO(), stderr=err)
         assert f"document {first.id}: ConnectionError: storage unreachable" in err.getvalue()
         assert (status_of(first), status_of(second)) == ("pending", "done")
+
+    def test_documents_that_end_failed_again_fail_the_command_naming_them(self, documents, user):
+        """Their files are missing: the retry runs and fails them again (a real failure, no mock)."""
+        gone = [documents["failed"], DocumentFactory(user=user, extract_status="failed")]
+        fine = DocumentFactory(user=user, extract_status="failed")  # before the unlinks: it would take a freed name
+        for document in gone:
+            Path(document.file.path).unlink()
+        out = StringIO()
+        with pytest.raises(CommandError) as failure:
+            call_command("retry_extract", stdout=out, stderr=StringIO())
+        assert failure.value.returncode == 1  # what `manage.py retry_extract` exits with
+        assert str(failure.value) == f"retry_extract: 2 document(s) ended failed: {gone[0].id}, {gone[1].id}"
+        assert "retry_extract: done 1, failed 2" in out.getvalue()  # the summary is still printed
+        assert [status_of(d) for d in (*gone, fine)] == ["failed", "failed", "done"]
+
+        # --enqueue does not wait for the workers: it exits 0 when every send went through, whatever they do then
+        # (here eager Celery ran the extraction, which failed again).
+        assert "retry_extract: queued 2" in run("retry_extract", "--enqueue")
+        assert [status_of(d) for d in gone] == ["failed", "failed"]
+
+    def test_an_error_and_a_document_ended_failed_are_both_in_the_message(self, documents, user, monkeypatch):
+        from study.management.commands import retry_extract
+
+        real_extract = retry_extract.document_extract
+        broken, gone = documents["failed"], DocumentFactory(user=user, extract_status="failed")
+        Path(gone.file.path).unlink()
+
+        def breaks_on_the_first(*, document_id: int) -> str:
+            if document_id == broken.id:
+                raise ConnectionError("storage unreachable")
+            return real_extract(document_id=document_id)
+
+        monkeypatch.setattr(retry_extract, "document_extract", breaks_on_the_first)
+        with pytest.raises(CommandError) as failure:
+            call_command("retry_extract", stdout=StringIO(), stderr=StringIO())
+        assert str(failure.value) == f"retry_extract: error 1, failed 1; 1 document(s) ended failed: {gone.id}"
+
+    def test_the_failed_ids_named_are_bounded(self, user):
+        gone = DocumentFactory.create_batch(12, user=user, extract_status="failed")
+        for document in gone:
+            Path(document.file.path).unlink()
+        with pytest.raises(CommandError) as failure:
+            call_command("retry_extract", "-v", "0", stdout=StringIO(), stderr=StringIO())
+        first_ten = ", ".join(str(d.id) for d in gone[:10])
+        assert str(failure.value) == f"retry_extract: 12 document(s) ended failed: {first_ten} and 2 more"
 
     def test_unknown_status_is_refused(self):
         with pytest.raises(CommandError):

@@ -1,4 +1,5 @@
-"""Faults: the broker down at commit, a task dying half-way, the database failing in an upload or an ingest.
+"""Faults: the broker down at commit, a task dying half-way, the database failing in an upload or an ingest, the file
+store failing under an upload or a download.
 
 Database faults are real PostgreSQL errors raised by a trigger installed for the test (no mocks):
 the code under test meets exactly what a failing statement would give it.
@@ -8,8 +9,13 @@ import io
 from contextlib import contextmanager
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from django.conf import settings as django_settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.test import override_settings
 from PIL import Image
 
 from publishing.models import Published, PublishOutbox
@@ -397,3 +403,104 @@ def test_a_database_away_under_an_admin_page_is_503_with_retry_after(admin_clien
     assert b"try again" in response.content
     with failing_statement('FROM "study_studytopic"', errcode="54000"):  # a statement's own error: a bug, 500
         assert admin_client.get("/admin/study/studytopic/").status_code == 500
+
+
+# --- (e) the file store fails under a download: 503 before any byte is sent; a missing file stays 404 ----------
+
+
+_opened: list = []  # every file a FailingStorage opened in this test
+
+
+class FetchedOnFirstAccess(File):
+    """A stored file whose content is fetched on its first read, seek or tell, as django-storages' S3File downloads
+    its object then (the HEAD of its open succeeded); the fetch fails with `error`."""
+
+    def __init__(self, name: str, error: Exception) -> None:
+        self.name, self.error, self._closed = name, error, False
+
+    @property
+    def file(self):
+        raise self.error
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class FailingStorage(FileSystemStorage):
+    """The test's media root, failing with `error` where `fails_at` says: the open, the size, or the first access
+    to the content (S3's fetch). The fault injected; the files it opened are kept in `_opened`."""
+
+    def __init__(self, *, fails_at: str, error: Exception, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.fails_at, self.error = fails_at, error
+
+    def _open(self, name, mode="rb"):
+        if self.fails_at == "open":
+            raise self.error
+        opened = FetchedOnFirstAccess(name, self.error) if self.fails_at == "fetch" else super()._open(name, mode)
+        _opened.append(opened)
+        return opened
+
+    def size(self, name):
+        if self.fails_at == "size":
+            raise self.error
+        return super().size(name)
+
+
+def s3_error(status: int, code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                       "GetObject")
+
+
+@contextmanager
+def failing_file_store(fails_at: str, error: Exception):
+    """The default storage fails as FailingStorage says while the block runs; every file it opened is closed at
+    the end."""
+    _opened.clear()
+    failing = {"BACKEND": f"{__name__}.FailingStorage", "OPTIONS": {"fails_at": fails_at, "error": error}}
+    with override_settings(STORAGES={**django_settings.STORAGES, "default": failing}):
+        yield
+    assert all(handle.closed for handle in _opened), "a file opened for the download was left open"
+
+
+ENDPOINT = "http://minio:9000/study/documents/2026/11/x.txt"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("range_header", [None, "bytes=0-9"])
+@pytest.mark.parametrize(("fails_at", "error"), [
+    ("open", PermissionError(13, "Permission denied")),  # was a 404 "missing": the file is there
+    ("open", OSError(5, "Input/output error")),
+    ("open", EndpointConnectionError(endpoint_url=ENDPOINT)),  # S3 unreachable (not an OSError)
+    ("open", s3_error(503, "SlowDown")),
+    ("open", s3_error(403, "AccessDenied")),  # the bucket's policy or the keys changed: the store refuses
+    ("size", OSError(5, "Input/output error")),  # opened, then failed: the handle must not leak
+    ("fetch", ReadTimeoutError(endpoint_url=ENDPOINT)),  # S3's GET times out after its HEAD succeeded
+], ids=["permission", "eio", "s3-unreachable", "s3-slowdown", "s3-denied", "size-eio", "s3-fetch-timeout"])
+def test_a_file_store_failure_under_a_download_is_503_and_closes_the_file(api_client, user, fails_at, error,
+                                                                          range_header):
+    document = f.DocumentFactory(user=user)
+    headers = {"HTTP_RANGE": range_header} if range_header else {}
+    with failing_file_store(fails_at, error):
+        response = api_client.get(f"/api/documents/{document.pk}/download", **headers)
+        assert_unavailable(response)
+
+    retry = api_client.get(f"/api/documents/{document.pk}/download", **headers)  # the store is back
+    assert retry.status_code == (206 if range_header else 200)
+    assert b"".join(retry.streaming_content) == b"LNG is stored at -162 C."[:10 if range_header else None]
+
+
+@pytest.mark.django_db
+def test_an_object_gone_from_s3_after_its_head_is_404_not_found_as_a_missing_file(api_client, user):
+    """A file missing at the open is 404 (study/tests/api/test_documents.py; django-storages turns S3's 404 there
+    into FileNotFoundError); S3 answers 404 to the GET too when the object went after the open's HEAD."""
+    document = f.DocumentFactory(user=user)
+    with failing_file_store("fetch", s3_error(404, "NoSuchKey")):
+        response = api_client.get(f"/api/documents/{document.pk}/download")
+    assert response.status_code == 404, response.content
+    assert response.json() == {"error_code": "not_found", "detail": "The stored file is missing."}
+    assert "Retry-After" not in response

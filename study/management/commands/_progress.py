@@ -51,15 +51,22 @@ class Progress:
             self.bar.close()
 
 
-def run_each(command, ids: Iterable[int], *, label: str, run: Callable[[int], str], verbosity: int = 1) -> None:
+MAX_IDS_NAMED = 10  # the ids a failure message lists; the rest are counted
+
+
+def run_each(command, ids: Iterable[int], *, label: str, run: Callable[[int], str], verbosity: int = 1,
+             failed_outcome: str | None = None) -> None:
     """Run `run(id)` for every id with progress output, then print how many ended with each outcome (neither at
     verbosity 0).
 
     An item that raises is an `error` (its traceback logged) and the others still run; the command then fails
-    (CommandError: a non-zero exit status) with the same summary, whatever the verbosity.
+    (CommandError: a non-zero exit status) with the same summary, whatever the verbosity. Items whose outcome is
+    `failed_outcome` fail the command too, once all ran and the summary is printed: the message counts them and
+    names their ids (the first MAX_IDS_NAMED).
     """
     ids = list(ids)
     outcomes: Counter[str] = Counter()
+    failed_ids: list[int] = []
     progress = Progress(stdout=command.stdout, total=len(ids), desc=label, verbosity=verbosity)
     for item_id in ids:
         try:
@@ -69,14 +76,24 @@ def run_each(command, ids: Iterable[int], *, label: str, run: Callable[[int], st
             command.stderr.write(f"{label} {item_id}: {type(exc).__name__}: {exc}")
             outcome = "error"
         outcomes[outcome] += 1
+        if failed_outcome is not None and outcome == failed_outcome:
+            failed_ids.append(item_id)
         progress.step(f"{label} {item_id}: {outcome}")
     progress.close()
     summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to do"
     name = command.__module__.rsplit(".", 1)[-1]
+    failed = ""
+    if failed_ids:
+        named = ", ".join(str(item_id) for item_id in failed_ids[:MAX_IDS_NAMED])
+        more = f" and {len(failed_ids) - MAX_IDS_NAMED} more" if len(failed_ids) > MAX_IDS_NAMED else ""
+        failed = f"{len(failed_ids)} {label}(s) ended {failed_outcome}: {named}{more}"
     if outcomes["error"]:
-        raise CommandError(f"{name}: {summary}")
+        raise CommandError(f"{name}: {summary}" + (f"; {failed}" if failed else ""))
     if verbosity >= 1:
-        command.stdout.write(command.style.SUCCESS(f"{name}: {summary}"))
+        style = command.style.WARNING if failed else command.style.SUCCESS
+        command.stdout.write(style(f"{name}: {summary}"))
+    if failed:
+        raise CommandError(f"{name}: {failed}")
 
 
 def send_now(task, item_id: int, *, if_refused: str = "") -> str:

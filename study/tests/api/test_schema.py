@@ -167,3 +167,13 @@ def test_the_error_body_names_its_optional_fields(schema_and_warnings):
     assert error["required"] == ["detail", "error_code"]
     assert error["properties"]["id"]["type"] == "integer"
     assert error["properties"]["skipped"]["items"] == {"type": "string"}
+
+
+def test_the_download_declares_its_503_with_retry_after(schema_and_warnings):
+    """A file store that fails under a download is 503 `unavailable` with Retry-After (studyserver/tests/
+    test_faults.py): clients reading the schema learn to retry it."""
+    schema, _ = schema_and_warnings
+    paths = {p.rstrip("/"): ops for p, ops in schema["paths"].items()}
+    unavailable = paths["/api/documents/{id}/download"]["get"]["responses"]["503"]
+    assert unavailable["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    assert unavailable["headers"]["Retry-After"]["schema"] == {"type": "integer"}
