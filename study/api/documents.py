@@ -163,7 +163,10 @@ class DocumentViewSet(
     @extend_schema(
         summary="Upload a document (multipart)",
         request={"multipart/form-data": DocumentUploadSerializer},
-        responses={201: DocumentSerializer, **error_responses(400, 404, 413)},
+        responses={201: DocumentSerializer, **error_responses(400, 404, 413, 503)},
+        parameters=[retry_after_header(503)],
+        description="503 `unavailable` (with `Retry-After`) when the file store fails to write the file; nothing "
+        "is kept.",
     )
     def create(self, request: Request) -> Response:
         fields, upload = multipart_upload(request, DocumentUploadSerializer)

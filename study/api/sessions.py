@@ -39,6 +39,7 @@ from .common import (
     multipart_upload,
     path_id,
     path_id_parameter,
+    retry_after_header,
 )
 
 CREATE_FIELDS = [
@@ -351,7 +352,10 @@ class StudySessionViewSet(
     @extend_schema(
         summary="Upload a PNG snapshot (linked as handwriting_png / answer)",
         request={"multipart/form-data": SnapshotInputSerializer},
-        responses={201: SessionAssetSerializer, **error_responses(400, 404, 413)},
+        responses={201: SessionAssetSerializer, **error_responses(400, 404, 413, 503)},
+        parameters=[retry_after_header(503)],
+        description="503 `unavailable` (with `Retry-After`) when the file store fails to write the file; nothing "
+        "is kept.",
     )
     @action(detail=True, methods=["post"], url_path="snapshot", parser_classes=[MultiPartParser, FormParser])
     def snapshot(self, request: Request, pk: str | None = None) -> Response:

@@ -169,11 +169,16 @@ def test_the_error_body_names_its_optional_fields(schema_and_warnings):
     assert error["properties"]["skipped"]["items"] == {"type": "string"}
 
 
-def test_the_download_declares_its_503_with_retry_after(schema_and_warnings):
-    """A file store that fails under a download is 503 `unavailable` with Retry-After (studyserver/tests/
-    test_faults.py): clients reading the schema learn to retry it."""
+@pytest.mark.parametrize(("path", "method"), [
+    ("/api/documents/{id}/download", "get"),
+    ("/api/documents", "post"),
+    ("/api/study-sessions/{id}/snapshot", "post"),
+])
+def test_file_store_endpoints_declare_their_503_with_retry_after(schema_and_warnings, path, method):
+    """A file store that fails under a download or an upload is 503 `unavailable` with Retry-After
+    (studyserver/tests/test_faults.py): clients reading the schema learn to retry it."""
     schema, _ = schema_and_warnings
     paths = {p.rstrip("/"): ops for p, ops in schema["paths"].items()}
-    unavailable = paths["/api/documents/{id}/download"]["get"]["responses"]["503"]
+    unavailable = paths[path][method]["responses"]["503"]
     assert unavailable["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
     assert unavailable["headers"]["Retry-After"]["schema"] == {"type": "integer"}
