@@ -3,26 +3,32 @@ action, and the soft delete."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from study.downloads import attachment_response
 from study.models import Document
 from study.models.documents import ExtractStatus
+from study.selectors.documents import document_file_open
 from study.services.documents import document_delete, document_upload, parse_tags, uploads_removed_unless_committed
 from study.services.extraction import documents_reset_for_retry
 from study.tasks import extract_document
 from study.textnorm import nfc
 from study.uploads import checked_upload_size, upload_base_name
 from studyserver.celery import enqueue_on_commit
-from studyserver.errors import ApiError
+from studyserver.errors import ApiError, BackendUnavailable, NotFound
 
 from .base import OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
 
 # What the file and its extraction hold: derived from the stored file by the upload and the extraction, never typed.
 # (A stale form posted after the extraction finished would have put the text back to "pending" and empty, and a new
 # file would have kept the old text, size and hash; "Retry extraction" is the way to extract again.)
-FILE_FIELDS = ("file", "original_name", "file_format", "content_type", "file_size", "sha256")
+FILE_FIELDS = ("stored_file", "original_name", "file_format", "content_type", "file_size", "sha256")
 EXTRACT_FIELDS = ("extract_status", "extract_error", "extract_attempts", "extracted_text", "extracted_at")
 TIMESTAMPS = ("created_at", "updated_at", "deleted_at")
 
@@ -116,6 +122,36 @@ class DocumentAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
         document = document_upload(user=data["user"], upload=data["file"], title=data["title"] or None,
                                    tags=parse_tags(data["tags"]))
         take_row(obj, document)
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_download"
+        return [
+            path("<path:object_id>/download/", self.admin_site.admin_view(self.download_view), name=name),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="file")
+    def stored_file(self, obj: Document) -> str:
+        """A link that downloads the file through the admin (MEDIA_URL is not served): staff can read any user's."""
+        if not obj.file:
+            return "-"
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_download", args=[obj.pk])
+        return format_html('<a href="{}">{}</a> ({} bytes)', url, obj.original_name or obj.file.name, obj.file_size)
+
+    def download_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The stored file as an attachment, as the API sends it to its owner; a file missing from the store or a
+        failing store is a message on the document's page, not an error page."""
+        document = self.get_object(request, object_id)
+        if document is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, document):
+            raise PermissionDenied
+        try:
+            handle, _size = document_file_open(document=document)
+        except (NotFound, BackendUnavailable) as exc:
+            self.message_user(request, f"The file cannot be downloaded: {exc.detail}", messages.ERROR)
+            return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[document.pk]))
+        return attachment_response(document, handle)
 
     @admin.display(description="extract error")
     def short_error(self, obj: Document) -> str:

@@ -14,6 +14,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from study.downloads import attachment_response
 from study.models import Document
 from study.selectors.documents import document_file_open, documents_live
 from study.services import documents as document_services
@@ -32,28 +33,6 @@ from .common import (
     multipart_upload,
     retry_after_header,
 )
-
-# Content types a browser cannot execute or render as a page; everything else downloads as octet-stream.
-SAFE_CONTENT_TYPES = {
-    "application/pdf": "application/pdf",
-    "image/png": "image/png",
-    "image/jpeg": "image/jpeg",
-    "image/gif": "image/gif",
-    "image/webp": "image/webp",
-    "text/plain": "text/plain; charset=utf-8",
-    "text/markdown": "text/plain; charset=utf-8",
-    "text/csv": "text/plain; charset=utf-8",
-    "audio/mpeg": "audio/mpeg",
-    "audio/mp4": "audio/mp4",
-    "audio/wav": "audio/wav",
-    "audio/x-wav": "audio/wav",
-    "video/mp4": "video/mp4",
-}
-OCTET_STREAM = "application/octet-stream"
-
-
-def safe_content_type(content_type: str) -> str:
-    return SAFE_CONTENT_TYPES.get((content_type or "").split(";")[0].strip().lower(), OCTET_STREAM)
 
 
 class _NoFormatOverride:
@@ -212,18 +191,11 @@ class DocumentViewSet(
                 status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
                 headers={"Content-Range": f"bytes */{size}"},
             )
-        body = handle if wanted is None else FileSlice(handle, *wanted)
-        response = FileResponse(
-            body,
-            as_attachment=True,
-            filename=document.original_name,
-            content_type=safe_content_type(document.content_type),
-        )
+        response = attachment_response(document, handle if wanted is None else FileSlice(handle, *wanted))
         if wanted is not None:
             first, last = wanted
             response.status_code = status.HTTP_206_PARTIAL_CONTENT
             response["Content-Range"] = f"bytes {first}-{last}/{size}"
             response["Content-Length"] = str(last - first + 1)
         response["Accept-Ranges"] = "bytes"
-        response["X-Content-Type-Options"] = "nosniff"
         return response

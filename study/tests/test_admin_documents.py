@@ -5,6 +5,7 @@ import hashlib
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -137,3 +138,52 @@ def test_a_document_whose_history_entry_fails_leaves_no_row_and_no_file(admin_cl
                                                                     "tags": ""})
     assert retry.status_code == 302
     assert len(stored_files(_isolated_media)) == 1
+
+
+def test_the_change_page_links_the_file_to_a_download_through_the_admin(admin_client, user):
+    """MEDIA_URL is not served (files are private to their owner): the page's link goes through the admin."""
+    document = DocumentFactory(user=user, original_name="page.html", content_type="text/html",
+                               file=ContentFile(b"<script>alert(1)</script>", name="page.html"))
+    page = admin_client.get(reverse("admin:study_document_change", args=[document.pk])).content.decode()
+    url = reverse("admin:study_document_download", args=[document.pk])
+    assert f'<a href="{url}">page.html</a>' in page
+    assert f'href="{document.file.url}"' not in page  # the /media/ link that answered 404
+
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"<script>alert(1)</script>"
+    assert response["Content-Disposition"] == 'attachment; filename="page.html"'
+    assert response["Content-Type"] == "application/octet-stream"  # never rendered as the admin's own page
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_admin_download_needs_the_view_permission(client, user):
+    document = DocumentFactory(user=user)
+    url = reverse("admin:study_document_download", args=[document.pk])
+    client.force_login(user)  # not staff
+    assert client.get(url).status_code == 302  # to the admin login
+    staff = UserFactory(is_staff=True)
+    client.force_login(staff)
+    assert client.get(url).status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_document"))
+    client.force_login(staff)
+    response = client.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"LNG is stored at -162 C."
+
+
+def test_an_admin_download_that_cannot_read_the_file_says_why_on_the_documents_page(admin_client, user):
+    from studyserver.tests.test_faults import failing_file_store
+
+    document = DocumentFactory(user=user)
+    change = reverse("admin:study_document_change", args=[document.pk])
+    url = reverse("admin:study_document_download", args=[document.pk])
+    with failing_file_store("open", PermissionError(13, "Permission denied")):
+        response = admin_client.get(url, follow=True)
+    assert response.redirect_chain == [(change, 302)]
+    assert "The file cannot be downloaded: The server&#x27;s database or file store failed" in response.content.decode()
+
+    document.file.delete(save=False)
+    response = admin_client.get(url, follow=True)
+    assert response.redirect_chain == [(change, 302)]
+    assert "The file cannot be downloaded: The stored file is missing." in response.content.decode()
+    assert admin_client.get(reverse("admin:study_document_download", args=[10**9])).status_code == 302  # no such id
