@@ -3,6 +3,8 @@
 from django.contrib import admin
 
 from study.models import SessionAsset, StudySession
+from study.services.sessions import NFC_FIELDS
+from study.textnorm import nfc
 
 from .base import (
     DocumentLinkForm,
@@ -28,13 +30,22 @@ class SessionAssetForm(DocumentLinkForm):
 
 
 class StudySessionForm(SameOwnerForm):
-    """The session's topic, like its assets, belongs to the session's owner."""
+    """The session's topic, like its assets, belongs to the session's owner; the texts /groups groups by are
+    stored NFC, as the API stores them."""
 
     owner_links = ("study_topic",)
 
     class Meta:
         model = StudySession
         fields = "__all__"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # Normalised before the model's checks (_post_clean) run: its max_length sees what is saved.
+        for field in NFC_FIELDS:
+            if isinstance(data.get(field), str):
+                data[field] = nfc(data[field])
+        return data
 
 
 class SessionAssetFormSet(LoadedLinksFormSet):

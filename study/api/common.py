@@ -141,6 +141,14 @@ class NFCCharField(serializers.CharField):
         return nfc(super().to_internal_value(data))
 
 
+class NFCCharFilter(filters.CharFilter):
+    """An exact match on a text stored NFC (NFCCharField): what is looked for is normalised too, so an NFD
+    spelling of the value finds the row."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, nfc(value) if isinstance(value, str) else value)
+
+
 class IdFormField(forms.IntegerField):
     """An id in a query string, in ASCII digits (see IdField)."""
 

@@ -33,6 +33,8 @@ from .common import (
     FilterSet,
     IdFilter,
     JSONObjectField,
+    NFCCharField,
+    NFCCharFilter,
     OwnedObjectMixin,
     error_responses,
     id_field,
@@ -109,6 +111,12 @@ def session_body(row: dict) -> dict:
 
 
 class StudySessionCreateSerializer(serializers.ModelSerializer):
+    # Stored NFC (session_services.NFC_FIELDS), normalised here so that max_length counts what is stored.
+    certification = NFCCharField(max_length=200, required=False, allow_blank=True)
+    language_code = NFCCharField(max_length=20, required=False, allow_blank=True)
+    learning_level = NFCCharField(max_length=50, required=False, allow_blank=True)
+    subject = NFCCharField(max_length=200, required=False, allow_blank=True)
+    topic = NFCCharField(max_length=200, required=False, allow_blank=True)
     metadata = JSONObjectField(required=False)
     strokes_json = JSONObjectField(required=False)
     study_topic_id = id_field(required=False, allow_null=True)
@@ -179,11 +187,12 @@ class SessionOrder:
 
 class StudySessionFilter(FilterSet):
     study_type = filters.ChoiceFilter(choices=StudyType.choices)
-    certification = filters.CharFilter(max_length=200)
-    language_code = filters.CharFilter(max_length=20)
-    learning_level = filters.CharFilter(max_length=50)
-    subject = filters.CharFilter(max_length=200)
-    topic = filters.CharFilter(max_length=200)
+    # Stored NFC: an NFD spelling filters by the same text.
+    certification = NFCCharFilter(max_length=200)
+    language_code = NFCCharFilter(max_length=20)
+    learning_level = NFCCharFilter(max_length=50)
+    subject = NFCCharFilter(max_length=200)
+    topic = NFCCharFilter(max_length=200)
     review_state = filters.ChoiceFilter(choices=ReviewState.choices)
     mode = filters.ChoiceFilter(choices=SessionMode.choices)
     study_topic_id = IdFilter(field_name="study_topic_id")

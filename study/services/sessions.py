@@ -10,6 +10,7 @@ from study.models import Document, SessionAsset, StudySession
 from study.models.documents import ExtractStatus
 from study.models.sessions import AssetRole, AssetType
 from study.selectors.documents import document_get_live
+from study.textnorm import nfc
 from study.uploads import checked_upload_size, is_png
 from studyserver.errors import AssetAlreadyLinked, NotFound, UnsupportedType, violates_unique
 
@@ -18,11 +19,15 @@ from .topics import topic_get_live
 
 TOPIC_KEY = "study_topic_id"
 LINK_CONSTRAINT = "study_sessionasset_link_uniq"
+# Stored NFC: /groups groups by them and the list filters on them, so an NFD spelling (macOS, iOS) of the same
+# certification or subject must be the same text.
+NFC_FIELDS = ("certification", "language_code", "learning_level", "subject", "topic")
 
 
-def _resolve_topic(user: AbstractBaseUser, data: dict) -> dict:
-    """Turn `study_topic_id` into `study_topic` (the user's live topic, else 404; None detaches)."""
-    values = dict(data)
+def _values(user: AbstractBaseUser, data: dict) -> dict:
+    """The fields to write: texts of NFC_FIELDS normalised, `study_topic_id` turned into `study_topic` (the
+    user's live topic, else 404; None detaches)."""
+    values = {field: nfc(value) if field in NFC_FIELDS else value for field, value in data.items()}
     if TOPIC_KEY in values:
         topic_id = values.pop(TOPIC_KEY)
         values["study_topic"] = None if topic_id is None else topic_get_live(user=user, topic_id=topic_id)
@@ -42,17 +47,19 @@ def _session_lock(session: StudySession) -> None:
 
 
 def session_create(*, user: AbstractBaseUser, data: dict) -> StudySession:
-    """Create a session from validated fields (`study_topic_id` must be the user's live topic)."""
+    """Create a session from validated fields (`study_topic_id` must be the user's live topic); NFC_FIELDS are
+    stored NFC."""
     with transaction.atomic():
-        values = _resolve_topic(user, data)
+        values = _values(user, data)
         return StudySession.objects.create(user=user, **values)
 
 
 def session_update(*, session: StudySession, data: dict) -> StudySession:
-    """Change only the fields sent; `study_topic_id: None` detaches the topic; `updated_at` moves."""
+    """Change only the fields sent (NFC_FIELDS stored NFC); `study_topic_id: None` detaches the topic;
+    `updated_at` moves."""
     with transaction.atomic():
         _session_lock(session)
-        values = _resolve_topic(session.user, data)
+        values = _values(session.user, data)
         for field, value in values.items():
             setattr(session, field, value)
         session.save(update_fields=[*values, "updated_at"])

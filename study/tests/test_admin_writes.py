@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from publishing.models import Published, PublishOutbox
 from study.admin import topics as topics_admin
-from study.models import Document, MemoCard, Question, QuestionExplanation, StudyTopic, TopicDocument
+from study.models import Document, MemoCard, Question, QuestionExplanation, StudySession, StudyTopic, TopicDocument
 from study.services.cards import card_candidate_create
 from study.services.questions import question_update
 from study.services.topics import topic_delete, topic_update
-from study.tests.factories import DocumentFactory, QuestionFactory, StudyTopicFactory
+from study.tests.factories import DocumentFactory, QuestionFactory, StudySessionFactory, StudyTopicFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -377,6 +377,35 @@ def test_select_all_beyond_the_bulk_limit_deletes_nothing(admin, user, monkeypat
         "filters."
     ]
     assert StudyTopic.objects.filter(user=user, deleted_at__isnull=True).count() == 3
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+SESSION_TEXTS = {"certification": "가스기사", "language_code": "한국어", "learning_level": "초급",
+                 "subject": "가스법규", "topic": "용기 검사"}
+
+
+def session_form(**changes) -> dict:
+    return {"study_type": "certification", "mode": "copy", "metadata": "{}", "strokes_json": "{}",
+            "repetition_count": 0, "schema_version": 1, "correct_count": 0, "incorrect_count": 0,
+            "assets-TOTAL_FORMS": "0", "assets-INITIAL_FORMS": "0", "assets-MIN_NUM_FORMS": "0",
+            "assets-MAX_NUM_FORMS": "1000", **changes}
+
+
+def test_session_texts_are_stored_nfc_as_the_api_stores_them(admin, user):
+    """/groups groups by these texts: an NFD spelling from the admin is the same certification, subject …"""
+    decomposed = {field: unicodedata.normalize("NFD", text) for field, text in SESSION_TEXTS.items()}
+    response = admin.post(reverse("admin:study_studysession_add"), session_form(user=user.pk, **decomposed))
+    assert response.status_code == 302, form_errors(response)
+    session = StudySessionFactory(user=user, certification="", subject="")
+    response = admin.post(reverse("admin:study_studysession_change", args=[session.pk]), session_form(**decomposed))
+    assert response.status_code == 302, form_errors(response)
+    assert StudySession.objects.filter(user=user, **SESSION_TEXTS).count() == 2
+
+    # 600 characters in NFC, as it would be stored: a form error, not a 500 (PostgreSQL) or a too long text
+    response = admin.post(reverse("admin:study_studysession_change", args=[session.pk]),
+                          session_form(**{**SESSION_TEXTS, "subject": "\ufb2c" * 200}))
+    assert response.status_code == 200 and "subject" in form_errors(response)
 
 
 # --- documents -----------------------------------------------------------------------------------

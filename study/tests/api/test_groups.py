@@ -1,5 +1,6 @@
 """GET /api/study-sessions/groups: the certification and language trees, counts, fixed query count."""
 
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -78,6 +79,29 @@ def test_groups_tree(api_client, user, other_user):
             },
         }
     }  # fmt: skip
+
+
+def test_nfd_and_nfc_spellings_are_one_group(api_client):
+    """A session sent from a Mac (decomposed Hangul, NFD) and one typed elsewhere (NFC) are one certification,
+    subject and topic, and one language group."""
+    cert = {"certification": "가스기사", "subject": "가스법규", "topic": "용기"}
+    lang = {"study_type": "language", "language_code": "한국어", "learning_level": "초급", "subject": "문법",
+            "topic": "조사"}
+    for texts in (cert, lang):
+        for spelling in ("NFC", "NFD"):
+            body = {k: unicodedata.normalize(spelling, v) for k, v in texts.items()}
+            assert api_client.post("/api/study-sessions", body, format="json").status_code == 201
+    groups = api_client.get("/api/study-sessions/groups").json()["by_type"]
+    assert groups["certification"]["groups"] == [
+        {"certification": "가스기사", "session_count": 2, "weak_count": 0, "due_count": 0,
+         "subjects": [{"subject": "가스법규", "session_count": 2, "weak_count": 0, "due_count": 0,
+                       "topics": [{"topic": "용기", "session_count": 2, "weak_count": 0, "due_count": 0}]}]},
+    ]
+    assert groups["language"]["groups"] == [
+        {"language_code": "한국어", "learning_level": "초급",
+         "subjects": [{"subject": "문법", "topics": [{"topic": "조사", "session_count": 2, "weak_count": 0,
+                                                     "due_count": 0, "has_audio": False, "has_video": False}]}]},
+    ]
 
 
 def test_empty_groups_and_slash(api_client):

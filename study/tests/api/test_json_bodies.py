@@ -112,6 +112,8 @@ def sessions(user, other_user):
         "/api/study-sessions?order=last_quiz_at",
         "/api/study-sessions?asset_type=audio&limit=1",
         "/api/study-sessions?review_state=weak&offset=50",
+        # 가스기사 decomposed (NFD): the factory's certification, stored NFC
+        "/api/study-sessions?certification=%E1%84%80%E1%85%A1%E1%84%89%E1%85%B3%E1%84%80%E1%85%B5%E1%84%89%E1%85%A1",
     ],
 )
 def test_session_pages(settings, api_client, monkeypatch, sessions, time_zone, url):

@@ -1,5 +1,6 @@
 """/api/study-sessions: create/read/patch/delete, every field, filters and orderings, query counts."""
 
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -98,6 +99,52 @@ def test_patch_changes_only_sent_fields(api_client, user):
     assert session.review_state == "weak" and session.repetition_count == 3 and session.ocr_text == "OCR"
     assert session.subject == "가스안전관리" and session.source_text == "원문" and session.study_topic == topic
     assert session.updated_at > before
+
+
+# The texts /groups groups by and the list filters on, in Hangul: NFC and NFD (macOS, iOS) spellings differ.
+GROUPED_TEXTS = {"certification": "가스기사", "language_code": "한국어", "learning_level": "초급",
+                 "subject": "가스법규", "topic": "용기 검사"}
+
+
+def nfd(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    assert decomposed != text
+    return decomposed
+
+
+def test_grouped_texts_are_stored_nfc_on_create_and_patch(api_client, user):
+    created = api_client.post("/api/study-sessions", {k: nfd(v) for k, v in GROUPED_TEXTS.items()}, format="json")
+    assert created.status_code == 201, created.content
+    assert {k: created.json()[k] for k in GROUPED_TEXTS} == GROUPED_TEXTS
+    assert StudySession.objects.filter(user=user, **GROUPED_TEXTS).count() == 1
+
+    session = f.StudySessionFactory(user=user, certification="", subject="")
+    patched = api_client.patch(f"/api/study-sessions/{session.id}", {k: nfd(v) for k, v in GROUPED_TEXTS.items()},
+                               format="json")
+    assert patched.status_code == 200, patched.content
+    assert {k: patched.json()[k] for k in GROUPED_TEXTS} == GROUPED_TEXTS
+    session.refresh_from_db()
+    assert {k: getattr(session, k) for k in GROUPED_TEXTS} == GROUPED_TEXTS
+
+
+@pytest.mark.parametrize(("field", "length"), [("certification", 200), ("language_code", 20),
+                                               ("learning_level", 50), ("subject", 200), ("topic", 200)])
+def test_the_length_limits_count_the_stored_nfc_text(api_client, user, field, length):
+    lengthened = "\ufb2c" * length  # one character, three in NFC
+    session = f.StudySessionFactory(user=user)
+    for method, url in (("post", "/api/study-sessions"), ("patch", f"/api/study-sessions/{session.id}")):
+        response = getattr(api_client, method)(url, {field: lengthened}, format="json")
+        assert response.status_code == 400 and list(response.json()["errors"]) == [field], response.content[:300]
+    assert StudySession.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.parametrize("field", list(GROUPED_TEXTS))
+def test_an_nfd_filter_value_finds_the_nfc_row(api_client, user, field, hot_path):
+    session = f.StudySessionFactory(user=user, **GROUPED_TEXTS)
+    f.StudySessionFactory(user=user, certification="산업안전기사", language_code="ja", learning_level="N3",
+                          subject="安全", topic="足場")
+    assert _ids(api_client, f"?{field}={GROUPED_TEXTS[field]}") == [session.id]
+    assert _ids(api_client, f"?{field}={nfd(GROUPED_TEXTS[field])}") == [session.id]
 
 
 @pytest.mark.parametrize(("value", "status"), [
