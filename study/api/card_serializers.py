@@ -7,6 +7,8 @@ from study.models.cards import CardFormat
 from study.services.cards import RATING_OUTCOMES
 from studyserver.pagination import QueryIntegerField
 
+from .common import NFCCharField
+
 MAX_ID = 2**63 - 1
 TEXT_MAX = 10_000
 
@@ -72,7 +74,8 @@ class CardCreateSerializer(serializers.Serializer):
     cue = serializers.CharField(max_length=TEXT_MAX)
     fact = serializers.CharField(max_length=TEXT_MAX)
     cloze_text = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
-    material = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    # Stored NFC: the review groups group manual cards by it and the deck filters on it.
+    material = NFCCharField(max_length=200, required=False, allow_blank=True, default="")
     study_topic_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
 
 
@@ -141,5 +144,5 @@ class DueQuery(_LimitQuery):
 class DeckQuery(_LimitQuery):
     default_limit = 20
     max_limit = 100
-    material = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    material = NFCCharField(required=False, allow_blank=True, max_length=200)  # NFC, as stored
     format = serializers.ChoiceField(choices=CardFormat.choices, required=False)

@@ -13,7 +13,7 @@ from publishing.services import publish_request, publish_request_many
 from study import scheduling
 from study.models import CardEvidence, CardProgress, MemoCard, Question, StudyTopic
 from study.models.cards import CardSourceKind
-from study.textnorm import card_dedup_hash
+from study.textnorm import card_dedup_hash, nfc
 from studyserver import sqljson
 from studyserver.errors import Conflict, DuplicateCard, NotFound, NotReviewed, violates_unique
 from studyserver.sqljson import fetch_row
@@ -63,7 +63,9 @@ def card_create(
     material: str = "",
     study_topic: StudyTopic | None = None,
 ) -> MemoCard:
-    """A learner's own (manual) card: approved at once; a duplicate fact raises DuplicateCard."""
+    """A learner's own (manual) card: approved at once; a duplicate fact raises DuplicateCard. Its `material` is
+    stored NFC: the review groups group manual cards by it and the deck filters on it."""
+    material = nfc(material)
     card = MemoCard(
         user=user,
         source_kind=CardSourceKind.MANUAL,

@@ -2,6 +2,7 @@
 
 import functools
 import threading
+import unicodedata
 
 import pytest
 from django.db import transaction
@@ -54,6 +55,20 @@ def test_create_manual_card_is_approved_and_published(api_client, user):
     assert card.extra == {"material": "가스 물성"}
     assert card.dedup_hash == card_dedup_hash(source_question_id=None, card_format="qa", fact="영하 162도")
     assert outbox() == [card.pk]
+
+
+def test_material_is_stored_nfc_and_groups_its_spellings_together(api_client, user):
+    """A material sent decomposed (NFD, from macOS or iOS) is the material typed in NFC: one review group."""
+    for fact, spelling in (("영하 162도", "NFD"), ("메탄", "NFC")):
+        material = unicodedata.normalize(spelling, "가스 물성")
+        response = api_client.post(URL, {"format": "qa", "cue": "?", "fact": fact, "material": material}, format="json")
+        assert response.status_code == 201, response.content
+    assert [card.extra for card in MemoCard.objects.filter(user=user)] == [{"material": "가스 물성"}] * 2
+    assert [(g["question_text"], len(g["cards"])) for g in api_client.get(URL).json()] == [("[자료] 가스 물성", 2)]
+    # NFC makes "\ufb2c" three characters: the limit counts what is stored
+    response = api_client.post(URL, {"format": "qa", "cue": "?", "fact": "x", "material": "\ufb2c" * 200},
+                               format="json")
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["material"]
 
 
 def test_create_with_trailing_slash_and_topic(api_client, user):

@@ -1,5 +1,6 @@
 """The cram deck: least recently viewed approved cards, and counting views (no SR effect)."""
 
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,15 @@ def test_deck_filters(api_client, user):
     assert [c["id"] for c in api_client.get(f"{URL}/deck", {"material": "가스 물성"}).json()] == [gas.pk, cloze.pk]
     assert [c["id"] for c in api_client.get(f"{URL}/deck/", {"format": "cloze"}).json()] == [cloze.pk]
     assert len(api_client.get(f"{URL}/deck", {"limit": 1}).json()) == 1
+
+
+def test_deck_material_filter_takes_an_nfd_spelling(api_client, user):
+    """Materials are stored NFC; an app on macOS or iOS may send the decomposed (NFD) spelling."""
+    gas = MemoCardFactory(user=user, extra={"material": "가스 물성"})
+    MemoCardFactory(user=user, extra={"material": "법규"})
+    decomposed = unicodedata.normalize("NFD", "가스 물성")
+    assert decomposed != "가스 물성"
+    assert [c["id"] for c in api_client.get(f"{URL}/deck", {"material": decomposed}).json()] == [gas.pk]
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=abc", "format=essay", "limit=%EF%BC%92", "limit=2.0"])
