@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.text import Truncator
 
+from study.textnorm import nfc
 from studyserver.admin import change_url, too_many_for_one_action
 from studyserver.errors import violates_unique
 
@@ -45,6 +46,14 @@ class OwnerSetOnceMixin:
     def get_readonly_fields(self, request: HttpRequest, obj: models.Model | None = None) -> tuple[str, ...]:
         fields = tuple(super().get_readonly_fields(request, obj))
         return ("user", *fields) if obj is not None else fields
+
+
+class NFCSearchMixin:
+    """The changelist's search looks for the NFC form of what was typed, as the texts it searches are stored NFC
+    (names, subjects, titles, the sessions' texts): a term pasted in a decomposed (NFD) spelling still finds them."""
+
+    def get_search_results(self, request: HttpRequest, queryset: models.QuerySet, search_term: str):
+        return super().get_search_results(request, queryset, nfc(search_term))
 
 
 class ViewOnlyMixin:

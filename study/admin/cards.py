@@ -29,7 +29,7 @@ from studyserver.admin import too_many_for_one_action
 from studyserver.errors import DuplicateCard, NotFound
 from studyserver.ids import parse_id
 
-from .base import SameOwnerForm, SoftDeleteModelAdmin
+from .base import NFCSearchMixin, SameOwnerForm, SoftDeleteModelAdmin
 
 # A page of the review queue shows whole groups up to about this many cards; a bigger group is split across pages
 # (the page's HTML, and so the wait after each action that comes back to it, grows with its cards).
@@ -89,7 +89,7 @@ class QueueFilterForm(forms.Form):
 
 
 @admin.register(MemoCard)
-class MemoCardAdmin(SoftDeleteModelAdmin):
+class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
     form = MemoCardForm
     list_display = ("id", "cue", "fact", "format", "source_kind", "review_state", "user", "study_topic")
     list_display_links = ("id", "cue")

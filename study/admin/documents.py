@@ -23,7 +23,7 @@ from study.uploads import checked_upload_size, upload_base_name
 from studyserver.celery import enqueue_on_commit
 from studyserver.errors import ApiError, BackendUnavailable, NotFound
 
-from .base import OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
+from .base import NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
 
 # What the file and its extraction hold: derived from the stored file by the upload and the extraction, never typed.
 # (A stale form posted after the extraction finished would have put the text back to "pending" and empty, and a new
@@ -85,7 +85,7 @@ class DocumentChangeForm(forms.ModelForm):
 
 
 @admin.register(Document)
-class DocumentAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
+class DocumentAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
     list_display = ("title", "file_format", "file_size", "extract_status", "short_error", "user", "created_at",
                     "deleted_at")
     list_filter = ("extract_status", "file_format", ("deleted_at", admin.EmptyFieldListFilter), "user")

@@ -32,7 +32,7 @@ from study.services.topics import topic_get_live
 from study.textnorm import nfc
 from studyserver.errors import NotFound, field_errors
 
-from .base import OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin, ViewOnlyMixin
+from .base import NFCSearchMixin, OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin, ViewOnlyMixin
 
 
 class QuestionProgressForm(SameOwnerForm):
@@ -106,7 +106,7 @@ class QuestionForm(SameOwnerForm):
 
 
 @admin.register(Question)
-class QuestionAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
+class QuestionAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
     form = QuestionForm
     list_display = ("id", "short_text", "subject", "study_topic", "correct_choice", "user", "deleted_at")
     list_filter = ("subject", ("deleted_at", admin.EmptyFieldListFilter), "user")

@@ -10,6 +10,7 @@ from .base import (
     DocumentLinkForm,
     LoadedLinksFormSet,
     LoadedLinksInline,
+    NFCSearchMixin,
     OwnerSetOnceMixin,
     RefusableSaveAdmin,
     SameOwnerForm,
@@ -84,7 +85,7 @@ class SessionAssetInline(LoadedLinksInline):
 
 
 @admin.register(StudySession)
-class StudySessionAdmin(OwnerSetOnceMixin, RefusableSaveAdmin):
+class StudySessionAdmin(NFCSearchMixin, OwnerSetOnceMixin, RefusableSaveAdmin):
     form = StudySessionForm
     list_display = ("id", "study_type", "mode", "certification", "subject", "topic", "review_state", "user",
                     "created_at")

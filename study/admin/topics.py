@@ -9,7 +9,7 @@ from study.services.topics import topic_create, topic_delete, topic_update
 from study.textnorm import nfc
 from studyserver.errors import Conflict, NotFound
 
-from .base import DocumentLinkForm, LoadedLinksInline, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
+from .base import DocumentLinkForm, LoadedLinksInline, NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
 
 DUPLICATE_NAME_MESSAGE = "This user already has an active topic with this name."
 TOPIC_EDITABLE_FIELDS = ("name", "study_type", "description")
@@ -63,7 +63,7 @@ class TopicDocumentInline(LoadedLinksInline):
 
 
 @admin.register(StudyTopic)
-class StudyTopicAdmin(OwnerSetOnceMixin, SoftDeleteModelAdmin):
+class StudyTopicAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
     form = StudyTopicForm
     list_display = ("name", "study_type", "user", "created_at", "deleted_at")
     list_filter = ("study_type", ("deleted_at", admin.EmptyFieldListFilter), "user")

@@ -18,6 +18,7 @@ from study.models import Document, MemoCard, Question, QuestionExplanation, Stud
 from study.services.cards import card_candidate_create
 from study.services.questions import question_update
 from study.services.topics import topic_delete, topic_update
+from study.tests import factories as f
 from study.tests.factories import DocumentFactory, QuestionFactory, StudySessionFactory, StudyTopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -491,3 +492,19 @@ def test_a_deleted_question_is_shown_read_only(admin, question):
     assert admin.post(url, question_form(question, question_text="고침")).status_code == 403
     question.refresh_from_db()
     assert question.question_text == "LNG의 주성분은?"
+
+
+@pytest.mark.parametrize(("model_name", "make"), [
+    ("studytopic", lambda user: f.StudyTopicFactory(user=user, name="가스기사 필기")),
+    ("question", lambda user: f.QuestionFactory(user=user, subject="가스기사 필기")),
+    ("document", lambda user: f.DocumentFactory(user=user, title="가스기사 필기")),
+    ("studysession", lambda user: f.StudySessionFactory(user=user, subject="가스기사 필기")),
+    ("memocard", lambda user: f.MemoCardFactory(user=user, cue="가스기사 필기")),
+])
+def test_a_changelist_search_typed_decomposed_finds_the_composed_text(admin_client, user, model_name, make):
+    """Texts are stored NFC; a search term pasted from a macOS file name (NFD) is looked for in NFC too."""
+    row = make(user)
+    term = unicodedata.normalize("NFD", "기사 필기")
+    response = admin_client.get(reverse(f"admin:study_{model_name}_changelist"), {"q": term})
+    assert response.status_code == 200
+    assert [obj.pk for obj in response.context["cl"].result_list] == [row.pk]
