@@ -20,9 +20,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class PublishedAdmin(ReadOnlyAdmin):
     list_display = ("seq", "kind", "source_id", "pub_id", "deleted", "user", "updated_at")
     list_filter = ("kind", "deleted")
-    search_fields = ("pub_id",)
+    search_fields = ("=pub_id",)  # a whole pub_id, along its index (a substring scanned the feed)
     list_select_related = ("user",)  # nullable (a deleted user's tombstones): Django would not join it itself
     ordering = ("-seq",)
+    changelist_defer = ("payload", "item")  # not shown; a sort carried them along
+    show_full_result_count = False
 
 
 @admin.register(PublishOutbox)
@@ -32,3 +34,4 @@ class PublishOutboxAdmin(ReadOnlyAdmin):
     list_display = ("id", "kind", "source_id", "created_at")
     list_filter = ("kind",)
     ordering = ("id",)
+    show_full_result_count = False

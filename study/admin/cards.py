@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -95,6 +95,7 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
     list_display_links = ("id", "cue")
     list_filter = ("needs_review", "format", "source_kind", "user", "study_topic")
     list_select_related = ("user", "study_topic")
+    show_full_result_count = False  # one count of the whole table a page, not two
     search_fields = ("cue", "fact")
     ordering = ("-id",)
     inlines = [CardEvidenceInline]
@@ -436,8 +437,15 @@ class CardProgressAdmin(admin.ModelAdmin):
     list_display = ("card", "user", "last_outcome", "review_stage", "due_at", "last_reviewed_at")
     list_filter = ("last_outcome", "review_stage", "user")
     raw_id_fields = ("user", "card")
-    list_select_related = ("card", "user")
+    # The page's cards and users are read after it is cut (get_queryset): joined, every card was read before the
+    # sort and the offset (0.5 s for the last page of 100,000 rows).
+    list_select_related = ()
     ordering = ("-id",)
+    show_full_result_count = False  # one count of the whole table a page, not two
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CardProgress]:
+        return super().get_queryset(request).prefetch_related(Prefetch("card", MemoCard.objects.only("id", "cue")),
+                                                              "user")
     readonly_fields = ("last_rating_key",)  # the app's, for its retries: not for editing
 
     def save_model(self, request: HttpRequest, obj: CardProgress, form: forms.ModelForm, change: bool) -> None:
