@@ -42,14 +42,20 @@ def summary_line(model, count: int) -> str:
 
 
 def test_a_user_delete_page_counts_the_rows_it_removes_and_names_only_the_user(admin_client):
+    from study.models import TopicDocument
+    from study.tests.factories import DocumentFactory, TopicDocumentFactory
+
     learner = learner_with_history(4)
     attempt = QuestionAttempt.objects.filter(user=learner).first()
+    # reached along its user, its topic and its document: one row (the collector's querysets counted it 3 times)
+    TopicDocumentFactory(topic=StudyTopic.objects.get(user=learner), document=DocumentFactory(user=learner))
 
     response = admin_client.get(reverse("admin:auth_user_delete", args=[learner.pk]))
 
     assert response.status_code == 200
     page = response.content.decode()
-    for model, count in [(QuestionAttempt, 4), (Question, 4), (MemoCard, 4), (QuizSession, 1), (StudyTopic, 1)]:
+    for model, count in [(QuestionAttempt, 4), (Question, 4), (MemoCard, 4), (QuizSession, 1), (StudyTopic, 1),
+                         (TopicDocument, 1)]:
         assert summary_line(model, count) in page
     assert f'<a href="{reverse("admin:auth_user_change", args=[learner.pk])}">{learner.username}</a>' in page
     assert reverse("admin:study_questionattempt_change", args=[attempt.pk]) not in page  # not one link per row
@@ -140,3 +146,54 @@ def test_delete_selected_of_more_rows_than_one_action_takes_deletes_nothing(admi
         "3 quiz sessions are selected; one action takes at most 2. Nothing was changed: narrow the list with its "
         "filters."]
     assert QuizSession.objects.count() == 3
+
+
+def rows_a_delete_removes(model, pks) -> dict[str, int]:
+    """What deleting really removes, per model label: the delete is done and undone."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        _total, removed = model.objects.filter(pk__in=pks).delete()
+        transaction.set_rollback(True)
+    return {label: n for label, n in removed.items() if n}
+
+
+def test_the_counts_are_the_rows_a_delete_removes_without_reading_them():
+    """Rows reached along several keys (an attempt: its user, quiz, question) count once (the collector's own
+    querysets counted a topic's document link three times); rows whose key is set to NULL (a card of a deleted
+    question) do not count; another learner's rows do not count."""
+    from rest_framework.authtoken.models import Token
+
+    from study.tests.factories import (
+        CardProgressFactory,
+        DocumentFactory,
+        QuestionProgressFactory,
+        SessionAssetFactory,
+        StudySessionFactory,
+        TopicDocumentFactory,
+    )
+
+    learner, other = learner_with_history(3), learner_with_history(2)
+    topic = StudyTopic.objects.filter(user=learner).first()
+    TopicDocumentFactory(topic=topic, document=DocumentFactory(user=learner))
+    SessionAssetFactory(session=StudySessionFactory(user=learner, study_topic=topic),
+                        document=DocumentFactory(user=learner))
+    QuestionProgressFactory(question=Question.objects.filter(user=learner).first())
+    CardProgressFactory(card=MemoCard.objects.filter(user=learner).first())
+    Token.objects.create(user=learner)
+    question = Question.objects.filter(user=learner).first()
+    MemoCardFactory(user=learner, source_question=question)  # SET_NULL: kept when only the question goes
+
+    for model, pks in [(type(learner), [learner.pk]), (Question, [question.pk]), (StudyTopic, [topic.pk]),
+                       (QuizSession, list(QuizSession.objects.filter(user=learner).values_list("pk", flat=True)))]:
+        counted = site_admin.cascade_counts(model, pks, using="default")
+        assert {m._meta.label: n for m, n in counted.items() if n} == rows_a_delete_removes(model, pks)
+    assert other.pk  # untouched by the counting
+
+
+def test_a_learners_delete_page_counts_in_a_few_queries_whatever_their_history(admin_client):
+    learner = learner_with_history(30)
+    with CaptureQueriesContext(connection) as captured:
+        admin_client.get(reverse("admin:auth_user_delete", args=[learner.pk]))
+    listing = [q["sql"] for q in captured.captured_queries if '"study_questionattempt"' in q["sql"]]
+    assert len(listing) == 1 and listing[0].startswith("SELECT COUNT(*)")  # counted, never read row by row
