@@ -7,6 +7,7 @@ publish request here.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -171,27 +172,30 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
                 messages.ERROR,
             )
             return
-        selected = list(queryset)
+        selected = list(queryset.values_list("id", flat=True))
         with transaction.atomic():  # the cards' changes and their history entries are kept together, or none
-            approved = [card for card in selected if card_services.card_approve(card=card)]
-            for card in approved:  # (a card approved or deleted meanwhile is left out)
-                self.log_change(request, card, "Approved.")
+            approved = card_services.cards_approve(card_ids=selected)  # (one approved or deleted meanwhile: left out)
+            self._log_changes(request, approved, "Approved.")
         self.message_user(request, f"Approved {len(approved)} card(s).",
                           messages.SUCCESS if approved else messages.WARNING)
         if len(selected) > len(approved):
             self.message_user(request, f"{len(selected) - len(approved)} card(s) left as they were: approved already "
                               "(or deleted meanwhile).", messages.INFO)
 
+    def _log_changes(self, request: HttpRequest, card_ids: list[int], message: str) -> None:
+        """One history entry per card, written in one INSERT (log_change wrote them one by one)."""
+        cards = MemoCard.objects.filter(id__in=card_ids).only("id", "cue").order_by("id")
+        LogEntry.objects.log_actions(request.user.pk, cards, CHANGE, change_message=message)
+
     @admin.action(description="Flag selected cards back to review", permissions=["change"])
     def flag_selected(self, request: HttpRequest, queryset: QuerySet[MemoCard]) -> None:
         if too_many_for_one_action(self, request, queryset.count()):
             return
-        selected = list(queryset)
+        selected = list(queryset.values_list("id", flat=True))
         with transaction.atomic():  # as in approve_selected
-            flagged = [card for card in selected
-                       if card_services.card_flag(card=card, flagged_by=card_services.FLAGGED_BY_REVIEWER)]
-            for card in flagged:  # (a card waiting already or deleted meanwhile is left out, its flag as it was)
-                self.log_change(request, card, "Flagged back to review.")
+            # (a card waiting already or deleted meanwhile is left out, its flag as it was)
+            flagged = card_services.cards_flag(card_ids=selected, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+            self._log_changes(request, flagged, "Flagged back to review.")
         self.message_user(request, f"Flagged {len(flagged)} card(s) back to review.",
                           messages.SUCCESS if flagged else messages.WARNING)
         if len(selected) > len(flagged):

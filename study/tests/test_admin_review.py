@@ -673,10 +673,20 @@ def test_a_card_deleted_between_the_read_and_the_action_is_reported_not_approved
     assert card.needs_review is True and card.reviewed_at is None
     assert not LogEntry.objects.filter(object_id=str(card.pk)).exists()
 
+    real_bulk = card_services.cards_approve
+
+    def one_deleted_first(*, card_ids):
+        MemoCard.objects.filter(pk=pending["b"].pk).update(deleted_at=timezone.now())
+        return real_bulk(card_ids=card_ids)
+
+    monkeypatch.setattr(card_services, "cards_approve", one_deleted_first)
     response = reviewer.post(reverse("admin:study_memocard_changelist"), {
         "action": "approve_selected", "_selected_action": [pending["b"].pk, pending["c"].pk]}, follow=True)
-    assert "Approved 0 card(s)." in messages_of(response)
-    assert MemoCard.objects.filter(pk__in=[pending["b"].pk, pending["c"].pk], needs_review=True).count() == 2
+    assert "Approved 1 card(s)." in messages_of(response)
+    assert MemoCard.objects.get(pk=pending["b"].pk).needs_review is True  # deleted: left as it was
+    assert MemoCard.objects.get(pk=pending["c"].pk).needs_review is False
+    assert not LogEntry.objects.filter(object_id=str(pending["b"].pk)).exists()
+    assert LogEntry.objects.get(object_id=str(pending["c"].pk)).change_message == "Approved."
 
 
 def test_a_card_deleted_before_the_bulk_soft_delete_reaches_it_is_left_out(reviewer, pending, monkeypatch):
