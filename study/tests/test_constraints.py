@@ -294,6 +294,15 @@ def test_card_progress_is_made_by_a_rating():
     rejects(chk, lambda: CardProgressFactory(last_reviewed_at=None))
 
 
+def test_a_published_seq_is_past_the_feeds_start(user):
+    Published.objects.create(pub_id="p1", kind="study_topic", source_id=1, user=user, payload={}, seq=1, item="{}")
+    rejects(
+        "publishing_published_seq_chk",
+        lambda: Published.objects.create(pub_id="p2", kind="study_topic", source_id=2, user=user, payload={}, seq=0,
+                                         item="{}"),
+    )
+
+
 @pytest.mark.parametrize(
     ("factory", "field", "constraint"),
     [
