@@ -41,6 +41,8 @@ class Published(models.Model):
                 name="publishing_published_payload_chk",
             ),
             models.CheckConstraint(condition=~models.Q(item=""), name="publishing_published_item_chk"),
+            # The drain numbers rows from the top seq + 1; a reader starts at after=0, which a seq 0 would never pass.
+            models.CheckConstraint(condition=models.Q(seq__gte=1), name="publishing_published_seq_chk"),
         ]
 
     def __str__(self) -> str:

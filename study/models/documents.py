@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
 
 from .base import PostgresGinIndex, SoftDeleteModel, TimestampedModel, enum_check
 
@@ -39,6 +41,14 @@ class Document(TimestampedModel, SoftDeleteModel):
         constraints = [
             enum_check("extract_status", ExtractStatus, "study_document_extract_status_chk"),
             models.CheckConstraint(condition=models.Q(file_size__gt=0), name="study_document_file_size_chk"),
+            # The upload stores the file's sha256 in hex.
+            models.CheckConstraint(condition=Exact(Length("sha256"), 64), name="study_document_sha256_chk"),
+            # An extraction that ended (done, failed, skipped) recorded when; a retry makes the document pending again
+            # and keeps the time of the last run.
+            models.CheckConstraint(
+                condition=models.Q(extract_status=ExtractStatus.PENDING) | models.Q(extracted_at__isnull=False),
+                name="study_document_extracted_at_chk",
+            ),
         ]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="study_doc_user_created_idx"),

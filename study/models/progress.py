@@ -6,6 +6,9 @@ from django.db import models
 from .base import TimestampedModel, enum_check
 from .quizzes import Outcome
 
+# What a card's rating records (study.services.cards.RATING_OUTCOMES' canonical outcomes).
+CARD_RATING_OUTCOMES = [Outcome.CORRECT, Outcome.UNSURE, Outcome.WRONG]
+
 
 class PatternState(models.TextChoices):
     STABLE = "stable"
@@ -49,6 +52,25 @@ class QuestionProgress(TimestampedModel):
             _mastered_check("study_questionprogress_mastered_chk"),
             enum_check("last_outcome", Outcome, "study_questionprogress_last_outcome_chk", nullable=True),
             enum_check("pattern_state", PatternState, "study_questionprogress_pattern_chk", nullable=True),
+            # Finalize writes the last outcome with its time; a row made empty first (finalize's lock, review
+            # complete of a question never answered) has neither.
+            models.CheckConstraint(
+                condition=models.Q(last_outcome__isnull=True, last_attempted_at__isnull=True)
+                | models.Q(last_outcome__isnull=False, last_attempted_at__isnull=False),
+                name="study_questionprogress_attempted_chk",
+            ),
+            # The pattern is written with its time, and only from an answer (finalize).
+            models.CheckConstraint(
+                condition=models.Q(pattern_state__isnull=True, pattern_updated_at__isnull=True)
+                | models.Q(pattern_state__isnull=False, pattern_updated_at__isnull=False, last_outcome__isnull=False),
+                name="study_questionprogress_pattern_updated_chk",
+            ),
+            # A question enters the SR queue through review complete only (SPEC), which sets last_reviewed_at; the
+            # ladder moves only rows in the queue. So a row on the ladder (due, or past stage 0) was reviewed.
+            models.CheckConstraint(
+                condition=models.Q(review_stage=0, due_at__isnull=True) | models.Q(last_reviewed_at__isnull=False),
+                name="study_questionprogress_reviewed_chk",
+            ),
         ]
         indexes = [models.Index(fields=["user", "due_at"], name="study_qprogress_user_due_idx")]
 
@@ -74,6 +96,13 @@ class CardProgress(TimestampedModel):
             _stage_check("study_cardprogress_review_stage_chk"),
             _mastered_check("study_cardprogress_mastered_chk"),
             enum_check("last_outcome", Outcome, "study_cardprogress_last_outcome_chk", nullable=True),
+            # A card's progress is made by a rating (card_rate), which writes a recall (correct, unsure or wrong:
+            # a card cannot be skipped) and its time.
+            models.CheckConstraint(
+                condition=models.Q(last_outcome__isnull=False, last_outcome__in=CARD_RATING_OUTCOMES,
+                                   last_reviewed_at__isnull=False),
+                name="study_cardprogress_rated_chk",
+            ),
         ]
         indexes = [models.Index(fields=["user", "due_at"], name="study_cprogress_user_due_idx")]
 

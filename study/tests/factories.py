@@ -1,6 +1,7 @@
 """factory_boy factories for every study model (tests build data through these or the services)."""
 
 import hashlib
+from datetime import datetime, timedelta
 
 import factory
 from django.contrib.auth import get_user_model
@@ -43,6 +44,8 @@ class DocumentFactory(factory.django.DjangoModelFactory):
     file_size = 24
     sha256 = factory.LazyFunction(lambda: hashlib.sha256(b"LNG is stored at -162 C.").hexdigest())
     extract_status = "pending"
+    # As the extraction writes it: a run that ended recorded when.
+    extracted_at = factory.LazyAttribute(lambda o: None if o.extract_status == "pending" else timezone.now())
 
 
 class TopicDocumentFactory(factory.django.DjangoModelFactory):
@@ -52,6 +55,13 @@ class TopicDocumentFactory(factory.django.DjangoModelFactory):
     topic = factory.SubFactory(StudyTopicFactory)
     user = factory.SelfAttribute("topic.user")
     document = factory.SubFactory(DocumentFactory, user=factory.SelfAttribute("..user"))
+
+
+def _before(moment):
+    """A minute before `moment` (a datetime or an ISO string, as tests pass them)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment - timedelta(minutes=1)
 
 
 def _owner_of(*parents: str) -> factory.Maybe:
@@ -138,6 +148,22 @@ class QuestionProgressFactory(factory.django.DjangoModelFactory):
 
     question = factory.SubFactory(QuestionFactory)
     user = factory.SelfAttribute("question.user")
+    # As finalize and review complete write them: a pattern comes from an answer, an answer and a pattern carry
+    # their times, and a row on the SR ladder entered it through review complete (reviewed before its last answer,
+    # so a missed question stays pending review as before).
+    pattern_state = None
+    last_outcome = factory.LazyAttribute(
+        lambda o: None if o.pattern_state is None else "correct" if o.pattern_state in ("stable", "recovered")
+        else "wrong"
+    )
+    last_attempted_at = factory.LazyAttribute(lambda o: timezone.now() if o.last_outcome else None)
+    pattern_updated_at = factory.LazyAttribute(lambda o: timezone.now() if o.pattern_state else None)
+    review_stage = 0
+    due_at = None
+    last_reviewed_at = factory.LazyAttribute(
+        lambda o: None if o.review_stage == 0 and o.due_at is None
+        else _before(o.last_attempted_at) if o.last_attempted_at else timezone.now()
+    )
 
 
 class MemoCardFactory(factory.django.DjangoModelFactory):
@@ -152,6 +178,13 @@ class MemoCardFactory(factory.django.DjangoModelFactory):
     cue = factory.Sequence(lambda n: f"LNG 저장 온도는? ({n})")
     fact = factory.Sequence(lambda n: f"영하 162도 ({n})")
     needs_review = False
+    # As study.services.cards writes them: an approved card (and a flagged one, approved before) was reviewed, a
+    # flag has its time, a view is counted with its time.
+    flagged_by = ""
+    flagged_at = factory.LazyAttribute(lambda o: timezone.now() if o.flagged_by else None)
+    reviewed_at = factory.LazyAttribute(lambda o: timezone.now() if o.flagged_by or not o.needs_review else None)
+    view_count = 0
+    last_viewed_at = factory.LazyAttribute(lambda o: timezone.now() if o.view_count else None)
     dedup_hash = factory.LazyAttribute(
         lambda o: card_dedup_hash(
             source_question_id=o.source_question.pk if o.source_question else None, card_format=o.format, fact=o.fact
@@ -175,3 +208,6 @@ class CardProgressFactory(factory.django.DjangoModelFactory):
 
     card = factory.SubFactory(MemoCardFactory)
     user = factory.SelfAttribute("card.user")
+    # Made by a rating, as card_rate writes it: a first correct recall (known: stage 0, no due date) by default.
+    last_outcome = "correct"
+    last_reviewed_at = factory.LazyFunction(timezone.now)

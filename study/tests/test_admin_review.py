@@ -530,7 +530,7 @@ def test_actions_come_back_to_their_group_and_tabs_keep_the_filters(reviewer, pe
 def test_groups_with_a_flagged_card_come_first_and_keep_their_origin(reviewer, pending, user):
     later = card_candidate_create(question=QuestionFactory(study_topic=pending["q1"].study_topic),
                                   card_format="qa", cue="나중", fact="나중 카드")
-    MemoCard.objects.filter(pk=later.pk).update(flagged_by="user")
+    MemoCard.objects.filter(pk=later.pk).update(flagged_by="user", flagged_at=timezone.now())
     response = reviewer.get(reverse(QUEUE))
     groups = response.context["groups"]
     assert groups[0].cards[0].pk == later.pk  # disputed by the learner: first, although created last
@@ -822,7 +822,7 @@ def test_a_filter_that_matches_nothing_does_not_say_the_queue_is_empty(reviewer,
     assert "No pending cards match these filters." in page
     assert "Every card is approved" not in page
     assert "Every card is approved" not in reviewer.get(reverse(QUEUE)).content.decode()  # 3 wait
-    MemoCard.objects.update(needs_review=False)
+    MemoCard.objects.update(needs_review=False, reviewed_at=timezone.now())
     assert "Nothing waits for review. Every card is approved." in reviewer.get(reverse(QUEUE)).content.decode()
 
 
@@ -848,7 +848,7 @@ def test_a_bulk_action_whose_history_fails_changes_no_card(reviewer, pending, ac
     with no history, and a retry could no longer log it."""
     cards = [pending["a"], pending["c"]]
     if action == "flag_selected":
-        MemoCard.objects.filter(pk__in=[c.pk for c in cards]).update(needs_review=False)
+        MemoCard.objects.filter(pk__in=[c.pk for c in cards]).update(needs_review=False, reviewed_at=timezone.now())
     before = list(MemoCard.objects.filter(pk__in=[c.pk for c in cards]).order_by("id").values_list("needs_review"))
     outbox = PublishOutbox.objects.count()
     reviewer.raise_request_exception = False
@@ -871,7 +871,7 @@ def test_a_bulk_action_whose_history_fails_changes_no_card(reviewer, pending, ac
 def test_a_review_queue_action_whose_history_fails_changes_nothing(reviewer, pending, action):
     card = pending["a"]
     if action == "flag":
-        MemoCard.objects.filter(pk=card.pk).update(needs_review=False)
+        MemoCard.objects.filter(pk=card.pk).update(needs_review=False, reviewed_at=timezone.now())
     data = {"action": action, "card_id": card.pk}
     if action == "edit":
         data.update(cue=card.cue, fact="고친 사실", cloze_text=card.cloze_text)

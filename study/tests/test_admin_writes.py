@@ -474,7 +474,8 @@ def test_card_progress_changed_or_deleted_in_the_admin_reaches_the_feed(admin, u
     progress = CardProgressFactory(review_stage=0, due_at=None)
     admin.post(reverse("admin:study_cardprogress_change", args=[progress.pk]), {
         "user": progress.user_id, "card": progress.card_id, "last_outcome": "correct", "review_stage": 2,
-        "due_at_0": "2027-01-01", "due_at_1": "09:00:00", "last_reviewed_at_0": "", "last_reviewed_at_1": "",
+        "due_at_0": "2027-01-01", "due_at_1": "09:00:00", "last_reviewed_at_0": "2026-12-01",
+        "last_reviewed_at_1": "09:00:00",
     })
     row = published("study_card_progress", progress.pk)
     assert row.payload["review_stage"] == 2 and row.payload["due_at"].startswith("2027-01-01")

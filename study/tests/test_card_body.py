@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from study.api.card_serializers import CardSerializer
 from study.models import CardEvidence, MemoCard
@@ -60,7 +61,7 @@ def test_bodies_follow_every_kind_of_write(user, question):
     CardEvidence.objects.filter(card=other).delete()
     assert stored_bodies()[other.pk]["evidence"] == []
     assert_current()
-    MemoCard.objects.filter(pk=other.pk).update(view_count=5)  # not a body column: body unchanged
+    MemoCard.objects.filter(pk=other.pk).update(view_count=5, last_viewed_at=timezone.now())  # not body columns
     assert_current()
 
 
@@ -77,7 +78,8 @@ def test_evidence_written_before_its_card_in_one_transaction(user):
 
 def test_bulk_writes_render_every_card(user):
     cards = MemoCard.objects.bulk_create([
-        MemoCard(user=user, source_kind="manual", format="qa", cue=f"c{n}", fact=f"f{n}", dedup_hash=f"h{n}")
+        MemoCard(user=user, source_kind="manual", format="qa", cue=f"c{n}", fact=f"f{n}", dedup_hash=f"{n:064}",
+                 reviewed_at=timezone.now())
         for n in range(30)
     ])
     CardEvidence.objects.bulk_create([

@@ -87,12 +87,13 @@ def test_card_dedup_hash_unique_per_user_among_live_cards(user):
     card = MemoCardFactory(user=user, dedup_hash="a" * 64)
     rejects(
         "study_memocard_dedup_uniq",
-        lambda: MemoCard.objects.create(user=user, cue="c", fact="f", dedup_hash="a" * 64),
+        lambda: MemoCard.objects.create(user=user, cue="c", fact="f", dedup_hash="a" * 64,
+                                        reviewed_at=timezone.now()),
     )
     MemoCardFactory(dedup_hash="a" * 64)  # another user
     card.deleted_at = timezone.now()
     card.save(update_fields=["deleted_at"])
-    MemoCard.objects.create(user=user, cue="c", fact="f", dedup_hash="a" * 64)
+    MemoCard.objects.create(user=user, cue="c", fact="f", dedup_hash="a" * 64, reviewed_at=timezone.now())
 
 
 @pytest.mark.postgresql
@@ -105,7 +106,8 @@ def test_progress_unique_per_user_and_question_or_card():
     card_progress = CardProgressFactory()
     rejects(
         "study_cardprogress_user_card_uniq",
-        lambda: CardProgress.objects.create(user=card_progress.user, card=card_progress.card),
+        lambda: CardProgress.objects.create(user=card_progress.user, card=card_progress.card, last_outcome="wrong",
+                                            last_reviewed_at=timezone.now()),
     )
 
 
@@ -128,7 +130,7 @@ def test_a_mastered_row_is_never_due(factory):
 
 def test_flagged_by_is_nobody_the_learner_or_a_reviewer():
     for who in ("", "user", "reviewer"):
-        MemoCardFactory(flagged_by=who)
+        MemoCardFactory(flagged_by=who, needs_review=bool(who))
     rejects("study_memocard_flagged_by_chk", lambda: MemoCardFactory(flagged_by="robot"))
 
 
@@ -204,6 +206,103 @@ def test_a_quiz_asks_at_least_one_question_per_subject():
     rejects("study_quizsession_target_chk", lambda: QuizSessionFactory(target_per_subject=0))
 
 
+def test_a_flagged_card_has_who_and_when_and_waits_for_review():
+    chk = "study_memocard_flagged_chk"
+    MemoCardFactory(needs_review=True, flagged_by="user")
+    MemoCardFactory(needs_review=True, flagged_by="")  # a candidate, never approved
+    rejects(chk, lambda: MemoCardFactory(needs_review=True, flagged_by="reviewer", flagged_at=None))
+    rejects(chk, lambda: MemoCardFactory(needs_review=True, flagged_by="", flagged_at=timezone.now()))
+    rejects(chk, lambda: MemoCardFactory(needs_review=False, flagged_by="user"))
+    flagged = MemoCardFactory(needs_review=True, flagged_by="user")
+    rejects(chk, lambda: MemoCard.objects.filter(pk=flagged.pk).update(needs_review=False))  # approved, flag kept
+
+
+def test_an_approved_card_was_reviewed():
+    chk = "study_memocard_reviewed_chk"
+    MemoCardFactory(needs_review=False)
+    MemoCardFactory(needs_review=True, reviewed_at=None)
+    rejects(chk, lambda: MemoCardFactory(needs_review=False, reviewed_at=None))
+    pending = MemoCardFactory(needs_review=True)
+    rejects(chk, lambda: MemoCard.objects.filter(pk=pending.pk).update(needs_review=False))
+
+
+def test_a_card_view_is_counted_with_its_time():
+    chk = "study_memocard_viewed_chk"
+    MemoCardFactory(view_count=2)
+    MemoCardFactory(view_count=0)
+    rejects(chk, lambda: MemoCardFactory(view_count=1, last_viewed_at=None))
+    rejects(chk, lambda: MemoCardFactory(view_count=0, last_viewed_at=timezone.now()))
+
+
+@pytest.mark.parametrize("field", ["cue", "fact"])
+def test_a_card_has_both_sides(field):
+    MemoCardFactory(**{field: "x"})
+    rejects("study_memocard_text_chk", lambda: MemoCardFactory(**{field: ""}))
+
+
+def test_a_card_dedup_hash_is_a_sha256():
+    MemoCardFactory(dedup_hash="f" * 64)
+    rejects("study_memocard_dedup_hash_chk", lambda: MemoCardFactory(dedup_hash="f" * 63))
+    rejects("study_memocard_dedup_hash_chk", lambda: MemoCardFactory(dedup_hash=""))
+
+
+def test_a_document_hash_is_a_sha256():
+    DocumentFactory(sha256="0" * 64)
+    rejects("study_document_sha256_chk", lambda: DocumentFactory(sha256="0" * 40))
+
+
+@pytest.mark.parametrize("status", ["done", "failed", "skipped"])
+def test_an_ended_extraction_has_its_time(status):
+    chk = "study_document_extracted_at_chk"
+    DocumentFactory(extract_status=status)
+    DocumentFactory(extract_status="pending", extracted_at=None)
+    DocumentFactory(extract_status="pending", extracted_at=timezone.now())  # retried: the last run's time stays
+    rejects(chk, lambda: DocumentFactory(extract_status=status, extracted_at=None))
+
+
+def test_a_question_answer_is_stored_with_its_time():
+    chk = "study_questionprogress_attempted_chk"
+    QuestionProgressFactory(last_outcome="wrong")
+    QuestionProgressFactory(last_outcome=None, last_attempted_at=None)
+    rejects(chk, lambda: QuestionProgressFactory(last_outcome="wrong", last_attempted_at=None))
+    rejects(chk, lambda: QuestionProgressFactory(last_outcome=None, last_attempted_at=timezone.now()))
+
+
+def test_a_question_pattern_comes_from_an_answer_with_its_time():
+    chk = "study_questionprogress_pattern_updated_chk"
+    QuestionProgressFactory(pattern_state="regressed")
+    rejects(chk, lambda: QuestionProgressFactory(pattern_state="stable", pattern_updated_at=None))
+    rejects(chk, lambda: QuestionProgressFactory(pattern_state=None, pattern_updated_at=timezone.now()))
+    rejects(chk, lambda: QuestionProgressFactory(pattern_state="stable", last_outcome=None, last_attempted_at=None))
+
+
+def test_a_question_on_the_ladder_entered_it_through_review_complete():
+    chk = "study_questionprogress_reviewed_chk"
+    QuestionProgressFactory(review_stage=0, due_at=None, last_reviewed_at=None)
+    QuestionProgressFactory(review_stage=2, due_at=timezone.now())
+    QuestionProgressFactory(review_stage=4, due_at=None)
+    rejects(chk, lambda: QuestionProgressFactory(review_stage=0, due_at=timezone.now(), last_reviewed_at=None))
+    rejects(chk, lambda: QuestionProgressFactory(review_stage=4, due_at=None, last_reviewed_at=None))
+
+
+def test_card_progress_is_made_by_a_rating():
+    chk = "study_cardprogress_rated_chk"
+    for outcome in ("correct", "unsure", "wrong"):
+        CardProgressFactory(last_outcome=outcome, due_at=timezone.now())
+    rejects(chk, lambda: CardProgressFactory(last_outcome=None))
+    rejects(chk, lambda: CardProgressFactory(last_outcome="skipped"))
+    rejects(chk, lambda: CardProgressFactory(last_reviewed_at=None))
+
+
+def test_a_published_seq_is_past_the_feeds_start(user):
+    Published.objects.create(pub_id="p1", kind="study_topic", source_id=1, user=user, payload={}, seq=1, item="{}")
+    rejects(
+        "publishing_published_seq_chk",
+        lambda: Published.objects.create(pub_id="p2", kind="study_topic", source_id=2, user=user, payload={}, seq=0,
+                                         item="{}"),
+    )
+
+
 @pytest.mark.parametrize(
     ("factory", "field", "constraint"),
     [
@@ -263,6 +362,7 @@ def test_checks_added_later_do_not_fail_the_migration_on_older_rows_but_hold_for
 
     question = QuestionFactory(choices=["a", "b", "c"], correct_choice=3)
     progress = CardProgressFactory(review_stage=3, due_at=timezone.now())
+    card = MemoCardFactory()
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()
     try:
@@ -270,10 +370,12 @@ def test_checks_added_later_do_not_fail_the_migration_on_older_rows_but_hold_for
         with connection.cursor() as cursor:
             cursor.execute("UPDATE study_question SET choices = '[\"a\"]' WHERE id = %s", [question.pk])
             cursor.execute("UPDATE study_cardprogress SET review_stage = 4 WHERE id = %s", [progress.pk])
+            cursor.execute("UPDATE study_memocard SET reviewed_at = NULL WHERE id = %s", [card.pk])  # study/0016
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(latest)
     rejects("study_question_correct_in_choices_chk", lambda: QuestionFactory(choices=["a", "b"], correct_choice=3))
     rejects("study_question_choice_count_chk", lambda: QuestionFactory(choices=["a"], correct_choice=1))
     rejects("study_cardprogress_mastered_chk", lambda: CardProgressFactory(review_stage=4, due_at=timezone.now()))
+    rejects("study_memocard_reviewed_chk", lambda: MemoCardFactory(reviewed_at=None))
     Question.objects.filter(pk=question.pk).update(choices=["a", "b", "c"])  # repaired rows pass

@@ -421,7 +421,8 @@ class TestIdempotency:
 
     def test_reset_only_touches_live_non_pending(self, user):
         failed = make_document(user, b"x", "a.txt", "txt")
-        Document.objects.filter(pk=failed.id).update(extract_status="failed", extract_error="boom")
+        Document.objects.filter(pk=failed.id).update(extract_status="failed", extract_error="boom",
+                                                     extracted_at=timezone.now())
         pending = make_document(user, b"y", "b.txt", "txt")
         done = make_document(user, b"z", "c.txt", "txt")
         assert document_extract(document_id=done.id) == "done"
@@ -564,7 +565,8 @@ class TestExtractsSweep:
         deleted = make_document(user, b"deleted", "deleted.txt", "txt")
         failed = make_document(user, b"failed", "failed.txt", "txt")
         Document.objects.filter(pk=deleted.pk).update(deleted_at=timezone.now())
-        Document.objects.filter(pk=failed.pk).update(extract_status="failed", extract_error="bad file")
+        Document.objects.filter(pk=failed.pk).update(extract_status="failed", extract_error="bad file",
+                                                     extracted_at=timezone.now())
         for document in (lost, deleted, failed):
             self.age(document, 31)
         self.age(recent, 29)

@@ -115,7 +115,8 @@ def test_an_offline_answer_older_than_progress_is_history_only(topic):
     q = QuestionFactory(study_topic=topic)
     now = timezone.now()
     make_session(topic, {q: "correct"}, at=now - timedelta(days=3), finalize=True)
-    QuestionProgress.objects.filter(question=q).update(review_stage=1, due_at=now + timedelta(days=2))
+    QuestionProgress.objects.filter(question=q).update(  # reviewed, then recalled on the ladder
+        review_stage=1, due_at=now + timedelta(days=2), last_reviewed_at=now - timedelta(days=3))
     summary = quiz_session_finalize(
         quiz_session=make_session(topic, {q: "wrong"}, at=now - timedelta(days=4)), now=now
     )

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 
 from publishing.models import Published, PublishOutbox
 from study.models import MemoCard
@@ -245,7 +246,8 @@ def test_admin_index_recent_actions_sit_beside_the_card_review_summary(live_serv
 
 def test_the_card_list_fits_a_1280_window_and_breaks_korean_between_words(live_server, page):
     cards = many_groups(3)
-    MemoCard.objects.filter(pk=cards[0].pk).update(flagged_by="user")  # the longest review column
+    # the longest review column
+    MemoCard.objects.filter(pk=cards[0].pk).update(flagged_by="user", flagged_at=timezone.now())
     log_in(page, live_server.url)
     page.goto(f"{live_server.url}/admin/study/memocard/")
     # Every column in sight: no sideways scrolling of the table (the topic column used to be cut off).

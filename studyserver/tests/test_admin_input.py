@@ -14,7 +14,7 @@ from django.db import models
 from django.urls import reverse
 
 from study.models import Question, QuestionProgress, StudySession
-from study.tests.factories import QuestionFactory, QuestionProgressFactory, StudySessionFactory
+from study.tests.factories import CardProgressFactory, QuestionFactory, QuestionProgressFactory, StudySessionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -111,6 +111,29 @@ def test_a_date_outside_the_years_1900_to_9998_is_a_form_error(admin_client):
     progress.refresh_from_db()
     assert progress.due_at.year == 2026
     assert admin_client.get(changelist(QuestionProgress)).status_code == 200
+
+
+def test_a_progress_row_no_rating_or_review_could_write_is_a_form_error(admin_client):
+    """The progress admins edit every field: a row the database's checks refuse (card progress without a rating,
+    a question due without its review) is a form error naming the check, not a 500."""
+    card_progress = CardProgressFactory()
+    url = reverse("admin:study_cardprogress_change", args=[card_progress.pk])
+    form = {"user": card_progress.user_id, "card": card_progress.card_id, "last_outcome": "", "review_stage": 0}
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert "study_cardprogress_rated_chk" in str(response.context["adminform"].form.errors)
+    card_progress.refresh_from_db()
+    assert card_progress.last_outcome == "correct"
+
+    progress = QuestionProgressFactory()
+    url = reverse("admin:study_questionprogress_change", args=[progress.pk])
+    form = {"user": progress.user_id, "question": progress.question_id, "review_stage": 0,
+            "pattern_window_attempts": "[]", "due_at_0": "2026-12-01", "due_at_1": "00:00:00"}
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert "study_questionprogress_reviewed_chk" in str(response.context["adminform"].form.errors)
+    progress.refresh_from_db()
+    assert progress.due_at is None
 
 
 def test_a_to_field_django_cannot_read_is_a_400(admin_client):

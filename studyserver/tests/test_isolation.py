@@ -5,9 +5,11 @@ The routes are read from the API router, so a route added later is walked too.
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 
 from study import models as m
@@ -56,7 +58,7 @@ def world(user, other_user):
     quiz = f.QuizSessionFactory(study_topic=topic, question_ids=[question.pk])
     card = f.MemoCardFactory(user=user, study_topic=topic)
     pending = f.MemoCardFactory(user=user, source_kind="question", source_question=question, needs_review=True)
-    f.CardProgressFactory(card=card)
+    f.CardProgressFactory(card=card, last_outcome="wrong", due_at=timezone.now() + timedelta(days=1))  # a miss
     mine = {
         "topic": f.StudyTopicFactory(user=other_user), "document": f.DocumentFactory(user=other_user),
     }
@@ -141,7 +143,7 @@ def test_second_user_gets_404_on_every_object_route(world, other_client, api_cli
     assert m.Document.objects.get(pk=world["document"].pk).deleted_at is None
     assert m.QuizSession.objects.get(pk=world["quiz"].pk).status == "in_progress"
     assert not m.QuestionAttempt.objects.filter(quiz_session=world["quiz"]).exists()
-    assert m.CardProgress.objects.get(card=world["card"]).last_outcome is None
+    assert m.CardProgress.objects.get(card=world["card"]).last_outcome == "wrong"  # not rated "correct"
     # The same read answers the owner, so the 404 above is about ownership, not a broken path.
     if method == "get" and action not in {"by_document"}:
         assert api_client.get(path).status_code == 200

@@ -230,7 +230,8 @@ class Command(BaseCommand):
                     user_id=last.user_id, question_id=question_id, last_outcome=last.outcome,
                     last_attempted_at=last.answered_at, last_attempt=last,
                     pattern_state=scheduling.pattern_state(window), pattern_window_attempts=window,
-                    pattern_updated_at=last.answered_at, review_stage=self.rng.randint(0, 3) if in_queue else 0,
+                    pattern_updated_at=last.answered_at if window else None,
+                    review_stage=self.rng.randint(0, 3) if in_queue else 0,
                     due_at=self.now + timedelta(days=self.rng.randint(-5, 10)) if in_queue else None,
                     last_reviewed_at=last.answered_at if in_queue else None,
                 )
@@ -259,7 +260,7 @@ class Command(BaseCommand):
                     needs_review=pending, reviewed_at=None if pending else self._ago(90),
                     source_question=q, study_topic_id=q.study_topic_id if q else None,
                     extra={} if q else {"material": f"요약노트 {i % 7}"},
-                    view_count=rng.randint(0, 5) if i % 3 else 0,
+                    view_count=rng.randint(1, 5) if i % 3 else 0,  # a view is counted with its time
                     last_viewed_at=self._ago(30) if i % 3 else None,
                     dedup_hash=card_dedup_hash(source_question_id=q.pk if q else None, card_format=fmt, fact=fact),
                     created_at=self._ago(120),
@@ -310,6 +311,7 @@ class Command(BaseCommand):
                     file_format="png" if i % 2 else "txt", content_type="image/png" if i % 2 else "text/plain",
                     file_size=len(DOCUMENT_BODY), sha256="0" * 64, tags_text=f",bench,tag{i % 5},",
                     extract_status="done", extracted_text="LNG 메탄 저장 온도 영하 162도" if i % 2 == 0 else "",
+                    extracted_at=self._ago(199),
                     created_at=self._ago(200),
                 )
                 for i in range(document_count)

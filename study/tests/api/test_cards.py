@@ -452,8 +452,8 @@ def test_list_and_due_bodies_are_the_serializer_body(api_client, user, hot_path)
     question = QuestionFactory(study_topic__user=user)
     card = candidate(question, "메탄", evidence=[{"source_type": "question", "source_id": question.id,
                                                   "snippet": "LNG의 주성분"}])
-    card.flagged_by = "user"
-    card.save(update_fields=["flagged_by"])
+    card.flagged_by, card.flagged_at = "user", timezone.now()  # sent back to review by the learner
+    card.save(update_fields=["flagged_by", "flagged_at"])
 
     pending = api_client.get("/api/study-cards?needs_review=true").json()[0]["cards"][0]
     approved = api_client.patch(f"/api/study-cards/{card.id}", {"needs_review": False}, format="json").json()

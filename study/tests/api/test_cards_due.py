@@ -301,7 +301,8 @@ def test_due_bad_limit_is_400(api_client, query):
 
 def test_due_limit_is_clamped_to_200(api_client, user):
     MemoCard.objects.bulk_create(
-        [MemoCard(user=user, cue=f"c{i}", fact=f"f{i}", dedup_hash=f"h{i}") for i in range(205)]
+        [MemoCard(user=user, cue=f"c{i}", fact=f"f{i}", dedup_hash=f"{i:064}", reviewed_at=timezone.now())
+         for i in range(205)]
     )
     assert len(api_client.get(f"{URL}/due?limit=100000").json()) == 200
 

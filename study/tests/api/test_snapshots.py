@@ -5,6 +5,7 @@ import zlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 
 from study.models import Document, SessionAsset
@@ -148,7 +149,8 @@ def test_ocr_text_is_the_newest_snapshots_whatever_order_the_extractions_finish(
     session_asset_add(session=session, document_id=newer.id, asset_type="handwriting_png", role="prompt")
 
     def extraction_ends(document, text: str) -> None:  # what document_extract records, then its fill
-        Document.objects.filter(pk=document.pk).update(extract_status="done", extracted_text=text)
+        Document.objects.filter(pk=document.pk).update(extract_status="done", extracted_text=text,
+                                                       extracted_at=timezone.now())
         sessions_ocr_text_fill(session_ids=[session.pk])
         session.refresh_from_db()
 
