@@ -497,7 +497,7 @@ def test_a_deleted_question_is_shown_read_only(admin, question):
 
 @pytest.mark.parametrize(("model_name", "make"), [
     ("studytopic", lambda user: f.StudyTopicFactory(user=user, name="가스기사 필기")),
-    ("question", lambda user: f.QuestionFactory(user=user, subject="가스기사 필기")),
+    ("question", lambda user: f.QuestionFactory(study_topic=f.StudyTopicFactory(user=user), subject="가스기사 필기")),
     ("document", lambda user: f.DocumentFactory(user=user, title="가스기사 필기")),
     ("studysession", lambda user: f.StudySessionFactory(user=user, subject="가스기사 필기")),
     ("memocard", lambda user: f.MemoCardFactory(user=user, cue="가스기사 필기")),
