@@ -2,9 +2,9 @@
 
 from django.contrib import admin
 
+from study.api.common import NFCFormCharField
 from study.models import SessionAsset, StudySession
 from study.services.sessions import NFC_FIELDS
-from study.textnorm import nfc
 
 from .base import (
     DocumentLinkForm,
@@ -39,14 +39,7 @@ class StudySessionForm(SameOwnerForm):
     class Meta:
         model = StudySession
         fields = "__all__"
-
-    def clean(self) -> dict:
-        data = super().clean()
-        # Normalised before the model's checks (_post_clean) run: its max_length sees what is saved.
-        for field in NFC_FIELDS:
-            if isinstance(data.get(field), str):
-                data[field] = nfc(data[field])
-        return data
+        field_classes = dict.fromkeys(NFC_FIELDS, NFCFormCharField)  # normalised before max_length is checked
 
 
 class SessionAssetFormSet(LoadedLinksFormSet):

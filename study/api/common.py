@@ -141,12 +141,20 @@ class NFCCharField(serializers.CharField):
         return nfc(super().to_internal_value(data))
 
 
+class NFCFormCharField(forms.CharField):
+    """A form's text, NFC-normalised before its checks run: `max_length` limits the text as it is stored (an NFD
+    Hangul syllable is two or three characters, its NFC one)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return nfc(value) if isinstance(value, str) else value
+
+
 class NFCCharFilter(filters.CharFilter):
     """An exact match on a text stored NFC (NFCCharField): what is looked for is normalised too, so an NFD
     spelling of the value finds the row."""
 
-    def filter(self, qs, value):
-        return super().filter(qs, nfc(value) if isinstance(value, str) else value)
+    field_class = NFCFormCharField
 
 
 class IdFormField(forms.IntegerField):

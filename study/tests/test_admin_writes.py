@@ -407,6 +407,11 @@ def test_session_texts_are_stored_nfc_as_the_api_stores_them(admin, user):
     response = admin.post(reverse("admin:study_studysession_change", args=[session.pk]),
                           session_form(**{**SESSION_TEXTS, "subject": "\ufb2c" * 200}))
     assert response.status_code == 200 and "subject" in form_errors(response)
+    # 150 syllables fit (200): decomposed they are 300 characters, and the same subject once stored
+    response = admin.post(reverse("admin:study_studysession_change", args=[session.pk]),
+                          session_form(**{**SESSION_TEXTS, "subject": unicodedata.normalize("NFD", "가" * 150)}))
+    assert response.status_code == 302, form_errors(response)
+    assert StudySession.objects.get(pk=session.pk).subject == "가" * 150
 
 
 # --- documents -----------------------------------------------------------------------------------

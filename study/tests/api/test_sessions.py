@@ -147,6 +147,14 @@ def test_an_nfd_filter_value_finds_the_nfc_row(api_client, user, field, hot_path
     assert _ids(api_client, f"?{field}={nfd(GROUPED_TEXTS[field])}") == [session.id]
 
 
+def test_a_filter_value_as_long_as_the_column_in_nfc_is_not_refused_for_its_nfd_length(api_client, user, hot_path):
+    """150 syllables fit `subject` (200); sent decomposed they are 300 characters, and still the same subject."""
+    long_subject = "가" * 150
+    created = api_client.post("/api/study-sessions", {"subject": nfd(long_subject)}, format="json")
+    assert created.status_code == 201, created.content[:300]
+    assert _ids(api_client, f"?subject={nfd(long_subject)}") == [created.json()["id"]]
+
+
 @pytest.mark.parametrize(("value", "status"), [
     ("0211-01-29T17:32:46+08:00", 400), ("1971-12-31T23:59:59Z", 400), ("1972-01-01T00:00:00Z", 200), (None, 200),
 ])
