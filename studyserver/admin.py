@@ -154,7 +154,9 @@ def cascade_counts(model: type[models.Model], pks: list, *, using: str) -> Count
 
     None when the relations hold anything but CASCADE and keys that stay (SET_NULL, SET_DEFAULT, DO_NOTHING): a
     PROTECT or RESTRICT (the collector says what blocks the delete), a custom handler, generic relations, parent
-    models or a cycle; the caller asks the collector then."""
+    models, a cycle, or a proxy model; the caller asks the collector then."""
+    if model._meta.proxy:  # (DRF's token proxy has the user's id as its pk: the collector reads the few rows)
+        return None
     root = model._meta.concrete_model
     parents: dict[type[models.Model], list] = {root: []}
     pending = [root]

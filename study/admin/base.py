@@ -49,11 +49,16 @@ class OwnerSetOnceMixin:
 
 
 class NFCSearchMixin:
-    """The changelist's search looks for the NFC form of what was typed, as the texts it searches are stored NFC
-    (names, subjects, titles, the sessions' texts): a term pasted in a decomposed (NFD) spelling still finds them."""
+    """The changelist's search looks for what was typed and for its NFC form: names, subjects, titles and the
+    sessions' texts are stored NFC, so a term pasted in a decomposed (NFD) spelling finds them; texts stored as
+    sent (a card's cue, a session's OCR text) are still found in the spelling they have."""
 
     def get_search_results(self, request: HttpRequest, queryset: models.QuerySet, search_term: str):
-        return super().get_search_results(request, queryset, nfc(search_term))
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if nfc(search_term) == search_term:
+            return results, may_have_duplicates
+        composed, composed_duplicates = super().get_search_results(request, queryset, nfc(search_term))
+        return results | composed, may_have_duplicates or composed_duplicates
 
 
 class ViewOnlyMixin:

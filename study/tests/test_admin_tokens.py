@@ -92,3 +92,9 @@ def test_the_list_cannot_be_filtered_by_key(admin_client, token, lookup):
 def test_the_list_as_a_popup_does_not_hand_out_keys(admin_client, token):
     response = admin_client.get(reverse("admin:study_apitoken_changelist"), {"_popup": "1", "_to_field": "key"})
     assert response.status_code == 400 and token.key not in response.content.decode()
+
+
+def test_the_delete_page_counts_the_token_it_removes(admin_client, token):
+    """The proxy's pk is its user's id, not the key: counted through it, the summary found no token."""
+    page = admin_client.get(reverse("admin:study_apitoken_delete", args=[token.user_id])).content.decode()
+    assert "<li>API tokens: 1</li>" in page

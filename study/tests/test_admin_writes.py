@@ -516,6 +516,19 @@ def test_a_changelist_search_typed_decomposed_finds_the_composed_text(admin_clie
     assert [obj.pk for obj in response.context["cl"].result_list] == [row.pk]
 
 
+@pytest.mark.parametrize(("model_name", "make"), [
+    ("memocard", lambda user, text: f.MemoCardFactory(user=user, cue=text)),
+    ("studysession", lambda user, text: f.StudySessionFactory(user=user, ocr_text=text)),
+    ("studytopic", lambda user, text: f.StudyTopicFactory(user=user, description=text)),
+])
+def test_a_changelist_search_still_finds_a_text_stored_decomposed(admin_client, user, model_name, make):
+    """Cues, OCR texts and descriptions are stored as sent: the term pasted as it was stored finds them too."""
+    decomposed = unicodedata.normalize("NFD", "가스기사 필기")
+    row = make(user, decomposed)
+    response = admin_client.get(reverse(f"admin:study_{model_name}_changelist"), {"q": decomposed})
+    assert [obj.pk for obj in response.context["cl"].result_list] == [row.pk]
+
+
 @pytest.mark.parametrize(("action", "pending_before"), [("approve_selected", True), ("flag_selected", False)])
 def test_bulk_card_actions_take_a_few_queries_whatever_the_selection(admin_client, user, action, pending_before,
                                                                      django_assert_max_num_queries):
