@@ -20,7 +20,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class PublishedAdmin(ReadOnlyAdmin):
     list_display = ("seq", "kind", "source_id", "pub_id", "deleted", "user", "updated_at")
     list_filter = ("kind", "deleted")
-    search_fields = ("=pub_id",)  # a whole pub_id, along its index (a substring scanned the feed)
+    search_fields = ("pub_id__exact",)  # a whole pub_id, along its unique index (a substring scanned the feed)
     list_select_related = ("user",)  # nullable (a deleted user's tombstones): Django would not join it itself
     ordering = ("-seq",)
     changelist_defer = ("payload", "item")  # not shown; a sort carried them along

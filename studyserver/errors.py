@@ -191,16 +191,13 @@ def backend_unavailable(exc: BaseException) -> bool:
 
 def file_missing(exc: BaseException) -> bool:
     """Whether an error of the file store says the stored file is not there: FileNotFoundError (the filesystem;
-    django-storages' S3 backend raises it for a 404 on open or size), or S3's own 404 on a later read (an object
-    removed between the open's HEAD and the GET)."""
+    django-storages' S3 backend raises it for a 404 on open or size), or S3's own "no such key" on a later read (an
+    object removed between the open's HEAD and the GET). Not a missing bucket (also a 404): the store is broken."""
     if isinstance(exc, FileNotFoundError):
         return True
     from botocore.exceptions import ClientError
 
-    return isinstance(exc, ClientError) and (
-        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
-        or exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}
-    )
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}
 
 
 def file_store_failed(exc: BaseException) -> bool:

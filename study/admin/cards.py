@@ -446,11 +446,11 @@ class CardProgressAdmin(admin.ModelAdmin):
     list_select_related = ()
     ordering = ("-id",)
     show_full_result_count = False  # one count of the whole table a page, not two
+    readonly_fields = ("last_rating_key",)  # the app's, for its retries: not for editing
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CardProgress]:
         return super().get_queryset(request).prefetch_related(Prefetch("card", MemoCard.objects.only("id", "cue")),
                                                               "user")
-    readonly_fields = ("last_rating_key",)  # the app's, for its retries: not for editing
 
     def save_model(self, request: HttpRequest, obj: CardProgress, form: forms.ModelForm, change: bool) -> None:
         with transaction.atomic():

@@ -228,7 +228,7 @@ def cards_flag(*, card_ids: Iterable[int], flagged_by: str) -> list[int]:
 def _locked_live_ids(card_ids: Iterable[int], **state) -> list[int]:
     """The live cards among `card_ids` in `state`, locked in id order (two bulk actions at once never deadlock)."""
     return list(
-        MemoCard.objects.live().filter(id__in=list(card_ids), **state).order_by("id").select_for_update()
+        MemoCard.objects.live().filter(id__in=list(card_ids), **state).order_by("id").select_for_update(no_key=True)
         .values_list("id", flat=True)
     )
 

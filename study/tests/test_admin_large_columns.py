@@ -121,6 +121,8 @@ def test_the_feed_list_reads_no_payloads_and_searches_a_whole_pub_id(admin_clien
     url = reverse("admin:publishing_published_changelist")
     sql = _page_select(admin_client, url, "publishing_published")
     assert '"payload"' not in sql and '"item"' not in sql
+    searched = read_sql(admin_client, f"{url}?q={published.pub_id}")
+    assert "UPPER(" not in searched and " LIKE " not in searched  # an exact match the unique index can serve
     found = admin_client.get(url, {"q": published.pub_id}).context["cl"].result_list
     assert [row.pk for row in found] == [published.pk]
     assert not admin_client.get(url, {"q": published.pub_id[:-2]}).context["cl"].result_list  # not a substring

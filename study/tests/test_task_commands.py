@@ -97,7 +97,6 @@ class TestRetryExtract:
         out = StringIO()
         with pytest.raises(CommandError) as failure:
             call_command("retry_extract", stdout=out, stderr=StringIO())
-        assert failure.value.returncode == 1  # what `manage.py retry_extract` exits with
         assert str(failure.value) == f"retry_extract: 2 document(s) ended failed: {gone[0].id}, {gone[1].id}"
         assert "retry_extract: done 1, failed 2" in out.getvalue()  # the summary is still printed
         assert [status_of(d) for d in (*gone, fine)] == ["failed", "failed", "done"]

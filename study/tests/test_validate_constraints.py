@@ -60,7 +60,12 @@ def counted_while_broken_then_validated(name: str, bad: Question) -> None:
     out = StringIO()
     with pytest.raises(CommandError, match="1 constraint"):
         call_command("validate_constraints", name, stdout=out)
-    assert "study_question.study_question_choice_count_chk: 1 row(s) break it" in out.getvalue()
+    assert "study_question.study_question_choice_count_chk: 1 row(s) break it, listed by: SELECT * FROM " \
+        "study_question WHERE (" in out.getvalue()
+    listing = out.getvalue().split("listed by: ", 1)[1].split(";", 1)[0]
+    with connection.cursor() as cursor:  # the query it gives lists exactly the row that breaks the check
+        cursor.execute(listing.replace("SELECT *", "SELECT id", 1))
+        assert cursor.fetchall() == [(bad.pk,)]
     assert definition_and_validity(name)[2] is False
 
     Question.objects.filter(pk=bad.pk).update(choices=["A", "B"])

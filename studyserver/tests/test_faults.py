@@ -504,3 +504,13 @@ def test_an_object_gone_from_s3_after_its_head_is_404_not_found_as_a_missing_fil
     assert response.status_code == 404, response.content
     assert response.json() == {"error_code": "not_found", "detail": "The stored file is missing."}
     assert "Retry-After" not in response
+
+
+@pytest.mark.django_db
+def test_a_missing_bucket_is_a_broken_store_not_a_missing_file(api_client, user):
+    """S3 answers 404 for a bucket that is gone or misnamed too: every download would have said its file was
+    missing, where the store needs mending and the request a retry."""
+    document = f.DocumentFactory(user=user)
+    with failing_file_store("fetch", s3_error(404, "NoSuchBucket")):
+        response = api_client.get(f"/api/documents/{document.pk}/download")
+    assert_unavailable(response)

@@ -68,8 +68,10 @@ class Command(BaseCommand):
         started, last = time.monotonic(), 0
         while True:
             with transaction.atomic():
-                rows = list(model._base_manager.select_for_update().filter(pk__gt=last).order_by("pk")
-                            .values("pk", *fields)[:batch_size])
+                batch = model._base_manager.filter(pk__gt=last)
+                if not dry_run:  # (a key-share lock: rows pointing at these, progress or evidence, can still come)
+                    batch = batch.select_for_update(no_key=True)
+                rows = list(batch.order_by("pk").values("pk", *fields)[:batch_size])
                 if not rows:
                     break
                 changed = []

@@ -37,8 +37,8 @@ class Command(BaseCommand):
             elif options["verbosity"] >= 1:
                 self.stdout.write(f"{table}.{name}: no row breaks it" + ("" if dry_run else "; validated"))
         if broken:
-            raise CommandError(f"{len(broken)} constraint(s) still NOT VALID: mend or delete their rows (the "
-                               "migrations' comments give the queries), then run this again.")
+            raise CommandError(f"{len(broken)} constraint(s) still NOT VALID: mend or delete their rows (a check's "
+                               "line gives the query that lists them), then run this again.")
         if options["verbosity"] >= 1 and not pending:
             self.stdout.write("Every constraint is valid.")
 
@@ -49,9 +49,10 @@ class Command(BaseCommand):
         condition = definition.removesuffix(" NOT VALID").removeprefix("CHECK ")
         with connection.cursor() as cursor:
             # A CHECK passes when its condition is true or unknown (NULL): the rows where it is false break it.
-            cursor.execute(f"SELECT count(*) FROM {table} WHERE ({condition}) IS FALSE")  # noqa: S608 - catalog text
+            breaking = f"FROM {table} WHERE ({condition}) IS FALSE"
+            cursor.execute(f"SELECT count(*) {breaking}")
             (count,) = cursor.fetchone()
-        return f"{count} row(s) break it" if count else None
+        return f"{count} row(s) break it, listed by: SELECT * {breaking};" if count else None
 
     def _validate(self, table: str, name: str, *, keep: bool) -> str | None:
         """VALIDATE; undone when not `keep` (a dry run learns whether a foreign key holds, and changes nothing)."""
