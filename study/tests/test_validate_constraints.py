@@ -114,3 +114,46 @@ def test_migrate_validates_what_was_added_not_valid_on_tables_without_rows():
         assert definition_and_validity(check)[2] is True
         assert definition_and_validity(key)[2] is True
         assert definition_and_validity(over_rows)[2] is False
+
+
+def readme_mend_queries() -> list[str]:
+    """The SQL block of README's "Upgrading" that mends the rows older versions are known to leave."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    block = readme.split("Mend such rows soon", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    return [statement.strip() for statement in block.split(";") if statement.strip()]
+
+
+def test_the_readmes_mend_queries_mend_the_rows_older_versions_left():
+    from django.utils import timezone
+
+    from study.models import Document, MemoCard, QuestionProgress
+    from study.tests.factories import DocumentFactory, MemoCardFactory, QuestionProgressFactory
+
+    on_ladder, viewed, unviewed, extracted = (QuestionProgressFactory(), MemoCardFactory(), MemoCardFactory(),
+                                              DocumentFactory(extract_status="done", extracted_at=timezone.now()))
+    names = ["study_questionprogress_reviewed_chk", "study_memocard_viewed_chk", "study_document_extracted_at_chk"]
+
+    def on_the_ladder_unreviewed() -> None:  # as older versions wrote them
+        QuestionProgress.objects.filter(pk=on_ladder.pk).update(review_stage=2, due_at=timezone.now(),
+                                                                last_reviewed_at=None)
+
+    def views_without_their_time() -> None:
+        MemoCard.objects.filter(pk=viewed.pk).update(view_count=3, last_viewed_at=None)
+        MemoCard.objects.filter(pk=unviewed.pk).update(view_count=0, last_viewed_at=timezone.now())
+
+    def extracted_without_a_time() -> None:
+        Document.objects.filter(pk=extracted.pk).update(extracted_at=None)
+
+    with (readded_not_valid_over(names[0], on_the_ladder_unreviewed),
+          readded_not_valid_over(names[1], views_without_their_time),
+          readded_not_valid_over(names[2], extracted_without_a_time)):
+        with pytest.raises(CommandError, match="3 constraint"):
+            run(*names)
+        with connection.cursor() as cursor:
+            for statement in readme_mend_queries():
+                cursor.execute(statement)
+        assert run(*names).count("no row breaks it; validated") == 3
