@@ -35,7 +35,15 @@ class SessionAnalysis(TimestampedModel):
 
     class Meta:
         verbose_name_plural = "session analyses"
-        constraints = [enum_check("status", AnalysisStatus, "study_sessionanalysis_status_chk")]
+        constraints = [
+            enum_check("status", AnalysisStatus, "study_sessionanalysis_status_chk"),
+            # A skipped analysis says why (too few wrong answers); one done or pending has no reason to give.
+            models.CheckConstraint(
+                condition=(models.Q(status=AnalysisStatus.SKIPPED) & ~models.Q(reason=""))
+                | (~models.Q(status=AnalysisStatus.SKIPPED) & models.Q(reason="")),
+                name="study_sessionanalysis_reason_chk",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"analysis quiz #{self.quiz_session_id} ({self.status})"

@@ -303,6 +303,29 @@ def test_a_published_seq_is_past_the_feeds_start(user):
     )
 
 
+@pytest.mark.parametrize("blank", [{"question_text": ""}, {"subject": ""}])
+def test_a_question_asks_something_under_a_subject(blank):
+    QuestionFactory(question_text="LNG의 주성분은?", subject="가스 일반")
+    rejects("study_question_text_chk", lambda: QuestionFactory(**blank))
+
+
+def test_a_skipped_analysis_and_only_it_gives_a_reason():
+    from study.models import SessionAnalysis
+
+    chk = "study_sessionanalysis_reason_chk"
+
+    def analysis(**fields):
+        session = QuizSessionFactory(status="done")
+        return SessionAnalysis.objects.create(user=session.user, quiz_session=session, **fields)
+
+    analysis(status="skipped", reason="insufficient_data")
+    analysis(status="done", reason="")
+    analysis()  # pending
+    rejects(chk, lambda: analysis(status="skipped", reason=""))
+    rejects(chk, lambda: analysis(status="done", reason="insufficient_data"))
+    rejects(chk, lambda: analysis(status="pending", reason="insufficient_data"))
+
+
 @pytest.mark.parametrize(
     ("factory", "field", "constraint"),
     [

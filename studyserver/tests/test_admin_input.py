@@ -139,3 +139,18 @@ def test_a_progress_row_no_rating_or_review_could_write_is_a_form_error(admin_cl
 def test_a_to_field_django_cannot_read_is_a_400(admin_client):
     response = admin_client.get(reverse("admin:auth_group_changelist") + "?_to_field=user&_popup=1")
     assert response.status_code == 400
+
+
+def test_a_skipped_analysis_without_its_reason_is_a_form_error(admin_client):
+    from study.models import SessionAnalysis
+    from study.tests.factories import QuizSessionFactory
+
+    session = QuizSessionFactory(status="done")
+    analysis = SessionAnalysis.objects.create(user=session.user, quiz_session=session, status="done")
+    url = reverse("admin:study_sessionanalysis_change", args=[analysis.pk])
+    response = admin_client.post(url, {"user": session.user_id, "quiz_session": session.pk, "status": "skipped",
+                                       "reason": ""})
+    assert response.status_code == 200
+    assert "study_sessionanalysis_reason_chk" in str(response.context["adminform"].form.errors)
+    analysis.refresh_from_db()
+    assert analysis.status == "done"
