@@ -13,6 +13,10 @@ class QuestionExplanation(TimestampedModel):
     backend = models.CharField(max_length=30, default="extractive")
     passages = models.JSONField(default=list, blank=True, help_text='[{"document_id", "snippet", "rank"}]')
 
+    class Meta:
+        # Every explainer writes something: the extractive one names the answer, a blank HTTP answer is refused.
+        constraints = [models.CheckConstraint(condition=~models.Q(text=""), name="study_questionexplanation_text_chk")]
+
     def __str__(self) -> str:
         return f"explanation q{self.question_id}"
 

@@ -309,6 +309,15 @@ def test_a_question_asks_something_under_a_subject(blank):
     rejects("study_question_text_chk", lambda: QuestionFactory(**blank))
 
 
+def test_an_explanation_says_something(user):
+    from study.models import QuestionExplanation
+
+    question, other = QuestionFactory.create_batch(2)
+    QuestionExplanation.objects.create(user=question.user, question=question, text="정답: 1번")
+    rejects("study_questionexplanation_text_chk",
+            lambda: QuestionExplanation.objects.create(user=other.user, question=other, text=""))
+
+
 def test_a_skipped_analysis_and_only_it_gives_a_reason():
     from study.models import SessionAnalysis
 
