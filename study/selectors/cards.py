@@ -319,13 +319,14 @@ def review_queue_filtered(
     if source_kind:
         qs = qs.filter(source_kind=source_kind)
     if text:
-        text = nfc(text)
-        qs = qs.filter(
-            Q(cue__icontains=text)
-            | Q(fact__icontains=text)
-            | Q(cloze_text__icontains=text)
-            | Q(source_question__question_text__icontains=text)
-        )
+        # As typed and in NFC: question texts are stored NFC, a card's texts as they were sent.
+        qs = qs.filter(functools.reduce(operator.or_, (
+            Q(cue__icontains=spelling)
+            | Q(fact__icontains=spelling)
+            | Q(cloze_text__icontains=spelling)
+            | Q(source_question__question_text__icontains=spelling)
+            for spelling in {text, nfc(text)}
+        )))
     return qs
 
 

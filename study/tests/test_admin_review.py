@@ -179,6 +179,8 @@ def test_queue_finds_cards_by_text_in_the_card_or_its_question(reviewer, pending
     assert found(q="주성분은") == [a, b]  # the source question's text
     assert found(q="  메탄 ") == [a]  # stripped
     assert found(q=unicodedata.normalize("NFD", "부취제")) == [c]  # typed decomposed, stored composed
+    MemoCard.objects.filter(pk=b).update(cloze_text=unicodedata.normalize("NFD", "액화 천연가스"))  # as an app sent it
+    assert found(q=unicodedata.normalize("NFD", "액화")) == [b]  # stored decomposed, found as it is stored
     assert found(q="부취제", format="cloze") == []  # with the other filters
     assert found(q="없는 말") == []
     page = reviewer.get(reverse(QUEUE), {"q": "부취제", "format": "qa"}).content.decode()
