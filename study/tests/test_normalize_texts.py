@@ -81,6 +81,7 @@ def test_card_materials_become_nfc_and_the_feed_follows(user, django_capture_on_
     assert deleted.extra == {"material": "가스 물성"}
     assert [MemoCard.objects.get(pk=card.pk).extra for card in others] == [{"material": "법규"}, {}, {"material": 7}]
     assert "2 of 5 card(s)" in out
+    assert "memo cards: 5/5 rows (" in out and "rows/s, eta" in out  # progress lines, outside a terminal
     assert Published.objects.get(kind="study_card", source_id=material.pk).payload["material"] == "가스 물성"
 
 

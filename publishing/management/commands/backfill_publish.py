@@ -1,17 +1,15 @@
 """manage.py backfill_publish: re-project whole kinds into Published, in primary-key batches."""
 
-import time
 from collections.abc import Iterator
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from tqdm import tqdm
 
 from publishing.models import Published, PublishKind
 from publishing.services import PublishCounts, publish_sources
-from study.management.commands._progress import MAX_BATCH_SIZE, progress_shown
+from study.management.commands._progress import MAX_BATCH_SIZE, RowProgress, progress_shown
 from study.models import CardProgress, MemoCard, Question, StudyTopic
 
 SOURCES = {
@@ -61,25 +59,18 @@ class Command(BaseCommand):
         queryset = SOURCES[kind].objects.all()
         if user_id is not None:
             queryset = queryset.filter(user_id=user_id)
-        row_count = queryset.count()
         counts = PublishCounts()
-        bar = tqdm(total=row_count, desc=kind, unit="rows", file=self.stdout._out, disable=shown != "bar")
-        started = time.monotonic()
-        done = 0
+        progress = RowProgress(stdout=self.stdout, total=queryset.count(), label=kind, shown=shown)
         for ids in _id_batches(queryset.values_list("pk", flat=True), "pk", batch_size):
             with transaction.atomic():
                 batch = publish_sources(kind_ids={kind: ids}, dry_run=dry_run, dry_run_inserted=dry_run_inserted)
             counts.add(batch)
-            done += len(ids)
-            bar.update(len(ids))
-            if shown == "lines":
-                rate = done / max(time.monotonic() - started, 1e-6)
-                self.stdout.write(f"{kind}: {done}/{row_count} rows ({rate:.0f} rows/s)")
-        bar.close()
+            progress.update(len(ids))
+        progress.close()
         if user_id is None:
             counts.add(self._retract_gone(kind, batch_size=batch_size, dry_run=dry_run,
                                           dry_run_inserted=dry_run_inserted))
-        if not dry_run and done:
+        if not dry_run and progress.done:
             self._analyze_feed()
         return counts
 

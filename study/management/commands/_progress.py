@@ -51,6 +51,28 @@ class Progress:
             self.bar.close()
 
 
+class RowProgress:
+    """Progress of a command that works through `total` rows in batches: `update(rows)` after each batch (a tqdm bar
+    on a terminal, a line with the rate and ETA otherwise, nothing when `shown` is "none"); `close()` at the end."""
+
+    def __init__(self, *, stdout, total: int, label: str, shown: str) -> None:
+        self.stdout, self.total, self.label, self.shown = stdout, total, label, shown
+        self.done = 0
+        self.started = time.monotonic()
+        self.bar = tqdm(total=total, desc=label, unit="rows", file=stdout._out, disable=shown != "bar")
+
+    def update(self, rows: int) -> None:
+        self.done += rows
+        self.bar.update(rows)
+        if self.shown == "lines":
+            rate = self.done / max(time.monotonic() - self.started, 1e-6)
+            eta = max(self.total - self.done, 0) / rate if rate else 0
+            self.stdout.write(f"{self.label}: {self.done}/{self.total} rows ({rate:.0f} rows/s, eta {eta:.0f}s)")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 MAX_IDS_NAMED = 10  # the ids a failure message lists; the rest are counted
 
 

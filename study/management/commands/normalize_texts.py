@@ -3,14 +3,12 @@ batches: study sessions' classification texts (what /groups groups by and the li
 material (the review groups and the deck filter). The API and the admin store them NFC since; a row still in an NFD
 spelling (Hangul typed on macOS) forms a group of its own and matches no filter until this has run."""
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import Model
-from tqdm import tqdm
 
 from publishing.models import PublishKind
 from publishing.services import publish_request_many
@@ -18,7 +16,7 @@ from study.models import MemoCard, StudySession
 from study.services.sessions import NFC_FIELDS
 from study.textnorm import nfc
 
-from ._progress import MAX_BATCH_SIZE, progress_shown
+from ._progress import MAX_BATCH_SIZE, RowProgress, progress_shown
 
 
 @dataclass
@@ -62,10 +60,9 @@ class Command(BaseCommand):
         it left alone; the rows whose values change are written (locked first: an edit committing meanwhile is
         not overwritten with what was read before it)."""
         counts = Counts()
-        total = model._base_manager.count()
-        label = model._meta.verbose_name_plural
-        bar = tqdm(total=total, desc=str(label), unit="rows", file=self.stdout._out, disable=shown != "bar")
-        started, last = time.monotonic(), 0
+        progress = RowProgress(stdout=self.stdout, total=model._base_manager.count(),
+                               label=str(model._meta.verbose_name_plural), shown=shown)
+        last = 0
         while True:
             with transaction.atomic():
                 batch = model._base_manager.filter(pk__gt=last)
@@ -87,12 +84,8 @@ class Command(BaseCommand):
             counts.rows += len(rows)
             counts.changed += len(changed)
             last = rows[-1]["pk"]
-            bar.update(len(rows))
-            if shown == "lines":
-                rate = counts.rows / max(time.monotonic() - started, 1e-6)
-                eta = (total - counts.rows) / rate if rate else 0
-                self.stdout.write(f"{label}: {counts.rows}/{total} rows ({rate:.0f} rows/s, eta {eta:.0f}s)")
-        bar.close()
+            progress.update(len(rows))
+        progress.close()
         return counts
 
 
