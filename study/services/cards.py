@@ -154,23 +154,28 @@ def card_update(
         card.dedup_hash = card_dedup_hash(
             source_question_id=card.source_question_id, card_format=card.format, fact=card.fact
         )
-        card.needs_review = False
-        card.flagged_by = ""
-        card.flagged_at = None
-        card.reviewed_at = now
-        card.updated_at = now
+        for field, value in _approved(now).items():  # an edit approves
+            setattr(card, field, value)
         _save_deduped(card, update_fields=fields)
         _publish_card(card)
     return card
 
 
+def _approved(now) -> dict:
+    """What approving writes (one card or many): out of review, the flag cleared, reviewed now."""
+    return {"needs_review": False, "flagged_by": "", "flagged_at": None, "reviewed_at": now, "updated_at": now}
+
+
+def _flagged(flagged_by: str, now) -> dict:
+    """What sending an approved card back to review writes: who and when (the last review's time stays)."""
+    return {"needs_review": True, "flagged_by": flagged_by, "flagged_at": now, "updated_at": now}
+
+
 def card_approve(*, card: MemoCard) -> bool:
     """Approve one card waiting for review: it enters the due list and the deck. False when it no longer waits
     (approved or deleted meanwhile): no change, no publish."""
-    now = timezone.now()
     with transaction.atomic():
-        if not card.update_if_live({"needs_review": True}, needs_review=False, flagged_by="", flagged_at=None,
-                                   reviewed_at=now, updated_at=now):
+        if not card.update_if_live({"needs_review": True}, **_approved(timezone.now())):
             return False
         _publish_card(card)
     return True
@@ -180,66 +185,44 @@ def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_
     """Approve every pending live card of one source question of `user`; returns their ids (those this call
     approved: a concurrent call waits for the row locks, then finds them approved)."""
     user_id = user if isinstance(user, int) else user.pk
-    now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            MemoCard.objects.live()
-            .filter(user_id=user_id, source_question_id=source_question_id, needs_review=True)
-            .order_by("id")
-            .select_for_update()
-            .values_list("id", flat=True)
-        )
-        if not ids:
-            return []
-        MemoCard.objects.filter(id__in=ids).update(
-            needs_review=False, flagged_by="", flagged_at=None, reviewed_at=now, updated_at=now
-        )
-        publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=ids)
-    return ids
+    waiting = MemoCard.objects.live().filter(user_id=user_id, source_question_id=source_question_id,
+                                             needs_review=True)
+    return cards_approve(card_ids=waiting.values_list("id", flat=True))
 
 
 def cards_approve(*, card_ids: Iterable[int]) -> list[int]:
     """card_approve for many cards at once (the admin's "approve selected"): one locked read, one UPDATE, one
     publish request per card. The ids of those this call approved; cards approved or deleted meanwhile are left
     out, unchanged."""
-    now = timezone.now()
-    with transaction.atomic():
-        ids = _locked_live_ids(card_ids, needs_review=True)
-        MemoCard.objects.filter(id__in=ids).update(
-            needs_review=False, flagged_by="", flagged_at=None, reviewed_at=now, updated_at=now
-        )
-        publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=ids)
-    return ids
+    return _cards_moved(card_ids, needs_review=True, values=_approved(timezone.now()))
 
 
 def cards_flag(*, card_ids: Iterable[int], flagged_by: str) -> list[int]:
     """card_flag for many cards at once (the admin's "flag selected"); the ids this call flagged. Cards waiting
     already or deleted meanwhile are left out, so who flagged them first stays."""
-    now = timezone.now()
+    return _cards_moved(card_ids, needs_review=False, values=_flagged(flagged_by, timezone.now()))
+
+
+def _cards_moved(card_ids: Iterable[int], *, needs_review: bool, values: dict) -> list[int]:
+    """Write `values` to the live cards among `card_ids` whose `needs_review` is as given, and request their
+    publication; their ids. They are locked in id order first (two bulk actions at once never deadlock), so a card
+    moved meanwhile is found moved and left out."""
     with transaction.atomic():
-        ids = _locked_live_ids(card_ids, needs_review=False)
-        MemoCard.objects.filter(id__in=ids).update(
-            needs_review=True, flagged_by=flagged_by, flagged_at=now, updated_at=now
+        ids = list(
+            MemoCard.objects.live().filter(id__in=card_ids, needs_review=needs_review).order_by("id")
+            .select_for_update(no_key=True).values_list("id", flat=True)
         )
-        publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=ids)
+        if ids:
+            MemoCard.objects.filter(id__in=ids).update(**values)
+            publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=ids)
     return ids
-
-
-def _locked_live_ids(card_ids: Iterable[int], **state) -> list[int]:
-    """The live cards among `card_ids` in `state`, locked in id order (two bulk actions at once never deadlock)."""
-    return list(
-        MemoCard.objects.live().filter(id__in=list(card_ids), **state).order_by("id").select_for_update(no_key=True)
-        .values_list("id", flat=True)
-    )
 
 
 def card_flag(*, card: MemoCard, flagged_by: str = FLAGGED_BY_USER) -> bool:
     """Send an approved card back to review (it leaves the due list, the deck and the viewer). False when it is not
     approved (waiting already, or deleted meanwhile): no change, so who flagged it first stays."""
-    now = timezone.now()
     with transaction.atomic():
-        if not card.update_if_live({"needs_review": False}, needs_review=True, flagged_by=flagged_by,
-                                   flagged_at=now, updated_at=now):
+        if not card.update_if_live({"needs_review": False}, **_flagged(flagged_by, timezone.now())):
             return False
         _publish_card(card)
     return True
