@@ -44,6 +44,16 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_account_sign_in_throttle(settings):
+    """The failed sign-ins of a username are counted in the shared cache across tests, xdist workers and runs; the
+    factories' usernames repeat in each. Tests of that throttle turn it on for usernames of their own."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth_account": None},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
     """Every test writes uploads into its own folder, so storage can be listed afterwards."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -21,7 +21,7 @@ from django.utils.text import capfirst
 
 from studyserver.ids import parse_id
 from studyserver.parsers import unstorable_json
-from studyserver.throttling import SettingsSimpleRateThrottle
+from studyserver.throttling import AccountSignInThrottle, SettingsSimpleRateThrottle
 
 
 class BoundedSplitDateTimeField(forms.SplitDateTimeField):
@@ -321,14 +321,25 @@ class StudyAdminSite(admin.AdminSite):
         super().register(model_or_iterable, admin_class, **options)
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        if request.method == "POST":
-            throttle = AdminLoginThrottle()
-            if not throttle.allow_request(request, None):
-                response = HttpResponse("Too many login attempts. Try again later.", status=429,
-                                        content_type="text/plain; charset=utf-8")
-                response["Retry-After"] = str(math.ceil(throttle.wait() or 60))
-                return response
+        wait = self._login_throttled(request) if request.method == "POST" else None
+        if wait is not None:
+            response = HttpResponse("Too many login attempts. Try again later.", status=429,
+                                    content_type="text/plain; charset=utf-8")
+            response["Retry-After"] = str(math.ceil(wait or 60))
+            return response
         return super().login(request, extra_context)
+
+    @staticmethod
+    def _login_throttled(request: HttpRequest) -> float | None:
+        """Seconds to wait when this address, or the account it names, has tried too often; None otherwise."""
+        address = AdminLoginThrottle()
+        if not address.allow_request(request, None):
+            return address.wait()
+        username = request.POST.get("username", "")
+        account = AccountSignInThrottle(username) if username else None
+        if account and not account.allows():
+            return account.wait()
+        return None
 
 
 class StudyAdminConfig(AdminConfig):

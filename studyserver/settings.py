@@ -347,6 +347,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_rate("THROTTLE_AUTH_RATE", "20/min"),
         "viewer": env_rate("THROTTLE_VIEWER_RATE", "120/min"),
+        # Failed sign-ins per account, from all addresses together (studyserver.throttling.AccountSignInThrottle).
+        "auth_account": env_rate("THROTTLE_AUTH_ACCOUNT_RATE", "50/hour"),
     },
     # 0: throttles key on the connection's address. (DRF's default, None, trusts X-Forwarded-For as sent,
     # so a client could pick a new identity per request and never be throttled.)

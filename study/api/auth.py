@@ -7,13 +7,14 @@ from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from studyserver.parsers import JSONParser
-from studyserver.throttling import SettingsScopedRateThrottle
+from studyserver.throttling import AccountSignInThrottle, SettingsScopedRateThrottle
 
 from .common import error_responses
 
@@ -27,6 +28,9 @@ class ObtainTokenView(ObtainAuthToken):
 
     @extend_schema(
         summary="Obtain an API token",
+        description="429 with `Retry-After` when this address has asked too often (`THROTTLE_AUTH_RATE`), or when "
+        "the account has had too many failed sign-ins from any address (`THROTTLE_AUTH_ACCOUNT_RATE`): then the right "
+        "password is refused too, until the window ends. Tokens already issued keep working.",
         request=AuthTokenSerializer,
         responses={
             200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
@@ -35,6 +39,11 @@ class ObtainTokenView(ObtainAuthToken):
         auth=[],
     )
     def post(self, request, *args, **kwargs):
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        if isinstance(username, str) and username:
+            account = AccountSignInThrottle(username)
+            if not account.allows():
+                raise Throttled(wait=account.wait())
         credentials = self.get_serializer(data=request.data)
         credentials.is_valid(raise_exception=True)
         user = credentials.validated_data["user"]

@@ -1,8 +1,12 @@
 """POST /api/auth/token, token and session auth, 401 (not 403), and the auth rate limit."""
 
+import threading
+import uuid
+
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.hashers import make_password
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -267,3 +271,125 @@ def test_an_account_without_a_password_keeps_its_token_when_saved(user):
     user.first_name = "Renamed"
     user.save()
     assert Token.objects.get(user=user).key == key
+
+
+# --- failed sign-ins per account, from every address together ------------------------------------------------
+
+
+@pytest.fixture
+def account_rate(settings):
+    """Turn the per-account throttle on at 3 failures a day (conftest turns it off for every other test). The
+    windows are fixed: a day's makes a test crossing into the next window (and finding its count reset) unlikely."""
+    settings.REST_FRAMEWORK = {
+        **django_settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "100/min", "auth_account": "3/day",
+        },
+    }
+
+
+@pytest.fixture
+def own_user(db):
+    """A user whose username no other test or earlier run has used: its failure counter is its own."""
+    from study.tests.factories import UserFactory
+
+    user = UserFactory(username=f"acct-{uuid.uuid4().hex[:12]}")
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def test_guesses_from_many_addresses_lock_the_account_not_the_others(own_user, other_user, account_rate):
+    statuses = [
+        fresh_client().post("/api/auth/token", {"username": own_user.username, "password": f"guess-{n}"},
+                            format="json").status_code
+        for n in range(3)
+    ]
+    assert statuses == [400, 400, 400]
+    # a fourth address, even with the right password: refused (a guess must not learn it was right)
+    blocked = fresh_client().post("/api/auth/token", {"username": own_user.username, "password": PASSWORD},
+                                  format="json")
+    assert blocked.status_code == 429
+    assert blocked.json()["error_code"] == "throttled"
+    assert 0 < int(blocked["Retry-After"]) <= 24 * 3600
+    assert not Token.objects.filter(user=own_user).exists()
+    # the spelling is folded: another case or Unicode form of the name is the same account's counter
+    assert fresh_client().post("/api/auth/token", {"username": own_user.username.upper(), "password": "x"},
+                               format="json").status_code == 429
+    # another account signs in as ever
+    other_user.set_password(PASSWORD)
+    other_user.save()
+    assert fresh_client().post("/api/auth/token", {"username": other_user.username, "password": PASSWORD},
+                               format="json").status_code == 200
+
+
+def test_only_failures_count(own_user, account_rate):
+    for _ in range(5):
+        response = fresh_client().post("/api/auth/token", {"username": own_user.username, "password": PASSWORD},
+                                       format="json")
+        assert response.status_code == 200
+
+
+def test_a_locked_account_keeps_its_token(own_user, account_rate):
+    token = fresh_client().post("/api/auth/token", {"username": own_user.username, "password": PASSWORD},
+                                format="json").json()["token"]
+    for n in range(3):
+        fresh_client().post("/api/auth/token", {"username": own_user.username, "password": f"g{n}"}, format="json")
+    app = fresh_client()
+    app.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert app.get("/api/study-topics").status_code == 200
+
+
+def test_admin_login_failures_count_against_the_account_too(own_user, account_rate, client):
+    own_user.is_staff = True
+    own_user.save()
+    for n in range(2):
+        response = client.post("/admin/login/", {"username": own_user.username, "password": f"guess-{n}"},
+                               REMOTE_ADDR=fresh_address())
+        assert response.status_code == 200  # the form again, with its error
+    # the third failure comes through the API: both count in one counter
+    assert fresh_client().post("/api/auth/token", {"username": own_user.username, "password": "g"},
+                               format="json").status_code == 400
+    blocked = client.post("/admin/login/", {"username": own_user.username, "password": PASSWORD},
+                          REMOTE_ADDR=fresh_address())
+    assert blocked.status_code == 429 and int(blocked["Retry-After"]) > 0
+    assert "_auth_user_id" not in client.session
+
+
+def test_concurrent_failures_are_all_counted(own_user, account_rate):
+    """The counter is one atomic increment: guesses sent at the same moment cannot overwrite each other's count."""
+    from studyserver.throttling import AccountSignInThrottle
+
+    barrier = threading.Barrier(6)
+
+    def fail() -> None:
+        barrier.wait()
+        AccountSignInThrottle(own_user.username).failed()
+
+    threads = [threading.Thread(target=fail) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    throttle = AccountSignInThrottle(own_user.username)
+    assert cache.get(throttle.key) == 6
+    assert not throttle.allows()
+
+
+def test_the_account_throttle_lets_sign_ins_through_while_the_cache_is_down(own_user, account_rate, settings,
+                                                                             caplog):
+    settings.CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }}
+    settings.REST_FRAMEWORK = {
+        **django_settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": None},
+    }
+    wrong = fresh_client().post("/api/auth/token", {"username": own_user.username, "password": "g"}, format="json")
+    assert wrong.status_code == 400
+    right = fresh_client().post("/api/auth/token", {"username": own_user.username, "password": PASSWORD},
+                                format="json")
+    assert right.status_code == 200
+    assert "throttle auth_account not" in caplog.text
