@@ -20,6 +20,7 @@ from study.services.extraction import documents_reset_for_retry
 from study.tasks import extract_document
 from study.textnorm import nfc
 from study.uploads import checked_upload_size, upload_base_name
+from studyserver.admin import too_many_for_one_action
 from studyserver.celery import enqueue_on_commit
 from studyserver.errors import ApiError, BackendUnavailable, NotFound
 
@@ -159,6 +160,10 @@ class DocumentAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
 
     @admin.action(description="Retry extraction of the selected documents", permissions=["change"])
     def retry_extraction(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        # Counted before the reset: a list filtered on "failed" no longer holds the rows afterwards.
+        selected = queryset.count()
+        if too_many_for_one_action(self, request, selected):
+            return
         with transaction.atomic():
             ids = list(queryset.filter(deleted_at__isnull=True).values_list("id", flat=True))
             documents_reset_for_retry(document_ids=ids)
@@ -169,7 +174,7 @@ class DocumentAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
             for document_id in pending:
                 enqueue_on_commit(extract_document, document_id)
         self.message_user(request, f"Extraction queued for {len(pending)} document(s).", messages.SUCCESS)
-        left_alone = queryset.count() - len(pending)
+        left_alone = selected - len(pending)
         if left_alone:
             self.message_user(
                 request, f"{left_alone} document(s) left as they are (already extracted or deleted).", messages.INFO

@@ -446,6 +446,30 @@ def test_retry_extraction_leaves_done_documents_alone(admin, user):
     assert failed.extract_status == "done"  # reset, then extracted by the eager task
 
 
+def test_retry_extraction_from_the_failed_filter_counts_what_it_was_given(admin, user):
+    """The rows leave the "failed" filter when they are reset: counting the list afterwards said "-2 left"."""
+    failed = [DocumentFactory(user=user, extract_status="failed", extract_error="boom") for _ in range(2)]
+    DocumentFactory(user=user, extract_status="done", extracted_text="kept")
+    changelist = reverse("admin:study_document_changelist") + "?extract_status__exact=failed"
+    response = admin.post(changelist, {"action": "retry_extraction", "select_across": "1",
+                                       "_selected_action": [failed[0].pk]}, follow=True)
+    assert messages_of(response) == ["Extraction queued for 2 document(s)."]
+
+
+def test_retry_extraction_beyond_the_bulk_limit_queues_nothing(admin, user, monkeypatch):
+    from studyserver import admin as site_admin
+
+    monkeypatch.setattr(site_admin, "BULK_ACTION_MAX", 1)
+    failed = [DocumentFactory(user=user, extract_status="failed", extract_error="boom") for _ in range(2)]
+    response = admin.post(reverse("admin:study_document_changelist"),
+                          {"action": "retry_extraction", "_selected_action": [d.pk for d in failed]}, follow=True)
+    assert messages_of(response) == [
+        "2 documents are selected; one action takes at most 1. Nothing was changed: narrow the list with its filters."
+    ]
+    assert set(Document.objects.filter(pk__in=[d.pk for d in failed]).values_list("extract_status", flat=True)) == {
+        "failed"}
+
+
 # --- bulk approval of cards ----------------------------------------------------------------------
 
 
