@@ -126,7 +126,9 @@ def explanation_forget(*, before: Question, after: Question) -> None:
         flagged_by="",
         deleted_at__isnull=True,
     )
-    card_ids = list(candidates.values_list("id", flat=True))
+    # Locked in id order (as the bulk card actions lock), and read after the lock: a card approved, flagged or
+    # edited by a transaction that committed meanwhile no longer matches and stays.
+    card_ids = list(candidates.order_by("id").select_for_update(no_key=True).values_list("id", flat=True))
     MemoCard.objects.filter(id__in=card_ids).update(deleted_at=now, updated_at=now)
     publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=card_ids)
     missed = QuestionProgress.objects.filter(

@@ -256,3 +256,38 @@ class TestExplanationFollowsTheQuestion:
         question_update(question=question, data={"question_text": "LNG의 주성분은?", "correct_choice": 1})
         assert QuestionExplanation.objects.get(question=question).pk == before.pk
         assert MemoCard.objects.live().filter(source_question=question).count() == 2
+
+
+@pytest.mark.postgresql  # waits on PostgreSQL row locks
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("review", ["approve", "edit"])
+def test_a_candidate_reviewed_while_the_answer_key_changes_is_kept(user, review):
+    """A new answer key drops the candidates nobody approved yet. It read their ids, then deleted by id: a
+    candidate approved (or edited, which approves) by a transaction committing in between was deleted too, the
+    reviewer's or learner's work lost. The candidates are now locked before they are read."""
+    from study.services.cards import card_update, cards_approve
+    from study.services.questions import question_update
+    from study.tests.factories import MemoCardFactory
+    from studyserver.testing import while_holding
+
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user), choices=["메탄", "에탄"], correct_choice=1)
+    QuestionExplanation.objects.create(user_id=user.pk, question=question, text="정답: 1번 메탄", backend="extractive",
+                                       passages=[])
+    card = MemoCardFactory(user=user, source_question=question, source_kind="question", needs_review=True)
+    untouched = MemoCardFactory(user=user, source_question=question, source_kind="question", needs_review=True)
+    if review == "approve":
+        def reviewed():
+            assert cards_approve(card_ids=[card.pk]) == [card.pk]
+    else:
+        def reviewed():
+            card_update(card=MemoCard.objects.get(pk=card.pk), fact="the learner's own fact")
+
+    while_holding(reviewed, then=lambda: question_update(question=question, data={"correct_choice": 2}))
+
+    card.refresh_from_db()
+    assert (card.needs_review, card.deleted_at) == (False, None)
+    if review == "edit":
+        assert card.fact == "the learner's own fact"
+    untouched.refresh_from_db()
+    assert untouched.deleted_at is not None  # the candidate nobody reviewed still goes
+    assert not QuestionExplanation.objects.filter(question=question).exists()
