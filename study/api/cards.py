@@ -11,9 +11,10 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from study.models import MemoCard, Question, StudyTopic
+from study.models import MemoCard, Question
 from study.selectors import cards as card_selectors
 from study.services import cards as card_services
+from study.services.topics import topic_get_live
 from studyserver.errors import NotFound
 from studyserver.sqljson import JsonTextResponse, json_body_wanted
 
@@ -104,12 +105,10 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
         body = CardCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        topic = None
-        if data.get("study_topic_id"):
-            topic = StudyTopic.objects.live().filter(user=request.user, pk=data["study_topic_id"]).first()
-            if topic is None:
-                raise NotFound("Study topic not found.")
         with transaction.atomic():  # the body (its evidence) is read before the commit: a failure keeps nothing
+            topic = None
+            if data.get("study_topic_id"):  # live until the commit: a card is never filed under a deleted topic
+                topic = topic_get_live(user=request.user, topic_id=data["study_topic_id"], lock=True)
             card = card_services.card_create(
                 user=request.user,
                 card_format=data["format"],

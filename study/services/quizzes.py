@@ -102,6 +102,9 @@ def quiz_session_start(
     for _attempt in range(_START_ATTEMPTS):
         try:
             with transaction.atomic():
+                # The topic was read live before the questions were picked; locked now, a delete committed
+                # meanwhile makes this a 404, not a quiz on a deleted topic that nothing can answer.
+                topic_get_live(user=user, topic_id=topic.pk, lock=True)
                 session.save()
             return session
         except IntegrityError as exc:

@@ -26,11 +26,11 @@ NFC_FIELDS = ("certification", "language_code", "learning_level", "subject", "to
 
 def _values(user: AbstractBaseUser, data: dict) -> dict:
     """The fields to write: texts of NFC_FIELDS normalised, `study_topic_id` turned into `study_topic` (the
-    user's live topic, else 404; None detaches)."""
+    user's live topic, locked until the caller's transaction ends, else 404; None detaches)."""
     values = {field: nfc(value) if field in NFC_FIELDS else value for field, value in data.items()}
     if TOPIC_KEY in values:
         topic_id = values.pop(TOPIC_KEY)
-        values["study_topic"] = None if topic_id is None else topic_get_live(user=user, topic_id=topic_id)
+        values["study_topic"] = None if topic_id is None else topic_get_live(user=user, topic_id=topic_id, lock=True)
     return values
 
 

@@ -80,12 +80,15 @@ def topic_delete(*, topic: StudyTopic) -> bool:
 
 
 def topic_document_link(*, topic: StudyTopic, document: Document) -> TopicDocument:
-    """Link a document to a topic; already linked → 409 conflict."""
-    try:
-        with transaction.atomic():
-            return TopicDocument.objects.create(user=topic.user, topic=topic, document=document)
-    except IntegrityError:
-        raise Conflict("The document is already linked to this topic.") from None
+    """Link a document to a topic; already linked → 409 conflict. The topic is locked live until the commit: a
+    delete committed meanwhile makes this a 404, not a new link on a deleted topic."""
+    with transaction.atomic():
+        topic_get_live(user=topic.user, topic_id=topic.pk, lock=True)
+        try:
+            with transaction.atomic():
+                return TopicDocument.objects.create(user=topic.user, topic=topic, document=document)
+        except IntegrityError:
+            raise Conflict("The document is already linked to this topic.") from None
 
 
 def topic_document_unlink(*, topic: StudyTopic, document_id: int) -> None:

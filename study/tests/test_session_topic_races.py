@@ -332,3 +332,40 @@ def test_a_question_added_in_the_admin_while_its_topic_is_deleted_is_refused():
     assert response.status_code == 200
     assert "The topic was deleted meanwhile; nothing was saved." in response.content.decode()
     assert not topic.questions.exists()
+
+
+# --- rows filed under a topic while it is deleted -------------------------------------------------------------
+
+FILED_UNDER_TOPIC = {
+    # what: (the API request, given the user, the topic and a document; the rows it would leave)
+    "document link": (lambda client, topic, doc: client.post(f"/api/study-topics/{topic.pk}/documents",
+                                                             {"document_id": doc.pk}, format="json"),
+                      lambda topic: topic.document_links.all()),
+    "session": (lambda client, topic, doc: client.post("/api/study-sessions", {"study_topic_id": topic.pk},
+                                                       format="json"),
+                lambda topic: topic.sessions.all()),
+    "quiz": (lambda client, topic, doc: client.post("/api/quiz-sessions", {"study_topic_id": topic.pk}, format="json"),
+             lambda topic: topic.quiz_sessions.all()),
+    "card": (lambda client, topic, doc: client.post("/api/study-cards", {"format": "qa", "cue": "LNG?", "fact": "메탄",
+                                                                         "study_topic_id": topic.pk}, format="json"),
+             lambda topic: topic.cards.all()),
+}
+
+
+@pytest.mark.parametrize("what", FILED_UNDER_TOPIC)
+def test_a_row_filed_under_a_topic_while_it_is_deleted_is_404(client_for, what):
+    """The write read the topic live before the delete committed, then inserted its row: the foreign-key check
+    does not wait for the delete, so a link, a session, a quiz nobody could answer or a card landed on a deleted
+    topic with a 201. The topic is now locked live until the write commits."""
+    request, rows = FILED_UNDER_TOPIC[what]
+    user = f.UserFactory()
+    topic = f.StudyTopicFactory(user=user)
+    f.QuestionFactory(study_topic=topic)  # something to quiz on
+    doc = f.DocumentFactory(user=user)
+
+    response = while_holding(lambda: topic_delete(topic=StudyTopic.objects.get(pk=topic.pk)),
+                             then=lambda: request(client_for(user), topic, doc))
+
+    assert response.status_code == 404, response.content
+    assert response.json()["error_code"] == "not_found"
+    assert not rows(topic).exists()
