@@ -18,6 +18,7 @@ from study.models.quizzes import QuizSource, QuizStatus
 from study.services.finalize import quiz_session_finalize
 from studyserver.errors import Conflict, InvalidInput, NotFound, violates_unique
 from studyserver.locks import advisory_xact_lock
+from studyserver.times import EARLIEST_TIME
 
 CLIENT_UUID_CONSTRAINT = "study_quizsession_client_uuid_uniq"
 SESSION_COUNTERS = ("correct", "wrong", "unsure", "newly_correct", "relapsed", "recovered")
@@ -31,10 +32,6 @@ class ResolvedAttempt:
     is_unsure: bool
     outcome: str
     answered_at: datetime
-
-
-# An answer time before this is no real answer time (and renders with a seconds offset in many zones).
-EARLIEST_ANSWERED_AT = datetime(1972, 1, 1, tzinfo=UTC)
 
 
 def parse_answered_at(value: Any, *, now: datetime) -> datetime:
@@ -51,7 +48,7 @@ def parse_answered_at(value: Any, *, now: datetime) -> datetime:
         parsed = parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return now
-    return min(parsed, now) if parsed >= EARLIEST_ANSWERED_AT else now
+    return min(parsed, now) if parsed >= EARLIEST_TIME else now
 
 
 def _unique(values: Sequence[str]) -> list[str]:

@@ -22,17 +22,19 @@ from django.utils.text import capfirst
 from studyserver.ids import parse_id
 from studyserver.parsers import unstorable_json
 from studyserver.throttling import AccountSignInThrottle, SettingsSimpleRateThrottle
+from studyserver.times import EARLIEST_TIME
 
 
 class BoundedSplitDateTimeField(forms.SplitDateTimeField):
-    """A date and time between the years 1900 and 9998: year 1 in a zone east of UTC is a year BC in UTC, which
+    """A date and time from 1972 (EARLIEST_TIME, the API's bound: earlier ones render with a seconds offset, which
+    the API's clients cannot read) to the year 9998: year 1 in a zone east of UTC is a year BC in UTC, which
     PostgreSQL stores and Python then cannot read (every later page of that row was a 500), and SQLite's side of
     Django overflows on it at once."""
 
     def clean(self, value):
         result = super().clean(value)
-        if result is not None and not 1900 <= result.year <= 9998:
-            raise forms.ValidationError("Enter a date between the years 1900 and 9998.", code="out_of_range")
+        if result is not None and not (EARLIEST_TIME.year <= result.year <= 9998 and result >= EARLIEST_TIME):
+            raise forms.ValidationError("Enter a date between 1972-01-01 and the year 9998.", code="out_of_range")
         return result
 
 
@@ -86,6 +88,18 @@ class CheckedJSONFormField(forms.JSONField):
         except UnicodeEncodeError:
             return json.dumps(value, cls=self.encoder)
         return text
+
+
+class JSONObjectFormField(CheckedJSONFormField):
+    """A JSON object, as the API's JSONObjectField takes it (a session's metadata and strokes); empty is {}."""
+
+    def clean(self, value):
+        result = super().clean(value)
+        if result in (None, ""):
+            return {}
+        if not isinstance(result, dict):
+            raise forms.ValidationError('Enter a JSON object, such as {"key": "value"}.', code="not_an_object")
+        return result
 
 
 class SturdyChangeListMixin:

@@ -1,6 +1,6 @@
 """API of study sessions: CRUD with filters and orderings, the groups tree, assets and PNG snapshots."""
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from django import forms
 from django.db import transaction
@@ -26,6 +26,7 @@ from study.selectors.sessions import (
 from study.services import sessions as session_services
 from studyserver.parsers import JSONParser
 from studyserver.sqljson import JsonTextResponse, json_body_wanted
+from studyserver.times import EARLIEST_TIME
 
 from .common import (
     INT_MAX,
@@ -79,7 +80,6 @@ class StudySessionSerializer(serializers.ModelSerializer):
 
 
 LIST_FIELDS = StudySessionSerializer.Meta.fields
-EARLIEST_REVIEW_AT = datetime(1972, 1, 1, tzinfo=UTC)
 _COLUMNS = [name for name in LIST_FIELDS if name != "assets"]
 _DATETIME_FIELDS = frozenset({"next_review_at", "last_quiz_at", "created_at", "updated_at"})
 _DATETIME = serializers.DateTimeField()
@@ -138,7 +138,7 @@ class StudySessionPatchSerializer(StudySessionCreateSerializer):
     def validate_next_review_at(self, value):
         # Earlier dates are no review date; in many zones they also render with a seconds offset
         # (local mean time), which is not RFC 3339 (the schema's date-time).
-        if value is not None and value < EARLIEST_REVIEW_AT:
+        if value is not None and value < EARLIEST_TIME:
             raise serializers.ValidationError("Must not be before 1972-01-01.")
         return value
 

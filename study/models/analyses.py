@@ -15,7 +15,8 @@ class QuestionExplanation(TimestampedModel):
 
     class Meta:
         # Every explainer writes something: the extractive one names the answer, a blank HTTP answer is refused.
-        constraints = [models.CheckConstraint(condition=~models.Q(text=""), name="study_questionexplanation_text_chk")]
+        constraints = [models.CheckConstraint(condition=~models.Q(text=""), name="study_questionexplanation_text_chk",
+                                              violation_error_message="An explanation needs its text.")]
 
     def __str__(self) -> str:
         return f"explanation q{self.question_id}"
@@ -46,6 +47,7 @@ class SessionAnalysis(TimestampedModel):
                 condition=(models.Q(status=AnalysisStatus.SKIPPED) & ~models.Q(reason=""))
                 | (~models.Q(status=AnalysisStatus.SKIPPED) & models.Q(reason="")),
                 name="study_sessionanalysis_reason_chk",
+                violation_error_message="A skipped analysis gives its reason; a pending or done one has none.",
             ),
         ]
 

@@ -59,22 +59,26 @@ class MemoCard(TimestampedModel, SoftDeleteModel):
                 condition=models.Q(flagged_by="", flagged_at__isnull=True)
                 | (~models.Q(flagged_by="") & models.Q(flagged_at__isnull=False, needs_review=True)),
                 name="study_memocard_flagged_chk",
+                violation_error_message="A flagged card names who flagged it and when, and waits for review.",
             ),
             # An approved card was reviewed: a manual card when it is made, a candidate when it is approved or edited
             # (a flag keeps the time of the last review).
             models.CheckConstraint(
                 condition=models.Q(needs_review=True) | models.Q(reviewed_at__isnull=False),
                 name="study_memocard_reviewed_chk",
+                violation_error_message="An approved card has its review time.",
             ),
             # The cram deck counts a view and its time together (card_view); the deck orders by that time.
             models.CheckConstraint(
                 condition=models.Q(view_count=0, last_viewed_at__isnull=True)
                 | models.Q(view_count__gt=0, last_viewed_at__isnull=False),
                 name="study_memocard_viewed_chk",
+                violation_error_message="The view count and the last view time go together.",
             ),
             # A card says something on both sides: the API and the admin refuse blank texts, and candidates take
             # the question's text and its (stripped, non-empty) answer.
-            models.CheckConstraint(condition=~models.Q(cue="") & ~models.Q(fact=""), name="study_memocard_text_chk"),
+            models.CheckConstraint(condition=~models.Q(cue="") & ~models.Q(fact=""), name="study_memocard_text_chk",
+                                   violation_error_message="A card needs text on both sides."),
             # card_dedup_hash is a sha256 in hex: a shorter value could never collide with a real duplicate.
             models.CheckConstraint(condition=Exact(Length("dedup_hash"), 64), name="study_memocard_dedup_hash_chk"),
             # The target of card progress's (card_id, user_id) foreign key (PostgreSQL, migration study/0009).

@@ -48,6 +48,7 @@ class Document(TimestampedModel, SoftDeleteModel):
             models.CheckConstraint(
                 condition=models.Q(extract_status=ExtractStatus.PENDING) | models.Q(extracted_at__isnull=False),
                 name="study_document_extracted_at_chk",
+                violation_error_message="An extraction that ended (done, failed or skipped) has its time.",
             ),
         ]
         indexes = [

@@ -19,12 +19,16 @@ class PatternState(models.TextChoices):
 
 
 def _stage_check(name: str) -> models.CheckConstraint:
-    return models.CheckConstraint(condition=models.Q(review_stage__gte=0, review_stage__lte=4), name=name)
+    return models.CheckConstraint(condition=models.Q(review_stage__gte=0, review_stage__lte=4), name=name,
+                                  violation_error_message="The review stage is between 0 and 4.")
 
 
 def _mastered_check(name: str) -> models.CheckConstraint:
     """A mastered row (stage 4) is never due again (the SR ladder's rule, scheduling.advance)."""
-    return models.CheckConstraint(condition=models.Q(review_stage__lt=4) | models.Q(due_at__isnull=True), name=name)
+    return models.CheckConstraint(
+        condition=models.Q(review_stage__lt=4) | models.Q(due_at__isnull=True), name=name,
+        violation_error_message="A mastered row (stage 4) is never due again: leave its due date empty.",
+    )
 
 
 class QuestionProgress(TimestampedModel):
@@ -58,18 +62,24 @@ class QuestionProgress(TimestampedModel):
                 condition=models.Q(last_outcome__isnull=True, last_attempted_at__isnull=True)
                 | models.Q(last_outcome__isnull=False, last_attempted_at__isnull=False),
                 name="study_questionprogress_attempted_chk",
+                violation_error_message="The last outcome and the time of the last attempt go together: set both or "
+                "neither.",
             ),
             # The pattern is written with its time, and only from an answer (finalize).
             models.CheckConstraint(
                 condition=models.Q(pattern_state__isnull=True, pattern_updated_at__isnull=True)
                 | models.Q(pattern_state__isnull=False, pattern_updated_at__isnull=False, last_outcome__isnull=False),
                 name="study_questionprogress_pattern_updated_chk",
+                violation_error_message="A pattern state comes from an answer: set it with its time and a last "
+                "outcome, or leave the state and its time empty.",
             ),
             # A question enters the SR queue through review complete only (SPEC), which sets last_reviewed_at; the
             # ladder moves only rows in the queue. So a row on the ladder (due, or past stage 0) was reviewed.
             models.CheckConstraint(
                 condition=models.Q(review_stage=0, due_at__isnull=True) | models.Q(last_reviewed_at__isnull=False),
                 name="study_questionprogress_reviewed_chk",
+                violation_error_message="A question enters the review ladder through a review: a row that is due or "
+                "past stage 0 needs its last review time.",
             ),
         ]
         indexes = [models.Index(fields=["user", "due_at"], name="study_qprogress_user_due_idx")]
@@ -102,6 +112,8 @@ class CardProgress(TimestampedModel):
                 condition=models.Q(last_outcome__isnull=False, last_outcome__in=CARD_RATING_OUTCOMES,
                                    last_reviewed_at__isnull=False),
                 name="study_cardprogress_rated_chk",
+                violation_error_message="Card progress records a rating: correct, unsure or wrong, with its review "
+                "time.",
             ),
         ]
         indexes = [models.Index(fields=["user", "due_at"], name="study_cprogress_user_due_idx")]

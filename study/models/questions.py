@@ -47,7 +47,8 @@ class Question(TimestampedModel, SoftDeleteModel):
             # A question asks something under a subject: the API, the import and the admin refuse blank texts, and a
             # card made from it takes the question's text as its cue (study_memocard_text_chk).
             models.CheckConstraint(condition=~models.Q(question_text="") & ~models.Q(subject=""),
-                                   name="study_question_text_chk"),
+                                   name="study_question_text_chk",
+                                   violation_error_message="A question needs its text and its subject."),
             # The target of the (question_id, user_id) foreign keys of its attempts, progress, explanation and
             # cards: they are the question's owner's (PostgreSQL, migration study/0009).
             models.UniqueConstraint(fields=["id", "user"], name="study_question_id_user_uniq"),

@@ -115,6 +115,7 @@ class SessionAsset(models.Model):
                 "asset_type",
                 Coalesce("role", models.Value("")),
                 name="study_sessionasset_link_uniq",
+                violation_error_message="This session already links this document with this asset type and role.",
             ),
             enum_check("asset_type", AssetType, "study_sessionasset_asset_type_chk"),
             enum_check("role", AssetRole, "study_sessionasset_role_chk", nullable=True),

@@ -20,7 +20,8 @@ class StudyTopic(TimestampedModel, SoftDeleteModel):
                 condition=models.Q(deleted_at__isnull=True),
                 name="study_studytopic_name_active_uniq",
             ),
-            models.CheckConstraint(condition=~models.Q(name=""), name="study_studytopic_name_chk"),
+            models.CheckConstraint(condition=~models.Q(name=""), name="study_studytopic_name_chk",
+                                   violation_error_message="A topic needs a name."),
             # The target of the rows' (study_topic_id, user_id) foreign keys: a topic's questions, quiz sessions,
             # study sessions and cards are its owner's (PostgreSQL, migration study/0009).
             models.UniqueConstraint(fields=["id", "user"], name="study_studytopic_id_user_uniq"),
