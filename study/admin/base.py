@@ -1,5 +1,7 @@
 """What the study admins share: the ModelAdmin of soft-deletable rows, the form that keeps owners together."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -11,6 +13,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import Truncator
 
 from study.textnorm import nfc
@@ -282,6 +285,20 @@ class DocumentLinkForm(forms.ModelForm):
 
     def owner_checked(self, user_id: int) -> None:
         """Called once the document's owner is known to be the parent's."""
+
+
+# How far ahead of the server's clock a time that records a past event may be (an admin's clock a little ahead).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def refuse_future(form: forms.ModelForm, data: dict, *fields: str) -> None:
+    """Times that record what happened (a review, an answer) are not in the future: the SR ladder and the feed
+    read them as past."""
+    latest = timezone.now() + CLOCK_SKEW
+    for field in fields:
+        value = data.get(field)
+        if value is not None and value > latest:
+            form.add_error(field, "This records what happened: it cannot be in the future.")
 
 
 class SameOwnerForm(forms.ModelForm):

@@ -30,7 +30,7 @@ from studyserver.admin import too_many_for_one_action
 from studyserver.errors import DuplicateCard, NotFound
 from studyserver.ids import parse_id
 
-from .base import NFCSearchMixin, SameOwnerForm, SoftDeleteModelAdmin
+from .base import NFCSearchMixin, SameOwnerForm, SoftDeleteModelAdmin, refuse_future
 
 # A page of the review queue shows whole groups up to about this many cards; a bigger group is split across pages
 # (the page's HTML, and so the wait after each action that comes back to it, grows with its cards).
@@ -429,7 +429,17 @@ def _edit_message(changed: list[str], *, was_pending: bool) -> str:
 
 
 class CardProgressForm(SameOwnerForm):
+    """What a rating writes (card_rate_for_user): progress of an approved card, reviewed in the past."""
+
     owner_links = ("card",)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        card = data.get("card")
+        if card is not None and card.needs_review and (self.instance.pk is None or "card" in self.changed_data):
+            self.add_error("card", "This card waits for review: a card is rated once it is approved.")
+        refuse_future(self, data, "last_reviewed_at")
+        return data
 
 
 @admin.register(CardProgress)

@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
+from study import scheduling
 from study.api.question_serializers import QuestionFieldsSerializer
 from study.models import (
     Question,
@@ -32,10 +33,20 @@ from study.services.topics import topic_get_live
 from study.textnorm import nfc
 from studyserver.errors import NotFound, field_errors
 
-from .base import NFCSearchMixin, OwnerSetOnceMixin, SameOwnerForm, SoftDeleteModelAdmin, ViewOnlyMixin
+from .base import (
+    NFCSearchMixin,
+    OwnerSetOnceMixin,
+    SameOwnerForm,
+    SoftDeleteModelAdmin,
+    ViewOnlyMixin,
+    refuse_future,
+)
 
 
 class QuestionProgressForm(SameOwnerForm):
+    """What finalize and review complete write: the pattern window is the last ≤3 answers that were not skipped,
+    and the pattern state follows from it (SPEC "Finalize" 2); the times record what happened."""
+
     owner_links = ("question", "last_attempt")
 
     def clean(self) -> dict:
@@ -43,6 +54,19 @@ class QuestionProgressForm(SameOwnerForm):
         question, attempt = data.get("question"), data.get("last_attempt")
         if question is not None and attempt is not None and attempt.question_id != question.pk:
             self.add_error("last_attempt", "This attempt answers another question.")
+        window = data.get("pattern_window_attempts")
+        answered = (scheduling.CORRECT, scheduling.WRONG, scheduling.UNSURE)
+        if "pattern_window_attempts" in data and not (
+            isinstance(window, list) and len(window) <= scheduling.PATTERN_WINDOW and all(o in answered for o in window)
+        ):
+            self.add_error("pattern_window_attempts", f"A JSON list of at most {scheduling.PATTERN_WINDOW} of "
+                           f"{', '.join(answered)}, oldest first (skips do not enter it).")
+        elif "pattern_window_attempts" in data and "pattern_state" in data:
+            expected = scheduling.pattern_state(window)
+            if (data["pattern_state"] or None) != expected:
+                self.add_error("pattern_state", f"The window {window} makes the pattern "
+                               f"{expected or 'empty'} (SPEC: it follows from the window).")
+        refuse_future(self, data, "last_attempted_at", "pattern_updated_at", "last_reviewed_at")
         return data
 
 

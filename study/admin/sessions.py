@@ -5,6 +5,7 @@ from django.contrib import admin
 from study.api.common import NFCFormCharField
 from study.models import SessionAsset, StudySession
 from study.services.sessions import NFC_FIELDS
+from studyserver.admin import JSONObjectFormField
 
 from .base import (
     DocumentLinkForm,
@@ -39,7 +40,12 @@ class StudySessionForm(SameOwnerForm):
     class Meta:
         model = StudySession
         fields = "__all__"
-        field_classes = dict.fromkeys(NFC_FIELDS, NFCFormCharField)  # normalised before max_length is checked
+        field_classes = {
+            **dict.fromkeys(NFC_FIELDS, NFCFormCharField),  # normalised before max_length is checked
+            # Objects, as the API takes and documents them: a list or a text here reached every app's next sync.
+            "metadata": JSONObjectFormField,
+            "strokes_json": JSONObjectFormField,
+        }
 
 
 class SessionAssetFormSet(LoadedLinksFormSet):

@@ -414,6 +414,101 @@ def test_session_texts_are_stored_nfc_as_the_api_stores_them(admin, user):
     assert StudySession.objects.get(pk=session.pk).subject == "가" * 150
 
 
+@pytest.mark.parametrize(("metadata", "strokes"), [("[1, 2]", "{}"), ("{}", '"just a string"'), ("{}", "3")])
+def test_session_metadata_and_strokes_are_json_objects_as_the_api_takes_them(admin, user, metadata, strokes):
+    """The API documents and takes objects; a list or a text saved here reached every app's next sync."""
+    session = StudySessionFactory(user=user, metadata={"pen": "apple"})
+    response = admin.post(reverse("admin:study_studysession_change", args=[session.pk]),
+                          session_form(metadata=metadata, strokes_json=strokes))
+    assert response.status_code == 200
+    wrong = "metadata" if metadata != "{}" else "strokes_json"
+    assert form_errors(response) == {wrong: ['Enter a JSON object, such as {"key": "value"}.']}
+    session.refresh_from_db()
+    assert session.metadata == {"pen": "apple"}
+
+
+def test_session_metadata_left_empty_is_an_empty_object(admin, user):
+    session = StudySessionFactory(user=user, metadata={"pen": "apple"})
+    response = admin.post(reverse("admin:study_studysession_change", args=[session.pk]),
+                          session_form(metadata="", strokes_json='{"strokes": []}'))
+    assert response.status_code == 302, form_errors(response)
+    session.refresh_from_db()
+    assert (session.metadata, session.strokes_json) == ({}, {"strokes": []})
+
+
+# --- progress --------------------------------------------------------------------------------------
+
+
+def card_progress_form(card, **changes) -> dict:
+    return {"user": card.user_id, "card": card.pk, "last_outcome": "correct", "review_stage": 0,
+            "last_reviewed_at_0": "2025-06-01", "last_reviewed_at_1": "09:00:00", **changes}
+
+
+def test_card_progress_of_a_card_waiting_for_review_is_a_form_error(admin, user):
+    """SPEC: a card waiting for review is not rated (the API answers not_reviewed); the admin added such a row and
+    published it, pointing the viewer at a card it does not have."""
+    pending = f.MemoCardFactory(user=user, needs_review=True)
+    response = admin.post(reverse("admin:study_cardprogress_add"), card_progress_form(pending))
+    assert response.status_code == 200
+    assert form_errors(response) == {"card": ["This card waits for review: a card is rated once it is approved."]}
+    assert not pending.progress.exists()
+
+    approved = f.MemoCardFactory(user=user)
+    response = admin.post(reverse("admin:study_cardprogress_add"), card_progress_form(approved))
+    assert response.status_code == 302, form_errors(response)
+    # a row whose card was flagged since stays editable (a due date put right)
+    progress = approved.progress.get()
+    MemoCard.objects.filter(pk=approved.pk).update(needs_review=True, flagged_by="reviewer",
+                                                   flagged_at=timezone.now())
+    response = admin.post(reverse("admin:study_cardprogress_change", args=[progress.pk]),
+                          card_progress_form(approved, review_stage=1, due_at_0="2027-01-01", due_at_1="09:00:00"))
+    assert response.status_code == 302, form_errors(response)
+
+
+def test_progress_times_that_record_the_past_cannot_be_in_the_future(admin, user):
+    card = f.MemoCardFactory(user=user)
+    response = admin.post(reverse("admin:study_cardprogress_add"),
+                          card_progress_form(card, last_reviewed_at_0="2999-01-01"))
+    assert form_errors(response) == {"last_reviewed_at": ["This records what happened: it cannot be in the future."]}
+
+    progress = f.QuestionProgressFactory(question__study_topic__user=user)
+    response = admin.post(reverse("admin:study_questionprogress_change", args=[progress.pk]), {
+        "user": user.pk, "question": progress.question_id, "review_stage": 0, "pattern_window_attempts": '["wrong"]',
+        "pattern_state": "wrong", "last_outcome": "wrong", "last_attempted_at_0": "2999-01-01",
+        "last_attempted_at_1": "09:00:00", "pattern_updated_at_0": "2025-06-01", "pattern_updated_at_1": "09:00:00",
+    })
+    assert form_errors(response) == {"last_attempted_at": [
+        "This records what happened: it cannot be in the future."]}
+
+
+@pytest.mark.parametrize(("window", "state", "error_on"), [
+    ('{"x": 1}', "wrong", "pattern_window_attempts"),  # not a list
+    ('["wrong", "wrong", "wrong", "wrong"]', "chronic_wrong", "pattern_window_attempts"),  # more than 3
+    ('["skipped"]', "wrong", "pattern_window_attempts"),  # a skip never enters the window
+    ('["wrong", "correct"]', "stable", "pattern_state"),  # a bad answer in the window: recovered
+    ('["correct", "wrong"]', "wrong", "pattern_state"),  # the previous one correct: regressed
+    ("[]", "wrong", "pattern_state"),  # no answer, no pattern
+    ('["wrong", "correct"]', "recovered", None),
+    ('["correct", "wrong"]', "regressed", None),
+])
+def test_the_pattern_state_follows_from_its_window(admin, user, window, state, error_on):
+    """SPEC "Finalize" 2: the window is the last ≤3 answers that were not skipped, and the pattern follows from it;
+    the admin saved any window with any state."""
+    progress = f.QuestionProgressFactory(question__study_topic__user=user)
+    response = admin.post(reverse("admin:study_questionprogress_change", args=[progress.pk]), {
+        "user": user.pk, "question": progress.question_id, "review_stage": 0, "pattern_window_attempts": window,
+        "pattern_state": state, "last_outcome": "wrong", "last_attempted_at_0": "2025-06-01",
+        "last_attempted_at_1": "09:00:00", "pattern_updated_at_0": "2025-06-01", "pattern_updated_at_1": "09:00:00",
+    })
+    progress.refresh_from_db()
+    if error_on is None:
+        assert response.status_code == 302, form_errors(response)
+        assert (progress.pattern_window_attempts, progress.pattern_state) == (json.loads(window), state)
+    else:
+        assert list(form_errors(response)) == [error_on]
+        assert progress.pattern_state is None
+
+
 # --- documents -----------------------------------------------------------------------------------
 
 
@@ -503,7 +598,7 @@ def test_card_progress_changed_or_deleted_in_the_admin_reaches_the_feed(admin, u
     progress = CardProgressFactory(review_stage=0, due_at=None)
     admin.post(reverse("admin:study_cardprogress_change", args=[progress.pk]), {
         "user": progress.user_id, "card": progress.card_id, "last_outcome": "correct", "review_stage": 2,
-        "due_at_0": "2027-01-01", "due_at_1": "09:00:00", "last_reviewed_at_0": "2026-12-01",
+        "due_at_0": "2027-01-01", "due_at_1": "09:00:00", "last_reviewed_at_0": "2025-12-01",
         "last_reviewed_at_1": "09:00:00",
     })
     row = published("study_card_progress", progress.pk)

@@ -290,7 +290,7 @@ def test_admin_forms_refuse_rows_of_another_user(admin_request, user, other_user
 
 def test_admin_card_progress_form_refuses_another_users_card(admin_request, user, other_user):
     # Without the form check PostgreSQL refuses the pair at commit (study_cardprogress_card_same_owner_fk): a 500.
-    data = {"user": user.pk, "review_stage": 0, "last_outcome": "correct", "last_reviewed_at_0": "2026-12-01",
+    data = {"user": user.pk, "review_stage": 0, "last_outcome": "correct", "last_reviewed_at_0": "2025-12-01",
             "last_reviewed_at_1": "09:00:00"}
     form = admin_form(CardProgress, admin_request, {**data, "card": MemoCardFactory(user=other_user).pk})
     assert not form.is_valid()
