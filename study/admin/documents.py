@@ -143,10 +143,11 @@ class DocumentAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
         """The stored file as an attachment, as the API sends it to its owner; a file missing from the store or a
         failing store is a message on the document's page, not an error page."""
         document = self.get_object(request, object_id)
-        if document is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        # The permission first, as Django's change page checks it: a 403 either way tells no one which ids exist.
         if not self.has_view_permission(request, document):
             raise PermissionDenied
+        if document is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         try:
             handle, _size = document_file_open(document=document)
         except (NotFound, BackendUnavailable) as exc:

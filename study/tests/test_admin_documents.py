@@ -165,6 +165,8 @@ def test_the_admin_download_needs_the_view_permission(client, user):
     staff = UserFactory(is_staff=True)
     client.force_login(staff)
     assert client.get(url).status_code == 403
+    # an id that does not exist is a 403 too: without the permission, nobody learns which ids exist
+    assert client.get(reverse("admin:study_document_download", args=[10**9])).status_code == 403
     staff.user_permissions.add(Permission.objects.get(codename="view_document"))
     client.force_login(staff)
     response = client.get(url)
