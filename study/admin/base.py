@@ -65,15 +65,25 @@ class NFCSearchMixin:
 
 
 class ViewOnlyMixin:
-    """Rows written by a flow of the app (a quiz's sessions and attempts), shown in the admin but neither added nor
-    changed there: what the flow derived from them (counts, progress, spaced repetition) could not follow the edit.
-    Delete stays as the ModelAdmin has it."""
+    """Rows written by a flow of the app (a quiz's sessions and attempts), shown in the admin but neither added,
+    changed nor deleted there: what the flow derived from them (counts, progress, spaced repetition) could not follow
+    the edit. A deleted attempt left its session's counts behind; a deleted viewer session took its `client_uuid`
+    along, and the same batch sent again would have moved spaced repetition twice. The model-level delete permission
+    stays, so deleting a user (or a topic) still takes these rows with it."""
 
     def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return obj is None and super().has_delete_permission(request)
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 class LoadedRawIdWidget(ForeignKeyRawIdWidget):

@@ -509,6 +509,41 @@ def test_the_pattern_state_follows_from_its_window(admin, user, window, state, e
         assert progress.pattern_state is None
 
 
+# --- quiz records ----------------------------------------------------------------------------------
+
+
+def test_quiz_sessions_and_attempts_are_not_deleted_in_the_admin_but_go_with_their_user(admin, user):
+    """A deleted attempt left its session's counts behind; a deleted viewer session took its client_uuid along,
+    and the same ingest batch sent again moved spaced repetition a second time."""
+    import uuid
+
+    from django.contrib.auth import get_user_model
+
+    from study.models import QuestionAttempt, QuizSession
+
+    session = f.QuizSessionFactory(study_topic__user=user, status="done", correct_count=1,
+                                   client_session_uuid=uuid.uuid4())
+    attempt = f.QuestionAttemptFactory(quiz_session=session)
+    for model, row in ((QuizSession, session), (QuestionAttempt, attempt)):
+        opts = model._meta
+        delete_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_delete", args=[row.pk])
+        assert admin.get(delete_url).status_code == 403
+        assert admin.post(delete_url, {"post": "yes"}).status_code == 403
+        changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        listed = admin.get(changelist)
+        assert listed.status_code == 200 and b'value="delete_selected"' not in listed.content
+        admin.post(changelist, {"action": "delete_selected", "post": "yes", "_selected_action": [row.pk]})
+        assert model.objects.filter(pk=row.pk).exists()
+        assert delete_url not in admin.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change",
+                                                   args=[row.pk])).content.decode()
+
+    # deleting the learner still takes them along: the confirmation asks for no permission it cannot have
+    response = admin.post(reverse("admin:auth_user_delete", args=[user.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk=user.pk).exists()
+    assert not QuizSession.objects.filter(pk=session.pk).exists()
+
+
 # --- documents -----------------------------------------------------------------------------------
 
 

@@ -10,13 +10,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from study.models import MemoCard, Question, QuestionAttempt, QuizSession, StudyTopic
+from study.models import MemoCard, Question, QuestionAttempt, QuizSession, SessionAsset, StudySession, StudyTopic
 from study.tests.factories import (
     CardEvidenceFactory,
     MemoCardFactory,
     QuestionAttemptFactory,
     QuestionFactory,
     QuizSessionFactory,
+    SessionAssetFactory,
+    StudySessionFactory,
     StudyTopicFactory,
     UserFactory,
 )
@@ -83,21 +85,19 @@ def test_confirming_the_user_delete_removes_the_user_and_what_cascades(admin_cli
 
 def test_delete_selected_names_the_first_rows_and_counts_the_rest(admin_client, monkeypatch):
     monkeypatch.setattr(site_admin, "DELETE_LISTED_MAX", 3)
-    topic = StudyTopicFactory()
-    quizzes = [QuizSessionFactory(study_topic=topic, status="done", finalized_at=timezone.now()) for _ in range(5)]
-    for quiz in quizzes:
-        QuestionAttemptFactory(quiz_session=quiz)
-    changelist = reverse("admin:study_quizsession_changelist")
-    selected = [quiz.pk for quiz in quizzes]
+    user = UserFactory()
+    sessions = [SessionAssetFactory(session__user=user).session for _ in range(5)]
+    changelist = reverse("admin:study_studysession_changelist")
+    selected = [session.pk for session in sessions]
 
     response = admin_client.post(changelist, {"action": "delete_selected", "_selected_action": selected})
 
     page = response.content.decode()
-    assert "… and 2 more quiz sessions" in page
-    assert summary_line(QuizSession, 5) in page and summary_line(QuestionAttempt, 5) in page
-    assert len(re.findall(r'href="/admin/study/quizsession/\d+/change/"', page)) == 3
+    assert "… and 2 more study sessions" in page
+    assert summary_line(StudySession, 5) in page and summary_line(SessionAsset, 5) in page
+    assert len(re.findall(r'href="/admin/study/studysession/\d+/change/"', page)) == 3
     admin_client.post(changelist, {"action": "delete_selected", "_selected_action": selected, "post": "yes"})
-    assert not QuizSession.objects.filter(pk__in=selected).exists()
+    assert not StudySession.objects.filter(pk__in=selected).exists()
 
 
 def test_a_related_kind_the_staff_user_may_not_delete_blocks_the_delete(client):
@@ -138,14 +138,13 @@ def test_a_soft_delete_page_names_only_the_rows_themselves(admin_client):
 def test_delete_selected_of_more_rows_than_one_action_takes_deletes_nothing(admin_client, monkeypatch):
     # Its confirmation would post every id back, and Django reads at most 1,000 fields of a request.
     monkeypatch.setattr(site_admin, "BULK_ACTION_MAX", 2)
-    topic = StudyTopicFactory()
-    quizzes = [QuizSessionFactory(study_topic=topic, status="done", finalized_at=timezone.now()) for _ in range(3)]
-    response = admin_client.post(reverse("admin:study_quizsession_changelist"), {
-        "action": "delete_selected", "select_across": "1", "_selected_action": [quizzes[0].pk]}, follow=True)
+    sessions = StudySessionFactory.create_batch(3, user=UserFactory())
+    response = admin_client.post(reverse("admin:study_studysession_changelist"), {
+        "action": "delete_selected", "select_across": "1", "_selected_action": [sessions[0].pk]}, follow=True)
     assert [str(m) for m in response.context["messages"]] == [
-        "3 quiz sessions are selected; one action takes at most 2. Nothing was changed: narrow the list with its "
+        "3 study sessions are selected; one action takes at most 2. Nothing was changed: narrow the list with its "
         "filters."]
-    assert QuizSession.objects.count() == 3
+    assert StudySession.objects.count() == 3
 
 
 def rows_a_delete_removes(model, pks) -> dict[str, int]:

@@ -45,7 +45,8 @@ SITE = admin.site
 REVIEW_QUEUE = "admin:study_memocard_review"
 # Pages an admin deliberately does not offer (its has_*_permission returns False): 403, even to a superuser.
 NO_ADD = {MemoCard, Published, PublishOutbox, QuizSession, QuestionAttempt}
-NO_DELETE = {Published, PublishOutbox}
+# The feed's rows, and the quiz records the app derives counts and spaced repetition from (ViewOnlyMixin).
+NO_DELETE = {Published, PublishOutbox, QuizSession, QuestionAttempt}
 # A changelist's queries, whatever the number of rows (the measured maximum is 10).
 CHANGELIST_MAX_QUERIES = 14
 
