@@ -238,7 +238,12 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
     def soft_delete_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         """Asks first, as Django's own "delete selected" does ("Select all" hands it a whole filtered list)."""
         live = queryset.filter(deleted_at__isnull=True)
-        if too_many_for_one_action(self, request, live.count()):
+        count = live.count()
+        if too_many_for_one_action(self, request, count):
+            return None
+        if not count:
+            self.message_user(request, f"The selected {self.opts.verbose_name_plural} were deleted already; nothing "
+                              "was changed.", messages.WARNING)
             return None
         if not request.POST.get("post"):
             return self._soft_delete_confirmation(request, live)
@@ -248,7 +253,8 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
             for obj in deleted:
                 self.log_change(request, obj, "Deleted (soft).")  # the history Django's own bulk delete keeps
         self.message_user(
-            request, f"Deleted {len(deleted)} {model_ngettext(self.opts, len(deleted))}.", messages.SUCCESS
+            request, f"Deleted {len(deleted)} {model_ngettext(self.opts, len(deleted))}.",
+            messages.SUCCESS if deleted else messages.WARNING,  # (all deleted by someone else meanwhile)
         )
         return None
 

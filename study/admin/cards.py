@@ -274,7 +274,10 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
             raise PermissionDenied
         queue_url = reverse("admin:study_memocard_review")
         next_url = request.POST.get("next") or queue_url
-        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        # Back to the queue page the action came from: a page of this site that is not the queue (any other path
+        # of the admin) shows no messages, which then piled up for the next one.
+        if not (url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure())
+                and next_url.startswith(queue_url)):
             next_url = queue_url
         action = request.POST.get("action", "")
         if action == "delete" and not self.has_delete_permission(request):

@@ -375,10 +375,17 @@ def test_get_on_action_url_is_405(reviewer):
     assert reviewer.get(reverse(ACTION)).status_code == 405
 
 
-def test_foreign_next_url_is_ignored(reviewer, pending):
-    response = reviewer.post(reverse(ACTION), {"action": "approve", "card_id": pending["a"].pk,
-                                               "next": "https://evil.example/"})
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "/admin/%00", "/admin/study/memocard/"])
+def test_a_next_url_that_is_not_a_queue_page_is_ignored(reviewer, pending, next_url):
+    """Another site, or a page of this one that shows no messages (they piled up for the next queue page)."""
+    response = reviewer.post(reverse(ACTION), {"action": "approve", "card_id": pending["a"].pk, "next": next_url})
     assert response["Location"] == reverse(QUEUE)
+
+
+def test_a_queue_page_as_next_url_is_where_the_action_returns(reviewer, pending):
+    page = reverse(QUEUE) + "?tab=pending&q=LNG#group-2"
+    response = reviewer.post(reverse(ACTION), {"action": "approve", "card_id": pending["a"].pk, "next": page})
+    assert response["Location"] == page
 
 
 def test_admin_index_and_changelist_show_the_pending_count(reviewer, pending):

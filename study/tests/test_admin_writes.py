@@ -509,6 +509,13 @@ def test_the_pattern_state_follows_from_its_window(admin, user, window, state, e
         assert progress.pattern_state is None
 
 
+def test_soft_deleting_rows_deleted_already_says_nothing_changed(admin, user):
+    cards = [f.MemoCardFactory(user=user, deleted_at=timezone.now()) for _ in range(2)]
+    response = admin.post(reverse("admin:study_memocard_changelist"),
+                          {"action": "soft_delete_selected", "_selected_action": [c.pk for c in cards]}, follow=True)
+    assert messages_of(response) == ["The selected memo cards were deleted already; nothing was changed."]
+
+
 # --- quiz records ----------------------------------------------------------------------------------
 
 
