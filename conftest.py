@@ -44,6 +44,15 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _throttles_ask_the_cache():
+    """A test that made the cache unreachable leaves the throttles skipping it for a while (cache_breaker): the
+    next test starts with them asking it again."""
+    from studyserver import throttling
+
+    throttling.cache_breaker.down_until = 0.0
+
+
+@pytest.fixture(autouse=True)
 def _no_account_sign_in_throttle(settings):
     """The failed sign-ins of a username are counted in the shared cache across tests, xdist workers and runs; the
     factories' usernames repeat in each. Tests of that throttle turn it on for usernames of their own."""

@@ -12,13 +12,42 @@ from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
 logger = logging.getLogger(__name__)
 
+# Once the cache has failed to answer, this process's throttles let requests through without asking it for this
+# long. A Redis that accepts connections and never answers costs its timeout (REDIS_TIMEOUTS, 5 s) per cache call:
+# a sign-in makes four (the address's counter read and written, the account's read, a failure counted).
+CACHE_RETRY_SECONDS = 10.0
+
+
+class _CacheBreaker:
+    """Whether the throttles should skip the cache for now, process-wide."""
+
+    def __init__(self) -> None:
+        self.down_until = 0.0
+
+    def call(self, scope: str | None, call, *, fallback):
+        """`call()`, or `fallback` while the cache is known to be unreachable or when it fails now (logged once
+        for each time it is found down)."""
+        if time.monotonic() < self.down_until:
+            return fallback
+        try:
+            return call()
+        except (RedisError, OSError) as exc:
+            self.down_until = time.monotonic() + CACHE_RETRY_SECONDS
+            logger.error("throttle %s not applied: the cache is unreachable (%s: %s); throttles let requests "
+                         "through for %.0f s", scope, type(exc).__name__, exc, CACHE_RETRY_SECONDS)
+            return fallback
+
+
+cache_breaker = _CacheBreaker()
+
 
 class RateFromSettings:
     """DRF reads DEFAULT_THROTTLE_RATES once, at import; this reads the scope's rate on each request
     (`off` → None: no limit).
 
     The counters live in the cache (Redis when REDIS_URL is set). While it is unreachable, requests are let
-    through and the failure is logged: a learner can still sign in, and /healthz reports the cache down.
+    through and the failure is logged (`cache_breaker`): a learner can still sign in, and /healthz reports the cache
+    down.
     """
 
     scope: str | None
@@ -27,12 +56,9 @@ class RateFromSettings:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def allow_request(self, request, view) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except (RedisError, OSError) as exc:
-            logger.error("throttle %s not applied: the cache is unreachable (%s: %s)", self.scope,
-                         type(exc).__name__, exc)
-            return True
+        allow = super().allow_request
+        scope = self.scope or getattr(view, "throttle_scope", None)  # (ScopedRateThrottle reads it from the view)
+        return cache_breaker.call(scope, lambda: allow(request, view), fallback=True)
 
 
 class SettingsScopedRateThrottle(RateFromSettings, ScopedRateThrottle):
@@ -74,26 +100,19 @@ class AccountSignInThrottle:
         """Whether the account may try to sign in now (not counted: a failure is counted by `failed`)."""
         if self.rate is None:
             return True
-        try:
-            return (cache.get(self.key) or 0) < self.num_failures
-        except (RedisError, OSError) as exc:
-            logger.error("throttle %s not applied: the cache is unreachable (%s: %s)", self.scope,
-                         type(exc).__name__, exc)
-            return True
+        return cache_breaker.call(self.scope, lambda: (cache.get(self.key) or 0) < self.num_failures, fallback=True)
 
     def failed(self) -> None:
         """Count one failed sign-in of the account."""
-        if self.rate is None:
-            return
+        if self.rate is not None:
+            cache_breaker.call(self.scope, self._count, fallback=None)
+
+    def _count(self) -> None:
+        cache.add(self.key, 0, timeout=self.duration + 1)
         try:
-            cache.add(self.key, 0, timeout=self.duration + 1)
-            try:
-                cache.incr(self.key)
-            except ValueError:  # (the window's key expired between the two calls)
-                cache.add(self.key, 1, timeout=self.duration + 1)
-        except (RedisError, OSError) as exc:
-            logger.error("throttle %s not counted: the cache is unreachable (%s: %s)", self.scope,
-                         type(exc).__name__, exc)
+            cache.incr(self.key)
+        except ValueError:  # (the window's key expired between the two calls)
+            cache.add(self.key, 1, timeout=self.duration + 1)
 
 
 def count_failed_sign_in(sender, credentials: dict, request=None, **kwargs) -> None:

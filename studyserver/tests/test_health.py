@@ -61,6 +61,34 @@ def test_a_cache_that_is_down_lets_sign_ins_through_and_says_so(settings, user, 
     assert "throttle auth not applied: the cache is unreachable (ConnectionError" in caplog.text
 
 
+@pytest.mark.django_db
+def test_once_the_cache_is_found_down_the_throttles_stop_asking_it_for_a_while(settings, user, caplog):
+    """A Redis that hangs costs its timeout per cache call, four calls for a sign-in: the throttles of a process that
+    found it down let requests through without asking it, and ask again after CACHE_RETRY_SECONDS."""
+    from rest_framework.test import APIClient
+
+    from studyserver import throttling
+
+    settings.CACHES = redis_cache("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth_account": "50/hour"},
+    }
+
+    def sign_ins(count: int) -> list[int]:
+        return [APIClient().post("/api/auth/token", {"username": user.username, "password": password}).status_code
+                for password in ["pw-for-tests-1", "wrong"] * (count // 2)]
+
+    def cache_errors() -> int:
+        return sum("the cache is unreachable" in record.getMessage() for record in caplog.records)
+
+    assert sign_ins(4) == [200, 400, 200, 400]
+    assert cache_errors() == 1  # the address's throttle found it down; nothing asked it again
+    throttling.cache_breaker.down_until = 0.0  # CACHE_RETRY_SECONDS later
+    assert sign_ins(2) == [200, 400]
+    assert cache_errors() == 2
+
+
 UNKNOWN_PATHS = [
     "/api/no-such-thing", "/api/study-cards/99999999999999999999", "/api/study-topics/1/nothing",
     "/api/documents/0.5", "/api/study-cards/null,null/view", "/publish/nothing", "/ingest/study/nothing",
