@@ -7,7 +7,7 @@ messages; `non_field_errors` for the request as a whole). Codes are stable; clie
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import Model
 from django.http import Http404
@@ -249,6 +249,8 @@ def exception_handler(exc, context):
         exc = BodyTooLarge()
     elif isinstance(exc, TooManyFieldsSent):
         exc = exceptions.ValidationError({"non_field_errors": ["Too many fields."]})
+    elif isinstance(exc, TooManyFilesSent):  # (DATA_UPLOAD_MAX_NUMBER_FILES, 100 file parts)
+        exc = exceptions.ValidationError({"non_field_errors": ["Too many files."]})
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -339,6 +339,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "studyserver.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "studyserver.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

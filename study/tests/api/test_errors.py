@@ -319,6 +319,43 @@ def test_multipart_edge_cases(api_client, objects, url, _isolated_media):
     assert sorted(p for p in _isolated_media.rglob("*") if p.is_file()) == before
 
 
+def _multipart(parts: int, *, files: bool) -> bytes:
+    disposition = 'form-data; name="f{n}"; filename="f{n}.txt"' if files else 'form-data; name="f{n}"'
+    body = b"".join(f"--xx\r\nContent-Disposition: {disposition.format(n=n)}\r\n\r\nx\r\n".encode()
+                    for n in range(parts))
+    return body + b"--xx--\r\n"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (_multipart(101, files=True), "Too many files."),  # Django's DATA_UPLOAD_MAX_NUMBER_FILES (100)
+    (_multipart(1001, files=False), "Too many fields."),  # DATA_UPLOAD_MAX_NUMBER_FIELDS (1000)
+])
+def test_too_many_parts_is_400_invalid_and_stores_nothing(api_client, body, message, _isolated_media):
+    """Django refuses them with its HTML "Bad Request" page; the files were an HTML 400 without error_code."""
+    response = api_client.generic("POST", "/api/documents", body, content_type="multipart/form-data; boundary=xx")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+    assert response.json()["errors"] == {"non_field_errors": [message]}
+    assert not any(p.is_file() for p in _isolated_media.rglob("*"))
+
+
+def test_a_format_that_names_no_renderer_is_ignored(api_client, user):
+    """DRF read `?format=` as a renderer name and answered an unknown one with a 404, also for a valid POST, which
+    then created nothing. One that names a renderer still picks it (the schema as JSON)."""
+    response = api_client.get("/api/study-topics?format=xml")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    response = api_client.post("/api/study-topics?format=xml", {"name": "가스"}, format="json")
+    assert response.status_code == 201 and response.json()["name"] == "가스"
+    assert api_client.get("/api/schema?format=json")["Content-Type"].startswith("application/vnd.oai.openapi+json")
+
+
+@pytest.mark.parametrize("method", ["get", "options"])
+def test_the_docs_page_never_500s(client, method):
+    """OPTIONS went to DRF's metadata, rendered with the page's HTML renderer, which has no template for it."""
+    response = getattr(client, method)("/api/docs")
+    assert response.status_code == (200 if method == "get" else 405)
+
+
 def test_unsupported_method_and_media_type(api_client, objects):
     assert_json_4xx(api_client.put(f"/api/study-topics/{objects['topic']}", {"name": "x"}, format="json"))
     response = api_client.post("/api/study-topics", b"<xml/>", content_type="application/xml")
