@@ -7,12 +7,10 @@ class StudyConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
-        from django.contrib.auth.signals import user_login_failed
         from django.db.models.signals import post_migrate, pre_save
 
         from studyserver.migration_operations import validate_not_valid_constraints_of_empty_tables
         from studyserver.passwords import revoke_tokens_when_password_login_is_turned_off
-        from studyserver.throttling import count_failed_sign_in
 
         from . import checks  # noqa: F401 - registers the Celery checks
 
@@ -20,4 +18,3 @@ class StudyConfig(AppConfig):
                          dispatch_uid="revoke_tokens_when_password_login_is_turned_off")
         post_migrate.connect(validate_not_valid_constraints_of_empty_tables, sender=self,
                              dispatch_uid="validate_not_valid_constraints_of_empty_tables")
-        user_login_failed.connect(count_failed_sign_in, dispatch_uid="count_failed_sign_in")

@@ -21,7 +21,7 @@ from django.utils.text import capfirst
 
 from studyserver.ids import parse_id
 from studyserver.parsers import unstorable_json
-from studyserver.throttling import AccountSignInThrottle, SettingsSimpleRateThrottle
+from studyserver.throttling import SettingsSimpleRateThrottle, SignInLocked
 from studyserver.times import EARLIEST_TIME
 
 
@@ -334,26 +334,25 @@ class StudyAdminSite(admin.AdminSite):
             admin_class = type(admin_class.__name__, (SturdyAdminMixin, admin_class), namespace)
         super().register(model_or_iterable, admin_class, **options)
 
+    @property
+    def login_form(self) -> type:
+        # (imported when asked: this module is loaded with the app registry, before auth's forms can be)
+        from .admin_login import ThrottledAuthenticationForm
+
+        return ThrottledAuthenticationForm
+
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        wait = self._login_throttled(request) if request.method == "POST" else None
-        if wait is not None:
+        try:
+            if request.method == "POST":
+                address = AdminLoginThrottle()
+                if not address.allow_request(request, None):
+                    raise SignInLocked(address.wait() or 60)
+            return super().login(request, extra_context)
+        except SignInLocked as locked:
             response = HttpResponse("Too many login attempts. Try again later.", status=429,
                                     content_type="text/plain; charset=utf-8")
-            response["Retry-After"] = str(math.ceil(wait or 60))
+            response["Retry-After"] = str(math.ceil(locked.wait))
             return response
-        return super().login(request, extra_context)
-
-    @staticmethod
-    def _login_throttled(request: HttpRequest) -> float | None:
-        """Seconds to wait when this address, or the account it names, has tried too often; None otherwise."""
-        address = AdminLoginThrottle()
-        if not address.allow_request(request, None):
-            return address.wait()
-        username = request.POST.get("username", "")
-        account = AccountSignInThrottle(username) if username else None
-        if account and not account.allows():
-            return account.wait()
-        return None
 
 
 class StudyAdminConfig(AdminConfig):

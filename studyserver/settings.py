@@ -139,7 +139,10 @@ if REDIS_URL:
         "OPTIONS": REDIS_TIMEOUTS,
     }}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Throttle counters per process; Django's default of 300 entries would let many addresses or names evict an
+    # account's failed sign-ins.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                          "OPTIONS": {"MAX_ENTRIES": 10_000}}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

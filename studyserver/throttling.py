@@ -1,9 +1,14 @@
-"""DRF throttles whose rate is read from settings at request time (so `THROTTLE_*_RATE` overrides apply)."""
+"""Throttles: DRF's, with their rate read from settings at request time (so `THROTTLE_*_RATE` overrides apply); the
+failed sign-ins of an account (AccountSignInThrottle); and what they all do while the cache is unreachable
+(cache_breaker)."""
 
 import hashlib
 import logging
 import time
 import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 from django.core.cache import cache
 from redis.exceptions import RedisError
@@ -13,9 +18,13 @@ from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 logger = logging.getLogger(__name__)
 
 # Once the cache has failed to answer, this process's throttles let requests through without asking it for this
-# long. A Redis that accepts connections and never answers costs its timeout (REDIS_TIMEOUTS, 5 s) per cache call:
-# a sign-in makes four (the address's counter read and written, the account's read, a failure counted).
+# long. A Redis that accepts connections and never answers costs its timeout (REDIS_TIMEOUTS, 5 s) per cache call,
+# and a sign-in makes up to four (the address's counter read and written, the account's slot taken and given back).
+# (Only the throttles: the publish kick flag still asks the cache on each commit that requests a publish.)
 CACHE_RETRY_SECONDS = 10.0
+
+
+T = TypeVar("T")
 
 
 class _CacheBreaker:
@@ -24,7 +33,7 @@ class _CacheBreaker:
     def __init__(self) -> None:
         self.down_until = 0.0
 
-    def call(self, scope: str | None, call, *, fallback):
+    def call(self, scope: str | None, call: Callable[[], T], *, fallback: T) -> T:
         """`call()`, or `fallback` while the cache is known to be unreachable or when it fails now (logged once
         for each time it is found down)."""
         if time.monotonic() < self.down_until:
@@ -69,55 +78,74 @@ class SettingsSimpleRateThrottle(RateFromSettings, SimpleRateThrottle):
     """A fixed `scope`, for code outside DRF views (the admin login)."""
 
 
-class AccountSignInThrottle:
-    """Failed sign-ins per account, from every address together (THROTTLE_AUTH_ACCOUNT_RATE).
+class SignInLocked(Exception):
+    """The account has had too many failed sign-ins in its window; `wait` seconds until it ends."""
 
-    The "auth" rate limits each address; guesses spread over many addresses would each stay under it. This one
-    counts the failures of one username, in fixed windows of the rate's period: an atomic counter in the cache, so
-    guesses sent at the same moment are all counted. While an account's window is full, every sign-in for it is
-    refused, also with the right password (a guess must not learn it was right); its tokens and sessions keep
-    working. Only failures count, so the learner's own sign-ins never lock them out. Like the other throttles, it
-    lets requests through while the cache is unreachable.
-    """
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+class AccountSignInThrottle(SettingsSimpleRateThrottle):
+    """Failed sign-ins per account, from every address together (THROTTLE_AUTH_ACCOUNT_RATE), in fixed windows of
+    the rate's period.
+
+    The "auth" rate limits each address; guesses spread over many addresses would each stay under it. Each sign-in
+    takes a slot of its account's window before its password is checked (one atomic increment in the cache, so
+    guesses sent at the same moment never pass the limit together) and gives it back when it succeeds: only
+    failures count, and the learner's own sign-ins never lock them out. While the window is full every sign-in of
+    the account is refused, with the right password too (a guess must not learn it was right); its tokens and
+    sessions keep working. `username` is the name as the sign-in hands it to `authenticate()` (cleaned by its
+    form or serializer); the key folds its case and Unicode form. Like the other throttles, it lets sign-ins
+    through while the cache is unreachable."""
 
     scope = "auth_account"
 
     def __init__(self, username: str) -> None:
-        self.rate = RateFromSettings.get_rate(self)
-        self.num_failures, self.duration = SimpleRateThrottle.parse_rate(self, self.rate)
-        self.now = time.time()
+        super().__init__()
+        self.now = self.timer()
         window = int(self.now // self.duration) if self.duration else 0
-        # The key is the name as any backend could read it (case and Unicode form folded), hashed to a fixed size.
-        folded = unicodedata.normalize("NFKC", username).casefold()
+        folded = unicodedata.normalize("NFKC", username.strip()).casefold()
         digest = hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         self.key = f"throttle_{self.scope}_{digest}_{window}"
+        self._taken = False
 
     def wait(self) -> float:
         """Seconds until the account's window ends (Retry-After)."""
         return max(1.0, self.duration - self.now % self.duration)
 
-    def allows(self) -> bool:
-        """Whether the account may try to sign in now (not counted: a failure is counted by `failed`)."""
+    def take(self) -> None:
+        """Take a slot for one sign-in; SignInLocked when the window has none left (the slot is not kept)."""
         if self.rate is None:
-            return True
-        return cache_breaker.call(self.scope, lambda: (cache.get(self.key) or 0) < self.num_failures, fallback=True)
+            return
+        taken = cache_breaker.call(self.scope, self._increment, fallback=None)
+        if taken is None:
+            return  # the cache is unreachable: let it through
+        if taken > self.num_requests:
+            cache_breaker.call(self.scope, lambda: cache.decr(self.key), fallback=None)
+            raise SignInLocked(self.wait())
+        self._taken = True
 
-    def failed(self) -> None:
-        """Count one failed sign-in of the account."""
-        if self.rate is not None:
-            cache_breaker.call(self.scope, self._count, fallback=None)
+    def give_back(self) -> None:
+        """The sign-in succeeded: its slot is not a failure."""
+        if self._taken:
+            cache_breaker.call(self.scope, lambda: cache.decr(self.key), fallback=None)
+            self._taken = False
 
-    def _count(self) -> None:
+    def _increment(self) -> int:
         cache.add(self.key, 0, timeout=self.duration + 1)
         try:
-            cache.incr(self.key)
+            return cache.incr(self.key)
         except ValueError:  # (the window's key expired between the two calls)
             cache.add(self.key, 1, timeout=self.duration + 1)
+            return 1
 
 
-def count_failed_sign_in(sender, credentials: dict, request=None, **kwargs) -> None:
-    """`user_login_failed` receiver: a wrong password (or unknown username) counts against that username, whether
-    it came through the API's token exchange or the admin's login form."""
-    username = credentials.get("username")
-    if isinstance(username, str) and username:
-        AccountSignInThrottle(username).failed()
+@contextmanager
+def account_sign_in(username: str) -> Iterator[None]:
+    """Around the check of one sign-in's credentials: SignInLocked before it when the account is locked; a failure
+    (the check raises) keeps its slot, a success gives it back."""
+    throttle = AccountSignInThrottle(username)
+    throttle.take()
+    yield
+    throttle.give_back()

@@ -12,9 +12,9 @@ urlpatterns = [
     re_path(r"^healthz/?$", healthz, name="healthz"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file of its own: no inline script, so the docs page
-    # runs under the same Content-Security-Policy as every other page. No OPTIONS metadata (a 405, as for other
-    # methods): DRF rendered it with the page's HTML renderer, which has no template for it (a 500).
-    re_path(r"^api/docs/?$", SpectacularSwaggerSplitView.as_view(url_name="schema", metadata_class=None),
+    # runs under the same Content-Security-Policy as every other page. GET only: DRF answered OPTIONS with its
+    # metadata through the page's HTML renderer, which has no template for it (a 500).
+    re_path(r"^api/docs/?$", SpectacularSwaggerSplitView.as_view(url_name="schema", http_method_names=["get", "head"]),
             name="api-docs"),
     re_path(r"^api/ping/?$", PingView.as_view(), name="ping"),
     path("api/", include("study.api.urls")),

@@ -14,9 +14,21 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from studyserver.parsers import JSONParser
-from studyserver.throttling import AccountSignInThrottle, SettingsScopedRateThrottle
+from studyserver.throttling import SettingsScopedRateThrottle, SignInLocked, account_sign_in
 
 from .common import error_responses
+
+
+class TokenRequestSerializer(AuthTokenSerializer):
+    """DRF's credentials check, inside the account's sign-in throttle: it sees the username as `authenticate()`
+    gets it (trimmed; a JSON number as text), so no spelling of the name slips past the lock."""
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            with account_sign_in(attrs["username"]):
+                return super().validate(attrs)
+        except SignInLocked as locked:
+            raise Throttled(wait=locked.wait) from None
 
 
 class ObtainTokenView(ObtainAuthToken):
@@ -25,6 +37,7 @@ class ObtainTokenView(ObtainAuthToken):
     throttle_classes = [SettingsScopedRateThrottle]
     throttle_scope = "auth"
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+    serializer_class = TokenRequestSerializer
 
     @extend_schema(
         summary="Obtain an API token",
@@ -39,11 +52,6 @@ class ObtainTokenView(ObtainAuthToken):
         auth=[],
     )
     def post(self, request, *args, **kwargs):
-        username = request.data.get("username") if hasattr(request.data, "get") else None
-        if isinstance(username, str) and username:
-            account = AccountSignInThrottle(username)
-            if not account.allows():
-                raise Throttled(wait=account.wait())
         credentials = self.get_serializer(data=request.data)
         credentials.is_valid(raise_exception=True)
         user = credentials.validated_data["user"]

@@ -354,6 +354,7 @@ def test_the_docs_page_never_500s(client, method):
     """OPTIONS went to DRF's metadata, rendered with the page's HTML renderer, which has no template for it."""
     response = getattr(client, method)("/api/docs")
     assert response.status_code == (200 if method == "get" else 405)
+    assert response.get("Allow", "GET, HEAD") == "GET, HEAD"
 
 
 def test_unsupported_method_and_media_type(api_client, objects):
