@@ -16,6 +16,7 @@ from django.db import DataError, models, router
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError, get_candidate_relations_to_delete
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
@@ -34,7 +35,8 @@ class BoundedSplitDateTimeField(forms.SplitDateTimeField):
     def clean(self, value):
         result = super().clean(value)
         if result is not None and not (EARLIEST_TIME.year <= result.year <= 9998 and result >= EARLIEST_TIME):
-            raise forms.ValidationError("Enter a date between 1972-01-01 and the year 9998.", code="out_of_range")
+            earliest = timezone.localtime(EARLIEST_TIME).strftime("%Y-%m-%d %H:%M")  # (1972-01-01 09:00 in Seoul)
+            raise forms.ValidationError(f"Enter a time from {earliest} to the year 9998.", code="out_of_range")
         return result
 
 
@@ -95,7 +97,7 @@ class JSONObjectFormField(CheckedJSONFormField):
 
     def clean(self, value):
         result = super().clean(value)
-        if result in (None, ""):
+        if result is None:  # (left empty)
             return {}
         if not isinstance(result, dict):
             raise forms.ValidationError('Enter a JSON object, such as {"key": "value"}.', code="not_an_object")

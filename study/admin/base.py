@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from study.models import StudyTopic
 from study.textnorm import nfc
 from studyserver.admin import change_url, too_many_for_one_action
 from studyserver.errors import violates_unique
@@ -69,7 +70,8 @@ class ViewOnlyMixin:
     changed nor deleted there: what the flow derived from them (counts, progress, spaced repetition) could not follow
     the edit. A deleted attempt left its session's counts behind; a deleted viewer session took its `client_uuid`
     along, and the same batch sent again would have moved spaced repetition twice. The model-level delete permission
-    stays, so deleting a user (or a topic) still takes these rows with it."""
+    stays, so deleting a user still takes these rows with it: the delete confirmation (deleted_objects_summary) asks
+    each kind of row for that one, not an object's (Django's own get_deleted_objects would ask per row, and refuse)."""
 
     def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
@@ -144,6 +146,19 @@ class RefusableSaveAdmin(admin.ModelAdmin):
         its success and writes no history."""
         setattr(request, _REFUSED, True)
         self.message_user(request, message, messages.ERROR)
+
+    def topic_kept_live(self, request: HttpRequest, obj: models.Model, form: forms.ModelForm, change: bool,
+                        field: str = "study_topic") -> bool:
+        """From save_model: when the row is added or moved to a topic (`field`), lock that topic live until the
+        admin's commit, as the API's writes do, so a concurrent delete waits for this row. False (and the save
+        refused) when the topic was deleted since the form checked it."""
+        topic_id = getattr(obj, f"{field}_id")
+        if topic_id is None or (change and field not in form.changed_data):
+            return True
+        if StudyTopic.objects.live().select_for_update().filter(pk=topic_id).exists():
+            return True
+        self.refuse_save(request, "The topic was deleted meanwhile; nothing was saved.")
+        return False
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         if _refused(request):
@@ -249,7 +264,8 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
             return self._soft_delete_confirmation(request, live)
         with transaction.atomic():
             # (a row deleted by someone else after this read is left out of the count and the history)
-            deleted = [obj for obj in live if self.soft_delete(obj)]
+            # (in id order, as every bulk write locks its rows: two of them at once never deadlock)
+            deleted = [obj for obj in live.order_by("pk") if self.soft_delete(obj)]
             for obj in deleted:
                 self.log_change(request, obj, "Deleted (soft).")  # the history Django's own bulk delete keeps
         self.message_user(

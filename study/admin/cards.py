@@ -5,6 +5,8 @@ of each rule (dedup hash, approval, flags, soft delete, publish requests); card 
 publish request here.
 """
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -277,7 +279,7 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         # Back to the queue page the action came from: a page of this site that is not the queue (any other path
         # of the admin) shows no messages, which then piled up for the next one.
         if not (url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure())
-                and next_url.startswith(queue_url)):
+                and urlsplit(next_url).path == queue_url):
             next_url = queue_url
         action = request.POST.get("action", "")
         if action == "delete" and not self.has_delete_permission(request):

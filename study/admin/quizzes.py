@@ -29,9 +29,8 @@ from study.models import (
 from study.models.questions import MAX_CHOICES, MIN_CHOICES
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
 from study.services.questions import question_delete, question_update
-from study.services.topics import topic_get_live
 from study.textnorm import nfc
-from studyserver.errors import NotFound, field_errors
+from studyserver.errors import field_errors
 
 from .base import (
     NFCSearchMixin,
@@ -55,7 +54,7 @@ class QuestionProgressForm(SameOwnerForm):
         if question is not None and attempt is not None and attempt.question_id != question.pk:
             self.add_error("last_attempt", "This attempt answers another question.")
         window = data.get("pattern_window_attempts")
-        answered = (scheduling.CORRECT, scheduling.WRONG, scheduling.UNSURE)
+        answered = tuple(outcome for outcome in scheduling.OUTCOMES if outcome != scheduling.SKIPPED)
         if "pattern_window_attempts" in data and not (
             isinstance(window, list) and len(window) <= scheduling.PATTERN_WINDOW and all(o in answered for o in window)
         ):
@@ -152,14 +151,9 @@ class QuestionAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
         return super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Question, form: forms.ModelForm, change: bool) -> None:
-        if not change or "study_topic" in form.changed_data:
-            # Locked until the admin's commit, as question_create locks it: a concurrent topic delete waits, then
-            # tombstones this question too. Deleted since the form checked it: nothing is saved.
-            try:
-                topic_get_live(user=obj.user, topic_id=obj.study_topic_id, lock=True)
-            except NotFound:
-                self.refuse_save(request, "The topic was deleted meanwhile; nothing was saved.")
-                return
+        # (a concurrent topic delete waits, then tombstones this question too)
+        if not self.topic_kept_live(request, obj, form, change):
+            return
         if not change:
             # question_create takes a topic id and builds its own row; the form has built and validated this one.
             with transaction.atomic():
@@ -190,7 +184,7 @@ class QuestionAttemptInline(ViewOnlyMixin, admin.TabularInline):
 
 # Quiz sessions and their attempts are written by the quiz flow only (start, answer, finalize): finalize has counted
 # the attempts into the progress and spaced-repetition rows, and the API reads the snapshot (question_ids) as it
-# wrote it, so an edit here could only make them disagree. They are shown, and may be deleted.
+# wrote it, so an edit here could only make them disagree. They are shown only (ViewOnlyMixin).
 
 
 @admin.register(QuizSession)

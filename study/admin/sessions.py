@@ -1,6 +1,8 @@
 """Admin for study sessions and their assets."""
 
+from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 
 from study.api.common import NFCFormCharField
 from study.models import SessionAsset, StudySession
@@ -100,6 +102,10 @@ class StudySessionAdmin(NFCSearchMixin, OwnerSetOnceMixin, RefusableSaveAdmin):
          "their documents, or a link added meanwhile): change them one at a time."),
     )
     ordering = ("-created_at", "-id")
+
+    def save_model(self, request: HttpRequest, obj: StudySession, form: forms.ModelForm, change: bool) -> None:
+        if self.topic_kept_live(request, obj, form, change):
+            super().save_model(request, obj, form, change)
 
 
 @admin.register(SessionAsset)

@@ -9,7 +9,15 @@ from study.services.topics import topic_create, topic_delete, topic_update
 from study.textnorm import nfc
 from studyserver.errors import Conflict, NotFound
 
-from .base import DocumentLinkForm, LoadedLinksInline, NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
+from .base import (
+    DocumentLinkForm,
+    LoadedLinksInline,
+    NFCSearchMixin,
+    OwnerSetOnceMixin,
+    RefusableSaveAdmin,
+    SoftDeleteModelAdmin,
+    take_row,
+)
 
 DUPLICATE_NAME_MESSAGE = "This user already has an active topic with this name."
 TOPIC_EDITABLE_FIELDS = ("name", "study_type", "description")
@@ -104,10 +112,14 @@ class StudyTopicAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
 
 
 @admin.register(TopicDocument)
-class TopicDocumentAdmin(admin.ModelAdmin):
+class TopicDocumentAdmin(RefusableSaveAdmin):
     form = TopicDocumentForm
     list_display = ("topic", "document", "user", "created_at")
     fields = ("topic", "document", "user", "created_at")
     readonly_fields = ("user", "created_at")  # the topic's owner, set by the form
     raw_id_fields = ("topic", "document")
     list_select_related = ("topic", "document", "user")
+
+    def save_model(self, request: HttpRequest, obj: TopicDocument, form: forms.ModelForm, change: bool) -> None:
+        if self.topic_kept_live(request, obj, form, change, field="topic"):
+            super().save_model(request, obj, form, change)

@@ -375,7 +375,8 @@ def test_get_on_action_url_is_405(reviewer):
     assert reviewer.get(reverse(ACTION)).status_code == 405
 
 
-@pytest.mark.parametrize("next_url", ["https://evil.example/", "/admin/%00", "/admin/study/memocard/"])
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "/admin/%00", "/admin/study/memocard/",
+                                      "/admin/study/memocard/review/action/"])
 def test_a_next_url_that_is_not_a_queue_page_is_ignored(reviewer, pending, next_url):
     """Another site, or a page of this one that shows no messages (they piled up for the next queue page)."""
     response = reviewer.post(reverse(ACTION), {"action": "approve", "card_id": pending["a"].pk, "next": next_url})

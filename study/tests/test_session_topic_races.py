@@ -369,3 +369,34 @@ def test_a_row_filed_under_a_topic_while_it_is_deleted_is_404(client_for, what):
     assert response.status_code == 404, response.content
     assert response.json()["error_code"] == "not_found"
     assert not rows(topic).exists()
+
+
+@pytest.mark.parametrize("what", ["session", "document link"])
+def test_a_row_added_in_the_admin_under_a_topic_being_deleted_is_refused(what):
+    """The admin's forms checked the topic before the delete committed and saved after it: a session or a link
+    filed under a deleted topic. The save now locks the topic, waits for the delete, and saves nothing."""
+    from django.test import Client
+
+    from study.models import TopicDocument
+    from study.tests.test_admin_writes import session_form
+
+    user = f.UserFactory()
+    topic = f.StudyTopicFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    staff = f.UserFactory(is_staff=True, is_superuser=True)
+    if what == "session":
+        url, data = "/admin/study/studysession/add/", session_form(user=user.pk, study_topic=topic.pk)
+    else:
+        url, data = "/admin/study/topicdocument/add/", {"topic": topic.pk, "document": doc.pk}
+
+    def add():
+        admin = Client()
+        admin.force_login(staff)
+        return admin.post(url, data, follow=True)
+
+    response = while_holding(lambda: topic_delete(topic=StudyTopic.objects.get(pk=topic.pk)), then=add)
+
+    assert response.status_code == 200
+    assert "The topic was deleted meanwhile; nothing was saved." in response.content.decode()
+    assert not StudySession.objects.filter(study_topic=topic).exists()
+    assert not TopicDocument.objects.filter(topic=topic).exists()

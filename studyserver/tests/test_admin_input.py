@@ -97,8 +97,9 @@ def test_json_with_korean_is_shown_again_as_written(admin_client):
     assert "[&quot;메탄&quot;, &quot;에탄&quot;]" in response.content.decode()  # not \uXXXX escapes
 
 
-@pytest.mark.parametrize("day", ["0001-01-01", "1900-01-01", "1971-12-31"])
-def test_a_date_before_1972_or_after_9998_is_a_form_error(admin_client, day):
+@pytest.mark.parametrize(("day", "time"), [("0001-01-01", "23:59:59"), ("1900-01-01", "23:59:59"),
+                                           ("1971-12-31", "23:59:59"), ("1972-01-01", "08:59:59")])
+def test_a_date_before_1972_or_after_9998_is_a_form_error(admin_client, settings, day, time):
     """Year 1 in Asia/Seoul is a year BC in UTC: PostgreSQL stored it and every later page of the row (and the
     changelist) failed to read it back; SQLite's side overflowed at once. A date before 1972 (the API's bound) was
     stored and then rendered by the API as "1900-01-01T00:00:00+08:27:52", which is not RFC 3339."""
@@ -106,13 +107,28 @@ def test_a_date_before_1972_or_after_9998_is_a_form_error(admin_client, day):
     url = reverse("admin:study_questionprogress_change", args=[progress.pk])
     form = {"user": progress.user_id, "question": progress.question_id, "review_stage": 1,
             "pattern_state": progress.pattern_state or "", "pattern_window_attempts": "[]",
-            "due_at_0": day, "due_at_1": "23:59:59"}
+            "due_at_0": day, "due_at_1": time}
+    settings.TIME_ZONE = "Asia/Seoul"  # 1972-01-01 00:00 UTC is 09:00 there
     response = admin_client.post(url, form)
     assert response.status_code == 200
-    assert response.context["adminform"].form.errors["due_at"] == ["Enter a date between 1972-01-01 and the year 9998."]
+    assert response.context["adminform"].form.errors["due_at"] == [
+        "Enter a time from 1972-01-01 09:00 to the year 9998."]
     progress.refresh_from_db()
     assert progress.due_at.year == 2026
     assert admin_client.get(changelist(QuestionProgress)).status_code == 200
+
+
+def test_the_earliest_time_itself_is_accepted(admin_client, settings):
+    settings.TIME_ZONE = "Asia/Seoul"
+    progress = QuestionProgressFactory(review_stage=1, due_at="2026-12-01T00:00:00Z")
+    url = reverse("admin:study_questionprogress_change", args=[progress.pk])
+    response = admin_client.post(url, {"user": progress.user_id, "question": progress.question_id, "review_stage": 1,
+                                       "pattern_state": "", "pattern_window_attempts": "[]",
+                                       "due_at_0": "1972-01-01", "due_at_1": "09:00:00",
+                                       "last_reviewed_at_0": "1972-01-01", "last_reviewed_at_1": "09:00:00"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    progress.refresh_from_db()
+    assert progress.due_at.isoformat() == "1972-01-01T00:00:00+00:00"
 
 
 def test_a_progress_row_no_rating_or_review_could_write_is_a_form_error(admin_client):
