@@ -13,7 +13,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("username")
+        parser.add_argument("username", help="The account's username, as it signs in.")
 
     def handle(self, *args, username: str, **options) -> None:
         throttle = AccountSignInThrottle(username)
