@@ -7,7 +7,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TypeVar
 
 from django.core.cache import cache
@@ -122,14 +122,14 @@ class AccountSignInThrottle(SettingsSimpleRateThrottle):
         if taken is None:
             return  # the cache is unreachable: let it through
         if taken > self.num_requests:
-            cache_breaker.call(self.scope, lambda: cache.decr(self.key), fallback=None)
+            cache_breaker.call(self.scope, self._decrement, fallback=None)
             raise SignInLocked(self.wait())
         self._taken = True
 
     def give_back(self) -> None:
         """The sign-in succeeded: its slot is not a failure."""
         if self._taken:
-            cache_breaker.call(self.scope, lambda: cache.decr(self.key), fallback=None)
+            cache_breaker.call(self.scope, self._decrement, fallback=None)
             self._taken = False
 
     def _increment(self) -> int:
@@ -139,6 +139,10 @@ class AccountSignInThrottle(SettingsSimpleRateThrottle):
         except ValueError:  # (the window's key expired between the two calls)
             cache.add(self.key, 1, timeout=self.duration + 1)
             return 1
+
+    def _decrement(self) -> None:
+        with suppress(ValueError):  # (the key expired meanwhile: its window is over, nothing is left to give back)
+            cache.decr(self.key)
 
 
 @contextmanager
