@@ -188,6 +188,7 @@ class OrphanSweep:
     orphans: int = 0  # unreferenced and past the grace period (deleted unless dry run)
     deleted: int = 0
     recent: int = 0  # unreferenced but younger than the grace period: possibly an upload still committing
+    failed: int = 0  # orphans the store refused to delete (logged): left for the next sweep
 
 
 def _storage_files_under(directory: str) -> Iterator[str]:
@@ -220,11 +221,24 @@ def _sweep_batch(names: list[str], *, cutoff: datetime, dry_run: bool, sweep: Or
         if modified >= cutoff:
             sweep.recent += 1
             continue
-        orphans.append(name)
+        sweep.orphans += 1
         if not dry_run:
-            default_storage.delete(name)
+            try:
+                default_storage.delete(name)
+            except Exception as exc:
+                from .extraction import StorageUnavailable, storage_unavailable  # (extraction imports this module)
+
+                if isinstance(exc, ConnectionError | TimeoutError):  # the whole store, for a while: retried later
+                    raise
+                if storage_unavailable(exc):
+                    raise StorageUnavailable(f"the file store is unavailable: {type(exc).__name__}: {exc}") from exc
+                # This file only (its permissions, an object lock): the sweep goes on; before, it stopped here every
+                # day, and every older month was never swept.
+                logger.warning("orphan file %s not deleted: %s: %s", name, type(exc).__name__, exc)
+                sweep.failed += 1
+                continue
             sweep.deleted += 1
-    sweep.orphans += len(orphans)
+        orphans.append(name)
     return orphans
 
 

@@ -51,7 +51,7 @@ class StorageUnavailable(ConnectionError):
     """The file store could not be reached or answered with a server error: the task retries later."""
 
 
-def _storage_unavailable(exc: Exception) -> bool:
+def storage_unavailable(exc: Exception) -> bool:
     """Is this a failure of the file store that may pass (no connection, a timeout, a 5xx or throttling), rather
     than one of the file? botocore's errors do not derive from the built-in ConnectionError / TimeoutError, and a
     read that s3transfer (boto3's downloads, which django-storages uses) gave up retrying is its own error."""
@@ -85,7 +85,7 @@ def _run_backend(document: Document) -> tuple[str, str, str]:
         try:
             data = _read(document)
         except Exception as exc:
-            if _storage_unavailable(exc):
+            if storage_unavailable(exc):
                 raise StorageUnavailable(f"the file store is unavailable: {type(exc).__name__}: {exc}") from exc
             raise
         result = extract_text(data=data, file_format=document.file_format, content_type=document.content_type)

@@ -200,3 +200,48 @@ def test_the_newest_months_are_swept_first(_isolated_media):
     seen: list[str] = []
     document_orphan_files_sweep(batch_size=1, on_batch=lambda totals, names: seen.extend(names))
     assert seen == ["documents/2026/11/x.txt", "documents/2026/01/x.txt", "documents/2025/12/x.txt"]
+
+
+@pytest.mark.django_db
+def test_a_file_the_store_will_not_delete_is_skipped_and_the_sweep_goes_on(_isolated_media, monkeypatch, caplog):
+    """It stopped the sweep at that file, every day: the files after it, and every older month, were never swept,
+    and the command ended in a traceback."""
+    from django.core.files.storage import FileSystemStorage
+
+    stuck = orphan(_isolated_media, "documents/2026/05/aaa.txt")
+    after = [orphan(_isolated_media, f"documents/2026/05/b{n}.txt") for n in range(2)]
+    older = orphan(_isolated_media, "documents/2025/01/old.txt")
+    delete = FileSystemStorage.delete
+
+    def refuse(storage, name):
+        if name == stuck:
+            raise PermissionError(13, "Permission denied")
+        return delete(storage, name)
+
+    monkeypatch.setattr(FileSystemStorage, "delete", refuse)
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 orphan file.s. could not be deleted"):
+        call_command("sweep_orphan_files", stdout=out)
+    assert names(_isolated_media) == {stuck}
+    assert "orphans 4, deleted 3" in out.getvalue()
+    assert f"orphan file {stuck} not deleted: PermissionError" in caplog.text
+    assert not any(name in names(_isolated_media) for name in [*after, older])
+
+
+@pytest.mark.django_db
+def test_a_store_that_is_down_stops_the_sweep_for_a_retry(_isolated_media, monkeypatch):
+    """A failure of the whole store is not one file's: the daily task retries later (its RETRY), as extraction
+    does, instead of logging every file as undeletable."""
+    from botocore.exceptions import ClientError
+    from django.core.files.storage import FileSystemStorage
+
+    from study.services.extraction import StorageUnavailable
+
+    orphan(_isolated_media, "documents/2026/05/aaa.txt")
+
+    def busy(storage, name):
+        raise ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "DeleteObject")
+
+    monkeypatch.setattr(FileSystemStorage, "delete", busy)
+    with pytest.raises(StorageUnavailable):
+        document_orphan_files_sweep()

@@ -56,12 +56,13 @@ class Command(BaseCommand):
             older_than=timedelta(minutes=older_than_minutes), batch_size=batch_size, dry_run=dry_run, on_batch=report
         )
         bar.close()
-        if shown == "none" and not dry_run:
-            return
-        prefix = "dry run: " if dry_run else ""
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"{prefix}sweep_orphan_files: examined {sweep.examined}, orphans {sweep.orphans}, "
-                f"deleted {sweep.deleted}, kept {sweep.recent} unreferenced younger than {older_than_minutes} min"
+        if shown != "none" or dry_run:
+            prefix = "dry run: " if dry_run else ""
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{prefix}sweep_orphan_files: examined {sweep.examined}, orphans {sweep.orphans}, "
+                    f"deleted {sweep.deleted}, kept {sweep.recent} unreferenced younger than {older_than_minutes} min"
+                )
             )
-        )
+        if sweep.failed:
+            raise CommandError(f"{sweep.failed} orphan file(s) could not be deleted: the log names them and why")
