@@ -3,7 +3,7 @@
 import logging
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -100,7 +100,12 @@ def quiz_session_analyze(*, quiz_session_id: int) -> str:
     if session.status != QuizStatus.DONE:
         logger.info("analyze quiz session %s: status %s, nothing to do", quiz_session_id, session.status)
         return "not_ready"
-    SessionAnalysis.objects.get_or_create(quiz_session=session, defaults={"user_id": session.user_id})
+    try:
+        SessionAnalysis.objects.get_or_create(quiz_session=session, defaults={"user_id": session.user_id})
+    except IntegrityError:
+        if not QuizSession.objects.filter(pk=quiz_session_id).exists():
+            return "missing"  # deleted (with its user) since it was read
+        raise
     with transaction.atomic():
         analysis = (
             SessionAnalysis.objects.select_for_update(skip_locked=True)

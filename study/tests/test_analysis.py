@@ -96,6 +96,22 @@ def test_a_repeated_miss_in_one_session_counts_once(user):
     assert quiz_session_analyze(quiz_session_id=session.id) == "skipped"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_session_deleted_with_its_user_while_it_is_analysed_is_missing(user, monkeypatch):
+    """The user's delete commits between the session's read and the analysis's insert: the insert's foreign key
+    failed, and the task logged an unexpected IntegrityError where there is simply nothing left to analyse."""
+    session = QuizSessionFactory(study_topic=StudyTopicFactory(user=user), status="done")
+    get_or_create = SessionAnalysis.objects.get_or_create
+
+    def after_the_delete(**kwargs):
+        type(user).objects.filter(pk=user.pk).delete()
+        return get_or_create(**kwargs)
+
+    monkeypatch.setattr(SessionAnalysis.objects, "get_or_create", after_the_delete)
+    assert quiz_session_analyze(quiz_session_id=session.id) == "missing"
+    assert not SessionAnalysis.objects.exists()
+
+
 @pytest.mark.django_db
 def test_idempotent_and_only_for_finished_sessions(scenario):
     session, _ = scenario
