@@ -50,11 +50,13 @@ class ExplainTask(Task):
         return explain_time_limits()[1]
 
 
-@shared_task(**RETRY, base=ExplainTask)
-def explain_question(question_id: int) -> str:
+@shared_task(**RETRY, base=ExplainTask, bind=True)
+def explain_question(self, question_id: int) -> str:
+    """While retries are left, an LLM that cannot answer is retried with backoff (ExplainerDown is a
+    ConnectionError); the last try stores the extractive explanation instead."""
     from study.services.explanations import question_explain
 
-    return question_explain(question_id=question_id)
+    return question_explain(question_id=question_id, fall_back=self.request.retries >= self.max_retries)
 
 
 @shared_task(soft_time_limit=60, time_limit=90)

@@ -43,12 +43,20 @@ def _facts(question: Question) -> QuestionFacts:
     )
 
 
-def explanation_draft(facts: QuestionFacts, passages: list[Passage]) -> Draft:
-    """Write the explanation text with the configured explainer (HTTP LLM, else extractive)."""
+class ExplainerDown(ConnectionError):
+    """The configured explainer could not answer, and the task will try again later (a transient error)."""
+
+
+def explanation_draft(facts: QuestionFacts, passages: list[Passage], *, fall_back: bool = True) -> Draft:
+    """Write the explanation text with the configured explainer (HTTP LLM, else extractive). When the LLM cannot
+    answer: the extractive text with `fall_back`, else ExplainerDown, for the task to retry with backoff (the
+    explanation a question gets is its one: an outage of a few minutes must not leave the extractive one for good)."""
     if settings.EXPLAINER_URL:
         try:
             return http_explain(facts, passages)
         except ExplainerUnavailable as exc:
+            if not fall_back:
+                raise ExplainerDown(f"question {facts.question_id}: {exc}") from exc
             logger.warning("question %s: %s; falling back to the extractive explainer", facts.question_id, exc)
     return extractive_explain(facts, passages)
 
@@ -58,7 +66,7 @@ def _explainable(question_id: int) -> QuerySet[Question]:
     return Question.objects.filter(pk=question_id, deleted_at__isnull=True, study_topic__deleted_at__isnull=True)
 
 
-def question_explain(*, question_id: int) -> str:
+def question_explain(*, question_id: int, fall_back: bool = True) -> str:
     """Explain a live question that has no explanation yet, make its card candidates, publish it.
 
     Returns created / exists / missing / changed. Safe to run twice or concurrently: the OneToOne
@@ -66,6 +74,9 @@ def question_explain(*, question_id: int) -> str:
     transaction; a question edited meanwhile (another answer, other choices) keeps no draft of its old
     text: the task is sent again after commit, and that run, within its own time limits, writes the draft
     from what the question says then, so the explanation and its cards name the same answer.
+
+    `fall_back=False` (a task with retries left): an LLM that cannot answer raises ExplainerDown instead of
+    storing the extractive text.
     """
     question = _explainable(question_id).first()
     if question is None:
@@ -77,7 +88,7 @@ def question_explain(*, question_id: int) -> str:
     facts = _facts(question)
     # Retrieval and the (possibly slow) explainer run outside any transaction.
     passages = passages_for_question(facts)
-    draft = explanation_draft(facts, passages)
+    draft = explanation_draft(facts, passages, fall_back=fall_back)
     with transaction.atomic():
         question = _explainable(question_id).select_for_update(of=("self",)).first()
         if question is None:

@@ -145,8 +145,8 @@ class TestExplanationFollowsTheQuestion:
         written, edits = [], []
         real = explanations.explanation_draft
 
-        def draft(facts, passages):
-            result = real(facts, passages)
+        def draft(facts, passages, **options):
+            result = real(facts, passages, **options)
             written.append(facts.correct_choice)
             if edits:
                 edits.pop(0)()
@@ -203,7 +203,7 @@ class TestExplanationFollowsTheQuestion:
         from study.services import explanations
 
         unstorable = Draft("정답\x00: 1번 \ud83d", "http")  # a NUL byte and a lone surrogate
-        monkeypatch.setattr(explanations, "explanation_draft", lambda facts, passages: unstorable)
+        monkeypatch.setattr(explanations, "explanation_draft", lambda facts, passages, **options: unstorable)
         assert question_explain(question_id=question.id) == "created"
         assert QuestionExplanation.objects.get(question=question).text == "정답: 1번 \ufffd"
 

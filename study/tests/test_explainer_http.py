@@ -165,3 +165,30 @@ def test_unreachable_server_falls_back(question, llm_settings):
         llm_settings.EXPLAINER_URL = f"http://127.0.0.1:{bound.getsockname()[1]}/v1"
         assert question_explain(question_id=question.id) == "created"
     assert QuestionExplanation.objects.get(question=question).backend == "extractive"
+
+
+@pytest.mark.django_db
+def test_an_llm_outage_is_retried_before_the_extractive_fallback(question, llm_settings):
+    """The explanation a question gets is its one (backfill_explanations only explains questions without one): a
+    few seconds of outage stored the extractive text for good. The task now retries with backoff (SPEC: tasks are
+    retried on transient errors), and only its last try falls back."""
+    from study.tasks import explain_question
+
+    llm_settings.EXPLAINER_MAX_ATTEMPTS = 1
+    with FakeLLM([(503, {"error": "loading"}), (200, completion("메탄입니다."))]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert explain_question.apply(args=[question.id]).get() == "created"  # (eager: the retry runs at once)
+    assert len(llm.requests) == 2
+    assert QuestionExplanation.objects.get(question=question).backend == "llm"
+
+
+@pytest.mark.django_db
+def test_an_llm_that_stays_down_gets_the_extractive_explanation_on_the_last_try(question, llm_settings):
+    from study.tasks import explain_question
+
+    llm_settings.EXPLAINER_MAX_ATTEMPTS = 1
+    with FakeLLM([(503, {"error": "down"})]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert explain_question.apply(args=[question.id]).get() == "created"
+    assert len(llm.requests) == explain_question.max_retries + 1
+    assert QuestionExplanation.objects.get(question=question).backend == "extractive"
