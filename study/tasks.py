@@ -52,11 +52,13 @@ class ExplainTask(Task):
 
 @shared_task(**RETRY, base=ExplainTask, bind=True)
 def explain_question(self, question_id: int) -> str:
-    """While retries are left, an LLM that cannot answer is retried with backoff (ExplainerDown is a
-    ConnectionError); the last try stores the extractive explanation instead."""
+    """On a worker, while retries are left, an LLM that cannot answer is retried with backoff (ExplainerDown is a
+    ConnectionError); the last try stores the extractive explanation instead. Run eagerly (no broker: the demo),
+    a retry would run at once, inside the request: it falls back at once, as before."""
     from study.services.explanations import question_explain
 
-    return question_explain(question_id=question_id, fall_back=self.request.retries >= self.max_retries)
+    last_try = self.request.is_eager or self.request.retries >= self.max_retries
+    return question_explain(question_id=question_id, fall_back=last_try)
 
 
 @shared_task(soft_time_limit=60, time_limit=90)

@@ -167,28 +167,48 @@ def test_unreachable_server_falls_back(question, llm_settings):
     assert QuestionExplanation.objects.get(question=question).backend == "extractive"
 
 
-@pytest.mark.django_db
-def test_an_llm_outage_is_retried_before_the_extractive_fallback(question, llm_settings):
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_an_llm_outage_is_retried_by_the_worker_before_the_extractive_fallback(question, llm_settings, redis_worker):
     """The explanation a question gets is its one (backfill_explanations only explains questions without one): a
     few seconds of outage stored the extractive text for good. The task now retries with backoff (SPEC: tasks are
     retried on transient errors), and only its last try falls back."""
+    import time
+
     from study.tasks import explain_question
 
     llm_settings.EXPLAINER_MAX_ATTEMPTS = 1
     with FakeLLM([(503, {"error": "loading"}), (200, completion("메탄입니다."))]) as llm:
         llm_settings.EXPLAINER_URL = llm.base_url
-        assert explain_question.apply(args=[question.id]).get() == "created"  # (eager: the retry runs at once)
+        explain_question.delay(question.id)
+        deadline = time.monotonic() + 30
+        while not QuestionExplanation.objects.filter(question=question).exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
     assert len(llm.requests) == 2
     assert QuestionExplanation.objects.get(question=question).backend == "llm"
 
 
 @pytest.mark.django_db
-def test_an_llm_that_stays_down_gets_the_extractive_explanation_on_the_last_try(question, llm_settings):
+def test_with_retries_left_an_llm_outage_stores_nothing(question, llm_settings):
+    from study.services.explanations import ExplainerDown
+
+    llm_settings.EXPLAINER_MAX_ATTEMPTS = 1
+    with FakeLLM([(503, {"error": "down"})]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        with pytest.raises(ExplainerDown):
+            question_explain(question_id=question.id, fall_back=False)
+    assert not QuestionExplanation.objects.filter(question=question).exists()
+    assert not MemoCard.objects.filter(source_question=question).exists()
+
+
+@pytest.mark.django_db
+def test_run_eagerly_an_llm_outage_falls_back_at_once(question, llm_settings):
+    """No broker (the demo): a retry would run inside the request that sent the task."""
     from study.tasks import explain_question
 
     llm_settings.EXPLAINER_MAX_ATTEMPTS = 1
     with FakeLLM([(503, {"error": "down"})]) as llm:
         llm_settings.EXPLAINER_URL = llm.base_url
         assert explain_question.apply(args=[question.id]).get() == "created"
-    assert len(llm.requests) == explain_question.max_retries + 1
+    assert len(llm.requests) == 1
     assert QuestionExplanation.objects.get(question=question).backend == "extractive"
