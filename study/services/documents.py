@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from study.models import Document, TopicDocument
+from study.store import raise_if_store_down
 from study.tasks import extract_document
 from study.textnorm import nfc
 from study.uploads import checked_upload_size, file_format_of, sha256_of, upload_base_name
@@ -225,13 +226,8 @@ def _sweep_batch(names: list[str], *, cutoff: datetime, dry_run: bool, sweep: Or
         if not dry_run:
             try:
                 default_storage.delete(name)
-            except Exception as exc:
-                from .extraction import StorageUnavailable, storage_unavailable  # (extraction imports this module)
-
-                if isinstance(exc, ConnectionError | TimeoutError):  # the whole store, for a while: retried later
-                    raise
-                if storage_unavailable(exc):
-                    raise StorageUnavailable(f"the file store is unavailable: {type(exc).__name__}: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - the store's outage is raised again; one file's failure is logged
+                raise_if_store_down(exc)  # the whole store, for a while: the task retries later
                 # This file only (its permissions, an object lock): the sweep goes on; before, it stopped here every
                 # day, and every older month was never swept.
                 logger.warning("orphan file %s not deleted: %s: %s", name, type(exc).__name__, exc)

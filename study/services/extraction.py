@@ -33,6 +33,7 @@ from study.models import Document
 from study.models.documents import ExtractStatus
 from study.models.sessions import AssetType
 from study.services.sessions import sessions_ocr_text_fill
+from study.store import raise_if_store_down
 from studyserver.celery import send_or_log
 from studyserver.locks import advisory_session_lock
 
@@ -43,31 +44,6 @@ ERROR_MAX_CHARS = 2000
 # stopped every time (a hard time limit, out of memory) would otherwise be sent again by the sweep every
 # EXTRACT_STALE_AFTER, for good.
 EXTRACT_MAX_INTERRUPTED = 3
-# S3 (django-storages' boto3 backend) answers these when it is busy or failing for a while: worth a retry.
-_S3_BUSY_CODES = frozenset({"SlowDown", "Throttling", "RequestTimeout", "InternalError", "ServiceUnavailable"})
-
-
-class StorageUnavailable(ConnectionError):
-    """The file store could not be reached or answered with a server error: the task retries later."""
-
-
-def storage_unavailable(exc: Exception) -> bool:
-    """Is this a failure of the file store that may pass (no connection, a timeout, a 5xx or throttling), rather
-    than one of the file? botocore's errors do not derive from the built-in ConnectionError / TimeoutError, and a
-    read that s3transfer (boto3's downloads, which django-storages uses) gave up retrying is its own error."""
-    from boto3.exceptions import RetriesExceededError as Boto3RetriesExceeded
-    from botocore.exceptions import ClientError, HTTPClientError
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceeded
-
-    if isinstance(exc, BotoConnectionError | HTTPClientError | Boto3RetriesExceeded | TransferRetriesExceeded):
-        return True
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return status >= 500 or exc.response.get("Error", {}).get("Code") in _S3_BUSY_CODES
-    return False
-
-
 def _read(document: Document) -> bytes:
     with document.file.open("rb") as handle:
         return handle.read()
@@ -85,8 +61,7 @@ def _run_backend(document: Document) -> tuple[str, str, str]:
         try:
             data = _read(document)
         except Exception as exc:
-            if storage_unavailable(exc):
-                raise StorageUnavailable(f"the file store is unavailable: {type(exc).__name__}: {exc}") from exc
+            raise_if_store_down(exc)
             raise
         result = extract_text(data=data, file_format=document.file_format, content_type=document.content_type)
     except ExtractionSkipped as exc:

@@ -29,6 +29,7 @@ from study.services.extraction import (
     documents_reset_for_retry,
     extract_lock_key,
 )
+from study.store import StorageUnavailable
 from study.tasks import extract_document, extracts_sweep
 from study.tests.factories import DocumentFactory, SessionAssetFactory
 from studyserver.locks import advisory_lock_key
@@ -533,7 +534,7 @@ class TestFileStoreOutages:
 
         monkeypatch.setattr(extraction, "_read", unavailable)
         result = extract_document.apply(args=[doc.id])  # eager: the retries run at once
-        assert isinstance(result.result, extraction.StorageUnavailable)
+        assert isinstance(result.result, StorageUnavailable)
         assert len(calls) == 1 + extract_document.max_retries
         doc.refresh_from_db()
         assert (doc.extract_status, doc.extract_error) == ("pending", "")

@@ -235,7 +235,7 @@ def test_a_store_that_is_down_stops_the_sweep_for_a_retry(_isolated_media, monke
     from botocore.exceptions import ClientError
     from django.core.files.storage import FileSystemStorage
 
-    from study.services.extraction import StorageUnavailable
+    from study.store import StorageUnavailable
 
     orphan(_isolated_media, "documents/2026/05/aaa.txt")
 
