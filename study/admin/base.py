@@ -16,10 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from study.models import StudyTopic
+from study.services.topics import topic_get_live
 from study.textnorm import nfc
 from studyserver.admin import change_url, too_many_for_one_action
-from studyserver.errors import violates_unique
+from studyserver.errors import NotFound, violates_unique
 
 _REFUSED = "studyserver_admin_refused"  # set on a request whose write found its row gone or its value taken
 _DELETION_LOG = "studyserver_deletion_log"  # the rows Django asked to log as deleted, until they really are
@@ -155,10 +155,12 @@ class RefusableSaveAdmin(admin.ModelAdmin):
         topic_id = getattr(obj, f"{field}_id")
         if topic_id is None or (change and field not in form.changed_data):
             return True
-        if StudyTopic.objects.live().select_for_update().filter(pk=topic_id).exists():
-            return True
-        self.refuse_save(request, "The topic was deleted meanwhile; nothing was saved.")
-        return False
+        try:
+            topic_get_live(user=obj.user, topic_id=topic_id, lock=True)
+        except NotFound:
+            self.refuse_save(request, "The topic was deleted meanwhile; nothing was saved.")
+            return False
+        return True
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         if _refused(request):
