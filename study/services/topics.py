@@ -13,10 +13,12 @@ _DUPLICATE_NAME = "An active topic with this name already exists."
 
 
 def topic_get_live(*, user: AbstractBaseUser, topic_id: int, lock: bool = False) -> StudyTopic:
-    """The user's live topic `topic_id`, or 404."""
+    """The user's live topic `topic_id`, or 404. `lock`: kept live until the commit. The row lock is `FOR NO KEY
+    UPDATE`: it waits for (and holds off) a delete, which is an update, while rows being filed under the topic by
+    other requests (whose foreign-key checks take `FOR KEY SHARE`) go on without waiting."""
     queryset = StudyTopic.objects.live().filter(user=user)
     if lock:
-        queryset = queryset.select_for_update()
+        queryset = queryset.select_for_update(no_key=True)
     topic = queryset.filter(pk=topic_id).first()
     if topic is None:
         raise NotFound("Study topic not found.")

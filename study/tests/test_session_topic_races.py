@@ -11,14 +11,14 @@ from contextlib import contextmanager
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from PIL import Image
 
 from study.api import sessions as session_views
 from study.api import topics as topic_views
 from study.models import Document, SessionAsset, StudySession, StudyTopic
 from study.services.sessions import session_asset_add, session_delete
-from study.services.topics import topic_delete
+from study.services.topics import topic_delete, topic_get_live
 from study.tests import factories as f
 from studyserver.testing import blocking_another_connection, run_concurrently, wait_for, while_holding
 
@@ -400,3 +400,44 @@ def test_a_row_added_in_the_admin_under_a_topic_being_deleted_is_refused(what):
     assert "The topic was deleted meanwhile; nothing was saved." in response.content.decode()
     assert not StudySession.objects.filter(study_topic=topic).exists()
     assert not TopicDocument.objects.filter(topic=topic).exists()
+
+
+def test_a_topic_kept_live_holds_off_its_delete_but_not_rows_filed_under_it():
+    """`topic_get_live(lock=True)` took `FOR UPDATE`, which also made every insert pointing at the topic (a
+    session, a question, a link: their foreign-key check takes `FOR KEY SHARE`) wait for the holder's commit.
+    `FOR NO KEY UPDATE` holds off only what it is for: the topic's delete."""
+    user = f.UserFactory()
+    topic = f.StudyTopicFactory(user=user)
+    locked, done = threading.Event(), threading.Event()
+
+    def keep_live() -> None:
+        with transaction.atomic():
+            topic_get_live(user=user, topic_id=topic.pk, lock=True)
+            locked.set()
+            done.wait(WAIT)
+
+    def under(write: Callable[[], object]) -> str:
+        try:
+            locked.wait(WAIT)
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '2s'")
+                write()
+            return "written"
+        except OperationalError as exc:
+            return type(exc.__cause__).__name__
+        finally:
+            done.set()
+
+    def delete_topic() -> None:
+        topic_delete(topic=StudyTopic.objects.get(pk=topic.pk))
+
+    filed = run_concurrently(keep_live, lambda: under(lambda: f.StudySessionFactory(user=user, study_topic=topic)))
+    locked.clear()
+    done.clear()
+    deleted = run_concurrently(keep_live, lambda: under(delete_topic))
+
+    assert filed == [None, "written"]
+    assert deleted == [None, "LockNotAvailable"]
+    assert StudySession.objects.filter(study_topic=topic).count() == 1
+    assert StudyTopic.objects.live().filter(pk=topic.pk).exists()
