@@ -12,7 +12,16 @@ override PYTEST_WORKERS := $(call default,$(PYTEST_WORKERS),auto)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv services lint bench clean
+.PHONY: help demo test venv services lint bench clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make demo      venv, install, migrate, demo data, admin user, server on http://$(HOST):$(PORT)"
+	@echo "make test      ruff, migrations check, OpenAPI validation, the suite on PostgreSQL + Redis, then SQLite"
+	@echo "make services  start (or install) PostgreSQL, Redis, Tesseract, Chromium and CJK fonts"
+	@echo "make lint      ruff"
+	@echo "make bench     the benchmarks (bench/README.md)"
+	@echo "make clean     remove the venv, the demo database and uploads"
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +32,8 @@ $(VENV)/.installed: requirements.txt
 venv: $(VENV)/.installed
 
 demo: venv
+	@if [ -n "$$DATABASE_URL$$CELERY_BROKER_URL" ]; then \
+		echo "make demo: your shell sets DATABASE_URL or CELERY_BROKER_URL; the demo uses them (unset them for SQLite and eager tasks)"; fi
 	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py ensure_admin
 	DEBUG=true LOG_LEVEL=WARNING $(PY) manage.py seed_demo  # its eager tasks log at INFO: keep the login above in view
@@ -43,11 +54,14 @@ test: venv services
 	$(VENV)/bin/ruff check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
-	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	# A CELERY_BROKER_URL of the shell would send every test's tasks to a broker with no worker: the tests that
+	# need one bring their own.
+	env -u CELERY_BROKER_URL DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 	# Again on SQLite, the demo's database, without what needs PostgreSQL itself (marker `postgresql`), a
 	# worker or a browser.
-	DEBUG=true DATABASE_URL=sqlite:///$${TMPDIR:-/tmp}/studyserver-test-$$$$.sqlite3 REDIS_URL=$(TEST_REDIS_URL) \
+	env -u CELERY_BROKER_URL DEBUG=true DATABASE_URL=sqlite:///$${TMPDIR:-/tmp}/studyserver-test-$$$$.sqlite3 \
+		REDIS_URL=$(TEST_REDIS_URL) \
 		$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not postgresql and not worker and not browser"
 
 bench: venv services
