@@ -8,12 +8,12 @@ import logging
 import math
 
 from celery import Task, shared_task
-from django.db import InterfaceError, OperationalError
+
+from studyserver.tasks_retry import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
-RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": True, "retry_backoff_max": 300, "retry_jitter": True,
+RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": True, "retry_backoff_max": 300, "retry_jitter": True,
          "max_retries": 5}
 
 
