@@ -7,9 +7,9 @@ transient database / network errors with exponential backoff, and has time limit
 import logging
 import math
 
-from celery import Task, shared_task
+from celery import shared_task
 
-from studyserver.tasks_retry import TRANSIENT_ERRORS
+from studyserver.tasks_retry import TRANSIENT_ERRORS, TransientRetryTask
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def explain_time_limits() -> tuple[int, int]:
     return soft, soft + EXPLAIN_HARD_AFTER_SOFT_SECONDS
 
 
-class ExplainTask(Task):
+class ExplainTask(TransientRetryTask):
     """Time limits read from the settings when a message is sent or run, not when this module is imported."""
 
     @property
