@@ -7,13 +7,13 @@ transient database / network errors with exponential backoff, and has time limit
 import logging
 import math
 
-from celery import Task, shared_task
-from django.db import InterfaceError, OperationalError
+from celery import shared_task
+
+from studyserver.tasks_retry import TRANSIENT_ERRORS, TransientRetryTask
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
-RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": True, "retry_backoff_max": 300, "retry_jitter": True,
+RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": True, "retry_backoff_max": 300, "retry_jitter": True,
          "max_retries": 5}
 
 
@@ -38,7 +38,7 @@ def explain_time_limits() -> tuple[int, int]:
     return soft, soft + EXPLAIN_HARD_AFTER_SOFT_SECONDS
 
 
-class ExplainTask(Task):
+class ExplainTask(TransientRetryTask):
     """Time limits read from the settings when a message is sent or run, not when this module is imported."""
 
     @property
@@ -50,15 +50,24 @@ class ExplainTask(Task):
         return explain_time_limits()[1]
 
 
+# Another run is calling the LLM for the question: most answers come within this, and the retry finds it written.
+EXPLAIN_CLAIMED_RETRY_SECONDS = 45
+
+
 @shared_task(**RETRY, base=ExplainTask, bind=True)
 def explain_question(self, question_id: int) -> str:
     """On a worker, while retries are left, an LLM that cannot answer is retried with backoff (ExplainerDown is a
-    ConnectionError); the last try stores the extractive explanation instead. Run eagerly (no broker: the demo),
-    a retry would run at once, inside the request: it falls back at once, as before."""
+    ConnectionError); the last try stores the extractive explanation instead. A question whose LLM call another run
+    holds (question_explain: "claimed") is tried again later, not explained with the extractive text; a last try
+    leaves it to that run. Run eagerly (no broker: the demo), a retry would run at once, inside the request: it
+    falls back at once, as before, and leaves a claimed question to the run that holds it."""
     from study.services.explanations import question_explain
 
     last_try = self.request.is_eager or self.request.retries >= self.max_retries
-    return question_explain(question_id=question_id, fall_back=last_try)
+    outcome = question_explain(question_id=question_id, fall_back=last_try)
+    if outcome == "claimed" and not last_try:
+        raise self.retry(countdown=EXPLAIN_CLAIMED_RETRY_SECONDS)
+    return outcome
 
 
 @shared_task(soft_time_limit=60, time_limit=90)

@@ -8,7 +8,8 @@ from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyserver.settings")
 
-app = Celery("studyserver")
+# Every task derives from TransientRetryTask: its autoretry retries only a database error that may go away.
+app = Celery("studyserver", task_cls="studyserver.tasks_retry:TransientRetryTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

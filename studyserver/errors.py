@@ -189,6 +189,19 @@ def backend_unavailable(exc: BaseException) -> bool:
     return code is not None and code & 0xFF in _UNAVAILABLE_SQLITE_CODES
 
 
+def lost_concurrency_race(exc: BaseException) -> bool:
+    """Whether a database error says the transaction lost a deadlock or a serialization race with a concurrent one:
+    PostgreSQL rolled it back, nothing was written, and the same work run again may go through."""
+    return isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def transient_database_error(exc: BaseException) -> bool:
+    """Whether a database error may go away if the same work runs again: a lost concurrency race, or the database
+    away or busy (backend_unavailable). Not a statement the database refuses each time it runs: PostgreSQL's
+    program limit exceeded (SQLSTATE class 54), SQLite's "no such table" are OperationalErrors as well."""
+    return lost_concurrency_race(exc) or backend_unavailable(exc)
+
+
 def file_missing(exc: BaseException) -> bool:
     """Whether an error of the file store says the stored file is not there: FileNotFoundError (the filesystem;
     django-storages' S3 backend raises it for a 404 on open or size), or S3's own "no such key" on a later read (an
@@ -234,7 +247,7 @@ def exception_handler(exc, context):
         # A value the database cannot hold (out of range, NUL in JSON) that validation let through.
         logger.warning("DataError turned into 400: %s", exc)
         exc = exceptions.ValidationError({"non_field_errors": ["A value is out of range or malformed."]})
-    elif isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+    elif lost_concurrency_race(exc):
         # Lost a deadlock or serialization race with a concurrent request: nothing was written; retry.
         logger.warning("transaction lost a concurrency race, answered 409: %s", exc)
         exc = Conflict("A concurrent change got in the way; nothing was saved. Please retry.")

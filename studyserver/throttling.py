@@ -1,6 +1,6 @@
 """Throttles: DRF's, with their rate read from settings at request time (so `THROTTLE_*_RATE` overrides apply); the
 failed sign-ins of an account (AccountSignInThrottle); and what they all do while the cache is unreachable
-(cache_breaker)."""
+(cache_breaker, also what the explanation claim does)."""
 
 import hashlib
 import logging
@@ -17,10 +17,11 @@ from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
 logger = logging.getLogger(__name__)
 
-# Once the cache has failed to answer, this process's throttles let requests through without asking it for this
-# long. A Redis that accepts connections and never answers costs its timeout (REDIS_TIMEOUTS, 5 s) per cache call,
-# and a sign-in makes up to four (the address's counter read and written, the account's slot taken and given back).
-# (Only the throttles: the publish kick flag still asks the cache on each commit that requests a publish.)
+# Once the cache has failed to answer, this process's throttles let requests through (and explanations run
+# unclaimed) without asking it for this long. A Redis that accepts connections and never answers costs its timeout
+# (REDIS_TIMEOUTS, 5 s) per cache call, and a sign-in makes up to four (the address's counter read and written, the
+# account's slot taken and given back). (Only these: the publish kick flag still asks the cache on each commit that
+# requests a publish.)
 CACHE_RETRY_SECONDS = 10.0
 
 
@@ -28,22 +29,23 @@ T = TypeVar("T")
 
 
 class _CacheBreaker:
-    """Whether the throttles should skip the cache for now, process-wide."""
+    """Whether the throttles and the explanation claim (study.services.explanations) should skip the cache for now,
+    process-wide."""
 
     def __init__(self) -> None:
         self.down_until = 0.0
 
-    def call(self, scope: str | None, call: Callable[[], T], *, fallback: T) -> T:
+    def call(self, what: str, call: Callable[[], T], *, fallback: T) -> T:
         """`call()`, or `fallback` while the cache is known to be unreachable or when it fails now (logged once
-        for each time it is found down)."""
+        for each time it is found down, as `what` not applied)."""
         if time.monotonic() < self.down_until:
             return fallback
         try:
             return call()
         except (RedisError, OSError) as exc:
             self.down_until = time.monotonic() + CACHE_RETRY_SECONDS
-            logger.error("throttle %s not applied: the cache is unreachable (%s: %s); throttles let requests "
-                         "through for %.0f s", scope, type(exc).__name__, exc, CACHE_RETRY_SECONDS)
+            logger.error("%s not applied: the cache is unreachable (%s: %s); throttles let requests through and "
+                         "explanations run unclaimed for %.0f s", what, type(exc).__name__, exc, CACHE_RETRY_SECONDS)
             return fallback
 
 
@@ -67,7 +69,7 @@ class RateFromSettings:
     def allow_request(self, request, view) -> bool:
         allow = super().allow_request
         scope = self.scope or getattr(view, "throttle_scope", None)  # (ScopedRateThrottle reads it from the view)
-        return cache_breaker.call(scope, lambda: allow(request, view), fallback=True)
+        return cache_breaker.call(f"throttle {scope}", lambda: allow(request, view), fallback=True)
 
 
 class SettingsScopedRateThrottle(RateFromSettings, ScopedRateThrottle):
@@ -118,18 +120,18 @@ class AccountSignInThrottle(SettingsSimpleRateThrottle):
         """Take a slot for one sign-in; SignInLocked when the window has none left (the slot is not kept)."""
         if self.rate is None:
             return
-        taken = cache_breaker.call(self.scope, self._increment, fallback=None)
+        taken = cache_breaker.call(f"throttle {self.scope}", self._increment, fallback=None)
         if taken is None:
             return  # the cache is unreachable: let it through
         if taken > self.num_requests:
-            cache_breaker.call(self.scope, self._decrement, fallback=None)
+            cache_breaker.call(f"throttle {self.scope}", self._decrement, fallback=None)
             raise SignInLocked(self.wait())
         self._taken = True
 
     def give_back(self) -> None:
         """The sign-in succeeded: its slot is not a failure."""
         if self._taken:
-            cache_breaker.call(self.scope, self._decrement, fallback=None)
+            cache_breaker.call(f"throttle {self.scope}", self._decrement, fallback=None)
             self._taken = False
 
     def _increment(self) -> int:

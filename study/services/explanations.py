@@ -3,12 +3,17 @@
 The explainer is the extractive one unless settings.EXPLAINER_URL configures an HTTP LLM;
 when that keeps failing (after its own retries) we fall back to the extractive explainer,
 so a learner always gets an explanation and cards (the backend column says which wrote it).
+One run at a time calls the LLM for a question (a claim in the shared cache): each call is paid.
 """
 
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -23,6 +28,7 @@ from study.models import MemoCard, Question, QuestionExplanation, QuestionProgre
 from study.models.cards import CardSourceKind
 from study.scheduling import BAD_OUTCOMES
 from studyserver.celery import enqueue_on_commit
+from studyserver.throttling import cache_breaker
 
 from .card_generation import question_cards_generate
 
@@ -66,13 +72,52 @@ def _explainable(question_id: int) -> QuerySet[Question]:
     return Question.objects.filter(pk=question_id, deleted_at__isnull=True, study_topic__deleted_at__isnull=True)
 
 
+def _claim_key(question_id: int) -> str:
+    """The question's claim in the cache: question ids are a database's (two databases may share a Redis)."""
+    return f"explain-claim:{connection.settings_dict['NAME']}:{question_id}"
+
+
+@contextmanager
+def _explainer_claim(question_id: int) -> Iterator[bool]:
+    """Whether this run may call the explainer for the question: False while another run holds its claim.
+
+    Only the HTTP explainer is claimed: each call is paid, and two deliveries of one question at once (at-least-once
+    delivery, a finalize's fan-out meeting `backfill_explanations`, an edit's new run) would each call it, the
+    OneToOne constraint keeping one answer of the two bought. The claim is a key added to the shared cache for the
+    block (until the explanation is written and committed) and lasts at most explain_question's hard time limit (a
+    killed run's claim ends then). While the cache is unreachable the run goes on unclaimed, as before
+    (cache_breaker: logged, then the cache is not asked for a while)."""
+    if not settings.EXPLAINER_URL:
+        yield True
+        return
+    from study.tasks import explain_time_limits
+
+    key, token, what = _claim_key(question_id), uuid.uuid4().hex, f"explanation claim of question {question_id}"
+    taken = cache_breaker.call(what, lambda: cache.add(key, token, timeout=explain_time_limits()[1]), fallback=None)
+    if taken is False:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        if taken:
+            cache_breaker.call(what, lambda: _claim_release(key, token), fallback=None)
+
+
+def _claim_release(key: str, token: str) -> None:
+    if cache.get(key) == token:  # (a claim that outlived its timeout and was taken by another run is theirs)
+        cache.delete(key)
+
+
 def question_explain(*, question_id: int, fall_back: bool = True) -> str:
     """Explain a live question that has no explanation yet, make its card candidates, publish it.
 
-    Returns created / exists / missing / changed. Safe to run twice or concurrently: the OneToOne
-    constraint decides the one writer; the loser changes nothing. The explainer runs outside any
-    transaction; a question edited meanwhile (another answer, other choices) keeps no draft of its old
-    text: the task is sent again after commit, and that run, within its own time limits, writes the draft
+    Returns created / exists / missing / changed / claimed. Safe to run twice or concurrently: with the HTTP
+    explainer, one run at a time calls it for a question (_explainer_claim); another returns "claimed" and
+    changes nothing (the task tries again later, when it usually finds the explanation: "exists"). The OneToOne
+    constraint decides the one writer; the loser changes nothing. The explainer runs outside any transaction; a
+    question edited meanwhile (another answer, other choices) keeps no draft of its old text: the task is sent
+    again after commit (once the claim is let go), and that run, within its own time limits, writes the draft
     from what the question says then, so the explanation and its cards name the same answer.
 
     `fall_back=False` (a task with retries left): an LLM that cannot answer raises ExplainerDown instead of
@@ -86,18 +131,33 @@ def question_explain(*, question_id: int, fall_back: bool = True) -> str:
         logger.info("explain question %s: already explained", question_id)
         return "exists"
     facts = _facts(question)
-    # Retrieval and the (possibly slow) explainer run outside any transaction.
-    passages = passages_for_question(facts)
-    draft = explanation_draft(facts, passages, fall_back=fall_back)
+    with _explainer_claim(question_id) as ours:
+        if not ours:
+            logger.info("explain question %s: another run is calling the explainer for it", question_id)
+            return "claimed"
+        if settings.EXPLAINER_URL and QuestionExplanation.objects.filter(question_id=question_id).exists():
+            logger.info("explain question %s: explained by the run that held the claim", question_id)
+            return "exists"
+        # Retrieval and the (possibly slow) explainer run outside any transaction.
+        passages = passages_for_question(facts)
+        draft = explanation_draft(facts, passages, fall_back=fall_back)
+        outcome = _explanation_write(question_id, facts=facts, draft=draft, passages=passages)
+    if outcome == "changed":
+        from study.tasks import explain_question
+
+        logger.info("explain question %s: edited while being explained; sent again", question_id)
+        enqueue_on_commit(explain_question, question_id)
+    return outcome
+
+
+def _explanation_write(question_id: int, *, facts: QuestionFacts, draft: Draft, passages: list[Passage]) -> str:
+    """Store the draft, its card candidates and the publish request if the question is live and unchanged since
+    `facts` were read; created / exists / missing / changed."""
     with transaction.atomic():
         question = _explainable(question_id).select_for_update(of=("self",)).first()
         if question is None:
             return "missing"
         if _facts(question) != facts:
-            from study.tasks import explain_question
-
-            logger.info("explain question %s: edited while being explained; sent again", question_id)
-            enqueue_on_commit(explain_question, question_id)
             return "changed"
         try:
             with transaction.atomic():

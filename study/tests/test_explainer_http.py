@@ -1,8 +1,10 @@
-"""The OpenAI-compatible HTTP explainer against a real local HTTP server: retries, backoff, fallback."""
+"""The OpenAI-compatible HTTP explainer against a real local HTTP server: retries, backoff, fallback, and one call
+at a time for a question (its claim in the shared cache)."""
 
 import json
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -15,10 +17,12 @@ from study.tests.factories import DocumentFactory, QuestionFactory, TopicDocumen
 
 
 class FakeLLM:
-    """Answers POST /v1/chat/completions with the queued (status, body) pairs; the last one repeats."""
+    """Answers POST /v1/chat/completions with the queued (status, body) pairs; the last one repeats. `before_answer`
+    runs before each answer (in the server's thread)."""
 
-    def __init__(self, responses: list[tuple[int, object]]) -> None:
+    def __init__(self, responses: list[tuple[int, object]], before_answer: Callable[[], object] | None = None) -> None:
         self.responses = list(responses)
+        self.before_answer = before_answer
         self.requests: list[dict] = []
         fake = self
 
@@ -28,6 +32,8 @@ class FakeLLM:
                 fake.requests.append(
                     {"path": self.path, "headers": dict(self.headers), "body": json.loads(self.rfile.read(length))}
                 )
+                if fake.before_answer is not None:
+                    fake.before_answer()
                 status, body = fake.responses.pop(0) if len(fake.responses) > 1 else fake.responses[0]
                 raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
@@ -212,3 +218,147 @@ def test_run_eagerly_an_llm_outage_falls_back_at_once(question, llm_settings):
         assert explain_question.apply(args=[question.id]).get() == "created"
     assert len(llm.requests) == 1
     assert QuestionExplanation.objects.get(question=question).backend == "extractive"
+
+
+# --- one LLM call at a time for a question: its claim in the shared cache ---------------------------------------
+
+
+@pytest.fixture
+def claim_key(question):
+    """The cache key of the question's claim, deleted after the test."""
+    from django.core.cache import cache
+
+    from study.services.explanations import _claim_key
+
+    key = _claim_key(question.id)
+    yield key
+    cache.delete(key)
+
+
+@pytest.fixture
+def shared_cache():
+    """Runs in other threads (or a worker) share the claims through Redis (REDIS_URL), as the processes do."""
+    from studyserver.caches import cache_is_shared
+
+    if not cache_is_shared():
+        pytest.skip("needs the shared cache (REDIS_URL)")
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_call_the_llm_once(question, llm_settings, claim_key, shared_cache):
+    """Two deliveries of one question at once (a finalize's fan-out and backfill_explanations, a redelivery): the
+    OneToOne constraint kept one explanation, but each run called (and paid) the LLM. The LLM answers the first
+    request only once a run has finished without calling it (or after 3 s, when both called it: within the read
+    timeout)."""
+    from studyserver.testing import run_concurrently
+
+    finished = threading.Event()
+
+    def explain() -> str:
+        try:
+            return question_explain(question_id=question.id, fall_back=False)
+        finally:
+            finished.set()
+
+    with FakeLLM([(200, completion("메탄입니다."))], before_answer=lambda: finished.wait(3)) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        results = run_concurrently(explain, explain)
+    assert len(llm.requests) == 1
+    assert sorted(results) == ["claimed", "created"]
+    assert QuestionExplanation.objects.get(question=question).backend == "llm"
+    assert MemoCard.objects.filter(source_question=question).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_run_that_finds_the_claim_held_neither_calls_the_llm_nor_falls_back(question, llm_settings, claim_key):
+    """Not even its last try (fall_back): the run holding the claim writes the explanation."""
+    from django.core.cache import cache
+
+    from study.tasks import explain_question
+
+    cache.set(claim_key, "another run", timeout=60)
+    with FakeLLM([(200, completion("메탄입니다."))]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert question_explain(question_id=question.id) == "claimed"
+        result = explain_question.apply(args=(question.id,))  # eager (the demo): no retry, no fallback
+    assert (result.state, result.result) == ("SUCCESS", "claimed")
+    assert llm.requests == []
+    assert not QuestionExplanation.objects.filter(question=question).exists()
+    assert cache.get(claim_key) == "another run"  # not ours to let go
+
+
+@pytest.mark.django_db
+def test_the_claim_is_let_go_after_the_write(question, llm_settings, claim_key):
+    from django.core.cache import cache
+
+    with FakeLLM([(200, completion("메탄입니다."))]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert question_explain(question_id=question.id) == "created"
+    assert cache.get(claim_key) is None
+
+
+@pytest.mark.django_db
+def test_the_claim_is_let_go_when_the_llm_is_down(question, llm_settings, claim_key):
+    """ExplainerDown: the task's retry (or another delivery) may call the LLM again."""
+    from django.core.cache import cache
+
+    from study.services.explanations import ExplainerDown
+
+    llm_settings.EXPLAINER_MAX_ATTEMPTS = 1
+    with FakeLLM([(503, {"error": "down"})]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        with pytest.raises(ExplainerDown):
+            question_explain(question_id=question.id, fall_back=False)
+    assert cache.get(claim_key) is None
+
+
+@pytest.mark.django_db
+def test_with_the_cache_unreachable_the_run_goes_on_unclaimed(question, llm_settings, caplog):
+    """As the throttles do (cache_breaker): an explanation is not held up by a cache that is down."""
+    with socket.socket() as bound:  # the port is ours but nobody listens: connection refused
+        bound.bind(("127.0.0.1", 0))
+        llm_settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                           "LOCATION": f"redis://127.0.0.1:{bound.getsockname()[1]}/0"}}
+        with FakeLLM([(200, completion("메탄입니다."))]) as llm:
+            llm_settings.EXPLAINER_URL = llm.base_url
+            assert question_explain(question_id=question.id) == "created"
+    assert len(llm.requests) == 1
+    assert QuestionExplanation.objects.get(question=question).backend == "llm"
+    assert f"explanation claim of question {question.id} not applied: the cache is unreachable" in caplog.text
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_on_a_worker_a_held_claim_is_tried_again_later(question, llm_settings, claim_key, shared_cache, redis_worker,
+                                                       monkeypatch):
+    """The run that finds the claim held leaves the LLM alone and is retried (a countdown); once the claim is let go
+    (here: without an explanation, as when its holder's LLM was down), the retry explains the question."""
+    from celery.signals import task_retry
+    from django.core.cache import cache
+
+    from study.tasks import explain_question
+    from studyserver.testing import wait_for
+
+    monkeypatch.setattr("study.tasks.EXPLAIN_CLAIMED_RETRY_SECONDS", 1)
+    cache.set(claim_key, "another run", timeout=60)
+    retried = threading.Event()
+
+    def on_retry(sender, **kwargs) -> None:
+        if sender.name == explain_question.name:
+            retried.set()
+
+    task_retry.connect(on_retry, weak=False)
+    try:
+        with FakeLLM([(200, completion("메탄입니다."))]) as llm:
+            llm_settings.EXPLAINER_URL = llm.base_url
+            explain_question.delay(question.id)
+            assert retried.wait(30)
+            assert llm.requests == []
+            assert not QuestionExplanation.objects.filter(question=question).exists()
+            cache.delete(claim_key)
+            assert wait_for(lambda: QuestionExplanation.objects.filter(question=question).exists(), timeout=30)
+    finally:
+        task_retry.disconnect(on_retry)
+    assert len(llm.requests) == 1
+    assert QuestionExplanation.objects.get(question=question).backend == "llm"
