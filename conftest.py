@@ -47,9 +47,9 @@ def _fast_password_hashing(settings):
 def _throttles_ask_the_cache():
     """A test that made the cache unreachable leaves the throttles skipping it for a while (cache_breaker): the
     next test starts with them asking it again."""
-    from studyserver import throttling
+    from studyserver import caches
 
-    throttling.cache_breaker.down_until = 0.0
+    caches.cache_breaker.down_until = 0.0
 
 
 @pytest.fixture(autouse=True)

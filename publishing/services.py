@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from study.models import CardProgress, MemoCard, Question, StudyTopic
-from studyserver.caches import cache_is_shared
+from studyserver.caches import cache_breaker, cache_is_shared
 from studyserver.locks import advisory_xact_lock
 
 from . import projections
@@ -73,10 +73,12 @@ def _kick_pending_key() -> str | None:
 
 
 def _cache_call(method: str, *args, **kwargs):
-    """A cache call whose failure is logged and answered None: the flag is an optimisation only."""
+    """A cache call whose failure is logged and answered None: the flag is an optimisation only, and kicking (or
+    draining) anyway is always correct. While the cache is known to be unreachable it is not asked (cache_breaker):
+    a Redis that hangs would cost every commit that requests a publish its timeout."""
     try:
-        return getattr(cache, method)(*args, **kwargs)
-    except Exception:  # the cache may be down; kicking (or draining) anyway is always correct
+        return cache_breaker.call("publish kick flag", lambda: getattr(cache, method)(*args, **kwargs), fallback=None)
+    except Exception:  # anything else the cache raises: logged, and the commit has happened; never an error now
         logger.exception("publish kick flag: cache.%s failed", method)
         return None
 

@@ -1,56 +1,20 @@
 """Throttles: DRF's, with their rate read from settings at request time (so `THROTTLE_*_RATE` overrides apply); the
-failed sign-ins of an account (AccountSignInThrottle); and what they all do while the cache is unreachable
-(cache_breaker, also what the explanation claim does)."""
+failed sign-ins of an account (AccountSignInThrottle). While the cache is unreachable they let requests through
+(studyserver.caches.cache_breaker)."""
 
 import hashlib
 import logging
-import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import TypeVar
 
 from django.core.cache import cache
-from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
+from .caches import cache_breaker
+
 logger = logging.getLogger(__name__)
-
-# Once the cache has failed to answer, this process's throttles let requests through (and explanations run
-# unclaimed) without asking it for this long. A Redis that accepts connections and never answers costs its timeout
-# (REDIS_TIMEOUTS, 5 s) per cache call, and a sign-in makes up to four (the address's counter read and written, the
-# account's slot taken and given back). (Only these: the publish kick flag still asks the cache on each commit that
-# requests a publish.)
-CACHE_RETRY_SECONDS = 10.0
-
-
-T = TypeVar("T")
-
-
-class _CacheBreaker:
-    """Whether the throttles and the explanation claim (study.services.explanations) should skip the cache for now,
-    process-wide."""
-
-    def __init__(self) -> None:
-        self.down_until = 0.0
-
-    def call(self, what: str, call: Callable[[], T], *, fallback: T) -> T:
-        """`call()`, or `fallback` while the cache is known to be unreachable or when it fails now (logged once
-        for each time it is found down, as `what` not applied)."""
-        if time.monotonic() < self.down_until:
-            return fallback
-        try:
-            return call()
-        except (RedisError, OSError) as exc:
-            self.down_until = time.monotonic() + CACHE_RETRY_SECONDS
-            logger.error("%s not applied: the cache is unreachable (%s: %s); throttles let requests through and "
-                         "explanations run unclaimed for %.0f s", what, type(exc).__name__, exc, CACHE_RETRY_SECONDS)
-            return fallback
-
-
-cache_breaker = _CacheBreaker()
-
 
 class RateFromSettings:
     """DRF reads DEFAULT_THROTTLE_RATES once, at import; this reads the scope's rate on each request

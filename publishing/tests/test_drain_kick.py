@@ -56,3 +56,22 @@ def test_eager_mode_always_runs_the_drain(user, settings):
     topic_create(user=user, name="가스기사")
     topic_create(user=user, name="산업안전기사")
     assert Published.objects.filter(kind="study_topic").count() == 2
+
+
+def test_while_the_cache_is_unreachable_each_commit_kicks_and_only_the_first_asks_it(user, queued_kicks, settings,
+                                                                                    caplog):
+    """The kick flag asked the cache on every commit that requested a publish: a Redis that hangs cost each of them
+    its timeout. Now the first failure makes this process do without it for a while (cache_breaker), and a commit
+    without the flag kicks the drain, which is always correct."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+                                   "OPTIONS": settings.REDIS_TIMEOUTS}}
+
+    for name in ("가스기사", "산업안전기사", "JLPT N3"):
+        topic_create(user=user, name=name)
+
+    assert len(queued_kicks) == 3
+    assert Published.objects.count() == 0  # kicked, not drained here: nothing was sent to a worker
+    unreachable = [r.getMessage() for r in caplog.records if "the cache is unreachable" in r.getMessage()]
+    assert len(unreachable) == 1 and unreachable[0].startswith("publish kick flag not applied")
+    assert not [r for r in caplog.records if "publish kick flag: cache." in r.getMessage()]

@@ -27,8 +27,8 @@ from study.extract.base import clean_text
 from study.models import MemoCard, Question, QuestionExplanation, QuestionProgress
 from study.models.cards import CardSourceKind
 from study.scheduling import BAD_OUTCOMES
+from studyserver.caches import cache_breaker
 from studyserver.celery import enqueue_on_commit
-from studyserver.throttling import cache_breaker
 
 from .card_generation import question_cards_generate
 

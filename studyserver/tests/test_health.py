@@ -67,7 +67,7 @@ def test_once_the_cache_is_found_down_the_throttles_stop_asking_it_for_a_while(s
     found it down let requests through without asking it, and ask again after CACHE_RETRY_SECONDS."""
     from rest_framework.test import APIClient
 
-    from studyserver import throttling
+    from studyserver import caches
 
     settings.CACHES = redis_cache("redis://127.0.0.1:1/0")  # nothing listens on port 1
     settings.REST_FRAMEWORK = {
@@ -84,7 +84,7 @@ def test_once_the_cache_is_found_down_the_throttles_stop_asking_it_for_a_while(s
 
     assert sign_ins(4) == [200, 400, 200, 400]
     assert cache_errors() == 1  # the address's throttle found it down; nothing asked it again
-    throttling.cache_breaker.down_until = 0.0  # CACHE_RETRY_SECONDS later
+    caches.cache_breaker.down_until = 0.0  # CACHE_RETRY_SECONDS later
     assert sign_ins(2) == [200, 400]
     assert cache_errors() == 2
 
