@@ -246,3 +246,22 @@ def test_a_dry_run_counts_and_writes_nothing(user):
 def test_a_batch_size_out_of_range_is_refused(size):
     with pytest.raises(CommandError, match="--batch-size must be between 1 and 100000"):
         run("--batch-size", size)
+
+
+def test_quiet_runs_still_name_what_is_left_to_mend(user):
+    """`-v 0` (a cron job, an upgrade script) printed nothing at all, also when rows were left for the operator."""
+    holder = f.StudyTopicFactory(user=user, name="가스기사")
+    behind = f.StudyTopicFactory(user=user, name="가스 기사")
+    as_written_by_an_older_version(StudyTopic, behind.pk, name=nfd("가스기사"))
+    clean = f.StudyTopicFactory(user=user, name="용기 검사")
+
+    quiet_with_one_left = run("-v", "0")
+    left_id = behind.pk
+    behind.delete()
+    quiet_with_nothing_left = run("-v", "0")
+
+    assert quiet_with_one_left == (f"1 topic name(s) left as they are: another active topic of the user has that "
+                                   f"name; rename or merge by hand: ids {left_id}\n")
+    assert quiet_with_nothing_left == ""
+    assert StudyTopic.objects.get(pk=holder.pk).name == "가스기사"
+    assert StudyTopic.objects.get(pk=clean.pk).name == "용기 검사"

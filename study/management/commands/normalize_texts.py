@@ -59,14 +59,14 @@ class Command(BaseCommand):
         documents = self._normalize(Document, DOCUMENT_FIELDS,
                                     _texts_nfc(Document, DOCUMENT_FIELDS, tags_text=_tags_nfc), **run)
         cards = self._normalize(MemoCard, ("extra",), _card_extra, **run, republish=PublishKind.STUDY_CARD)
-        if shown == "none" and not dry_run:
-            return
-        prefix = "dry run: would have " if dry_run else ""
-        self.stdout.write(f"{prefix}normalised {sessions.changed} of {sessions.rows} study session(s), "
-                          f"{topics.changed} of {topics.rows} topic(s), "
-                          f"{questions.changed} of {questions.rows} question(s), "
-                          f"{documents.changed} of {documents.rows} document(s) and "
-                          f"{cards.changed} of {cards.rows} card(s)")
+        if shown != "none" or dry_run:
+            prefix = "dry run: would have " if dry_run else ""
+            self.stdout.write(f"{prefix}normalised {sessions.changed} of {sessions.rows} study session(s), "
+                              f"{topics.changed} of {topics.rows} topic(s), "
+                              f"{questions.changed} of {questions.rows} question(s), "
+                              f"{documents.changed} of {documents.rows} document(s) and "
+                              f"{cards.changed} of {cards.rows} card(s)")
+        # What is left for the operator to mend is said at every verbosity, -v 0 included.
         for label, counts in (("session", sessions), ("topic", topics), ("question", questions),
                               ("document", documents)):
             if counts.too_long:
