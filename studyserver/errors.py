@@ -239,6 +239,13 @@ def exception_handler(exc, context):
         # does not exist (SPEC "Ownership": 404, never 403); nothing was saved.
         logger.warning("same-owner rule refused a write, answered 404: %s", exc)
         exc = NotFound()
+    elif isinstance(exc, IntegrityError) and getattr(exc.__cause__, "sqlstate", None) == "23514":
+        # A check the service validates before writing: most likely a row an older version stored breaks it (the
+        # write carried it along). The operator can list and mend such rows.
+        logger.error("check constraint %s refused a write, answered 409: a row stored by an older version may break "
+                     "it (manage.py validate_constraints --dry-run lists them; README \"Upgrading\"): %s",
+                     getattr(exc.__cause__.diag, "constraint_name", None), exc)
+        exc = Conflict()
     elif isinstance(exc, IntegrityError):
         # A constraint caught a race the service did not anticipate: a conflict, never a 500.
         logger.warning("unhandled IntegrityError turned into 409: %s", exc)

@@ -157,3 +157,26 @@ def test_the_readmes_mend_queries_mend_the_rows_older_versions_left():
             for statement in readme_mend_queries():
                 cursor.execute(statement)
         assert run(*names).count("no row breaks it; validated") == 3
+
+
+def test_a_write_refused_by_a_check_an_old_row_breaks_tells_the_operator_what_to_run(api_client, user, caplog):
+    """An old row breaking a check made every write carrying it a 409 whose log said only "unhandled
+    IntegrityError": it now names the check and the command that lists such rows."""
+    from study.models import MemoCard
+    from study.tests.factories import MemoCardFactory
+
+    card = MemoCardFactory(user=user, needs_review=False)
+    name = "study_memocard_viewed_chk"
+
+    def viewed_without_a_time() -> None:  # as older versions' bench data left them
+        MemoCard.objects.filter(pk=card.pk).update(view_count=2, last_viewed_at=None)
+
+    with readded_not_valid_over(name, viewed_without_a_time):
+        response = api_client.patch(f"/api/study-cards/{card.pk}", {"cue": "주성분?"}, format="json")
+        MemoCard.objects.filter(pk=card.pk).update(view_count=0)  # mended, for the constraint to be validated again
+
+    assert response.status_code == 409, response.content
+    assert response.json()["error_code"] == "conflict"
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and name in r.getMessage()]
+    assert len(logged) == 1
+    assert "manage.py validate_constraints --dry-run" in logged[0].getMessage()
