@@ -8,7 +8,7 @@ from django.core import checks
 def visibility_timeout_outlasts_every_task(app_configs, **kwargs) -> list[checks.CheckMessage]:
     """Redis delivers an unacknowledged task again after CELERY_VISIBILITY_TIMEOUT: a task still running then (or
     waiting for its retry countdown) would run twice at once."""
-    from study.tasks import RETRY
+    from study.tasks import EXPLAIN_CLAIMED_RETRY_SECONDS, RETRY, explain_time_limits
     from studyserver.celery import app
 
     if app.conf.task_always_eager:
@@ -21,6 +21,8 @@ def visibility_timeout_outlasts_every_task(app_configs, **kwargs) -> list[checks
     )
     if RETRY["retry_backoff_max"] > longest:
         longest, name = RETRY["retry_backoff_max"], "the longest retry countdown"
+    if (claimed := explain_time_limits()[1] + EXPLAIN_CLAIMED_RETRY_SECONDS) > longest:
+        longest, name = claimed, "explain_question's retry after another run's claim"
     if visibility > longest:
         return []
     return [checks.Error(

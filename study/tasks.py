@@ -50,8 +50,10 @@ class ExplainTask(TransientRetryTask):
         return explain_time_limits()[1]
 
 
-# Another run is calling the LLM for the question: most answers come within this, and the retry finds it written.
-EXPLAIN_CLAIMED_RETRY_SECONDS = 45
+# A run that found the question claimed by another is tried again this long after the claim ends: its holder has
+# written the explanation by then (the retry answers "exists"), let the claim go, or died (a claim lasts at most the
+# task's hard time limit). One retry, not a string of them that could run out while a dead run's claim lasts.
+EXPLAIN_CLAIMED_RETRY_SECONDS = 5
 
 
 @shared_task(**RETRY, base=ExplainTask, bind=True)
@@ -61,12 +63,12 @@ def explain_question(self, question_id: int) -> str:
     holds (question_explain: "claimed") is tried again later, not explained with the extractive text; a last try
     leaves it to that run. Run eagerly (no broker: the demo), a retry would run at once, inside the request: it
     falls back at once, as before, and leaves a claimed question to the run that holds it."""
-    from study.services.explanations import question_explain
+    from study.services.explanations import explanation_claim_seconds_left, question_explain
 
     last_try = self.request.is_eager or self.request.retries >= self.max_retries
-    outcome = question_explain(question_id=question_id, fall_back=last_try)
+    outcome = question_explain(question_id=question_id, fall_back=last_try, claim_token=self.request.id)
     if outcome == "claimed" and not last_try:
-        raise self.retry(countdown=EXPLAIN_CLAIMED_RETRY_SECONDS)
+        raise self.retry(countdown=explanation_claim_seconds_left(question_id) + EXPLAIN_CLAIMED_RETRY_SECONDS)
     return outcome
 
 

@@ -7,6 +7,7 @@ One run at a time calls the LLM for a question (a claim in the shared cache): ea
 """
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
@@ -78,38 +80,64 @@ def _claim_key(question_id: int) -> str:
 
 
 @contextmanager
-def _explainer_claim(question_id: int) -> Iterator[bool]:
+def _explainer_claim(question_id: int, token: str | None) -> Iterator[bool]:
     """Whether this run may call the explainer for the question: False while another run holds its claim.
 
     Only the HTTP explainer is claimed: each call is paid, and two deliveries of one question at once (at-least-once
     delivery, a finalize's fan-out meeting `backfill_explanations`, an edit's new run) would each call it, the
     OneToOne constraint keeping one answer of the two bought. The claim is a key added to the shared cache for the
-    block (until the explanation is written and committed) and lasts at most explain_question's hard time limit (a
-    killed run's claim ends then). While the cache is unreachable the run goes on unclaimed, as before
-    (cache_breaker: logged, then the cache is not asked for a while)."""
+    block (until the explanation is written and committed), holding `token` (the task's id) and when it ends: at
+    most explain_question's hard time limit later. A claim holding this run's own token is a message delivered
+    again after its worker died mid-call: it is this run's, taken over. While the cache is unreachable the run goes
+    on unclaimed, as before (cache_breaker: logged, then the cache is not asked for a while)."""
     if not settings.EXPLAINER_URL:
         yield True
         return
     from study.tasks import explain_time_limits
 
-    key, token, what = _claim_key(question_id), uuid.uuid4().hex, f"explanation claim of question {question_id}"
-    taken = cache_breaker.call(what, lambda: cache.add(key, token, timeout=explain_time_limits()[1]), fallback=None)
+    key, what = _claim_key(question_id), f"explanation claim of question {question_id}"
+    token = token or uuid.uuid4().hex
+    lifetime = explain_time_limits()[1]
+    value = f"{token} {time.time() + lifetime:.0f}"
+    taken = cache_breaker.call(what, lambda: cache.add(key, value, timeout=lifetime), fallback=None)
     if taken is False:
-        yield False
-        return
+        if _claim_token(cache_breaker.call(what, lambda: cache.get(key), fallback=None)) != token:
+            yield False
+            return
+        taken = cache_breaker.call(what, lambda: cache.set(key, value, timeout=lifetime) or True, fallback=None)
     try:
         yield True
     finally:
         if taken:
-            cache_breaker.call(what, lambda: _claim_release(key, token), fallback=None)
+            _claim_release(key, token)
+
+
+def _claim_token(value: object) -> str | None:
+    return value.split(" ", 1)[0] if isinstance(value, str) else None
 
 
 def _claim_release(key: str, token: str) -> None:
-    if cache.get(key) == token:  # (a claim that outlived its timeout and was taken by another run is theirs)
-        cache.delete(key)
+    """Let the claim go, if it is still ours (one that outlived its timeout and was taken by another run is theirs).
+    Asked even while the cache breaker skips the cache: a claim left behind would hold off every other run until
+    it ends."""
+    try:
+        if _claim_token(cache.get(key)) == token:
+            cache.delete(key)
+    except (RedisError, OSError) as exc:
+        logger.warning("explanation claim %s not let go (it ends by itself): %s: %s", key, type(exc).__name__, exc)
 
 
-def question_explain(*, question_id: int, fall_back: bool = True) -> str:
+def explanation_claim_seconds_left(question_id: int) -> float:
+    """How long the question's claim lasts yet (0 when there is none, or the cache cannot tell): a run that found it
+    held is tried again after it ends, when its holder has written the explanation, let the claim go, or died."""
+    value = cache_breaker.call("explanation claim", lambda: cache.get(_claim_key(question_id)), fallback=None)
+    try:
+        return max(0.0, float(value.split(" ", 1)[1]) - time.time())
+    except (AttributeError, IndexError, ValueError):
+        return 0.0
+
+
+def question_explain(*, question_id: int, fall_back: bool = True, claim_token: str | None = None) -> str:
     """Explain a live question that has no explanation yet, make its card candidates, publish it.
 
     Returns created / exists / missing / changed / claimed. Safe to run twice or concurrently: with the HTTP
@@ -121,7 +149,7 @@ def question_explain(*, question_id: int, fall_back: bool = True) -> str:
     from what the question says then, so the explanation and its cards name the same answer.
 
     `fall_back=False` (a task with retries left): an LLM that cannot answer raises ExplainerDown instead of
-    storing the extractive text.
+    storing the extractive text. `claim_token`: the task's id, kept by a message delivered again.
     """
     question = _explainable(question_id).first()
     if question is None:
@@ -131,7 +159,7 @@ def question_explain(*, question_id: int, fall_back: bool = True) -> str:
         logger.info("explain question %s: already explained", question_id)
         return "exists"
     facts = _facts(question)
-    with _explainer_claim(question_id) as ours:
+    with _explainer_claim(question_id, claim_token) as ours:
         if not ours:
             logger.info("explain question %s: another run is calling the explainer for it", question_id)
             return "claimed"
