@@ -72,22 +72,27 @@ def _kick_pending_key() -> str | None:
     return f"publish:kick-pending:{connection.settings_dict['NAME']}"
 
 
-def _cache_call(method: str, *args, **kwargs):
+def _cache_call(method: str, *args, skip_while_down: bool = True, **kwargs):
     """A cache call whose failure is logged and answered None: the flag is an optimisation only, and kicking (or
-    draining) anyway is always correct. While the cache is known to be unreachable it is not asked (cache_breaker):
-    a Redis that hangs would cost every commit that requests a publish its timeout."""
+    draining) anyway is always correct. `skip_while_down`: not asked while the cache is known to be unreachable
+    (cache_breaker), as a Redis that hangs would cost every commit that requests a publish its timeout."""
+    def call():
+        return getattr(cache, method)(*args, **kwargs)
+
     try:
-        return cache_breaker.call("publish kick flag", lambda: getattr(cache, method)(*args, **kwargs), fallback=None)
-    except Exception:  # anything else the cache raises: logged, and the commit has happened; never an error now
+        return cache_breaker.call("publish kick flag", call, fallback=None) if skip_while_down else call()
+    except Exception:  # the cache may be down, or anything else: logged, and the commit has happened; never an error
         logger.exception("publish kick flag: cache.%s failed", method)
         return None
 
 
 def kick_pending_clear() -> None:
-    """Called by the drain task before it claims rows: later commits must kick again."""
+    """Called by the drain task before it claims rows: later commits must kick again. Always asked, also while the
+    cache breaker skips the cache: a flag left set after this drain has started would spare the next commits' kicks
+    that this drain no longer covers (their rows would wait for the sweep)."""
     key = _kick_pending_key()
     if key is not None:
-        _cache_call("delete", key)
+        _cache_call("delete", key, skip_while_down=False)
 
 
 class _DrainKick:

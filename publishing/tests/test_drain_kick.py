@@ -1,5 +1,8 @@
 """One drain kick while one waits in the queue: later commits skip theirs until that drain starts."""
 
+import os
+import time
+
 import pytest
 from django.core.cache import cache
 
@@ -18,7 +21,7 @@ def queued_kicks(settings, monkeypatch):
     settings.STUDY_PUBLISH_ENABLED = True
     monkeypatch.setattr(services, "KICK_PENDING_TIMEOUT", 120)  # the flag must outlive a slow machine's test
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:6379/1"}}
+                                   "LOCATION": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1"}}
     sent: list[int] = []
     monkeypatch.setattr(publish_drain, "apply_async", lambda *args, **kwargs: sent.append(1))
     with celery_conf(task_always_eager=False):
@@ -75,3 +78,17 @@ def test_while_the_cache_is_unreachable_each_commit_kicks_and_only_the_first_ask
     unreachable = [r.getMessage() for r in caplog.records if "the cache is unreachable" in r.getMessage()]
     assert len(unreachable) == 1 and unreachable[0].startswith("publish kick flag not applied")
     assert not [r for r in caplog.records if "publish kick flag: cache." in r.getMessage()]
+
+
+def test_a_drain_clears_the_flag_even_while_the_cache_breaker_skips_the_cache(user, queued_kicks):
+    """A worker process whose cache call had failed lately skipped the delete too: the flag stayed set after its
+    drain had started, and the next commits, finding it, sent no kick that drain no longer covered."""
+    from studyserver.caches import cache_breaker
+
+    topic_create(user=user, name="가스기사")
+    assert cache.get(services._kick_pending_key()) == 1
+    cache_breaker.down_until = time.monotonic() + 60  # this process found the cache down a moment ago
+
+    publish_drain.run()
+
+    assert cache.get(services._kick_pending_key()) is None
