@@ -44,9 +44,9 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _throttles_ask_the_cache():
-    """A test that made the cache unreachable leaves the throttles skipping it for a while (cache_breaker): the
-    next test starts with them asking it again."""
+def _cache_asked_again():
+    """A test that made the cache unreachable leaves its users skipping it for a while (cache_breaker): the next
+    test starts with them asking it again."""
     from studyserver import caches
 
     caches.cache_breaker.down_until = 0.0

@@ -24,6 +24,6 @@ class TransientRetryTask(Task):
 
     def retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, max_retries=None,
               **options):
-        if isinstance(exc, OperationalError | InterfaceError) and not transient_database_error(exc):
+        if isinstance(exc, OperationalError) and not transient_database_error(exc):  # (an InterfaceError is)
             raise_with_context(exc)
         return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)

@@ -3,7 +3,6 @@ failed sign-ins of an account (AccountSignInThrottle). While the cache is unreac
 (studyserver.caches.cache_breaker)."""
 
 import hashlib
-import logging
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -14,7 +13,6 @@ from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
 from .caches import cache_breaker
 
-logger = logging.getLogger(__name__)
 
 class RateFromSettings:
     """DRF reads DEFAULT_THROTTLE_RATES once, at import; this reads the scope's rate on each request
