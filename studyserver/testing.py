@@ -334,3 +334,16 @@ def counting_updates(table: str) -> Iterator[Callable[[], int]]:
             cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
             cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
             cursor.execute(f"DROP SEQUENCE IF EXISTS {name}")
+
+
+def sqlite_operational_error(message: str, code: int):
+    """An OperationalError as Django raises it from sqlite3's error with that result code."""
+    import sqlite3
+
+    from django.db import OperationalError
+
+    cause = sqlite3.OperationalError(message)
+    cause.sqlite_errorcode = code  # as sqlite3 sets it
+    error = OperationalError(message)
+    error.__cause__ = cause
+    return error

@@ -375,16 +375,8 @@ def test_only_a_database_that_is_away_or_busy_is_503(api_client, user, sqlstate,
 def test_sqlite_reports_a_busy_or_full_database_as_unavailable_and_a_missing_table_as_a_bug():
     import sqlite3
 
-    from django.db import OperationalError
-
     from studyserver.errors import backend_unavailable
-
-    def django_error(message: str, code: int) -> OperationalError:
-        cause = sqlite3.OperationalError(message)
-        cause.sqlite_errorcode = code  # as sqlite3 sets it
-        error = OperationalError(message)
-        error.__cause__ = cause
-        return error
+    from studyserver.testing import sqlite_operational_error as django_error
 
     assert backend_unavailable(django_error("database is locked", sqlite3.SQLITE_BUSY))
     assert backend_unavailable(django_error("database or disk is full", sqlite3.SQLITE_FULL))

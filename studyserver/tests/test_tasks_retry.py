@@ -13,20 +13,13 @@ from study.tasks import analyze_quiz_session, explain_question, extract_document
 from studyserver.celery import app
 from studyserver.errors import transient_database_error
 from studyserver.tasks_retry import TransientRetryTask
+from studyserver.testing import sqlite_operational_error
 
 
 def postgresql_error(sqlstate: str) -> OperationalError:
     """An OperationalError as Django raises it from psycopg's error of that SQLSTATE."""
     cause = psycopg.errors.lookup(sqlstate)(f"simulated {sqlstate}")
     error = OperationalError(str(cause))
-    error.__cause__ = cause
-    return error
-
-
-def sqlite_error(message: str, code: int) -> OperationalError:
-    cause = sqlite3.OperationalError(message)
-    cause.sqlite_errorcode = code  # as sqlite3 sets it
-    error = OperationalError(message)
     error.__cause__ = cause
     return error
 
@@ -50,12 +43,12 @@ TRANSIENT = {
     "statement cancelled": postgresql_error("57014"),
     "too many connections": postgresql_error("53300"),
     "connection lost": InterfaceError("connection already closed"),
-    "SQLite busy": sqlite_error("database is locked", sqlite3.SQLITE_BUSY),
+    "SQLite busy": sqlite_operational_error("database is locked", sqlite3.SQLITE_BUSY),
 }
 DETERMINISTIC = {
     "program limit exceeded": postgresql_error("54000"),
     "statement too complex": postgresql_error("54001"),
-    "SQLite no such table": sqlite_error("no such table: study_document", sqlite3.SQLITE_ERROR),
+    "SQLite no such table": sqlite_operational_error("no such table: study_document", sqlite3.SQLITE_ERROR),
 }
 
 
