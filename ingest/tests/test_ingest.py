@@ -287,3 +287,15 @@ def test_a_body_nested_too_deeply_is_400(viewer_client):
     body = b'{"client_session_uuid": "deep", "attempts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     response = viewer_client.post(URL, body, content_type="application/json")
     assert response.status_code == 400 and response.json()["error_code"] == "invalid"
+
+
+@pytest.mark.parametrize("choice", [0, -1])
+def test_a_choice_below_one_is_skipped_and_the_rest_of_the_upload_kept(viewer_client, quiz, choice):
+    """Only the upper bound was pinned: a choice of 0 let through would reach the attempt's check constraint, and
+    the whole upload, every offline answer in it, would answer 409."""
+    first, second = quiz["pub_ids"][0], quiz["pub_ids"][1]
+    response = post(viewer_client, [{"question_pub_id": first, "selected_choice": choice},
+                                    {"question_pub_id": second, "selected_choice": 1}])
+    assert response.status_code == 200, response.content
+    assert response.json()["skipped"] == [first]
+    assert list(QuestionAttempt.objects.values_list("question_id", flat=True)) == [quiz["questions"][1].id]

@@ -300,3 +300,59 @@ def test_two_finalizes_of_a_new_question_at_once_see_each_other():
     assert progress.last_outcome == "correct" and progress.last_attempt.quiz_session_id == newer.id
     assert progress.pattern_window_attempts == ["wrong", "correct"]
     assert summary["newly_correct"] == 0 and summary["wrong"] == 1
+
+
+def test_a_regressed_question_is_not_chronic_remaining(topic):
+    q = QuestionFactory(study_topic=topic)
+    start = timezone.now() - timedelta(days=2)
+    make_session(topic, {q: "correct"}, at=start, finalize=True)
+
+    summary = quiz_session_finalize(quiz_session=make_session(topic, {q: "wrong"}, at=start + timedelta(days=1)))
+
+    assert progress_of(q).pattern_state == "regressed"
+    assert (summary["regressed_count"], summary["chronic_remaining"]) == (1, 0)
+
+
+def test_the_sessions_counts_keep_wrong_and_unsure_apart(topic):
+    """Every other test had as many wrong as unsure answers: swapped columns went unseen (ingest's repeat answers
+    them)."""
+    q1, q2, q3 = QuestionFactory.create_batch(3, study_topic=topic)
+    session = make_session(topic, {q1: "wrong", q2: "wrong", q3: "unsure"})
+
+    quiz_session_finalize(quiz_session=session)
+
+    session.refresh_from_db()
+    assert (session.wrong_count, session.unsure_count) == (2, 1)
+
+
+def test_a_skip_leaves_the_pattern_and_its_time(topic):
+    """The chronic and regressed tabs sort by pattern_updated_at: a skip must not move a question up."""
+    q = QuestionFactory(study_topic=topic)
+    start = timezone.now() - timedelta(days=2)
+    make_session(topic, {q: "wrong"}, at=start, finalize=True)
+    before = progress_of(q)
+
+    quiz_session_finalize(quiz_session=make_session(topic, {q: "skipped"}, at=start + timedelta(days=1)))
+
+    after = progress_of(q)
+    assert (after.pattern_state, after.pattern_updated_at) == (before.pattern_state, before.pattern_updated_at)
+
+
+def test_the_summarys_counts_leave_deleted_questions_out(topic):
+    gone = QuestionFactory(study_topic=topic, deleted_at=timezone.now())
+    QuestionProgressFactory(question=gone, pattern_state="chronic_wrong")  # wrong, never reviewed
+    q = QuestionFactory(study_topic=topic)
+
+    summary = quiz_session_finalize(quiz_session=make_session(topic, {q: "correct"}))
+
+    assert (summary["pending_review_count"], summary["chronic_count"]) == (0, 0)
+
+
+def test_the_summarys_regressed_count_includes_questions_in_the_review_queue(topic):
+    now = timezone.now()
+    QuestionProgressFactory(question=QuestionFactory(study_topic=topic), pattern_state="regressed", review_stage=1,
+                            due_at=now + timedelta(days=2), last_reviewed_at=now - timedelta(days=1))
+
+    summary = quiz_session_finalize(quiz_session=make_session(topic, {QuestionFactory(study_topic=topic): "correct"}))
+
+    assert summary["regressed_count"] == 1

@@ -355,3 +355,16 @@ def test_a_malformed_key_on_a_card_that_is_not_yours_is_404(api_client, other_us
     response = api_client.post(f"{URL}/{card.pk}/rate", {"outcome": "암"}, format="json",
                                headers={"Idempotency-Key": "two words"})
     assert response.status_code == 404
+
+
+def test_more_cards_due_than_the_limit_gives_the_most_overdue(api_client, user):
+    """The limit's cut must keep the most overdue: picked in another order and then sorted, the page still looked
+    ordered (the other tests never had more due cards than the limit)."""
+    now = timezone.now()
+    cards = MemoCardFactory.create_batch(3, user=user)
+    for card, hours in zip(cards, (1, 3, 2), strict=True):
+        CardProgressFactory(card=card, review_stage=1, due_at=now - timedelta(hours=hours), last_outcome="wrong")
+
+    response = api_client.get("/api/study-cards/due?limit=2")
+
+    assert [card["id"] for card in response.json()] == [cards[1].pk, cards[2].pk]

@@ -100,3 +100,15 @@ def test_query_count_does_not_grow_with_rows(api_client, user, topic, tab, rows,
         body = api_client.get(url(topic.id, tab) + "&limit=200").json()
     assert body["count"] == len(body["results"]) > 0
     assert all(row["question"]["study_topic_id"] == topic.id for row in body["results"])
+
+
+def test_the_due_tab_lists_the_most_overdue_first(api_client, topic):
+    now = timezone.now()
+    recent = QuestionProgressFactory(question=QuestionFactory(study_topic=topic), review_stage=0,
+                                     due_at=now - timedelta(hours=1))
+    oldest = QuestionProgressFactory(question=QuestionFactory(study_topic=topic), review_stage=0,
+                                     due_at=now - timedelta(hours=3))
+
+    body = api_client.get(f"/api/study-topics/{topic.id}/progress?tab=due").json()
+
+    assert [row["question_id"] for row in body["results"]] == [oldest.question_id, recent.question_id]

@@ -432,3 +432,15 @@ def test_detail_and_current_query_count_does_not_grow_with_questions(
     with django_assert_max_num_queries(3):
         body = api_client.get(f"{URL}/current", {"study_topic_id": topic.id}).json()
     assert body["id"] == session.id and len(body["questions"]) == size
+
+
+def test_a_skip_sent_with_a_choice_stores_no_choice(api_client, topic):
+    q1, _q2 = QuestionFactory.create_batch(2, study_topic=topic)  # the second keeps the session open
+    session_id = start(api_client, topic).json()["id"]
+
+    response = answer(api_client, session_id, q1.id, selected_choice=2, skipped=True)
+
+    assert response.status_code in (200, 201), response.content
+    assert response.json()["outcome"] == "skipped"
+    assert QuestionAttempt.objects.filter(question=q1).values_list("outcome", "selected_choice").get() == (
+        "skipped", None)

@@ -296,3 +296,14 @@ def test_names_differing_only_in_unicode_normalisation_are_the_same_name(api_cli
     renamed = api_client.patch(f"/api/study-topics/{other.id}", {"name": nfd}, format="json")
     assert renamed.status_code == 409
     assert StudyTopic.objects.filter(user=user, deleted_at__isnull=True).count() == 2
+
+
+def test_a_question_due_this_very_moment_counts_as_due(api_client, user, monkeypatch):
+    now = timezone.now()
+    topic = f.StudyTopicFactory(user=user)
+    f.QuestionProgressFactory(question=f.QuestionFactory(study_topic=topic), review_stage=0, due_at=now)
+    monkeypatch.setattr("study.selectors.topics.timezone.now", lambda: now)
+
+    body = api_client.get(f"/api/study-topics/{topic.id}").json()
+
+    assert body["stats"]["questions_due"] == 1
