@@ -299,3 +299,24 @@ def test_a_choice_below_one_is_skipped_and_the_rest_of_the_upload_kept(viewer_cl
     assert response.status_code == 200, response.content
     assert response.json()["skipped"] == [first]
     assert list(QuestionAttempt.objects.values_list("question_id", flat=True)) == [quiz["questions"][1].id]
+
+
+def test_the_same_answers_uploaded_again_under_another_uuid_move_spaced_repetition_once(viewer_client, quiz):
+    """Two devices, or a reinstall, send one offline session twice with different uuids: not a repeat by the uuid,
+    but each answer is as old as the one progress already holds, so it is history (SPEC: SR never advances twice).
+    It advanced the ladder a second time."""
+    question, pub = quiz["questions"][0], quiz["pub_ids"][0]
+    reviewed = timezone.now() - timedelta(days=5)
+    QuestionProgressFactory(question=question, review_stage=1, due_at=timezone.now() - timedelta(hours=1),
+                            last_reviewed_at=reviewed)
+    answered = (timezone.now() - timedelta(hours=2)).isoformat()
+    attempts = [{"question_pub_id": pub, "selected_choice": 1, "answered_at": answered}]
+
+    first = post(viewer_client, attempts, uuid="device-a")
+    after_first = QuestionProgress.objects.values_list("review_stage", "due_at", "last_outcome").get(question=question)
+    second = post(viewer_client, attempts, uuid="device-b")
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert after_first[0] == 2
+    assert QuestionProgress.objects.values_list("review_stage", "due_at", "last_outcome").get(
+        question=question) == after_first

@@ -94,9 +94,10 @@ def _finalize_locked(session: QuizSession, now: datetime) -> None:
         prior_pattern = before.pattern_state if before else None
         outcome = attempt.outcome
 
-        # An offline attempt older than what progress already holds is history: it joins the pattern window
-        # in its place in time, but does not overwrite the newer outcome, move SR or count as a relapse.
-        stale = had_attempt and attempt.answered_at < before.last_attempted_at
+        # An offline attempt no newer than what progress already holds is history: it joins the pattern window
+        # in its place in time, but does not overwrite the newer outcome, move SR or count as a relapse. One as
+        # old as the answer progress holds is that answer sent again (an upload repeated under another uuid).
+        stale = had_attempt and attempt.answered_at <= before.last_attempted_at
         if not stale:
             progress.last_outcome = outcome
             progress.last_attempted_at = attempt.answered_at
