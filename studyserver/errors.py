@@ -17,13 +17,18 @@ from rest_framework.views import exception_handler as drf_exception_handler
 logger = logging.getLogger(__name__)
 
 
+def violated_constraint(exc: IntegrityError) -> str | None:
+    """The name of the constraint `exc` reports: PostgreSQL's (psycopg's diag); None on SQLite, which names none."""
+    return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+
+
 def violates_unique(exc: IntegrityError, model: type[Model], constraint_name: str) -> bool:
     """Did `exc` come from the named unique constraint of `model`?
 
     PostgreSQL names the constraint (psycopg's diag); SQLite (the demo) names only the table's columns:
     "UNIQUE constraint failed: <table>.<column>, …".
     """
-    name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    name = violated_constraint(exc)
     if name:
         return name == constraint_name
     constraint = next(c for c in model._meta.constraints if c.name == constraint_name)
@@ -39,7 +44,7 @@ def violates_same_owner(exc: IntegrityError) -> bool:
     PostgreSQL only: the composite foreign keys `<table>_<fk>_same_owner_fk` (study/0009, SQLSTATE 23503, raised
     at commit) and the link triggers `<table>_same_owner_chk` (study/0007, 23514).
     """
-    name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
+    name = violated_constraint(exc) or ""
     return name.endswith(("_same_owner_fk", "_same_owner_chk"))
 
 
@@ -244,7 +249,7 @@ def exception_handler(exc, context):
         # write carried it along). The operator can list and mend such rows.
         logger.error("check constraint %s refused a write, answered 409: a row stored by an older version may break "
                      "it (manage.py validate_constraints --dry-run lists them; README \"Upgrading\"): %s",
-                     getattr(exc.__cause__.diag, "constraint_name", None), exc)
+                     violated_constraint(exc), exc)
         exc = Conflict()
     elif isinstance(exc, IntegrityError):
         # A constraint caught a race the service did not anticipate: a conflict, never a 500.
