@@ -18,6 +18,9 @@ CACHE_RETRY_SECONDS = 10.0
 
 T = TypeVar("T")
 
+# What the cache raises when it cannot be reached (Django's Redis backend: redis-py's errors; sockets: OSError).
+CACHE_ERRORS = (RedisError, OSError)
+
 
 def cache_is_shared() -> bool:
     """Whether the default cache is Redis (REDIS_URL), one for the web workers and the Celery workers alike; the
@@ -39,7 +42,7 @@ class _CacheBreaker:
             return fallback
         try:
             return call()
-        except (RedisError, OSError) as exc:
+        except CACHE_ERRORS as exc:
             self.down_until = time.monotonic() + CACHE_RETRY_SECONDS
             logger.error("%s not applied: the cache is unreachable (%s: %s); for %.0f s this process does without "
                          "it (throttles let requests through, explanations run unclaimed, commits kick the publish "

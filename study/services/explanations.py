@@ -17,7 +17,6 @@ from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
@@ -29,7 +28,7 @@ from study.extract.base import clean_text
 from study.models import MemoCard, Question, QuestionExplanation, QuestionProgress
 from study.models.cards import CardSourceKind
 from study.scheduling import BAD_OUTCOMES
-from studyserver.caches import cache_breaker
+from studyserver.caches import CACHE_ERRORS, cache_breaker
 from studyserver.celery import enqueue_on_commit
 
 from .card_generation import question_cards_generate
@@ -123,7 +122,7 @@ def _claim_release(key: str, token: str) -> None:
     try:
         if _claim_token(cache.get(key)) == token:
             cache.delete(key)
-    except (RedisError, OSError) as exc:
+    except CACHE_ERRORS as exc:
         logger.warning("explanation claim %s not let go (it ends by itself): %s: %s", key, type(exc).__name__, exc)
 
 

@@ -3,9 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from redis.exceptions import RedisError
 
-from studyserver.caches import cache_is_shared
+from studyserver.caches import CACHE_ERRORS, cache_is_shared
 from studyserver.throttling import AccountSignInThrottle
 
 
@@ -28,7 +27,7 @@ class Command(BaseCommand):
         try:
             failures = cache.get(throttle.key) or 0
             cache.delete(throttle.key)
-        except (RedisError, OSError) as exc:
+        except CACHE_ERRORS as exc:
             raise CommandError(f"The cache (REDIS_URL) is unreachable: {type(exc).__name__}: {exc}") from None
         known = get_user_model().objects.filter(username=username.strip()).exists()
         self.stdout.write(f"cleared {failures} failed sign-in(s) of {username!r} in this window"
