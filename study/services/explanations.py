@@ -97,10 +97,11 @@ def _explainer_claim(question_id: int, token: str | None) -> Iterator[bool]:
     key, what = _claim_key(question_id), f"explanation claim of question {question_id}"
     token = token or uuid.uuid4().hex
     lifetime = explain_time_limits()[1]
-    value = f"{token} {time.time() + lifetime:.0f}"
+    value = (token, time.time() + lifetime)  # (who holds it, when it ends)
     taken = cache_breaker.call(what, lambda: cache.add(key, value, timeout=lifetime), fallback=None)
     if taken is False:
-        if _claim_token(cache_breaker.call(what, lambda: cache.get(key), fallback=None)) != token:
+        held = cache_breaker.call(what, lambda: _claim_held(key), fallback=None)
+        if held is None or held[0] != token:
             yield False
             return
         taken = cache_breaker.call(what, lambda: cache.set(key, value, timeout=lifetime) or True, fallback=None)
@@ -111,8 +112,10 @@ def _explainer_claim(question_id: int, token: str | None) -> Iterator[bool]:
             _claim_release(key, token)
 
 
-def _claim_token(value: object) -> str | None:
-    return value.split(" ", 1)[0] if isinstance(value, str) else None
+def _claim_held(key: str) -> tuple[str, float] | None:
+    """The claim under `key`: (its holder's token, when it ends), or None."""
+    value = cache.get(key)
+    return value if isinstance(value, tuple) and len(value) == 2 else None
 
 
 def _claim_release(key: str, token: str) -> None:
@@ -120,7 +123,8 @@ def _claim_release(key: str, token: str) -> None:
     Asked even while the cache breaker skips the cache: a claim left behind would hold off every other run until
     it ends."""
     try:
-        if _claim_token(cache.get(key)) == token:
+        held = _claim_held(key)
+        if held is not None and held[0] == token:
             cache.delete(key)
     except CACHE_ERRORS as exc:
         logger.warning("explanation claim %s not let go (it ends by itself): %s: %s", key, type(exc).__name__, exc)
@@ -129,11 +133,8 @@ def _claim_release(key: str, token: str) -> None:
 def explanation_claim_seconds_left(question_id: int) -> float:
     """How long the question's claim lasts yet (0 when there is none, or the cache cannot tell): a run that found it
     held is tried again after it ends, when its holder has written the explanation, let the claim go, or died."""
-    value = cache_breaker.call("explanation claim", lambda: cache.get(_claim_key(question_id)), fallback=None)
-    try:
-        return max(0.0, float(value.split(" ", 1)[1]) - time.time())
-    except (AttributeError, IndexError, ValueError):
-        return 0.0
+    held = cache_breaker.call("explanation claim", lambda: _claim_held(_claim_key(question_id)), fallback=None)
+    return 0.0 if held is None else max(0.0, held[1] - time.time())
 
 
 def question_explain(*, question_id: int, fall_back: bool = True, claim_token: str | None = None) -> str:

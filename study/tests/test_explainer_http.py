@@ -278,7 +278,7 @@ def test_a_run_that_finds_the_claim_held_neither_calls_the_llm_nor_falls_back(qu
 
     from study.tasks import explain_question
 
-    cache.set(claim_key, "another run", timeout=60)
+    cache.set(claim_key, ("another run", time.time() + 60), timeout=60)
     with FakeLLM([(200, completion("메탄입니다."))]) as llm:
         llm_settings.EXPLAINER_URL = llm.base_url
         assert question_explain(question_id=question.id) == "claimed"
@@ -286,7 +286,7 @@ def test_a_run_that_finds_the_claim_held_neither_calls_the_llm_nor_falls_back(qu
     assert (result.state, result.result) == ("SUCCESS", "claimed")
     assert llm.requests == []
     assert not QuestionExplanation.objects.filter(question=question).exists()
-    assert cache.get(claim_key) == "another run"  # not ours to let go
+    assert cache.get(claim_key)[0] == "another run"  # not ours to let go
 
 
 @pytest.mark.django_db
@@ -344,7 +344,7 @@ def test_on_a_worker_a_claim_left_by_a_dead_run_is_waited_out_then_the_question_
 
     monkeypatch.setattr("study.tasks.EXPLAIN_CLAIMED_RETRY_SECONDS", 1)
     lasts = 8  # seconds; five 1-second retries end well before it
-    cache.set(claim_key, f"a-dead-run {time.time() + lasts:.0f}", timeout=lasts)
+    cache.set(claim_key, ("a-dead-run", time.time() + lasts), timeout=lasts)
     retries: list[float] = []
 
     def on_retry(sender, **kwargs) -> None:
@@ -372,7 +372,7 @@ def test_a_message_delivered_again_takes_its_own_claim_over(question, llm_settin
 
     from study.tasks import explain_question
 
-    cache.set(claim_key, f"the-task-id {time.time() + 60:.0f}", timeout=60)
+    cache.set(claim_key, ("the-task-id", time.time() + 60), timeout=60)
     with FakeLLM([(200, completion("메탄입니다."))]) as llm:
         llm_settings.EXPLAINER_URL = llm.base_url
         result = explain_question.apply(args=(question.id,), task_id="the-task-id")
