@@ -320,3 +320,21 @@ def test_the_same_answers_uploaded_again_under_another_uuid_move_spaced_repetiti
     assert after_first[0] == 2
     assert QuestionProgress.objects.values_list("review_stage", "due_at", "last_outcome").get(
         question=question) == after_first
+
+
+def test_one_wrong_answer_uploaded_twice_is_one_bad_answer_in_the_pattern(viewer_client, quiz):
+    """The repeated upload's attempts are stored (another uuid is another session), but an answer at the same
+    instant is the same answer: two copies of one wrong answer made the question chronic_wrong (≥2 bad)."""
+    question, pub = quiz["questions"][0], quiz["pub_ids"][0]
+    attempts = [{"question_pub_id": pub, "selected_choice": 2,
+                 "answered_at": (timezone.now() - timedelta(hours=2)).isoformat()}]
+
+    assert post(viewer_client, attempts, uuid="device-a").status_code == 200
+    second = post(viewer_client, attempts, uuid="device-b")
+
+    assert second.status_code == 200
+    assert QuestionAttempt.objects.filter(question=question).count() == 2
+    assert QuestionProgress.objects.values_list("pattern_state", "pattern_window_attempts").get(
+        question=question) == ("wrong", ["wrong"])
+    session_id = second.json()["sessions"][0]["quiz_session_id"]
+    assert QuizSession.objects.get(pk=session_id).summary["chronic_remaining"] == 0

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import DenseRank, RowNumber
 from django.utils import timezone
 
 from study import scheduling
@@ -168,7 +168,9 @@ def _pattern_windows(session: QuizSession, winners: dict[int, QuestionAttempt]) 
     """Outcomes of the last ≤3 non-skipped attempts per question, oldest first (one query).
 
     Counts the winning attempt of each question in every finalized session of the user, and this session's;
-    attempts of abandoned sessions and answers superseded within their session are ignored.
+    attempts of abandoned sessions and answers superseded within their session are ignored. Attempts of one
+    question answered at the same instant are one answer sent twice (an offline session uploaded again under
+    another uuid: two devices, a reinstall) and count once, the one stored last.
     """
     if not winners:
         return {}
@@ -187,7 +189,7 @@ _PATTERN_SQL = """
 SELECT q.question_id, w.outcome
 FROM unnest(%s::bigint[]) AS q(question_id)
 CROSS JOIN LATERAL (
-    SELECT a.outcome, a.answered_at, a.id
+    SELECT DISTINCT ON (a.answered_at) a.outcome, a.answered_at, a.id
     FROM study_questionattempt a
     JOIN study_quizsession s ON s.id = a.quiz_session_id
     WHERE a.question_id = q.question_id AND a.user_id = %s AND a.outcome <> %s
@@ -226,11 +228,10 @@ def _pattern_rows_window(session: QuizSession, question_ids: list[int], winner_i
         )
         .filter(~Exists(later))
         .annotate(
-            recency=Window(
-                RowNumber(), partition_by=[F("question_id")], order_by=[F("answered_at").desc(), F("id").desc()]
-            )
+            recency=Window(DenseRank(), partition_by=[F("question_id")], order_by=[F("answered_at").desc()]),
+            copy=Window(RowNumber(), partition_by=[F("question_id"), F("answered_at")], order_by=[F("id").desc()]),
         )
-        .filter(recency__lte=scheduling.PATTERN_WINDOW)
+        .filter(recency__lte=scheduling.PATTERN_WINDOW, copy=1)
         .order_by("question_id", "answered_at", "id")
         .values_list("question_id", "outcome")
     )

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.postgresql
-def test_lateral_and_window_forms_agree_on_history_abandoned_and_superseded_attempts(user):
+def test_lateral_and_window_forms_agree_on_history_abandoned_superseded_and_repeated_attempts(user):
     topic = StudyTopicFactory(user=user)
     long_history, fresh, skipped_only = QuestionFactory.create_batch(3, study_topic=topic)
     other_topic_question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
@@ -30,6 +30,10 @@ def test_lateral_and_window_forms_agree_on_history_abandoned_and_superseded_atte
     abandoned.status, abandoned.finished_at = "abandoned", start + timedelta(days=6, minutes=5)
     abandoned.save(update_fields=["status", "finished_at"])
     make_session(topic, {other_topic_question: "wrong"}, at=start, finalize=True)
+    # one answer on fresh sent twice (an upload repeated under another uuid): the same instant, counted once, as
+    # the copy stored last
+    make_session(topic, {fresh: "correct"}, at=start + timedelta(days=7), finalize=True)
+    make_session(topic, {fresh: "wrong"}, at=start + timedelta(days=7), finalize=True)
     # this session: a superseded answer (wrong, then correct) on long_history, one answer on fresh
     session = make_session(
         topic, {long_history: ["wrong", "correct"], fresh: "unsure", skipped_only: "skipped"},
@@ -46,11 +50,12 @@ def test_lateral_and_window_forms_agree_on_history_abandoned_and_superseded_atte
         (long_history.id, "unsure"),
         (long_history.id, "wrong"),  # day 4's replacement; its superseded correct is ignored
         (long_history.id, "correct"),  # the winner; the superseded wrong and the abandoned correct are ignored
+        (fresh.id, "wrong"),  # day 7's answer, once
         (fresh.id, "unsure"),
     ]
     assert finalize._pattern_windows(session, winners) == {
         long_history.id: ["unsure", "wrong", "correct"],
-        fresh.id: ["unsure"],
+        fresh.id: ["wrong", "unsure"],
     }
 
 
