@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Window
-from django.db.models.functions import DenseRank, RowNumber
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from study import scheduling
@@ -170,7 +170,7 @@ def _pattern_windows(session: QuizSession, winners: dict[int, QuestionAttempt]) 
     Counts the winning attempt of each question in every finalized session of the user, and this session's;
     attempts of abandoned sessions and answers superseded within their session are ignored. Attempts of one
     question answered at the same instant are one answer sent twice (an offline session uploaded again under
-    another uuid: two devices, a reinstall) and count once, the one stored last.
+    another uuid: two devices, a reinstall) and count once, as the copy stored last.
     """
     if not winners:
         return {}
@@ -189,7 +189,7 @@ _PATTERN_SQL = """
 SELECT q.question_id, w.outcome
 FROM unnest(%s::bigint[]) AS q(question_id)
 CROSS JOIN LATERAL (
-    SELECT DISTINCT ON (a.answered_at) a.outcome, a.answered_at, a.id
+    SELECT a.outcome, a.answered_at, a.id
     FROM study_questionattempt a
     JOIN study_quizsession s ON s.id = a.quiz_session_id
     WHERE a.question_id = q.question_id AND a.user_id = %s AND a.outcome <> %s
@@ -198,6 +198,11 @@ CROSS JOIN LATERAL (
           SELECT 1 FROM study_questionattempt later
           WHERE later.quiz_session_id = a.quiz_session_id AND later.question_id = a.question_id
             AND (later.answered_at, later.id) > (a.answered_at, a.id)
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM study_questionattempt twin
+          WHERE twin.question_id = a.question_id AND twin.answered_at = a.answered_at AND twin.id > a.id
+            AND twin.outcome <> %s
       )
     ORDER BY a.answered_at DESC, a.id DESC
     LIMIT %s
@@ -209,7 +214,8 @@ ORDER BY q.question_id, w.answered_at, w.id
 def _pattern_rows_lateral(session: QuizSession, question_ids: list[int], winner_ids: list[int]) -> list[tuple]:
     """Per question, its newest attempts from the (question, answered_at) index, stopping at the window size:
     the cost does not grow with a question's whole attempt history."""
-    params = [question_ids, session.user_id, scheduling.SKIPPED, session.id, winner_ids, scheduling.PATTERN_WINDOW]
+    params = [question_ids, session.user_id, scheduling.SKIPPED, session.id, winner_ids, scheduling.SKIPPED,
+              scheduling.PATTERN_WINDOW]
     with connection.cursor() as cursor:
         cursor.execute(_PATTERN_SQL, params)
         return cursor.fetchall()
@@ -220,18 +226,22 @@ def _pattern_rows_window(session: QuizSession, question_ids: list[int], winner_i
     later = QuestionAttempt.objects.filter(
         quiz_session_id=OuterRef("quiz_session_id"), question_id=OuterRef("question_id")
     ).filter(Q(answered_at__gt=OuterRef("answered_at")) | Q(answered_at=OuterRef("answered_at"), id__gt=OuterRef("id")))
+    twin = QuestionAttempt.objects.filter(
+        question_id=OuterRef("question_id"), answered_at=OuterRef("answered_at"), id__gt=OuterRef("id")
+    ).exclude(outcome=scheduling.SKIPPED)
     return list(
         QuestionAttempt.objects.filter(user_id=session.user_id, question_id__in=question_ids)
         .exclude(outcome=scheduling.SKIPPED)
         .filter(
             (Q(quiz_session__finalized_at__isnull=False) & ~Q(quiz_session_id=session.id)) | Q(id__in=winner_ids)
         )
-        .filter(~Exists(later))
+        .filter(~Exists(later), ~Exists(twin))
         .annotate(
-            recency=Window(DenseRank(), partition_by=[F("question_id")], order_by=[F("answered_at").desc()]),
-            copy=Window(RowNumber(), partition_by=[F("question_id"), F("answered_at")], order_by=[F("id").desc()]),
+            recency=Window(
+                RowNumber(), partition_by=[F("question_id")], order_by=[F("answered_at").desc(), F("id").desc()]
+            )
         )
-        .filter(recency__lte=scheduling.PATTERN_WINDOW, copy=1)
+        .filter(recency__lte=scheduling.PATTERN_WINDOW)
         .order_by("question_id", "answered_at", "id")
         .values_list("question_id", "outcome")
     )
