@@ -287,6 +287,16 @@ class TestHostileFiles:
 
 @pytest.mark.django_db
 class TestLimits:
+    def test_text_is_cut_only_beyond_the_character_limit(self, settings):
+        from study.extract import extract_text
+
+        settings.EXTRACT_MAX_CHARS = 10
+        whole = extract_text(data=b"0123456789", file_format="txt")
+        assert (whole.text, whole.notes) == ("0123456789", ())
+        cut = extract_text(data=b"0123456789A", file_format="txt")
+        assert cut.text == "0123456789"
+        assert cut.notes == ("cut at 10 characters (EXTRACT_MAX_CHARS)",)
+
     @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
     def test_image_with_too_many_pixels_is_skipped_without_decoding(self, user, monkeypatch):
         data = blank_png(12000, 12000)  # 144 M pixels in ~18 KB
@@ -432,6 +442,40 @@ class TestIdempotency:
         assert (done.extract_status, done.extracted_text) == ("done", "z")  # a finished document keeps its text
         failed.refresh_from_db()
         assert (failed.extract_status, failed.extract_error) == ("pending", "")
+
+    def test_a_document_done_or_deleted_is_not_read_again(self, user):
+        done = make_document(user, b"first", "a.txt", "txt")
+        assert document_extract(document_id=done.id) == "done"
+        deleted = make_document(user, b"second", "b.txt", "txt")
+        document_delete(document=deleted)
+        for document in (done, deleted):
+            assert document_extract(document_id=document.id) == "not_pending"
+            document.refresh_from_db()
+            assert document.extract_attempts == 0  # no run was counted: the extractor never started
+
+    def test_retry_leaves_deleted_documents_alone(self, user):
+        failed = make_document(user, b"x", "a.txt", "txt")
+        Document.objects.filter(pk=failed.id).update(
+            extract_status="failed", extract_error="boom", extracted_at=timezone.now()
+        )
+        document_delete(document=Document.objects.get(pk=failed.id))
+        assert documents_reset_for_retry(document_ids=[failed.id]) == 0
+        failed.refresh_from_db()
+        assert (failed.extract_status, failed.extract_error) == ("failed", "boom")
+
+    def test_a_document_linked_other_than_as_a_snapshot_leaves_the_sessions_ocr_text_alone(self, user):
+        snapshot = SessionAssetFactory(
+            session__user=user, document__extract_status="done", document__extracted_text="HANDWRITING"
+        )
+        StudySession.objects.filter(pk=snapshot.session_id).update(ocr_text="corrected by hand")
+        reference = SessionAssetFactory(
+            session=snapshot.session,
+            asset_type="reference",
+            role=None,
+            document=make_document(user, b"reference text", "ref.txt", "txt"),
+        )
+        assert document_extract(document_id=reference.document_id) == "done"
+        assert StudySession.objects.get(pk=snapshot.session_id).ocr_text == "corrected by hand"
 
 
 @pytest.mark.django_db
