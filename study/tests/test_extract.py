@@ -334,6 +334,20 @@ class TestLimits:
         assert "charlie" not in doc.extracted_text
         assert doc.extract_error == "partial text: only the first 2 of 3 pages were read (EXTRACT_MAX_PAGES)"
 
+    def test_a_pdf_of_exactly_max_pages_is_read_whole(self, user, settings):
+        settings.EXTRACT_MAX_PAGES = 2
+        doc = make_document(user, make_pdf("Page one alpha", "Page two bravo"), "book.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert "bravo" in doc.extracted_text and doc.extract_error == ""
+
+    def test_an_image_one_pixel_over_the_ocr_limit_is_skipped(self, user, settings):
+        settings.OCR_MAX_PIXELS = 10 * 10
+        doc = make_document(user, blank_png(10, 11), "page.png", "png", "image/png")
+        assert document_extract(document_id=doc.id) == "skipped"
+        doc.refresh_from_db()
+        assert doc.extract_error == "image too large to OCR: 10×11 pixels, limit 100 (OCR_MAX_PIXELS)"
+
     def test_pdf_pages_stop_being_read_once_the_time_budget_is_spent(self, user, monkeypatch):
         # pypdf swallows the task's soft time limit while it decodes a form XObject: the budget is checked
         # between pages instead, so a slow PDF ends `done` with what was read rather than killed and pending.
@@ -829,3 +843,23 @@ def test_the_extract_lock_is_released_on_a_kept_connection(user, monkeypatch):
     assert advisory_lock_holders(extract_lock_key(done.id)) == []
     assert advisory_lock_holders(extract_lock_key(retried.id)) == []
     assert Document.objects.get(pk=retried.id).extract_status == "pending"
+
+
+def test_a_jpeg_is_an_image_by_its_first_bytes_whatever_its_name():
+    from study.extract import kind_of
+
+    jpeg = io.BytesIO()
+    Image.new("L", (4, 4), 255).save(jpeg, format="JPEG")
+    assert kind_of(file_format="bin", content_type="application/octet-stream", head=jpeg.getvalue()[:16]) == "image"
+
+
+def test_a_palette_image_with_a_transparent_background_is_read_on_white():
+    """Snapshots are dark strokes on a transparent canvas, also when saved with a palette."""
+    from study.extract.ocr import _on_white
+
+    canvas = Image.new("P", (4, 4), 0)
+    canvas.putpalette([0, 0, 0, 20, 20, 20])  # index 0: the transparent background (black under its alpha)
+    canvas.putpixel((1, 1), 1)  # one dark stroke
+    canvas.info["transparency"] = 0
+    flattened = _on_white(canvas)
+    assert flattened.getpixel((0, 0)) == 255 and flattened.getpixel((1, 1)) == 20

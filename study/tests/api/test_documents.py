@@ -382,3 +382,20 @@ def test_a_download_says_nosniff_itself(api_client, settings):
     response, _ = _download(api_client, body["id"])
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"].startswith("attachment")
+
+
+def test_a_format_is_letters_and_digits_or_none(api_client, _isolated_media):
+    body = upload(api_client, name="notes.tar-gz").json()
+    assert body["file_format"] == ""
+    assert "." not in stored_files(_isolated_media)[0].name  # no extension made of the client's odd characters
+
+
+def test_a_name_that_nfc_lengthens_past_255_characters_is_cut_keeping_its_extension(api_client, _isolated_media):
+    """Django cuts a file name to 255 characters; NFC can lengthen it again (U+FB2C is three characters)."""
+    name = "\ufb2c" * 86 + ".txt"  # 90 characters as sent, 262 in NFC
+    assert len(unicodedata.normalize("NFC", name)) == 262
+    response = upload(api_client, name=name)
+    assert response.status_code == 201, response.content
+    document = Document.objects.get(pk=response.json()["id"])
+    assert len(document.original_name) == 255 and document.original_name.endswith(".txt")
+    assert document.file_format == "txt"

@@ -312,3 +312,8 @@ def test_an_edit_of_a_question_deleted_meanwhile_is_404(topic):
         question_update(question=question, data={"subject": "new"})
     question.refresh_from_db()
     assert question.subject == "old"
+
+
+def test_the_list_is_newest_first(api_client, topic):
+    older, newer = QuestionFactory(study_topic=topic), QuestionFactory(study_topic=topic)
+    assert [q["id"] for q in api_client.get(URL).json()["results"]] == [newer.id, older.id]

@@ -126,6 +126,7 @@ def test_start_rejects_bad_input(api_client, topic, body):
     response = api_client.post(URL, {"study_topic_id": topic.id, **body}, format="json")
     assert response.status_code == 400
     assert response.json()["error_code"] == "invalid"
+    assert list(response.json()["errors"]) == list(body)  # the field at fault, not "no eligible question"
 
 
 def test_second_start_is_409_with_the_session_id(api_client, topic):
@@ -468,3 +469,11 @@ def test_a_question_deleted_during_the_quiz_stays_in_it_until_answered(api_clien
     assert answer(api_client, session_id, kept.id, selected_choice=1).json()["status"] == "in_progress"
     last = answer(api_client, session_id, deleted.id, selected_choice=1).json()
     assert last["status"] == "done" and last["summary"]["correct"] == 2
+
+
+def test_the_list_is_newest_first(api_client, topic):
+    QuestionFactory(study_topic=topic)
+    first = start(api_client, topic).json()["id"]
+    api_client.post(f"{URL}/{first}/abandon")
+    second = start(api_client, topic).json()["id"]
+    assert [s["id"] for s in api_client.get(URL).json()["results"]] == [second, first]

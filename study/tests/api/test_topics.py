@@ -317,3 +317,8 @@ def test_unlinking_a_document_from_one_topic_keeps_its_other_links(api_client, u
     assert api_client.delete(f"/api/study-topics/{first.id}/documents/{doc.id}").status_code == 204
     assert list(TopicDocument.objects.filter(document=doc).values_list("topic_id", flat=True)) == [second.id]
     assert [t["id"] for t in api_client.get(f"/api/study-topics/by-document/{doc.id}").json()] == [second.id]
+
+
+def test_the_list_is_newest_first(api_client, user):
+    older, newer = f.StudyTopicFactory(user=user), f.StudyTopicFactory(user=user)
+    assert [t["id"] for t in api_client.get("/api/study-topics").json()["results"]] == [newer.id, older.id]
