@@ -36,6 +36,13 @@ class TestCloze:
     def test_too_short_answer_gives_no_cloze(self):
         assert cloze_from_passage("물은 H2O이다.", "물") == ""
 
+    def test_occurrences_that_overlap_are_blanked_once(self):
+        assert cloze_from_passage("하하하 웃었다.", "하하") == "____하 웃었다."
+
+    def test_a_sentence_whose_folding_changes_its_length_is_never_blanked_in_the_wrong_place(self):
+        # NFKC turns "㎏" into "kg": positions in the folded text no longer match the sentence's
+        assert cloze_from_passage("LNG 1㎏의 주성분은 메탄이다.", "메탄") in ("", "LNG 1㎏의 주성분은 ____이다.")
+
 
 @pytest.mark.django_db
 class TestQuestionCards:
@@ -86,6 +93,13 @@ class TestQuestionCards:
     def test_question_without_answer_text_makes_no_cards(self, question):
         question.correct_choice = 9
         assert question_cards_generate(question=question, explanation=explained(question, [])) == []
+
+    def test_long_passages_are_cut_in_the_evidence(self, question):
+        long_passage = "메탄은 가볍다. " * 100
+        explanation = explained(question, [{"document_id": 7, "snippet": long_passage, "rank": 1}])
+        qa, _cloze = question_cards_generate(question=question, explanation=explanation)
+        snippet = CardEvidence.objects.get(card=qa, source_type="document").snippet
+        assert snippet == long_passage[:500] + "…"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -287,6 +287,16 @@ class TestHostileFiles:
 
 @pytest.mark.django_db
 class TestLimits:
+    def test_text_is_cut_only_beyond_the_character_limit(self, settings):
+        from study.extract import extract_text
+
+        settings.EXTRACT_MAX_CHARS = 10
+        whole = extract_text(data=b"0123456789", file_format="txt")
+        assert (whole.text, whole.notes) == ("0123456789", ())
+        cut = extract_text(data=b"0123456789A", file_format="txt")
+        assert cut.text == "0123456789"
+        assert cut.notes == ("cut at 10 characters (EXTRACT_MAX_CHARS)",)
+
     @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
     def test_image_with_too_many_pixels_is_skipped_without_decoding(self, user, monkeypatch):
         data = blank_png(12000, 12000)  # 144 M pixels in ~18 KB
@@ -323,6 +333,20 @@ class TestLimits:
         assert "alpha" in doc.extracted_text and "bravo" in doc.extracted_text
         assert "charlie" not in doc.extracted_text
         assert doc.extract_error == "partial text: only the first 2 of 3 pages were read (EXTRACT_MAX_PAGES)"
+
+    def test_a_pdf_of_exactly_max_pages_is_read_whole(self, user, settings):
+        settings.EXTRACT_MAX_PAGES = 2
+        doc = make_document(user, make_pdf("Page one alpha", "Page two bravo"), "book.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert "bravo" in doc.extracted_text and doc.extract_error == ""
+
+    def test_an_image_one_pixel_over_the_ocr_limit_is_skipped(self, user, settings):
+        settings.OCR_MAX_PIXELS = 10 * 10
+        doc = make_document(user, blank_png(10, 11), "page.png", "png", "image/png")
+        assert document_extract(document_id=doc.id) == "skipped"
+        doc.refresh_from_db()
+        assert doc.extract_error == "image too large to OCR: 10×11 pixels, limit 100 (OCR_MAX_PIXELS)"
 
     def test_pdf_pages_stop_being_read_once_the_time_budget_is_spent(self, user, monkeypatch):
         # pypdf swallows the task's soft time limit while it decodes a form XObject: the budget is checked
@@ -432,6 +456,40 @@ class TestIdempotency:
         assert (done.extract_status, done.extracted_text) == ("done", "z")  # a finished document keeps its text
         failed.refresh_from_db()
         assert (failed.extract_status, failed.extract_error) == ("pending", "")
+
+    def test_a_document_done_or_deleted_is_not_read_again(self, user):
+        done = make_document(user, b"first", "a.txt", "txt")
+        assert document_extract(document_id=done.id) == "done"
+        deleted = make_document(user, b"second", "b.txt", "txt")
+        document_delete(document=deleted)
+        for document in (done, deleted):
+            assert document_extract(document_id=document.id) == "not_pending"
+            document.refresh_from_db()
+            assert document.extract_attempts == 0  # no run was counted: the extractor never started
+
+    def test_retry_leaves_deleted_documents_alone(self, user):
+        failed = make_document(user, b"x", "a.txt", "txt")
+        Document.objects.filter(pk=failed.id).update(
+            extract_status="failed", extract_error="boom", extracted_at=timezone.now()
+        )
+        document_delete(document=Document.objects.get(pk=failed.id))
+        assert documents_reset_for_retry(document_ids=[failed.id]) == 0
+        failed.refresh_from_db()
+        assert (failed.extract_status, failed.extract_error) == ("failed", "boom")
+
+    def test_a_document_linked_other_than_as_a_snapshot_leaves_the_sessions_ocr_text_alone(self, user):
+        snapshot = SessionAssetFactory(
+            session__user=user, document__extract_status="done", document__extracted_text="HANDWRITING"
+        )
+        StudySession.objects.filter(pk=snapshot.session_id).update(ocr_text="corrected by hand")
+        reference = SessionAssetFactory(
+            session=snapshot.session,
+            asset_type="reference",
+            role=None,
+            document=make_document(user, b"reference text", "ref.txt", "txt"),
+        )
+        assert document_extract(document_id=reference.document_id) == "done"
+        assert StudySession.objects.get(pk=snapshot.session_id).ocr_text == "corrected by hand"
 
 
 @pytest.mark.django_db
@@ -785,3 +843,23 @@ def test_the_extract_lock_is_released_on_a_kept_connection(user, monkeypatch):
     assert advisory_lock_holders(extract_lock_key(done.id)) == []
     assert advisory_lock_holders(extract_lock_key(retried.id)) == []
     assert Document.objects.get(pk=retried.id).extract_status == "pending"
+
+
+def test_a_jpeg_is_an_image_by_its_first_bytes_whatever_its_name():
+    from study.extract import kind_of
+
+    jpeg = io.BytesIO()
+    Image.new("L", (4, 4), 255).save(jpeg, format="JPEG")
+    assert kind_of(file_format="bin", content_type="application/octet-stream", head=jpeg.getvalue()[:16]) == "image"
+
+
+def test_a_palette_image_with_a_transparent_background_is_read_on_white():
+    """Snapshots are dark strokes on a transparent canvas, also when saved with a palette."""
+    from study.extract.ocr import _on_white
+
+    canvas = Image.new("P", (4, 4), 0)
+    canvas.putpalette([0, 0, 0, 20, 20, 20])  # index 0: the transparent background (black under its alpha)
+    canvas.putpixel((1, 1), 1)  # one dark stroke
+    canvas.info["transparency"] = 0
+    flattened = _on_white(canvas)
+    assert flattened.getpixel((0, 0)) == 255 and flattened.getpixel((1, 1)) == 20

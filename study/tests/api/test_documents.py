@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from study.models import Document, TopicDocument
+from study.services.documents import document_upload
 from study.tests import factories as f
 from studyserver.testing import failing, stored_files
 
@@ -321,3 +322,80 @@ def test_download_of_missing_file_is_404(api_client, user):
     doc = f.DocumentFactory(user=user)
     Path(doc.file.path).unlink()
     assert api_client.get(f"/api/documents/{doc.id}/download").status_code == 404
+
+
+def test_a_body_above_the_slack_is_refused_unread_and_the_limit_itself_is_allowed(
+    api_client, settings, _isolated_media
+):
+    """DOCUMENT_MAX_BYTES is what a file may have; the Content-Length precheck allows 5 % more for the multipart
+    envelope and refuses anything beyond before reading it."""
+    settings.DOCUMENT_MAX_BYTES = 10_000
+    refused_unread = upload(api_client, content=b"x" * 10_600)
+    assert refused_unread.status_code == 413
+    assert refused_unread.json()["detail"] == "The upload exceeds the limit of 10000 bytes."
+    one_too_many = upload(api_client, content=b"x" * 10_001)
+    assert one_too_many.status_code == 413
+    assert one_too_many.json()["detail"] == "The file exceeds the limit of 10000 bytes."
+    assert stored_files(_isolated_media) == []
+    assert upload(api_client, content=b"x" * 10_000).status_code == 201
+
+
+def test_the_streaming_limit_counts_each_file_of_a_request_on_its_own(api_client, settings, _isolated_media):
+    settings.DOCUMENT_MAX_BYTES = 10_000
+    settings.DOCUMENT_LENGTH_SLACK = 3  # the body of both files passes the Content-Length precheck
+    response = api_client.post(
+        "/api/documents",
+        {"file": SimpleUploadedFile("a.txt", b"a" * 6000), "attachment": SimpleUploadedFile("b.txt", b"b" * 6000)},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["file_size"] == 6000
+
+
+def test_the_upload_service_checks_size_and_name_whatever_parsed_the_request(user, settings, _isolated_media):
+    """document_upload keeps its own rules (the streaming handler and Django's parser check before it over HTTP)."""
+    from studyserver.errors import BodyTooLarge
+
+    settings.DOCUMENT_MAX_BYTES = 10
+    with pytest.raises(BodyTooLarge):
+        document_upload(user=user, upload=SimpleUploadedFile("a.txt", b"x" * 11))
+    assert stored_files(_isolated_media) == []
+    document = document_upload(user=user, upload=SimpleUploadedFile("C:\\notes\\..\\a.txt", b"x" * 10))
+    assert (document.original_name, document.file_size) == ("a.txt", 10)
+    assert len(stored_files(_isolated_media)) == 1
+
+
+def test_the_topic_filter_of_a_deleted_topic_lists_nothing(api_client, user):
+    from study.services.topics import topic_delete
+
+    topic = f.StudyTopicFactory(user=user)
+    f.TopicDocumentFactory(topic=topic)
+    topic_delete(topic=topic)
+    response = api_client.get("/api/documents", {"study_topic_id": topic.id})
+    assert response.status_code == 200 and response.json()["results"] == []
+
+
+def test_a_download_says_nosniff_itself(api_client, settings):
+    """Whatever the security middleware is set to: a browser must not sniff an uploaded file into a page."""
+    settings.SECURE_CONTENT_TYPE_NOSNIFF = False
+    body = upload(api_client, name="a.txt", content=b"<html><script>alert(1)</script>").json()
+    response, _ = _download(api_client, body["id"])
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Disposition"].startswith("attachment")
+
+
+def test_a_format_is_letters_and_digits_or_none(api_client, _isolated_media):
+    body = upload(api_client, name="notes.tar-gz").json()
+    assert body["file_format"] == ""
+    assert "." not in stored_files(_isolated_media)[0].name  # no extension made of the client's odd characters
+
+
+def test_a_name_that_nfc_lengthens_past_255_characters_is_cut_keeping_its_extension(api_client, _isolated_media):
+    """Django cuts a file name to 255 characters; NFC can lengthen it again (U+FB2C is three characters)."""
+    name = "\ufb2c" * 86 + ".txt"  # 90 characters as sent, 262 in NFC
+    assert len(unicodedata.normalize("NFC", name)) == 262
+    response = upload(api_client, name=name)
+    assert response.status_code == 201, response.content
+    document = Document.objects.get(pk=response.json()["id"])
+    assert len(document.original_name) == 255 and document.original_name.endswith(".txt")
+    assert document.file_format == "txt"

@@ -151,3 +151,35 @@ def test_thousand_row_import_runs_in_a_handful_of_queries(api_client, topic, dja
     assert response.json() == {"created": 1000, "errors": []}
     assert Question.objects.filter(study_topic=topic).count() == 1000
     assert PublishOutbox.objects.count() == 1000
+
+
+def test_an_answer_key_one_past_the_choices_is_a_row_error_not_a_failed_import(api_client, topic):
+    rows = [row(1), row(2, choices=["a", "b"], correct_choice=3)]
+    response = api_client.post(URL, {"study_topic_id": topic.id, "questions": rows}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == 1
+    assert [(e["row"], list(e["errors"])) for e in response.json()["errors"]] == [(2, ["correct_choice"])]
+
+
+@pytest.mark.parametrize(("spare", "status"), [(0, 200), (-1, 413)])
+def test_a_csv_file_of_exactly_the_limit_is_taken(api_client, topic, monkeypatch, spare, status):
+    from study.api import questions
+
+    upload = csv_upload("subject,question_text,choice_1,choice_2,correct_choice\n" + "x,y,a,b,1\n" * 20)
+    monkeypatch.setattr(questions, "CSV_IMPORT_MAX_BYTES", upload.size + spare)
+    response = api_client.post(URL, {"study_topic_id": topic.id, "file": upload}, format="multipart")
+    assert response.status_code == status
+    assert Question.objects.count() == (20 if status == 200 else 0)
+
+
+def test_an_import_into_a_topic_deleted_after_it_was_read_creates_nothing(topic):
+    """The view reads the topic live, then the import locks it: a delete committed in between is a 404."""
+    from study.models import StudyTopic
+    from study.services.questions import questions_import
+    from study.services.topics import topic_delete
+    from studyserver.errors import NotFound
+
+    topic_delete(topic=StudyTopic.objects.get(pk=topic.pk))
+    with pytest.raises(NotFound):
+        questions_import(user=topic.user, topic=topic, rows=[{**row(1), "source": {}}])
+    assert not Question.objects.exists()

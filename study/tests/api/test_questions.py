@@ -269,3 +269,51 @@ def test_subjects_and_texts_are_one_spelling_however_they_arrive(api_client, top
     for spelling in ("폭발", unicodedata.normalize("NFD", "폭발")):
         found = api_client.get(URL, {"study_topic_id": topic.id, "q": spelling}).json()
         assert len(found["results"] if isinstance(found, dict) else found) == 1
+
+
+def test_questions_of_a_deleted_topic_leave_the_list(api_client, topic, user):
+    from study.services.topics import topic_delete
+
+    kept = QuestionFactory(study_topic=StudyTopicFactory(user=user))
+    QuestionFactory(study_topic=topic)
+    topic_delete(topic=topic)
+    assert [q["id"] for q in api_client.get(URL).json()["results"]] == [kept.id]
+    assert api_client.get(URL, {"study_topic_id": topic.id}).json()["count"] == 0
+
+
+def test_an_answer_key_beyond_the_choices_is_refused_before_the_database_sees_it(topic):
+    """question_create's own check, the one a write that skipped the serializer meets (the column's check
+    constraint would otherwise answer with a database error)."""
+    from rest_framework.exceptions import ValidationError
+
+    from study.services.questions import question_create
+
+    with pytest.raises(ValidationError) as refused:
+        question_create(
+            user=topic.user,
+            study_topic_id=topic.id,
+            subject="s",
+            question_text="q",
+            choices=["a", "b"],
+            correct_choice=3,
+        )
+    assert "correct_choice" in refused.value.detail
+    assert not Question.objects.exists()
+
+
+def test_an_edit_of_a_question_deleted_meanwhile_is_404(topic):
+    """The view read the question live; deleted before the edit's lock, the edit changes nothing."""
+    from study.services.questions import question_delete, question_update
+    from studyserver.errors import NotFound
+
+    question = QuestionFactory(study_topic=topic, subject="old")
+    question_delete(question=Question.objects.get(pk=question.pk))
+    with pytest.raises(NotFound):
+        question_update(question=question, data={"subject": "new"})
+    question.refresh_from_db()
+    assert question.subject == "old"
+
+
+def test_the_list_is_newest_first(api_client, topic):
+    older, newer = QuestionFactory(study_topic=topic), QuestionFactory(study_topic=topic)
+    assert [q["id"] for q in api_client.get(URL).json()["results"]] == [newer.id, older.id]

@@ -126,6 +126,7 @@ def test_start_rejects_bad_input(api_client, topic, body):
     response = api_client.post(URL, {"study_topic_id": topic.id, **body}, format="json")
     assert response.status_code == 400
     assert response.json()["error_code"] == "invalid"
+    assert list(response.json()["errors"]) == list(body)  # the field at fault, not "no eligible question"
 
 
 def test_second_start_is_409_with_the_session_id(api_client, topic):
@@ -444,3 +445,35 @@ def test_a_skip_sent_with_a_choice_stores_no_choice(api_client, topic):
     assert response.json()["outcome"] == "skipped"
     assert QuestionAttempt.objects.filter(question=q1).values_list("outcome", "selected_choice").get() == (
         "skipped", None)
+
+
+def test_current_is_404_once_the_topic_is_deleted(api_client, topic):
+    from study.services.topics import topic_delete
+
+    QuestionFactory(study_topic=topic)
+    assert start(api_client, topic).status_code == 201
+    topic_delete(topic=topic)
+    response = api_client.get(f"{URL}/current", {"study_topic_id": topic.id})
+    assert response.status_code == 404 and response.json()["error_code"] == "not_found"
+
+
+def test_a_question_deleted_during_the_quiz_stays_in_it_until_answered(api_client, topic):
+    """The session is a snapshot: a question soft-deleted meanwhile is still shown and still completes it."""
+    from study.services.questions import question_delete
+
+    kept, deleted = QuestionFactory.create_batch(2, study_topic=topic, correct_choice=1)
+    session_id = start(api_client, topic).json()["id"]
+    question_delete(question=deleted)
+    shown = [q["id"] for q in api_client.get(f"{URL}/{session_id}").json()["questions"]]
+    assert sorted(shown) == sorted([kept.id, deleted.id])
+    assert answer(api_client, session_id, kept.id, selected_choice=1).json()["status"] == "in_progress"
+    last = answer(api_client, session_id, deleted.id, selected_choice=1).json()
+    assert last["status"] == "done" and last["summary"]["correct"] == 2
+
+
+def test_the_list_is_newest_first(api_client, topic):
+    QuestionFactory(study_topic=topic)
+    first = start(api_client, topic).json()["id"]
+    api_client.post(f"{URL}/{first}/abandon")
+    second = start(api_client, topic).json()["id"]
+    assert [s["id"] for s in api_client.get(URL).json()["results"]] == [second, first]

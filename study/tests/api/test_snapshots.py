@@ -56,10 +56,24 @@ def _corrupt_crc(png: bytes) -> bytes:
     return png[:crc_at] + crc.to_bytes(4, "big") + png[crc_at + 4:]
 
 
+def _corrupt_data_crc(png: bytes) -> bytes:
+    """The same PNG with the image data (IDAT) chunk's checksum broken: its header still opens."""
+    at = png.index(b"IDAT")
+    crc_at = at + 4 + int.from_bytes(png[at - 4 : at], "big")
+    return png[:crc_at] + bytes([png[crc_at] ^ 1]) + png[crc_at + 1 :]
+
+
 @pytest.mark.parametrize(
     "content",
-    [PNG[:8] + b"garbage, not a png", PNG[: len(PNG) // 2], _corrupt_crc(PNG), PNG[:8]],
-    ids=["signature-then-garbage", "truncated", "bad-checksum", "signature-only"],
+    [
+        PNG[:8] + b"garbage, not a png",
+        PNG[: len(PNG) // 2],
+        _corrupt_crc(PNG),
+        PNG[:8],
+        PNG[:-12],
+        _corrupt_data_crc(PNG),
+    ],
+    ids=["signature-then-garbage", "truncated", "bad-checksum", "signature-only", "no-end-chunk", "bad-data-checksum"],
 )
 def test_a_png_signature_alone_is_not_enough(api_client, user, _isolated_media, content):
     session = f.StudySessionFactory(user=user)
@@ -158,3 +172,22 @@ def test_ocr_text_is_the_newest_snapshots_whatever_order_the_extractions_finish(
     assert session.ocr_text == "PAGE TWO"
     extraction_ends(older, "PAGE ONE")  # the older snapshot's OCR finishes last
     assert session.ocr_text == "PAGE TWO" and session.user_corrected_text == ""
+
+
+def test_a_deleted_snapshot_gives_the_session_no_ocr_text(user):
+    """A soft-deleted document is hidden from the session's assets: its text is not the session's either."""
+    from study.services.documents import document_delete
+    from study.services.sessions import session_asset_add, sessions_ocr_text_fill
+
+    session = f.StudySessionFactory(user=user)
+    older = f.DocumentFactory(user=user, extract_status="done", extracted_text="PAGE ONE")
+    newer = f.DocumentFactory(user=user, extract_status="done", extracted_text="PAGE TWO")
+    session_asset_add(session=session, document_id=older.id, asset_type="handwriting_png")
+    session_asset_add(session=session, document_id=newer.id, asset_type="handwriting_png", role="prompt")
+    session.refresh_from_db()
+    assert session.ocr_text == "PAGE TWO"
+
+    document_delete(document=newer)
+    sessions_ocr_text_fill(session_ids=[session.pk])
+    session.refresh_from_db()
+    assert session.ocr_text == "PAGE ONE"

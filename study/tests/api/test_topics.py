@@ -307,3 +307,18 @@ def test_a_question_due_this_very_moment_counts_as_due(api_client, user, monkeyp
     body = api_client.get(f"/api/study-topics/{topic.id}").json()
 
     assert body["stats"]["questions_due"] == 1
+
+
+def test_unlinking_a_document_from_one_topic_keeps_its_other_links(api_client, user):
+    doc = f.DocumentFactory(user=user)
+    first, second = f.StudyTopicFactory.create_batch(2, user=user)
+    for topic in (first, second):
+        f.TopicDocumentFactory(topic=topic, document=doc)
+    assert api_client.delete(f"/api/study-topics/{first.id}/documents/{doc.id}").status_code == 204
+    assert list(TopicDocument.objects.filter(document=doc).values_list("topic_id", flat=True)) == [second.id]
+    assert [t["id"] for t in api_client.get(f"/api/study-topics/by-document/{doc.id}").json()] == [second.id]
+
+
+def test_the_list_is_newest_first(api_client, user):
+    older, newer = f.StudyTopicFactory(user=user), f.StudyTopicFactory(user=user)
+    assert [t["id"] for t in api_client.get("/api/study-topics").json()["results"]] == [newer.id, older.id]
