@@ -6,22 +6,13 @@ from django.db.models import Prefetch, QuerySet
 from study.models import Question, QuestionProgress
 
 
-def questions_list(
-    *,
-    user: AbstractBaseUser,
-    study_topic_id: int | None = None,
-    subject: str | None = None,
-    q: str | None = None,
-) -> QuerySet[Question]:
-    """The user's live questions in live topics, newest first."""
-    questions = Question.objects.live().filter(user=user, study_topic__deleted_at__isnull=True)
-    if study_topic_id is not None:
-        questions = questions.filter(study_topic_id=study_topic_id)
-    if subject:
-        questions = questions.filter(subject=subject)
-    if q:
-        questions = questions.filter(question_text__icontains=q)
-    return questions.order_by("-created_at", "-id")
+def questions_list(*, user: AbstractBaseUser) -> QuerySet[Question]:
+    """The user's live questions in live topics, newest first (the API's filters: `QuestionFilter`)."""
+    return (
+        Question.objects.live()
+        .filter(user=user, study_topic__deleted_at__isnull=True)
+        .order_by("-created_at", "-id")
+    )
 
 
 def questions_with_detail(*, user: AbstractBaseUser) -> QuerySet[Question]:
