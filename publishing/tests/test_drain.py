@@ -4,7 +4,7 @@ import os
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from publishing import services
@@ -72,6 +72,13 @@ def test_publish_disabled_records_nothing(settings, django_capture_on_commit_cal
     with django_capture_on_commit_callbacks() as callbacks:
         services.publish_request(kind=TOPIC, source_id=topic.id)
         services.publish_request_many(kind=TOPIC, source_ids=[topic.id])
+    assert not PublishOutbox.objects.exists()
+    assert callbacks == []
+
+
+def test_a_bulk_request_for_no_source_records_nothing_and_kicks_nothing(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.publish_request_many(kind=CARD, source_ids=[])
     assert not PublishOutbox.objects.exists()
     assert callbacks == []
 
@@ -186,6 +193,32 @@ def test_a_hard_deleted_source_is_tombstoned_and_an_unknown_one_ignored():
     assert not PublishOutbox.objects.exists()
 
 
+def test_a_topic_comes_before_its_questions_in_seq_whatever_their_ids():
+    """Seq follows the kinds' reference order, not the source ids: a question numbered below its topic still
+    comes after it, so a reader paging the feed meets the topic first."""
+    topic = StudyTopicFactory(id=7_000_002)  # ids far above what the sequences hand out in a test run
+    question = QuestionFactory(id=7_000_001, study_topic=topic, user=topic.user)
+    services.publish_request(kind=QUESTION, source_id=question.id)
+    services.publish_request(kind=TOPIC, source_id=topic.id)
+    services.publish_drain()
+    assert published(TOPIC, topic.id).seq < published(QUESTION, question.id).seq
+
+
+def test_a_source_gone_for_good_keeps_its_tombstone_and_seq_when_requested_again():
+    topic = StudyTopicFactory()
+    services.publish_request(kind=TOPIC, source_id=topic.id)
+    services.publish_drain()
+    topic_id = topic.id
+    topic.delete()
+    services.publish_request(kind=TOPIC, source_id=topic_id)
+    services.publish_drain()
+    tomb = published(TOPIC, topic_id)
+    services.publish_request(kind=TOPIC, source_id=topic_id)  # a backfill or a late request of the same row
+    services.publish_drain()
+    again = published(TOPIC, topic_id)
+    assert again.deleted and (again.seq, again.updated_at) == (tomb.seq, tomb.updated_at)
+
+
 def test_question_payload_references_its_topic_which_is_published_too():
     question = QuestionFactory(explanation="메탄이 주성분")
     QuestionExplanation.objects.create(user=question.user, question=question, text="AI says 메탄")
@@ -275,6 +308,34 @@ def test_sweep_drains_what_a_lost_kick_left_behind():
     assert not PublishOutbox.objects.exists()
 
 
+def test_drain_works_batch_by_batch_up_to_max_batches_and_counts_what_it_claimed():
+    topics = StudyTopicFactory.create_batch(5)
+    services.publish_request_many(kind=TOPIC, source_ids=[t.id for t in topics])
+    assert services.publish_drain(batch_size=2, max_batches=2) == 4
+    assert list(PublishOutbox.objects.values_list("source_id", flat=True)) == [topics[4].id]  # the newest waits
+    assert services.publish_drain(batch_size=2) == 1
+    assert Published.objects.filter(kind=TOPIC).count() == 5 and not PublishOutbox.objects.exists()
+
+
+def test_a_full_last_batch_is_followed_by_one_more_claim():
+    topics = StudyTopicFactory.create_batch(4)
+    services.publish_request_many(kind=TOPIC, source_ids=[t.id for t in topics])
+    assert services.publish_drain(batch_size=2) == 4
+    assert not PublishOutbox.objects.exists()
+
+
+def test_a_drain_that_fails_keeps_every_request_it_claimed():
+    """The outbox rows go in the transaction that publishes them: a drain that fails midway (here the seq
+    cannot grow any further) loses no request; the next drain finds them all."""
+    topic = StudyTopicFactory()
+    Published.objects.create(pub_id="top", kind=TOPIC, source_id=10**12, deleted=True, seq=2**63 - 1, item="{}")
+    services.publish_request(kind=TOPIC, source_id=topic.id)
+    with pytest.raises((DataError, OverflowError)):
+        services.publish_drain()
+    assert list(PublishOutbox.objects.values_list("kind", "source_id")) == [(TOPIC, topic.id)]
+    assert not Published.objects.filter(kind=TOPIC, source_id=topic.id).exists()
+
+
 def test_drain_batch_query_count_does_not_grow_with_the_batch(django_assert_max_num_queries):
     user = UserFactory()
     cards = MemoCardFactory.create_batch(60, user=user)
@@ -289,16 +350,17 @@ def test_drain_batch_query_count_does_not_grow_with_the_batch(django_assert_max_
 def test_concurrent_drains_publish_each_source_once():
     user = UserFactory()
     cards = MemoCardFactory.create_batch(40, user=user)
-    with transaction.atomic():
-        for _ in range(3):
-            services.publish_request_many(kind=CARD, source_ids=[c.id for c in cards])
+    # Written as the lost kick of a commit leaves them (no drain has run): in eager mode a kick would have drained
+    # them all at commit, and the drains below would race over an empty outbox.
+    PublishOutbox.objects.bulk_create([PublishOutbox(kind=CARD, source_id=c.id) for _ in range(3) for c in cards])
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
+    drained: list[int] = []
 
     def drain() -> None:
         try:
             barrier.wait()
-            services.publish_drain(batch_size=7)
+            drained.append(services.publish_drain(batch_size=7))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
         finally:
@@ -310,6 +372,7 @@ def test_concurrent_drains_publish_each_source_once():
     for thread in threads:
         thread.join()
     assert errors == []
+    assert sum(drained) == 120  # each request claimed by one drain only
     assert not PublishOutbox.objects.exists()
     rows = list(Published.objects.filter(kind=CARD))
     assert sorted(r.source_id for r in rows) == sorted(c.id for c in cards)

@@ -92,3 +92,21 @@ def test_a_drain_clears_the_flag_even_while_the_cache_breaker_skips_the_cache(us
     publish_drain.run()
 
     assert cache.get(services._kick_pending_key()) is None
+
+
+def test_a_commit_made_while_a_drain_runs_kicks_again(user, queued_kicks, monkeypatch):
+    """The drain clears the flag before it claims: a commit landing after its claim, which that drain no longer
+    sees, must find no flag and send its own kick (else its rows wait for the sweep)."""
+    topic_create(user=user, name="가스기사")
+    assert len(queued_kicks) == 1
+    drain = services.publish_drain
+
+    def drain_then_another_commit(**kwargs) -> int:
+        drained = drain(**kwargs)
+        topic_create(user=user, name="산업안전기사")  # committed while the task is still running
+        return drained
+
+    monkeypatch.setattr(services, "publish_drain", drain_then_another_commit)
+    publish_drain.run()
+
+    assert len(queued_kicks) == 2

@@ -45,6 +45,8 @@ def test_token_unset_is_503(settings, viewer_client):
         (f"Token {VIEWER_TOKEN}", 401, "not_authenticated"),
         ("Bearer wrong-token", 403, "permission_denied"),
         (f"Bearer {VIEWER_TOKEN}x", 403, "permission_denied"),
+        (f"Bearer {VIEWER_TOKEN[:-1]}", 403, "permission_denied"),  # a prefix of the token is not the token
+        (f"Bearer {VIEWER_TOKEN[0]}", 403, "permission_denied"),
     ],
 )
 def test_missing_or_wrong_token(header, status, code):
@@ -54,6 +56,13 @@ def test_missing_or_wrong_token(header, status, code):
     response = client.get(FEED)
     assert response.status_code == status
     assert response.json()["error_code"] == code
+
+
+@pytest.mark.parametrize("header", [f"bearer {VIEWER_TOKEN}", f"BEARER {VIEWER_TOKEN}", f"Bearer  {VIEWER_TOKEN} "])
+def test_the_scheme_in_any_case_and_spaces_around_the_token_are_accepted(header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    assert client.get(FEED).status_code == 200
 
 
 @pytest.mark.parametrize("path", [FEED, FEED + "/"])

@@ -151,6 +151,25 @@ def test_queue_filters_by_user_and_format(reviewer, pending):
     assert response.context["status"] == "approved"
 
 
+def test_queue_filters_by_source_kind(reviewer, pending, user):
+    manual = card_create(user=user, card_format="qa", cue="직접", fact="직접 쓴 카드", material="법규")
+    card_services.card_flag(card=manual)  # back in review: a manual card pending like the question cards
+
+    def shown(**params) -> list[int]:
+        return sorted(c.pk for g in reviewer.get(reverse(QUEUE), params).context["groups"] for c in g.cards)
+
+    assert shown(source_kind="manual") == [manual.pk]
+    assert shown(source_kind="question") == sorted([pending["a"].pk, pending["b"].pk, pending["c"].pk])
+
+
+@pytest.mark.parametrize("status", ["bogus", "APPROVED", ""])
+def test_an_unknown_status_shows_the_pending_tab(reviewer, pending, status):
+    card_services.card_approve(card=pending["c"])
+    response = reviewer.get(reverse(QUEUE), {"status": status})
+    assert response.context["status"] == "pending"
+    assert sorted(c.pk for g in response.context["groups"] for c in g.cards) == [pending["a"].pk, pending["b"].pk]
+
+
 def test_the_pending_tab_counts_the_cards_its_filters_keep(reviewer, pending, user):
     MemoCardFactory(user=UserFactory(), needs_review=True)  # another user's: not in a filter by `user`
     MemoCardFactory(user=user, needs_review=False)
@@ -419,6 +438,14 @@ def test_there_is_no_hard_delete_or_approve_everything_action(reviewer, pending)
     assert sorted(a for a in actions if a) == ["approve_selected", "flag_selected", "soft_delete_selected"]
 
 
+def test_a_soft_deleted_card_is_gone_from_the_changelist_and_its_change_page(reviewer, pending):
+    card_services.card_delete(card=pending["c"])
+    listed = reviewer.get(reverse("admin:study_memocard_changelist")).context["cl"].result_list
+    assert sorted(card.pk for card in listed) == sorted([pending["a"].pk, pending["b"].pk])
+    response = reviewer.get(reverse("admin:study_memocard_change", args=[pending["c"].pk]))
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index")  # "does not exist"
+
+
 def test_changelist_filters_and_search(reviewer, pending):
     url = reverse("admin:study_memocard_changelist")
     assert reviewer.get(url, {"needs_review__exact": "1", "format__exact": "cloze"}).context["cl"].result_count == 1
@@ -579,6 +606,34 @@ def test_a_reviewer_who_may_change_but_not_delete_cards_cannot_delete(client, pe
                              {"action": "soft_delete_selected", "post": "yes", "_selected_action": [pending["b"].pk]})
     assert changelist.status_code in (200, 302)
     assert MemoCard.objects.filter(pk=pending["b"].pk, deleted_at__isnull=True).exists()
+
+
+def staff_with(client, *codenames: str):
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="study", codename__in=codenames))
+    client.force_login(staff)
+    return client
+
+
+def test_staff_without_a_card_permission_cannot_open_the_queue(client, pending):
+    staff_with(client, "view_question")
+    assert client.get(reverse(QUEUE)).status_code == 403
+
+
+def test_a_reviewer_who_may_only_view_cards_sees_the_queue_but_changes_nothing(client, pending):
+    staff_with(client, "view_memocard")
+    page = client.get(reverse(QUEUE))
+    assert page.status_code == 200 and 'value="approve"' not in page.content.decode()
+    for data in (
+        {"action": "approve", "card_id": pending["a"].pk},
+        {"action": "approve_question", "question_id": pending["q1"].pk},
+        {"action": "flag", "card_id": pending["c"].pk},
+    ):
+        assert client.post(reverse(ACTION), {"next": reverse(QUEUE), **data}).status_code == 403
+    assert MemoCard.objects.filter(needs_review=True).count() == 3
+    assert outbox() == [] and not LogEntry.objects.exists()
 
 
 @pytest.mark.parametrize("value", ["²", "①", "١٢", "0", "-3", "1" * 30])

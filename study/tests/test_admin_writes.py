@@ -6,6 +6,7 @@ Celery kick on commit), deletes must be soft, and bad input must be a form error
 
 import json
 import unicodedata
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import DELETION, LogEntry
@@ -104,6 +105,16 @@ def test_question_edit_publishes_the_new_content(admin, question):
     assert not PublishOutbox.objects.exists()  # drained
 
 
+def test_a_question_moved_to_another_topic_is_saved_and_published_under_it(admin, question):
+    other = StudyTopicFactory(user=question.user, name="산업안전기사")
+    url = reverse("admin:study_question_change", args=[question.pk])
+    response = admin.post(url, question_form(question, study_topic=other.pk))
+    assert response.status_code == 302, form_errors(response)
+    question.refresh_from_db()
+    assert question.study_topic_id == other.pk
+    assert published("study_question", question.pk).payload["topic_pub_id"] == published("study_topic", other.pk).pub_id
+
+
 def test_question_add_publishes(admin, user):
     topic = StudyTopicFactory(user=user)
     data = {"user": user.pk, "study_topic": topic.pk, "subject": "가스법규", "question_text": "부취제는?",
@@ -198,6 +209,17 @@ def test_explanation_edit_and_delete_republish_the_question(admin, drain, questi
     assert published("study_question", question.pk).payload["ai_explanation"] == "LNG의 주성분은 메탄(CH₄)이다."
     response = admin.post(reverse("admin:study_questionexplanation_delete", args=[explanation.pk]), {"post": "yes"})
     assert response.status_code == 302
+    assert published("study_question", question.pk).payload["ai_explanation"] is None
+
+
+def test_explanations_deleted_in_bulk_republish_their_questions(admin, drain, question):
+    QuestionExplanation.objects.create(user=question.user, question=question, text="메탄이다.")
+    publish_now(drain, question)
+    admin.post(
+        reverse("admin:study_questionexplanation_changelist"),
+        {"action": "delete_selected", "post": "yes", "_selected_action": [question.ai_explanation.pk]},
+    )
+    assert not QuestionExplanation.objects.exists()
     assert published("study_question", question.pk).payload["ai_explanation"] is None
 
 
@@ -481,6 +503,20 @@ def test_progress_times_that_record_the_past_cannot_be_in_the_future(admin, user
         "This records what happened: it cannot be in the future."]}
 
 
+@pytest.mark.parametrize(("ahead", "refused"), [(timedelta(hours=1), True), (timedelta(minutes=1), False)])
+def test_a_review_time_ahead_of_the_clock_is_refused_beyond_the_skew(admin, user, ahead, refused):
+    """An admin's clock a little ahead is allowed for (CLOCK_SKEW, five minutes); an hour ahead is the future."""
+    card = f.MemoCardFactory(user=user)
+    when = timezone.localtime(timezone.now() + ahead)
+    typed = {"last_reviewed_at_0": when.strftime("%Y-%m-%d"), "last_reviewed_at_1": when.strftime("%H:%M:%S")}
+    response = admin.post(reverse("admin:study_cardprogress_add"), card_progress_form(card, **typed))
+    if refused:
+        assert list(form_errors(response)) == ["last_reviewed_at"]
+    else:
+        assert response.status_code == 302
+    assert card.progress.exists() is not refused
+
+
 @pytest.mark.parametrize(("window", "state", "error_on"), [
     ('{"x": 1}', "wrong", "pattern_window_attempts"),  # not a list
     ('["wrong", "wrong", "wrong", "wrong"]', "chronic_wrong", "pattern_window_attempts"),  # more than 3
@@ -514,6 +550,17 @@ def test_soft_deleting_rows_deleted_already_says_nothing_changed(admin, user):
     response = admin.post(reverse("admin:study_memocard_changelist"),
                           {"action": "soft_delete_selected", "_selected_action": [c.pk for c in cards]}, follow=True)
     assert messages_of(response) == ["The selected memo cards were deleted already; nothing was changed."]
+
+
+def test_soft_deleting_topics_deleted_already_asks_nothing_and_changes_nothing(admin, user):
+    """The topic list shows deleted topics too (its "deleted" filter): selecting only those is no deletion."""
+    topics = [StudyTopicFactory(user=user, deleted_at=timezone.now()) for _ in range(2)]
+    response = admin.post(
+        reverse("admin:study_studytopic_changelist"),
+        {"action": "soft_delete_selected", "_selected_action": [t.pk for t in topics]},
+        follow=True,
+    )
+    assert messages_of(response) == ["The selected study topics were deleted already; nothing was changed."]
 
 
 # --- quiz records ----------------------------------------------------------------------------------
@@ -583,6 +630,18 @@ def test_retry_extraction_leaves_done_documents_alone(admin, user):
     assert failed.extract_status == "done"  # reset, then extracted by the eager task
 
 
+def test_retry_extraction_queues_no_deleted_document(admin, user):
+    deleted = DocumentFactory(user=user, deleted_at=timezone.now())  # still pending: it was never extracted
+    response = admin.post(
+        reverse("admin:study_document_changelist"),
+        {"action": "retry_extraction", "_selected_action": [deleted.pk]},
+        follow=True,
+    )
+    assert "Extraction queued for 0 document(s)." in messages_of(response)
+    deleted.refresh_from_db()
+    assert deleted.extract_status == "pending"
+
+
 def test_retry_extraction_from_the_failed_filter_counts_what_it_was_given(admin, user):
     """The rows leave the "failed" filter when they are reset: counting the list afterwards said "-2 left"."""
     failed = [DocumentFactory(user=user, extract_status="failed", extract_error="boom") for _ in range(2)]
@@ -648,6 +707,22 @@ def test_card_progress_changed_or_deleted_in_the_admin_reaches_the_feed(admin, u
 
     admin.post(reverse("admin:study_cardprogress_delete", args=[progress.pk]), {"post": "yes"})
     assert published("study_card_progress", progress.pk).deleted
+
+
+def test_card_progress_deleted_in_bulk_in_the_admin_is_tombstoned_in_the_feed(admin, drain, user):
+    from publishing import services
+    from study.tests.factories import CardProgressFactory
+
+    rows = [CardProgressFactory(due_at=None) for _ in range(2)]
+    kept = CardProgressFactory(due_at=None)
+    with drain():
+        services.publish_request_many(kind="study_card_progress", source_ids=[p.pk for p in (*rows, kept)])
+    admin.post(
+        reverse("admin:study_cardprogress_changelist"),
+        {"action": "delete_selected", "post": "yes", "_selected_action": [p.pk for p in rows]},
+    )
+    assert all(published("study_card_progress", p.pk).deleted for p in rows)
+    assert not published("study_card_progress", kept.pk).deleted
 
 
 def test_a_deleted_question_is_shown_read_only(admin, question):

@@ -203,6 +203,16 @@ class TestBackfillExplanations:
         assert "2 question(s) to explain" in out  # the wrong one was in the deleted topic
         assert out.splitlines()[1:] == [f"would explain question {q[name].id}" for name in ("unsure", "foreign")]
 
+    def test_a_deleted_question_is_not_explained(self, missed_questions):
+        from study.services.questions import question_delete
+
+        q = missed_questions
+        question_delete(question=q["unsure"])
+        out = run("backfill_explanations", "--dry-run")
+        assert out.splitlines()[1:] == [f"would explain question {q[name].id}" for name in ("wrong", "foreign")]
+        run("backfill_explanations")
+        assert not QuestionExplanation.objects.filter(question=q["unsure"]).exists()
+
     def test_unknown_topic_is_an_error(self):
         with pytest.raises(CommandError, match="does not exist"):
             call_command("backfill_explanations", "--topic", "999999", stdout=StringIO())

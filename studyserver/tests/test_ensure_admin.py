@@ -32,6 +32,19 @@ def test_ensure_admin_never_promotes_an_existing_ordinary_user(monkeypatch):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("is_staff", "is_superuser"), [(True, False), (False, True)])
+def test_ensure_admin_refuses_an_account_that_is_not_both_staff_and_superuser(monkeypatch, is_staff, is_superuser):
+    """Staff alone may not see everything; a superuser who is not staff cannot sign in to the admin at all: either
+    way "the admin user exists" would not be true."""
+    from django.core.management.base import CommandError
+
+    get_user_model().objects.create_user("half", password="pw", is_staff=is_staff, is_superuser=is_superuser)
+    monkeypatch.setenv("DEMO_ADMIN_USER", "half")
+    with pytest.raises(CommandError, match="not a superuser"):
+        call_command("ensure_admin")
+
+
+@pytest.mark.django_db
 def test_blank_demo_credentials_mean_the_defaults(monkeypatch):
     """Before, an empty DEMO_ADMIN_USER made a superuser named "" and an empty password one without a password."""
     monkeypatch.setenv("DEMO_ADMIN_USER", "  ")
