@@ -255,3 +255,59 @@ def test_a_starting_worker_logs_what_the_celery_checks_find(settings, caplog):
                                                     "visibility_timeout": 300}
         report_configuration_errors()
     assert [r.getMessage().split(" ")[1] for r in caplog.records if r.levelname == "ERROR"] == ["(study.E001)"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("Yes", True),
+        ("ON", True),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("Off", False),
+    ],
+)
+def test_the_boolean_words(monkeypatch, raw, expected):
+    from studyserver.env import env_bool
+
+    monkeypatch.setenv("SOME_FLAG", raw)
+    assert env_bool("SOME_FLAG", not expected) is expected
+
+
+@pytest.mark.parametrize("raw", ["2", "enabled", "y", "t"])
+def test_any_other_boolean_word_stops_the_start(monkeypatch, raw):
+    from studyserver.env import env_bool
+
+    monkeypatch.setenv("SOME_FLAG", raw)
+    with pytest.raises(ImproperlyConfigured, match=r"SOME_FLAG must be a boolean \(true/false\)"):
+        env_bool("SOME_FLAG", True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "minimum", "maximum", "expected"),
+    [("1", 1, 10, 1), ("10", 1, 10, 10), ("0", 0, None, 0), ("-3", None, -3, -3)],
+)
+def test_int_bounds_are_inclusive(monkeypatch, raw, minimum, maximum, expected):
+    from studyserver.env import env_int
+
+    monkeypatch.setenv("SOME_NUMBER", raw)
+    assert env_int("SOME_NUMBER", 3, minimum=minimum, maximum=maximum) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "minimum", "maximum", "message"),
+    [
+        ("0", 1, None, "SOME_NUMBER must be at least 1, got 0"),
+        ("11", None, 10, "SOME_NUMBER must be at most 10, got 11"),
+    ],
+)
+def test_a_one_sided_bound_says_which(monkeypatch, raw, minimum, maximum, message):
+    from studyserver.env import env_int
+
+    monkeypatch.setenv("SOME_NUMBER", raw)
+    with pytest.raises(ImproperlyConfigured) as raised:
+        env_int("SOME_NUMBER", 3, minimum=minimum, maximum=maximum)
+    assert str(raised.value) == message

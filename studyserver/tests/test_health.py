@@ -119,3 +119,33 @@ def test_paths_outside_the_json_prefixes_keep_djangos_404(client, settings, path
     settings.DEBUG = True
     response = client.get(path)
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_healthz_is_503_degraded_while_the_database_fails(client):
+    """A load balancer or an orchestrator takes the instance out on a non-200: a database that does not answer
+    must not report healthy."""
+    from studyserver.testing import failing_statement
+
+    with failing_statement("SELECT 1", errcode="08006"):  # connection failure
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert (response.json()["status"], response.json()["database"]) == ("degraded", "down")
+    assert client.get("/healthz").json()["status"] == "ok"  # and healthy again once it answers
+
+
+@pytest.mark.django_db
+def test_a_bug_under_a_request_answers_json_500(api_client, settings, monkeypatch):
+    """handler500: clients switch on `error_code` there too, not on Django's HTML page."""
+    from study.services import topics
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    settings.DEBUG = False
+    api_client.raise_request_exception = False
+    monkeypatch.setattr(topics, "topic_create", broken)
+    response = api_client.post("/api/study-topics", {"name": "연소공학"}, format="json")
+    assert response.status_code == 500
+    assert response.json() == {"error_code": "server_error", "detail": "Internal server error."}

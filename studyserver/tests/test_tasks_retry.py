@@ -132,3 +132,16 @@ def test_every_task_of_the_project_is_a_transient_retry_task():
     ours = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
     assert {extract_document.name, explain_question.name, publish_drain.name} <= set(ours)
     assert [name for name, task in ours.items() if not isinstance(task, TransientRetryTask)] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "error", [ConnectionError("explainer refused"), TimeoutError("storage timed out")], ids=["network error", "timeout"]
+)
+def test_a_study_task_retries_a_network_error_or_a_timeout(error, monkeypatch):
+    """An explainer or a file store that is away (ExplainerDown and StorageUnavailable are ConnectionErrors) or
+    slow: the task runs again, as for a database that is away."""
+    calls: list = []
+    monkeypatch.setattr("study.services.analysis.quiz_session_analyze", failing_first(calls, error, result="done"))
+    result = analyze_quiz_session.apply(args=(7,))
+    assert (result.state, result.result, len(calls)) == ("SUCCESS", "done", 2)
