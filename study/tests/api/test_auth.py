@@ -1,7 +1,6 @@
 """POST /api/auth/token, token and session auth, 401 (not 403), and the auth rate limit."""
 
 import threading
-import unicodedata
 import uuid
 
 import pytest
@@ -332,7 +331,7 @@ def test_guesses_from_many_addresses_lock_the_account_not_the_others(own_user, o
 
 @pytest.mark.parametrize("spelling", [
     lambda name: name + " ", lambda name: " " + name, lambda name: "\u00a0" + name + "\t",  # trimmed by DRF
-    str.upper, lambda name: unicodedata.normalize("NFKD", name.replace("acct", "ａｃｃｔ")),  # case, Unicode form
+    str.upper, lambda name: name.replace("acct", "ａｃｃｔ"),  # case, a compatibility form (NFKC folds it)
 ], ids=["trailing-space", "leading-space", "nbsp-tab", "upper", "fullwidth"])
 def test_no_spelling_of_a_locked_name_gets_past_the_lock(own_user, account_rate, spelling):
     """The lock was looked up under the name as sent, the failures counted under the name DRF trimmed: one
