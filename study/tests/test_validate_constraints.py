@@ -8,8 +8,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from study.models import Question
-from study.tests.factories import QuestionFactory, StudySessionFactory, StudyTopicFactory, UserFactory
+from study.models import Question, QuestionAttempt
+from study.tests.factories import (
+    QuestionAttemptFactory,
+    QuestionFactory,
+    StudySessionFactory,
+    StudyTopicFactory,
+    UserFactory,
+)
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]  # constraints, as migrate left them
 
@@ -92,6 +98,18 @@ def test_a_foreign_key_that_a_row_breaks_names_the_key_and_stays_not_valid():
         assert definition_and_validity(name)[2] is False
         assert "validated" in run(name)
         assert definition_and_validity(name)[2] is True
+
+
+def test_a_row_whose_check_is_unknown_passes_it_as_postgresql_says():
+    """A CHECK fails only where its condition is false: a skip's NULL choice passes `selected_choice >= 0`, so the
+    count leaves it out and the check is validated (counting NULL as breaking, it would stay NOT VALID for good)."""
+    name = "study_questionattempt_selected_choice_check"
+    unanswered = QuestionAttemptFactory(outcome="unsure", selected_choice=None)
+    with readded_not_valid_over(name, lambda: None):
+        assert definition_and_validity(name)[2] is False
+        assert f"study_questionattempt.{name}: no row breaks it; validated" in run(name)
+        assert definition_and_validity(name)[2] is True
+    assert QuestionAttempt.objects.filter(pk=unanswered.pk, selected_choice__isnull=True).exists()
 
 
 def test_an_unknown_name_is_refused():
