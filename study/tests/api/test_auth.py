@@ -284,7 +284,8 @@ NOW = 1_780_000_000 - 1_780_000_000 % DAY + 3600  # an hour into a day's window
 @pytest.fixture
 def account_rate(settings, monkeypatch):
     """Turn the per-account throttle on at 3 failures a day (conftest turns it off for every other test), its clock
-    held an hour into a window: no test crosses into the next one, and Retry-After is known."""
+    held an hour into a window: no test crosses into the next one unless it moves the clock (`account_rate.now`),
+    and Retry-After is known."""
     from studyserver.throttling import AccountSignInThrottle
 
     settings.REST_FRAMEWORK = {
@@ -293,7 +294,12 @@ def account_rate(settings, monkeypatch):
             **django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "100/min", "auth_account": "3/day",
         },
     }
-    monkeypatch.setattr(AccountSignInThrottle, "timer", lambda self: NOW)
+
+    class Clock:
+        now = NOW
+
+    monkeypatch.setattr(AccountSignInThrottle, "timer", lambda self: Clock.now)
+    return Clock
 
 
 @pytest.fixture
@@ -397,6 +403,41 @@ def test_an_operator_unlocks_an_account(own_user, account_rate):
     assert out.getvalue() == (f"cleared 3 failed sign-in(s) of '{own_user.username.upper()}' in this window "
                               "(no user has exactly this name)\n")  # (the count folds the case; Django's names don't)
     assert token_for(own_user.username).status_code == 200
+
+
+def test_an_operator_unlocks_a_name_given_with_surrounding_spaces(own_user, account_rate):
+    """The key trims the name as the sign-in forms do: `unlock_sign_in " name"` clears the same counter."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from studyserver.caches import cache_is_shared
+
+    if not cache_is_shared():
+        pytest.skip("needs REDIS_URL: the local-memory cache is the process's own")
+    lock(own_user.username)
+    call_command("unlock_sign_in", f"  {own_user.username}\t", stdout=StringIO())
+    assert token_for(own_user.username).status_code == 200
+
+
+def test_the_next_window_starts_without_the_failures_of_the_last(own_user, account_rate):
+    """Fixed windows of the rate's period: a lock ends with its window, not a period after the last failure."""
+    window_start = NOW - 3600
+    lock(own_user.username)
+    account_rate.now = window_start + DAY - 1  # the window's last second: still locked
+    assert token_for(own_user.username).status_code == 429
+    account_rate.now = window_start + DAY  # the next window
+    assert token_for(own_user.username).status_code == 200
+
+
+def test_retry_after_counts_down_to_the_end_of_the_window(own_user, account_rate):
+    """Retry-After is what is left of the window (at least a second), not the whole period."""
+    window_start = NOW - 3600
+    lock(own_user.username)
+    for now, wait in ((window_start + DAY - 100, 100), (window_start + DAY - 0.25, 1)):
+        account_rate.now = now
+        blocked = token_for(own_user.username)
+        assert (blocked.status_code, blocked["Retry-After"]) == (429, str(wait)), now
 
 
 def test_unlocking_without_a_shared_cache_says_it_cannot(settings):
