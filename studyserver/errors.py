@@ -174,22 +174,26 @@ _RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_fa
 # exception, insufficient resources (disk full, out of memory, too many connections), operator intervention
 # (statement cancelled or timed out, shutdown), system error.
 _UNAVAILABLE_SQLSTATE_CLASSES = {"08", "53", "57", "58"}
+# lock_not_available: a `lock_timeout` an operator set ran out while a statement waited for a row other work held
+# (busy, as a statement timeout is; the rest of class 55 says an object is in the wrong state).
+_UNAVAILABLE_SQLSTATES = {"55P03"}
 # SQLite's primary result codes of the same kind: busy, locked, disk I/O error, disk full.
 _UNAVAILABLE_SQLITE_CODES = {5, 6, 10, 13}
 
 
 def backend_unavailable(exc: BaseException) -> bool:
     """Whether a database error says the database is away or busy (worth a retry), not that a statement is wrong:
-    the connection failed or was lost, PostgreSQL is out of resources or cancelled the statement, SQLite is busy,
-    locked, full or failed to read or write. SQLite also reports "no such table" and other mistakes as
-    OperationalError: those stay errors (500)."""
+    the connection failed or was lost, PostgreSQL is out of resources, cancelled the statement or gave up waiting
+    for a lock (`lock_timeout`), SQLite is busy, locked, full or failed to read or write. SQLite also reports "no
+    such table" and other mistakes as OperationalError: those stay errors (500)."""
     if isinstance(exc, InterfaceError):
         return True
     if not isinstance(exc, OperationalError):
         return False
     cause = exc.__cause__
     if hasattr(cause, "sqlstate"):  # psycopg: no SQLSTATE when the connection itself failed
-        return cause.sqlstate is None or cause.sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+        return (cause.sqlstate is None or cause.sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+                or cause.sqlstate in _UNAVAILABLE_SQLSTATES)
     code = getattr(cause, "sqlite_errorcode", None)  # SQLite (extended codes carry the primary one in the low byte)
     return code is not None and code & 0xFF in _UNAVAILABLE_SQLITE_CODES
 

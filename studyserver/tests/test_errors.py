@@ -98,14 +98,45 @@ def operational_error(sqlstate: str | None) -> OperationalError:
 
 @pytest.mark.parametrize(
     "sqlstate",
-    [None, "08006", "53100", "53300", "57014", "57P01", "58000", "58030"],
-    ids=["no-sqlstate", "connection", "disk-full", "too-many-connections", "cancelled", "shutdown", "system", "io"],
+    [None, "08006", "53100", "53300", "57014", "57P01", "58000", "58030", "55P03"],
+    ids=["no-sqlstate", "connection", "disk-full", "too-many-connections", "cancelled", "shutdown", "system", "io",
+         "lock-timeout"],
 )
 def test_a_database_that_is_away_or_out_of_resources_is_503_with_retry_after(sqlstate):
     """Connection exceptions (08), insufficient resources (53), operator intervention (57) and system errors (58)
     are the server's state, not the statement's: worth a retry."""
     response = exception_handler(operational_error(sqlstate), {"view": None, "request": None})
     assert (response.status_code, response.data["error_code"], response["Retry-After"]) == (503, "unavailable", "5")
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_write_that_outwaits_an_operators_lock_timeout_is_503_and_changes_nothing(api_client, user):
+    """An operator's `lock_timeout` (ALTER ROLE … SET lock_timeout) ran out while the rename waited for the topic's
+    row, which other work held: the database is busy (a 503 to retry), not a bug (a 500)."""
+    from django.db import connections
+
+    from study.models import StudyTopic
+    from study.tests.factories import StudyTopicFactory
+
+    topic = StudyTopicFactory(user=user, name="before")
+    holder = connections.create_connection("default")
+    try:
+        with holder.cursor() as cursor:
+            holder.set_autocommit(False)
+            cursor.execute("SELECT 1 FROM study_studytopic WHERE id = %s FOR UPDATE", [topic.pk])
+            with connection.cursor() as ours:
+                ours.execute("SET lock_timeout = '100ms'")
+            try:
+                response = api_client.patch(f"/api/study-topics/{topic.pk}", {"name": "after"}, format="json")
+            finally:
+                with connection.cursor() as ours:
+                    ours.execute("RESET lock_timeout")
+        holder.rollback()
+    finally:
+        holder.close()
+    assert (response.status_code, response.json()["error_code"], response["Retry-After"]) == (503, "unavailable", "5")
+    assert StudyTopic.objects.get(pk=topic.pk).name == "before"
 
 
 @pytest.mark.parametrize("sqlstate", ["54000", "54001"])

@@ -41,6 +41,7 @@ TRANSIENT = {
     "serialization failure": postgresql_error("40001"),
     "connection failure": postgresql_error("08006"),
     "statement cancelled": postgresql_error("57014"),
+    "lock timeout": postgresql_error("55P03"),
     "too many connections": postgresql_error("53300"),
     "connection lost": InterfaceError("connection already closed"),
     "SQLite busy": sqlite_operational_error("database is locked", sqlite3.SQLITE_BUSY),
@@ -48,6 +49,7 @@ TRANSIENT = {
 DETERMINISTIC = {
     "program limit exceeded": postgresql_error("54000"),
     "statement too complex": postgresql_error("54001"),
+    "object in use": postgresql_error("55006"),
     "SQLite no such table": sqlite_operational_error("no such table: study_document", sqlite3.SQLITE_ERROR),
 }
 
