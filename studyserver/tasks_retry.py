@@ -13,6 +13,13 @@ from .errors import transient_database_error
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
+def retried(exc: BaseException) -> bool:
+    """Whether the project's tasks retry `exc` (autoretry_for TRANSIENT_ERRORS, through TransientRetryTask)."""
+    if isinstance(exc, OperationalError):
+        return transient_database_error(exc)
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
 class TransientRetryTask(Task):
     """The project's Task class (celery.py: `task_cls`; a task's own `base` must derive from it).
 
@@ -24,6 +31,6 @@ class TransientRetryTask(Task):
 
     def retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, max_retries=None,
               **options):
-        if isinstance(exc, OperationalError) and not transient_database_error(exc):  # (an InterfaceError is)
+        if isinstance(exc, OperationalError) and not retried(exc):  # (an InterfaceError is retried)
             raise_with_context(exc)
         return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)

@@ -13,8 +13,9 @@ and the lock goes with a killed worker's connection, so the redelivered task ext
 `processing` status to unstick, and the API's statuses stay pending / done / failed / skipped).
 Text cut by a limit (EXTRACT_MAX_PAGES / EXTRACT_MAX_CHARS) is still `done`: what was read is
 searchable; `extract_error` then says that it is partial.
-A run counts itself in `extract_attempts` while it runs; a stopped run leaves its count, and a document stopped
-EXTRACT_MAX_INTERRUPTED times fails rather than being sent again forever.
+A run counts itself in `extract_attempts` while it runs; a run stopped before its end, or ended by an error the task
+does not retry, leaves its count, and a document whose runs did not finish EXTRACT_MAX_INTERRUPTED times fails
+rather than being sent again forever.
 """
 
 import logging
@@ -36,13 +37,14 @@ from study.services.sessions import sessions_ocr_text_fill
 from study.store import raise_if_store_down
 from studyserver.celery import send_or_log
 from studyserver.locks import advisory_session_lock
+from studyserver.tasks_retry import retried
 
 logger = logging.getLogger(__name__)
 
 ERROR_MAX_CHARS = 2000
-# How many runs of one document may be stopped before their end until it fails: a document that gets its worker
-# stopped every time (a hard time limit, out of memory) would otherwise be sent again by the sweep every
-# EXTRACT_STALE_AFTER, for good.
+# How many runs of one document may end unfinished until it fails: a document that gets its worker stopped every
+# time (a hard time limit, out of memory), or whose outcome the database refuses every time, would otherwise be
+# sent again by the sweep every EXTRACT_STALE_AFTER, for good.
 EXTRACT_MAX_INTERRUPTED = 3
 def _read(document: Document) -> bytes:
     with document.file.open("rb") as handle:
@@ -123,8 +125,9 @@ def document_extract(*, document_id: int) -> str:
             logger.info("extract document %s: not pending (done or deleted)", document_id)
             return "not_pending"
         if document.extract_attempts >= EXTRACT_MAX_INTERRUPTED:
-            error = (f"the extraction was interrupted {document.extract_attempts} times (its worker was stopped: the "
-                     "hard time limit, out of memory, or a shutdown); retrying the extraction tries again")
+            error = (f"the extraction did not finish {document.extract_attempts} times (its worker was stopped: the "
+                     "hard time limit, out of memory, a shutdown; or an error the worker logged); retrying the "
+                     "extraction tries again")
             outcome = _finish(document_id, status=ExtractStatus.FAILED, text="", error=error)
         else:
             with _counted(document):
@@ -146,16 +149,19 @@ def _counted(document: Document) -> Iterator[None]:
     """Count a run in `extract_attempts` while it runs and records its outcome.
 
     A run that records its outcome leaves 0 (`_record`); one whose outcome is dropped leaves a document that is
-    deleted or no longer pending, where the count does not matter (a retry resets it). A run that raises takes its
-    count back: an error the task retries (the database, the file store) is no interruption. A run that is stopped
-    keeps it: killed outright (out of memory), or stopped by its hard time limit (billiard sends SIGTERM first,
-    which the worker's child turns into SystemExit) or a worker shutdown. Those are the runs
-    EXTRACT_MAX_INTERRUPTED counts."""
+    deleted or no longer pending, where the count does not matter (a retry resets it). A run that raises an error
+    the task retries (the database or the file store away or busy) takes its count back: it is no failure of this
+    document. A run that is stopped keeps it: killed outright (out of memory), or stopped by its hard time limit
+    (billiard sends SIGTERM first, which the worker's child turns into SystemExit) or a worker shutdown; so does one
+    that raises an error the task does not retry (a database error that comes back each time: the task fails, the
+    document stays pending and the sweep sends it again). Those are the runs EXTRACT_MAX_INTERRUPTED counts."""
     counted = Document.objects.filter(pk=document.pk)
     counted.update(extract_attempts=F("extract_attempts") + 1)
     try:
         yield
-    except Exception:
+    except Exception as exc:
+        if not retried(exc):
+            raise
         try:
             counted.filter(extract_attempts__gt=0).update(extract_attempts=F("extract_attempts") - 1)
         except Exception:  # the database is what failed: the count stays, the retry runs anyway

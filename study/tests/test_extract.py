@@ -522,7 +522,7 @@ class TestInterruptedRuns:
 
         doc.refresh_from_db()
         assert doc.extract_status == "failed"
-        assert doc.extract_error.startswith("the extraction was interrupted 3 times (its worker was stopped")
+        assert doc.extract_error.startswith("the extraction did not finish 3 times (its worker was stopped")
         monkeypatch.undo()
         assert documents_reset_for_retry(document_ids=[doc.id]) == 1
         assert document_extract(document_id=doc.id) == "done"
@@ -548,13 +548,36 @@ class TestInterruptedRuns:
         doc = make_document(user, b"text", "a.txt", "txt")
 
         def lock_timeout(*args, **kwargs):
-            raise OperationalError("canceling statement due to lock timeout")
+            cause = psycopg.errors.lookup("55P03")("canceling statement due to lock timeout")
+            raise OperationalError(str(cause)) from cause
 
         monkeypatch.setattr(extraction, "_finish", lock_timeout)
         with pytest.raises(OperationalError):
             document_extract(document_id=doc.id)
         doc.refresh_from_db()
         assert (doc.extract_status, doc.extract_attempts) == ("pending", 0)
+
+    def test_a_database_error_that_comes_back_each_run_fails_the_document_in_the_end(self, user, monkeypatch):
+        """The task fails at once on it (no retry cures it), the document stays pending and the sweep sends it
+        again: each such run counts, so the sweep's resends end in `failed` instead of going on every 30 minutes."""
+        from django.db import DataError
+
+        doc = make_document(user, b"text", "a.txt", "txt")
+
+        def refused(*args, **kwargs):
+            raise DataError("a value the column cannot hold")
+
+        monkeypatch.setattr(extraction, "_finish", refused)
+        for run in range(1, extraction.EXTRACT_MAX_INTERRUPTED + 1):
+            result = extract_document.apply(args=[doc.id])
+            assert (result.state, type(result.result)) == ("FAILURE", DataError)
+            doc.refresh_from_db()
+            assert (doc.extract_status, doc.extract_attempts) == ("pending", run)
+        monkeypatch.undo()
+        assert extract_document.apply(args=[doc.id]).get() == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_status == "failed"
+        assert doc.extract_error.startswith("the extraction did not finish 3 times")
 
     def test_fewer_interruptions_still_extract(self, user):
         doc = make_document(user, b"text", "a.txt", "txt")
