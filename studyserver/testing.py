@@ -347,3 +347,16 @@ def sqlite_operational_error(message: str, code: int):
     error = OperationalError(message)
     error.__cause__ = cause
     return error
+
+
+def postgresql_operational_error(sqlstate: str | None, message: str = ""):
+    """An OperationalError as Django raises it from psycopg's error of that SQLSTATE (None: the connection itself
+    failed, and the server sent no SQLSTATE)."""
+    import psycopg.errors
+    from django.db import OperationalError
+
+    text = message or f"simulated {sqlstate or 'lost connection'}"
+    cause = psycopg.errors.lookup(sqlstate)(text) if sqlstate else psycopg.OperationalError(text)
+    error = OperationalError(text)
+    error.__cause__ = cause
+    return error

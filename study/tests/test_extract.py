@@ -545,11 +545,12 @@ class TestInterruptedRuns:
     def test_a_run_whose_recording_the_task_retries_takes_its_count_back(self, user, monkeypatch):
         from django.db import OperationalError
 
+        from studyserver.testing import postgresql_operational_error
+
         doc = make_document(user, b"text", "a.txt", "txt")
 
         def lock_timeout(*args, **kwargs):
-            cause = psycopg.errors.lookup("55P03")("canceling statement due to lock timeout")
-            raise OperationalError(str(cause)) from cause
+            raise postgresql_operational_error("55P03", "canceling statement due to lock timeout")
 
         monkeypatch.setattr(extraction, "_finish", lock_timeout)
         with pytest.raises(OperationalError):

@@ -2,13 +2,13 @@
 
 from urllib.parse import urlencode
 
-import psycopg.errors
 import pytest
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DataError, IntegrityError, OperationalError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.http import Http404
 
 from studyserver.errors import exception_handler
+from studyserver.testing import postgresql_operational_error
 
 pytestmark = pytest.mark.django_db
 
@@ -87,15 +87,6 @@ def test_an_unsupported_method_and_an_unacceptable_accept_have_their_codes(api_c
     assert (response.status_code, response.json()["error_code"]) == (406, "not_acceptable")
 
 
-def operational_error(sqlstate: str | None) -> OperationalError:
-    """An OperationalError as Django raises it from psycopg's error of that SQLSTATE (None: the connection itself
-    failed, and the server sent no SQLSTATE)."""
-    cause = psycopg.errors.lookup(sqlstate)(f"simulated {sqlstate}") if sqlstate else psycopg.OperationalError("gone")
-    error = OperationalError(str(cause))
-    error.__cause__ = cause
-    return error
-
-
 @pytest.mark.parametrize(
     "sqlstate",
     [None, "08006", "53100", "53300", "57014", "57P01", "58000", "58030", "55P03"],
@@ -105,7 +96,7 @@ def operational_error(sqlstate: str | None) -> OperationalError:
 def test_a_database_that_is_away_or_out_of_resources_is_503_with_retry_after(sqlstate):
     """Connection exceptions (08), insufficient resources (53), operator intervention (57) and system errors (58)
     are the server's state, not the statement's: worth a retry."""
-    response = exception_handler(operational_error(sqlstate), {"view": None, "request": None})
+    response = exception_handler(postgresql_operational_error(sqlstate), {"view": None, "request": None})
     assert (response.status_code, response.data["error_code"], response["Retry-After"]) == (503, "unavailable", "5")
 
 
@@ -141,7 +132,7 @@ def test_a_write_that_outwaits_an_operators_lock_timeout_is_503_and_changes_noth
 
 @pytest.mark.parametrize("sqlstate", ["54000", "54001"])
 def test_a_statement_the_database_refuses_each_time_is_left_a_server_error(sqlstate):
-    assert exception_handler(operational_error(sqlstate), {"view": None, "request": None}) is None  # (500)
+    assert exception_handler(postgresql_operational_error(sqlstate), {"view": None, "request": None}) is None  # (500)
 
 
 @pytest.mark.postgresql

@@ -4,24 +4,15 @@ time fails the task at once."""
 
 import sqlite3
 
-import psycopg.errors
 import pytest
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError
 
 from publishing.tasks import publish_drain, publish_sweep
 from study.tasks import analyze_quiz_session, explain_question, extract_document
 from studyserver.celery import app
 from studyserver.errors import transient_database_error
 from studyserver.tasks_retry import TransientRetryTask
-from studyserver.testing import sqlite_operational_error
-
-
-def postgresql_error(sqlstate: str) -> OperationalError:
-    """An OperationalError as Django raises it from psycopg's error of that SQLSTATE."""
-    cause = psycopg.errors.lookup(sqlstate)(f"simulated {sqlstate}")
-    error = OperationalError(str(cause))
-    error.__cause__ = cause
-    return error
+from studyserver.testing import postgresql_operational_error, sqlite_operational_error
 
 
 def failing_first(calls: list, error: BaseException, *, times: int = 1, result=0):
@@ -37,19 +28,19 @@ def failing_first(calls: list, error: BaseException, *, times: int = 1, result=0
 
 
 TRANSIENT = {
-    "deadlock": postgresql_error("40P01"),
-    "serialization failure": postgresql_error("40001"),
-    "connection failure": postgresql_error("08006"),
-    "statement cancelled": postgresql_error("57014"),
-    "lock timeout": postgresql_error("55P03"),
-    "too many connections": postgresql_error("53300"),
+    "deadlock": postgresql_operational_error("40P01"),
+    "serialization failure": postgresql_operational_error("40001"),
+    "connection failure": postgresql_operational_error("08006"),
+    "statement cancelled": postgresql_operational_error("57014"),
+    "lock timeout": postgresql_operational_error("55P03"),
+    "too many connections": postgresql_operational_error("53300"),
     "connection lost": InterfaceError("connection already closed"),
     "SQLite busy": sqlite_operational_error("database is locked", sqlite3.SQLITE_BUSY),
 }
 DETERMINISTIC = {
-    "program limit exceeded": postgresql_error("54000"),
-    "statement too complex": postgresql_error("54001"),
-    "object in use": postgresql_error("55006"),
+    "program limit exceeded": postgresql_operational_error("54000"),
+    "statement too complex": postgresql_operational_error("54001"),
+    "object in use": postgresql_operational_error("55006"),
     "SQLite no such table": sqlite_operational_error("no such table: study_document", sqlite3.SQLITE_ERROR),
 }
 
@@ -97,7 +88,7 @@ def test_a_study_task_fails_at_once_on_a_database_error_no_retry_cures(error, mo
 @pytest.mark.django_db
 def test_a_study_task_gives_up_on_a_transient_error_after_its_retries(monkeypatch):
     calls: list = []
-    error = postgresql_error("08006")
+    error = postgresql_operational_error("08006")
     monkeypatch.setattr("study.services.analysis.quiz_session_analyze", failing_first(calls, error, times=99))
     result = analyze_quiz_session.apply(args=(7,))
     assert (result.state, result.result, len(calls)) == ("FAILURE", error, 1 + analyze_quiz_session.max_retries)
