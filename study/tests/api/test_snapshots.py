@@ -153,14 +153,24 @@ def test_failed_link_removes_document_and_file(api_client, user, _isolated_media
     assert callbacks == []
 
 
-def test_ocr_text_is_the_newest_snapshots_whatever_order_the_extractions_finish(user):
-    from study.services.sessions import session_asset_add, sessions_ocr_text_fill
+def session_with_two_snapshots(user, *, older: dict, newer: dict):
+    """A session whose handwriting snapshots are two documents (made with `older` and `newer`'s fields), linked in
+    that order: (session, older, newer)."""
+    from study.services.sessions import session_asset_add
 
     session = f.StudySessionFactory(user=user)
-    older = f.DocumentFactory(user=user, extract_status="pending", extracted_text="")
-    newer = f.DocumentFactory(user=user, extract_status="pending", extracted_text="")
-    session_asset_add(session=session, document_id=older.id, asset_type="handwriting_png")
-    session_asset_add(session=session, document_id=newer.id, asset_type="handwriting_png", role="prompt")
+    first, second = f.DocumentFactory(user=user, **older), f.DocumentFactory(user=user, **newer)
+    session_asset_add(session=session, document_id=first.id, asset_type="handwriting_png")
+    session_asset_add(session=session, document_id=second.id, asset_type="handwriting_png", role="prompt")
+    session.refresh_from_db()
+    return session, first, second
+
+
+def test_ocr_text_is_the_newest_snapshots_whatever_order_the_extractions_finish(user):
+    from study.services.sessions import sessions_ocr_text_fill
+
+    pending = {"extract_status": "pending", "extracted_text": ""}
+    session, older, newer = session_with_two_snapshots(user, older=pending, newer=pending)
 
     def extraction_ends(document, text: str) -> None:  # what document_extract records, then its fill
         Document.objects.filter(pk=document.pk).update(extract_status="done", extracted_text=text,
@@ -177,14 +187,12 @@ def test_ocr_text_is_the_newest_snapshots_whatever_order_the_extractions_finish(
 def test_a_deleted_snapshot_gives_the_session_no_ocr_text(user):
     """A soft-deleted document is hidden from the session's assets: its text is not the session's either."""
     from study.services.documents import document_delete
-    from study.services.sessions import session_asset_add, sessions_ocr_text_fill
+    from study.services.sessions import sessions_ocr_text_fill
 
-    session = f.StudySessionFactory(user=user)
-    older = f.DocumentFactory(user=user, extract_status="done", extracted_text="PAGE ONE")
-    newer = f.DocumentFactory(user=user, extract_status="done", extracted_text="PAGE TWO")
-    session_asset_add(session=session, document_id=older.id, asset_type="handwriting_png")
-    session_asset_add(session=session, document_id=newer.id, asset_type="handwriting_png", role="prompt")
-    session.refresh_from_db()
+    session, _older, newer = session_with_two_snapshots(
+        user, older={"extract_status": "done", "extracted_text": "PAGE ONE"},
+        newer={"extract_status": "done", "extracted_text": "PAGE TWO"},
+    )
     assert session.ocr_text == "PAGE TWO"
 
     document_delete(document=newer)
