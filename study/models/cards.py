@@ -19,7 +19,9 @@ class CardFormat(models.TextChoices):
 
 
 class MemoCard(TimestampedModel, SoftDeleteModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memo_cards")
+    user = models.ForeignKey(  # no index of its own: it leads study_card_user_question_idx
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memo_cards", db_index=False
+    )
     source_kind = models.CharField(max_length=10, choices=CardSourceKind.choices, default=CardSourceKind.MANUAL)
     format = models.CharField(max_length=10, choices=CardFormat.choices, default=CardFormat.QA)
     cue = models.TextField()

@@ -17,7 +17,9 @@ class ExtractStatus(models.TextChoices):
 
 
 class Document(TimestampedModel, SoftDeleteModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents")
+    user = models.ForeignKey(  # no index of its own: it leads study_doc_user_created_idx
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents", db_index=False
+    )
     title = models.CharField(max_length=255)
     file = models.FileField(upload_to="documents/%Y/%m/", max_length=500)
     original_name = models.CharField(max_length=255)

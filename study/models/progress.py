@@ -32,7 +32,9 @@ def _mastered_check(name: str) -> models.CheckConstraint:
 
 
 class QuestionProgress(TimestampedModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_progress")
+    user = models.ForeignKey(  # no index of its own: it leads study_questionprogress_user_question_uniq
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_progress", db_index=False
+    )
     question = models.ForeignKey("study.Question", on_delete=models.CASCADE, related_name="progress")
     last_outcome = models.CharField(max_length=10, choices=Outcome.choices, null=True, blank=True)
     last_attempted_at = models.DateTimeField(null=True, blank=True)
@@ -89,7 +91,9 @@ class QuestionProgress(TimestampedModel):
 
 
 class CardProgress(TimestampedModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_progress")
+    user = models.ForeignKey(  # no index of its own: it leads study_cardprogress_user_card_uniq
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_progress", db_index=False
+    )
     card = models.ForeignKey("study.MemoCard", on_delete=models.CASCADE, related_name="progress")
     last_outcome = models.CharField(max_length=10, choices=Outcome.choices, null=True, blank=True)
     last_reviewed_at = models.DateTimeField(null=True, blank=True)

@@ -22,8 +22,12 @@ MIN_CHOICES, MAX_CHOICES = 2, 10
 
 
 class Question(TimestampedModel, SoftDeleteModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="questions")
-    study_topic = models.ForeignKey("study.StudyTopic", on_delete=models.CASCADE, related_name="questions")
+    user = models.ForeignKey(  # no index of its own: it leads study_question_user_topic_idx
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="questions", db_index=False
+    )
+    study_topic = models.ForeignKey(  # no index of its own: it leads study_question_topic_subj_idx
+        "study.StudyTopic", on_delete=models.CASCADE, related_name="questions", db_index=False
+    )
     subject = models.CharField(max_length=200)
     question_text = models.TextField()
     choices = models.JSONField(help_text="List of 2..10 choice strings.")

@@ -31,7 +31,9 @@ class Outcome(models.TextChoices):
 
 
 class QuizSession(TimestampedModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quiz_sessions")
+    user = models.ForeignKey(  # no index of its own: it leads study_quiz_user_topic_idx
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quiz_sessions", db_index=False
+    )
     study_topic = models.ForeignKey("study.StudyTopic", on_delete=models.CASCADE, related_name="quiz_sessions")
     status = models.CharField(max_length=12, choices=QuizStatus.choices, default=QuizStatus.IN_PROGRESS)
     quiz_mode = models.CharField(max_length=12, choices=QuizMode.choices, default=QuizMode.RANDOM)
@@ -104,8 +106,12 @@ class QuizSession(TimestampedModel):
 
 class QuestionAttempt(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    quiz_session = models.ForeignKey(QuizSession, on_delete=models.CASCADE, related_name="attempts")
-    question = models.ForeignKey("study.Question", on_delete=models.CASCADE, related_name="attempts")
+    quiz_session = models.ForeignKey(  # no index of its own: it leads study_attempt_session_idx
+        QuizSession, on_delete=models.CASCADE, related_name="attempts", db_index=False
+    )
+    question = models.ForeignKey(  # no index of its own: it leads study_attempt_question_idx
+        "study.Question", on_delete=models.CASCADE, related_name="attempts", db_index=False
+    )
     selected_choice = models.PositiveSmallIntegerField(null=True, blank=True)
     is_unsure = models.BooleanField(default=False)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)

@@ -49,7 +49,9 @@ class AssetRole(models.TextChoices):
 
 
 class StudySession(TimestampedModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_sessions")
+    user = models.ForeignKey(  # no index of its own: it leads study_session_user_created_idx
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_sessions", db_index=False
+    )
     study_topic = models.ForeignKey(
         "study.StudyTopic", on_delete=models.SET_NULL, null=True, blank=True, related_name="sessions"
     )
@@ -98,7 +100,9 @@ class StudySession(TimestampedModel):
 
 
 class SessionAsset(models.Model):
-    session = models.ForeignKey(StudySession, on_delete=models.CASCADE, related_name="assets")
+    session = models.ForeignKey(  # no index of its own: it leads study_sessionasset_link_uniq
+        StudySession, on_delete=models.CASCADE, related_name="assets", db_index=False
+    )
     document = models.ForeignKey("study.Document", on_delete=models.CASCADE, related_name="session_assets")
     asset_type = models.CharField(max_length=20, choices=AssetType.choices)
     role = models.CharField(max_length=20, choices=AssetRole.choices, null=True, blank=True)

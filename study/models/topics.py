@@ -7,7 +7,9 @@ from .base import SoftDeleteModel, TimestampedModel
 
 
 class StudyTopic(TimestampedModel, SoftDeleteModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_topics")
+    user = models.ForeignKey(  # no index of its own: it leads study_topic_user_created_idx
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_topics", db_index=False
+    )
     name = models.CharField(max_length=200)
     study_type = models.CharField(max_length=50, blank=True, default="certification")
     description = models.TextField(blank=True, default="")
@@ -34,7 +36,9 @@ class StudyTopic(TimestampedModel, SoftDeleteModel):
 
 class TopicDocument(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    topic = models.ForeignKey(StudyTopic, on_delete=models.CASCADE, related_name="document_links")
+    topic = models.ForeignKey(  # no index of its own: it leads study_topicdocument_topic_document_uniq
+        StudyTopic, on_delete=models.CASCADE, related_name="document_links", db_index=False
+    )
     document = models.ForeignKey("study.Document", on_delete=models.CASCADE, related_name="topic_links")
     created_at = models.DateTimeField(auto_now_add=True)
 

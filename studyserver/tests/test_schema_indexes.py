@@ -1,0 +1,86 @@
+"""The schema carries no index that another index already serves (the migrated schema).
+
+An index on columns that open another index of the same table serves no lookup the other does not, and every
+write pays for it: a foreign key that leads a composite index or unique constraint must say `db_index=False`.
+"""
+
+import importlib
+
+import pytest
+from django.apps import apps
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+
+OUR_APPS = ("study", "publishing", "ingest")
+
+# The btree indexes over all rows (unique constraints' too), each with its columns, operator classes and
+# directions in order; an expression index is never reported (its key lists a 0).
+INDEXES_SQL = """
+SELECT c.relname, i.relname, x.indisunique, ARRAY[
+           x.indkey::int2[]::int[], x.indclass::oid[]::int[], x.indoption::int2[]::int[]]
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class c ON c.oid = x.indrelid
+JOIN pg_am am ON am.oid = i.relam
+WHERE am.amname = 'btree' AND c.relname = ANY(%s) AND x.indpred IS NULL
+"""
+
+
+def redundant_indexes() -> list[tuple[str, str, str]]:
+    """(table, index, the index that serves it) for each non-unique index whose columns, with the same operator
+    classes and directions, open another index of its table."""
+    tables = [model._meta.db_table for label in OUR_APPS for model in apps.get_app_config(label).get_models()]
+    with connection.cursor() as cursor:
+        cursor.execute(INDEXES_SQL, [tables])
+        rows = cursor.fetchall()
+    found = []
+    for table, name, unique, key in rows:
+        if unique or 0 in key[0]:
+            continue
+        width = len(key[0])
+        for other_table, other, _, other_key in rows:
+            if other_table == table and other != name and all(part[:width] == mine
+                                                              for part, mine in zip(other_key, key, strict=True)):
+                found.append((table, name, other))
+                break
+    return sorted(found)
+
+
+@pytest.mark.postgresql
+def test_no_index_is_served_by_another():
+    assert redundant_indexes() == []
+
+
+@pytest.mark.postgresql
+def test_an_index_that_another_serves_is_found():
+    # The check itself: an index on the column a composite index opens is found (as study/0019 dropped them); one
+    # that only a partial index opens, or the other direction of a second column, is not.
+    with connection.cursor() as cursor:
+        for statement in [
+            'CREATE INDEX "test_session_only" ON "study_questionattempt" ("quiz_session_id")',
+            'CREATE INDEX "test_answered" ON "study_questionattempt" ("answered_at")',
+            'CREATE INDEX "test_answered_unsure" ON "study_questionattempt" ("answered_at", "id") WHERE is_unsure',
+            'CREATE INDEX "test_question_answered_desc" ON "study_questionattempt" ("question_id", "answered_at" DESC)',
+        ]:
+            cursor.execute(statement)
+    assert redundant_indexes() == [("study_questionattempt", "test_session_only", "study_attempt_session_idx")]
+
+
+def test_0019_drops_the_indexes_and_creates_them_again_when_migrated_back():
+    migration = importlib.import_module("study.migrations.0019_fk_indexes_led_by_composites")
+
+    def index_columns(table: str, index: str) -> list[str] | None:
+        with connection.cursor() as cursor:
+            found = connection.introspection.get_constraints(cursor, table).get(index)
+        return found and found["columns"]
+
+    [operation] = migration.Migration.operations
+    assert len(operation.database_operations) == len(migration.INDEXES) == 13
+    with connection.cursor() as cursor:
+        for sql, (table, column, index) in zip(operation.database_operations, migration.INDEXES, strict=True):
+            assert index_columns(table, index) is None  # dropped by the migrated schema
+            cursor.execute(sql.reverse_sql)
+            assert index_columns(table, index) == [column]
+            cursor.execute(sql.sql)
+            assert index_columns(table, index) is None
