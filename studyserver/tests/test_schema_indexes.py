@@ -1,4 +1,4 @@
-"""The schema carries no index that another index already serves (the migrated schema).
+"""The schema carries no index that another index already serves, and every foreign key opens one (the migrated schema).
 
 An index on columns that open another index of the same table serves no lookup the other does not, and every
 write pays for it: a foreign key that leads a composite index or unique constraint must say `db_index=False`.
@@ -50,6 +50,28 @@ def redundant_indexes() -> list[tuple[str, str, str]]:
 @pytest.mark.postgresql
 def test_no_index_is_served_by_another():
     assert redundant_indexes() == []
+
+
+@pytest.mark.postgresql
+def test_every_foreign_key_opens_an_index():
+    # The other side of db_index=False: a foreign key whose composite index went would leave the database's checks
+    # and the cascades of a parent's delete scanning the whole table.
+    unindexed = []
+    with connection.cursor() as cursor:
+        for label in OUR_APPS:
+            for model in apps.get_app_config(label).get_models():
+                for field in model._meta.concrete_fields:
+                    if not field.is_relation:
+                        continue
+                    cursor.execute(
+                        "SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid"
+                        " AND a.attnum = x.indkey[0] WHERE x.indrelid = %s::regclass AND x.indpred IS NULL"
+                        " AND a.attname = %s",
+                        [model._meta.db_table, field.column],
+                    )
+                    if cursor.fetchone() is None:
+                        unindexed.append(f"{model._meta.db_table}.{field.column}")
+    assert unindexed == []
 
 
 @pytest.mark.postgresql
