@@ -6,6 +6,7 @@ empty value). A value that cannot mean what its name says stops the start with o
 
 import os
 import re
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -58,6 +59,23 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]
 
+
+
+def env_origins(name: str) -> list[str]:
+    """Web origins, comma separated: scheme://host[:port] exactly as a browser sends its Origin (no path, not even
+    a closing slash, which would never match)."""
+    origins = env_list(name)
+    for origin in origins:
+        try:
+            parts = urlsplit(origin)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+                or origin != f"{parts.scheme}://{parts.netloc}":
+            raise ImproperlyConfigured(f"{name} takes origins like https://viewer.example.com or "
+                                       f"http://localhost:5173, separated by commas; got {origin!r}")
+    return origins
 
 _RATE = re.compile(r"^[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)$")
 

@@ -5,12 +5,13 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 from redis.connection import parse_url as parse_redis_url
 
-from .env import env_bool, env_int, env_list, env_rate, env_str
+from .env import env_bool, env_int, env_list, env_origins, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +31,14 @@ for _host in ALLOWED_HOSTS:  # Django compares host names: a URL or two names in
                                    f"*), got {_host!r}")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
+# Browser apps served from other origins (a web viewer, an app's dev server) may call the API, the feed and
+# ingest: none by default, and then no CORS middleware runs at all. The API's tokens travel in headers, so no
+# cookies are allowed across origins: the admin and the browsable API's sessions stay same-origin.
+CORS_ALLOWED_ORIGINS = env_origins("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/(api|publish|ingest)/"
+CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key")
+CORS_EXPOSE_HEADERS = ("Retry-After", "Content-Disposition")  # 429/503 waits; a download's file name
+
 INSTALLED_APPS = [
     "studyserver.admin.StudyAdminConfig",  # django.contrib.admin with a rate-limited login
     "django.contrib.auth",
@@ -38,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -60,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studyserver.middleware.BackendUnavailableMiddleware",
 ]
+if CORS_ALLOWED_ORIGINS:  # first: it answers preflights, and its headers go on every answer, errors included
+    MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
 
 ROOT_URLCONF = "studyserver.urls"
 # Messages live in the session (the database), not in a signed but readable cookie: the token admin's one

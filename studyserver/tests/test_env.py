@@ -138,6 +138,14 @@ def test_a_blank_secret_key_is_no_secret_key(monkeypatch):
         load_settings(monkeypatch, SECRET_KEY="   ", DEBUG="false")
 
 
+def test_the_cors_middleware_runs_only_where_origins_are_configured(monkeypatch):
+    monkeypatch.delenv("CORS_ALLOWED_ORIGINS", raising=False)
+    assert "corsheaders.middleware.CorsMiddleware" not in load_settings(monkeypatch).MIDDLEWARE
+    loaded = load_settings(monkeypatch, CORS_ALLOWED_ORIGINS=" https://viewer.example.com, http://localhost:5173 ")
+    assert loaded.CORS_ALLOWED_ORIGINS == ["https://viewer.example.com", "http://localhost:5173"]
+    assert loaded.MIDDLEWARE[0] == "corsheaders.middleware.CorsMiddleware"
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("DATABASE_URL", "garbage"),
     ("DATABASE_URL", "postgres://postgres@127.0.0.1:notaport/studyserver"),
@@ -150,6 +158,10 @@ def test_a_blank_secret_key_is_no_secret_key(monkeypatch):
     ("CELERY_BROKER_URL", "redis://127.0.0.1:notaport/0"),
     ("ALLOWED_HOSTS", "https://study.example.com/"),
     ("ALLOWED_HOSTS", "a.example.com b.example.com"),
+    ("CORS_ALLOWED_ORIGINS", "viewer.example.com"),
+    ("CORS_ALLOWED_ORIGINS", "https://viewer.example.com/"),  # an Origin never ends in a slash: it would never match
+    ("CORS_ALLOWED_ORIGINS", "ftp://viewer.example.com"),
+    ("CORS_ALLOWED_ORIGINS", "https://viewer.example.com:notaport"),
     ("LANGUAGE_CODE", "xx-yy"),
     ("LOG_LEVEL", "loud"),
     ("STORAGE_BACKEND", "s4"),
