@@ -14,6 +14,11 @@ pytestmark = pytest.mark.django_db
 
 OUR_APPS = ("study", "publishing", "ingest")
 
+
+def our_models() -> list:
+    """The models whose tables our migrations make (not proxies such as the API token admin's)."""
+    return [model for label in OUR_APPS for model in apps.get_app_config(label).get_models() if not model._meta.proxy]
+
 # The btree indexes over all rows (unique constraints' too), each with its columns, operator classes and
 # directions in order; an expression index is never reported (its key lists a 0).
 INDEXES_SQL = """
@@ -30,7 +35,7 @@ WHERE am.amname = 'btree' AND c.relname = ANY(%s) AND x.indpred IS NULL
 def redundant_indexes() -> list[tuple[str, str, str]]:
     """(table, index, the index that serves it) for each non-unique index whose columns, with the same operator
     classes and directions, open another index of its table."""
-    tables = [model._meta.db_table for label in OUR_APPS for model in apps.get_app_config(label).get_models()]
+    tables = [model._meta.db_table for model in our_models()]
     with connection.cursor() as cursor:
         cursor.execute(INDEXES_SQL, [tables])
         rows = cursor.fetchall()
@@ -58,19 +63,18 @@ def test_every_foreign_key_opens_an_index():
     # and the cascades of a parent's delete scanning the whole table.
     unindexed = []
     with connection.cursor() as cursor:
-        for label in OUR_APPS:
-            for model in apps.get_app_config(label).get_models():
-                for field in model._meta.concrete_fields:
-                    if not field.is_relation:
-                        continue
-                    cursor.execute(
-                        "SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid"
-                        " AND a.attnum = x.indkey[0] WHERE x.indrelid = %s::regclass AND x.indpred IS NULL"
-                        " AND a.attname = %s",
-                        [model._meta.db_table, field.column],
-                    )
-                    if cursor.fetchone() is None:
-                        unindexed.append(f"{model._meta.db_table}.{field.column}")
+        for model in our_models():
+            for field in model._meta.concrete_fields:
+                if not field.is_relation:
+                    continue
+                cursor.execute(
+                    "SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid"
+                    " AND a.attnum = x.indkey[0] WHERE x.indrelid = %s::regclass AND x.indpred IS NULL"
+                    " AND a.attname = %s",
+                    [model._meta.db_table, field.column],
+                )
+                if cursor.fetchone() is None:
+                    unindexed.append(f"{model._meta.db_table}.{field.column}")
     assert unindexed == []
 
 
@@ -106,3 +110,34 @@ def test_0019_drops_the_indexes_and_creates_them_again_when_migrated_back():
             assert index_columns(table, index) == [column]
             cursor.execute(sql.sql)
             assert index_columns(table, index) is None
+
+
+@pytest.mark.postgresql
+def test_no_index_for_like_queries():
+    # Django adds one beside every unique or indexed CharField on PostgreSQL; no lookup of ours is a LIKE prefix
+    # (publishing/0008 dropped the feed's): a unique text field says so with a UniqueConstraint in Meta instead.
+    tables = [model._meta.db_table for model in our_models()]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s) AND indexdef LIKE %s",
+                       [tables, "%pattern_ops%"])
+        assert cursor.fetchall() == []
+
+
+@pytest.mark.postgresql
+def test_publishing_0008_drops_the_like_index_and_creates_it_again_when_migrated_back():
+    migration = importlib.import_module("publishing.migrations.0008_pub_id_without_like_index")
+    [operation] = migration.Migration.operations
+    [run] = operation.database_operations
+
+    def like_index() -> list:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [migration.LIKE_INDEX])
+            return cursor.fetchall()
+
+    with connection.schema_editor() as editor:
+        run.reverse_code(apps, editor)
+    assert like_index() == [(f"CREATE INDEX {migration.LIKE_INDEX} ON public.publishing_published USING btree "
+                             "(pub_id varchar_pattern_ops)",)]
+    with connection.schema_editor() as editor:
+        run.code(apps, editor)
+    assert like_index() == []
