@@ -4,6 +4,7 @@ A variable that is unset, empty or only whitespace means its default (compose fi
 empty value). A value that cannot mean what its name says stops the start with one line naming the variable.
 """
 
+import ipaddress
 import os
 import re
 from urllib.parse import urlsplit
@@ -61,21 +62,52 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 
 
-def env_origins(name: str) -> list[str]:
-    """Web origins, comma separated: scheme://host[:port] exactly as a browser sends its Origin (no path, not even
-    a closing slash, which would never match)."""
-    origins = env_list(name)
-    for origin in origins:
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(value: str) -> str | None:
+    """`value` written as a browser sends its Origin (scheme and host in lower case, an IDN host in ASCII, no default
+    port), or None when it is no http(s) origin (a path, a user, a wildcard, a bad port or host)."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or parts.username is not None or not parts.hostname \
+            or parts.path or parts.query or parts.fragment or value.endswith((":", "?", "#")):
+        return None
+    host = parts.hostname
+    if ":" in host:
         try:
-            parts = urlsplit(origin)
-            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+            host = f"[{ipaddress.IPv6Address(host).compressed}]"
         except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
-                or origin != f"{parts.scheme}://{parts.netloc}":
+            return None
+    else:
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+        if not _HOST_NAME.match(host):
+            return None
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host += f":{port}"
+    return f"{parts.scheme}://{host}"
+
+
+def env_origins(name: str) -> list[str]:
+    """Web origins, comma separated (https://viewer.example.com, http://localhost:5173), each read as a browser
+    sends its Origin header, which is compared with them as text."""
+    origins = []
+    for value in env_list(name):
+        origin = _origin(value)
+        if origin is None:
             raise ImproperlyConfigured(f"{name} takes origins like https://viewer.example.com or "
-                                       f"http://localhost:5173, separated by commas; got {origin!r}")
+                                       f"http://localhost:5173 (no path, not even a closing /), separated by commas; "
+                                       f"got {value!r}")
+        origins.append(origin)
     return origins
+
 
 _RATE = re.compile(r"^[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)$")
 

@@ -32,12 +32,13 @@ for _host in ALLOWED_HOSTS:  # Django compares host names: a URL or two names in
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Browser apps served from other origins (a web viewer, an app's dev server) may call the API, the feed and
-# ingest: none by default, and then no CORS middleware runs at all. The API's tokens travel in headers, so no
-# cookies are allowed across origins: the admin and the browsable API's sessions stay same-origin.
+# ingest: none by default, and then no CORS middleware runs at all (see MIDDLEWARE). The API's tokens travel in
+# headers, so no cookies are allowed across origins: the admin and the browsable API's sessions stay same-origin.
 CORS_ALLOWED_ORIGINS = env_origins("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/(api|publish|ingest)/"
 CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key")
-CORS_EXPOSE_HEADERS = ("Retry-After", "Content-Disposition")  # 429/503 waits; a download's file name
+# 429/503 waits; a download's file name, and the part a range request got
+CORS_EXPOSE_HEADERS = ("Retry-After", "Content-Disposition", "Content-Range")
 
 INSTALLED_APPS = [
     "studyserver.admin.StudyAdminConfig",  # django.contrib.admin with a rate-limited login
@@ -70,8 +71,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studyserver.middleware.BackendUnavailableMiddleware",
 ]
-if CORS_ALLOWED_ORIGINS:  # first: it answers preflights, and its headers go on every answer, errors included
-    MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
+if CORS_ALLOWED_ORIGINS:
+    # After the security headers and the HTTPS redirect, before anything else that answers: it answers preflights
+    # itself, and its headers go on every answer, errors included.
+    MIDDLEWARE.insert(MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware"),
+                      "corsheaders.middleware.CorsMiddleware")
 
 ROOT_URLCONF = "studyserver.urls"
 # Messages live in the session (the database), not in a signed but readable cookie: the token admin's one

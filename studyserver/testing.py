@@ -1,6 +1,7 @@
 """Test support: a real Celery worker on Redis inside the test process, concurrency, database faults."""
 
 import base64
+import importlib.util
 import json
 import os
 import subprocess
@@ -360,3 +361,14 @@ def postgresql_operational_error(sqlstate: str | None, message: str = ""):
     error = OperationalError(text)
     error.__cause__ = cause
     return error
+
+
+def load_settings(monkeypatch, **env: str):
+    """Execute studyserver/settings.py afresh under `env` (on top of this process's), as a start would."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("studyserver._settings_under_test",
+                                                  settings.BASE_DIR / "studyserver" / "settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,16 +3,18 @@
 import pytest
 from rest_framework.test import APIClient
 
+from studyserver.testing import load_settings
+
 pytestmark = pytest.mark.django_db
 
 VIEWER = "https://viewer.example.com"
 
 
 @pytest.fixture
-def cross_origin(settings):
+def cross_origin(settings, monkeypatch):
     """The settings a start with CORS_ALLOWED_ORIGINS=https://viewer.example.com gives."""
-    settings.CORS_ALLOWED_ORIGINS = [VIEWER]
-    settings.MIDDLEWARE = ["corsheaders.middleware.CorsMiddleware", *settings.MIDDLEWARE]
+    started = load_settings(monkeypatch, CORS_ALLOWED_ORIGINS=VIEWER)
+    settings.CORS_ALLOWED_ORIGINS, settings.MIDDLEWARE = started.CORS_ALLOWED_ORIGINS, started.MIDDLEWARE
     return settings
 
 
@@ -35,7 +37,7 @@ def test_answers_to_an_allowed_origin_carry_its_headers_errors_too(cross_origin,
     response = api_client.get("/api/study-sessions", headers={"Origin": VIEWER})
     assert response.status_code == 200 and response.json()["count"] == 0
     assert response["Access-Control-Allow-Origin"] == VIEWER
-    assert response["Access-Control-Expose-Headers"] == "Retry-After, Content-Disposition"
+    assert response["Access-Control-Expose-Headers"] == "Retry-After, Content-Disposition, Content-Range"
     assert "origin" in response["Vary"].lower()
     refused = anon_client.get("/api/study-sessions", headers={"Origin": VIEWER})
     assert refused.status_code == 401 and refused.json()["error_code"] == "not_authenticated"
@@ -68,8 +70,18 @@ def test_the_admin_and_healthz_stay_same_origin(cross_origin, anon_client):
         assert "Access-Control-Allow-Origin" not in response, path
 
 
+def test_a_preflight_meets_the_https_redirect_and_the_security_headers_first(cross_origin, anon_client):
+    response = preflight(anon_client, "/api/study-sessions", "GET", "authorization")
+    assert response["X-Content-Type-Options"] == "nosniff" and "Content-Security-Policy" in response
+    cross_origin.SECURE_SSL_REDIRECT = True  # read when a client's middleware is built: a new client
+    redirected = preflight(APIClient(), "/api/study-sessions", "GET", "authorization")
+    assert redirected.status_code == 301 and redirected["Location"].startswith("https://")
+
+
 def test_no_origin_is_allowed_unless_configured(api_client):
     response = preflight(api_client, "/api/study-sessions", "GET", "authorization")
     assert "Access-Control-Allow-Origin" not in response
-    assert "Access-Control-Allow-Origin" not in api_client.get("/api/study-sessions", headers={"Origin": VIEWER})
+    answer = api_client.get("/api/study-sessions", headers={"Origin": VIEWER})
+    assert "Access-Control-Allow-Origin" not in answer
+    assert "origin" not in answer.get("Vary", "").lower()  # no CORS middleware ran at all
 

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from studyserver.env import env_rate
+from studyserver.testing import load_settings
 
 
 @pytest.mark.parametrize(
@@ -88,21 +89,6 @@ def test_sqlite_settings_for_the_demo_and_its_tests(url, test_name):
 # --- blank means the default; nonsense stops the start, naming the variable -------------------------------------
 
 
-def load_settings(monkeypatch, **env: str):
-    """Execute studyserver/settings.py afresh under `env` (on top of this process's), as a start would."""
-    import importlib.util
-
-    from django.conf import settings
-
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("studyserver._settings_under_test",
-                                                  settings.BASE_DIR / "studyserver" / "settings.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("blank", ["", "   "])
 def test_a_blank_variable_means_its_default(monkeypatch, blank):
     """Compose passes `${NAME:-}` as an empty value: publishing stayed on only by luck of the reader."""
@@ -143,7 +129,25 @@ def test_the_cors_middleware_runs_only_where_origins_are_configured(monkeypatch)
     assert "corsheaders.middleware.CorsMiddleware" not in load_settings(monkeypatch).MIDDLEWARE
     loaded = load_settings(monkeypatch, CORS_ALLOWED_ORIGINS=" https://viewer.example.com, http://localhost:5173 ")
     assert loaded.CORS_ALLOWED_ORIGINS == ["https://viewer.example.com", "http://localhost:5173"]
-    assert loaded.MIDDLEWARE[0] == "corsheaders.middleware.CorsMiddleware"
+    # After the security headers and the HTTPS redirect, before whatever else may answer.
+    position = loaded.MIDDLEWARE.index("corsheaders.middleware.CorsMiddleware")
+    assert loaded.MIDDLEWARE[position - 2: position + 2] == [
+        "django.middleware.security.SecurityMiddleware", "studyserver.middleware.ContentSecurityPolicyMiddleware",
+        "corsheaders.middleware.CorsMiddleware", "whitenoise.middleware.WhiteNoiseMiddleware"]
+
+
+@pytest.mark.parametrize(("value", "origin"), [
+    ("HTTPS://Viewer.Example.com", "https://viewer.example.com"),  # browsers send scheme and host in lower case
+    ("https://viewer.example.com:443", "https://viewer.example.com"),  # and no default port
+    ("http://localhost:80", "http://localhost"),
+    ("http://localhost:5173", "http://localhost:5173"),
+    ("https://bücher.example", "https://xn--bcher-kva.example"),  # an international name as its ASCII form
+    ("http://[0:0::1]:5173", "http://[::1]:5173"),
+    ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+])
+def test_cors_origins_are_read_as_a_browser_sends_them(monkeypatch, value, origin):
+    loaded = load_settings(monkeypatch, CORS_ALLOWED_ORIGINS=value)
+    assert [origin] == loaded.CORS_ALLOWED_ORIGINS
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -162,6 +166,11 @@ def test_the_cors_middleware_runs_only_where_origins_are_configured(monkeypatch)
     ("CORS_ALLOWED_ORIGINS", "https://viewer.example.com/"),  # an Origin never ends in a slash: it would never match
     ("CORS_ALLOWED_ORIGINS", "ftp://viewer.example.com"),
     ("CORS_ALLOWED_ORIGINS", "https://viewer.example.com:notaport"),
+    ("CORS_ALLOWED_ORIGINS", "https://viewer.example.com:"),
+    ("CORS_ALLOWED_ORIGINS", "https://user@viewer.example.com"),
+    ("CORS_ALLOWED_ORIGINS", "https://*.example.com"),  # compared as text: a wildcard would match nothing
+    ("CORS_ALLOWED_ORIGINS", "https://exa mple.com"),
+    ("CORS_ALLOWED_ORIGINS", "null"),
     ("LANGUAGE_CODE", "xx-yy"),
     ("LOG_LEVEL", "loud"),
     ("STORAGE_BACKEND", "s4"),
