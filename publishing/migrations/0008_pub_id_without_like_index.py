@@ -4,9 +4,11 @@ For a unique CharField, Django adds beside the unique index a `varchar_pattern_o
 lookup uses it: pub_ids are read whole (`=` and `IN`, the admin's search too). Every write of a published row
 paid for it, as the drain moves each row's `seq` (so its index entries are all written again). The uniqueness
 is now a constraint in Meta that keeps the name PostgreSQL gave the field's (`publishing_published_pub_id_key`),
-so the database side only drops the LIKE index, on PostgreSQL, and creates it again when migrated back. The
-generated operations would instead drop the unique index and build it again, over the whole feed, under a
-lock. SQLite never had the LIKE index. The state operations are the ones `makemigrations` generated.
+so the database side only drops the LIKE index, on PostgreSQL, CONCURRENTLY (outside a transaction, so the
+migration is not atomic: no lock that stops the feed's reads or the drain's writes), and creates it again when
+migrated back. The generated operations would instead drop the unique index and build it again, over the whole
+feed, under a lock. SQLite never had the LIKE index. The state operations are the ones `makemigrations`
+generated.
 """
 
 from django.conf import settings
@@ -24,6 +26,7 @@ def _on_postgresql(sql: str):
 
 
 class Migration(migrations.Migration):
+    atomic = False  # PostgreSQL's DROP/CREATE INDEX CONCURRENTLY run outside a transaction
 
     dependencies = [
         ('publishing', '0007_published_seq_chk'),
@@ -45,8 +48,8 @@ class Migration(migrations.Migration):
             ],
             database_operations=[
                 migrations.RunPython(
-                    _on_postgresql(f'DROP INDEX IF EXISTS "{LIKE_INDEX}"'),
-                    _on_postgresql(f'CREATE INDEX IF NOT EXISTS "{LIKE_INDEX}" ON "publishing_published" '
+                    _on_postgresql(f'DROP INDEX CONCURRENTLY IF EXISTS "{LIKE_INDEX}"'),
+                    _on_postgresql(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{LIKE_INDEX}" ON "publishing_published" '
                                    f'("pub_id" varchar_pattern_ops)'),
                 ),
             ],

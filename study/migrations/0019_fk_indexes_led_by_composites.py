@@ -7,9 +7,11 @@ work: an ingest inserts 100 attempts (two such indexes each) and upserts 100 que
 upserts a card progress row.
 
 The database side drops the indexes by name, on PostgreSQL and SQLite alike (Django names them the same on both),
-and creates them again when migrated back. Django's own operation for `db_index=False` on a foreign key drops and
-adds the foreign key constraint too, which on PostgreSQL checks the whole table again under a lock that stops
-writes; that is not needed to drop an index. The state operations are the ones `makemigrations` generated.
+and creates them again when migrated back. On PostgreSQL it does so CONCURRENTLY, one index at a time outside a
+transaction (so the migration is not atomic), which never holds a lock that stops reads and writes; a run cut
+short leaves some indexes dropped, and running it again drops the rest. Django's own operation for
+`db_index=False` on a foreign key drops and adds the foreign key constraint too, which on PostgreSQL checks the
+whole table again under a lock that stops writes. The state operations are the ones `makemigrations` generated.
 """
 
 import django.db.models.deletion
@@ -34,7 +36,22 @@ INDEXES = [
 ]
 
 
+def _concurrently(schema_editor) -> str:
+    return " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
+
+
+def drop_indexes(apps, schema_editor):
+    for _table, _column, index in INDEXES:
+        schema_editor.execute(f'DROP INDEX{_concurrently(schema_editor)} IF EXISTS "{index}"')
+
+
+def create_indexes(apps, schema_editor):
+    for table, column, index in INDEXES:
+        schema_editor.execute(f'CREATE INDEX{_concurrently(schema_editor)} IF NOT EXISTS "{index}" ON "{table}" ("{column}")')
+
+
 class Migration(migrations.Migration):
+    atomic = False  # PostgreSQL's DROP/CREATE INDEX CONCURRENTLY run outside a transaction
 
     dependencies = [
         ('study', '0018_constraint_messages'),
@@ -110,12 +127,6 @@ class Migration(migrations.Migration):
                     field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='document_links', to='study.studytopic'),
                 ),
             ],
-            database_operations=[
-                migrations.RunSQL(
-                    f'DROP INDEX IF EXISTS "{index}"',
-                    reverse_sql=f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" ("{column}")',
-                )
-                for table, column, index in INDEXES
-            ],
+            database_operations=[migrations.RunPython(drop_indexes, create_indexes)],
         ),
     ]

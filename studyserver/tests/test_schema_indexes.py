@@ -93,6 +93,7 @@ def test_an_index_that_another_serves_is_found():
     assert redundant_indexes() == [("study_questionattempt", "test_session_only", "study_attempt_session_idx")]
 
 
+@pytest.mark.django_db(transaction=True)  # CONCURRENTLY on PostgreSQL: outside a transaction, as the migration runs
 def test_0019_drops_the_indexes_and_creates_them_again_when_migrated_back():
     migration = importlib.import_module("study.migrations.0019_fk_indexes_led_by_composites")
 
@@ -101,15 +102,16 @@ def test_0019_drops_the_indexes_and_creates_them_again_when_migrated_back():
             found = connection.introspection.get_constraints(cursor, table).get(index)
         return found and found["columns"]
 
-    [operation] = migration.Migration.operations
-    assert len(operation.database_operations) == len(migration.INDEXES) == 13
-    with connection.cursor() as cursor:
-        for sql, (table, column, index) in zip(operation.database_operations, migration.INDEXES, strict=True):
+    assert migration.Migration.atomic is False and len(migration.INDEXES) == 13
+    with connection.schema_editor(atomic=False) as editor:
+        for table, column, index in migration.INDEXES:
+            assert index == editor._create_index_name(table, [column], suffix="")  # the name Django gave it
             assert index_columns(table, index) is None  # dropped by the migrated schema
-            cursor.execute(sql.reverse_sql)
-            assert index_columns(table, index) == [column]
-            cursor.execute(sql.sql)
-            assert index_columns(table, index) is None
+        migration.create_indexes(apps, editor)
+        assert [index_columns(table, index) for table, _, index in migration.INDEXES] == [
+            [column] for _, column, _ in migration.INDEXES]
+        migration.drop_indexes(apps, editor)
+        assert [index_columns(table, index) for table, _, index in migration.INDEXES] == [None] * 13
 
 
 @pytest.mark.postgresql
@@ -124,20 +126,23 @@ def test_no_index_for_like_queries():
 
 
 @pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)  # CONCURRENTLY: outside a transaction, as the migration runs
 def test_publishing_0008_drops_the_like_index_and_creates_it_again_when_migrated_back():
     migration = importlib.import_module("publishing.migrations.0008_pub_id_without_like_index")
     [operation] = migration.Migration.operations
     [run] = operation.database_operations
+    assert migration.Migration.atomic is False
 
     def like_index() -> list:
         with connection.cursor() as cursor:
             cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [migration.LIKE_INDEX])
             return cursor.fetchall()
 
-    with connection.schema_editor() as editor:
+    with connection.schema_editor(atomic=False) as editor:
+        assert editor._create_index_name("publishing_published", ["pub_id"], suffix="_like") == migration.LIKE_INDEX
         run.reverse_code(apps, editor)
     assert like_index() == [(f"CREATE INDEX {migration.LIKE_INDEX} ON public.publishing_published USING btree "
                              "(pub_id varchar_pattern_ops)",)]
-    with connection.schema_editor() as editor:
+    with connection.schema_editor(atomic=False) as editor:
         run.code(apps, editor)
     assert like_index() == []
