@@ -1,4 +1,5 @@
-"""Test support: a real Celery worker on Redis inside the test process, concurrency, database faults."""
+"""Test support: a real Celery worker on Redis inside the test process, concurrency, database faults, settings read
+afresh as a start reads them."""
 
 import base64
 import importlib.util
