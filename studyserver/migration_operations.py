@@ -13,6 +13,21 @@ NOT_VALID = """
 """
 
 
+
+def run_sql_on_postgresql(forward: str, backward: str) -> migrations.RunPython:
+    """Raw SQL run on PostgreSQL only, a no-op on other databases (the SQLite demo has no PL/pgSQL triggers,
+    composite foreign keys or operator classes). Sent without parameters: a `%` (RAISE, format()) is no placeholder.
+    """
+
+    def on_postgresql(sql: str):
+        def run(apps, schema_editor):
+            if schema_editor.connection.vendor == "postgresql":
+                schema_editor.execute(sql, params=None)
+
+        return run
+
+    return migrations.RunPython(on_postgresql(forward), on_postgresql(backward))
+
 class RowsBreakConstraint(CommandError):
     """A check cannot be added on a database whose rows break it (SQLite, which has no NOT VALID). A CommandError:
     `manage.py migrate` prints the message alone, without a traceback."""

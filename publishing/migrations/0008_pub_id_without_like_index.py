@@ -14,15 +14,9 @@ generated.
 from django.conf import settings
 from django.db import migrations, models
 
+from studyserver.migration_operations import run_sql_on_postgresql
+
 LIKE_INDEX = "publishing_published_pub_id_bf5a3e06_like"
-
-
-def _on_postgresql(sql: str):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
-
-    return run
 
 
 class Migration(migrations.Migration):
@@ -47,10 +41,10 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                migrations.RunPython(
-                    _on_postgresql(f'DROP INDEX CONCURRENTLY IF EXISTS "{LIKE_INDEX}"'),
-                    _on_postgresql(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{LIKE_INDEX}" ON "publishing_published" '
-                                   f'("pub_id" varchar_pattern_ops)'),
+                run_sql_on_postgresql(
+                    f'DROP INDEX CONCURRENTLY IF EXISTS "{LIKE_INDEX}"',
+                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{LIKE_INDEX}" ON "publishing_published" '
+                    f'("pub_id" varchar_pattern_ops)',
                 ),
             ],
         ),

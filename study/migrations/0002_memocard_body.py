@@ -14,6 +14,8 @@ study/tests/api/test_json_bodies.py compares it with the serializer's output.
 
 from django.db import migrations
 
+from studyserver.migration_operations import run_sql_on_postgresql
+
 FORWARD = r"""
 ALTER TABLE study_memocard ADD COLUMN body text NOT NULL DEFAULT '';
 
@@ -80,14 +82,6 @@ ALTER TABLE study_memocard DROP COLUMN body;
 """
 
 
-def _on_postgresql(sql: str):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
-
-    return run
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -95,5 +89,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(_on_postgresql(FORWARD), _on_postgresql(BACKWARD)),
+        run_sql_on_postgresql(FORWARD, BACKWARD),
     ]

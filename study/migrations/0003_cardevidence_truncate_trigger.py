@@ -7,6 +7,8 @@ same statement, as Django's test flush does, there is nothing left to touch.)
 
 from django.db import migrations
 
+from studyserver.migration_operations import run_sql_on_postgresql
+
 FORWARD = r"""
 CREATE FUNCTION study_cardevidence_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -25,14 +27,6 @@ DROP FUNCTION study_cardevidence_truncated();
 """
 
 
-def _on_postgresql(sql: str):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
-
-    return run
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -40,5 +34,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(_on_postgresql(FORWARD), _on_postgresql(BACKWARD)),
+        run_sql_on_postgresql(FORWARD, BACKWARD),
     ]

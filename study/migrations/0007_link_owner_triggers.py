@@ -21,6 +21,8 @@ Links written before (the old admin let staff join two owners' rows) are not re-
 
 from django.db import migrations
 
+from studyserver.migration_operations import run_sql_on_postgresql
+
 FORWARD = r"""
 CREATE FUNCTION study_topicdocument_check_owner() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -116,14 +118,6 @@ DROP FUNCTION study_topicdocument_check_owner();
 """
 
 
-def _on_postgresql(sql: str):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql, params=None)  # None: the `%` in RAISE and format() are no placeholders
-
-    return run
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -131,5 +125,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(_on_postgresql(FORWARD), _on_postgresql(BACKWARD)),
+        run_sql_on_postgresql(FORWARD, BACKWARD),
     ]

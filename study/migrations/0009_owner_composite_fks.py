@@ -26,6 +26,8 @@ SQLite (the demo) has the unique constraints only; the admin forms check the sam
 from django.conf import settings
 from django.db import migrations, models
 
+from studyserver.migration_operations import run_sql_on_postgresql
+
 # (table, foreign key column, referenced table, constraint name)
 SAME_OWNER_KEYS = [
     ("study_question", "study_topic_id", "study_studytopic", "study_question_study_topic_same_owner_fk"),
@@ -56,14 +58,6 @@ BACKWARD = "\n".join(
 )
 
 
-def _on_postgresql(sql: str):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -92,5 +86,5 @@ class Migration(migrations.Migration):
             model_name="studytopic",
             constraint=models.UniqueConstraint(fields=("id", "user"), name="study_studytopic_id_user_uniq"),
         ),
-        migrations.RunPython(_on_postgresql(FORWARD), _on_postgresql(BACKWARD)),
+        run_sql_on_postgresql(FORWARD, BACKWARD),
     ]

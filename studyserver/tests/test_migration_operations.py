@@ -2,12 +2,12 @@
 
 import pytest
 from django.apps import apps
-from django.db import connection, migrations
+from django.db import ProgrammingError, connection, migrations
 from django.db.migrations.state import ProjectState
 
 from study.models import Question
 from study.tests.factories import QuestionFactory
-from studyserver.migration_operations import AddConstraintNotValid, RowsBreakConstraint
+from studyserver.migration_operations import AddConstraintNotValid, RowsBreakConstraint, run_sql_on_postgresql
 
 NAME = "study_question_choice_count_chk"
 
@@ -71,3 +71,18 @@ def test_the_deck_index_is_created_where_an_early_0001_left_it_out():
         if not deck_index():
             with connection.cursor() as cursor:
                 cursor.execute(definition)
+
+
+@pytest.mark.django_db(transaction=True)  # as a migration runs it (SQLite's schema editor refuses an atomic block)
+def test_sql_run_on_postgresql_only_and_as_written():
+    # Fails wherever it runs; its `%` is no placeholder (else psycopg would refuse it before PostgreSQL could).
+    operation = run_sql_on_postgresql('SELECT "100%" FROM "no_such_table"', "SELECT 1")
+    if connection.vendor == "postgresql":
+        missing = pytest.raises(ProgrammingError, match='"no_such_table" does not exist')
+        with missing, connection.schema_editor() as editor:
+            operation.code(apps, editor)
+    else:
+        with connection.schema_editor() as editor:
+            operation.code(apps, editor)  # the demo's SQLite: not run at all
+    with connection.schema_editor() as editor:
+        operation.reverse_code(apps, editor)

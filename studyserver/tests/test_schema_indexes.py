@@ -19,6 +19,7 @@ def our_models() -> list:
     """The models whose tables our migrations make (not proxies such as the API token admin's)."""
     return [model for label in OUR_APPS for model in apps.get_app_config(label).get_models() if not model._meta.proxy]
 
+
 # The btree indexes over all rows (unique constraints' too), each with its columns, operator classes and
 # directions in order; an expression index is never reported (its key lists a 0).
 INDEXES_SQL = """
