@@ -5,7 +5,7 @@ import json
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from studyserver.env import env_rate
+from studyserver.env import env_bool, env_int, env_rate
 from studyserver.testing import load_settings
 
 
@@ -235,8 +235,6 @@ def test_readers_treat_blank_as_unset(monkeypatch, reader, raw, expected):
     ("1.5", "SOME_NUMBER must be an integer, got '1.5'"),
 ])
 def test_int_bounds(monkeypatch, raw, message):
-    from studyserver.env import env_int
-
     monkeypatch.setenv("SOME_NUMBER", raw)
     with pytest.raises(ImproperlyConfigured) as raised:
         env_int("SOME_NUMBER", 3, minimum=1, maximum=10)
@@ -292,16 +290,12 @@ def test_a_starting_worker_logs_what_the_celery_checks_find(settings, caplog):
     ],
 )
 def test_the_boolean_words(monkeypatch, raw, expected):
-    from studyserver.env import env_bool
-
     monkeypatch.setenv("SOME_FLAG", raw)
     assert env_bool("SOME_FLAG", not expected) is expected
 
 
 @pytest.mark.parametrize("raw", ["2", "enabled", "y", "t"])
 def test_any_other_boolean_word_stops_the_start(monkeypatch, raw):
-    from studyserver.env import env_bool
-
     monkeypatch.setenv("SOME_FLAG", raw)
     with pytest.raises(ImproperlyConfigured, match=r"SOME_FLAG must be a boolean \(true/false\)"):
         env_bool("SOME_FLAG", True)
@@ -312,8 +306,6 @@ def test_any_other_boolean_word_stops_the_start(monkeypatch, raw):
     [("1", 1, 10, 1), ("10", 1, 10, 10), ("0", 0, None, 0), ("-3", None, -3, -3)],
 )
 def test_int_bounds_are_inclusive(monkeypatch, raw, minimum, maximum, expected):
-    from studyserver.env import env_int
-
     monkeypatch.setenv("SOME_NUMBER", raw)
     assert env_int("SOME_NUMBER", 3, minimum=minimum, maximum=maximum) == expected
 
@@ -326,8 +318,6 @@ def test_int_bounds_are_inclusive(monkeypatch, raw, minimum, maximum, expected):
     ],
 )
 def test_a_one_sided_bound_says_which(monkeypatch, raw, minimum, maximum, message):
-    from studyserver.env import env_int
-
     monkeypatch.setenv("SOME_NUMBER", raw)
     with pytest.raises(ImproperlyConfigured) as raised:
         env_int("SOME_NUMBER", 3, minimum=minimum, maximum=maximum)
