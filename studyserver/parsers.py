@@ -1,11 +1,15 @@
-"""Request body parsers: DRF's JSON parser, with input Python's parser takes but no database can store
-answered as a 400 before any view runs."""
+"""Request body parsers: DRF's JSON, form and multipart parsers, with input they take but no database can store
+(or that they would store garbled) answered as a 400 before any view runs."""
 
 import codecs
 import io
 import json
 import re
+from urllib.parse import parse_qsl
 
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
+from django.http import QueryDict
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
@@ -94,3 +98,77 @@ def unstorable_json(value) -> str | None:
     except UnicodeEncodeError:
         return LONE_SURROGATE
     return None
+
+
+# --- form data: decoded strictly -------------------------------------------------------------------------------
+
+# Django decodes form data with errors="replace" (and urlencoded bytes its charset refuses as Latin-1): a name sent
+# as `%FF%FE`, or UTF-8 under `charset=ascii`, was stored as "\ufffd\ufffd" or mojibake with a 201, the text the
+# client meant lost. Here it is a 400, like a JSON body that is not valid in its charset.
+_STRICT_CODEC_PREFIX = "studyserver_strict_"
+
+
+def _strict_codec(name: str) -> codecs.CodecInfo | None:
+    """`studyserver-strict-<charset>`: <charset>, decoding strictly whatever `errors` its caller asks for.
+
+    Django's multipart parser decodes each field's name, value and file name with errors="replace" inline; handing
+    it this codec's name is the one way to make those decodes fail instead of guessing, short of a copy of the
+    parser."""
+    if not name.startswith(_STRICT_CODEC_PREFIX):
+        return None
+    base = codecs.lookup(name.removeprefix(_STRICT_CODEC_PREFIX))
+
+    def decode(data, errors="strict"):
+        return base.decode(data, "strict")
+
+    return codecs.CodecInfo(
+        base.encode, decode, name=name, _is_text_encoding=getattr(base, "_is_text_encoding", True)
+    )
+
+
+codecs.register(_strict_codec)
+
+
+def not_valid_in(encoding: str) -> ParseError:
+    return ParseError(f"Form data parse error - its text is not valid {encoding}.")
+
+
+class FormParser(parsers.FormParser):
+    """`application/x-www-form-urlencoded`, its text and %-escapes decoded strictly in the declared charset."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = parsers.get_encoding(parser_context or {})
+        try:
+            pairs = parse_qsl(
+                stream.read().decode(encoding),
+                keep_blank_values=True,
+                encoding=encoding,
+                errors="strict",
+                max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+            )
+        except UnicodeDecodeError:
+            raise not_valid_in(encoding) from None
+        except ValueError:  # (parse_qsl's only other ValueError: more fields than max_num_fields)
+            raise TooManyFieldsSent("The number of fields exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.") from None
+        data = QueryDict(mutable=True, encoding=encoding)
+        for key, value in pairs:
+            data.appendlist(key, value)
+        data._mutable = False  # (as Django's own parsing leaves request.POST)
+        return data
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """`multipart/form-data`, each field's name and value and each file name decoded strictly in the declared
+    charset (through the strict codec above). Files already written to temporary files are closed, and so removed,
+    by Django's parser when it fails."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = dict(parser_context or {})
+        encoding = parsers.get_encoding(parser_context)
+        parser_context["encoding"] = _STRICT_CODEC_PREFIX + codecs.lookup(encoding).name
+        try:
+            parsed = super().parse(stream, media_type, parser_context)
+        except UnicodeDecodeError:
+            raise not_valid_in(encoding) from None
+        parsed.data.encoding = encoding
+        return parsed

@@ -349,8 +349,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
         "studyserver.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "studyserver.parsers.FormParser",
+        "studyserver.parsers.MultiPartParser",
     ],
     # JSON only in production. DRF's browsable API (text/html) is for development: it renders a body as an HTML
     # page ~20 times its size, with forms, so one list of large sessions took gigabytes of a worker's memory.

@@ -8,12 +8,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import Throttled
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from studyserver.parsers import JSONParser
+from studyserver.parsers import FormParser, JSONParser, MultiPartParser
 from studyserver.throttling import SettingsScopedRateThrottle, SignInLocked, account_sign_in
 
 from .common import error_responses

@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,7 +19,7 @@ from study.selectors.documents import document_file_open, documents_live
 from study.services import documents as document_services
 from study.textnorm import nfc
 from studyserver.errors import NotFound, error_body
-from studyserver.parsers import JSONParser
+from studyserver.parsers import FormParser, JSONParser, MultiPartParser
 from studyserver.ranges import UNSATISFIABLE, FileSlice, byte_range
 
 from .common import (

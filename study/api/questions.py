@@ -10,7 +10,6 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -26,7 +25,7 @@ from study.services.questions import (
 from study.services.topics import topic_get_live
 from study.textnorm import nfc
 from studyserver.errors import BodyTooLarge, EmptyFile, InvalidInput, NotFound, field_errors
-from studyserver.parsers import JSONParser
+from studyserver.parsers import FormParser, JSONParser, MultiPartParser
 
 from .common import FilterSet, IdFilter, error_responses, id_field, path_id
 from .question_serializers import (

@@ -10,7 +10,6 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -24,7 +23,7 @@ from study.selectors.sessions import (
     sessions_with_assets,
 )
 from study.services import sessions as session_services
-from studyserver.parsers import JSONParser
+from studyserver.parsers import FormParser, JSONParser, MultiPartParser
 from studyserver.sqljson import JsonTextResponse, json_body_wanted
 from studyserver.times import EARLIEST_TIME
 
