@@ -10,12 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from study.api.common import ErrorSerializer
+from studyserver.errors import Conflict
 from studyserver.pagination import QueryIntegerField
 from studyserver.sqljson import JsonTextResponse, json_negotiated
 
 from .feed import feed_page_json
 from .models import PublishKind
-from .selectors import feed_page_items
+from .selectors import feed_page_items, feed_top_seq
 from .viewer import ViewerChannelMixin
 
 FEED_DEFAULT_LIMIT = 500
@@ -63,6 +64,19 @@ VIEWER_ERRORS = {
 }
 
 
+class FeedCursorAhead(Conflict):
+    """`after` is past every seq of the feed: the viewer followed a feed that this database never held (the server
+    was restored from an older backup, its feed reset, or the viewer pointed elsewhere). An empty page would let it
+    wait for seqs it believes it has, and miss every change numbered up to its `after`."""
+
+    def __init__(self, *, after: int, top: int) -> None:
+        super().__init__(
+            f"The feed's last seq is {top}, before after={after}: it was restored from an older backup or reset. "
+            "Pull it again from after=0.",
+            last_seq=top,
+        )
+
+
 class FeedView(ViewerChannelMixin, APIView):
     """Changes of the read model after a seq; follow `next_after` until `has_more` is false."""
 
@@ -79,12 +93,25 @@ class FeedView(ViewerChannelMixin, APIView):
                 "kinds", str, description=f"Comma list of kinds: {', '.join(PublishKind.values)}."
             ),
         ],
-        responses={200: FeedPageSerializer, **VIEWER_ERRORS},
+        responses={
+            200: FeedPageSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="`after` is past the feed's last seq (`last_seq` in the body): the server was restored "
+                "from an older backup or its feed reset; pull again from after=0.",
+            ),
+            **VIEWER_ERRORS,
+        },
     )
     def get(self, request: Request) -> Response:
         query = FeedQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        after = query.validated_data["after"]
         items, next_after, has_more = feed_page_items(**query.validated_data)
+        if not items and after:
+            top = feed_top_seq()  # (only an empty page asks: a page with rows is past `after` by itself)
+            if top < after:
+                raise FeedCursorAhead(after=after, top=top)
         body = feed_page_json(items, next_after=next_after, has_more=has_more)
         if json_negotiated(request):
             return JsonTextResponse(body)

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db.models import Count, Min
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from .models import Published, PublishKind, PublishOutbox
@@ -19,6 +19,13 @@ def feed_page_items(*, after: int, limit: int, kinds: Iterable[str] | None = Non
     rows = list(queryset.order_by("seq").values_list("seq", "item")[: limit + 1])
     page = rows[:limit]
     return [item for _, item in page], page[-1][0] if page else after, len(rows) > limit
+
+
+def feed_top_seq() -> int:
+    """The highest seq of the feed (0 when empty). It never goes down while the database lives: rows are never
+    deleted and a row moves only up, so a reader's `after` above it was handed out by another database (a restored
+    backup, a reset, another server)."""
+    return Published.objects.aggregate(top=Max("seq"))["top"] or 0
 
 
 def live_source_ids(*, kind: str, pub_ids: Iterable[str]) -> dict[str, int]:

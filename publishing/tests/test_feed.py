@@ -95,6 +95,51 @@ def test_paging_follows_next_after_in_ascending_seq(viewer_client, seeded, djang
     assert empty == {"items": [], "next_after": after, "has_more": False}
 
 
+def test_an_after_past_the_feed_is_409_not_an_empty_page(viewer_client, seeded, django_assert_num_queries):
+    """A viewer whose `after` this feed never reached (the server restored from an older backup, the feed reset)
+    would wait on empty pages for seqs it thinks it has, and miss every change numbered up to its `after`."""
+    top = max(item["seq"] for item in viewer_client.get(FEED).json()["items"])
+    with django_assert_num_queries(2):  # the empty page, then the top seq
+        response = viewer_client.get(FEED, {"after": top + 1})
+    assert response.status_code == 409
+    assert response.json() == {
+        "error_code": "conflict",
+        "detail": f"The feed's last seq is {top}, before after={top + 1}: it was restored from an older backup or "
+        "reset. Pull it again from after=0.",
+        "last_seq": top,
+    }
+    assert viewer_client.get(FEED, {"after": 2**63 - 1}).json()["last_seq"] == top
+    # at the top, the feed is only up to date; a kind with nothing past `after` while others have is too
+    assert viewer_client.get(FEED, {"after": top}).json() == {"items": [], "next_after": top, "has_more": False}
+    assert viewer_client.get(FEED, {"after": top - 1, "kinds": "study_question"}).status_code == 200
+
+
+def test_a_moved_row_keeps_the_top_seq(viewer_client):
+    """A row published again moves up to a new seq: the old top is no longer any row's, but an `after` there is
+    still one the feed handed out."""
+    from study.models import StudyTopic
+
+    topic = StudyTopicFactory()
+    services.publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
+    services.publish_drain()
+    [first] = viewer_client.get(FEED).json()["items"]
+    StudyTopic.objects.filter(id=topic.id).update(name="renamed")
+    services.publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
+    services.publish_drain()
+    [moved] = viewer_client.get(FEED).json()["items"]
+    top = first["seq"]
+    assert (moved["pub_id"], moved["seq"]) == (first["pub_id"], top + 1)  # no row is left at `top`
+    assert viewer_client.get(FEED, {"after": top}).json()["items"] == [moved]
+    assert viewer_client.get(FEED, {"after": top + 1}).status_code == 200
+    assert viewer_client.get(FEED, {"after": top + 2}).status_code == 409
+
+
+def test_an_empty_feed_answers_after_0_and_refuses_any_other(viewer_client):
+    assert viewer_client.get(FEED).json() == {"items": [], "next_after": 0, "has_more": False}
+    response = viewer_client.get(FEED, {"after": 5})
+    assert (response.status_code, response.json()["last_seq"]) == (409, 0)
+
+
 def test_kinds_filter(viewer_client, seeded):
     body = viewer_client.get(FEED, {"kinds": "study_card, study_topic"}).json()
     assert sorted({i["kind"] for i in body["items"]}) == ["study_card", "study_topic"]

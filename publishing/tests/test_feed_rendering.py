@@ -82,9 +82,12 @@ def test_republishing_renders_the_item_again(viewer_client, seeded):  # noqa: F8
 
 
 def test_empty_page_keeps_after(viewer_client, seeded):  # noqa: F811
-    last = Published.objects.order_by("-seq").values_list("seq", flat=True).first()
-    response = viewer_client.get(FEED, {"after": last + 5})
-    assert response.json() == {"items": [], "next_after": last + 5, "has_more": False}
+    last = Published.objects.order_by("-seq").first()
+    response = viewer_client.get(FEED, {"after": last.seq})
+    assert response.json() == {"items": [], "next_after": last.seq, "has_more": False}
+    other_kind = next(kind for kind in PublishKind.values if kind != last.kind)
+    response = viewer_client.get(FEED, {"after": last.seq - 1, "kinds": other_kind})  # only `last` is past it
+    assert response.json() == {"items": [], "next_after": last.seq - 1, "has_more": False}
     response = viewer_client.get(FEED, {"after": 0, "kinds": "study_card", "limit": 1})
     cards = list(Published.objects.filter(kind="study_card").order_by("seq").values_list("seq", flat=True))
     assert response.json()["next_after"] == cards[0]
