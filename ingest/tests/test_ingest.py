@@ -322,6 +322,24 @@ def test_the_same_answers_uploaded_again_under_another_uuid_move_spaced_repetiti
         question=question) == after_first
 
 
+def test_an_answer_uploaded_again_and_changed_there_still_counts_once(viewer_client, quiz):
+    """The second upload repeats the offline session's wrong answer and holds the learner's later change to correct:
+    its copy of the wrong is superseded in its own session, and took the first upload's copy out of the pattern with
+    it (window ["correct"], stable, recovered 0)."""
+    question, pub = quiz["questions"][0], quiz["pub_ids"][0]
+    wrong_at, correct_at = timezone.now() - timedelta(hours=3), timezone.now() - timedelta(hours=2)
+    wrong = {"question_pub_id": pub, "selected_choice": 2, "answered_at": wrong_at.isoformat()}
+    correct = {"question_pub_id": pub, "selected_choice": 1, "answered_at": correct_at.isoformat()}
+
+    assert post(viewer_client, [wrong], uuid="device-a").status_code == 200
+    second = post(viewer_client, [wrong, correct], uuid="device-b")
+
+    assert second.status_code == 200, second.content
+    assert second.json()["sessions"][0]["recovered"] == 1
+    assert QuestionProgress.objects.values_list("last_outcome", "pattern_state", "pattern_window_attempts").get(
+        question=question) == ("correct", "recovered", ["wrong", "correct"])
+
+
 def test_one_wrong_answer_uploaded_twice_is_one_bad_answer_in_the_pattern(viewer_client, quiz):
     """The repeated upload's attempts are stored (another uuid is another session), but an answer at the same
     instant is the same answer: two copies of one wrong answer made the question chronic_wrong (≥2 bad)."""

@@ -168,9 +168,10 @@ def _pattern_windows(session: QuizSession, winners: dict[int, QuestionAttempt]) 
     """Outcomes of the last ≤3 non-skipped attempts per question, oldest first (one query).
 
     Counts the winning attempt of each question in every finalized session of the user, and this session's;
-    attempts of abandoned sessions and answers superseded within their session are ignored. Attempts of one
+    attempts of abandoned sessions and answers superseded within their session are ignored. Counted attempts of one
     question answered at the same instant are one answer sent twice (an offline session uploaded again under
-    another uuid: two devices, a reinstall) and count once, as the copy stored last.
+    another uuid: two devices, a reinstall) and count once, as the copy stored last; a copy that does not count
+    itself (superseded within its session, or of an abandoned one) takes no other copy out.
     """
     if not winners:
         return {}
@@ -187,25 +188,33 @@ def _pattern_windows(session: QuizSession, winners: dict[int, QuestionAttempt]) 
 
 _PATTERN_SQL = """
 SELECT q.question_id, w.outcome
-FROM unnest(%s::bigint[]) AS q(question_id)
+FROM unnest(%(questions)s::bigint[]) AS q(question_id)
 CROSS JOIN LATERAL (
     SELECT a.outcome, a.answered_at, a.id
     FROM study_questionattempt a
     JOIN study_quizsession s ON s.id = a.quiz_session_id
-    WHERE a.question_id = q.question_id AND a.user_id = %s AND a.outcome <> %s
-      AND ((s.finalized_at IS NOT NULL AND a.quiz_session_id <> %s) OR a.id = ANY(%s::bigint[]))
+    WHERE a.question_id = q.question_id AND a.user_id = %(user)s AND a.outcome <> %(skipped)s
+      AND ((s.finalized_at IS NOT NULL AND a.quiz_session_id <> %(session)s) OR a.id = ANY(%(winners)s::bigint[]))
       AND NOT EXISTS (
           SELECT 1 FROM study_questionattempt later
           WHERE later.quiz_session_id = a.quiz_session_id AND later.question_id = a.question_id
             AND (later.answered_at, later.id) > (a.answered_at, a.id)
       )
-      AND NOT EXISTS (
+      AND NOT EXISTS (  -- a copy stored later of the same answer that counts itself, by the three rules above
           SELECT 1 FROM study_questionattempt twin
+          JOIN study_quizsession ts ON ts.id = twin.quiz_session_id
           WHERE twin.question_id = a.question_id AND twin.answered_at = a.answered_at AND twin.id > a.id
-            AND twin.outcome <> %s
+            AND twin.outcome <> %(skipped)s
+            AND ((ts.finalized_at IS NOT NULL AND twin.quiz_session_id <> %(session)s)
+                 OR twin.id = ANY(%(winners)s::bigint[]))
+            AND NOT EXISTS (
+                SELECT 1 FROM study_questionattempt twin_later
+                WHERE twin_later.quiz_session_id = twin.quiz_session_id AND twin_later.question_id = twin.question_id
+                  AND (twin_later.answered_at, twin_later.id) > (twin.answered_at, twin.id)
+            )
       )
     ORDER BY a.answered_at DESC, a.id DESC
-    LIMIT %s
+    LIMIT %(window)s
 ) w
 ORDER BY q.question_id, w.answered_at, w.id
 """
@@ -218,10 +227,13 @@ def _pattern_rows_lateral(session: QuizSession, question_ids: list[int], winner_
     history: where that is short, PostgreSQL reads each question's attempts once for them (a question answered
     240 times, against an average of 20, cost ~0.8 ms here). Forcing index probes instead (`OFFSET 0` in both
     subqueries) was 20× faster on such questions, but 3× slower once the planner expected about ten attempts a
-    question or fewer (it then reads them all and sorts them), so the plan stays the planner's choice.
+    question or fewer (it then reads them all and sorts them), so the plan stays the planner's choice. A twin is
+    probed on (question, answered_at) and is almost never there, so checking that it counts costs next to nothing;
+    `DISTINCT ON (answered_at)` instead of the twin check read and sorted each question's whole history (2-3×
+    slower on questions answered ~26 times).
     """
-    params = [question_ids, session.user_id, scheduling.SKIPPED, session.id, winner_ids, scheduling.SKIPPED,
-              scheduling.PATTERN_WINDOW]
+    params = {"questions": question_ids, "user": session.user_id, "skipped": scheduling.SKIPPED, "session": session.id,
+              "winners": winner_ids, "window": scheduling.PATTERN_WINDOW}
     with connection.cursor() as cursor:
         cursor.execute(_PATTERN_SQL, params)
         return cursor.fetchall()
@@ -232,16 +244,20 @@ def _pattern_rows_window(session: QuizSession, question_ids: list[int], winner_i
     later = QuestionAttempt.objects.filter(
         quiz_session_id=OuterRef("quiz_session_id"), question_id=OuterRef("question_id")
     ).filter(Q(answered_at__gt=OuterRef("answered_at")) | Q(answered_at=OuterRef("answered_at"), id__gt=OuterRef("id")))
-    twin = QuestionAttempt.objects.filter(
-        question_id=OuterRef("question_id"), answered_at=OuterRef("answered_at"), id__gt=OuterRef("id")
-    ).exclude(outcome=scheduling.SKIPPED)
-    return list(
-        QuestionAttempt.objects.filter(user_id=session.user_id, question_id__in=question_ids)
-        .exclude(outcome=scheduling.SKIPPED)
+    counted = (
+        QuestionAttempt.objects.exclude(outcome=scheduling.SKIPPED)
         .filter(
             (Q(quiz_session__finalized_at__isnull=False) & ~Q(quiz_session_id=session.id)) | Q(id__in=winner_ids)
         )
-        .filter(~Exists(later), ~Exists(twin))
+        .filter(~Exists(later))
+    )
+    # A copy stored later of the same answer, itself counted (a copy superseded in its own session is not).
+    twin = counted.filter(
+        question_id=OuterRef("question_id"), answered_at=OuterRef("answered_at"), id__gt=OuterRef("id")
+    )
+    return list(
+        counted.filter(user_id=session.user_id, question_id__in=question_ids)
+        .filter(~Exists(twin))
         .annotate(
             recency=Window(
                 RowNumber(), partition_by=[F("question_id")], order_by=[F("answered_at").desc(), F("id").desc()]

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.postgresql
 def test_lateral_and_window_forms_agree_on_history_abandoned_superseded_and_repeated_attempts(user):
     topic = StudyTopicFactory(user=user)
-    long_history, fresh, skipped_only = QuestionFactory.create_batch(3, study_topic=topic)
+    long_history, fresh, skipped_only, resent, abandoned_twin = QuestionFactory.create_batch(5, study_topic=topic)
     other_topic_question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
     start = timezone.now() - timedelta(days=10)
     # five finalized sessions on long_history (more than the window), one with a skip that must not count
@@ -34,9 +34,19 @@ def test_lateral_and_window_forms_agree_on_history_abandoned_superseded_and_repe
     # the copy stored last
     make_session(topic, {fresh: "correct"}, at=start + timedelta(days=7), finalize=True)
     make_session(topic, {fresh: "wrong"}, at=start + timedelta(days=7), finalize=True)
+    # one answer on resent sent again, and changed in the upload that repeats it: that copy is superseded in its
+    # own session, so it counts for nothing, and must take nothing away from the first copy
+    make_session(topic, {resent: "wrong"}, at=start + timedelta(days=7), finalize=True)
+    make_session(topic, {resent: ["wrong", "correct"]}, at=start + timedelta(days=7), finalize=True)
+    # nor does a copy in an abandoned session
+    make_session(topic, {abandoned_twin: "unsure"}, at=start + timedelta(days=7), finalize=True)
+    abandoned_copy = make_session(topic, {abandoned_twin: "unsure"}, at=start + timedelta(days=7))
+    abandoned_copy.status, abandoned_copy.finished_at = "abandoned", start + timedelta(days=7, hours=2)
+    abandoned_copy.save(update_fields=["status", "finished_at"])
     # this session: a superseded answer (wrong, then correct) on long_history, one answer on fresh
     session = make_session(
-        topic, {long_history: ["wrong", "correct"], fresh: "unsure", skipped_only: "skipped"},
+        topic, {long_history: ["wrong", "correct"], fresh: "unsure", skipped_only: "skipped", resent: "correct",
+                abandoned_twin: "correct"},
         at=start + timedelta(days=8),
     )
 
@@ -52,10 +62,17 @@ def test_lateral_and_window_forms_agree_on_history_abandoned_superseded_and_repe
         (long_history.id, "correct"),  # the winner; the superseded wrong and the abandoned correct are ignored
         (fresh.id, "wrong"),  # day 7's answer, once
         (fresh.id, "unsure"),
+        (resent.id, "wrong"),  # day 7's first copy: the second was changed to correct in its session
+        (resent.id, "correct"),  # the change
+        (resent.id, "correct"),  # the winner
+        (abandoned_twin.id, "unsure"),  # its copy in the abandoned session took nothing away
+        (abandoned_twin.id, "correct"),
     ]
     assert finalize._pattern_windows(session, winners) == {
         long_history.id: ["unsure", "wrong", "correct"],
         fresh.id: ["wrong", "unsure"],
+        resent.id: ["wrong", "correct", "correct"],
+        abandoned_twin.id: ["unsure", "correct"],
     }
 
 
