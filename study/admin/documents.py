@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from study.api.common import NFCFormCharField
 from study.downloads import attachment_response
 from study.models import Document
 from study.models.documents import ExtractStatus
@@ -18,7 +19,6 @@ from study.selectors.documents import document_file_open
 from study.services.documents import document_delete, document_upload, parse_tags, uploads_removed_unless_committed
 from study.services.extraction import documents_reset_for_retry
 from study.tasks import extract_document
-from study.textnorm import nfc
 from study.uploads import checked_upload_size, upload_base_name
 from studyserver.admin import too_many_for_one_action
 from studyserver.celery import enqueue_on_commit
@@ -36,7 +36,7 @@ TIMESTAMPS = ("created_at", "updated_at", "deleted_at")
 
 def tags_field() -> forms.CharField:
     """The tags as the API takes them: one comma-separated text (parse_tags), not the stored ",a,b," form."""
-    return forms.CharField(required=False, max_length=Document.TAGS_INPUT_MAX_LENGTH, help_text="Comma-separated.")
+    return NFCFormCharField(required=False, max_length=Document.TAGS_INPUT_MAX_LENGTH, help_text="Comma-separated.")
 
 
 class DocumentAddForm(forms.ModelForm):
@@ -48,6 +48,7 @@ class DocumentAddForm(forms.ModelForm):
     class Meta:
         model = Document
         fields = ("user", "file", "title")
+        field_classes = {"title": NFCFormCharField}  # stored NFC, as the API stores it: max_length counts that
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -72,13 +73,11 @@ class DocumentChangeForm(forms.ModelForm):
     class Meta:
         model = Document
         fields = ("title",)
+        field_classes = {"title": NFCFormCharField}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["tags"].initial = ", ".join(self.instance.tags)
-
-    def clean_title(self) -> str:
-        return nfc(self.cleaned_data["title"])
 
     def save(self, commit: bool = True) -> Document:
         self.instance.tags = parse_tags(self.cleaned_data["tags"])

@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
 from study import scheduling
+from study.api.common import NFCFormCharField
 from study.api.question_serializers import QuestionFieldsSerializer
 from study.models import (
     Question,
@@ -29,7 +30,6 @@ from study.models import (
 from study.models.questions import MAX_CHOICES, MIN_CHOICES
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
 from study.services.questions import question_delete, question_update
-from study.textnorm import nfc
 from studyserver.errors import field_errors
 
 from .base import (
@@ -81,13 +81,8 @@ class QuestionForm(SameOwnerForm):
     class Meta:
         model = Question
         fields = ("user", "study_topic", *QUESTION_EDITABLE_FIELDS)
-
-    # NFC like the API and question_update store them; normalised here, the model's length check sees what is saved.
-    def clean_subject(self) -> str:
-        return nfc(self.cleaned_data["subject"])
-
-    def clean_question_text(self) -> str:
-        return nfc(self.cleaned_data["question_text"])
+        # NFC as the API and question_update store them, before max_length counts them
+        field_classes = {"subject": NFCFormCharField, "question_text": NFCFormCharField}
 
     def clean_choices(self) -> list:
         choices = self.cleaned_data["choices"]

@@ -4,9 +4,9 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from study.api.common import NFCFormCharField
 from study.models import StudyTopic, TopicDocument
 from study.services.topics import topic_create, topic_delete, topic_update
-from study.textnorm import nfc
 from studyserver.errors import Conflict, NotFound
 
 from .base import (
@@ -30,9 +30,8 @@ class StudyTopicForm(forms.ModelForm):
     class Meta:
         model = StudyTopic
         fields = ("user", *TOPIC_EDITABLE_FIELDS)
-
-    def clean_name(self) -> str:
-        return nfc(self.cleaned_data["name"])  # as the API stores names: an NFD spelling is the same name
+        # NFC as the API stores names (an NFD spelling is the same name), before max_length counts it
+        field_classes = {"name": NFCFormCharField}
 
     def clean(self) -> dict:
         data = super().clean()

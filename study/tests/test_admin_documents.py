@@ -2,6 +2,7 @@
 extraction read-only afterwards, and "Retry extraction" only for those who may change documents."""
 
 import hashlib
+import unicodedata
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -91,15 +92,38 @@ def test_tags_are_edited_as_they_are_typed_in_the_api(admin_client, user):
 
 
 @pytest.mark.parametrize("url_name", ["admin:study_document_add", "admin:study_document_change"])
-def test_tags_longer_than_the_api_takes_are_a_form_error(admin_client, user, url_name, _isolated_media):
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("tags", ",".join(["태그"] * 400)),  # 1,199 characters: was a DataError on tags_text (1,000), a 500
+        ("tags", "\ufb2c" * 900),  # 900 characters as typed, 2,700 once NFC: a DataError too
+        ("title", "\ufb2c" * 200),  # 600 once NFC: the add form cut it to 255 characters without a word
+    ],
+)
+def test_texts_longer_than_the_api_takes_are_a_form_error(admin_client, user, url_name, field, text,
+                                                          _isolated_media):
     document = DocumentFactory(user=user)
     url = reverse(url_name, args=[document.pk] if url_name.endswith("change") else [])
-    data = {"user": user.pk, "title": "노트", "tags": ",".join(["태그"] * 400),  # 1,199 characters
+    data = {"user": user.pk, "title": "노트", "tags": "",
+            "file": SimpleUploadedFile("note.txt", TEXT, content_type="text/plain"), field: text}
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert field in form_errors(response)
+    assert Document.objects.count() == 1
+    assert [path.name for path in _isolated_media.rglob("*") if path.is_file()] == [document.file.name.split("/")[-1]]
+
+
+@pytest.mark.parametrize("url_name", ["admin:study_document_add", "admin:study_document_change"])
+def test_a_title_is_stored_nfc_and_limited_as_stored(admin_client, user, url_name):
+    """255 syllables typed on macOS are 765 characters NFD: the API takes them (its limit counts the stored text),
+    the admin refused them."""
+    document = DocumentFactory(user=user)
+    url = reverse(url_name, args=[document.pk] if url_name.endswith("change") else [])
+    data = {"user": user.pk, "title": unicodedata.normalize("NFD", "가" * 255), "tags": "",
             "file": SimpleUploadedFile("note.txt", TEXT, content_type="text/plain")}
     response = admin_client.post(url, data)
-    assert response.status_code == 200  # was a DataError on tags_text (1,000 characters): a 500
-    assert "tags" in form_errors(response)
-    assert Document.objects.count() == 1
+    assert response.status_code == 302, form_errors(response)
+    assert Document.objects.filter(title="가" * 255).count() == 1
 
 
 def test_a_staff_user_who_may_only_view_documents_cannot_retry_their_extraction(

@@ -127,6 +127,11 @@ def test_question_add_publishes(admin, user):
     data.update(subject=unicodedata.normalize("NFD", "가스법규"), question_text=unicodedata.normalize("NFD", "부취제?"))
     assert admin.post(reverse("admin:study_question_add"), data).status_code == 302
     assert Question.objects.filter(subject="가스법규", question_text="부취제?").exists()
+    # the length limit counts the stored text, as the API's does: 200 syllables typed decomposed (600 characters)
+    data.update(subject=unicodedata.normalize("NFD", "법" * 200))
+    response = admin.post(reverse("admin:study_question_add"), data)
+    assert response.status_code == 302, form_errors(response)
+    assert Question.objects.filter(subject="법" * 200).exists()
 
 
 @pytest.mark.parametrize(
@@ -300,6 +305,12 @@ def test_an_nfd_spelling_of_a_topic_name_is_that_name(admin, user):
                            "description": "", **NO_INLINES})
     assert response.status_code == 302, form_errors(response)
     assert StudyTopic.objects.filter(user=user, name="연소공학").exists()  # stored NFC, as the API stores it
+    # the length limit counts the stored text, as the API's does: 200 syllables typed decomposed (600 characters)
+    response = admin.post(reverse("admin:study_studytopic_add"),
+                          {"user": user.pk, "name": unicodedata.normalize("NFD", "한" * 200), "study_type": "",
+                           "description": "", **NO_INLINES})
+    assert response.status_code == 302, form_errors(response)
+    assert StudyTopic.objects.filter(user=user, name="한" * 200).exists()
 
 
 def test_topic_delete_is_soft_and_tombstoned(admin, question):
