@@ -11,7 +11,7 @@ from PIL import Image
 
 from study.extract.ocr import BROKEN_IMAGE_ERRORS
 from study.textnorm import nfc
-from studyserver.errors import BodyTooLarge, EmptyFile, InvalidInput
+from studyserver.errors import BodyTooLarge, EmptyFile, InvalidInput, UploadTooLarge
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_NAME_LENGTH = 255
@@ -33,7 +33,7 @@ class LimitedUploadHandler(FileUploadHandler):
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         if content_length and content_length > self.max_bytes * settings.DOCUMENT_LENGTH_SLACK:
-            raise BodyTooLarge(f"The upload exceeds the limit of {self.max_bytes} bytes.")
+            raise UploadTooLarge(f"The upload exceeds the limit of {self.max_bytes} bytes.")
         return None
 
     def new_file(self, *args, **kwargs) -> None:
@@ -44,7 +44,7 @@ class LimitedUploadHandler(FileUploadHandler):
         self.received += len(raw_data)
         if self.received > self.max_bytes:
             self._close_partial_files()
-            raise BodyTooLarge(f"The file exceeds the limit of {self.max_bytes} bytes.")
+            raise UploadTooLarge(f"The file exceeds the limit of {self.max_bytes} bytes.")
         return raw_data
 
     def file_complete(self, file_size: int):

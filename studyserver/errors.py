@@ -107,6 +107,13 @@ class BodyTooLarge(ApiError):
     default_detail = "The request body is too large."
 
 
+class UploadTooLarge(RequestDataTooBig):
+    """An upload over DOCUMENT_MAX_BYTES, refused by the upload handler while Django parses the body: a Django
+    exception, not a DRF one, as the admin's forms (and the CSRF check before them) parse bodies outside DRF too.
+    DRF's views answer it 413 `body_too_large` with its message (exception_handler), the others 413 as well
+    (bad_request)."""
+
+
 class NotFound(ApiError):
     status_code = status.HTTP_404_NOT_FOUND
     default_code = "not_found"
@@ -275,7 +282,7 @@ def exception_handler(exc, context):
     elif isinstance(exc, UnicodeError):
         exc = exceptions.ValidationError({"non_field_errors": ["The text is not valid Unicode."]})
     elif isinstance(exc, RequestDataTooBig):
-        exc = BodyTooLarge()
+        exc = BodyTooLarge(str(exc) if isinstance(exc, UploadTooLarge) else None)
     elif isinstance(exc, TooManyFieldsSent):
         exc = exceptions.ValidationError({"non_field_errors": ["Too many fields."]})
     elif isinstance(exc, TooManyFilesSent):  # (DATA_UPLOAD_MAX_NUMBER_FILES, 100 file parts)

@@ -1,12 +1,14 @@
 """Health check and JSON fallbacks for routes no view answered."""
 
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from .caches import cache_is_shared
-from .errors import error_body
+from .errors import BodyTooLarge, UploadTooLarge, error_body
 
 
 def _broker_status() -> str:
@@ -51,6 +53,16 @@ def healthz(request):
 @csrf_exempt
 def not_found(request, exception=None):
     return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def bad_request(request, exception=None):
+    """A body Django refused while parsing it outside DRF (an admin form, or the CSRF check before it): one too
+    large is a 413 `body_too_large` as the API answers it, not Django's "Bad Request (400)"; the rest as Django
+    answers them."""
+    if isinstance(exception, RequestDataTooBig):
+        detail = str(exception) if isinstance(exception, UploadTooLarge) else str(BodyTooLarge.default_detail)
+        return JsonResponse(error_body(BodyTooLarge.default_code, detail), status=413)
+    return defaults.bad_request(request, exception)
 
 
 def server_error(request):

@@ -26,5 +26,6 @@ urlpatterns = [
     re_path(r"^(?:api|publish|ingest)(?:/|$)", not_found),
 ]
 
+handler400 = "studyserver.health.bad_request"
 handler404 = "studyserver.health.not_found"
 handler500 = "studyserver.health.server_error"

@@ -213,3 +213,37 @@ def test_an_admin_download_that_cannot_read_the_file_says_why_on_the_documents_p
     assert response.redirect_chain == [(change, 302)]
     assert "The file cannot be downloaded: The stored file is missing." in response.content.decode()
     assert admin_client.get(reverse("admin:study_document_download", args=[10**9])).status_code == 302  # no such id
+
+
+@pytest.mark.parametrize(
+    ("slack", "detail"),
+    [
+        (1.05, "The upload exceeds the limit of 1000 bytes."),  # Content-Length over the limit × slack: not read
+        (100, "The file exceeds the limit of 1000 bytes."),  # let through by the slack: stopped while streaming
+    ],
+)
+def test_an_upload_over_the_limit_in_the_admin_is_413_and_leaves_nothing(admin_client, user, settings, tmp_path,
+                                                                       _isolated_media, slack, detail):
+    """The upload handler refuses it while Django parses the body, before any admin code runs (the CSRF check reads
+    the form first): it raised the API's exception there, which nothing outside DRF answers (a 500)."""
+    temp_dir = tmp_path / "uploads-tmp"
+    temp_dir.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(temp_dir)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 100  # stream to a temp file
+    settings.DOCUMENT_MAX_BYTES, settings.DOCUMENT_LENGTH_SLACK = 1000, slack
+    upload = SimpleUploadedFile("big.txt", b"x" * 5000, content_type="text/plain")
+    response = admin_client.post(reverse("admin:study_document_add"),
+                                 {"user": user.pk, "file": upload, "title": "", "tags": ""})
+    assert response.status_code == 413
+    assert response.json() == {"error_code": "body_too_large", "detail": detail}
+    assert list(temp_dir.iterdir()) == []
+    assert not any(path.is_file() for path in _isolated_media.rglob("*"))
+    assert not Document.objects.exists()
+
+
+def test_a_form_over_the_body_limit_in_the_admin_is_413(admin_client, user, settings):
+    """DATA_UPLOAD_MAX_MEMORY_SIZE (the form's fields, files aside): Django's own refusal, answered alike."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = admin_client.post(reverse("admin:study_studytopic_add"), {"user": user.pk, "name": "x" * 3000})
+    assert response.status_code == 413
+    assert response.json() == {"error_code": "body_too_large", "detail": "The request body is too large."}
