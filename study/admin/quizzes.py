@@ -29,7 +29,7 @@ from study.models import (
 )
 from study.models.questions import MAX_CHOICES, MIN_CHOICES
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
-from study.services.questions import question_delete, question_update
+from study.services.questions import question_delete, question_move, question_update
 from studyserver.errors import field_errors
 
 from .base import (
@@ -159,7 +159,7 @@ class QuestionAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
             return
         with transaction.atomic():
             if "study_topic" in form.changed_data:  # question_update does not move questions between topics
-                obj.save(update_fields=["study_topic", "updated_at"])
+                question_move(question=obj, topic=obj.study_topic)
             data = {field: getattr(obj, field) for field in QUESTION_EDITABLE_FIELDS if field in form.changed_data}
             question_update(question=obj, data=data)
 

@@ -1,4 +1,5 @@
-"""Question writes: create, edit, soft delete and bulk import, each recording its publish request."""
+"""Question writes: create, edit, move to another topic, soft delete and bulk import, each recording its publish
+request."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -8,8 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
-from study.models import Question, StudyTopic
+from study.models import CardProgress, MemoCard, Question, StudyTopic
 from study.services.explanations import explanation_forget
 from study.services.topics import topic_get_live
 from study.textnorm import nfc
@@ -84,6 +86,24 @@ def question_update(*, question: Question, data: dict[str, Any]) -> Question:
         explanation_forget(before=current, after=question)
         publish_request(kind=PUBLISH_KIND, source_id=question.id)
     return question
+
+
+def question_move(*, question: Question, topic: StudyTopic) -> None:
+    """Move a question to another topic of its owner (the admin does; the API has no such edit), and the cards made
+    from it with it: a card's topic is its question's (card_candidate_create copies it), which the topics' card
+    counts and the feed's `topic_pub_id` of the cards and their progress follow. The caller has checked that the
+    topic is live and the owner's."""
+    now = timezone.now()
+    with transaction.atomic():
+        question.study_topic, question.updated_at = topic, now
+        question.save(update_fields=["study_topic", "updated_at"])
+        cards = MemoCard.objects.filter(source_question_id=question.pk).exclude(study_topic_id=topic.pk)
+        card_ids = list(cards.values_list("pk", flat=True))
+        MemoCard.objects.filter(pk__in=card_ids).update(study_topic=topic, updated_at=now)
+        publish_request(kind=PUBLISH_KIND, source_id=question.pk)
+        publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=card_ids)
+        progress_ids = CardProgress.objects.filter(card_id__in=card_ids).values_list("pk", flat=True)
+        publish_request_many(kind=PublishKind.STUDY_CARD_PROGRESS, source_ids=list(progress_ids))
 
 
 def question_delete(*, question: Question) -> bool:

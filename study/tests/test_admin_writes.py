@@ -106,13 +106,29 @@ def test_question_edit_publishes_the_new_content(admin, question):
 
 
 def test_a_question_moved_to_another_topic_is_saved_and_published_under_it(admin, question):
+    """Its cards move with it: a card's topic is its question's. They stayed under the old topic, counted in its
+    stats, and the feed kept the old topic on them and on their progress."""
+    from study.selectors.topics import topics_with_stats
+
+    old = question.study_topic
     other = StudyTopicFactory(user=question.user, name="산업안전기사")
+    cards = [f.MemoCardFactory(source_question=question, study_topic=old, source_kind="question") for _ in range(2)]
+    progress = f.CardProgressFactory(card=cards[0])
+    manual = f.MemoCardFactory(study_topic=old)  # another card of the old topic stays
     url = reverse("admin:study_question_change", args=[question.pk])
     response = admin.post(url, question_form(question, study_topic=other.pk))
     assert response.status_code == 302, form_errors(response)
     question.refresh_from_db()
     assert question.study_topic_id == other.pk
-    assert published("study_question", question.pk).payload["topic_pub_id"] == published("study_topic", other.pk).pub_id
+    other_pub = published("study_topic", other.pk).pub_id
+    assert published("study_question", question.pk).payload["topic_pub_id"] == other_pub
+    moved = MemoCard.objects.filter(source_question=question).values_list("study_topic", flat=True)
+    assert list(moved) == [other.pk] * 2
+    assert MemoCard.objects.get(pk=manual.pk).study_topic_id == old.pk
+    assert {published("study_card", card.pk).payload["topic_pub_id"] for card in cards} == {other_pub}
+    assert published("study_card_progress", progress.pk).payload["topic_pub_id"] == other_pub
+    card_counts = dict(topics_with_stats(user=question.user).values_list("pk", "card_count"))
+    assert (card_counts[old.pk], card_counts[other.pk]) == (1, 2)
 
 
 def test_question_add_publishes(admin, user):
