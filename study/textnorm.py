@@ -6,6 +6,10 @@ import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
+# Invisible characters a pasted fact may carry, which no reader can tell apart: format characters (category Cf:
+# zero-width space, BOM, word joiner, soft hyphen, direction marks) are dropped, and the Hangul fillers (blank
+# characters, used for spaces: NFKC makes U+3164 and U+FFA0 U+1160) read as spaces.
+_HANGUL_FILLERS_AS_SPACES = str.maketrans(dict.fromkeys("\u115f\u1160\u3164\uffa0", " "))
 
 
 def nfc(text: str) -> str:
@@ -19,8 +23,10 @@ def _is_punct(ch: str) -> bool:
 
 
 def normalize_fact(text: str) -> str:
-    """NFKC, case-folded, whitespace collapsed, punctuation stripped at both ends."""
-    value = unicodedata.normalize("NFKC", text or "").casefold()
+    """NFKC, case-folded, invisible characters dropped (or read as spaces), whitespace collapsed, punctuation
+    stripped at both ends."""
+    value = unicodedata.normalize("NFKC", text or "").casefold().translate(_HANGUL_FILLERS_AS_SPACES)
+    value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
     value = _SPACES.sub(" ", value).strip()
     start, end = 0, len(value)
     while start < end and (_is_punct(value[start]) or value[start].isspace()):

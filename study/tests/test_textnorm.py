@@ -19,6 +19,14 @@ from study.textnorm import card_dedup_hash, normalize_fact
         ("", ""),
         (None, ""),
         ("?!.", ""),
+        # invisible characters (pasted along, unseen): a fact with them was another card
+        ("영하 162도\u200b", "영하 162도"),  # zero-width space
+        ("\ufeff영하\u200b 162도", "영하 162도"),  # BOM, zero-width space inside
+        ("영하 16\u00ad2도\u2060", "영하 162도"),  # soft hyphen, word joiner
+        ("\u200e메탄\u200f", "메탄"),  # direction marks
+        ("영하\u3164162도", "영하 162도"),  # the Hangul filler used as a space
+        ("영하\uffa0\u3164162도", "영하 162도"),
+        ("\u3164메탄\u3164", "메탄"),
     ],
 )
 def test_normalize_fact(raw, expected):

@@ -95,6 +95,9 @@ def test_create_duplicate_after_normalisation_is_409(api_client):
     response = api_client.post(URL, {"format": "qa", "cue": "b", "fact": "  ＭＥＴＨＡＮＥ. "}, format="json")
     assert response.status_code == 409
     assert response.json()["error_code"] == "duplicate_card"
+    # a fact pasted with an invisible character is the same fact to whoever reads it
+    response = api_client.post(URL, {"format": "qa", "cue": "b", "fact": "\ufeffMeth\u00adane\u200b"}, format="json")
+    assert (response.status_code, response.json()["error_code"]) == (409, "duplicate_card")
     # another format is another card; another user may hold the same fact
     assert api_client.post(URL, {"format": "cloze", "cue": "a", "fact": "Methane"}, format="json").status_code == 201
 
