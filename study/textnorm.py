@@ -18,6 +18,12 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def spellings(text: str) -> tuple[str, ...]:
+    """A search term as typed, composed (NFC) and decomposed (NFD), each once: what a search over texts stored NFC
+    (names, question texts) and texts stored as sent (a card's cue from a macOS app: NFD) looks for."""
+    return tuple(dict.fromkeys((text, nfc(text), unicodedata.normalize("NFD", text))))
+
+
 def _is_punct(ch: str) -> bool:
     return unicodedata.category(ch).startswith("P")
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from study.services.topics import topic_get_live
-from study.textnorm import nfc
+from study.textnorm import spellings
 from studyserver.admin import change_url, too_many_for_one_action
 from studyserver.errors import NotFound, violates_unique
 
@@ -53,16 +53,16 @@ class OwnerSetOnceMixin:
 
 
 class NFCSearchMixin:
-    """The changelist's search looks for what was typed and for its NFC form: names, subjects, titles and the
-    sessions' texts are stored NFC, so a term pasted in a decomposed (NFD) spelling finds them; texts stored as
-    sent (a card's cue, a session's OCR text) are still found in the spelling they have."""
+    """The changelist's search looks for what was typed and for its NFC and NFD forms: names, subjects, titles and
+    the sessions' texts are stored NFC, so a term pasted in a decomposed (NFD) spelling finds them; texts stored as
+    sent (a card's cue, a session's OCR text) are found in the spelling they have, NFD (a macOS app) too."""
 
     def get_search_results(self, request: HttpRequest, queryset: models.QuerySet, search_term: str):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        if nfc(search_term) == search_term:
-            return results, may_have_duplicates
-        composed, composed_duplicates = super().get_search_results(request, queryset, nfc(search_term))
-        return results | composed, may_have_duplicates or composed_duplicates
+        for spelling in spellings(search_term)[1:]:
+            found, found_duplicates = super().get_search_results(request, queryset, spelling)
+            results, may_have_duplicates = results | found, may_have_duplicates or found_duplicates
+        return results, may_have_duplicates
 
 
 class ViewOnlyMixin:

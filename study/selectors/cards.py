@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from study import scheduling
 from study.models import CardEvidence, CardProgress, MemoCard
-from study.textnorm import card_dedup_hash, nfc
+from study.textnorm import card_dedup_hash, spellings
 from studyserver.sqljson import fetch_json, json_array_sql, json_list_sql
 
 MANUAL_GROUP_TITLE = "직접 추가 카드"
@@ -319,13 +319,13 @@ def review_queue_filtered(
     if source_kind:
         qs = qs.filter(source_kind=source_kind)
     if text:
-        # As typed and in NFC: question texts are stored NFC, a card's texts as they were sent.
+        # As typed, NFC and NFD: question texts are stored NFC, a card's texts as they were sent (NFD from macOS).
         qs = qs.filter(functools.reduce(operator.or_, (
             Q(cue__icontains=spelling)
             | Q(fact__icontains=spelling)
             | Q(cloze_text__icontains=spelling)
             | Q(source_question__question_text__icontains=spelling)
-            for spelling in {text, nfc(text)}
+            for spelling in spellings(text)
         )))
     return qs
 

@@ -200,6 +200,7 @@ def test_queue_finds_cards_by_text_in_the_card_or_its_question(reviewer, pending
     assert found(q=unicodedata.normalize("NFD", "부취제")) == [c]  # typed decomposed, stored composed
     MemoCard.objects.filter(pk=b).update(cloze_text=unicodedata.normalize("NFD", "액화 천연가스"))  # as an app sent it
     assert found(q=unicodedata.normalize("NFD", "액화")) == [b]  # stored decomposed, found as it is stored
+    assert found(q="액화") == [b]  # stored decomposed, typed composed: found in its NFD spelling
     assert found(q="부취제", format="cloze") == []  # with the other filters
     assert found(q="없는 말") == []
     page = reviewer.get(reverse(QUEUE), {"q": "부취제", "format": "qa"}).content.decode()

@@ -785,11 +785,13 @@ def test_a_changelist_search_typed_decomposed_finds_the_composed_text(admin_clie
     ("studytopic", lambda user, text: f.StudyTopicFactory(user=user, description=text)),
 ])
 def test_a_changelist_search_still_finds_a_text_stored_decomposed(admin_client, user, model_name, make):
-    """Cues, OCR texts and descriptions are stored as sent: the term pasted as it was stored finds them too."""
+    """Cues, OCR texts and descriptions are stored as sent: the term pasted as it was stored finds them too, and so
+    does the term typed composed, as a reviewer types it."""
     decomposed = unicodedata.normalize("NFD", "가스기사 필기")
     row = make(user, decomposed)
-    response = admin_client.get(reverse(f"admin:study_{model_name}_changelist"), {"q": decomposed})
-    assert [obj.pk for obj in response.context["cl"].result_list] == [row.pk]
+    for term in (decomposed, "기사 필기"):
+        response = admin_client.get(reverse(f"admin:study_{model_name}_changelist"), {"q": term})
+        assert [obj.pk for obj in response.context["cl"].result_list] == [row.pk], term
 
 
 @pytest.mark.parametrize(("action", "pending_before"), [("approve_selected", True), ("flag_selected", False)])
