@@ -53,7 +53,12 @@ class CardEvidenceInline(admin.TabularInline):
 
 class MemoCardForm(forms.ModelForm):
     """The change form: content and the review flag; a duplicate fact is a form error, not a 500. The texts are
-    as long as the API allows them."""
+    as long as the API allows them.
+
+    Each field also sends back what the page showed (`show_hidden_initial`): `changed_data` is then what this
+    reviewer changed, not every field another reviewer changed since the page was opened (saving a new fact wrote
+    the page's old cue back over theirs, and a box shown ticked sent a card approved meanwhile back to review). A
+    field changed both here and meanwhile is a form error, as in the review queue, with the text typed kept."""
 
     cue = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
     fact = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
@@ -63,8 +68,30 @@ class MemoCardForm(forms.ModelForm):
         model = MemoCard
         fields = ("cue", "fact", "cloze_text", "needs_review")
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in (*DRAFT_FIELDS, "needs_review"):
+            # A post that does not say what its page showed (a script, an older page) is compared with the row, as
+            # Django compares forms without hidden initial values.
+            self.fields[name].show_hidden_initial = not self.is_bound or self.add_initial_prefix(name) in self.data
+
+    def _shown(self, name: str):
+        """What the page showed in field `name` (its hidden initial value), or None from a post that did not say."""
+        field = self.fields[name]
+        if not field.show_hidden_initial:
+            return None
+        return field.to_python(field.hidden_widget().value_from_datadict(self.data, self.files,
+                                                                          self.add_initial_prefix(name)))
+
     def clean(self) -> dict:
         data = super().clean()
+        for name in DRAFT_FIELDS:
+            if name not in self.changed_data or name not in data:
+                continue
+            shown, now = self._shown(name), getattr(self.instance, name)
+            if shown is not None and not _same_text(now, shown) and not _same_text(now, data[name]):
+                self.add_error(name, "Changed meanwhile (in another tab or by another reviewer); nothing was saved. "
+                               "Reload the page to see what it holds now; your text is kept here.")
         fact = data.get("fact")
         if fact and "fact" in self.changed_data:
             other = card_selectors.card_duplicate_of(card=self.instance, fact=fact)
@@ -129,8 +156,17 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
     def save_model(self, request: HttpRequest, obj: MemoCard, form: forms.ModelForm, change: bool) -> None:
         changed = set(form.changed_data)
         try:
-            if changed & {"cue", "fact", "cloze_text"}:
-                card_services.card_update(card=obj, cue=obj.cue, fact=obj.fact, cloze_text=obj.cloze_text)
+            if changed & set(DRAFT_FIELDS):
+                # Only the fields changed on the form: card_update keeps the others as the row holds them now, so a
+                # reviewer's edit made in the queue meanwhile is not written back with this page's old text.
+                card_services.card_update(card=obj, **{field: getattr(obj, field) for field in DRAFT_FIELDS
+                                                       if field in changed})
+                if form.cleaned_data.get("needs_review"):
+                    if "needs_review" in changed:  # ticked with the edit: saved, then back to review
+                        card_services.card_flag(card=obj, flagged_by=card_services.FLAGGED_BY_REVIEWER)
+                    else:  # a pending card's box left as it was
+                        messages.warning(request, "An edit approves the card: it no longer waits for review. Tick "
+                                         "\"Needs review\" and save again to send it back.")
             elif "needs_review" in changed:
                 if obj.needs_review:
                     done = card_services.card_flag(card=obj, flagged_by=card_services.FLAGGED_BY_REVIEWER)

@@ -490,6 +490,65 @@ def test_change_form_edit_goes_through_card_update(reviewer, pending):
     assert outbox() == [card.pk]
 
 
+def as_shown(client, url: str) -> dict:
+    """The change form's fields as its page holds them, with the hidden copies of what they showed (`initial-…`),
+    and no evidence rows changed: what a browser posts when nothing is touched."""
+    form = client.get(url).context["adminform"].form
+    data = {"evidence-TOTAL_FORMS": "0", "evidence-INITIAL_FORMS": "0", "evidence-MIN_NUM_FORMS": "0",
+            "evidence-MAX_NUM_FORMS": "1000"}
+    for name in ("cue", "fact", "cloze_text", "needs_review"):
+        value = form[name].value()
+        if name == "needs_review":
+            value = "on" if value else ""
+        data[name] = data[f"initial-{name}"] = value
+    return data
+
+
+def test_change_form_saves_only_the_fields_it_changed(reviewer, pending):
+    """The page was opened, then another reviewer changed the cue in the queue: saving a new fact here wrote the
+    page's old cue back over theirs."""
+    card = pending["b"]
+    url = reverse("admin:study_memocard_change", args=[card.pk])
+    shown = as_shown(reviewer, url)
+    card_services.card_update(card=MemoCard.objects.get(pk=card.pk), cue="다른 검토자의 질문")  # (approves it)
+    response = reviewer.post(url, {**shown, "fact": "영하 161.5도"}, follow=True)
+    assert response.status_code == 200
+    card.refresh_from_db()
+    assert (card.cue, card.fact, card.needs_review) == ("다른 검토자의 질문", "영하 161.5도", False)
+
+    # the same field changed here and meanwhile: a form error, the other's text kept, this one's typed text shown
+    card_services.card_update(card=MemoCard.objects.get(pk=card.pk), fact="섭씨 영하 162도")
+    response = reviewer.post(url, {**shown, "fact": "영하 160도"})
+    assert response.status_code == 200
+    assert "Changed meanwhile" in str(response.context["adminform"].form.errors["fact"])
+    assert response.context["adminform"].form["fact"].value() == "영하 160도"
+    card.refresh_from_db()
+    assert card.fact == "섭씨 영하 162도"
+
+
+def test_change_form_edit_with_needs_review_ticked_sends_the_card_back_to_review(reviewer, pending):
+    """An edit approves; ticking "Needs review" with it was ignored (the card stayed approved, "changed
+    successfully"). Now the edit is saved and the card goes back to review, flagged by a reviewer."""
+    card = pending["b"]
+    card_services.card_approve(card=card)
+    url = reverse("admin:study_memocard_change", args=[card.pk])
+    data = {**as_shown(reviewer, url), "cue": "새 질문", "needs_review": "on"}
+    response = reviewer.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    card.refresh_from_db()
+    assert (card.cue, card.needs_review, card.flagged_by) == ("새 질문", True, card_services.FLAGGED_BY_REVIEWER)
+
+
+def test_change_form_edit_of_a_pending_card_says_it_approves_it(reviewer, pending):
+    """The box of a pending card shows ticked; SPEC's "an edit approves" is applied, and said."""
+    card = pending["b"]
+    url = reverse("admin:study_memocard_change", args=[card.pk])
+    response = reviewer.post(url, {**as_shown(reviewer, url), "cue": "새 질문"}, follow=True)
+    assert messages_of(response)[0].startswith("An edit approves the card: it no longer waits for review.")
+    card.refresh_from_db()
+    assert (card.cue, card.needs_review) == ("새 질문", False)
+
+
 def test_change_form_duplicate_is_a_form_error(reviewer, pending):
     other = card_candidate_create(question=pending["q1"], card_format="qa", cue="x", fact="에탄")
     card_services.card_approve(card=other)
