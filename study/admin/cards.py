@@ -17,7 +17,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -454,13 +454,20 @@ def _keep_draft(request: HttpRequest, card_id: int) -> None:
 
 
 def _attach_drafts(request: HttpRequest, groups: list) -> None:
-    """Put unsaved edits back into their cards on the next page shown (`card.draft`), then forget them all."""
+    """Put unsaved edits back into their cards on the next page shown (`card.draft`), then forget them all. The edit
+    of a card that is not on that page (approved or flagged meanwhile, it is on the other tab now) is shown in a
+    message, with a link to the card: it was forgotten without a word."""
     drafts = request.session.pop(DRAFTS_KEY, None)
     if not drafts:
         return
     for group in groups:
         for card in group.cards:
-            card.draft = drafts.get(str(card.pk))
+            card.draft = drafts.pop(str(card.pk), None)
+    for card_id, draft in drafts.items():
+        url = reverse("admin:study_memocard_change", args=[card_id])
+        typed = format_html_join("; ", "{}: «{}»", ((name, draft[name]) for name in DRAFT_FIELDS if draft.get(name)))
+        messages.warning(request, format_html('Card <a href="{}">#{}</a> is no longer on this page; your edit, not '
+                                              "saved, was {}.", url, card_id, typed))
 
 
 def _edit_message(changed: list[str], *, was_pending: bool) -> str:

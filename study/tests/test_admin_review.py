@@ -877,6 +877,21 @@ def test_an_edit_of_a_field_someone_changed_meanwhile_is_refused_and_kept(review
     assert (card.cue, card.fact) == ("주성분?", "메테인")
 
 
+def test_an_edit_refused_for_a_card_that_left_the_page_is_shown_in_a_message(reviewer, pending):
+    """Two reviewers on the Pending tab edit one card; the first saves (and so approves it), the second is refused:
+    "your edit is kept in its fields", but the card is on the Approved tab now, and the edit was dropped unseen."""
+    card = pending["a"]
+    page = MemoCard.objects.get(pk=card.pk)
+    post_action(reviewer, **edit_post(card, shown=page, fact="메테인"))
+    response = post_action(reviewer, **edit_post(card, shown=page, fact="CH4 <메탄>"))  # back to the Pending tab
+    assert card.pk not in card_ids(response)
+    shown = [m for m in messages_of(response) if "is no longer on this page" in m]
+    link = reverse("admin:study_memocard_change", args=[card.pk])
+    assert shown == [f'Card <a href="{link}">#{card.pk}</a> is no longer on this page; your edit, not saved, was '
+                     "cue: «LNG 주성분?»; fact: «CH4 &lt;메탄&gt;»."]
+    assert not any("no longer on this page" in m for m in messages_of(reviewer.get(reverse(QUEUE))))  # once
+
+
 def test_line_breaks_as_browsers_send_them_are_no_edit(reviewer, pending):
     card = pending["b"]
     MemoCard.objects.filter(pk=card.pk).update(fact="영하\n162도")
