@@ -280,6 +280,13 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         pages = card_selectors.review_queue_pages(queue_groups, cards_per_page=CARDS_PER_PAGE)
         page = Paginator(pages, 1).get_page(request.GET.get("page"))  # (a junk or too high number: first or last)
         groups = card_selectors.review_queue_groups(queryset, page.object_list[0] if pages else [])
+        filtered = any(value is not None for value in filters.values())
+        if status == "pending":
+            # "Approve all cards of this question" approves the ones the filters hide too: its label counts them.
+            question_ids = [group.source_question_id for group in groups if group.source_question_id]
+            counts = card_selectors.pending_counts_of_questions(question_ids) if filtered and question_ids else {}
+            for group in groups:
+                group.question_pending_count = counts.get(group.source_question_id, group.card_count)
         _attach_drafts(request, groups)
         query = request.GET.copy()
         query.pop("page", None)
@@ -296,7 +303,7 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
             "group_total": len(queue_groups),
             "pending_count": pending_count,
             "filters": params,
-            "filtered": any(value is not None for value in filters.values()),
+            "filtered": filtered,
             "users": card_selectors.card_owner_choices(),
             "formats": CardFormat.choices,
             "source_kinds": CardSourceKind.choices,

@@ -51,6 +51,9 @@ class CardGroup:
     card_count: int = 0
     first_position: int = 1
     is_part: bool = False
+    # On the Pending tab: every pending card of the source question, those the filters hide included (what
+    # "Approve all cards of this question" approves).
+    question_pending_count: int = 0
 
     @property
     def last_position(self) -> int:
@@ -420,6 +423,13 @@ def review_queue_pages(groups: list[ReviewQueueGroupKey], *, cards_per_page: int
     if page:
         pages.append(page)
     return pages
+
+
+def pending_counts_of_questions(question_ids: list[int]) -> dict[int, int]:
+    """How many live cards wait for review per source question (one query)."""
+    rows = (MemoCard.objects.live().filter(needs_review=True, source_question_id__in=question_ids)
+            .values_list("source_question_id").annotate(count=Count("id")).order_by())
+    return dict(rows)
 
 
 def review_queue_groups(qs: QuerySet[MemoCard], parts: list[ReviewQueuePart]) -> list[CardGroup]:

@@ -117,7 +117,11 @@ def manual_cards(n: int, user, material: str, **fields) -> list[MemoCard]:
 
 
 def card_ids(response) -> list[int]:
-    return [int(i) for i in re.findall(r'data-card-id="(\d+)"', response.content.decode())]
+    return card_ids_of(response.content.decode())
+
+
+def card_ids_of(page: str) -> list[int]:
+    return [int(i) for i in re.findall(r'data-card-id="(\d+)"', page)]
 
 
 @pytest.mark.parametrize(("n_groups", "group_size"), [(5, 2), (60, 2), (1, 120)])  # the last: a split group
@@ -253,12 +257,14 @@ def test_groups_keep_their_order_across_pages_flagged_first(reviewer, user):
     ]
     third, fourth = pages[2].content.decode(), pages[3].content.decode()
     assert "cards 1–50 of 60" in third and "cards 51–60 of 60" in fourth
-    # the button approves the whole question, and says how many when the page shows only part of it
+    # the button approves the whole question and says how many; it asks first when some are not on the page
     assert "Approve all 60 cards of this question" in third
-    assert "Approve all cards of this question" in pages[0].content.decode()
-    # filtered, the group's count may leave out cards the button approves: it does not say a number then
+    assert (f'data-confirm="Approve all 60 cards of question #{big_question.pk}? 50 of them are on this page; the '
+            'others are on other pages."') in third
+    assert "Approve all 45 cards of this question</button>" in pages[0].content.decode()  # all shown: no question
+    assert "data-confirm=\"Approve all" not in pages[0].content.decode()
     filtered = reviewer.get(reverse(QUEUE), {"page": 2, "source_kind": "question"}).content.decode()
-    assert "cards 1–50 of 60" in filtered and "Approve all cards of this question" in filtered
+    assert "cards 1–50 of 60" in filtered and "Approve all 60 cards of this question" in filtered
     response = post_action(reviewer, action="approve_question", question_id=big_question.pk)
     assert f"Approved 60 card(s) of question #{big_question.pk}." in messages_of(response)
 
@@ -322,6 +328,17 @@ def test_approve_one(reviewer, pending):
     assert pending["a"].needs_review is False and pending["a"].reviewed_at is not None
     assert outbox() == [pending["a"].pk]
     assert f"Approved card #{pending['a'].pk}." in messages_of(response)
+
+
+def test_approve_all_under_a_filter_counts_and_asks_about_the_cards_it_hides(reviewer, pending):
+    """A text search showed one card of a question; the button said no number, and one click approved the cards
+    the filter hid too."""
+    page = reviewer.get(reverse(QUEUE), {"q": pending["b"].fact}).content.decode()
+    assert card_ids_of(page) == [pending["b"].pk]
+    question = pending["q1"].pk
+    assert (f'data-confirm="Approve all 2 cards of question #{question}? 1 of them is on this page; the others are '
+            'on other pages or hidden by the filters."') in page
+    assert "Approve all 2 cards of this question</button>" in page
 
 
 def test_approve_all_cards_of_a_question(reviewer, pending):

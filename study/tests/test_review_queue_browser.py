@@ -107,7 +107,7 @@ def test_reviewer_works_through_the_queue(live_server, page):
 
     # approve all cards of the second question
     page.locator(f"section[data-question-id='{q2.pk}']").get_by_role(
-        "button", name="Approve all cards of this question"
+        "button", name="Approve all 2 cards of this question"
     ).click()
     page.wait_for_selector(".messagelist")
     assert "Approved 2 card(s)" in page.locator(".messagelist").inner_text()
