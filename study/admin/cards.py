@@ -70,7 +70,7 @@ class MemoCardForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for name in (*DRAFT_FIELDS, "needs_review"):
+        for name in {*DRAFT_FIELDS, "needs_review"} & set(self.fields):  # (a view-only page has none)
             # A post that does not say what its page showed (a script, an older page) is compared with the row, as
             # Django compares forms without hidden initial values.
             self.fields[name].show_hidden_initial = not self.is_bound or self.add_initial_prefix(name) in self.data
@@ -121,8 +121,8 @@ class QueueFilterForm(forms.Form):
 @admin.register(MemoCard)
 class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
     form = MemoCardForm
-    list_display = ("id", "cue", "fact", "format", "source_kind", "review_state", "user", "study_topic")
-    list_display_links = ("id", "cue")
+    list_display = ("id", "short_cue", "short_fact", "format", "source_kind", "review_state", "user", "study_topic")
+    list_display_links = ("id", "short_cue")
     list_filter = ("needs_review", "format", "source_kind", "user", "study_topic")
     list_select_related = ("user", "study_topic")
     show_full_result_count = False  # one count of the whole table a page, not two
@@ -184,6 +184,15 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
 
     def soft_delete(self, obj: MemoCard) -> bool:  # the delete button and "delete selected (soft)"
         return card_services.card_delete(card=obj)
+
+    # Cut, as the question list cuts its text: one card of a few thousand characters made its row screens tall.
+    @admin.display(description="cue")
+    def short_cue(self, obj: MemoCard) -> str:
+        return obj.cue[:80]
+
+    @admin.display(description="fact")
+    def short_fact(self, obj: MemoCard) -> str:
+        return obj.fact[:80]
 
     @admin.display(description="Review", ordering="needs_review")
     def review_state(self, obj: MemoCard) -> str:

@@ -659,12 +659,12 @@ def test_an_edit_that_was_not_saved_comes_back_in_its_card_once(reviewer, pendin
     response = post_action(reviewer, action="edit", card_id=card.pk, cue="고친 큐 <b>", fact="", cloze_text="")
     assert any("was not saved" in m for m in messages_of(response))
     page = response.content.decode()
-    assert 'name="cue" rows="1">고친 큐 &lt;b&gt;</textarea>' in page  # what the reviewer typed, escaped
+    assert 'name="cue" rows="1" dir="auto">고친 큐 &lt;b&gt;</textarea>' in page  # what the reviewer typed, escaped
     assert 'class="rq-card rq-unsaved"' in page
     card.refresh_from_db()
     assert card.cue == "LNG 주성분?" and card.needs_review  # nothing saved
     again = reviewer.get(reverse(QUEUE)).content.decode()
-    assert "고친 큐" not in again and 'name="cue" rows="1">LNG 주성분?</textarea>' in again
+    assert "고친 큐" not in again and 'name="cue" rows="1" dir="auto">LNG 주성분?</textarea>' in again
 
 
 def test_a_reviewer_who_may_change_but_not_delete_cards_cannot_delete(client, pending):
@@ -790,6 +790,12 @@ def test_the_card_list_says_in_words_whether_a_card_waits_for_review(reviewer, p
     assert "sent back" not in rows[pending["a"].pk]
     assert "Approved" in rows[approved.pk] and "Waiting for review" not in rows[approved.pk]
     assert "Waiting for review (sent back by the learner)" in rows[sent_back.pk]
+    # A long card is cut in the list (one of a few thousand characters made its row screens tall)
+    long_card = MemoCardFactory(user=user, cue="질" * 3000, fact="답" * 4000)
+    table = reviewer.get(reverse("admin:study_memocard_changelist")).content.decode()
+    assert "질" * 80 in table and "질" * 81 not in table and "답" * 80 in table and "답" * 81 not in table
+    assert long_card.pk in [card.pk for card in reviewer.get(
+        reverse("admin:study_memocard_changelist")).context["cl"].result_list]
     # The column still sorts (pending cards together).
     ordered = reviewer.get(reverse("admin:study_memocard_changelist"), {"o": "6"}).context["cl"].result_list
     assert [card.needs_review for card in ordered] == sorted(card.needs_review for card in ordered)
