@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from django.core.cache import cache
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
@@ -111,9 +113,18 @@ class AccountSignInThrottle(SettingsSimpleRateThrottle):
 
 @contextmanager
 def account_sign_in(username: str) -> Iterator[None]:
-    """Around the check of one sign-in's credentials: SignInLocked before it when the account is locked; a failure
-    (the check raises) keeps its slot, a success gives it back."""
+    """Around the check of one sign-in's credentials: SignInLocked before it when the account is locked; credentials
+    refused (the check raises a validation error: DRF's serializer, Django's login form) keep their slot. A success
+    gives it back, and so does a check that could not run (the database away: a 503 the app retries after
+    Retry-After, which counted as a guess and locked the learner out for the rest of the window)."""
     throttle = AccountSignInThrottle(username)
     throttle.take()
-    yield
-    throttle.give_back()
+    refused = False
+    try:
+        yield
+    except (DjangoValidationError, DRFValidationError):
+        refused = True
+        raise
+    finally:
+        if not refused:
+            throttle.give_back()

@@ -363,6 +363,32 @@ def test_only_failures_count(own_user, account_rate):
     assert token_for(own_user.username, "wrong").status_code == 400  # the slots the successes took were given back
 
 
+@pytest.mark.parametrize("door", ["api", "admin"])
+def test_sign_ins_the_database_could_not_check_do_not_count(own_user, account_rate, client, monkeypatch, door):
+    """The database away: each sign-in answers 503 with Retry-After, and an app that obeys it retried its way into
+    the account's lock (the right password then answered 429 for the rest of the window)."""
+    from django.contrib.auth.backends import ModelBackend
+    from django.db import InterfaceError
+
+    own_user.is_staff = True
+    own_user.save()
+
+    def database_away(self, request, username=None, password=None, **kwargs):
+        raise InterfaceError("connection already closed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ModelBackend, "authenticate", database_away)
+        for _ in range(4):  # more than the 3 failures the account may have
+            if door == "api":
+                response = token_for(own_user.username)
+            else:
+                response = client.post("/admin/login/", {"username": own_user.username, "password": PASSWORD},
+                                       REMOTE_ADDR=fresh_address())
+            assert response.status_code == 503
+    assert token_for(own_user.username, "wrong").status_code == 400  # no slot was kept: not locked
+    assert token_for(own_user.username).status_code == 200
+
+
 def test_a_locked_account_keeps_its_token(own_user, account_rate):
     token = token_for(own_user.username).json()["token"]
     lock(own_user.username)
