@@ -81,7 +81,9 @@ ROOT_URLCONF = "studyserver.urls"
 # Messages live in the session (the database), not in a signed but readable cookie: the token admin's one
 # message carries a new API key.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
-APPEND_SLASH = False  # every API path answers with and without its slash
+# Every API path answers with and without its slash (its routes take both), so this only sends an admin page typed
+# without its slash (/admin, /admin/study/memocard/review) to the page, where it was a JSON 404.
+APPEND_SLASH = True
 
 TEMPLATES = [
     {
@@ -400,7 +402,7 @@ SPECTACULAR_SETTINGS = {
 # --- Security (production: DEBUG off; see README) -------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]  # (with and without its slash, as every path)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)

@@ -149,3 +149,25 @@ def test_a_bug_under_a_request_answers_json_500(api_client, settings, monkeypatc
     response = api_client.post("/api/study-topics", {"name": "연소공학"}, format="json")
     assert response.status_code == 500
     assert response.json() == {"error_code": "server_error", "detail": "Internal server error."}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "page"), [
+    ("/admin", "/admin/"), ("/admin/study/memocard/review", "/admin/study/memocard/review/"),
+    ("/admin/study/memocard", "/admin/study/memocard/"),
+])
+def test_an_admin_page_typed_without_its_slash_is_sent_to_the_page(admin_client, path, page):
+    """It was a JSON 404 (the API's paths take both forms by their routes; the admin's do not)."""
+    response = admin_client.get(path)
+    assert (response.status_code, response["Location"]) == (301, page)
+    assert admin_client.get(page).status_code == 200
+
+
+@pytest.mark.django_db
+def test_healthz_answers_get_and_head_only(client):
+    """A probe's POST met the CSRF check's HTML 403, and OPTIONS ran the whole check."""
+    enforcing = Client(enforce_csrf_checks=True)
+    assert enforcing.head("/healthz").status_code == 200
+    for method in ("post", "put", "delete", "options"):
+        response = getattr(enforcing, method)("/healthz")
+        assert (response.status_code, response["Allow"]) == (405, "GET, HEAD"), method

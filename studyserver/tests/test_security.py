@@ -91,6 +91,8 @@ def test_plain_http_is_redirected_to_https_but_healthz_is_exempt(api_client, pro
     assert response.status_code == 301
     assert response["Location"].startswith("https://")
     assert api_client.get("/healthz").status_code == 200
+    assert api_client.get("/healthz/").status_code == 200  # every path works with its slash too (API.md)
+    assert api_client.get("/healthzx").status_code == 301
 
 
 @pytest.mark.django_db
