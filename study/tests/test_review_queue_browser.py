@@ -227,8 +227,8 @@ def test_changelist_keeps_korean_cues_and_facts_readable(live_server, page):
     many_groups(3)
     log_in(page, live_server.url)
     page.goto(f"{live_server.url}/admin/study/memocard/")
-    cue = page.locator("#result_list td.field-cue").first.bounding_box()
-    fact = page.locator("#result_list td.field-fact").first.bounding_box()
+    cue = page.locator("#result_list td.field-short_cue").first.bounding_box()
+    fact = page.locator("#result_list td.field-short_fact").first.bounding_box()
     # squeezed next to the other columns they were one or two syllables wide, a cue ten lines high
     assert cue["width"] >= 150 and fact["width"] >= 150, (cue, fact)
     assert cue["height"] < 80, cue
@@ -257,7 +257,7 @@ def test_the_card_list_fits_a_1280_window_and_breaks_korean_between_words(live_s
     assert page.locator("#nav-sidebar").count() == 0
     # A Korean cue wraps between words only: each line of the cell ends at a space or the end of the text.
     lines = page.evaluate("""(() => {
-        const cell = [...document.querySelectorAll('#result_list td.field-cue')]
+        const cell = [...document.querySelectorAll('#result_list td.field-short_cue')]
             .find(c => c.textContent.includes('공기보다 가벼운 가스 0'));
         const text = cell.querySelector('a');  // a box 5.5em wide inside the cell, which it takes its style from
         text.style.display = 'inline-block'; text.style.width = '5.5em';
