@@ -13,6 +13,9 @@ def visibility_timeout_outlasts_every_task(app_configs, **kwargs) -> list[checks
 
     if app.conf.task_always_eager:
         return []
+    # Every app's tasks, as a starting worker imports them: autodiscovery is lazy, and outside a worker only the
+    # modules imported so far had registered theirs (publishing's tasks, which take the default limit, had not).
+    app.autodiscover_tasks(force=True)
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
     longest, name = max(
         ((task.time_limit or app.conf.task_time_limit or 0, task_name)

@@ -262,6 +262,24 @@ def test_a_visibility_timeout_below_a_task_time_limit_is_a_system_check_error(se
     assert visibility_timeout_outlasts_every_task(None) == []  # eager: no broker redelivers anything
 
 
+def test_manage_py_check_sees_the_tasks_of_every_app():
+    """Outside a worker, autodiscovery had imported no app's tasks: `check` walked study's (imported by the check)
+    and missed publishing's, the ones the default time limit governs, in a process of its own."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "DEBUG": "true", "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+           "CELERY_TASK_TIME_LIMIT": "4000", "CELERY_TASK_SOFT_TIME_LIMIT": "3900"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    found = subprocess.run([sys.executable, "manage.py", "check"], cwd=Path(__file__).resolve().parents[2], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert "(study.E001) CELERY_VISIBILITY_TIMEOUT (3600 s) must be above the longest task time limit (4000 s, " \
+           "publishing.tasks.publish_" in found.stderr
+
+
 @pytest.mark.django_db
 def test_a_starting_worker_logs_what_the_celery_checks_find(settings, caplog):
     from studyserver.celery import report_configuration_errors
