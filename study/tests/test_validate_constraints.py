@@ -113,9 +113,19 @@ def test_a_row_whose_check_is_unknown_passes_it_as_postgresql_says():
 
 
 def test_an_unknown_name_is_refused():
-    with pytest.raises(CommandError, match="Not a constraint NOT VALID here: nope"):
+    with pytest.raises(CommandError, match="No such constraint here: nope"):
         run("nope")
+    with pytest.raises(CommandError, match="No such constraint here: nope$"):
+        run("nope", "study_questionattempt_selected_choice_check")
 
+
+def test_a_name_validated_already_is_done_not_an_error():
+    """Run again with the same names (an upgrade script's step repeated), the command failed on them."""
+    name = "study_questionattempt_selected_choice_check"
+    with readded_not_valid_over(name, lambda: None):
+        assert "no row breaks it; validated" in run(name)
+        assert run(name) == f"{name}: valid already\n"
+    assert definition_and_validity(name)[2] is True
 
 
 def test_migrate_validates_what_was_added_not_valid_on_tables_without_rows():

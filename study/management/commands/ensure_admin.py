@@ -24,7 +24,7 @@ class Command(BaseCommand):
             # Never hand superuser rights to an existing account (a learner's) because of its name.
             raise CommandError(
                 f"A user {username!r} exists and is not a superuser; set DEMO_ADMIN_USER to another name "
-                "(or make it an admin yourself with manage.py changepassword / the admin)."
+                "(or make it one yourself: tick its Staff and Superuser status on its page in the admin)."
             )
         token, _ = Token.objects.get_or_create(user=user)
         state = "created" if created else "exists (password unchanged)"

@@ -29,6 +29,8 @@ class Command(BaseCommand):
             cache.delete(throttle.key)
         except CACHE_ERRORS as exc:
             raise CommandError(f"The cache (REDIS_URL) is unreachable: {type(exc).__name__}: {exc}") from None
+        if options["verbosity"] == 0:
+            return
         known = get_user_model().objects.filter(username=username.strip()).exists()
         self.stdout.write(f"cleared {failures} failed sign-in(s) of {username!r} in this window"
                           + ("" if known else " (no user has exactly this name)"))

@@ -25,7 +25,16 @@ class Command(BaseCommand):
             pending = [row for row in cursor.fetchall() if not names or row[1] in names]
         unknown = set(names) - {name for _table, name, _kind, _definition in pending}
         if unknown:
-            raise CommandError(f"Not a constraint NOT VALID here: {', '.join(sorted(unknown))}")
+            # A name validated already (by an earlier run: a script may run this step again) is done, not an error.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT conname FROM pg_constraint WHERE conname = ANY(%s) AND convalidated",
+                               [sorted(unknown)])
+                valid = {name for (name,) in cursor.fetchall()}
+            if unknown - valid:
+                raise CommandError(f"No such constraint here: {', '.join(sorted(unknown - valid))}")
+            if options["verbosity"] >= 1:
+                for name in sorted(valid):
+                    self.stdout.write(f"{name}: valid already")
         broken = []
         for table, name, kind, definition in pending:
             problem = self._rows_breaking(table, kind, definition)
@@ -39,7 +48,7 @@ class Command(BaseCommand):
         if broken:
             raise CommandError(f"{len(broken)} constraint(s) still NOT VALID: mend or delete their rows (a check's "
                                "line gives the query that lists them), then run this again.")
-        if options["verbosity"] >= 1 and not pending:
+        if options["verbosity"] >= 1 and not pending and not names:
             self.stdout.write("Every constraint is valid.")
 
     def _rows_breaking(self, table: str, kind: str, definition: str) -> str | None:

@@ -429,6 +429,10 @@ def test_an_operator_unlocks_an_account(own_user, account_rate):
     assert out.getvalue() == (f"cleared 3 failed sign-in(s) of '{own_user.username.upper()}' in this window "
                               "(no user has exactly this name)\n")  # (the count folds the case; Django's names don't)
     assert token_for(own_user.username).status_code == 200
+    lock(own_user.username)
+    call_command("unlock_sign_in", own_user.username, stdout=(quiet := StringIO()), verbosity=0)
+    assert quiet.getvalue() == ""  # -v 0, as the other commands: nothing but errors
+    assert token_for(own_user.username).status_code == 200
 
 
 def test_an_operator_unlocks_a_name_given_with_surrounding_spaces(own_user, account_rate):
