@@ -6,7 +6,7 @@ import struct
 
 import pytesseract
 from django.conf import settings
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from .base import ExtractionFailed, ExtractionSkipped, ExtractResult, clean_text
 
@@ -56,6 +56,14 @@ def _on_white(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
+def _upright(image: Image.Image) -> Image.Image:
+    """The image as it is shown: a camera stores the pixels as its sensor read them and says how to turn them (EXIF
+    Orientation); a phone's portrait photo was read sideways, into nonsense."""
+    if image.getexif().get(ExifTags.Base.Orientation, 1) in (None, 1):
+        return image
+    return ImageOps.exif_transpose(image)
+
+
 def _open(data: bytes) -> Image.Image:
     """The image with only its header read; refused when it has too many pixels to decode."""
     try:
@@ -77,7 +85,7 @@ def extract_image(data: bytes) -> ExtractResult:
         languages = ocr_languages()
         try:
             image.load()
-            prepared = _on_white(image)
+            prepared = _on_white(_upright(image))
         except BROKEN_IMAGE_ERRORS as exc:
             raise ExtractionFailed(f"unreadable image: {exc}") from exc
     try:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from django.core.files.base import ContentFile
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
-from PIL import Image, ImageDraw, ImageFile, ImageFont
+from PIL import ExifTags, Image, ImageDraw, ImageFile, ImageFont
 from pypdf import PageObject, PdfWriter
 from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceeded
 
@@ -177,6 +177,21 @@ class TestOcr:
         doc.refresh_from_db()
         assert doc.extract_status == "done"
         for word in ("LNG", "methane", "162", "메탄", "가스", "저장"):
+            assert word in doc.extracted_text
+
+    def test_a_photo_is_read_the_way_its_exif_orientation_shows_it(self, user):
+        """A phone stores a portrait photo's pixels sideways and says so in EXIF (Orientation 6: turn 90° clockwise
+        to show): it was read sideways, into nonsense, and the document ended `done` with it."""
+        upright = Image.open(io.BytesIO(render_png(["LNG methane 162"]))).convert("RGB")
+        stored = upright.rotate(90, expand=True)  # as the sensor read it
+        exif = Image.Exif()
+        exif[ExifTags.Base.Orientation] = 6
+        photo = io.BytesIO()
+        stored.save(photo, format="JPEG", quality=95, exif=exif)
+        doc = make_document(user, photo.getvalue(), "photo.jpg", "jpg", "image/jpeg")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        for word in ("LNG", "methane", "162"):
             assert word in doc.extracted_text
 
     def test_handwriting_snapshot_fills_session_ocr_text_only(self, user):
