@@ -1,10 +1,12 @@
 """An OpenAI-compatible chat-completions explainer (used when settings.EXPLAINER_URL is set).
 
 EXPLAINER_URL is the API base (…/v1) or the full …/chat/completions endpoint. Connection
-errors, timeouts, 429, 5xx and garbled answers are retried EXPLAINER_MAX_ATTEMPTS times with exponential
-backoff (EXPLAINER_RETRY_BACKOFF_MS, doubled each time); then ExplainerUnavailable is raised.
+errors, timeouts, 429, 5xx and garbled answers (not UTF-8 JSON of a chat completion, an explanation longer than
+the API takes one) are retried EXPLAINER_MAX_ATTEMPTS times with exponential backoff (EXPLAINER_RETRY_BACKOFF_MS,
+doubled each time); then ExplainerUnavailable is raised.
 """
 
+import json
 import logging
 import time
 
@@ -18,6 +20,8 @@ logger = logging.getLogger(__name__)
 BACKEND = "llm"
 CONNECT_TIMEOUT_MAX_SECONDS = 10
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+MAX_EXPLANATION_CHARS = 20_000  # as long as an explanation the API takes
+MAX_ANSWER_BYTES = 256 * 1024  # such an explanation in UTF-8 (three bytes a Hangul syllable), in its JSON
 SYSTEM_PROMPT = (
     "You are a tutor for Korean certification exams and language tests. Explain in Korean, in at most "
     "8 sentences, why the correct answer is right and why the learner's likely mistakes are wrong. "
@@ -44,14 +48,31 @@ def build_messages(facts: QuestionFacts, passages: list[Passage]) -> list[dict]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-def _content(response: requests.Response) -> str:
+def _body(response: requests.Response) -> bytes:
+    """The answer's bytes, read up to MAX_ANSWER_BYTES: a server sending megabytes filled the question's explanation
+    (and every feed page holding it) with them."""
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise ExplainerUnavailable(f"an answer of more than {MAX_ANSWER_BYTES} bytes")
+    return bytes(body)
+
+
+def _content(body: bytes) -> str:
+    """The explanation in a chat completion. JSON is UTF-8 whatever the answer's Content-Type says: other bytes were
+    read as Latin-1 (or kept as replacement characters) and stored as the explanation for good."""
     try:
-        text = response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise ExplainerUnavailable(f"unexpected response shape: {exc!r}") from exc
+        text = json.loads(body.decode("utf-8-sig"))["choices"][0]["message"]["content"]
+    except UnicodeDecodeError as exc:
+        raise ExplainerUnavailable(f"an answer that is not UTF-8: {exc}") from exc
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:  # (RecursionError: nested deep)
+        raise ExplainerUnavailable(f"unexpected response shape: {type(exc).__name__}") from exc
     if not isinstance(text, str) or not text.strip():
         raise ExplainerUnavailable("empty explanation in the response")
-    return text.strip()
+    if len(text := text.strip()) > MAX_EXPLANATION_CHARS:
+        raise ExplainerUnavailable(f"an explanation of {len(text)} characters, over {MAX_EXPLANATION_CHARS}")
+    return text
 
 
 def _connect_timeout(timeout: float) -> float:
@@ -84,22 +105,20 @@ def http_explain(facts: QuestionFacts, passages: list[Passage]) -> Draft:
     with requests.Session() as session:
         for attempt in range(1, attempts + 1):
             try:
-                response = session.post(url, json=body, headers=headers, timeout=(_connect_timeout(timeout), timeout))
+                with session.post(url, json=body, headers=headers, timeout=(_connect_timeout(timeout), timeout),
+                                  stream=True) as response:
+                    if response.ok:
+                        return Draft(text=_content(_body(response)), backend=BACKEND)
+                    last_error = f"HTTP {response.status_code}"
+                    if response.status_code not in RETRY_STATUSES:
+                        break
             except requests.RequestException as exc:  # unreachable, timed out, or a URL requests cannot use
                 last_error = f"{type(exc).__name__}: {exc}"
                 if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
                               | requests.exceptions.InvalidSchema):
                     break  # no retry makes it usable
-            else:
-                if response.ok:
-                    try:
-                        return Draft(text=_content(response), backend=BACKEND)
-                    except ExplainerUnavailable as exc:  # a garbled answer is worth another try
-                        last_error = str(exc)
-                else:
-                    last_error = f"HTTP {response.status_code}"
-                    if response.status_code not in RETRY_STATUSES:
-                        break
+            except ExplainerUnavailable as exc:  # a garbled answer is worth another try
+                last_error = str(exc)
             logger.warning("explainer attempt %d/%d for question %s failed: %s",
                            attempt, attempts, facts.question_id, last_error)
             if attempt < attempts:

@@ -21,7 +21,8 @@ class FakeLLM:
     """Answers POST /v1/chat/completions with the queued (status, body) pairs; the last one repeats. `before_answer`
     runs before each answer (in the server's thread)."""
 
-    def __init__(self, responses: list[tuple[int, object]], before_answer: Callable[[], object] | None = None) -> None:
+    def __init__(self, responses: list[tuple[int, object]], before_answer: Callable[[], object] | None = None,
+                 content_type: str = "application/json") -> None:
         self.responses = list(responses)
         self.before_answer = before_answer
         self.requests: list[dict] = []
@@ -36,9 +37,12 @@ class FakeLLM:
                 if fake.before_answer is not None:
                     fake.before_answer()
                 status, body = fake.responses.pop(0) if len(fake.responses) > 1 else fake.responses[0]
-                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                if isinstance(body, bytes):
+                    raw = body
+                else:
+                    raw = body.encode() if isinstance(body, str) else json.dumps(body, ensure_ascii=False).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
@@ -142,7 +146,13 @@ def test_keeps_failing_falls_back_to_extractive_after_all_attempts(question, llm
         (200, "not json", 3),  # a broken answer is retried like an outage
         (200, {"choices": []}, 3),
         (200, completion("   "), 3),
+        # not UTF-8 (JSON must be): stored as replacement characters for good
+        (200, b'{"choices": [{"message": {"content": "' + "정답은 메탄".encode("cp949") + b'"}}]}', 3),
+        (200, '{"choices": ' + "[" * 100_000 + "]" * 100_000 + "}", 3),  # RecursionError: the task failed
+        (200, completion("가" * 20_001), 3),  # longer than the API takes an explanation
+        (200, completion("a" * 300_000), 3),  # megabytes went into the explanation and every feed page with it
     ],
+    ids=["client-error", "not-json", "no-choices", "blank", "not-utf-8", "nested-deep", "too-long", "too-big"],
 )
 def test_bad_answers_fall_back(question, llm_settings, status, body, requests_made):
     with FakeLLM([(status, body)]) as llm:
@@ -150,6 +160,16 @@ def test_bad_answers_fall_back(question, llm_settings, status, body, requests_ma
         assert question_explain(question_id=question.id) == "created"
     assert len(llm.requests) == requests_made
     assert QuestionExplanation.objects.get(question=question).backend == "extractive"
+
+
+@pytest.mark.django_db
+def test_an_answer_is_read_as_utf_8_whatever_its_content_type_says(question, llm_settings):
+    """JSON sent as text/plain (no charset): requests read it as Latin-1, and stored "ì\xa0\x95ë\x8bµ…"."""
+    with FakeLLM([(200, completion("정답은 메탄입니다."))], content_type="text/plain") as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert question_explain(question_id=question.id) == "created"
+    explanation = QuestionExplanation.objects.get(question=question)
+    assert (explanation.backend, explanation.text) == ("llm", "정답은 메탄입니다.")
 
 
 @pytest.mark.django_db
