@@ -23,8 +23,9 @@ def _accuracy(correct: int, answered: int) -> float | None:
     return round(correct / answered, 3) if answered else None
 
 
-def _session_counts(session: QuizSession) -> dict[str, dict[str, int]]:
-    """Per subject: correct / wrong / unsure of the last attempt per question in this session."""
+def _session_counts(session: QuizSession) -> tuple[dict[str, dict[str, int]], list[int]]:
+    """Per subject: correct / wrong / unsure of the last attempt per question in this session; and the questions
+    the session answered (skips included, as finalize's counters count them)."""
     last: dict[int, tuple] = {}
     attempts = (
         QuestionAttempt.objects.filter(quiz_session=session)
@@ -38,7 +39,7 @@ def _session_counts(session: QuizSession) -> dict[str, dict[str, int]]:
         row = counts.setdefault(subject, {"correct": 0, "wrong": 0, "unsure": 0})
         if outcome in row:
             row[outcome] += 1
-    return counts
+    return counts, sorted(last)
 
 
 def _topic_accuracy(session: QuizSession, subjects: list[str]) -> dict[str, float | None]:
@@ -57,16 +58,18 @@ def _topic_accuracy(session: QuizSession, subjects: list[str]) -> dict[str, floa
     return {r["question__subject"]: _accuracy(r["correct"], r["answered"]) for r in rows}
 
 
-def _pattern_ids(session: QuizSession, state: str) -> list[int]:
+def _pattern_ids(session: QuizSession, answered: list[int], state: str) -> list[int]:
+    """The questions this session answered whose pattern is `state` now: not every question the session offered (a
+    finished session's unanswered ones, chronic or regressed by earlier sessions, were listed as this one's)."""
     return sorted(
         QuestionProgress.objects.filter(
-            user_id=session.user_id, question_id__in=session.question_ids or [], pattern_state=state
+            user_id=session.user_id, question_id__in=answered, pattern_state=state
         ).values_list("question_id", flat=True)
     )
 
 
 def _analysis_values(session: QuizSession) -> dict:
-    counts = _session_counts(session)
+    counts, answered_ids = _session_counts(session)
     bad = sum(row["wrong"] + row["unsure"] for row in counts.values())
     if bad < MIN_BAD_ATTEMPTS:
         return {"status": AnalysisStatus.SKIPPED, "reason": INSUFFICIENT}
@@ -87,8 +90,8 @@ def _analysis_values(session: QuizSession) -> dict:
         "reason": "",
         "subjects": subjects,
         "weakest_subjects": [{"subject": s["subject"], "accuracy": s["accuracy"]} for s in weakest[:WEAKEST_COUNT]],
-        "chronic_question_ids": _pattern_ids(session, PatternState.CHRONIC_WRONG),
-        "regressed_question_ids": _pattern_ids(session, PatternState.REGRESSED),
+        "chronic_question_ids": _pattern_ids(session, answered_ids, PatternState.CHRONIC_WRONG),
+        "regressed_question_ids": _pattern_ids(session, answered_ids, PatternState.REGRESSED),
     }
 
 

@@ -39,7 +39,9 @@ def scenario(user, other_user):
     answer(earlier, q[2], "correct", 2)
     answer(earlier, q[3], "correct", 3)
     answer(earlier, q[4], "wrong", 4)
-    session = QuizSessionFactory(study_topic=topic, status="done", question_ids=[q[i].id for i in range(1, 10)])
+    # offered but never answered (the session was finished early): chronic and regressed by earlier sessions
+    q[10], q[11] = QuestionFactory(study_topic=topic, subject=A), QuestionFactory(study_topic=topic, subject=B)
+    session = QuizSessionFactory(study_topic=topic, status="done", question_ids=[q[i].id for i in range(1, 12)])
     for i, outcome in [(1, "correct"), (2, "correct"), (2, "wrong"), (3, "wrong"), (4, "unsure"), (5, "wrong"),
                        (6, "wrong"), (7, "correct"), (8, "correct"), (9, "skipped")]:
         answer(session, q[i], outcome, 10 + i)
@@ -53,6 +55,8 @@ def scenario(user, other_user):
     QuestionProgressFactory(question=q[2], pattern_state="regressed")
     QuestionProgressFactory(question=q[4], pattern_state="wrong")
     QuestionProgressFactory(question=QuestionFactory(study_topic=topic), pattern_state="chronic_wrong")
+    QuestionProgressFactory(question=q[10], pattern_state="chronic_wrong")
+    QuestionProgressFactory(question=q[11], pattern_state="regressed")
     return session, q
 
 
@@ -73,7 +77,7 @@ def test_analysis_of_a_session_with_enough_misses(scenario, django_assert_max_nu
     assert analysis.weakest_subjects == [
         {"subject": B, "accuracy": 0.0}, {"subject": A, "accuracy": 0.5}, {"subject": C, "accuracy": 0.5},
     ]
-    assert analysis.chronic_question_ids == sorted([q[3].id, q[5].id])
+    assert analysis.chronic_question_ids == sorted([q[3].id, q[5].id])  # answered in it; not q[10], only offered
     assert analysis.regressed_question_ids == sorted([q[2].id, q[6].id])
 
 
