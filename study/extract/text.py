@@ -1,10 +1,21 @@
-"""Plain text and markdown: UTF-8 first, then the Korean legacy encodings (CP949 ⊃ EUC-KR)."""
+"""Plain text and markdown in the encodings a learner's notes come in: a BOM, UTF-8, UTF-16, the Korean and
+Japanese legacy ones (CP949 ⊃ EUC-KR, Shift-JIS as CP932, EUC-JP) and Windows-1252. Bytes that are none of them are
+a failed extraction, not text guessed into mojibake."""
 
 import codecs
 
-from .base import ExtractResult, clean_text
+from charset_normalizer import from_bytes
+
+from .base import ExtractionFailed, ExtractResult, clean_text
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# What charset-normalizer may choose among (its full list also holds encodings no learner here writes in, which a
+# short text fits as well as the right one).
+_LEGACY = ["cp949", "cp932", "euc_jp", "utf_16_le", "utf_16_be", "cp1252"]
+# A damaged file (a stray byte at its end) is read with its few bad bytes replaced: at most one in a hundred.
+_PARTIAL = ("cp949", "cp932", "euc_jp", "utf-8")
+_SAMPLE_CHARS = 100_000  # of a long text, what the plausibility checks look at
+ENCODINGS_READ = "UTF-8, UTF-16, CP949 (EUC-KR), Shift-JIS, EUC-JP or Windows-1252"
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -27,21 +38,72 @@ def _utf16_without_bom(data: bytes) -> str | None:
         return None
 
 
-def decode_text(data: bytes) -> str:
-    """Decode bytes of unknown encoding: BOM, UTF-16 by its zero bytes, strict UTF-8, strict CP949, else UTF-8
-    with replacement."""
+def _korean(data: bytes) -> str | None:
+    """Strict CP949, when it reads as Korean. Other CJK bytes often decode as CP949 too: Shift-JIS mostly into the
+    syllables only CP949 has (outside EUC-KR's 2,350, which real text keeps to), EUC-JP's kana into the standalone
+    jamo of EUC-KR's fourth row."""
+    if data[:4096].count(0) > 40:  # (UTF-16: zero bytes no 8-bit text has)
+        return None
+    try:
+        text = data.decode("cp949")
+    except UnicodeDecodeError:
+        return None
+    sample = text[:_SAMPLE_CHARS]
+    syllables = {ch for ch in sample if "\uac00" <= ch <= "\ud7a3"}
+    jamo = sum("\u3131" <= ch <= "\u318e" for ch in sample)
+    rare = sum(not _in_euc_kr(syllable) for syllable in syllables)  # (똠, 햏, 뷁: a few in real text, not most)
+    if jamo > len(syllables) * 0.05 + 1 or rare > len(syllables) * 0.3:
+        return None
+    return text
+
+
+def _in_euc_kr(syllable: str) -> bool:
+    """One of the 2,350 syllables of KS X 1001 (EUC-KR): rows B0-C8 of CP949, trail bytes A1-FE. (Python's euc_kr
+    codec encodes every syllable, the others as jamo make-up sequences.)"""
+    lead, trail = syllable.encode("cp949")
+    return 0xB0 <= lead <= 0xC8 and 0xA1 <= trail <= 0xFE
+
+
+def _unreadable(text: str) -> int:
+    """Replacement characters, and private-use ones (CP932 maps some bytes no text has to them)."""
+    return sum(ch == "\ufffd" or "\ue000" <= ch <= "\uf8ff" for ch in text)
+
+
+def _partially(data: bytes) -> tuple[str, tuple[str, ...]] | None:
+    """The reading with the fewest undecodable bytes, when they are few: they become U+FFFD, and a note says so."""
+    readings = [(_unreadable(text), encoding, text)
+                for encoding in _PARTIAL for text in [data.decode(encoding, errors="replace")]]
+    bad, encoding, text = min(readings, key=lambda reading: reading[0])
+    if bad > max(1, len(text) // 100):
+        return None
+    return text, (f"{bad} undecodable byte sequence(s) of this {encoding.upper()} text shown as \ufffd",)
+
+
+def decode_text(data: bytes) -> tuple[str, tuple[str, ...]]:
+    """Decode bytes of unknown encoding, with notes on what could not be read: a BOM, strict UTF-8, UTF-16 by its
+    zero bytes, strict CP949 that reads as Korean (the likeliest legacy text here, and charset-normalizer's weak spot
+    in short texts), charset-normalizer among the encodings above, a reading with a few bad bytes replaced; else
+    ExtractionFailed."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return data.decode(encoding, errors="replace")
-    if (text := _utf16_without_bom(data)) is not None:
-        return text
-    for encoding in ("utf-8", "cp949"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("utf-8", errors="replace")
+            return data.decode(encoding, errors="replace"), ()
+    if (utf16 := _utf16_without_bom(data)) is not None:  # (before UTF-8, which ASCII in UTF-16 also is)
+        return utf16, ()
+    try:
+        return data.decode("utf-8"), ()
+    except UnicodeDecodeError:
+        pass
+    if (korean := _korean(data)) is not None:
+        return korean, ()
+    # CP949 is out: it failed, or read as no Korean (charset-normalizer would still choose it for a short text)
+    candidates = [encoding for encoding in _LEGACY if encoding != "cp949"]
+    if (best := from_bytes(data, cp_isolation=candidates).best()) is not None:
+        return str(best), ()
+    if (partial := _partially(data)) is not None:
+        return partial
+    raise ExtractionFailed(f"not text in an encoding this server reads ({ENCODINGS_READ})")
 
 
 def extract_plain(data: bytes) -> ExtractResult:
-    return ExtractResult(text=clean_text(decode_text(data)), backend="text")
+    text, notes = decode_text(data)
+    return ExtractResult(text=clean_text(text), backend="text", notes=notes)

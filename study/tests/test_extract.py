@@ -125,10 +125,44 @@ class TestTextAndPdf:
         assert doc.extracted_text == "# 가스 안전\n메탄은 공기보다 가볍다."
 
     def test_decode_text_fallbacks(self):
-        assert decode_text("한글".encode("euc-kr")) == "한글"
-        assert decode_text("\ufeffbom".encode()) == "bom"
-        assert decode_text("utf16 한글".encode("utf-16")) == "utf16 한글"
-        assert decode_text(b"abc\xff\xff") == "abc\ufffd\ufffd"  # neither UTF-8 nor CP949
+        assert decode_text("한글".encode("euc-kr")) == ("한글", ())
+        assert decode_text("\ufeffbom".encode()) == ("bom", ())
+        assert decode_text("utf16 한글".encode("utf-16")) == ("utf16 한글", ())
+
+    @pytest.mark.parametrize(("text", "encoding"), [
+        # Japanese notes from Windows (JLPT material): read as CP949 or UTF-8 with replacement, they were mojibake
+        ("日本語の漢字を勉強します。メタンの爆発範囲は5から15パーセントです。", "shift_jis"),
+        ("日本語の漢字を勉強します。メタンの爆発範囲は5から15パーセントです。", "euc_jp"),
+        ("漢字検定の問題集", "shift_jis"),  # short: most Shift-JIS pairs are CP949 syllables too
+        ("私は毎日日本語を勉強しています。", "euc_jp"),  # short: EUC-JP's kana are CP949's jamo
+        # UTF-16 without a BOM whose Korean puts zero bytes on both sides (가 is U+AC00)
+        ("가스 용기는 가스 안전 기준에 따라 도색한다. LNG의 주성분은 메탄이다.", "utf-16-le"),
+        ("가스 용기는 가스 안전 기준에 따라 도색한다.", "utf-16-be"),
+        ("日本語の漢字を勉強します。", "utf-16-le"),
+        # Korean, short, and with the rare syllables only CP949 has: still Korean
+        ("LNG의 주성분은 메탄", "euc-kr"),
+        ("똠방각하 햏햏 뷁 가스 안전 관리 기준에 따라 용기를 도색한다", "cp949"),
+        ("Café crème brûlée, naïve façade", "cp1252"),
+    ])
+    def test_legacy_encodings_are_read_as_written(self, text, encoding):
+        assert decode_text(text.encode(encoding)) == (text, ())
+
+    def test_a_damaged_legacy_text_is_read_with_its_bad_bytes_marked(self, user):
+        """One stray byte at the end of an EUC-KR file made the whole document mojibake (UTF-8 with replacement)."""
+        text = "가스 용기는 가스 안전 기준에 따라 도색한다. LNG의 주성분은 메탄이다."
+        doc = make_document(user, text.encode("euc-kr") + b"\xb0", "notes.txt", "txt")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extracted_text.startswith(text)
+        assert "1 undecodable byte sequence(s) of this CP949 text shown as \ufffd" in doc.extract_error
+
+    @pytest.mark.parametrize("data", [bytes(range(256)) * 4, b"PK\x03\x04" + bytes(range(200)), b"abc\xff\xff"])
+    def test_bytes_that_are_no_text_fail_instead_of_becoming_mojibake(self, user, data):
+        doc = make_document(user, data, "notes.txt", "txt")
+        assert document_extract(document_id=doc.id) == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_error.startswith("not text in an encoding this server reads (UTF-8, UTF-16, CP949")
+        assert doc.extracted_text == ""
 
     def test_nul_bytes_do_not_break_postgres(self, user):
         doc = make_document(user, b"before\x00after", "nul.txt", "txt")
@@ -297,7 +331,7 @@ class TestHostileFiles:
             assert document_extract(document_id=doc.id) == "done"
             doc.refresh_from_db()
             assert doc.extracted_text == "LNG 메탄 -162 C", encoding
-        assert decode_text("가스\x00안전 LNG".encode()) == "가스\x00안전 LNG"  # a stray NUL does not make UTF-16
+        assert decode_text("가스\x00안전 LNG".encode()) == ("가스\x00안전 LNG", ())  # a stray NUL makes no UTF-16
 
 
 @pytest.mark.django_db
