@@ -31,6 +31,7 @@ def visibility_timeout_outlasts_every_task(app_configs, **kwargs) -> list[checks
     return [checks.Error(
         f"CELERY_VISIBILITY_TIMEOUT ({visibility} s) must be above the longest task time limit ({longest} s, "
         f"{name}): Redis would deliver a task that is still running to a second worker.",
-        hint="Raise CELERY_VISIBILITY_TIMEOUT (default 3600), or lower the explainer's timeouts.",
+        hint="Raise CELERY_VISIBILITY_TIMEOUT (default 3600)" + (
+            ", or lower the explainer's timeouts." if "explain" in name else "."),
         id="study.E001",
     )]

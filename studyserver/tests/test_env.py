@@ -172,6 +172,8 @@ def test_cors_origins_are_read_as_a_browser_sends_them(monkeypatch, value, origi
     ("CORS_ALLOWED_ORIGINS", "https://exa mple.com"),
     ("CORS_ALLOWED_ORIGINS", "null"),
     ("LANGUAGE_CODE", "xx-yy"),
+    ("TIME_ZONE", "Mars/Base"),  # Django's own check raised a ValueError that named no variable
+    ("TIME_ZONE", "../etc/passwd"),
     ("LOG_LEVEL", "loud"),
     ("STORAGE_BACKEND", "s4"),
     ("EXPLAINER_URL", "127.0.0.1:11434/v1"),
@@ -251,12 +253,14 @@ def test_a_visibility_timeout_below_a_task_time_limit_is_a_system_check_error(se
         errors = visibility_timeout_outlasts_every_task(None)
         assert [error.id for error in errors] == ["study.E001"]
         assert "(360 s, study.tasks.extract_document)" in errors[0].msg  # its hard limit is 360 s: not above it
+        assert errors[0].hint == "Raise CELERY_VISIBILITY_TIMEOUT (default 3600)."  # the explainer is not the cause
         settings.EXPLAINER_TIMEOUT_SECONDS = 1200  # the explain task's derived limit grows past the default 3600
         settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS,
                                                     "visibility_timeout": 3600}
         # (a run that found a question claimed is retried once the claim, lasting that limit, has ended)
-        message = visibility_timeout_outlasts_every_task(None)[0].msg
-        assert "explain_question's retry after another run's claim" in message
+        [error] = visibility_timeout_outlasts_every_task(None)
+        assert "explain_question's retry after another run's claim" in error.msg
+        assert error.hint.endswith(", or lower the explainer's timeouts.")
         settings.EXPLAINER_TIMEOUT_SECONDS = 30
         assert visibility_timeout_outlasts_every_task(None) == []
     assert visibility_timeout_outlasts_every_task(None) == []  # eager: no broker redelivers anything
