@@ -3,7 +3,7 @@
 import io
 import time
 
-from pypdf import PdfReader
+from pypdf import PasswordType, PdfReader
 from pypdf.errors import PyPdfError
 
 from .base import ExtractionFailed, ExtractResult, clean_text
@@ -30,8 +30,9 @@ def extract_pdf(
     out_of_time = False
     try:
         reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            reader.decrypt("")  # many "encrypted" PDFs only carry an owner password
+        # many "encrypted" PDFs only carry an owner password, which the empty user password opens
+        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise ExtractionFailed("the PDF is password-protected: upload a copy without its password")
         page_count = len(reader.pages)
         pages: list[str] = []
         collected = 0
@@ -58,4 +59,8 @@ def extract_pdf(
                  f"{time_budget:g} s",)
     elif len(pages) == max_pages < page_count and collected <= max_chars:
         notes = (f"only the first {max_pages:,} of {page_count:,} pages were read (EXTRACT_MAX_PAGES)",)
-    return ExtractResult(text=clean_text("\n\n".join(pages)), backend="pdf", notes=notes)
+    text = clean_text("\n\n".join(pages))
+    if not text and page_count:
+        notes += ("no text on its pages: a scanned PDF's pages are images, which are not OCR'd (upload them as "
+                  "images to have them read)",)
+    return ExtractResult(text=text, backend="pdf", notes=notes)

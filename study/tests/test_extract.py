@@ -303,6 +303,25 @@ class TestHostileFiles:
         doc.refresh_from_db()
         assert "Methane under AES" in doc.extracted_text
 
+    def test_a_pdf_with_a_user_password_fails_saying_so(self, user):
+        writer = PdfWriter(clone_from=io.BytesIO(make_pdf("Methane under lock")))
+        writer.encrypt(user_password="secret", owner_password="owner", algorithm="AES-256")
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        doc = make_document(user, buffer.getvalue(), "locked.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "failed"
+        doc.refresh_from_db()
+        assert doc.extract_error == "the PDF is password-protected: upload a copy without its password"  # not
+        # "unreadable PDF: File has not been decrypted"
+
+    def test_a_pdf_without_text_on_its_pages_says_why_it_has_none(self, user):
+        """A scanned PDF (pages that are images) ended `done` with no text and no word why."""
+        doc = make_document(user, pdf_of_streams(b"0.5 g 72 72 100 100 re f", b""), "scan.pdf", "pdf")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extracted_text == ""
+        assert "no text on its pages: a scanned PDF's pages are images" in doc.extract_error
+
     def test_a_png_whose_text_chunk_inflates_too_far_fails(self, user):
         def chunk(kind: bytes, body: bytes) -> bytes:
             return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
