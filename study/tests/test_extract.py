@@ -293,22 +293,23 @@ class TestHostileFiles:
         doc.refresh_from_db()
         assert doc.extracted_text == "\ufffd\ufffdB"
 
-    def test_an_aes_encrypted_pdf_with_only_an_owner_password_is_read(self, user):
-        writer = PdfWriter(clone_from=io.BytesIO(make_pdf("Methane under AES")))
-        writer.encrypt(user_password="", owner_password="owner", algorithm="AES-256")
+    @staticmethod
+    def aes_encrypted_pdf(text: str, *, user_password: str) -> bytes:
+        writer = PdfWriter(clone_from=io.BytesIO(make_pdf(text)))
+        writer.encrypt(user_password=user_password, owner_password="owner", algorithm="AES-256")
         buffer = io.BytesIO()
         writer.write(buffer)
-        doc = make_document(user, buffer.getvalue(), "locked.pdf", "pdf")
+        return buffer.getvalue()
+
+    def test_an_aes_encrypted_pdf_with_only_an_owner_password_is_read(self, user):
+        doc = make_document(user, self.aes_encrypted_pdf("Methane under AES", user_password=""), "locked.pdf", "pdf")
         assert document_extract(document_id=doc.id) == "done"  # pypdf needs `cryptography` for AES
         doc.refresh_from_db()
         assert "Methane under AES" in doc.extracted_text
 
     def test_a_pdf_with_a_user_password_fails_saying_so(self, user):
-        writer = PdfWriter(clone_from=io.BytesIO(make_pdf("Methane under lock")))
-        writer.encrypt(user_password="secret", owner_password="owner", algorithm="AES-256")
-        buffer = io.BytesIO()
-        writer.write(buffer)
-        doc = make_document(user, buffer.getvalue(), "locked.pdf", "pdf")
+        data = self.aes_encrypted_pdf("Methane under lock", user_password="secret")
+        doc = make_document(user, data, "locked.pdf", "pdf")
         assert document_extract(document_id=doc.id) == "failed"
         doc.refresh_from_db()
         assert doc.extract_error == "the PDF is password-protected: upload a copy without its password"  # not
