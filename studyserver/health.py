@@ -1,4 +1,5 @@
-"""Health check and JSON fallbacks for routes no view answered."""
+"""Health check, and the JSON answers Django gives where no view answered: an unknown route (404), a body it refused
+to read (413, handler400), a bug (500)."""
 
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig

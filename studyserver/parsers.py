@@ -129,7 +129,7 @@ def _strict_codec(name: str) -> codecs.CodecInfo | None:
 codecs.register(_strict_codec)
 
 
-def not_valid_in(encoding: str) -> ParseError:
+def _not_valid_in(encoding: str) -> ParseError:
     return ParseError(f"Form data parse error - its text is not valid {encoding}.")
 
 
@@ -147,7 +147,7 @@ class FormParser(parsers.FormParser):
                 max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
             )
         except UnicodeDecodeError:
-            raise not_valid_in(encoding) from None
+            raise _not_valid_in(encoding) from None
         except ValueError:  # (parse_qsl's only other ValueError: more fields than max_num_fields)
             raise TooManyFieldsSent("The number of fields exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.") from None
         data = QueryDict(mutable=True, encoding=encoding)
@@ -169,6 +169,6 @@ class MultiPartParser(parsers.MultiPartParser):
         try:
             parsed = super().parse(stream, media_type, parser_context)
         except UnicodeDecodeError:
-            raise not_valid_in(encoding) from None
+            raise _not_valid_in(encoding) from None
         parsed.data.encoding = encoding
         return parsed
