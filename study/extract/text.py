@@ -80,8 +80,8 @@ def _partially(data: bytes) -> tuple[str, tuple[str, ...]] | None:
 
 
 def decode_text(data: bytes) -> tuple[str, tuple[str, ...]]:
-    """Decode bytes of unknown encoding, with notes on what could not be read: a BOM, strict UTF-8, UTF-16 by its
-    zero bytes, strict CP949 that reads as Korean (the likeliest legacy text here, and charset-normalizer's weak spot
+    """Decode bytes of unknown encoding, with notes on what could not be read: a BOM, UTF-16 by its zero bytes,
+    strict UTF-8, strict CP949 that reads as Korean (the likeliest legacy text here, and charset-normalizer's weak spot
     in short texts), charset-normalizer among the encodings above, a reading with a few bad bytes replaced; else
     ExtractionFailed."""
     for bom, encoding in _BOMS:
