@@ -49,10 +49,14 @@ def _korean(data: bytes) -> str | None:
     except UnicodeDecodeError:
         return None
     sample = text[:_SAMPLE_CHARS]
-    syllables = {ch for ch in sample if "\uac00" <= ch <= "\ud7a3"}
+    syllables = [ch for ch in sample if "\uac00" <= ch <= "\ud7a3"]
+    # Jamo stand alone in Korean too (ㅋㅋ, ㅠㅠ, a question's ㄱ. ㄴ. ㄷ.), but far less often than syllables;
+    # Japanese text is half kana. (A text of mostly jamo, a list of consonants, reads as EUC-JP kana: the two are
+    # the same bytes.)
     jamo = sum("\u3131" <= ch <= "\u318e" for ch in sample)
-    rare = sum(not _in_euc_kr(syllable) for syllable in syllables)  # (똠, 햏, 뷁: a few in real text, not most)
-    if jamo > len(syllables) * 0.05 + 1 or rare > len(syllables) * 0.3:
+    distinct = set(syllables)
+    rare = sum(not _in_euc_kr(syllable) for syllable in distinct)  # (똠, 햏, 뷁: a few in real text, not most)
+    if jamo > len(syllables) * 0.5 + 2 or rare > len(distinct) * 0.3:
         return None
     return text
 
@@ -76,7 +80,7 @@ def _partially(data: bytes) -> tuple[str, tuple[str, ...]] | None:
     bad, encoding, text = min(readings, key=lambda reading: reading[0])
     if bad > max(1, len(text) // 100):
         return None
-    return text, (f"{bad} undecodable byte sequence(s) of this {encoding.upper()} text shown as \ufffd",)
+    return text, (f"{bad} undecodable byte sequence(s) of this {encoding.upper()} text shown as \ufffd",) if bad else ()
 
 
 def decode_text(data: bytes) -> tuple[str, tuple[str, ...]]:

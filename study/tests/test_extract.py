@@ -143,6 +143,9 @@ class TestTextAndPdf:
         ("LNG의 주성분은 메탄", "euc-kr"),
         ("똠방각하 햏햏 뷁 가스 안전 관리 기준에 따라 용기를 도색한다", "cp949"),
         ("Café crème brûlée, naïve façade", "cp1252"),
+        # standalone jamo, as Korean notes and exam questions have them: still Korean
+        ("오늘 가스기사 필기 공부 ㅋㅋㅋ 너무 어렵다 ㅠㅠ 내일 또 해야지 ㅎㅎ", "cp949"),
+        ("다음 중 가연성 가스는? ㄱ. 메탄 ㄴ. 프로판 ㄷ. 질소 ㄹ. 아르곤 ① ㄱ, ㄴ ② ㄱ, ㄷ ③ ㄴ, ㄹ", "cp949"),
     ])
     def test_legacy_encodings_are_read_as_written(self, text, encoding):
         assert decode_text(text.encode(encoding)) == (text, ())
