@@ -91,6 +91,47 @@ def test_card_materials_become_nfc_and_the_feed_follows(user, django_capture_on_
     assert Published.objects.get(kind="study_card", source_id=material.pk).payload["material"] == "가스 물성"
 
 
+def test_cards_duplicate_checks_are_recomputed_unless_another_live_card_has_the_fact(user, other_user):
+    """Older versions kept invisible characters (a zero-width space, a BOM) in a fact's duplicate check: such a card
+    did not collide with the same fact typed clean."""
+    from study.textnorm import card_dedup_hash
+
+    def as_stored_before(card, fact: str) -> None:  # the fact with its invisible character, the hash it had then
+        as_written_by_an_older_version(MemoCard, card.pk, fact=fact, dedup_hash=f"{card.pk:064x}")
+
+    pasted = f.MemoCardFactory(user=user)
+    as_stored_before(pasted, "메탄\u200b")
+    clean = f.MemoCardFactory(user=user, fact="에탄")
+    twin = f.MemoCardFactory(user=user)
+    as_stored_before(twin, "\ufeff에탄")  # the same fact as `clean` once recomputed: left, and named
+    gone = f.MemoCardFactory(user=user, deleted_at=LONG_AGO)
+    as_stored_before(gone, "에탄\u2060")  # deleted: its check is unique to nothing
+    others = f.MemoCardFactory(user=other_user)
+    as_stored_before(others, "에탄\u200b")  # another learner's: no pair with `clean`
+    untouched = f.MemoCardFactory(user=user, fact="프로판")
+
+    out = run("--batch-size", "2")
+
+    def stored(card) -> str:
+        return MemoCard.objects.values_list("dedup_hash", flat=True).get(pk=card.pk)
+
+    def now(fact: str) -> str:
+        return card_dedup_hash(source_question_id=None, card_format="qa", fact=fact)
+
+    assert (stored(pasted), stored(gone), stored(others)) == (now("메탄"), now("에탄"), now("에탄"))
+    assert stored(twin) == f"{twin.pk:064x}" and stored(clean) == now("에탄") and stored(untouched) == now("프로판")
+    assert "recomputed the duplicate check of 3 card(s)" in out
+    assert ("1 card(s) left with their old duplicate check: another live card of the user holds the same fact once "
+            f"invisible characters are dropped; delete or edit one of each pair: ids {twin.pk}") in out
+    assert "recomputed the duplicate check of 0 card(s)" in run()  # idempotent
+    # the API now sees the pasted card's fact as the one typed clean
+    from study.services.cards import card_create
+    from studyserver.errors import DuplicateCard
+
+    with pytest.raises(DuplicateCard):
+        card_create(user=user, card_format="qa", cue="주성분", fact="메탄")
+
+
 def outbox(kind: str) -> set[int]:
     return set(PublishOutbox.objects.filter(kind=kind).values_list("source_id", flat=True))
 

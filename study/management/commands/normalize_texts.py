@@ -16,7 +16,7 @@ from publishing.models import PublishKind
 from publishing.services import publish_request_many
 from study.models import Document, MemoCard, Question, StudySession, StudyTopic
 from study.services.sessions import NFC_FIELDS
-from study.textnorm import nfc
+from study.textnorm import card_dedup_hash, nfc
 
 from ._progress import MAX_BATCH_SIZE, RowProgress, progress_shown
 
@@ -37,8 +37,10 @@ class Command(BaseCommand):
     help = (
         "NFC-normalise study sessions' certification, language_code, learning_level, subject and topic, topic names, "
         "question subjects and texts, document titles and tags, and cards' material, as older versions stored them "
-        "(once, after upgrading; idempotent). Changed topics, questions and cards are republished; a topic whose "
-        "NFC name another active topic of its user has is left as it is and reported."
+        "(once, after upgrading; idempotent), and recompute cards' duplicate check (older versions kept invisible "
+        "characters in it). Changed topics, questions and cards are republished; a topic whose NFC name another "
+        "active topic of its user has, and a card whose fact another live card of its user has, are left as they are "
+        "and reported."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -59,13 +61,16 @@ class Command(BaseCommand):
         documents = self._normalize(Document, DOCUMENT_FIELDS,
                                     _texts_nfc(Document, DOCUMENT_FIELDS, tags_text=_tags_nfc), **run)
         cards = self._normalize(MemoCard, ("extra",), _card_extra, **run, republish=PublishKind.STUDY_CARD)
+        hashes = self._normalize(MemoCard, ("dedup_hash",), _card_hash, **run, taken=_card_hashes_taken,
+                                 reads=("source_question_id", "format", "fact"), label="memo cards' duplicate checks")
         if shown != "none" or dry_run:
             prefix = "dry run: would have " if dry_run else ""
             self.stdout.write(f"{prefix}normalised {sessions.changed} of {sessions.rows} study session(s), "
                               f"{topics.changed} of {topics.rows} topic(s), "
                               f"{questions.changed} of {questions.rows} question(s), "
                               f"{documents.changed} of {documents.rows} document(s) and "
-                              f"{cards.changed} of {cards.rows} card(s)")
+                              f"{cards.changed} of {cards.rows} card(s); recomputed the duplicate check of "
+                              f"{hashes.changed} card(s)")
         # What is left for the operator to mend is said at every verbosity, -v 0 included.
         for label, counts in (("session", sessions), ("topic", topics), ("question", questions),
                               ("document", documents)):
@@ -74,13 +79,18 @@ class Command(BaseCommand):
         if topics.taken:
             self.stdout.write(f"{len(topics.taken)} topic name(s) left as they are: another active topic of the user "
                               f"has that name; rename or merge by hand: ids {', '.join(map(str, topics.taken))}")
+        if hashes.taken:
+            self.stdout.write(f"{len(hashes.taken)} card(s) left with their old duplicate check: another live card of "
+                              "the user holds the same fact once invisible characters are dropped; delete or edit one "
+                              f"of each pair: ids {', '.join(map(str, hashes.taken))}")
 
     def _normalize(self, model: type[Model], fields: tuple[str, ...], normalized: Callable[[dict], tuple[dict, int]],
                    *, batch_size: int, dry_run: bool, shown: str, republish: str | None = None,
-                   taken: Callable[[list[Model]], set[int]] | None = None) -> Counts:
-        """Every row of `model`, batch by batch: `normalized(values)` gives the fields' new values and how many texts
-        it left alone; the rows whose values change are written (locked first: an edit committing meanwhile is
-        not overwritten with what was read before it).
+                   taken: Callable[[list[Model]], set[int]] | None = None, reads: tuple[str, ...] = (),
+                   label: str = "") -> Counts:
+        """Every row of `model`, batch by batch: `normalized(values)` gives the fields' new values (from the fields
+        and the columns in `reads`) and how many texts it left alone; the rows whose values change are written
+        (locked first: an edit committing meanwhile is not overwritten with what was read before it).
 
         A text unique among some rows (a user's active topic names) comes with `taken(changed)`: the ids of the
         changed rows whose new text another row holds, or would hold once normalised. Those are left as they are
@@ -88,14 +98,14 @@ class Command(BaseCommand):
         (each such row is written in a savepoint of its own, so its IntegrityError fails only that row)."""
         counts = Counts()
         progress = RowProgress(stdout=self.stdout, total=model._base_manager.count(),
-                               label=str(model._meta.verbose_name_plural), shown=shown)
+                               label=label or str(model._meta.verbose_name_plural), shown=shown)
         last = 0
         while True:
             with transaction.atomic():
                 batch = model._base_manager.filter(pk__gt=last)
                 if not dry_run:  # (a key-share lock: rows pointing at these, progress or evidence, can still come)
                     batch = batch.select_for_update(no_key=True)
-                rows = list(batch.order_by("pk").values("pk", *fields)[:batch_size])
+                rows = list(batch.order_by("pk").values("pk", *fields, *reads)[:batch_size])
                 if not rows:
                     break
                 changed = []
@@ -179,6 +189,30 @@ def _refused_updates(model: type[Model], changed: list[Model], fields: tuple[str
         except IntegrityError:
             refused.add(obj.pk)
     return refused
+
+
+def _card_hash(row: dict) -> tuple[dict, int]:
+    """The card's dedup hash as card_dedup_hash computes it now: older versions kept invisible characters (a zero-width
+    space, a BOM) in the normalised fact, so such a card did not collide with the same fact typed clean."""
+    return {"dedup_hash": card_dedup_hash(source_question_id=row["source_question_id"], card_format=row["format"],
+                                          fact=row["fact"])}, 0
+
+
+def _card_hashes_taken(changed: list[MemoCard]) -> set[int]:
+    """The ids of the changed live cards whose new hash another live card of their user has, or would have once
+    recomputed (study_memocard_dedup_uniq): which of the two to keep is the reviewer's call. A deleted card's hash
+    is unique to nothing."""
+    ids = [card.pk for card in changed]
+    owners = MemoCard._base_manager.filter(pk__in=ids).values("user_id")
+    live = MemoCard._base_manager.filter(user_id__in=owners, deleted_at__isnull=True)
+    holders: dict[tuple[int, str], set[int]] = defaultdict(set)
+    owner_of = {}
+    for pk, user_id, question_id, card_format, fact in live.values_list(
+            "pk", "user_id", "source_question_id", "format", "fact"):
+        holders[user_id, card_dedup_hash(source_question_id=question_id, card_format=card_format, fact=fact)].add(pk)
+        owner_of[pk] = user_id
+    return {card.pk for card in changed
+            if card.pk in owner_of and holders[owner_of[card.pk], card.dedup_hash] != {card.pk}}
 
 
 def _card_extra(row: dict) -> tuple[dict, int]:
