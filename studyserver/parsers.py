@@ -111,12 +111,13 @@ _STRICT_CODEC_PREFIX = "studyserver_strict_"
 def _strict_codec(name: str) -> codecs.CodecInfo | None:
     """`studyserver-strict-<charset>`: <charset>, decoding strictly whatever `errors` its caller asks for.
 
-    Django's multipart parser decodes each field's name, value and file name with errors="replace" inline; handing
-    it this codec's name is the one way to make those decodes fail instead of guessing, short of a copy of the
-    parser."""
-    if not name.startswith(_STRICT_CODEC_PREFIX):
+    Django's multipart parser decodes each field's value with errors="replace" inline; handing it this codec's name
+    is the one way to make those decodes fail instead of guessing, short of a copy of the parser. (It reads the part
+    headers, field names and file names in them, as UTF-8 itself, and drops a part whose headers are not.)"""
+    charset = name.removeprefix(_STRICT_CODEC_PREFIX)
+    if charset == name or charset.startswith(_STRICT_CODEC_PREFIX):  # (a charset naming it over and over recursed)
         return None
-    base = codecs.lookup(name.removeprefix(_STRICT_CODEC_PREFIX))
+    base = codecs.lookup(charset)
 
     def decode(data, errors="strict"):
         return base.decode(data, "strict")
@@ -158,9 +159,8 @@ class FormParser(parsers.FormParser):
 
 
 class MultiPartParser(parsers.MultiPartParser):
-    """`multipart/form-data`, each field's name and value and each file name decoded strictly in the declared
-    charset (through the strict codec above). Files already written to temporary files are closed, and so removed,
-    by Django's parser when it fails."""
+    """`multipart/form-data`, each field's value decoded strictly in the declared charset (through the strict codec
+    above). Files already written to temporary files are closed, and so removed, by Django's parser when it fails."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = dict(parser_context or {})

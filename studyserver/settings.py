@@ -176,8 +176,12 @@ if not {LANGUAGE_CODE, LANGUAGE_CODE.split("-")[0]} & {code for code, _ in globa
     raise ImproperlyConfigured(f"LANGUAGE_CODE must be a language Django knows (en-us, ko, ja, …), "
                                f"got {LANGUAGE_CODE!r}")
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Seoul")
-if TIME_ZONE not in zoneinfo.available_timezones():  # (Django's own check raised a ValueError naming no variable)
-    raise ImproperlyConfigured(f"TIME_ZONE must be an IANA time zone name (Asia/Seoul, UTC, …), not {TIME_ZONE!r}.")
+try:  # (Django's own check raised a ValueError naming no variable)
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+    raise ImproperlyConfigured(
+        f"TIME_ZONE must be an IANA time zone name (Asia/Seoul, UTC, …), not {TIME_ZONE!r}."
+    ) from None
 USE_I18N = True
 USE_TZ = True
 

@@ -186,11 +186,11 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         return card_services.card_delete(card=obj)
 
     # Cut, as the question list cuts its text: one card of a few thousand characters made its row screens tall.
-    @admin.display(description="cue")
+    @admin.display(description="cue", ordering="cue")
     def short_cue(self, obj: MemoCard) -> str:
         return obj.cue[:80]
 
-    @admin.display(description="fact")
+    @admin.display(description="fact", ordering="fact")
     def short_fact(self, obj: MemoCard) -> str:
         return obj.fact[:80]
 

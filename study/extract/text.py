@@ -73,10 +73,10 @@ def _unreadable(text: str) -> int:
     return sum(ch == "\ufffd" or "\ue000" <= ch <= "\uf8ff" for ch in text)
 
 
-def _partially(data: bytes) -> tuple[str, tuple[str, ...]] | None:
+def _partially(data: bytes, encodings: tuple[str, ...] = _PARTIAL) -> tuple[str, tuple[str, ...]] | None:
     """The reading with the fewest undecodable bytes, when they are few: they become U+FFFD, and a note says so."""
     readings = [(_unreadable(text), encoding, text)
-                for encoding in _PARTIAL for text in [data.decode(encoding, errors="replace")]]
+                for encoding in encodings for text in [data.decode(encoding, errors="replace")]]
     bad, encoding, text = min(readings, key=lambda reading: reading[0])
     if bad > max(1, len(text) // 100):
         return None
@@ -90,7 +90,12 @@ def decode_text(data: bytes) -> tuple[str, tuple[str, ...]]:
     ExtractionFailed."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return data.decode(encoding, errors="replace"), ()
+            try:
+                return data.decode(encoding), ()
+            except UnicodeDecodeError:  # (a few bad bytes are marked and noted; more fail, as below)
+                if (partial := _partially(data, (encoding,))) is not None:
+                    return partial
+                raise ExtractionFailed(f"not text in an encoding this server reads ({ENCODINGS_READ})") from None
     if (utf16 := _utf16_without_bom(data)) is not None:  # (before UTF-8, which ASCII in UTF-16 also is)
         return utf16, ()
     try:

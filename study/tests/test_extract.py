@@ -1,6 +1,7 @@
 """Document text extraction: text encodings, PDF, OCR (real Tesseract), skipped/failed paths, claiming, and
 the slow part run with no transaction or row lock open."""
 
+import codecs
 import io
 import struct
 import threading
@@ -159,7 +160,13 @@ class TestTextAndPdf:
         assert doc.extracted_text.startswith(text)
         assert "1 undecodable byte sequence(s) of this CP949 text shown as \ufffd" in doc.extract_error
 
-    @pytest.mark.parametrize("data", [bytes(range(256)) * 4, b"PK\x03\x04" + bytes(range(200)), b"abc\xff\xff"])
+    def test_a_text_with_a_bom_and_a_bad_byte_is_read_with_it_marked(self):
+        text, notes = decode_text(codecs.BOM_UTF8 + "가스 안전 관리 기준에 따라 용기를 도색한다".encode() + b"\xff")
+        assert text == "가스 안전 관리 기준에 따라 용기를 도색한다\ufffd"
+        assert notes == ("1 undecodable byte sequence(s) of this UTF-8-SIG text shown as \ufffd",)
+
+    @pytest.mark.parametrize("data", [bytes(range(256)) * 4, b"PK\x03\x04" + bytes(range(200)), b"abc\xff\xff",
+                                      codecs.BOM_UTF8 + bytes(range(128, 256)) * 4])
     def test_bytes_that_are_no_text_fail_instead_of_becoming_mojibake(self, user, data):
         doc = make_document(user, data, "notes.txt", "txt")
         assert document_extract(document_id=doc.id) == "failed"

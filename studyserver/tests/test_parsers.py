@@ -159,6 +159,8 @@ def test_the_strict_codec_decodes_strictly_whatever_errors_it_is_asked_for():
     assert "가".encode("studyserver-strict-euc-kr") == "가".encode("euc-kr")
     with pytest.raises(LookupError, match="not a text encoding"):
         "".encode("studyserver-strict-bz2-codec")
+    with pytest.raises(LookupError):  # (named over and over, it recursed: a RecursionError at ~990 levels)
+        codecs.lookup("studyserver-strict-" * 2000 + "utf-8")
 
 
 def test_a_declared_strict_bytes_codec_is_refused(api_client, user):
