@@ -5,7 +5,7 @@ question subjects and texts, document titles and tags (the filters, searches and
 (Hangul typed on macOS) forms a group of its own and matches no filter until this has run."""
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -169,13 +169,20 @@ def _topic_names_taken(changed: list[StudyTopic]) -> set[int]:
     topic's name is unique to nothing."""
     owners = StudyTopic._base_manager.filter(pk__in=[topic.pk for topic in changed]).values("user_id")
     active = StudyTopic._base_manager.filter(user_id__in=owners, deleted_at__isnull=True)
+    return _held_by_another(changed, "name", ((pk, user_id, nfc(name))
+                                              for pk, user_id, name in active.values_list("pk", "user_id", "name")))
+
+
+def _held_by_another(changed: list[Model], field: str, live: Iterable[tuple[int, int, str]]) -> set[int]:
+    """The ids of the changed rows whose new `field` value another of their owner's live rows holds, or would hold
+    once normalised too; `live` gives every live row of the owners as (pk, owner, normalised value)."""
     holders: dict[tuple[int, str], set[int]] = defaultdict(set)
     owner_of = {}
-    for pk, user_id, name in active.values_list("pk", "user_id", "name"):
-        holders[user_id, nfc(name)].add(pk)
-        owner_of[pk] = user_id
-    return {topic.pk for topic in changed
-            if topic.pk in owner_of and holders[owner_of[topic.pk], topic.name] != {topic.pk}}
+    for pk, owner, value in live:
+        holders[owner, value].add(pk)
+        owner_of[pk] = owner
+    return {row.pk for row in changed
+            if row.pk in owner_of and holders[owner_of[row.pk], getattr(row, field)] != {row.pk}}
 
 
 def _refused_updates(model: type[Model], changed: list[Model], fields: tuple[str, ...]) -> set[int]:
@@ -202,17 +209,12 @@ def _card_hashes_taken(changed: list[MemoCard]) -> set[int]:
     """The ids of the changed live cards whose new hash another live card of their user has, or would have once
     recomputed (study_memocard_dedup_uniq): which of the two to keep is the reviewer's call. A deleted card's hash
     is unique to nothing."""
-    ids = [card.pk for card in changed]
-    owners = MemoCard._base_manager.filter(pk__in=ids).values("user_id")
+    owners = MemoCard._base_manager.filter(pk__in=[card.pk for card in changed]).values("user_id")
     live = MemoCard._base_manager.filter(user_id__in=owners, deleted_at__isnull=True)
-    holders: dict[tuple[int, str], set[int]] = defaultdict(set)
-    owner_of = {}
-    for pk, user_id, question_id, card_format, fact in live.values_list(
-            "pk", "user_id", "source_question_id", "format", "fact"):
-        holders[user_id, card_dedup_hash(source_question_id=question_id, card_format=card_format, fact=fact)].add(pk)
-        owner_of[pk] = user_id
-    return {card.pk for card in changed
-            if card.pk in owner_of and holders[owner_of[card.pk], card.dedup_hash] != {card.pk}}
+    rows = live.values_list("pk", "user_id", "source_question_id", "format", "fact")
+    return _held_by_another(changed, "dedup_hash", (
+        (pk, user_id, card_dedup_hash(source_question_id=question_id, card_format=card_format, fact=fact))
+        for pk, user_id, question_id, card_format, fact in rows))
 
 
 def _card_extra(row: dict) -> tuple[dict, int]:
