@@ -111,7 +111,13 @@ class UploadTooLarge(RequestDataTooBig):
     """An upload over DOCUMENT_MAX_BYTES, refused by the upload handler while Django parses the body: a Django
     exception, not a DRF one, as the admin's forms (and the CSRF check before them) parse bodies outside DRF too.
     DRF's views answer it 413 `body_too_large` with its message (exception_handler), the others 413 as well
-    (bad_request)."""
+    (studyserver.health.bad_request)."""
+
+
+def body_too_large(exc: RequestDataTooBig) -> BodyTooLarge:
+    """The 413 of a body Django refused to read: an upload's says its limit, DATA_UPLOAD_MAX_MEMORY_SIZE's is
+    Django's own and says nothing worth passing on."""
+    return BodyTooLarge(str(exc) if isinstance(exc, UploadTooLarge) else None)
 
 
 class NotFound(ApiError):
@@ -282,7 +288,7 @@ def exception_handler(exc, context):
     elif isinstance(exc, UnicodeError):
         exc = exceptions.ValidationError({"non_field_errors": ["The text is not valid Unicode."]})
     elif isinstance(exc, RequestDataTooBig):
-        exc = BodyTooLarge(str(exc) if isinstance(exc, UploadTooLarge) else None)
+        exc = body_too_large(exc)
     elif isinstance(exc, TooManyFieldsSent):
         exc = exceptions.ValidationError({"non_field_errors": ["Too many fields."]})
     elif isinstance(exc, TooManyFilesSent):  # (DATA_UPLOAD_MAX_NUMBER_FILES, 100 file parts)

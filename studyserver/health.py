@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from .caches import cache_is_shared
-from .errors import BodyTooLarge, UploadTooLarge, error_body
+from .errors import body_too_large, error_body
 
 
 def _broker_status() -> str:
@@ -64,8 +64,8 @@ def bad_request(request, exception=None):
     large is a 413 `body_too_large` as the API answers it, not Django's "Bad Request (400)"; the rest as Django
     answers them."""
     if isinstance(exception, RequestDataTooBig):
-        detail = str(exception) if isinstance(exception, UploadTooLarge) else str(BodyTooLarge.default_detail)
-        return JsonResponse(error_body(BodyTooLarge.default_code, detail), status=413)
+        error = body_too_large(exception)
+        return JsonResponse(error_body(error.default_code, str(error.detail)), status=error.status_code)
     return defaults.bad_request(request, exception)
 
 

@@ -15,7 +15,8 @@ _LEGACY = ["cp949", "cp932", "euc_jp", "utf_16_le", "utf_16_be", "cp1252"]
 # A damaged file (a stray byte at its end) is read with its few bad bytes replaced: at most one in a hundred.
 _PARTIAL = ("cp949", "cp932", "euc_jp", "utf-8")
 _SAMPLE_CHARS = 100_000  # of a long text, what the plausibility checks look at
-ENCODINGS_READ = "UTF-8, UTF-16, CP949 (EUC-KR), Shift-JIS, EUC-JP or Windows-1252"
+NOT_TEXT_MESSAGE = ("not text in an encoding this server reads (UTF-8, UTF-16, CP949 (EUC-KR), Shift-JIS, EUC-JP or "
+                    "Windows-1252)")
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -95,7 +96,7 @@ def decode_text(data: bytes) -> tuple[str, tuple[str, ...]]:
             except UnicodeDecodeError:  # (a few bad bytes are marked and noted; more fail, as below)
                 if (partial := _partially(data, (encoding,))) is not None:
                     return partial
-                raise ExtractionFailed(f"not text in an encoding this server reads ({ENCODINGS_READ})") from None
+                raise ExtractionFailed(NOT_TEXT_MESSAGE) from None
     if (utf16 := _utf16_without_bom(data)) is not None:  # (before UTF-8, which ASCII in UTF-16 also is)
         return utf16, ()
     try:
@@ -110,7 +111,7 @@ def decode_text(data: bytes) -> tuple[str, tuple[str, ...]]:
         return str(best), ()
     if (partial := _partially(data)) is not None:
         return partial
-    raise ExtractionFailed(f"not text in an encoding this server reads ({ENCODINGS_READ})")
+    raise ExtractionFailed(NOT_TEXT_MESSAGE)
 
 
 def extract_plain(data: bytes) -> ExtractResult:
