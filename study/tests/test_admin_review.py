@@ -510,7 +510,10 @@ def test_change_form_edit_goes_through_card_update(reviewer, pending):
 def as_shown(client, url: str) -> dict:
     """The change form's fields as its page holds them, with the hidden copies of what they showed (`initial-…`),
     and no evidence rows changed: what a browser posts when nothing is touched."""
-    form = client.get(url).context["adminform"].form
+    page = client.get(url)
+    form = page.context["adminform"].form
+    for name in ("cue", "fact", "cloze_text", "needs_review"):  # what the browser sends back, rendered in the page
+        assert f'name="initial-{name}"' in page.content.decode(), name
     data = {"evidence-TOTAL_FORMS": "0", "evidence-INITIAL_FORMS": "0", "evidence-MIN_NUM_FORMS": "0",
             "evidence-MAX_NUM_FORMS": "1000"}
     for name in ("cue", "fact", "cloze_text", "needs_review"):
