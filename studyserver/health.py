@@ -1,11 +1,10 @@
-"""Health check, and the JSON answers Django gives where no view answered: an unknown route (404), a body it refused
-to read (413, handler400), a bug (500)."""
+"""Health check, and the JSON answers Django gives where no view answered: an unknown route (404), a request it
+refused (handler400: a body too large, 413; a Host it does not serve or a malformed body, 400), a bug (500)."""
 
 from django.core.cache import cache
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import connection
 from django.http import JsonResponse
-from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
@@ -59,14 +58,21 @@ def not_found(request, exception=None):
     return JsonResponse(error_body("not_found", "Not found."), status=404)
 
 
+# What a refused request is told; Django's own messages can name settings and paths.
+_REFUSED = {DisallowedHost: "This server does not answer for that host name.",
+            TooManyFieldsSent: "Too many fields.", TooManyFilesSent: "Too many files."}
+
+
 def bad_request(request, exception=None):
-    """A body Django refused while parsing it outside DRF (an admin form, or the CSRF check before it): one too
-    large is a 413 `body_too_large` as the API answers it, not Django's "Bad Request (400)"; the rest as Django
-    answers them."""
+    """A request Django refused outside DRF's views, answered as the API answers errors instead of Django's HTML
+    "Bad Request (400)": a body too large to read (an admin form, or the CSRF check before it) is a 413
+    `body_too_large`; a `Host` outside ALLOWED_HOSTS (refused before any view runs, API paths included) and the
+    other suspicious requests are a 400 `invalid`."""
     if isinstance(exception, RequestDataTooBig):
         error = body_too_large(exception)
         return JsonResponse(error_body(error.default_code, str(error.detail)), status=error.status_code)
-    return defaults.bad_request(request, exception)
+    detail = next((text for cls, text in _REFUSED.items() if isinstance(exception, cls)), "Bad request.")
+    return JsonResponse(error_body("invalid", detail, errors={"non_field_errors": [detail]}), status=400)
 
 
 def server_error(request):

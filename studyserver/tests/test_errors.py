@@ -179,3 +179,21 @@ def test_a_missing_file_is_not_a_failure_of_the_file_store():
         assert file_missing(gone) and not file_store_failed(gone)
     for broken in (PermissionError("denied"), ClientError({"Error": {"Code": "NoSuchBucket"}}, "GetObject")):
         assert file_store_failed(broken) and not file_missing(broken)
+
+
+@pytest.mark.parametrize("path", ["/api/topics", "/publish/feed", "/admin/login/"])
+def test_a_host_outside_allowed_hosts_is_a_json_400_invalid(client, path):
+    """Django refuses it before any view runs (DisallowedHost): handler400 answers as the API does, without
+    repeating Django's message, which names the setting to change."""
+    response = client.get(path, HTTP_HOST="elsewhere.example")
+    assert (response.status_code, response["Content-Type"]) == (400, "application/json")
+    message = "This server does not answer for that host name."
+    assert response.json() == {"error_code": "invalid", "detail": message, "errors": {"non_field_errors": [message]}}
+
+
+def test_too_many_fields_in_an_admin_form_is_a_json_400_invalid(admin_client, settings):
+    """Outside DRF (the admin's CSRF check reads the form first), Django's TooManyFieldsSent reaches handler400."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    response = admin_client.post("/admin/study/document/add/", {f"f{n}": "x" for n in range(10)})
+    assert (response.status_code, response.json()["error_code"], response.json()["detail"]) == (
+        400, "invalid", "Too many fields.")
