@@ -1,13 +1,13 @@
-"""Content-Security-Policy header on every response (Django 5.2 has no built-in CSP), and 503 for a database that
-is away outside the API."""
+"""Content-Security-Policy header on every response (Django 5.2 has no built-in CSP), 411 for a body sent without
+its length, and 503 for a database that is away outside the API."""
 
 import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from .errors import BackendUnavailable, backend_unavailable
+from .errors import BackendUnavailable, backend_unavailable, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,26 @@ class ContentSecurityPolicyMiddleware:
         if policy:
             response[HEADER] = policy
         return response
+
+
+class LengthRequiredMiddleware:
+    """A body sent in chunks (`Transfer-Encoding` without `Content-Length`) is a 411 `length_required`.
+
+    Django reads a request's body up to its `Content-Length` and takes a missing one as 0: the body would be read
+    as empty, and a create answered as if its fields were missing. A client told 411 sends the length (RFC 9110);
+    a proxy that buffers request bodies (nginx does by default) sends it for the client."""
+
+    METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (request.method in self.METHODS and request.META.get("HTTP_TRANSFER_ENCODING")
+                and not request.META.get("CONTENT_LENGTH")):
+            return JsonResponse(error_body("length_required", "Send the body with a Content-Length header."),
+                                status=411)
+        return self.get_response(request)
 
 
 class BackendUnavailableMiddleware:
