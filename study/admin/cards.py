@@ -351,7 +351,16 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         if owner_id is None:
             self.message_user(request, "That question no longer exists.", messages.WARNING)
             return
-        approved = card_services.cards_approve_for_question(user=owner_id, source_question_id=question_id)
+        expected = parse_id(request.POST.get("expected"))  # how many the page said; a page of before: None
+        try:
+            approved = card_services.cards_approve_for_question(user=owner_id, source_question_id=question_id,
+                                                                expected=expected)
+        except card_services.WaitingCardsChanged as changed:
+            self.message_user(
+                request, f"Question #{question_id} now has {changed.waiting} card(s) waiting for review, not the "
+                f"{expected} the page showed (cards were made, flagged back or approved meanwhile); nothing was "
+                "approved. Look at them again.", messages.WARNING)
+            return
         # Only the cards this request approved: a reviewer's concurrent click approved (and logs) the others.
         for card in MemoCard.objects.filter(id__in=approved).order_by("id"):
             self.log_change(request, card, f"Approved with every card of question #{question_id} in the review queue.")

@@ -181,13 +181,30 @@ def card_approve(*, card: MemoCard) -> bool:
     return True
 
 
-def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_id: int) -> list[int]:
+class WaitingCardsChanged(Exception):
+    """The cards of a question that wait for review are not as many as the reviewer was shown."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"{waiting} card(s) wait for review")
+        self.waiting = waiting
+
+
+def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_id: int,
+                               expected: int | None = None) -> list[int]:
     """Approve every pending live card of one source question of `user`; returns their ids (those this call
-    approved: a concurrent call waits for the row locks, then finds them approved)."""
+    approved: a concurrent call waits for the row locks, then finds them approved).
+
+    With `expected` (how many the reviewer was shown), a different number waiting (cards made, flagged back or
+    approved since) raises WaitingCardsChanged and approves none: a click approves no card the reviewer was not
+    told of."""
     user_id = user if isinstance(user, int) else user.pk
     waiting = MemoCard.objects.live().filter(user_id=user_id, source_question_id=source_question_id,
                                              needs_review=True)
-    return cards_approve(card_ids=waiting.values_list("id", flat=True))
+    with transaction.atomic():
+        ids = list(waiting.order_by("id").select_for_update(no_key=True).values_list("id", flat=True))
+        if expected is not None and ids and len(ids) != expected:
+            raise WaitingCardsChanged(len(ids))
+        return cards_approve(card_ids=ids)
 
 
 def cards_approve(*, card_ids: Iterable[int]) -> list[int]:

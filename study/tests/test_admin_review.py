@@ -341,6 +341,31 @@ def test_approve_all_under_a_filter_counts_and_asks_about_the_cards_it_hides(rev
     assert "Approve all 2 cards of this question</button>" in page
 
 
+def test_approve_all_approves_no_card_the_page_did_not_count(reviewer, pending):
+    """The button's count was read when the page was drawn: a card made (or flagged back) before the click was
+    approved unseen, and the message counted it as if the reviewer had been told."""
+    question = pending["q1"]
+    page = reviewer.get(reverse(QUEUE)).content.decode()
+    form = re.search(rf'<form[^>]*>(?:(?!</form>).)*name="question_id" value="{question.pk}"(?:(?!</form>).)*</form>',
+                     page, re.S).group(0)
+    posted = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+    assert posted["expected"] == "2"
+    late = card_candidate_create(question=question, card_format="qa", cue="LNG 액화 온도?", fact="영하 162도 부근")
+
+    response = post_action(reviewer, action="approve_question", question_id=question.pk,
+                           expected=posted["expected"])
+    assert messages_of(response) == [
+        f"Question #{question.pk} now has 3 card(s) waiting for review, not the 2 the page showed (cards were made, "
+        "flagged back or approved meanwhile); nothing was approved. Look at them again."]
+    assert MemoCard.objects.filter(source_question=question, needs_review=True).count() == 3
+    assert outbox() == []
+
+    card_services.card_approve(card=late)  # approved in another tab: 2 wait again, the 2 the page showed
+    response = post_action(reviewer, action="approve_question", question_id=question.pk, expected="2")
+    assert messages_of(response) == [f"Approved 2 card(s) of question #{question.pk}."]
+    assert not MemoCard.objects.filter(source_question=question, needs_review=True).exists()
+
+
 def test_approve_all_cards_of_a_question(reviewer, pending):
     response = post_action(reviewer, action="approve_question", question_id=pending["q1"].pk)
     assert response.status_code == 200
