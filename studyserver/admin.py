@@ -12,7 +12,9 @@ from django.contrib.admin import helpers
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import model_ngettext, quote
+from django.core.exceptions import FieldDoesNotExist
 from django.db import DataError, models, router
+from django.db.models.constants import LOOKUP_SEP
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError, get_candidate_relations_to_delete
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
@@ -269,6 +271,23 @@ def _sturdy_changelist(base: type) -> type:
     return type(f"Sturdy{base.__name__}", (SturdyChangeListMixin, base), {})
 
 
+def _reaches_a_token(model: type[models.Model], lookup: str) -> bool:
+    """Does the changelist lookup `lookup` on `model` go through a relation to an API token?"""
+    from rest_framework.authtoken.models import Token
+
+    for part in lookup.split(LOOKUP_SEP):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a transform or lookup (`__startswith`), or no field: Django's own check decides
+        if not field.is_relation or field.related_model is None:
+            return False
+        model = field.related_model
+        if issubclass(model._meta.concrete_model, Token):
+            return True
+    return False
+
+
 class SturdyAdminMixin:
     """What every model admin of this site gets (StudyAdminSite.register mixes it in).
 
@@ -288,6 +307,12 @@ class SturdyAdminMixin:
 
     def get_deleted_objects(self, objs, request: HttpRequest) -> tuple[list, dict, set, list]:
         return deleted_objects_summary(self, objs, request, cascades=getattr(self, "delete_cascades", True))
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        # Django lets the changelist filter by a relation's own key from the URL without asking list_filter, and a
+        # token's key is its primary key: `?auth_token__key__startswith=ab` on the users' list told whoever may view
+        # users each key a character at a time (`auth_token__gt=…` halved the range at each step).
+        return not _reaches_a_token(self.model, lookup) and super().lookup_allowed(lookup, value, request)
 
     def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
         try:

@@ -1,11 +1,14 @@
 """The token admin shows a prefix of each key, never the whole key; staff can still create a user's token."""
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
+
+from study.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +90,42 @@ def test_the_list_cannot_be_filtered_by_key(admin_client, token, lookup):
     value = token.key if lookup == "key" else f"^{token.key[:1]}" if lookup == "key__regex" else token.key[:1]
     response = admin_client.get(url, {lookup: value})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("lookup", ["auth_token__key__startswith", "auth_token__startswith", "auth_token__gt",
+                                    "auth_token__key", "auth_token"])
+def test_the_users_list_cannot_be_filtered_by_a_token_key(client, token, lookup):
+    """Django allows a filter on a relation's own key without list_filter, and a token's key is its primary key: a
+    staff user who may only view users read every key a character at a time (`startswith`) or by halving (`gt`)."""
+    from django.contrib.auth.models import Permission
+
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(viewer)
+    url = reverse("admin:auth_user_changelist")
+    assert client.get(url, {"username": token.user.username}).status_code == 200  # filters as such still work
+    value = token.key if lookup in {"auth_token__key", "auth_token"} else token.key[:1]
+    response = client.get(url, {"username": token.user.username, lookup: value})
+    assert response.status_code == 400 and token.key not in response.content.decode()
+
+
+def test_no_list_of_the_site_can_be_filtered_by_a_token_key(admin_client, token):
+    """Every model admin of the site, by the relations that reach a token (through its user or directly)."""
+    from django.contrib.auth import get_user_model
+
+    from studyserver.admin import _reaches_a_token
+
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        paths = ["auth_token"] if model is get_user_model() else [
+            f"{field.name}__auth_token" for field in model._meta.get_fields()
+            if field.is_relation and field.related_model is get_user_model() and not field.auto_created]
+        for path in paths:
+            assert _reaches_a_token(model, f"{path}__key__startswith")
+            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+            assert admin_client.get(url, {f"{path}__startswith": token.key[:1]}).status_code == 400, (model, path)
+            checked += 1
+    assert checked >= 10  # the user list and every model with an owner
 
 
 def test_the_list_as_a_popup_does_not_hand_out_keys(admin_client, token):
