@@ -126,10 +126,12 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
         body = CardPatchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        content = {k: data[k] for k in ("cue", "fact", "cloze_text") if k in data}
+        # Only text that differs from the card's is an edit. Apps often send the whole card back: one that flags a
+        # card sends its text unchanged with needs_review true, and echoing a waiting card's text approves nothing.
+        content = {k: data[k] for k in ("cue", "fact", "cloze_text") if k in data and data[k] != getattr(card, k)}
         with transaction.atomic():
             # A content edit is the user's final version and approves (SPEC), whatever needs_review the body
-            # also carries: apps often send the whole card back, with the needs_review they loaded.
+            # also carries (the one the app loaded).
             if content:
                 card_services.card_update(card=card, **content)
             elif "needs_review" in data:

@@ -116,7 +116,7 @@ def test_no_list_of_the_site_can_be_filtered_by_a_token_key(admin_client, token)
     from studyserver.admin import _reaches_a_token
 
     checked = 0
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         paths = ["auth_token"] if model is get_user_model() else [
             f"{field.name}__auth_token" for field in model._meta.get_fields()
             if field.is_relation and field.related_model is get_user_model() and not field.auto_created]

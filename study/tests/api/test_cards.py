@@ -374,6 +374,39 @@ def test_a_content_edit_approves_even_when_the_body_carries_needs_review_true(ap
     assert not card.needs_review and card.reviewed_at is not None
 
 
+@pytest.mark.parametrize("needs_review", [True, False])
+def test_the_whole_card_sent_back_unchanged_is_no_edit(api_client, user, needs_review):
+    """An app flags a card by sending it back whole with needs_review true: its unchanged text had counted as an
+    edit, which approved the card (the flag lost). Echoing a waiting card's text had approved it unreviewed."""
+    approved = MemoCardFactory(user=user, fact="메탄", cloze_text="")
+    waiting = MemoCardFactory(user=user, fact="에탄", needs_review=True)  # a machine-made card, never reviewed
+    PublishOutbox.objects.all().delete()
+    for card in (approved, waiting):
+        body = {"cue": card.cue, "fact": card.fact, "cloze_text": card.cloze_text, "needs_review": needs_review}
+        response = api_client.patch(f"{URL}/{card.pk}", body, format="json")
+        assert response.status_code == 200
+        assert response.json()["needs_review"] is needs_review
+    for card in (approved, waiting):
+        card.refresh_from_db()
+    if needs_review:  # the approved card is flagged by the user; the waiting one stays waiting, unreviewed
+        assert (approved.needs_review, approved.flagged_by) == (True, "user")
+        assert (waiting.needs_review, waiting.reviewed_at) == (True, None)
+        assert outbox() == [approved.pk]
+    else:  # the waiting card is approved (needs_review false says so); the approved one stays as it was
+        assert not waiting.needs_review and waiting.reviewed_at is not None
+        assert (approved.needs_review, approved.flagged_by) == (False, "")
+        assert outbox() == [waiting.pk]
+
+
+def test_text_sent_back_unchanged_beside_an_edit_is_kept_and_the_edit_approves(api_client, user):
+    card = MemoCardFactory(user=user, cue="주성분?", fact="메탄", needs_review=True)
+    response = api_client.patch(f"{URL}/{card.pk}", {"cue": "주성분?", "fact": "메탄 (CH4)"}, format="json")
+    assert response.json()["needs_review"] is False
+    card.refresh_from_db()
+    assert (card.cue, card.fact, card.needs_review) == ("주성분?", "메탄 (CH4)", False)
+    assert api_client.patch(f"{URL}/{card.pk}", {"fact": "메탄 (CH4)"}, format="json").json()["needs_review"] is False
+
+
 def test_edit_clears_a_user_flag(api_client, user):
     card = MemoCardFactory(user=user, needs_review=True, flagged_by="user")
     response = api_client.patch(f"{URL}/{card.pk}", {"cloze_text": "___ 도"}, format="json")
