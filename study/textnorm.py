@@ -28,16 +28,24 @@ def _is_punct(ch: str) -> bool:
     return unicodedata.category(ch).startswith("P")
 
 
+# Punctuation that is part of a number, which the ends are not stripped of: a sign or decimal point before a digit
+# (-40 is not 40, .5 is not 5) and a per cent or per mille sign, or primes (minutes, feet), at the end (10% is not 10).
+_NUMBER_STARTS = "-."
+_MEASURES = "%‰‱′″‴"
+
+
 def normalize_fact(text: str) -> str:
     """NFKC, case-folded, invisible characters dropped (or read as spaces), whitespace collapsed, punctuation
-    stripped at both ends."""
+    stripped at both ends, except where it belongs to a number (a sign, a decimal point, a per cent sign)."""
     value = unicodedata.normalize("NFKC", text or "").casefold().translate(_HANGUL_FILLERS_AS_SPACES)
     value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
     value = _SPACES.sub(" ", value).strip()
     start, end = 0, len(value)
     while start < end and (_is_punct(value[start]) or value[start].isspace()):
+        if value[start] in _NUMBER_STARTS and start + 1 < end and value[start + 1].isdigit():
+            break
         start += 1
-    while end > start and (_is_punct(value[end - 1]) or value[end - 1].isspace()):
+    while end > start and (_is_punct(value[end - 1]) or value[end - 1].isspace()) and value[end - 1] not in _MEASURES:
         end -= 1
     return value[start:end]
 

@@ -132,6 +132,18 @@ def test_cards_duplicate_checks_are_recomputed_unless_another_live_card_has_the_
         card_create(user=user, card_format="qa", cue="주성분", fact="메탄")
 
 
+def test_a_numbers_sign_is_put_back_into_the_duplicate_check(user):
+    """Versions before kept `-40` as `40` in the check: the card refused the fact `40` as a duplicate."""
+    from study.services.cards import card_create
+    from study.textnorm import card_dedup_hash
+
+    minus = f.MemoCardFactory(user=user, fact="-40")
+    as_written_by_an_older_version(MemoCard, minus.pk,
+                                   dedup_hash=card_dedup_hash(source_question_id=None, card_format="qa", fact="40"))
+    assert "recomputed the duplicate check of 1 card(s)" in run()
+    assert card_create(user=user, card_format="qa", cue="어는점", fact="40").fact == "40"
+
+
 def outbox(kind: str) -> set[int]:
     return set(PublishOutbox.objects.filter(kind=kind).values_list("source_id", flat=True))
 

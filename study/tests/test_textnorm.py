@@ -27,6 +27,16 @@ from study.textnorm import card_dedup_hash, normalize_fact
         ("영하\u3164162도", "영하 162도"),  # the Hangul filler used as a space
         ("영하\uffa0\u3164162도", "영하 162도"),
         ("\u3164메탄\u3164", "메탄"),
+        # punctuation that belongs to a number stays: a sign, a decimal point, a per cent sign
+        ("-40", "-40"),
+        ("(-40)", "-40"),
+        ("－５ °C.", "-5 °c"),  # full-width minus (NFKC: "-")
+        (".5", ".5"),
+        ("10%", "10%"),
+        ("「10％」", "10%"),
+        ("5′", "5′"),
+        ("- 메탄", "메탄"),  # a dash before a word is a list mark
+        ("...메탄.", "메탄"),
     ],
 )
 def test_normalize_fact(raw, expected):
@@ -37,6 +47,9 @@ def test_hash_ignores_formatting_but_not_meaning():
     base = card_dedup_hash(source_question_id=7, card_format="qa", fact="영하 162도")
     assert card_dedup_hash(source_question_id=7, card_format="qa", fact=" 영하  162도. ") == base
     assert card_dedup_hash(source_question_id=7, card_format="qa", fact="영하 161도") != base
+    for one, other in (("-40", "40"), ("-5 °C", "5 °C"), (".5", "5"), ("10%", "10")):
+        assert (card_dedup_hash(source_question_id=7, card_format="qa", fact=one)
+                != card_dedup_hash(source_question_id=7, card_format="qa", fact=other)), one
     assert card_dedup_hash(source_question_id=7, card_format="cloze", fact="영하 162도") != base
     assert card_dedup_hash(source_question_id=8, card_format="qa", fact="영하 162도") != base
     assert card_dedup_hash(source_question_id=None, card_format="qa", fact="영하 162도") != base

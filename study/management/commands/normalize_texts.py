@@ -200,7 +200,8 @@ def _refused_updates(model: type[Model], changed: list[Model], fields: tuple[str
 
 def _card_hash(row: dict) -> tuple[dict, int]:
     """The card's dedup hash as card_dedup_hash computes it now: older versions kept invisible characters (a zero-width
-    space, a BOM) in the normalised fact, so such a card did not collide with the same fact typed clean."""
+    space, a BOM) in the normalised fact, so such a card did not collide with the same fact typed clean, and
+    stripped a number's sign, decimal point and per cent sign (-40 was 40)."""
     return {"dedup_hash": card_dedup_hash(source_question_id=row["source_question_id"], card_format=row["format"],
                                           fact=row["fact"])}, 0
 
