@@ -69,7 +69,8 @@ def test_analysis_of_a_session_with_enough_misses(scenario, django_assert_max_nu
     analysis = SessionAnalysis.objects.get(quiz_session=session)
     assert (analysis.status, analysis.reason) == ("done", "")
     assert analysis.subjects == [
-        {"subject": A, "correct": 1, "wrong": 1, "unsure": 0, "accuracy": 0.5, "topic_accuracy": 0.8},
+        # A's history: q1 and q2 correct before; here q1 correct, q2 correct then wrong (its last answer counts)
+        {"subject": A, "correct": 1, "wrong": 1, "unsure": 0, "accuracy": 0.5, "topic_accuracy": 0.75},
         {"subject": C, "correct": 1, "wrong": 1, "unsure": 0, "accuracy": 0.5, "topic_accuracy": 0.5},
         {"subject": B, "correct": 0, "wrong": 2, "unsure": 1, "accuracy": 0.0, "topic_accuracy": 0.2},
         {"subject": D, "correct": 1, "wrong": 0, "unsure": 0, "accuracy": 1.0, "topic_accuracy": 1.0},
