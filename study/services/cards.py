@@ -278,12 +278,12 @@ def card_rate_for_user(*, user_id: int, card_id: int, outcome: str, key: str = "
     another outcome is a Conflict.
     """
     canonical = RATING_OUTCOMES[outcome]
-    now = timezone.now()
     fast = sqljson.fast_paths_supported()
     with transaction.atomic():
         # Locking the card row serialises concurrent ratings, also of a card without progress yet;
         # progress is read afterwards, in its own statement, so it sees a rating committed meanwhile.
         needs_review = _rate_lock_card(user_id, card_id) if fast else _rate_lock_card_orm(user_id, card_id)
+        now = timezone.now()  # once locked: a rating that waited for another is not timed before it
         if needs_review is None:
             raise NotFound()
         if needs_review:

@@ -1,18 +1,20 @@
 """Card SR: the due list and rating through the shared ladder."""
 
 import functools
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from publishing.models import PublishOutbox
 from study import scheduling
 from study.models import CardProgress, MemoCard
+from study.services.cards import card_rate_for_user
 from study.tests.factories import CardEvidenceFactory, CardProgressFactory, MemoCardFactory, UserFactory
-from studyserver.testing import run_concurrently
+from studyserver.testing import hold_until_another_waits, run_concurrently
 
 URL = "/api/study-cards"
 
@@ -236,6 +238,34 @@ def test_a_rating_sent_twice_at_once_with_one_key_climbs_once(client_for):
     assert [r.status_code for r in responses] == [200, 200]
     assert responses[0].json() == responses[1].json()
     assert CardProgress.objects.get(card=card).review_stage == 2  # not 3
+
+
+@pytest.mark.postgresql  # waits on PostgreSQL row locks
+@pytest.mark.django_db(transaction=True)
+def test_a_rating_that_waited_for_the_card_lock_is_timed_after_the_one_that_held_it(client_for):
+    """Its time was taken before it waited: committed last, it moved last_reviewed_at and due_at back."""
+    owner = UserFactory()
+    card = MemoCardFactory(user=owner)
+    CardProgressFactory(card=card, user=owner, review_stage=1, due_at=timezone.now() - timedelta(hours=1))
+    locked = threading.Event()
+    first_answer = {}
+
+    def first() -> None:
+        with transaction.atomic():
+            MemoCard.objects.select_for_update().get(pk=card.pk)
+            locked.set()
+            assert hold_until_another_waits()
+            first_answer["due_at"] = card_rate_for_user(user_id=owner.pk, card_id=card.pk, outcome="wrong").due_at
+
+    def second():
+        locked.wait(10)
+        return rate(client_for(owner), card, "wrong")
+
+    waited = run_concurrently(first, second)[1]
+    assert waited.status_code == 200
+    progress = CardProgress.objects.get(card=card)
+    assert progress.due_at >= first_answer["due_at"]  # the later rating's day counts from its own, later, time
+    assert progress.due_at == datetime.fromisoformat(waited.json()["due_at"])
 
 
 # --- due list -----------------------------------------------------------------------------------
