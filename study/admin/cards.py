@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
@@ -147,6 +147,19 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MemoCard]:
         return super().get_queryset(request).filter(deleted_at__isnull=True)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> MemoCard | None:
+        """A save reads the card under its row lock, held until the save commits (the change view is one
+        transaction): MemoCardForm.clean compares what the page showed with the row, and two reviewers saving at
+        once, both compared with the row as it was, both saved (the later edit over the earlier, unannounced)."""
+        if request.method != "POST":
+            return super().get_object(request, object_id, from_field)
+        field = self.opts.pk if from_field is None else self.opts.get_field(from_field)
+        try:
+            return (self.get_queryset(request).select_for_update(no_key=True, of=("self",))
+                    .get(**{field.name: field.to_python(object_id)}))
+        except (MemoCard.DoesNotExist, ValidationError, ValueError):
+            return None
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # cards come from the learner's app or from questions, never from a reviewer
@@ -372,7 +385,11 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
 
     def _card_action(self, request: HttpRequest, action: str) -> None:
         card_id = parse_id(request.POST.get("card_id"))
-        card = MemoCard.objects.live().filter(pk=card_id).first() if card_id else None
+        # An edit compares what its page showed with the row (_own_edits): read under the row's lock, held until
+        # the edit commits (review_action_view's transaction), so two reviewers saving at once are compared one
+        # after the other; both had been compared with the row as it was, and both saved.
+        cards = MemoCard.objects.live().select_for_update(no_key=True) if action == "edit" else MemoCard.objects.live()
+        card = cards.filter(pk=card_id).first() if card_id else None
         if card is None:
             self.message_user(request, "That card no longer exists.", messages.WARNING)
             return

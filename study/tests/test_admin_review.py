@@ -19,7 +19,7 @@ from study.services import cards as card_services
 from study.services.cards import card_candidate_create, card_create
 from study.tests.factories import CardEvidenceFactory, MemoCardFactory, QuestionFactory, StudyTopicFactory, UserFactory
 from study.textnorm import card_dedup_hash
-from studyserver.testing import failing, run_concurrently
+from studyserver.testing import failing, run_concurrently, while_holding
 
 pytestmark = pytest.mark.django_db
 
@@ -926,6 +926,36 @@ def test_an_edit_of_a_field_someone_changed_meanwhile_is_refused_and_kept(review
     assert messages_of(response) == [f"Saved and approved card #{card.pk}."]
     card.refresh_from_db()
     assert (card.cue, card.fact) == ("주성분?", "메테인")
+
+
+@pytest.mark.postgresql  # waits on PostgreSQL row locks
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_saving_one_card_at_once_are_compared_one_after_the_other(reviewer, pending):
+    """Both had been compared with the row as it was before either saved: both were told "Saved and approved", and
+    the later fact replaced the earlier unannounced."""
+    card = pending["a"]
+    page = MemoCard.objects.get(pk=card.pk)
+    response = while_holding(
+        lambda: card_services.card_update(card=MemoCard.objects.get(pk=card.pk), fact="메테인"),  # the other's save
+        then=lambda: post_action(reviewer, **edit_post(card, shown=page, fact="CH4")))
+    assert messages_shown(response)[0].startswith(f"Card #{card.pk} was changed meanwhile (fact:")
+    card.refresh_from_db()
+    assert card.fact == "메테인"
+
+
+@pytest.mark.postgresql  # waits on PostgreSQL row locks
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_saving_one_card_on_its_change_form_at_once_are_compared_one_after_the_other(reviewer, pending):
+    card = pending["b"]
+    url = reverse("admin:study_memocard_change", args=[card.pk])
+    shown = as_shown(reviewer, url)
+    response = while_holding(
+        lambda: card_services.card_update(card=MemoCard.objects.get(pk=card.pk), fact="영하 161.5도"),
+        then=lambda: reviewer.post(url, {**shown, "fact": "영하 160도"}))
+    assert response.status_code == 200  # the form again, with the error
+    assert "Changed meanwhile" in " ".join(response.context["adminform"].form.errors["fact"])
+    card.refresh_from_db()
+    assert card.fact == "영하 161.5도"
 
 
 def test_an_edit_refused_for_a_card_that_left_the_page_is_shown_in_a_message(reviewer, pending):
