@@ -230,10 +230,16 @@ def explanation_forget(*, before: Question, after: Question) -> None:
     card_ids = list(candidates.order_by("id").select_for_update(no_key=True).values_list("id", flat=True))
     MemoCard.objects.filter(id__in=card_ids).update(deleted_at=now, updated_at=now)
     publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=card_ids)
-    missed = QuestionProgress.objects.filter(
-        question_id=after.id, user_id=after.user_id, last_outcome__in=sorted(BAD_OUTCOMES)
+    # Its owner's last answer, read under the progress row's lock: a finalize answering the question meanwhile holds
+    # that lock, and each side had seen the other's state as it was before (the explanation still there, the last
+    # answer still correct), so neither explained the question again. Now one waits for the other's commit.
+    last_outcome = (
+        QuestionProgress.objects.select_for_update(no_key=True)
+        .filter(question_id=after.id, user_id=after.user_id)
+        .values_list("last_outcome", flat=True)
+        .first()
     )
-    if missed.exists():
+    if last_outcome in BAD_OUTCOMES:
         from study.tasks import explain_question
 
         enqueue_on_commit(explain_question, after.id)

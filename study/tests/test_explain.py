@@ -291,3 +291,36 @@ def test_a_candidate_reviewed_while_the_answer_key_changes_is_kept(user, review)
     untouched.refresh_from_db()
     assert untouched.deleted_at is not None  # the candidate nobody reviewed still goes
     assert not QuestionExplanation.objects.filter(question=question).exists()
+
+
+@pytest.mark.postgresql  # waits on PostgreSQL row locks
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["the wrong answer", "the new answer key"])
+def test_a_wrong_answer_finalized_while_the_answer_key_changes_is_explained_again(user, settings, first):
+    """Each side saw the other's state from before: finalize still saw the explanation (so explained nothing), the
+    edit still saw the last answer correct (so explained nothing either), and the question stayed unexplained."""
+    from study.services.questions import question_update
+    from study.services.quizzes import quiz_attempt_record
+    from study.tests.factories import QuestionProgressFactory, QuizSessionFactory
+    from studyserver.testing import while_holding
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # an explanation enqueued after a commit is written there and then
+    question = QuestionFactory(study_topic=StudyTopicFactory(user=user), choices=["메탄", "에탄", "프로판"],
+                               correct_choice=1)
+    QuestionExplanation.objects.create(user_id=user.pk, question=question, text="정답: 1번 메탄", backend="extractive",
+                                       passages=[])
+    QuestionProgressFactory(question=question, last_outcome="correct")
+    session = QuizSessionFactory(study_topic=question.study_topic, question_ids=[question.id])
+
+    def answer_wrong():
+        quiz_attempt_record(user=user, quiz_session_id=session.id, question_id=question.id, selected_choice=2)
+
+    def change_key():
+        question_update(question=question, data={"correct_choice": 3})
+
+    if first == "the wrong answer":
+        while_holding(answer_wrong, then=change_key)
+    else:
+        while_holding(change_key, then=answer_wrong)
+
+    assert QuestionExplanation.objects.get(question=question).text.startswith("정답: 3번 프로판")
