@@ -98,15 +98,23 @@ def sessions_ocr_text_fill(*, session_ids) -> int:
 
 
 def _link(*, session: StudySession, document: Document, asset_type: str, role: str | None, sort_order: int):
-    """Link `document` to `session`; the session deleted meanwhile → 404, a duplicate link → 409."""
+    """Link `document` to `session`; the session or the document deleted meanwhile → 404, a duplicate link → 409."""
     try:
         with transaction.atomic():
+            # The document's row lock first, then the session's: extraction takes them in this order too (it fills
+            # the sessions linking the document it locked). An extraction finishing meanwhile has then either
+            # committed, and its status is read here as done, or it waits and finds this link. Read unlocked, a
+            # link made while an extraction finished was neither, and its session got no text.
+            status = (Document.objects.select_for_update(no_key=True).filter(pk=document.pk, deleted_at__isnull=True)
+                      .values_list("extract_status", flat=True).first())
+            if status is None:
+                raise NotFound("Document not found.")
             _session_lock(session)
             asset = SessionAsset.objects.create(
                 session=session, document=document, asset_type=asset_type, role=role, sort_order=sort_order
             )
             # A snapshot extracted before this link: its text arrives now, as extraction would have put it.
-            extracted = document.extract_status == ExtractStatus.DONE
+            extracted = status == ExtractStatus.DONE
             if asset_type == AssetType.HANDWRITING_PNG and extracted and sessions_ocr_text_fill(
                 session_ids=[session.pk]
             ):

@@ -133,3 +133,51 @@ def test_a_rejected_duplicate_link_changes_no_ocr_text(api_client, user):
                                format="json")
     assert response.status_code == 409
     assert api_client.get(f"/api/study-sessions/{session.id}").json()["ocr_text"] == ""
+
+
+@pytest.mark.postgresql  # waits on PostgreSQL row locks
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["the extraction", "the link"])
+def test_a_snapshot_linked_while_its_extraction_finishes_fills_the_sessions_text(user, first):
+    """The link read the document unlocked (pending) and the extraction filled only links already committed:
+    neither put the text on the session."""
+    from study.models import StudySession
+    from study.services.extraction import _finish
+    from study.services.sessions import session_asset_add
+    from studyserver.testing import while_holding
+
+    session = f.StudySessionFactory(user=user, ocr_text="")
+    doc = f.DocumentFactory(user=user, original_name="snap.png", file_format="png", content_type="image/png",
+                            extract_status="pending")
+
+    def finish():
+        assert _finish(doc.pk, status="done", text="손글씨 hello", error="") is not None
+
+    def link():
+        session_asset_add(session=session, document_id=doc.pk, asset_type="handwriting_png", role="answer")
+
+    if first == "the extraction":
+        while_holding(finish, then=link)
+    else:
+        while_holding(link, then=finish)
+    assert StudySession.objects.get(pk=session.pk).ocr_text == "손글씨 hello"
+
+
+def test_a_document_deleted_before_the_link_commits_is_404(api_client, user, monkeypatch):
+    """Read live, then deleted by another request before the link's lock: nothing is linked."""
+    from study.services import sessions
+
+    session = f.StudySessionFactory(user=user)
+    doc = f.DocumentFactory(user=user)
+    read_live = sessions.document_get_live
+
+    def deleted_right_after(**kwargs):
+        found = read_live(**kwargs)
+        Document.objects.filter(pk=doc.pk).update(deleted_at=timezone.now())
+        return found
+
+    monkeypatch.setattr(sessions, "document_get_live", deleted_right_after)
+    response = api_client.post(f"/api/study-sessions/{session.id}/assets",
+                               {"document_id": doc.id, "asset_type": "reference"}, format="json")
+    assert (response.status_code, response.json()["error_code"]) == (404, "not_found")
+    assert not SessionAsset.objects.exists()
