@@ -12,6 +12,12 @@ _SPACES = re.compile(r"\s+")
 _HANGUL_FILLERS_AS_SPACES = str.maketrans(dict.fromkeys("\u115f\u1160\u3164\uffa0", " "))
 
 
+def is_blank(text: str) -> bool:
+    """Nothing a reader sees: only whitespace and invisible characters (format characters such as a zero-width
+    space or a BOM, the Hangul fillers)."""
+    return all(ch.isspace() or ch in "\u115f\u1160\u3164\uffa0" or unicodedata.category(ch) == "Cf" for ch in text)
+
+
 def nfc(text: str) -> str:
     """The composed (NFC) form that names, titles, tags and question texts are stored and searched in: the same
     Korean syllable typed (NFC) or taken from a macOS file name (NFD) is one string."""

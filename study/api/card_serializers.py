@@ -7,7 +7,7 @@ from study.models.cards import CardFormat
 from study.services.cards import RATING_OUTCOMES
 from studyserver.pagination import QueryIntegerField
 
-from .common import NFCCharField
+from .common import NFCCharField, VisibleCharField
 
 MAX_ID = 2**63 - 1
 TEXT_MAX = 10_000
@@ -71,8 +71,8 @@ class CardGroupSerializer(serializers.Serializer):
 
 class CardCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=CardFormat.choices)
-    cue = serializers.CharField(max_length=TEXT_MAX)
-    fact = serializers.CharField(max_length=TEXT_MAX)
+    cue = VisibleCharField(max_length=TEXT_MAX)
+    fact = VisibleCharField(max_length=TEXT_MAX)
     cloze_text = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
     # Stored NFC: the review groups group manual cards by it and the deck filters on it.
     material = NFCCharField(max_length=200, required=False, allow_blank=True, default="")
@@ -81,8 +81,8 @@ class CardCreateSerializer(serializers.Serializer):
 
 class CardPatchSerializer(serializers.Serializer):
     needs_review = serializers.BooleanField(required=False)
-    cue = serializers.CharField(max_length=TEXT_MAX, required=False)
-    fact = serializers.CharField(max_length=TEXT_MAX, required=False)
+    cue = VisibleCharField(max_length=TEXT_MAX, required=False)
+    fact = VisibleCharField(max_length=TEXT_MAX, required=False)
     cloze_text = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True)
 
     def validate(self, attrs: dict) -> dict:

@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from study.textnorm import nfc
+from study.textnorm import is_blank, nfc
 from studyserver.errors import InvalidInput, NotFound
 from studyserver.ids import BIGINT_MAX, parse_id
 from studyserver.pagination import QueryIntegerField
@@ -124,7 +124,18 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
-class TextOnlyCharField(serializers.CharField):
+class VisibleCharField(serializers.CharField):
+    """Text that may not be blank (unless `allow_blank`) is not blank either when it holds only invisible characters
+    (a zero-width space, a BOM, a Hangul filler): a topic or a card fact that shows as nothing."""
+
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)
+        if not self.allow_blank and is_blank(value):
+            self.fail("blank")
+        return value
+
+
+class TextOnlyCharField(VisibleCharField):
     """A string, and only a string: DRF's CharField also takes a number (`1` → "1")."""
 
     def to_internal_value(self, data) -> str:
@@ -133,7 +144,7 @@ class TextOnlyCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class NFCCharField(serializers.CharField):
+class NFCCharField(VisibleCharField):
     """Text the services store NFC-normalised (names, subjects, question texts, titles, tags), normalised here
     already, so that `max_length` limits what is stored: NFC can lengthen a text (U+FB2C is three characters)."""
 
@@ -143,10 +154,13 @@ class NFCCharField(serializers.CharField):
 
 class NFCFormCharField(forms.CharField):
     """A form's text, NFC-normalised before its checks run: `max_length` limits the text as it is stored (an NFD
-    Hangul syllable is two or three characters, its NFC one)."""
+    Hangul syllable is two or three characters, its NFC one). Invisible characters only are no text (a required
+    field is missing, as in VisibleCharField)."""
 
     def to_python(self, value):
         value = super().to_python(value)
+        if isinstance(value, str) and is_blank(value):
+            return self.empty_value
         return nfc(value) if isinstance(value, str) else value
 
 
