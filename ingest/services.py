@@ -144,6 +144,7 @@ def _create_sessions(
             question_ids=[q.id for q in questions],
             subject_distribution=dict(Counter(q.subject for q in questions)),
             target_per_subject=max(Counter(q.subject for q in questions).values()),
+            created_at=now,  # (the row's default, taken at the insert, came after the finish)
             finished_at=now,
         )
         sessions.append(session)

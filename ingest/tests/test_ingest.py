@@ -88,6 +88,7 @@ def test_ingest_creates_one_finalized_viewer_session_per_topic(viewer_client, qu
     stored = QuizSession.objects.get(pk=sessions[topic_pub_id(first.id)]["quiz_session_id"])
     assert (stored.source, stored.status, stored.client_session_uuid) == ("viewer", "done", "client-uuid-1")
     assert stored.finalized_at is not None and stored.user_id == quiz["user"].id
+    assert stored.created_at == stored.finished_at <= stored.finalized_at  # one upload: made and finished at once
     assert stored.question_ids == [q[0].id, q[1].id, q[2].id]
     assert (stored.correct_count, stored.wrong_count, stored.unsure_count) == (1, 1, 1)
     progress = {p.question_id: p for p in QuestionProgress.objects.filter(user=quiz["user"])}
