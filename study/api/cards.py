@@ -49,7 +49,8 @@ class CardContentNegotiation(DefaultContentNegotiation):
 
 
 def _limit_params(default: int, maximum: int) -> OpenApiParameter:
-    return OpenApiParameter("limit", int, description=f"default {default}, max {maximum}")
+    # (0 or less is a 400; more than the maximum reads as the maximum)
+    return OpenApiParameter("limit", {"type": "integer", "minimum": 1}, description=f"default {default}, max {maximum}")
 
 
 @extend_schema_view(

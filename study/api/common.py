@@ -44,6 +44,7 @@ class ErrorSerializer(serializers.Serializer):
     id = serializers.IntegerField(required=False, help_text="`quiz_in_progress`: the session in progress.")
     skipped = serializers.ListField(child=serializers.CharField(), required=False,
                                     help_text="Ingest (400, 404): the pub_ids that were not taken.")
+    last_seq = serializers.IntegerField(required=False, help_text="Feed (409 `conflict`): the feed's last seq.")
 
 
 _ERROR_DESCRIPTIONS = {

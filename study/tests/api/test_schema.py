@@ -161,12 +161,23 @@ def test_card_errors_have_the_error_body(schema_and_warnings):
 
 
 def test_the_error_body_names_its_optional_fields(schema_and_warnings):
-    """A 409 quiz_in_progress carries the session's id, an ingest refusal the skipped pub_ids."""
+    """A 409 quiz_in_progress carries the session's id, an ingest refusal the skipped pub_ids, the feed's 409 its
+    last seq."""
     schema, _ = schema_and_warnings
     error = schema["components"]["schemas"]["Error"]
     assert error["required"] == ["detail", "error_code"]
     assert error["properties"]["id"]["type"] == "integer"
     assert error["properties"]["skipped"]["items"] == {"type": "string"}
+    assert error["properties"]["last_seq"]["type"] == "integer"
+
+
+@pytest.mark.parametrize("path", ["/api/study-cards", "/api/study-cards/due", "/api/study-cards/deck"])
+def test_a_card_lists_limit_says_it_starts_at_1(schema_and_warnings, path):
+    """`limit=0` is a 400: the schema said any integer, and a client built from it sent 0."""
+    schema, _ = schema_and_warnings
+    paths = {p.rstrip("/"): ops for p, ops in schema["paths"].items()}
+    [limit] = [p for p in paths[path]["get"]["parameters"] if p["name"] == "limit"]
+    assert limit["schema"] == {"type": "integer", "minimum": 1}
 
 
 @pytest.mark.parametrize(("path", "method"), [
