@@ -5,6 +5,7 @@ from rest_framework import serializers
 from study.models import CardEvidence, MemoCard
 from study.models.cards import CardFormat
 from study.services.cards import RATING_OUTCOMES
+from study.textnorm import nfc
 from studyserver.pagination import QueryIntegerField
 
 from .common import NFCCharField, VisibleCharField
@@ -103,8 +104,15 @@ class CountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
+class NFCChoiceField(serializers.ChoiceField):
+    """A choice sent in any Unicode form: 모름 typed on macOS or iOS can arrive decomposed (NFD)."""
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(nfc(data) if isinstance(data, str) else data)
+
+
 class RateSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=list(RATING_OUTCOMES))
+    outcome = NFCChoiceField(choices=list(RATING_OUTCOMES))
 
 
 class RateResultSerializer(serializers.Serializer):

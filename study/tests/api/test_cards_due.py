@@ -2,6 +2,7 @@
 
 import functools
 import threading
+import unicodedata
 from datetime import datetime, timedelta
 
 import pytest
@@ -46,7 +47,8 @@ def test_first_recall_correct_marks_known_without_due(api_client, user):
 
 
 @pytest.mark.parametrize(("word", "canonical"), [("애매", "unsure"), ("모름", "wrong"), ("unsure", "unsure"),
-                                                 ("wrong", "wrong")])
+                                                 ("wrong", "wrong"),
+                                                 (unicodedata.normalize("NFD", "모름"), "wrong")])  # (typed on iOS)
 def test_first_recall_miss_is_due_tomorrow(api_client, user, word, canonical):
     card = MemoCardFactory(user=user)
     before = timezone.now()
