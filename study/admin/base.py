@@ -43,6 +43,23 @@ def take_row(obj: models.Model, saved: models.Model) -> None:
     obj._state.db = saved._state.db
 
 
+def save_changed_fields(obj: models.Model, form: forms.ModelForm, change: bool) -> bool:
+    """Save what the form changed (an added row whole); whether anything was written.
+
+    A change form writes back every field it shows, and the date-time widgets drop microseconds (Django takes the
+    cut value for the initial one, so the form sees no change): saving a page unchanged moved its times back by
+    up to a second, and a published row was republished to every viewer."""
+    if not change:
+        obj.save()
+        return True
+    if not form.has_changed():
+        return False
+    fields = {field.name for field in obj._meta.concrete_fields}
+    changed = [name for name in form.changed_data if name in fields]
+    obj.save(update_fields=[*changed, *(["updated_at"] if "updated_at" in fields else [])])
+    return True
+
+
 class OwnerSetOnceMixin:
     """The owner (`user`) is chosen when a row is added and read-only afterwards: the rows it points at and the
     rows pointing at it belong to that owner (the same-owner keys of study/0009), so moving it would strand them."""

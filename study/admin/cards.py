@@ -32,7 +32,7 @@ from studyserver.admin import too_many_for_one_action
 from studyserver.errors import DuplicateCard, NotFound
 from studyserver.ids import parse_id
 
-from .base import NFCSearchMixin, SameOwnerForm, SoftDeleteModelAdmin, refuse_future
+from .base import NFCSearchMixin, SameOwnerForm, SoftDeleteModelAdmin, refuse_future, save_changed_fields
 
 # A page of the review queue shows whole groups up to about this many cards; a bigger group is split across pages
 # (the page's HTML, and so the wait after each action that comes back to it, grows with its cards).
@@ -554,8 +554,8 @@ class CardProgressAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: CardProgress, form: forms.ModelForm, change: bool) -> None:
         with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            publish_request(kind=PublishKind.STUDY_CARD_PROGRESS, source_id=obj.pk)
+            if save_changed_fields(obj, form, change):
+                publish_request(kind=PublishKind.STUDY_CARD_PROGRESS, source_id=obj.pk)
 
     def delete_model(self, request: HttpRequest, obj: CardProgress) -> None:
         progress_id = obj.pk

@@ -39,6 +39,7 @@ from .base import (
     SoftDeleteModelAdmin,
     ViewOnlyMixin,
     refuse_future,
+    save_changed_fields,
 )
 
 
@@ -220,6 +221,9 @@ class QuestionProgressAdmin(admin.ModelAdmin):
     list_filter = ("last_outcome", "pattern_state", "review_stage", "user")
     raw_id_fields = ("user", "question", "last_attempt")
     list_select_related = ("question", "user")
+
+    def save_model(self, request: HttpRequest, obj: QuestionProgress, form: forms.ModelForm, change: bool) -> None:
+        save_changed_fields(obj, form, change)
 
 
 class QuestionExplanationForm(SameOwnerForm):

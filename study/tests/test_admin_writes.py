@@ -7,6 +7,7 @@ Celery kick on commit), deletes must be soft, and bad input must be a form error
 import json
 import unicodedata
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.admin.models import DELETION, LogEntry
@@ -813,3 +814,72 @@ def test_bulk_card_actions_take_a_few_queries_whatever_the_selection(admin_clien
     assert MemoCard.objects.filter(pk__in=ids, needs_review=not pending_before).count() == 30
     assert LogEntry.objects.filter(object_id__in=[str(pk) for pk in ids]).count() == 30
     assert PublishOutbox.objects.filter(kind="study_card", source_id__in=ids).count() == 30
+
+
+class _FormValues(HTMLParser):
+    """The values a browser posts from an admin change form left as rendered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs) -> None:
+        a = dict(attrs)
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") not in {"submit", "checkbox"}:
+            self.values[name] = a.get("value") or ""
+        elif tag == "input" and name and "checked" in a:
+            self.values[name] = "on"
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select and "selected" in a:
+            self.values[self._select] = a.get("value") or ""
+        elif tag == "textarea" and name:
+            self._textarea, self.values[name] = name, ""
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data) -> None:
+        if self._textarea:
+            self.values[self._textarea] += data.removeprefix("\n")
+
+
+def as_rendered(admin_client, url: str) -> dict[str, str]:
+    parser = _FormValues()
+    parser.feed(admin_client.get(url).content.decode())
+    return parser.values
+
+
+@pytest.mark.parametrize("model", ["cardprogress", "questionprogress"])
+def test_a_progress_page_saved_as_it_is_changes_nothing(admin, user, model):
+    """The date-time widgets show no microseconds: the page's save wrote the cut times back (moving due times back
+    by up to a second) and republished the card progress to every viewer, while the history said nothing changed."""
+    now = timezone.now().replace(microsecond=777567)
+    if model == "cardprogress":
+        row = f.CardProgressFactory(review_stage=1, due_at=now + timedelta(days=3), last_reviewed_at=now)
+    else:
+        row = f.QuestionProgressFactory(pattern_state="wrong", pattern_window_attempts=["wrong"],
+                                        last_attempted_at=now, pattern_updated_at=now,
+                                        review_stage=1, due_at=now + timedelta(days=3), last_reviewed_at=now)
+    url = reverse(f"admin:study_{model}_change", args=[row.pk])
+    shown = as_rendered(admin, url)
+    stored = type(row).objects.filter(pk=row.pk).values().get()
+    feed = list(Published.objects.values_list("kind", "source_id", "seq"))
+
+    response = admin.post(url, shown)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert type(row).objects.filter(pk=row.pk).values().get() == stored
+    assert list(Published.objects.values_list("kind", "source_id", "seq")) == feed  # nothing published again
+
+    assert admin.post(url, {**shown, "review_stage": "2"}).status_code == 302  # one field: only it is written
+    changed = type(row).objects.filter(pk=row.pk).values().get()
+    assert changed["review_stage"] == 2 and changed["due_at"] == stored["due_at"] == now + timedelta(days=3)
+    assert changed["last_reviewed_at"] == now
+    if model == "cardprogress":
+        assert published("study_card_progress", row.pk).payload["review_stage"] == 2
