@@ -5,6 +5,7 @@ import codecs
 import io
 import struct
 import threading
+import unicodedata
 import zlib
 from datetime import timedelta
 from pathlib import Path
@@ -118,6 +119,14 @@ class TestTextAndPdf:
         assert doc.extracted_text == "LNG는 영하 162도에서 액화된다.\n두 번째 줄"
         assert doc.extract_error == ""
         assert doc.extracted_at is not None
+
+    def test_a_decomposed_text_is_stored_composed(self, user):
+        """A note saved on macOS (NFD Hangul) matched no search term, which are composed, and gave no passage."""
+        text = "부취제 TBM은 양파 썩는 냄새가 난다."
+        doc = make_document(user, unicodedata.normalize("NFD", text).encode(), "k4.txt", "txt")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extracted_text == text
 
     def test_cp949_korean_file_is_decoded(self, user):
         doc = make_document(user, "# 가스 안전\n메탄은 공기보다 가볍다.".encode("cp949"), "legacy.md", "md")
