@@ -30,16 +30,29 @@ def _evidence(source_type: str, source_id: int | None, text: str) -> dict:
     return {"source_type": source_type, "source_id": source_id, "snippet": _snippet(text)}
 
 
+def _folded(text: str) -> tuple[str, list[int]]:
+    """`text` NFKC-folded character by character, and for each folded character the index of the one it came from:
+    ℃ folds to two (°c), ㎫ to three (mpa)."""
+    folded, origin = [], []
+    for index, char in enumerate(text):
+        piece = unicodedata.normalize("NFKC", char).casefold()
+        folded.append(piece)
+        origin += [index] * len(piece)
+    return "".join(folded), origin
+
+
 def _find_all(haystack: str, needle: str) -> list[tuple[int, int]]:
-    """Spans of `needle` in `haystack`, case-insensitively (NFKC-folded, which keeps lengths for our scripts)."""
-    folded_hay = unicodedata.normalize("NFKC", haystack).casefold()
+    """Spans of `needle` in `haystack` (NFC), case-insensitively and NFKC-folded: 2.5㎫ is found as typed 2.5MPa, and
+    a sentence with ℃ in it is searched too (its folded text was longer, and was given up)."""
+    folded_hay, origin = _folded(haystack)
     folded_needle = unicodedata.normalize("NFKC", needle).casefold()
-    if len(folded_hay) != len(haystack) or not folded_needle:
-        return []  # normalisation changed the length: positions would not map back safely
+    if not folded_needle:
+        return []
     spans, start = [], 0
     while (index := folded_hay.find(folded_needle, start)) >= 0:
-        spans.append((index, index + len(folded_needle)))
-        start = index + len(folded_needle)
+        end = index + len(folded_needle)
+        spans.append((origin[index], origin[end - 1] + 1))
+        start = end
     return spans
 
 
@@ -47,7 +60,7 @@ def cloze_from_passage(passage: str, answer: str) -> str:
     """The first sentence of `passage` that contains `answer`, with the answer blanked; "" when none does."""
     if len(normalize_fact(answer)) < 2:
         return ""  # one-character answers would blank half the text
-    for sentence in _SENTENCE_END.split(passage):
+    for sentence in _SENTENCE_END.split(unicodedata.normalize("NFC", passage)):
         spans = _find_all(sentence, answer.strip())
         if not spans:
             continue

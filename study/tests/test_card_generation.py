@@ -1,6 +1,8 @@
 """Card candidates from explained questions: Q&A + cloze, evidence, dedup on reruns and races."""
 
 
+import unicodedata
+
 import pytest
 
 from study.models import CardEvidence, MemoCard, QuestionExplanation
@@ -39,9 +41,20 @@ class TestCloze:
     def test_occurrences_that_overlap_are_blanked_once(self):
         assert cloze_from_passage("하하하 웃었다.", "하하") == "____하 웃었다."
 
-    def test_a_sentence_whose_folding_changes_its_length_is_never_blanked_in_the_wrong_place(self):
-        # NFKC turns "㎏" into "kg": positions in the folded text no longer match the sentence's
-        assert cloze_from_passage("LNG 1㎏의 주성분은 메탄이다.", "메탄") in ("", "LNG 1㎏의 주성분은 ____이다.")
+    def test_a_sentence_whose_folding_changes_its_length_is_blanked_in_the_right_place(self):
+        """NFKC turns ㎏ into kg and ℃ into °c: such sentences had been given up (no cloze, or one from a worse
+        sentence), and ℃, ㎏ and ㎫ are everywhere in gas-safety notes."""
+        assert cloze_from_passage("LNG 1㎏의 주성분은 메탄이다.", "메탄") == "LNG 1㎏의 주성분은 ____이다."
+        assert (cloze_from_passage("LNG는 -162℃까지 냉각하며 주성분은 메탄(CH4)이다.", "메탄")
+                == "LNG는 -162℃까지 냉각하며 주성분은 ____(CH4)이다.")
+        assert cloze_from_passage("충전 압력은 2.5㎫이다.", "2.5㎫") == "충전 압력은 ____이다."
+        assert cloze_from_passage("충전 압력은 2.5㎫이다.", "2.5MPa") == "충전 압력은 ____이다."  # typed out
+        assert cloze_from_passage("비점은 -162℃이다.", "-162°C") == "비점은 ____이다."
+
+    def test_a_decomposed_passage_is_blanked(self):
+        """A note written on macOS (NFD): its folded text was longer than it, and it gave no cloze."""
+        passage = unicodedata.normalize("NFD", "TBM은 양파 썩는 냄새가 난다.")
+        assert cloze_from_passage(passage, "양파 썩는 냄새") == "TBM은 ____가 난다."
 
 
 @pytest.mark.django_db
