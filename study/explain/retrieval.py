@@ -1,10 +1,13 @@
 """Find the passages of a topic's documents that best match a question and its correct answer.
 
 PostgreSQL: documents are filtered and ranked with full-text search (the `simple` config, the
-expression of the GIN index study_document_text_gin_idx), then their passages are ranked with
-ts_rank in one query. Elsewhere (the SQLite demo), and when full-text search finds nothing
-(e.g. unsegmented Japanese), passages are ranked by token overlap. Passages that contain the
-answer text are boosted ×2.
+expression of the GIN index study_document_text_gin_idx; a document's rank is divided by the log of its length,
+so that long documents that mention the terms often do not crowd the short notes out of the few read), then their
+passages are ranked with ts_rank in one query. Elsewhere (the SQLite demo), for Japanese (written without spaces:
+the `simple` parser reads a whole clause as one word, so only a clause copied word for word matched), and when
+full-text search finds nothing, passages are ranked by token overlap; Japanese is cut into runs of kanji, of
+katakana and of Latin letters for it. Passages that contain the answer text are boosted ×2, and a passage ranked
+below 0.3 of the best is left out (one shared common word is no evidence).
 """
 
 import re
@@ -12,6 +15,7 @@ import unicodedata
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
+from django.db.models import Value
 
 from study.models import Document
 from study.models.documents import ExtractStatus
@@ -23,11 +27,16 @@ MAX_CANDIDATE_PASSAGES = 2000
 PASSAGE_TARGET_CHARS = 300
 PASSAGE_MAX_CHARS = 600
 ANSWER_BOOST = 2.0
+RELATIVE_MIN_RANK = 0.3  # of the best passage's rank
 
 _WORD = re.compile(r"[^\W_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
 _BLOCK_START = re.compile(r"^\s*(?:[-*+•#]|\d+[.)])\s*")
 _HANGUL_END = re.compile(r"[\uac00-\ud7a3]$")
+_JAPANESE = re.compile(r"[\u3040-\u30ff]")  # kana: a word with kana in it is Japanese (kanji alone may be hanja)
+# The parts of a Japanese word that carry meaning: runs of kanji, of katakana, of Latin letters and digits (the
+# hiragana between them are particles and inflections).
+_JAPANESE_RUNS = re.compile(r"[\u4e00-\u9fff\u3005]+|[\u30a0-\u30ff]+|[a-z0-9]+")
 # Korean particles and copulas glued to nouns ("메탄이다", "주성분은"): stripped so stems match.
 _PARTICLES = sorted(
     ["에서는", "으로는", "에게서", "이라고", "에서", "으로", "에게", "까지", "부터", "보다", "처럼", "이다", "이며",
@@ -40,6 +49,7 @@ _STOPWORDS = frozenset(
         "설명", "설명으로", "어느", "있는", "하는", "대한", "관한",
         "the", "is", "are", "of", "which", "what", "a", "an", "and", "or", "to", "in", "for", "on", "by", "with",
         "following", "not",
+        "説明", "適切", "記述", "組合", "該当", "次", "何", "意味", "正",
     ]
 )
 
@@ -56,11 +66,24 @@ def _stem(token: str) -> str:
     return token
 
 
+def _words(text: str) -> list[str]:
+    """The words of `text`: a Japanese one cut into its runs of kanji, katakana and Latin letters (a phrase of kana
+    only, a grammar point such as ざるを得ない, stays whole)."""
+    words = []
+    for token in _WORD.findall(_normalize(text)):
+        if _JAPANESE.search(token):
+            runs = [run for run in _JAPANESE_RUNS.findall(token) if len(run) >= 2]
+            words += [run for run in runs if run not in _STOPWORDS] if runs else [token]
+        else:
+            words.append(token)
+    return words
+
+
 def query_terms(*texts: str) -> list[str]:
     """Distinct stems (≥2 characters, no stopwords) of the given texts, in order of appearance."""
     terms: dict[str, None] = {}
     for text in texts:
-        for token in _WORD.findall(_normalize(text)):
+        for token in _words(text):
             if token in _STOPWORDS:
                 continue
             stem = _stem(token)
@@ -122,7 +145,7 @@ def _documents_by_fulltext(facts: QuestionFacts, terms: list[str]) -> list[dict]
         _topic_documents(facts)
         .annotate(search=vector)
         .filter(search=query)
-        .annotate(rank=SearchRank(vector, query))
+        .annotate(rank=SearchRank(vector, query, normalization=Value(1)))  # ÷ (1 + log(length))
         .order_by("-rank", "id")
         .values("id", "title", "extracted_text")[:MAX_DOCUMENTS]
     )
@@ -166,7 +189,8 @@ def passages_for_question(facts: QuestionFacts, *, limit: int = 3) -> list[Passa
     terms = query_terms(facts.question_text, facts.answer_text)
     if not terms:
         return []
-    use_fulltext = connection.vendor == "postgresql"
+    japanese = any(_JAPANESE.search(text) for text in (facts.question_text, facts.answer_text))
+    use_fulltext = connection.vendor == "postgresql" and not japanese
     documents = _documents_by_fulltext(facts, terms) if use_fulltext else []
     if not documents:
         use_fulltext = False
@@ -184,4 +208,4 @@ def passages_for_question(facts: QuestionFacts, *, limit: int = 3) -> list[Passa
             rank *= ANSWER_BOOST
         scored.append(Passage(document_id=doc_id, title=title, snippet=passage, rank=rank))
     scored.sort(key=lambda p: -p.rank)  # stable: ties keep document rank and text order
-    return scored[:limit]
+    return [p for p in scored if p.rank >= RELATIVE_MIN_RANK * scored[0].rank][:limit] if scored else []

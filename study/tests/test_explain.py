@@ -71,6 +71,47 @@ class TestRetrieval:
         assert [(p.document_id, p.snippet) for p in passages] == [(doc.id, "液化天然ガスの主成分はメタンです。")]
 
 
+    def test_a_japanese_answer_worded_otherwise_than_the_notes_finds_its_passage(self, user):
+        """Read as whole clauses, Japanese matched only an answer copied word for word from the notes."""
+        q = QuestionFactory(study_topic__user=user, question_text="NATの説明として、適切なものはどれか。",
+                            choices=["社内のプライベートアドレスをグローバルアドレスに置き換える", "名前を引く"])
+        note = ("NATは、プライベートIPアドレスをグローバルIPアドレスに変換する技術である。\n\n"
+                "DNSサーバは、ドメイン名をIPアドレスに変換する。")
+        doc = link_document(q.study_topic, note)
+        terms = ["nat", "社内", "プライベートアドレス", "グローバルアドレス"]
+        assert query_terms(q.question_text, q.choices[0]) == terms
+        passages = passages_for_question(_facts(q))
+        assert passages and passages[0].document_id == doc.id
+        assert passages[0].snippet.startswith("NATは")
+
+    def test_japanese_words_are_cut_into_kanji_katakana_and_latin_runs(self):
+        assert query_terms("ランサムウェアの説明として適切なものは", "ファイルを暗号化して金銭を要求する") == [
+            "ランサムウェア", "ファイル", "暗号化", "金銭", "要求"]
+        assert query_terms("「〜ざるを得ない」の意味は") == ["ざるを得ない"]  # a grammar point of kana stays whole
+        assert query_terms("LNG의 주성분은 무엇인가?", "메탄") == ["lng", "주성분", "메탄"]  # Korean as before
+
+    def test_a_passage_that_shares_only_a_common_word_is_left_out(self, user):
+        """Any rank above 0 was kept: "use" alone brought a cryptography paragraph to an RDP question."""
+        q = QuestionFactory(study_topic__user=user, question_text="Which port does RDP use by default?",
+                            choices=["3389", "22"])
+        link_document(q.study_topic, "RDP uses TCP port 3389 by default.\n\nUse a strong passphrase for keys.")
+        assert [p.snippet for p in passages_for_question(_facts(q))] == ["RDP uses TCP port 3389 by default."]
+
+    def test_long_documents_that_repeat_the_terms_do_not_crowd_out_the_short_note(self, user):
+        """Documents were ranked by raw ts_rank and 5 were read: five long texts full of the question's words
+        pushed the short note that holds the answer out."""
+        from study.explain.retrieval import MAX_DOCUMENTS
+
+        q = QuestionFactory(study_topic__user=user, question_text="Where are EBS snapshots stored?",
+                            choices=["Amazon S3", "Amazon EFS"])
+        filler = " ".join(["Amazon EBS volumes: snapshots are stored and copied; where the EBS data lives."] * 400)
+        for n in range(MAX_DOCUMENTS):
+            link_document(q.study_topic, f"Storage guide {n}. {filler}", title=f"guide {n}")
+        note = link_document(q.study_topic, "EBS snapshots are stored in Amazon S3.", title="note")
+        passages = passages_for_question(_facts(q))
+        assert passages and passages[0].document_id == note.id
+
+
 @pytest.mark.django_db
 class TestQuestionExplain:
     def test_extractive_explanation_cards_and_publish(self, question, django_capture_on_commit_callbacks):
