@@ -1,0 +1,88 @@
+"""Deleting a learner (the users' admin, study.services.accounts.user_delete): everything they own goes in one
+transaction, their feed rows become tombstones, and the statements do not grow with their data."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from publishing.models import PublishOutbox
+from study import models as m
+from study.services.accounts import user_delete
+from study.tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+OWNED = (m.StudyTopic, m.Question, m.QuizSession, m.QuestionAttempt, m.QuestionProgress, m.MemoCard, m.CardProgress,
+         m.StudySession, m.Document)
+
+
+def learner(attempts: int, cards: int):
+    """A learner with `attempts` answers (each question's progress naming its last) and `cards` cards with
+    evidence and progress, a study session with a snapshot, and a document on a topic."""
+    user = f.UserFactory()
+    topic = f.StudyTopicFactory(user=user)
+    session = f.QuizSessionFactory(study_topic=topic)
+    for _ in range(attempts):
+        attempt = f.QuestionAttemptFactory(quiz_session=session)
+        f.QuestionProgressFactory(question=attempt.question, last_outcome="correct", last_attempt=attempt,
+                                  last_attempted_at=attempt.answered_at)
+    for _ in range(cards):
+        card = f.MemoCardFactory(user=user)
+        f.CardEvidenceFactory(card=card)
+        f.CardProgressFactory(card=card)
+    document = f.DocumentFactory(user=user)
+    f.TopicDocumentFactory(topic=topic, document=document)
+    f.SessionAssetFactory(session=f.StudySessionFactory(user=user, study_topic=topic), document=document)
+    return user
+
+
+def owned_rows(user_id: int) -> dict[str, int]:
+    counts = {model.__name__: model.objects.filter(user_id=user_id).count() for model in OWNED}
+    counts["CardEvidence"] = m.CardEvidence.objects.filter(card__user_id=user_id).count()
+    return {name: count for name, count in counts.items() if count}
+
+
+def test_the_admin_deletes_a_learner_with_everything_they_own(admin_client):
+    gone, kept = learner(attempts=3, cards=2), learner(attempts=2, cards=1)
+    before = owned_rows(kept.pk)
+    response = admin_client.post(reverse("admin:auth_user_delete", args=[gone.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk=gone.pk).exists()
+    assert owned_rows(gone.pk) == {}
+    assert owned_rows(kept.pk) == before
+
+
+def test_deleting_learners_in_bulk_in_the_admin(admin_client):
+    users = [learner(attempts=2, cards=2) for _ in range(2)]
+    response = admin_client.post(reverse("admin:auth_user_changelist"), {
+        "action": "delete_selected", "post": "yes", "_selected_action": [u.pk for u in users]})
+    assert response.status_code == 302
+    assert not any(owned_rows(u.pk) for u in users)
+
+
+def test_a_deleted_learners_feed_rows_are_retracted():
+    from publishing.models import Published
+    from publishing.services import publish_drain
+
+    user = learner(attempts=1, cards=2)
+    for card in m.MemoCard.objects.filter(user=user):
+        PublishOutbox.objects.create(kind="study_card", source_id=card.pk)
+    publish_drain()
+    assert Published.objects.filter(user_id=user.pk, deleted=False).count() == 2
+    user_delete(user=user)
+    publish_drain()
+    rows = Published.objects.filter(kind="study_card")
+    assert rows.count() == 2 and all(row.deleted and row.user_id is None for row in rows)
+
+
+def test_the_statements_do_not_grow_with_the_learners_data():
+    """Django's collector loaded every attempt and card and deleted them a hundred at a time."""
+    def statements(user) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            user_delete(user=user)
+        return len(queries)
+
+    small, large = learner(attempts=2, cards=2), learner(attempts=250, cards=150)
+    assert statements(large) == statements(small)
