@@ -36,7 +36,7 @@ def _is_punct(ch: str) -> bool:
 
 # Punctuation that is part of a number, which the ends are not stripped of: a sign or decimal point before a digit
 # (-40 is not 40, .5 is not 5) and a per cent or per mille sign, or primes (minutes, feet), at the end (10% is not 10).
-_NUMBER_STARTS = "-."
+_NUMBER_START = re.compile(r"-?\.?\d")
 _MEASURES = "%‰‱′″‴"
 
 
@@ -48,7 +48,7 @@ def normalize_fact(text: str) -> str:
     value = _SPACES.sub(" ", value).strip()
     start, end = 0, len(value)
     while start < end and (_is_punct(value[start]) or value[start].isspace()):
-        if value[start] in _NUMBER_STARTS and start + 1 < end and value[start + 1].isdigit():
+        if _NUMBER_START.match(value, start, end):
             break
         start += 1
     while end > start and (_is_punct(value[end - 1]) or value[end - 1].isspace()) and value[end - 1] not in _MEASURES:

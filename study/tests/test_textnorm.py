@@ -32,6 +32,8 @@ from study.textnorm import card_dedup_hash, normalize_fact
         ("(-40)", "-40"),
         ("－５ °C.", "-5 °c"),  # full-width minus (NFKC: "-")
         (".5", ".5"),
+        ("-.5", "-.5"),
+        ("(-.5)", "-.5"),
         ("10%", "10%"),
         ("「10％」", "10%"),
         ("5′", "5′"),
@@ -47,7 +49,7 @@ def test_hash_ignores_formatting_but_not_meaning():
     base = card_dedup_hash(source_question_id=7, card_format="qa", fact="영하 162도")
     assert card_dedup_hash(source_question_id=7, card_format="qa", fact=" 영하  162도. ") == base
     assert card_dedup_hash(source_question_id=7, card_format="qa", fact="영하 161도") != base
-    for one, other in (("-40", "40"), ("-5 °C", "5 °C"), (".5", "5"), ("10%", "10")):
+    for one, other in (("-40", "40"), ("-5 °C", "5 °C"), (".5", "5"), ("-.5", ".5"), ("10%", "10")):
         assert (card_dedup_hash(source_question_id=7, card_format="qa", fact=one)
                 != card_dedup_hash(source_question_id=7, card_format="qa", fact=other)), one
     assert card_dedup_hash(source_question_id=7, card_format="cloze", fact="영하 162도") != base
