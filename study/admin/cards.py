@@ -152,7 +152,8 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         """A save reads the card under its row lock, held until the save commits (the change view is one
         transaction): MemoCardForm.clean compares what the page showed with the row, and two reviewers saving at
         once, both compared with the row as it was, both saved (the later edit over the earlier, unannounced)."""
-        if request.method != "POST":
+        if request.method != "POST" or not transaction.get_connection().in_atomic_block:
+            # (a page that reads the card outside a transaction, as the history page also does on a POST)
             return super().get_object(request, object_id, from_field)
         field = self.opts.pk if from_field is None else self.opts.get_field(from_field)
         try:

@@ -943,6 +943,14 @@ def test_two_reviewers_saving_one_card_at_once_are_compared_one_after_the_other(
     assert card.fact == "메테인"
 
 
+@pytest.mark.django_db(transaction=True)  # as a server runs: no test transaction around the request
+def test_a_post_to_a_cards_history_page_shows_the_page(reviewer, pending):
+    """The change form's locked read ran for every POST: the history page reads the card outside a transaction,
+    and PostgreSQL's FOR UPDATE there was a 500."""
+    response = reviewer.post(reverse("admin:study_memocard_history", args=[pending["a"].pk]))
+    assert response.status_code == 200
+
+
 @pytest.mark.postgresql  # waits on PostgreSQL row locks
 @pytest.mark.django_db(transaction=True)
 def test_two_reviewers_saving_one_card_on_its_change_form_at_once_are_compared_one_after_the_other(reviewer, pending):
