@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
 from study.api.card_serializers import TEXT_MAX
+from study.api.common import VisibleFormCharField
 from study.models import CardEvidence, CardProgress, MemoCard, Question
 from study.models.cards import CardFormat, CardSourceKind
 from study.selectors import cards as card_selectors
@@ -60,8 +61,8 @@ class MemoCardForm(forms.ModelForm):
     the page's old cue back over theirs, and a box shown ticked sent a card approved meanwhile back to review). A
     field changed both here and meanwhile is a form error, as in the review queue, with the text typed kept."""
 
-    cue = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
-    fact = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
+    cue = VisibleFormCharField(widget=forms.Textarea, max_length=TEXT_MAX)
+    fact = VisibleFormCharField(widget=forms.Textarea, max_length=TEXT_MAX)
     cloze_text = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX, required=False)
 
     class Meta:
@@ -103,8 +104,8 @@ class MemoCardForm(forms.ModelForm):
 class CardEditForm(forms.Form):
     """The inline edit form of one card in the review queue."""
 
-    cue = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
-    fact = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
+    cue = VisibleFormCharField(widget=forms.Textarea, max_length=TEXT_MAX)
+    fact = VisibleFormCharField(widget=forms.Textarea, max_length=TEXT_MAX)
     cloze_text = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX, required=False)
 
 

@@ -153,15 +153,21 @@ class NFCCharField(VisibleCharField):
         return nfc(super().to_internal_value(data))
 
 
-class NFCFormCharField(forms.CharField):
-    """A form's text, NFC-normalised before its checks run: `max_length` limits the text as it is stored (an NFD
-    Hangul syllable is two or three characters, its NFC one). Invisible characters only are no text (a required
-    field is missing, as in VisibleCharField)."""
+class VisibleFormCharField(forms.CharField):
+    """A form's text where invisible characters only are no text (a required field is missing, as in
+    VisibleCharField)."""
 
     def to_python(self, value):
         value = super().to_python(value)
-        if isinstance(value, str) and is_blank(value):
-            return self.empty_value
+        return self.empty_value if isinstance(value, str) and is_blank(value) else value
+
+
+class NFCFormCharField(VisibleFormCharField):
+    """A form's text, NFC-normalised before its checks run: `max_length` limits the text as it is stored (an NFD
+    Hangul syllable is two or three characters, its NFC one)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
         return nfc(value) if isinstance(value, str) else value
 
 

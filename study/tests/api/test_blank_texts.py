@@ -56,3 +56,22 @@ def test_the_admins_topic_form_takes_invisible_characters_for_no_name(admin_clie
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["name"] == ["This field is required."]
     assert not StudyTopic.objects.exists()
+
+
+def test_the_admins_card_forms_take_invisible_characters_for_no_text(admin_client, user):
+    """The change form and the review queue's edit saved a cue or fact of a zero-width space, which the API
+    refuses as blank."""
+    from django.urls import reverse
+
+    card = MemoCardFactory(user=user, cue="주성분?", fact="메탄", needs_review=True)
+    change = reverse("admin:study_memocard_change", args=[card.pk])
+    response = admin_client.post(change, {"cue": "주성분?", "fact": "\u200b", "cloze_text": "", "needs_review": "on",
+                                          "evidence-TOTAL_FORMS": "0", "evidence-INITIAL_FORMS": "0",
+                                          "evidence-MIN_NUM_FORMS": "0", "evidence-MAX_NUM_FORMS": "1000"})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["fact"] == ["This field is required."]
+    queue = admin_client.post(reverse("admin:study_memocard_review_action"), {
+        "action": "edit", "card_id": card.pk, "cue": "\u3164", "fact": "\ufeff", "cloze_text": ""}, follow=True)
+    assert any("was not saved" in str(message) for message in queue.context["messages"])
+    card.refresh_from_db()
+    assert (card.cue, card.fact, card.needs_review) == ("주성분?", "메탄", True)
