@@ -306,11 +306,13 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         groups = card_selectors.review_queue_groups(queryset, page.object_list[0] if pages else [])
         filtered = any(value is not None for value in filters.values())
         if status == "pending":
-            # "Approve all cards of this question" approves the ones the filters hide too: its label counts them.
+            # "Approve all cards of this question" approves the ones the filters hide too: its label counts them,
+            # and its form names them (it approves those, or none when they changed before the click).
             question_ids = [group.source_question_id for group in groups if group.source_question_id]
-            counts = card_selectors.pending_counts_of_questions(question_ids) if filtered and question_ids else {}
+            waiting = card_selectors.pending_ids_of_questions(question_ids) if question_ids else {}
             for group in groups:
-                group.question_pending_count = counts.get(group.source_question_id, group.card_count)
+                group.question_pending_ids = waiting.get(group.source_question_id, [])
+                group.question_pending_count = len(group.question_pending_ids)
         _attach_drafts(request, groups)
         query = request.GET.copy()
         query.pop("page", None)
@@ -366,15 +368,15 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         if owner_id is None:
             self.message_user(request, "That question no longer exists.", messages.WARNING)
             return
-        expected = parse_id(request.POST.get("expected"))  # how many the page said; a page of before: None
+        expected = _posted_ids(request.POST.get("expected"))  # the cards the page counted; a page of before: None
         try:
             approved = card_services.cards_approve_for_question(user=owner_id, source_question_id=question_id,
                                                                 expected=expected)
         except card_services.WaitingCardsChanged as changed:
             self.message_user(
-                request, f"Question #{question_id} now has {changed.waiting} card(s) waiting for review, not the "
-                f"{expected} the page showed (cards were made, flagged back or approved meanwhile); nothing was "
-                "approved. Look at them again.", messages.WARNING)
+                request, f"The cards of question #{question_id} waiting for review are not the {len(expected)} the "
+                f"page showed ({changed.waiting} wait now: cards were made, flagged back or approved meanwhile); "
+                "nothing was approved. Look at them again.", messages.WARNING)
             return
         # Only the cards this request approved: a reviewer's concurrent click approved (and logs) the others.
         for card in MemoCard.objects.filter(id__in=approved).order_by("id"):
@@ -461,6 +463,12 @@ def _duplicate_message(other: MemoCard) -> str:
     url = reverse("admin:study_memocard_change", args=[other.pk])
     return format_html('The same fact is on card <a href="{}">#{}</a> ({}) of this user; nothing was changed.',
                        url, other.pk, state)
+
+
+def _posted_ids(value: str | None) -> list[int] | None:
+    """Comma-separated ids as a form posts them; None when absent or not such a list."""
+    ids = [parse_id(part) for part in (value or "").split(",")]
+    return ids if value and all(ids) else None
 
 
 def _is_live(card: MemoCard) -> bool:

@@ -425,11 +425,14 @@ def review_queue_pages(groups: list[ReviewQueueGroupKey], *, cards_per_page: int
     return pages
 
 
-def pending_counts_of_questions(question_ids: list[int]) -> dict[int, int]:
-    """How many live cards wait for review per source question (one query)."""
+def pending_ids_of_questions(question_ids: list[int]) -> dict[int, list[int]]:
+    """The live cards that wait for review per source question, their ids in order (one query)."""
     rows = (MemoCard.objects.live().filter(needs_review=True, source_question_id__in=question_ids)
-            .values_list("source_question_id").annotate(count=Count("id")).order_by())
-    return dict(rows)
+            .order_by("source_question_id", "id").values_list("source_question_id", "id"))
+    waiting: dict[int, list[int]] = {}
+    for question_id, card_id in rows:
+        waiting.setdefault(question_id, []).append(card_id)
+    return waiting
 
 
 def review_queue_groups(qs: QuerySet[MemoCard], parts: list[ReviewQueuePart]) -> list[CardGroup]:

@@ -1,6 +1,6 @@
 """Writes of memo cards: create, edit, review (approve / flag / delete), SR rating, cram views."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -190,19 +190,19 @@ class WaitingCardsChanged(Exception):
 
 
 def cards_approve_for_question(*, user: AbstractBaseUser | int, source_question_id: int,
-                               expected: int | None = None) -> list[int]:
+                               expected: Collection[int] | None = None) -> list[int]:
     """Approve every pending live card of one source question of `user`; returns their ids (those this call
     approved: a concurrent call waits for the row locks, then finds them approved).
 
-    With `expected` (how many the reviewer was shown), a different number waiting (cards made, flagged back or
-    approved since) raises WaitingCardsChanged and approves none: a click approves no card the reviewer was not
-    told of."""
+    With `expected` (the ids of the cards the reviewer was told of), a card waiting that is not among them (made or
+    flagged back since; a count would miss one coming as another left) raises WaitingCardsChanged and none is
+    approved: a click approves no card the reviewer was not told of. Shown cards approved meanwhile are left out."""
     user_id = user if isinstance(user, int) else user.pk
     waiting = MemoCard.objects.live().filter(user_id=user_id, source_question_id=source_question_id,
                                              needs_review=True)
     with transaction.atomic():
         ids = list(waiting.order_by("id").select_for_update(no_key=True).values_list("id", flat=True))
-        if expected is not None and ids and len(ids) != expected:
+        if expected is not None and not set(ids) <= set(expected):
             raise WaitingCardsChanged(len(ids))
         return cards_approve(card_ids=ids)
 

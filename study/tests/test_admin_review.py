@@ -349,20 +349,30 @@ def test_approve_all_approves_no_card_the_page_did_not_count(reviewer, pending):
     form = re.search(rf'<form[^>]*>(?:(?!</form>).)*name="question_id" value="{question.pk}"(?:(?!</form>).)*</form>',
                      page, re.S).group(0)
     posted = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
-    assert posted["expected"] == "2"
+    assert posted["expected"] == f"{pending['a'].pk},{pending['b'].pk}"
     late = card_candidate_create(question=question, card_format="qa", cue="LNG 액화 온도?", fact="영하 162도 부근")
 
-    response = post_action(reviewer, action="approve_question", question_id=question.pk,
-                           expected=posted["expected"])
-    assert messages_of(response) == [
-        f"Question #{question.pk} now has 3 card(s) waiting for review, not the 2 the page showed (cards were made, "
-        "flagged back or approved meanwhile); nothing was approved. Look at them again."]
+    def refused(response, waiting: int) -> bool:
+        return messages_of(response) == [
+            f"The cards of question #{question.pk} waiting for review are not the 2 the page showed ({waiting} wait "
+            "now: cards were made, flagged back or approved meanwhile); nothing was approved. Look at them again."]
+
+    response = post_action(reviewer, action="approve_question", question_id=question.pk, expected=posted["expected"])
+    assert refused(response, 3)
     assert MemoCard.objects.filter(source_question=question, needs_review=True).count() == 3
     assert outbox() == []
 
-    card_services.card_approve(card=late)  # approved in another tab: 2 wait again, the 2 the page showed
-    response = post_action(reviewer, action="approve_question", question_id=question.pk, expected="2")
-    assert messages_of(response) == [f"Approved 2 card(s) of question #{question.pk}."]
+    # one shown card approved in another tab as the new one came: as many wait as the page said, not the same ones
+    card_services.card_approve(card=pending["a"])
+    response = post_action(reviewer, action="approve_question", question_id=question.pk, expected=posted["expected"])
+    assert refused(response, 2)
+    late.refresh_from_db()
+    assert late.needs_review
+
+    assert f'name="expected" value="{pending["b"].pk},{late.pk}"' in reviewer.get(reverse(QUEUE)).content.decode()
+    card_services.card_approve(card=late)  # approved too: what waits was all shown (less one approved meanwhile)
+    response = post_action(reviewer, action="approve_question", question_id=question.pk, expected=posted["expected"])
+    assert messages_of(response) == [f"Approved 1 card(s) of question #{question.pk}."]
     assert not MemoCard.objects.filter(source_question=question, needs_review=True).exists()
 
 
