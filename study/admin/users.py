@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -16,8 +17,9 @@ class StudyUserAdmin(UserAdmin):
         user_delete(user=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for user in queryset.order_by("pk"):
-            user_delete(user=user)
+        with transaction.atomic():  # all of them or none, as Django's own bulk delete
+            for user in queryset.order_by("pk"):
+                user_delete(user=user)
 
 
 if admin.site.is_registered(User):

@@ -19,13 +19,16 @@ OWNED = (m.StudyTopic, m.Question, m.QuizSession, m.QuestionAttempt, m.QuestionP
 
 
 def learner(attempts: int, cards: int):
-    """A learner with `attempts` answers (each question's progress naming its last) and `cards` cards with
-    evidence and progress, a study session with a snapshot, and a document on a topic."""
+    """A learner with `attempts` answers to two questions (each question's progress naming its last) and `cards`
+    cards with evidence and progress, a study session with a snapshot, and a document on a topic."""
     user = f.UserFactory()
     topic = f.StudyTopicFactory(user=user)
     session = f.QuizSessionFactory(study_topic=topic)
-    for _ in range(attempts):
-        attempt = f.QuestionAttemptFactory(quiz_session=session)
+    questions = f.QuestionFactory.create_batch(2, study_topic=topic)
+    last = {}
+    for n in range(attempts):
+        last[n % 2] = f.QuestionAttemptFactory(quiz_session=session, question=questions[n % 2])
+    for attempt in last.values():
         f.QuestionProgressFactory(question=attempt.question, last_outcome="correct", last_attempt=attempt,
                                   last_attempted_at=attempt.answered_at)
     for _ in range(cards):
@@ -77,7 +80,27 @@ def test_a_deleted_learners_feed_rows_are_retracted():
     assert rows.count() == 2 and all(row.deleted and row.user_id is None for row in rows)
 
 
-def test_the_statements_do_not_grow_with_the_learners_data():
+def test_rows_of_other_users_pointing_at_the_learners_rows_fare_as_djangos_delete_had_them():
+    """Rows an older version could write (before the same-owner keys): another user's study session filed under
+    this learner's topic, another user's progress naming one of this learner's answers."""
+    from django.db import connection
+
+    gone, other = learner(attempts=2, cards=1), f.UserFactory()
+    session = f.StudySessionFactory(user=other)
+    m.StudySession.objects.filter(pk=session.pk).update(study_topic=m.StudyTopic.objects.get(user=gone))
+    progress = f.QuestionProgressFactory(question=f.QuestionFactory(study_topic__user=other))
+    m.QuestionProgress.objects.filter(pk=progress.pk).update(
+        last_attempt=m.QuestionAttempt.objects.filter(user=gone).first())
+
+    user_delete(user=gone)
+    connection.check_constraints()  # the foreign keys are checked at commit: now, here
+    session.refresh_from_db()
+    progress.refresh_from_db()
+    assert (session.study_topic_id, progress.last_attempt_id) == (None, None)
+    assert owned_rows(gone.pk) == {}
+
+
+def test_the_statements_do_not_grow_with_the_learners_answers_and_cards():
     """Django's collector loaded every attempt and card and deleted them a hundred at a time."""
     def statements(user) -> int:
         with CaptureQueriesContext(connection) as queries:

@@ -23,7 +23,6 @@ from rest_framework.authtoken.models import Token
 
 from study import models as m
 from study import scheduling
-from study.services.accounts import owned_rows_delete
 from study.textnorm import card_dedup_hash
 
 BENCH_USERNAMES = ("bench_learner", "bench_family")
@@ -99,8 +98,13 @@ class Command(BaseCommand):
 
         alias = connection.alias
         with transaction.atomic():
-            Published.objects.filter(user_id__in=user_ids)._raw_delete(alias)
-            owned_rows_delete(user_ids=user_ids, using=alias)
+            for model in (Published, m.CardProgress, m.QuestionProgress, m.SessionAnalysis, m.QuestionExplanation):
+                model.objects.filter(user_id__in=user_ids)._raw_delete(alias)
+            m.CardEvidence.objects.filter(card__user_id__in=user_ids)._raw_delete(alias)
+            m.SessionAsset.objects.filter(session__user_id__in=user_ids)._raw_delete(alias)
+            for model in (m.MemoCard, m.QuestionAttempt, m.QuizSession, m.Question, m.StudySession,
+                          m.TopicDocument, m.Document, m.StudyTopic):
+                model.objects.filter(user_id__in=user_ids)._raw_delete(alias)
         self._log(f"wiped benchmark data of users {user_ids}")
 
     def _users(self) -> list:
