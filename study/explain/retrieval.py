@@ -31,7 +31,9 @@ RELATIVE_MIN_RANK = 0.3  # of the best passage's rank
 
 _WORD = re.compile(r"[^\W_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
-_BLOCK_START = re.compile(r"^\s*(?:[-*+•#]|\d+[.)])\s*")
+# A line that starts a passage of its own: a list item, a heading, a table row (a whole table as one passage made
+# one cloze of it, blanking the answer in every row).
+_BLOCK_START = re.compile(r"^\s*(?:[-*+•#|]|\d+[.)])\s*")
 _HANGUL_END = re.compile(r"[\uac00-\ud7a3]$")
 _JAPANESE = re.compile(r"[\u3040-\u30ff]")  # kana: a word with kana in it is Japanese (kanji alone may be hanja)
 # The parts of a Japanese word that carry meaning: runs of kanji, of katakana, of Latin letters and digits (the

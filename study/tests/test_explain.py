@@ -47,6 +47,10 @@ class TestRetrieval:
         assert len(passages) > 5
         assert all(len(p) <= 600 for p in passages)
 
+    def test_a_table_row_is_a_passage_of_its_own(self):
+        rows = ["| 가스 | 공업용 | 의료용 |", "|---|---|---|", "| 산소 | 녹색 | 백색 |", "| 액화암모니아 | 백색 | - |"]
+        assert split_passages("\n".join(["용기 도색", *rows])) == ["용기 도색", *rows]
+
     def test_best_passage_from_live_extracted_topic_documents_only(self, question, other_user):
         good = link_document(question.study_topic, LNG_NOTE)
         link_document(question.study_topic, "LNG 메탄 주성분 (삭제된 문서)", deleted_at=good.created_at)
