@@ -30,7 +30,9 @@ ANSWER_BOOST = 2.0
 RELATIVE_MIN_RANK = 0.3  # of the best passage's rank
 
 _WORD = re.compile(r"[^\W_]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+# After . ! ? and a space; after Japanese 。！？ also without one (Japanese puts none), but not inside a quotation
+# or a bracket that the mark ends (「…。」).
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])(?![」』）)\]])\s*")
 # A line that starts a passage of its own: a list item, a heading, a table row (a whole table as one passage made
 # one cloze of it, blanking the answer in every row).
 _BLOCK_START = re.compile(r"^\s*(?:[-*+•#|]|\d+[.)])\s*")
@@ -118,7 +120,7 @@ def split_passages(text: str) -> list[str]:
             passages.append(paragraph)
             continue
         current = ""
-        for sentence in _SENTENCE_END.split(paragraph):
+        for sentence in SENTENCE_END.split(paragraph):
             if current and len(current) + len(sentence) + 1 > PASSAGE_TARGET_CHARS:
                 passages.append(current)
                 current = ""

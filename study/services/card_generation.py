@@ -7,9 +7,9 @@ needs_review=true; dedup_hash (source question, format, normalised fact) makes r
 """
 
 import logging
-import re
 import unicodedata
 
+from study.explain.retrieval import SENTENCE_END
 from study.models import MemoCard, Question, QuestionExplanation
 from study.models.cards import CardFormat, EvidenceSource
 from study.services.cards import card_candidate_create
@@ -19,7 +19,6 @@ logger = logging.getLogger(__name__)
 
 CLOZE_BLANK = "____"
 SNIPPET_MAX_CHARS = 500
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
 
 
 def _snippet(text: str) -> str:
@@ -60,7 +59,7 @@ def cloze_from_passage(passage: str, answer: str) -> str:
     """The first sentence of `passage` that contains `answer`, with the answer blanked; "" when none does."""
     if len(normalize_fact(answer)) < 2:
         return ""  # one-character answers would blank half the text
-    for sentence in _SENTENCE_END.split(unicodedata.normalize("NFC", passage)):
+    for sentence in SENTENCE_END.split(unicodedata.normalize("NFC", passage)):
         spans = _find_all(sentence, answer.strip())
         if not spans:
             continue

@@ -51,6 +51,14 @@ class TestCloze:
         assert cloze_from_passage("충전 압력은 2.5㎫이다.", "2.5MPa") == "충전 압력은 ____이다."  # typed out
         assert cloze_from_passage("비점은 -162℃이다.", "-162°C") == "비점은 ____이다."
 
+    def test_japanese_sentences_end_at_their_mark_without_a_space(self):
+        """Japanese puts no space after 。: the whole passage was one sentence, and a cloze of it had several blanks
+        or none of the point."""
+        assert cloze_from_passage("NATはアドレスを変換する。DNSは名前を引く。", "名前を引く") == "DNSは____。"
+        # a mark that ends a quotation does not end the sentence around it
+        assert (cloze_from_passage("「行かざるを得ない」は「行くしかない」という意味。次の文。", "行くしかない")
+                == "「行かざるを得ない」は「____」という意味。")
+
     def test_a_decomposed_passage_is_blanked(self):
         """A note written on macOS (NFD): its folded text was longer than it, and it gave no cloze."""
         passage = unicodedata.normalize("NFD", "TBM은 양파 썩는 냄새가 난다.")

@@ -47,6 +47,12 @@ class TestRetrieval:
         assert len(passages) > 5
         assert all(len(p) <= 600 for p in passages)
 
+    def test_a_long_japanese_paragraph_is_cut_at_its_sentences(self):
+        """Without spaces after 。 it was cut every 600 characters, mid-word."""
+        sentence = "情報セキュリティの3要素は機密性、完全性、可用性である。"
+        passages = split_passages(sentence * 40)
+        assert len(passages) > 1 and all(p.endswith("である。") for p in passages)
+
     def test_a_table_row_is_a_passage_of_its_own(self):
         rows = ["| 가스 | 공업용 | 의료용 |", "|---|---|---|", "| 산소 | 녹색 | 백색 |", "| 액화암모니아 | 백색 | - |"]
         assert split_passages("\n".join(["용기 도색", *rows])) == ["용기 도색", *rows]
