@@ -56,7 +56,12 @@ class ExplainTask(TransientRetryTask):
 EXPLAIN_CLAIMED_RETRY_SECONDS = 5
 
 
-@shared_task(**RETRY, base=ExplainTask, bind=True)
+# An explanation's tries wait 15, 30, 60, 120 and 240 s (before jitter): with RETRY's factor of 1 (1 to 16 s) an LLM
+# or a database away for half a minute ran them all out, and the extractive text was stored for good.
+EXPLAIN_RETRY = {**RETRY, "retry_backoff": 15}
+
+
+@shared_task(**EXPLAIN_RETRY, base=ExplainTask, bind=True)
 def explain_question(self, question_id: int) -> str:
     """On a worker, while retries are left, an LLM that cannot answer is retried with backoff (ExplainerDown is a
     ConnectionError); the last try stores the extractive explanation instead. A question whose LLM call another run
@@ -108,6 +113,15 @@ def orphan_files_sweep() -> int:
     from study.services.documents import document_orphan_files_sweep
 
     return document_orphan_files_sweep().deleted
+
+
+@shared_task(**RETRY, soft_time_limit=240, time_limit=300)
+def explanations_sweep() -> int:
+    """Beat's periodic pass over questions missed lately that still have no explanation: their task was lost or gave
+    up (see explanations_missing_resend); sent again."""
+    from study.services.explanations import explanations_missing_resend
+
+    return explanations_missing_resend()
 
 
 @shared_task(**RETRY, soft_time_limit=240, time_limit=300)

@@ -338,6 +338,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600.0},
     },
+    "explanations-sweep": {  # only sends: the explanations themselves go to the slow queue
+        "task": "study.tasks.explanations_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
     "extracts-sweep": {  # only sends: the extractions themselves go to the slow queue
         "task": "study.tasks.extracts_sweep",
         "schedule": 600.0,

@@ -11,11 +11,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from publishing.models import PublishKind
@@ -243,3 +244,43 @@ def explanation_forget(*, before: Question, after: Question) -> None:
         from study.tasks import explain_question
 
         enqueue_on_commit(explain_question, after.id)
+
+
+def questions_needing_explanation(*, topic_id: int | None = None, missed_between: tuple | None = None) -> QuerySet:
+    """Live questions of live topics whose owner's last outcome is wrong/unsure and that have no explanation; with
+    `missed_between` (from, to), only those whose last answer came in that time."""
+    missed = QuestionProgress.objects.filter(
+        question_id=OuterRef("pk"), user_id=OuterRef("user_id"), last_outcome__in=sorted(BAD_OUTCOMES)
+    )
+    if missed_between is not None:
+        missed = missed.filter(last_attempted_at__range=missed_between)
+    questions = Question.objects.filter(
+        deleted_at__isnull=True, study_topic__deleted_at__isnull=True, ai_explanation__isnull=True
+    ).filter(Exists(missed))
+    if topic_id is not None:
+        questions = questions.filter(study_topic_id=topic_id)
+    return questions.order_by("id")
+
+
+EXPLAIN_SWEEP_GRACE = timedelta(minutes=10)  # the task's own tries, with their backoff, are over by then
+EXPLAIN_SWEEP_WINDOW = timedelta(days=2)
+EXPLAIN_SWEEP_BATCH = 200
+
+
+def explanations_missing_resend(*, limit: int = EXPLAIN_SWEEP_BATCH) -> int:
+    """Send again the explanation of questions missed in the last two days that still have none ten minutes on: its
+    task was lost (the broker away at the commit, a flushed queue) or gave up (the database away through all its
+    tries). Older misses are `backfill_explanations`' work: an HTTP explainer's calls are paid, and an upgrade must
+    not start explaining years of history. How many were sent; a second delivery is harmless (the task finds the
+    explanation, or the claim of the run writing it)."""
+    from study.tasks import explain_question
+    from studyserver.celery import send_or_log
+
+    now = timezone.now()
+    window = (now - EXPLAIN_SWEEP_WINDOW, now - EXPLAIN_SWEEP_GRACE)
+    question_ids = list(questions_needing_explanation(missed_between=window).values_list("id", flat=True)[:limit])
+    sent = sum(send_or_log(explain_question, question_id) for question_id in question_ids)
+    if question_ids:
+        logger.info("explanations sweep: sent %d of %d question(s) missed without an explanation", sent,
+                    len(question_ids))
+    return sent

@@ -20,6 +20,7 @@ from study.tasks import (
     analyze_quiz_session,
     explain_question,
     explain_questions,
+    explanations_sweep,
     extract_document,
     extracts_sweep,
     orphan_files_sweep,
@@ -44,6 +45,7 @@ ROUTED = {
     publish_sweep: (DEFAULT, []),
     analyses_sweep: (DEFAULT, []),
     extracts_sweep: (DEFAULT, []),  # only sends the extractions, which go to the slow queue
+    explanations_sweep: (DEFAULT, []),  # only sends the explanations, which go to the slow queue
     explain_questions: (DEFAULT, [[1, 2]]),  # the fan-out only sends messages
     extract_document: (SLOW, [1]),
     explain_question: (SLOW, [1]),  # the explainer model, then card generation

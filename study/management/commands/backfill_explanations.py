@@ -1,27 +1,12 @@
 """Explain every wrong/unsure question that has no explanation yet (optionally one topic): inline or queued."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Exists, OuterRef
 
-from study.models import Question, QuestionProgress, StudyTopic
-from study.scheduling import BAD_OUTCOMES
-from study.services.explanations import question_explain
+from study.models import StudyTopic
+from study.services.explanations import question_explain, questions_needing_explanation
 from study.tasks import explain_question
 
 from ._progress import run_each, send_now
-
-
-def questions_needing_explanation(*, topic_id: int | None = None):
-    """Live questions of live topics whose owner's last outcome is wrong/unsure and that have no explanation."""
-    missed = QuestionProgress.objects.filter(
-        question_id=OuterRef("pk"), user_id=OuterRef("user_id"), last_outcome__in=sorted(BAD_OUTCOMES)
-    )
-    questions = Question.objects.filter(
-        deleted_at__isnull=True, study_topic__deleted_at__isnull=True, ai_explanation__isnull=True
-    ).filter(Exists(missed))
-    if topic_id is not None:
-        questions = questions.filter(study_topic_id=topic_id)
-    return questions.order_by("id")
 
 
 class Command(BaseCommand):
