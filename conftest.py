@@ -48,8 +48,10 @@ def _cache_asked_again():
     """A test that made the cache unreachable leaves its users skipping it for a while (cache_breaker): the next
     test starts with them asking it again."""
     from studyserver import caches
+    from studyserver.celery import broker_breaker
 
     caches.cache_breaker.down_until = 0.0
+    broker_breaker.down_until = 0.0  # (the same for a broker a test made fail)
 
 
 @pytest.fixture(autouse=True)

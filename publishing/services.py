@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from study.models import CardProgress, MemoCard, Question, StudyTopic
 from studyserver.caches import cache_breaker, cache_is_shared
+from studyserver.celery import send_or_log
 from studyserver.locks import advisory_xact_lock
 
 from . import projections
@@ -108,12 +109,8 @@ class _DrainKick:
         key = _kick_pending_key()
         if key is not None and _cache_call("add", key, 1, timeout=KICK_PENDING_TIMEOUT) is False:
             return  # a queued drain that has not started yet will see this transaction's rows
-        try:
-            publish_drain.apply_async()
-        except Exception:  # the broker may be down; the outbox rows survive
-            logger.exception("could not enqueue the publish drain")
-            if key is not None:
-                _cache_call("delete", key)
+        if not send_or_log(publish_drain) and key is not None:  # the broker is down: the outbox rows survive
+            _cache_call("delete", key)
 
 
 def _schedule_drain_once() -> None:

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 
 from celery import Celery
 from celery.signals import worker_ready
@@ -26,15 +27,43 @@ def report_configuration_errors(**kwargs) -> None:
         logger.error("%s", message)
 
 
+# Once a send has failed on the broker, a process sends nothing for this long: a broker that hangs costs a send
+# ~25 s the first time (kombu reconnects, redis-py retries its timeouts) and 5 s each after, inside the request that
+# committed, where gunicorn's 30 s timeout answered a kept write with its 500. What is not sent is sent by a sweep:
+# the outbox, pending extractions and analyses, explanations missing after a miss.
+BROKER_RETRY_SECONDS = 10.0
+
+
+class _BrokerBreaker:
+    def __init__(self) -> None:
+        self.down_until = 0.0
+
+    def skipping(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    def failed(self) -> None:
+        self.down_until = time.monotonic() + BROKER_RETRY_SECONDS
+
+
+broker_breaker = _BrokerBreaker()
+
+
 def send_or_log(task, *args, **kwargs) -> bool:
-    """Send `task` now; a broker failure is logged, never raised. Whether it was sent.
+    """Send `task` now; a broker failure is logged, never raised. Whether it was sent. For BROKER_RETRY_SECONDS
+    after a failure nothing is tried (broker_breaker).
 
     Work that must not be lost is recorded in the database first (outbox, a pending status)
     so a periodic sweep or a retry command can pick it up when a send is lost.
     """
+    if broker_breaker.skipping():
+        logger.warning("%s%r not sent: the broker failed less than %.0f s ago (a sweep sends it later)", task.name,
+                       args, BROKER_RETRY_SECONDS)
+        return False
     try:
         task.apply_async(args=args, kwargs=kwargs)
     except Exception:  # the broker may be down; the state in the DB survives
+        if not task.app.conf.task_always_eager:  # (eagerly, the task itself raised: the broker is not the cause)
+            broker_breaker.failed()
         logger.exception("could not enqueue %s%r", task.name, args)
         return False
     return True
