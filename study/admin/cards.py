@@ -312,7 +312,6 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
             waiting = card_selectors.pending_ids_of_questions(question_ids) if question_ids else {}
             for group in groups:
                 group.question_pending_ids = waiting.get(group.source_question_id, [])
-                group.question_pending_count = len(group.question_pending_ids)
         _attach_drafts(request, groups)
         query = request.GET.copy()
         query.pop("page", None)

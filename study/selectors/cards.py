@@ -51,9 +51,13 @@ class CardGroup:
     card_count: int = 0
     first_position: int = 1
     is_part: bool = False
-    # On the Pending tab: every pending card of the source question, those the filters hide included (what
-    # "Approve all cards of this question" approves).
-    question_pending_count: int = 0
+    # On the Pending tab: the ids of every pending card of the source question, those the filters and other pages
+    # hide included (what "Approve all cards of this question" approves).
+    question_pending_ids: list[int] = field(default_factory=list)
+
+    @property
+    def question_pending_count(self) -> int:
+        return len(self.question_pending_ids)
 
     @property
     def last_position(self) -> int:

@@ -182,7 +182,7 @@ def card_approve(*, card: MemoCard) -> bool:
 
 
 class WaitingCardsChanged(Exception):
-    """The cards of a question that wait for review are not as many as the reviewer was shown."""
+    """A card of the question waits for review that the reviewer was not shown (`waiting`: how many wait now)."""
 
     def __init__(self, waiting: int) -> None:
         super().__init__(f"{waiting} card(s) wait for review")
