@@ -9,13 +9,14 @@ _SPACES = re.compile(r"\s+")
 # Invisible characters a pasted fact may carry, which no reader can tell apart: format characters (category Cf:
 # zero-width space, BOM, word joiner, soft hyphen, direction marks) are dropped, and the Hangul fillers (blank
 # characters, used for spaces: NFKC makes U+3164 and U+FFA0 U+1160) read as spaces.
-_HANGUL_FILLERS_AS_SPACES = str.maketrans(dict.fromkeys("\u115f\u1160\u3164\uffa0", " "))
+_HANGUL_FILLERS = "\u115f\u1160\u3164\uffa0"
+_HANGUL_FILLERS_AS_SPACES = str.maketrans(dict.fromkeys(_HANGUL_FILLERS, " "))
 
 
 def is_blank(text: str) -> bool:
     """Nothing a reader sees: only whitespace and invisible characters (format characters such as a zero-width
     space or a BOM, the Hangul fillers)."""
-    return all(ch.isspace() or ch in "\u115f\u1160\u3164\uffa0" or unicodedata.category(ch) == "Cf" for ch in text)
+    return all(ch.isspace() or ch in _HANGUL_FILLERS or unicodedata.category(ch) == "Cf" for ch in text)
 
 
 def nfc(text: str) -> str:
