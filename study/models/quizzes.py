@@ -135,3 +135,15 @@ class QuestionAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt #{self.pk} q{self.question_id} {self.outcome}"
+
+    @classmethod
+    def later_in_its_session(cls) -> models.QuerySet:
+        """For a subquery (`Exists`): the attempts of the outer attempt's question in its session answered after it
+        (at one instant, stored after it). An attempt with one was superseded there: a session's last answer to a
+        question is the one that counts (finalize, the analyses)."""
+        return cls.objects.filter(
+            quiz_session_id=models.OuterRef("quiz_session_id"), question_id=models.OuterRef("question_id")
+        ).filter(
+            models.Q(answered_at__gt=models.OuterRef("answered_at"))
+            | models.Q(answered_at=models.OuterRef("answered_at"), id__gt=models.OuterRef("id"))
+        )

@@ -4,7 +4,7 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, Q
 from django.utils import timezone
 
 from study.models import QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
@@ -46,9 +46,6 @@ def _topic_accuracy(session: QuizSession, subjects: list[str]) -> dict[str, floa
     """Accuracy per subject over the user's finished sessions in the topic, each counted as its own accuracy is: by
     the last answer per question of the session (an answer changed within a session counted twice, so a topic
     whose only history was this session had another accuracy than the session), skips left out."""
-    replaced = QuestionAttempt.objects.filter(
-        quiz_session_id=OuterRef("quiz_session_id"), question_id=OuterRef("question_id")
-    ).filter(Q(answered_at__gt=OuterRef("answered_at")) | Q(answered_at=OuterRef("answered_at"), id__gt=OuterRef("id")))
     rows = (
         QuestionAttempt.objects.filter(
             user_id=session.user_id,
@@ -56,7 +53,7 @@ def _topic_accuracy(session: QuizSession, subjects: list[str]) -> dict[str, floa
             quiz_session__status=QuizStatus.DONE,
             question__subject__in=subjects,
         )
-        .exclude(Exists(replaced))
+        .exclude(Exists(QuestionAttempt.later_in_its_session()))
         .exclude(outcome=Outcome.SKIPPED)
         .values("question__subject")
         .annotate(answered=Count("id"), correct=Count("id", filter=Q(outcome=Outcome.CORRECT)))

@@ -241,15 +241,12 @@ def _pattern_rows_lateral(session: QuizSession, question_ids: list[int], winner_
 
 def _pattern_rows_window(session: QuizSession, question_ids: list[int], winner_ids: list[int]) -> list[tuple]:
     """The same rows with a window function (databases without LATERAL/arrays, e.g. the SQLite demo)."""
-    later = QuestionAttempt.objects.filter(
-        quiz_session_id=OuterRef("quiz_session_id"), question_id=OuterRef("question_id")
-    ).filter(Q(answered_at__gt=OuterRef("answered_at")) | Q(answered_at=OuterRef("answered_at"), id__gt=OuterRef("id")))
     counted = (
         QuestionAttempt.objects.exclude(outcome=scheduling.SKIPPED)
         .filter(
             (Q(quiz_session__finalized_at__isnull=False) & ~Q(quiz_session_id=session.id)) | Q(id__in=winner_ids)
         )
-        .filter(~Exists(later))
+        .filter(~Exists(QuestionAttempt.later_in_its_session()))
     )
     # A copy stored later of the same answer, itself counted (a copy superseded in its own session is not).
     twin = counted.filter(
