@@ -1,12 +1,13 @@
 """The cache the processes share, and what its users do while it is unreachable (cache_breaker)."""
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
 from redis.exceptions import RedisError
+
+from .breakers import Breaker
 
 logger = logging.getLogger(__name__)
 
@@ -28,26 +29,23 @@ def cache_is_shared() -> bool:
     return "redis" in settings.CACHES["default"]["BACKEND"].lower()
 
 
-class _CacheBreaker:
+class _CacheBreaker(Breaker):
     """Whether the cache's users that can do without it (the throttles, the explanation claim, the publish kick
     flag) should skip it for now, process-wide."""
-
-    def __init__(self) -> None:
-        self.down_until = 0.0
 
     def call(self, what: str, call: Callable[[], T], *, fallback: T) -> T:
         """`call()`, or `fallback` while the cache is known to be unreachable or when it fails now (logged once
         for each time it is found down, as `what` not applied)."""
-        if time.monotonic() < self.down_until:
+        if self.skipping():
             return fallback
         try:
             return call()
         except CACHE_ERRORS as exc:
-            self.down_until = time.monotonic() + CACHE_RETRY_SECONDS
+            self.failed()
             logger.error("%s not applied: the cache is unreachable (%s: %s); for %.0f s this process does without "
                          "it (throttles let requests through, explanations run unclaimed, commits kick the publish "
                          "drain)", what, type(exc).__name__, exc, CACHE_RETRY_SECONDS)
             return fallback
 
 
-cache_breaker = _CacheBreaker()
+cache_breaker = _CacheBreaker(CACHE_RETRY_SECONDS)

@@ -2,10 +2,11 @@
 
 import logging
 import os
-import time
 
 from celery import Celery
 from celery.signals import worker_ready
+
+from .breakers import Breaker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyserver.settings")
 
@@ -32,20 +33,7 @@ def report_configuration_errors(**kwargs) -> None:
 # committed, where gunicorn's 30 s timeout answered a kept write with its 500. What is not sent is sent by a sweep:
 # the outbox, pending extractions and analyses, explanations missing after a miss.
 BROKER_RETRY_SECONDS = 10.0
-
-
-class _BrokerBreaker:
-    def __init__(self) -> None:
-        self.down_until = 0.0
-
-    def skipping(self) -> bool:
-        return time.monotonic() < self.down_until
-
-    def failed(self) -> None:
-        self.down_until = time.monotonic() + BROKER_RETRY_SECONDS
-
-
-broker_breaker = _BrokerBreaker()
+broker_breaker = Breaker(BROKER_RETRY_SECONDS)
 
 
 def send_or_log(task, *args, **kwargs) -> bool:

@@ -4,7 +4,7 @@ CACHE_RETRY_SECONDS, then ask it again."""
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from studyserver import caches
+from studyserver import breakers
 from studyserver.caches import CACHE_RETRY_SECONDS, cache_breaker
 
 
@@ -15,7 +15,7 @@ def clock(monkeypatch):
     class Clock:
         now = 1000.0
 
-    monkeypatch.setattr(caches.time, "monotonic", lambda: Clock.now)
+    monkeypatch.setattr(breakers.time, "monotonic", lambda: Clock.now)
     return Clock
 
 
