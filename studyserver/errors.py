@@ -6,8 +6,8 @@ messages; `non_field_errors` for the request as a whole). Codes are stable; clie
 
 import logging
 
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import Model
 from django.http import Http404
@@ -112,6 +112,16 @@ class UploadTooLarge(RequestDataTooBig):
     exception, not a DRF one, as the admin's forms (and the CSRF check before them) parse bodies outside DRF too.
     DRF's views answer it 413 `body_too_large` with its message (exception_handler), the others 413 as well
     (studyserver.health.bad_request)."""
+
+
+# What a request Django refused while reading it is told, in DRF's views and outside them (health.bad_request);
+# Django's own messages can name settings and paths.
+REFUSED_REQUESTS = {TooManyFieldsSent: "Too many fields.", TooManyFilesSent: "Too many files.",  # (100 file parts)
+                    DisallowedHost: "This server does not answer for that host name."}
+
+
+def refused_request_detail(exc: BaseException) -> str | None:
+    return next((text for cls, text in REFUSED_REQUESTS.items() if isinstance(exc, cls)), None)
 
 
 def body_too_large(exc: RequestDataTooBig) -> BodyTooLarge:
@@ -289,10 +299,8 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError({"non_field_errors": ["The text is not valid Unicode."]})
     elif isinstance(exc, RequestDataTooBig):
         exc = body_too_large(exc)
-    elif isinstance(exc, TooManyFieldsSent):
-        exc = exceptions.ValidationError({"non_field_errors": ["Too many fields."]})
-    elif isinstance(exc, TooManyFilesSent):  # (DATA_UPLOAD_MAX_NUMBER_FILES, 100 file parts)
-        exc = exceptions.ValidationError({"non_field_errors": ["Too many files."]})
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ValidationError({"non_field_errors": [refused_request_detail(exc)]})
 
     response = drf_exception_handler(exc, context)
     if response is None:

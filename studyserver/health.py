@@ -2,14 +2,14 @@
 refused (handler400: a body too large, 413; a Host it does not serve or a malformed body, 400), a bug (500)."""
 
 from django.core.cache import cache
-from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from .caches import cache_is_shared
-from .errors import body_too_large, error_body
+from .errors import body_too_large, error_body, refused_request_detail
 
 
 def _broker_status() -> str:
@@ -58,11 +58,6 @@ def not_found(request, exception=None):
     return JsonResponse(error_body("not_found", "Not found."), status=404)
 
 
-# What a refused request is told; Django's own messages can name settings and paths.
-_REFUSED = {DisallowedHost: "This server does not answer for that host name.",
-            TooManyFieldsSent: "Too many fields.", TooManyFilesSent: "Too many files."}
-
-
 def bad_request(request, exception=None):
     """A request Django refused outside DRF's views, answered as the API answers errors instead of Django's HTML
     "Bad Request (400)": a body too large to read (an admin form, or the CSRF check before it) is a 413
@@ -71,7 +66,7 @@ def bad_request(request, exception=None):
     if isinstance(exception, RequestDataTooBig):
         error = body_too_large(exception)
         return JsonResponse(error_body(error.default_code, str(error.detail)), status=error.status_code)
-    detail = next((text for cls, text in _REFUSED.items() if isinstance(exception, cls)), "Bad request.")
+    detail = refused_request_detail(exception) or "Bad request."
     return JsonResponse(error_body("invalid", detail, errors={"non_field_errors": [detail]}), status=400)
 
 
