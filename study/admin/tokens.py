@@ -1,11 +1,13 @@
 """Admin for API tokens: staff create and revoke them, and see only a prefix of each key.
 
 DRF's own TokenAdmin lists every full key to anyone who may view tokens; it is replaced here. A new token's
-key is shown once, in the message after it is created.
+key is shown once, in the message after it is created. Only a superuser makes the key of another staff member or
+superuser: the key reaches its owner's study data, so "add API token" alone must not be a way into theirs.
 """
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from rest_framework.authtoken import admin as drf_token_admin
@@ -17,6 +19,18 @@ from study.models.tokens import key_prefix
 admin.site.unregister(TokenProxy)
 
 
+class ApiTokenForm(forms.ModelForm):
+    requested_by = None  # the staff user creating the token; set by ApiTokenAdmin.get_form
+
+    def clean_user(self):
+        user = self.cleaned_data["user"]
+        by = self.requested_by
+        if by is not None and not by.is_superuser and user.pk != by.pk and (user.is_staff or user.is_superuser):
+            raise ValidationError(
+                "Only a superuser can create the key of another staff member or superuser.", code="staff_key")
+        return user
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(drf_token_admin.TokenAdmin):
     """DRF's TokenAdmin (objects addressed by user id) with the key shown as a prefix and nothing to edit."""
@@ -25,6 +39,7 @@ class ApiTokenAdmin(drf_token_admin.TokenAdmin):
     list_display_links = ("key_shown",)
     list_select_related = ("user",)
     raw_id_fields = ("user",)
+    form = ApiTokenForm
 
     @admin.display(description="key")
     def key_shown(self, obj: ApiToken) -> str:
@@ -32,6 +47,10 @@ class ApiTokenAdmin(drf_token_admin.TokenAdmin):
 
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         return ("user",) if obj is None else ("key_shown", "user", "created")
+
+    def get_form(self, request: HttpRequest, obj: ApiToken | None = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"requested_by": request.user})
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         return () if obj is None else ("key_shown", "user", "created")

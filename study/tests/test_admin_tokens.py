@@ -137,3 +137,29 @@ def test_the_delete_page_counts_the_token_it_removes(admin_client, token):
     """The proxy's pk is its user's id, not the key: counted through it, the summary found no token."""
     page = admin_client.get(reverse("admin:study_apitoken_delete", args=[token.user_id])).content.decode()
     assert "<li>API tokens: 1</li>" in page
+
+
+@pytest.mark.parametrize("target", ["superuser", "staff"])
+def test_only_a_superuser_makes_the_key_of_staff(client, admin_client, target):
+    """A staff member who may only add tokens would otherwise hold a superuser's (or a colleague's) key, and with
+    it their study data through the API."""
+    from django.contrib.auth.models import Permission
+
+    minter = UserFactory(is_staff=True)
+    minter.user_permissions.add(Permission.objects.get(codename="add_apitoken"))
+    client.force_login(minter)
+    other = UserFactory(is_staff=True, is_superuser=target == "superuser")
+    learner = UserFactory()
+    add = reverse("admin:study_apitoken_add")
+
+    response = client.post(add, {"user": other.pk})
+    assert response.status_code == 200
+    assert "Only a superuser can create the key" in str(response.context["adminform"].form.errors["user"])
+    assert not Token.objects.filter(user=other).exists()
+
+    assert client.post(add, {"user": learner.pk}).status_code == 302  # a learner's, as before
+    assert client.post(add, {"user": minter.pk}).status_code == 302  # and one's own
+    assert Token.objects.filter(user__in=[learner, minter]).count() == 2
+
+    assert admin_client.post(add, {"user": other.pk}).status_code == 302  # a superuser makes anyone's
+    assert Token.objects.filter(user=other).exists()
