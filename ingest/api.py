@@ -31,7 +31,9 @@ class AnsweredAtField(serializers.Field):
 
 class AttemptInSerializer(serializers.Serializer):
     question_pub_id = serializers.CharField(max_length=200)
-    selected_choice = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31)
+    # No bounds here: a choice out of the question's range is that attempt's fault, listed in `skipped`, however far
+    # out it is (the service checks it against the question's choices before anything is stored).
+    selected_choice = serializers.IntegerField(required=False, allow_null=True)
     is_unsure = serializers.BooleanField(required=False, default=False)
     answered_at = AnsweredAtField(
         required=False, allow_null=True, help_text="ISO 8601; naive = UTC; unparsable = now."

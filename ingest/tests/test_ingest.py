@@ -205,7 +205,6 @@ def test_out_of_range_choice_is_skipped_and_all_invalid_is_400(viewer_client, qu
         {"attempts": [{"question_pub_id": "x"}]},
         {"client_session_uuid": "u", "attempts": "nope"},
         {"client_session_uuid": "u", "attempts": [{"question_pub_id": "x", "selected_choice": "abc"}]},
-        {"client_session_uuid": "u", "attempts": [{"question_pub_id": "x", "selected_choice": 10**30}]},
         {"client_session_uuid": "u", "attempts": [{"question_pub_id": "x", "is_unsure": "maybe"}]},
         {"client_session_uuid": "u", "attempts": [{"selected_choice": 1}]},
         ["not", "an", "object"],
@@ -290,10 +289,11 @@ def test_a_body_nested_too_deeply_is_400(viewer_client):
     assert response.status_code == 400 and response.json()["error_code"] == "invalid"
 
 
-@pytest.mark.parametrize("choice", [0, -1])
-def test_a_choice_below_one_is_skipped_and_the_rest_of_the_upload_kept(viewer_client, quiz, choice):
+@pytest.mark.parametrize("choice", [0, -1, 2**31 + 1, -(2**31) - 1, 10**30])
+def test_a_choice_out_of_range_is_skipped_and_the_rest_of_the_upload_kept(viewer_client, quiz, choice):
     """Only the upper bound was pinned: a choice of 0 let through would reach the attempt's check constraint, and
-    the whole upload, every offline answer in it, would answer 409."""
+    the whole upload, every offline answer in it, would answer 409. A choice past 2³¹ was a 400 for the whole
+    upload, where 9 of 4 choices is skipped."""
     first, second = quiz["pub_ids"][0], quiz["pub_ids"][1]
     response = post(viewer_client, [{"question_pub_id": first, "selected_choice": choice},
                                     {"question_pub_id": second, "selected_choice": 1}])
