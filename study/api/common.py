@@ -235,6 +235,7 @@ def multipart_upload(
 ) -> tuple[dict, UploadedFile]:
     """(validated non-file fields, the uploaded `file`) of a multipart upload; 400 when either is missing/bad."""
     data = fields(data=fields_without_file(request))
+    data.fields.pop("file")  # declared for the schema; the upload is read below, with its own message
     data.is_valid(raise_exception=True)
     upload = request.FILES.get("file")
     if upload is None:

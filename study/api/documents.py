@@ -55,7 +55,7 @@ class FileDownloadNegotiation(BaseContentNegotiation):
 
 
 class DocumentUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, required=False, max_length=100000)
+    file = serializers.FileField(allow_empty_file=True, max_length=100000)  # read by multipart_upload
     title = NFCCharField(max_length=255, required=False, allow_blank=True)
     tags = NFCCharField(
         required=False, allow_blank=True, max_length=Document.TAGS_INPUT_MAX_LENGTH, help_text="Comma separated."

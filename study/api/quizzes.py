@@ -4,7 +4,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -200,7 +200,7 @@ class QuizSessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return self._detail(self.get_object())
 
     @extend_schema(
-        parameters=[OpenApiParameter("study_topic_id", int, required=True)],
+        parameters=[CurrentQuerySerializer],
         responses={200: QuizSessionDetailSerializer, **error_responses(400, 404)},
     )
     @action(detail=False, methods=["get"], url_path="current", filterset_class=None)

@@ -150,7 +150,7 @@ class AssetInputSerializer(serializers.Serializer):
 
 
 class SnapshotInputSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, required=False, max_length=100000)
+    file = serializers.FileField(allow_empty_file=True, max_length=100000)  # read by multipart_upload
     sort_order = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
 
 

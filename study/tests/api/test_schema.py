@@ -193,3 +193,21 @@ def test_file_store_endpoints_declare_their_503_with_retry_after(schema_and_warn
     unavailable = paths[path][method]["responses"]["503"]
     assert unavailable["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
     assert unavailable["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+
+
+@pytest.mark.parametrize(("path", "method"), [("/api/documents", "post"), ("/api/study-sessions/{id}/snapshot", "post")])
+def test_an_upload_says_its_file_is_required(schema_and_warnings, path, method):
+    """Without the file the upload is a 400; the schema had marked `file` optional and the body as a whole too."""
+    schema, _ = schema_and_warnings
+    paths = {p.rstrip("/"): ops for p, ops in schema["paths"].items()}
+    body = paths[path][method]["requestBody"]
+    assert body["required"] is True
+    name = body["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "file" in schema["components"]["schemas"][name]["required"]
+
+
+def test_the_current_quiz_sessions_topic_id_starts_at_1(schema_and_warnings):
+    schema, _ = schema_and_warnings
+    paths = {p.rstrip("/"): ops for p, ops in schema["paths"].items()}
+    [topic] = paths["/api/quiz-sessions/current"]["get"]["parameters"]
+    assert topic["required"] is True and topic["schema"]["minimum"] == 1
