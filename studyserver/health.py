@@ -10,6 +10,7 @@ from django.views.decorators.http import require_safe
 
 from .caches import cache_is_shared
 from .errors import body_too_large, error_body, refused_request_detail
+from .heartbeat import workers_status
 
 
 def _broker_status() -> str:
@@ -47,8 +48,13 @@ def healthz(request):
         database = "down"
     broker = _broker_status()
     status = 200 if database == "ok" else 503
-    return JsonResponse({"status": "ok" if status == 200 else "degraded", "database": database, "broker": broker,
-                         "cache": _cache_status()}, status=status)
+    cache_status = _cache_status()
+    workers, seen = workers_status(cache_answers=cache_status == "ok")
+    body = {"status": "ok" if status == 200 else "degraded", "database": database, "broker": broker,
+            "cache": cache_status, "workers": workers}
+    if seen:
+        body["workers_seen_seconds_ago"] = seen
+    return JsonResponse(body, status=status)
 
 
 # It changes nothing, and a token client sends no CSRF cookie: without the exemption a write to an unknown

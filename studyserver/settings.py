@@ -353,7 +353,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=17),  # in TIME_ZONE
         "options": {"expires": 86400.0},
     },
+    # One to each queue, for /healthz's "workers" (studyserver/heartbeat.py).
+    **{f"worker-heartbeat-{queue}": {
+        "task": "studyserver.heartbeat.worker_heartbeat",
+        "schedule": 60.0,
+        "args": (queue,),
+        "options": {"queue": queue, "expires": 60.0},
+    } for queue in (CELERY_TASK_DEFAULT_QUEUE, CELERY_SLOW_QUEUE)},
 }
+CELERY_IMPORTS = ("studyserver.heartbeat",)  # its task is not in an app's tasks module
 
 # --- REST framework ----------------------------------------------------------
 REST_FRAMEWORK = {

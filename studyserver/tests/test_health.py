@@ -23,7 +23,7 @@ def test_healthz_reports_database_eager_broker_and_cache(client, settings, path)
     settings.CACHES = redis_cache(REDIS)
     response = client.get(path)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "eager", "cache": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "eager", "cache": "ok", "workers": "eager"}
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert client.get(path).json()["cache"] == "local"  # no REDIS_URL: throttles count per process
 
@@ -47,7 +47,8 @@ def test_healthz_answers_when_the_broker_and_the_cache_never_answer(client, sett
     with celery_conf(broker_url=f"redis://127.0.0.1:{silent_port}/0", task_always_eager=False):
         response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "down", "cache": "down"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "down", "cache": "down",
+                               "workers": "unknown"}
 
 
 @pytest.mark.django_db
