@@ -195,7 +195,10 @@ def test_file_store_endpoints_declare_their_503_with_retry_after(schema_and_warn
     assert unavailable["headers"]["Retry-After"]["schema"] == {"type": "integer"}
 
 
-@pytest.mark.parametrize(("path", "method"), [("/api/documents", "post"), ("/api/study-sessions/{id}/snapshot", "post")])
+@pytest.mark.parametrize(("path", "method"), [
+    ("/api/documents", "post"),
+    ("/api/study-sessions/{id}/snapshot", "post"),
+])
 def test_an_upload_says_its_file_is_required(schema_and_warnings, path, method):
     """Without the file the upload is a 400; the schema had marked `file` optional and the body as a whole too."""
     schema, _ = schema_and_warnings
