@@ -7,6 +7,8 @@ superuser: the key reaches its owner's study data, so "add API token" alone must
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import DisallowedModelAdminToField
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import ValidationError
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
@@ -59,6 +61,13 @@ class ApiTokenAdmin(drf_token_admin.TokenAdmin):
         # The changelist filters by any of the model's own fields from the URL: `?key__startswith=ab` (or `pk__…`,
         # the key is the primary key) would tell whoever may view tokens each key a character at a time.
         return lookup.split(LOOKUP_SEP, 1)[0] not in {"key", "pk"} and super().lookup_allowed(lookup, value, request)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # A popup's rows carry each row's primary key for the opener (`data-popup-opener`), and a token's is its
+        # key; no field of the site points at a token, so the list is never needed as a popup.
+        if IS_POPUP_VAR in request.GET:
+            raise DisallowedModelAdminToField("The API tokens list is not offered as a popup.")  # a 400
+        return super().changelist_view(request, extra_context)
 
     def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
         # A primary key is always allowed by Django: `?_popup=1&_to_field=key` would put every whole key in the

@@ -128,8 +128,18 @@ def test_no_list_of_the_site_can_be_filtered_by_a_token_key(admin_client, token)
     assert checked >= 10  # the user list and every model with an owner
 
 
-def test_the_list_as_a_popup_does_not_hand_out_keys(admin_client, token):
-    response = admin_client.get(reverse("admin:study_apitoken_changelist"), {"_popup": "1", "_to_field": "key"})
+@pytest.mark.parametrize("query", [{"_popup": "1", "_to_field": "key"}, {"_popup": "1"}, {"_popup": "0"}])
+def test_the_list_as_a_popup_does_not_hand_out_keys(client, token, query):
+    """A popup's links carry each row's primary key for the opener, the key itself for a token: whoever could only
+    view tokens read every whole key from `?_popup=1`."""
+    from django.contrib.auth.models import Permission
+
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_apitoken"))
+    client.force_login(viewer)
+    url = reverse("admin:study_apitoken_changelist")
+    assert token.key not in client.get(url).content.decode()
+    response = client.get(url, query)
     assert response.status_code == 400 and token.key not in response.content.decode()
 
 
