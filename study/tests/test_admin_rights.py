@@ -1,0 +1,96 @@
+"""Staff who are not superusers cannot raise anyone's rights in the admin: their own superuser status, groups and
+permissions are not theirs to change, a superuser is not theirs to change or delete, and a group gets no permission
+from them that they do not hold (study/admin/users.py). A superuser still does all of it."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+
+from study.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def staff(*codenames: str):
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def user_form(user, **changes) -> dict:
+    """What the change form posts for `user` unchanged, with `changes`."""
+    data = {"username": user.username, "first_name": "", "last_name": "", "email": user.email or "",
+            "is_active": "on", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01", "initial-date_joined_1": "00:00:00"}
+    if user.is_staff:
+        data["is_staff"] = "on"
+    data.update(changes)
+    return data
+
+
+def test_change_user_cannot_make_anyone_superuser_or_grant_rights(client):
+    editor = staff("change_user", "view_user")
+    learner = UserFactory()
+    powerful = Permission.objects.get(codename="delete_user")
+    group = Group.objects.create(name="everything")
+    client.force_login(editor)
+    for target in (editor, learner):
+        response = client.post(reverse("admin:auth_user_change", args=[target.pk]), user_form(
+            target, is_superuser="on", groups=[group.pk], user_permissions=[powerful.pk], first_name="Renamed"))
+        assert response.status_code == 302, response.content.decode()[:2000]
+        target.refresh_from_db()
+        assert target.first_name == "Renamed"  # the rest of the form is saved as before
+        assert not target.is_superuser
+        assert not target.groups.exists() and not target.user_permissions.filter(pk=powerful.pk).exists()
+    page = client.get(reverse("admin:auth_user_change", args=[learner.pk])).content.decode()
+    assert 'name="is_superuser"' not in page and 'name="user_permissions"' not in page
+
+
+def test_a_superuser_is_not_changed_or_deleted_by_other_staff(client):
+    editor = staff("change_user", "view_user", "delete_user")
+    boss = UserFactory(is_staff=True, is_superuser=True)
+    password = boss.password
+    client.force_login(editor)
+    change = reverse("admin:auth_user_change", args=[boss.pk])
+    assert client.post(change, user_form(boss, is_superuser="on", first_name="Owned")).status_code == 403
+    assert client.get(change).status_code == 200  # still viewable
+    response = client.post(reverse("admin:auth_user_password_change", args=[boss.pk]),
+                           {"password1": "a-new-pw-for-boss-9", "password2": "a-new-pw-for-boss-9",
+                            "usable_password": "true"})
+    assert response.status_code == 403
+    assert client.post(reverse("admin:auth_user_delete", args=[boss.pk]), {"post": "yes"}).status_code == 403
+    # nor through the bulk action, which checks the model's permission only
+    learner = UserFactory()
+    client.post(reverse("admin:auth_user_changelist"),
+                {"action": "delete_selected", "_selected_action": [boss.pk, learner.pk], "post": "yes"})
+    boss.refresh_from_db()
+    assert boss.first_name != "Owned" and boss.password == password
+    assert not type(learner).objects.filter(pk=learner.pk).exists()  # the learner it may delete went
+
+
+def test_a_superuser_still_grants_everything(admin_client):
+    learner = UserFactory()
+    group = Group.objects.create(name="reviewers")
+    response = admin_client.post(reverse("admin:auth_user_change", args=[learner.pk]), user_form(
+        learner, is_staff="on", is_superuser="on", groups=[group.pk]))
+    assert response.status_code == 302
+    learner.refresh_from_db()
+    assert learner.is_superuser and list(learner.groups.all()) == [group]
+
+
+def test_a_group_editor_grants_only_permissions_they_hold(client):
+    editor = staff("change_group", "view_group", "view_memocard")
+    group = Group.objects.create(name="reviewers")
+    view_card, change_user = (Permission.objects.get(codename=c) for c in ("view_memocard", "change_user"))
+    group.permissions.add(Permission.objects.get(codename="delete_memocard"))  # held before, kept on save
+    client.force_login(editor)
+    url = reverse("admin:auth_group_change", args=[group.pk])
+    kept = list(group.permissions.values_list("pk", flat=True))
+
+    response = client.post(url, {"name": "reviewers", "permissions": [*kept, change_user.pk]})
+    assert response.status_code == 200
+    assert "auth.change_user" in str(response.context["adminform"].form.errors["permissions"])
+    assert not group.permissions.filter(pk=change_user.pk).exists()
+
+    assert client.post(url, {"name": "reviewers", "permissions": [*kept, view_card.pk]}).status_code == 302
+    assert set(group.permissions.values_list("codename", flat=True)) == {"delete_memocard", "view_memocard"}
