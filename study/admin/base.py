@@ -21,6 +21,11 @@ from study.textnorm import spellings
 from studyserver.admin import change_url, too_many_for_one_action
 from studyserver.errors import NotFound, violates_unique
 
+# A list's filter by owner (or topic) names only the owners of its rows, not every account of the site: staff who
+# may view cards would otherwise read every username, the superusers' included.
+OWNER_FILTER = ("user", admin.RelatedOnlyFieldListFilter)
+TOPIC_FILTER = ("study_topic", admin.RelatedOnlyFieldListFilter)
+
 _REFUSED = "studyserver_admin_refused"  # set on a request whose write found its row gone or its value taken
 _DELETION_LOG = "studyserver_deletion_log"  # the rows Django asked to log as deleted, until they really are
 

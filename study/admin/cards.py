@@ -33,7 +33,15 @@ from studyserver.admin import too_many_for_one_action
 from studyserver.errors import DuplicateCard, NotFound
 from studyserver.ids import parse_id
 
-from .base import NFCSearchMixin, SameOwnerForm, SoftDeleteModelAdmin, refuse_future, save_changed_fields
+from .base import (
+    OWNER_FILTER,
+    TOPIC_FILTER,
+    NFCSearchMixin,
+    SameOwnerForm,
+    SoftDeleteModelAdmin,
+    refuse_future,
+    save_changed_fields,
+)
 
 # A page of the review queue shows whole groups up to about this many cards; a bigger group is split across pages
 # (the page's HTML, and so the wait after each action that comes back to it, grows with its cards).
@@ -124,7 +132,7 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
     form = MemoCardForm
     list_display = ("id", "short_cue", "short_fact", "format", "source_kind", "review_state", "user", "study_topic")
     list_display_links = ("id", "short_cue")
-    list_filter = ("needs_review", "format", "source_kind", "user", "study_topic")
+    list_filter = ("needs_review", "format", "source_kind", OWNER_FILTER, TOPIC_FILTER)
     list_select_related = ("user", "study_topic")
     show_full_result_count = False  # one count of the whole table a page, not two
     search_fields = ("cue", "fact")
@@ -548,7 +556,7 @@ class CardProgressAdmin(admin.ModelAdmin):
 
     form = CardProgressForm
     list_display = ("card", "user", "last_outcome", "review_stage", "due_at", "last_reviewed_at")
-    list_filter = ("last_outcome", "review_stage", "user")
+    list_filter = ("last_outcome", "review_stage", OWNER_FILTER)
     raw_id_fields = ("user", "card")
     # The page's cards and users are read after it is cut (get_queryset): joined, every card was read before the
     # sort and the offset (0.5 s for the last page of 100,000 rows).

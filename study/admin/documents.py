@@ -24,7 +24,7 @@ from studyserver.admin import too_many_for_one_action
 from studyserver.celery import enqueue_on_commit
 from studyserver.errors import ApiError, BackendUnavailable, NotFound
 
-from .base import NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
+from .base import OWNER_FILTER, NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
 
 # What the file and its extraction hold: derived from the stored file by the upload and the extraction, never typed.
 # (A stale form posted after the extraction finished would have put the text back to "pending" and empty, and a new
@@ -88,7 +88,7 @@ class DocumentChangeForm(forms.ModelForm):
 class DocumentAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
     list_display = ("title", "file_format", "file_size", "extract_status", "short_error", "user", "created_at",
                     "deleted_at")
-    list_filter = ("extract_status", "file_format", ("deleted_at", admin.EmptyFieldListFilter), "user")
+    list_filter = ("extract_status", "file_format", ("deleted_at", admin.EmptyFieldListFilter), OWNER_FILTER)
     search_fields = ("title", "original_name", "sha256")
     raw_id_fields = ("user",)
     form = DocumentChangeForm

@@ -33,6 +33,7 @@ from study.services.questions import question_delete, question_move, question_up
 from studyserver.errors import field_errors
 
 from .base import (
+    OWNER_FILTER,
     NFCSearchMixin,
     OwnerSetOnceMixin,
     SameOwnerForm,
@@ -128,7 +129,7 @@ class QuestionForm(SameOwnerForm):
 class QuestionAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
     form = QuestionForm
     list_display = ("id", "short_text", "subject", "study_topic", "correct_choice", "user", "deleted_at")
-    list_filter = ("subject", ("deleted_at", admin.EmptyFieldListFilter), "user")
+    list_filter = ("subject", ("deleted_at", admin.EmptyFieldListFilter), OWNER_FILTER)
     search_fields = ("question_text", "subject")
     raw_id_fields = ("user", "study_topic")
     list_select_related = ("study_topic", "user")
@@ -187,7 +188,7 @@ class QuestionAttemptInline(ViewOnlyMixin, admin.TabularInline):
 class QuizSessionAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "study_topic", "status", "quiz_mode", "source", "correct_count", "wrong_count",
                     "unsure_count", "user", "created_at", "finalized_at")
-    list_filter = ("status", "quiz_mode", "source", "user")
+    list_filter = ("status", "quiz_mode", "source", OWNER_FILTER)
     search_fields = ("client_session_uuid",)
     list_select_related = ("study_topic", "user")
     inlines = [QuestionAttemptInline]
@@ -218,7 +219,7 @@ class QuestionProgressAdmin(admin.ModelAdmin):
     form = QuestionProgressForm
     list_display = ("question", "user", "last_outcome", "pattern_state", "review_stage", "due_at",
                     "last_reviewed_at")
-    list_filter = ("last_outcome", "pattern_state", "review_stage", "user")
+    list_filter = ("last_outcome", "pattern_state", "review_stage", OWNER_FILTER)
     raw_id_fields = ("user", "question", "last_attempt")
     list_select_related = ("question", "user")
 

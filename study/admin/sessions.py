@@ -10,6 +10,7 @@ from study.services.sessions import NFC_FIELDS
 from studyserver.admin import JSONObjectFormField
 
 from .base import (
+    OWNER_FILTER,
     DocumentLinkForm,
     LoadedLinksFormSet,
     LoadedLinksInline,
@@ -90,7 +91,7 @@ class StudySessionAdmin(NFCSearchMixin, OwnerSetOnceMixin, RefusableSaveAdmin):
     form = StudySessionForm
     list_display = ("id", "study_type", "mode", "certification", "subject", "topic", "review_state", "user",
                     "created_at")
-    list_filter = ("study_type", "mode", "review_state", "user")
+    list_filter = ("study_type", "mode", "review_state", OWNER_FILTER)
     search_fields = ("certification", "subject", "topic", "source_text", "ocr_text")
     raw_id_fields = ("user", "study_topic")
     list_select_related = ("user",)

@@ -10,6 +10,7 @@ from study.services.topics import topic_create, topic_delete, topic_update
 from studyserver.errors import Conflict, NotFound
 
 from .base import (
+    OWNER_FILTER,
     DocumentLinkForm,
     LoadedLinksInline,
     NFCSearchMixin,
@@ -73,7 +74,7 @@ class TopicDocumentInline(LoadedLinksInline):
 class StudyTopicAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
     form = StudyTopicForm
     list_display = ("name", "study_type", "user", "created_at", "deleted_at")
-    list_filter = ("study_type", ("deleted_at", admin.EmptyFieldListFilter), "user")
+    list_filter = ("study_type", ("deleted_at", admin.EmptyFieldListFilter), OWNER_FILTER)
     search_fields = ("name", "description")
     raw_id_fields = ("user",)
     inlines = [TopicDocumentInline]

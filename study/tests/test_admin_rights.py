@@ -94,3 +94,35 @@ def test_a_group_editor_grants_only_permissions_they_hold(client):
 
     assert client.post(url, {"name": "reviewers", "permissions": [*kept, view_card.pk]}).status_code == 302
     assert set(group.permissions.values_list("codename", flat=True)) == {"delete_memocard", "view_memocard"}
+
+
+def test_a_lists_owner_filter_names_only_owners_of_its_rows(client):
+    """Staff who may view cards read every username of the site, the superusers' included, in the "user" filter."""
+    from study.tests.factories import MemoCardFactory
+
+    viewer = staff("view_memocard")
+    cards = MemoCardFactory.create_batch(2)  # (a filter of one choice is not shown)
+    boss = UserFactory(is_staff=True, is_superuser=True, username="boss-without-cards")
+    client.force_login(viewer)
+    page = client.get(reverse("admin:study_memocard_changelist")).content.decode()
+    assert all(f"user__id__exact={card.user_id}" in page for card in cards)
+    assert boss.username not in page and f"user__id__exact={boss.pk}" not in page
+
+
+def test_no_list_filters_by_every_user_or_topic_of_the_site():
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+
+    from study.models import StudyTopic
+
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        for entry in model_admin.list_filter:
+            name = entry[0] if isinstance(entry, tuple) else entry
+            if not isinstance(name, str):
+                continue
+            field = model._meta.get_field(name)
+            if field.is_relation and field.related_model in {get_user_model(), StudyTopic}:
+                assert isinstance(entry, tuple) and entry[1] is admin.RelatedOnlyFieldListFilter, (model, name)
+                checked += 1
+    assert checked >= 9
