@@ -200,10 +200,9 @@ class IdFilter(filters.Filter):
 
 
 class OwnedObjectMixin:
-    """`get_object()` for viewsets whose `get_queryset()` is already scoped to the user.
-
-    A pk that is not a positive bigint, another user's object or a soft-deleted one → 404.
-    """
+    # `get_object()` for viewsets whose `get_queryset()` is already scoped to the user: a pk that is not a positive
+    # bigint, another user's object or a soft-deleted one → 404. (A comment, not a docstring: drf-spectacular takes
+    # the first docstring of a view's classes as each operation's description, and showed this one in the API docs.)
 
     def get_object(self):
         pk = path_id(self.kwargs[self.lookup_url_kwarg or self.lookup_field])

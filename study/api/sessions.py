@@ -287,7 +287,8 @@ class StudySessionViewSet(
         return sessions_with_assets(user=self.request.user)
 
     def list(self, request: Request) -> Response:
-        """The page's body built by PostgreSQL, else from plain rows (no model instances or serializers)."""
+        # The page's body built by PostgreSQL, else from plain rows (no model instances or serializers). (A comment:
+        # a docstring here would be the operation's description in the API docs.)
         if json_body_wanted(request):
             paginator = self.paginator
             limit, offset = paginator.get_limit(request), paginator.get_offset(request)
