@@ -119,6 +119,10 @@ class StudySessionCreateSerializer(serializers.ModelSerializer):
     metadata = JSONObjectField(required=False)
     strokes_json = JSONObjectField(required=False)
     study_topic_id = id_field(required=False, allow_null=True)
+    # PostgreSQL's integer columns: stated, as SQLite's (64-bit) would have let larger numbers through the demo.
+    target_count = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=INT_MAX)
+    canvas_width = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=INT_MAX)
+    canvas_height = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=INT_MAX)
 
     class Meta:
         model = StudySession
@@ -128,6 +132,8 @@ class StudySessionCreateSerializer(serializers.ModelSerializer):
 
 
 class StudySessionPatchSerializer(StudySessionCreateSerializer):
+    repetition_count = serializers.IntegerField(required=False, min_value=0, max_value=INT_MAX)
+
     class Meta(StudySessionCreateSerializer.Meta):
         fields = [*CREATE_FIELDS, "study_topic_id", *PATCH_ONLY_FIELDS]
         # The column is blank=True (forms), but "" is no review state: null is "none" (the check constraint). No

@@ -65,6 +65,8 @@ def test_create_with_every_field_and_topic(api_client, user):
         {"strokes_json": "x"},
         {"target_count": -1},
         {"canvas_width": 10**30},
+        {"target_count": 2**31},  # PostgreSQL's integer: refused on SQLite too (it had been stored there)
+        {"canvas_height": 2**31},
         {"source_page": "x" * 51},
     ],
 )
@@ -99,6 +101,15 @@ def test_patch_changes_only_sent_fields(api_client, user):
     assert session.review_state == "weak" and session.repetition_count == 3 and session.ocr_text == "OCR"
     assert session.subject == "가스안전관리" and session.source_text == "원문" and session.study_topic == topic
     assert session.updated_at > before
+
+
+@pytest.mark.parametrize("payload", [{"repetition_count": 2**31}, {"repetition_count": -1}, {"target_count": 2**31}])
+def test_patch_refuses_numbers_outside_the_columns(api_client, user, payload):
+    session = f.StudySessionFactory(user=user, repetition_count=2)
+    response = api_client.patch(f"/api/study-sessions/{session.id}", payload, format="json")
+    assert response.status_code == 400 and set(response.json()["errors"]) == set(payload)
+    session.refresh_from_db()
+    assert session.repetition_count == 2 and session.target_count is None
 
 
 # The texts /groups groups by and the list filters on, in Hangul: NFC and NFD (macOS, iOS) spellings differ.
