@@ -434,14 +434,8 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
             return
         before = {field: getattr(card, field) for field in (*DRAFT_FIELDS, "needs_review")}
         edits, overtaken = _own_edits(request.POST, form.cleaned_data, stored=before)
-        if overtaken:
-            self.message_user(
-                request,
-                f"Card #{card.pk} was changed meanwhile ({', '.join(overtaken)}: in another tab or by another "
-                "reviewer); nothing was saved. The page shows what it holds now; your edit is kept in its fields.",
-                messages.ERROR,
-            )
-            _keep_draft(request, card.pk)
+        if overtaken:  # told on the page the redirect shows, which knows whether the card is still on it
+            _keep_draft(request, card.pk, overtaken=overtaken)
             return
         try:
             card_services.card_update(card=card, **edits)
@@ -505,28 +499,46 @@ def _own_edits(post, cleaned: dict, *, stored: dict) -> tuple[dict, list[str]]:
     return edits, overtaken
 
 
-def _keep_draft(request: HttpRequest, card_id: int) -> None:
-    """An edit that was not saved comes back in its card's fields (once), so the reviewer can correct it."""
+def _keep_draft(request: HttpRequest, card_id: int, *, overtaken: list[str] | None = None) -> None:
+    """An edit that was not saved comes back in its card's fields (once), so the reviewer can correct it. With it go
+    the fields the reviewer changed, and those someone else changed meanwhile (`overtaken`), for the message."""
+    post = request.POST
+    draft = {field: post.get(field, "")[:DRAFT_MAX_CHARS] for field in DRAFT_FIELDS}
+    draft["edited"] = [field for field in DRAFT_FIELDS
+                       if post.get(f"{field}_was") is None or not _same_text(post.get(field, ""), post[f"{field}_was"])]
+    draft["overtaken"] = overtaken or []
     drafts = request.session.get(DRAFTS_KEY, {})
-    drafts[str(card_id)] = {field: request.POST.get(field, "")[:DRAFT_MAX_CHARS] for field in DRAFT_FIELDS}
+    drafts[str(card_id)] = draft
     request.session[DRAFTS_KEY] = drafts
 
 
+def _label(field: str) -> str:
+    return str(MemoCard._meta.get_field(field).verbose_name)
+
+
 def _attach_drafts(request: HttpRequest, groups: list) -> None:
-    """Put unsaved edits back into their cards on the next page shown (`card.draft`), then forget them all. The edit
-    of a card that is not on that page (approved or flagged meanwhile, it is on the other tab now) is shown in a
+    """Put unsaved edits back into their cards on the next page shown (`card.draft`), then forget them all. An edit
+    refused because someone changed the card meanwhile is told here, as the page now shows the card or not. The edit
+    of a card that is not on the page (approved or flagged meanwhile, it is on the other tab now) is shown in a
     message, with a link to the card: it was forgotten without a word."""
     drafts = request.session.pop(DRAFTS_KEY, None)
     if not drafts:
         return
     for group in groups:
         for card in group.cards:
-            card.draft = drafts.pop(str(card.pk), None)
+            card.draft = draft = drafts.pop(str(card.pk), None)
+            if draft and draft.get("overtaken"):
+                fields = ", ".join(map(_label, draft["overtaken"]))
+                messages.error(request, f"Card #{card.pk} was changed meanwhile ({fields}: in another tab or by "
+                                        "another reviewer); nothing was saved. The page shows what it holds now; "
+                                        "your edit is kept in its fields.")
     for card_id, draft in drafts.items():
         url = reverse("admin:study_memocard_change", args=[card_id])
-        typed = format_html_join("; ", "{}: «{}»", ((name, draft[name]) for name in DRAFT_FIELDS if draft.get(name)))
-        messages.warning(request, format_html('Card <a href="{}">#{}</a> is no longer on this page; your edit, not '
-                                              "saved, was {}.", url, card_id, typed))
+        edited = [name for name in draft.get("edited", DRAFT_FIELDS) if name in DRAFT_FIELDS]
+        typed = format_html_join("; ", "{}: «{}»", ((_label(name), draft[name]) for name in edited))
+        why = " was changed meanwhile and" if draft.get("overtaken") else ""
+        messages.warning(request, format_html('Card <a href="{}">#{}</a>{} is no longer on this page; your edit, not '
+                                              "saved, was {}.", url, card_id, why, typed or "no change"))
 
 
 def _edit_message(changed: list[str], *, was_pending: bool) -> str:

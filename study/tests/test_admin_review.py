@@ -984,11 +984,25 @@ def test_an_edit_refused_for_a_card_that_left_the_page_is_shown_in_a_message(rev
     post_action(reviewer, **edit_post(card, shown=page, fact="메테인"))
     response = post_action(reviewer, **edit_post(card, shown=page, fact="CH4 <메탄>"))  # back to the Pending tab
     assert card.pk not in card_ids(response)
-    shown = [m for m in messages_of(response) if "is no longer on this page" in m]
     link = reverse("admin:study_memocard_change", args=[card.pk])
-    assert shown == [f'Card <a href="{link}">#{card.pk}</a> is no longer on this page; your edit, not saved, was '
-                     "cue: «LNG 주성분?»; fact: «CH4 &lt;메탄&gt;»."]
+    # one message, naming only what this reviewer typed (it had also said "the page shows what it holds now; your
+    # edit is kept in its fields", untrue here, and listed the cue it showed unchanged)
+    assert messages_of(response) == [
+        f'Card <a href="{link}">#{card.pk}</a> was changed meanwhile and is no longer on this page; your edit, not '
+        "saved, was fact: «CH4 &lt;메탄&gt;»."]
     assert not any("no longer on this page" in m for m in messages_of(reviewer.get(reverse(QUEUE))))  # once
+
+
+def test_an_unsaved_edit_of_a_card_that_left_the_page_names_only_the_fields_typed(reviewer, pending):
+    card = pending["b"]
+    page = MemoCard.objects.get(pk=card.pk)
+    card_services.card_approve(card=card)  # by someone else: the card is on the Approved tab now
+    response = post_action(reviewer, **edit_post(card, shown=page, cue="", cloze_text="LNG는 ____ 도에서"))
+    link = reverse("admin:study_memocard_change", args=[card.pk])
+    assert messages_of(response)[0].startswith(f"Card #{card.pk} was not saved: cue:")
+    assert messages_of(response)[1:] == [
+        f'Card <a href="{link}">#{card.pk}</a> is no longer on this page; your edit, not saved, was cue: «»; '
+        "cloze text: «LNG는 ____ 도에서»."]  # not the fact it showed unchanged
 
 
 def test_line_breaks_as_browsers_send_them_are_no_edit(reviewer, pending):
