@@ -948,7 +948,9 @@ def test_two_reviewers_saving_one_card_at_once_are_compared_one_after_the_other(
     response = while_holding(
         lambda: card_services.card_update(card=MemoCard.objects.get(pk=card.pk), fact="메테인"),  # the other's save
         then=lambda: post_action(reviewer, **edit_post(card, shown=page, fact="CH4")))
-    assert messages_shown(response)[0].startswith(f"Card #{card.pk} was changed meanwhile (fact:")
+    # (the other's save approved the card: it left the Pending tab the reviewer comes back to)
+    assert messages_shown(response) == [
+        f"Card #{card.pk} was changed meanwhile and is no longer on this page; your edit, not saved, was fact: «CH4»."]
     card.refresh_from_db()
     assert card.fact == "메테인"
 
