@@ -4,7 +4,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import task_postrun, task_prerun, worker_ready
 
 from .breakers import Breaker
 
@@ -26,6 +26,18 @@ def report_configuration_errors(**kwargs) -> None:
 
     for message in checks.run_checks(tags=["celery"]):
         logger.error("%s", message)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_database_connections(sender=None, **kwargs) -> None:
+    """Around each task a worker runs, close a database connection that is broken or older than
+    DATABASE_CONN_MAX_AGE (Django does so around each request; CELERY_DB_REUSE_MAX keeps the others open)."""
+    if sender is None or getattr(sender.request, "is_eager", False):  # run inside the caller's request: not ours
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 # Once a send has failed on the broker, a process sends nothing for this long: a broker that hangs costs a send
