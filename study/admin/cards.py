@@ -246,11 +246,11 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         with transaction.atomic():  # the cards' changes and their history entries are kept together, or none
             approved = card_services.cards_approve(card_ids=selected)  # (one approved or deleted meanwhile: left out)
             self._log_changes(request, approved, "Approved.")
-        self.message_user(request, f"Approved {len(approved)} card(s).",
+        self.message_user(request, f"Approved {_cards(len(approved))}.",
                           messages.SUCCESS if approved else messages.WARNING)
         if len(selected) > len(approved):
-            self.message_user(request, f"{len(selected) - len(approved)} card(s) left as they were: approved already "
-                              "(or deleted meanwhile).", messages.INFO)
+            self.message_user(request, f"{_left(len(selected) - len(approved))}: approved already (or deleted "
+                              "meanwhile).", messages.INFO)
 
     def _log_changes(self, request: HttpRequest, card_ids: list[int], message: str) -> None:
         """One history entry per card, written in one INSERT (log_change wrote them one by one)."""
@@ -266,11 +266,11 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
             # (a card waiting already or deleted meanwhile is left out, its flag as it was)
             flagged = card_services.cards_flag(card_ids=selected, flagged_by=card_services.FLAGGED_BY_REVIEWER)
             self._log_changes(request, flagged, "Flagged back to review.")
-        self.message_user(request, f"Flagged {len(flagged)} card(s) back to review.",
+        self.message_user(request, f"Flagged {_cards(len(flagged))} back to review.",
                           messages.SUCCESS if flagged else messages.WARNING)
         if len(selected) > len(flagged):
-            self.message_user(request, f"{len(selected) - len(flagged)} card(s) left as they were: waiting for review "
-                              "already (or deleted meanwhile).", messages.INFO)
+            self.message_user(request, f"{_left(len(selected) - len(flagged))}: waiting for review already (or "
+                              "deleted meanwhile).", messages.INFO)
 
     # --- the review queue ----------------------------------------------------------------------
 
@@ -392,7 +392,7 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
             self.message_user(request, f"No card of question #{question_id} waits for review (approved meanwhile); "
                               "nothing was changed.", messages.WARNING)
             return
-        self.message_user(request, f"Approved {len(approved)} card(s) of question #{question_id}.", messages.SUCCESS)
+        self.message_user(request, f"Approved {_cards(len(approved))} of question #{question_id}.", messages.SUCCESS)
 
     def _card_action(self, request: HttpRequest, action: str) -> None:
         card_id = parse_id(request.POST.get("card_id"))
@@ -456,6 +456,14 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
 DRAFTS_KEY = "review_queue_drafts"
 DRAFT_FIELDS = ("cue", "fact", "cloze_text")
 DRAFT_MAX_CHARS = TEXT_MAX  # per field, as the API's card texts (the session is no place for more)
+
+
+def _cards(n: int) -> str:
+    return f"{n} card" if n == 1 else f"{n} cards"
+
+
+def _left(n: int) -> str:
+    return f"{_cards(n)} left as {'it was' if n == 1 else 'they were'}"
 
 
 def _duplicate_message(other: MemoCard) -> str:

@@ -266,7 +266,7 @@ def test_groups_keep_their_order_across_pages_flagged_first(reviewer, user):
     filtered = reviewer.get(reverse(QUEUE), {"page": 2, "source_kind": "question"}).content.decode()
     assert "cards 1–50 of 60" in filtered and "Approve all 60 cards of this question" in filtered
     response = post_action(reviewer, action="approve_question", question_id=big_question.pk)
-    assert f"Approved 60 card(s) of question #{big_question.pk}." in messages_of(response)
+    assert f"Approved 60 cards of question #{big_question.pk}." in messages_of(response)
 
 
 def test_an_action_on_page_2_comes_back_to_the_same_page_and_group_part(reviewer, user):
@@ -372,7 +372,7 @@ def test_approve_all_approves_no_card_the_page_did_not_count(reviewer, pending):
     assert f'name="expected" value="{pending["b"].pk},{late.pk}"' in reviewer.get(reverse(QUEUE)).content.decode()
     card_services.card_approve(card=late)  # approved too: what waits was all shown (less one approved meanwhile)
     response = post_action(reviewer, action="approve_question", question_id=question.pk, expected=posted["expected"])
-    assert messages_of(response) == [f"Approved 1 card(s) of question #{question.pk}."]
+    assert messages_of(response) == [f"Approved 1 card of question #{question.pk}."]
     assert not MemoCard.objects.filter(source_question=question, needs_review=True).exists()
 
 
@@ -383,7 +383,7 @@ def test_approve_all_cards_of_a_question(reviewer, pending):
         pending["a"].pk, pending["b"].pk,
     }
     assert sorted(outbox()) == sorted([pending["a"].pk, pending["b"].pk])
-    assert f"Approved 2 card(s) of question #{pending['q1'].pk}." in messages_of(response)
+    assert f"Approved 2 cards of question #{pending['q1'].pk}." in messages_of(response)
 
 
 def test_edit_approves_and_recomputes_hash(reviewer, pending):
@@ -868,7 +868,7 @@ def test_a_card_deleted_between_the_read_and_the_action_is_reported_not_approved
     monkeypatch.setattr(card_services, "cards_approve", one_deleted_first)
     response = reviewer.post(reverse("admin:study_memocard_changelist"), {
         "action": "approve_selected", "_selected_action": [pending["b"].pk, pending["c"].pk]}, follow=True)
-    assert "Approved 1 card(s)." in messages_of(response)
+    assert "Approved 1 card." in messages_of(response)
     assert MemoCard.objects.get(pk=pending["b"].pk).needs_review is True  # deleted: left as it was
     assert MemoCard.objects.get(pk=pending["c"].pk).needs_review is False
     assert not LogEntry.objects.filter(object_id=str(pending["b"].pk)).exists()
@@ -1034,7 +1034,7 @@ def test_approving_or_flagging_a_card_already_in_that_state_says_so_and_logs_not
     assert flagged.flagged_by == "user"  # still says who sent it back
 
     response = post_action(reviewer, action="approve_question", question_id=pending["q1"].pk)
-    assert messages_of(response) == [f"Approved 1 card(s) of question #{pending['q1'].pk}."]  # b; a was approved
+    assert messages_of(response) == [f"Approved 1 card of question #{pending['q1'].pk}."]  # b; a was approved
     response = post_action(reviewer, action="approve_question", question_id=pending["q1"].pk)
     assert messages_of(response) == [
         f"No card of question #{pending['q1'].pk} waits for review (approved meanwhile); nothing was changed."]
@@ -1046,16 +1046,16 @@ def test_bulk_actions_count_what_they_changed(reviewer, pending):
     ids = [pending[key].pk for key in ("a", "b", "c")]
     card_services.card_approve(card=pending["a"])
     response = reviewer.post(changelist, {"action": "flag_selected", "_selected_action": ids}, follow=True)
-    assert messages_of(response) == ["Flagged 1 card(s) back to review.",
-                                     "2 card(s) left as they were: waiting for review already (or deleted meanwhile)."]
+    assert messages_of(response) == ["Flagged 1 card back to review.",
+                                     "2 cards left as they were: waiting for review already (or deleted meanwhile)."]
     assert MemoCard.objects.get(pk=pending["c"].pk).flagged_by == "user"
     response = reviewer.post(changelist, {"action": "approve_selected", "_selected_action": [pending["a"].pk]},
                              follow=True)
-    assert messages_of(response) == ["Approved 1 card(s)."]
+    assert messages_of(response) == ["Approved 1 card."]
     response = reviewer.post(changelist, {"action": "approve_selected", "_selected_action": [pending["a"].pk]},
                              follow=True)
-    assert messages_of(response) == ["Approved 0 card(s).",
-                                     "1 card(s) left as they were: approved already (or deleted meanwhile)."]
+    assert messages_of(response) == ["Approved 0 cards.",
+                                     "1 card left as it was: approved already (or deleted meanwhile)."]
 
 
 def test_flagging_more_cards_than_one_action_takes_changes_nothing(reviewer, pending, monkeypatch):
@@ -1143,3 +1143,14 @@ def test_a_review_queue_action_whose_history_fails_changes_nothing(reviewer, pen
     assert not PublishOutbox.objects.filter(kind="study_card").exists()
     post_action(reviewer, **data)
     assert len(history_of(card)) == 1
+
+
+def test_the_approve_all_button_and_messages_count_in_words(reviewer, pending):
+    """"Approve all 1 card", "Approved 1 card(s)": the button and the messages say one card as one."""
+    page = reviewer.get(reverse(QUEUE)).content.decode()
+    assert "Approve all 2 cards of this question</button>" in page  # q1: a and b
+    assert "Approve the card of this question</button>" in page  # q2: c alone
+    assert "Approve all 1 card" not in page
+    response = post_action(reviewer, action="approve_question", question_id=pending["q2"].pk,
+                           expected=str(pending["c"].pk))
+    assert messages_of(response) == [f"Approved 1 card of question #{pending['q2'].pk}."]

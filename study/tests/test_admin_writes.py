@@ -715,7 +715,7 @@ def test_approve_selected_refuses_select_across_but_approves_picked_cards(admin,
     picked = [pending_cards[0].pk, pending_cards[2].pk]
     response = admin.post(changelist, {"action": "approve_selected", "select_across": "0",
                                        "_selected_action": picked}, follow=True)
-    assert "Approved 2 card(s)." in messages_of(response)
+    assert "Approved 2 cards." in messages_of(response)
     assert sorted(MemoCard.objects.filter(needs_review=False).values_list("id", flat=True)) == picked
     assert Published.objects.filter(kind="study_card", deleted=False).count() == 2
 
