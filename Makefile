@@ -41,6 +41,8 @@ demo: venv
 	@echo "  Admin (login above):         http://$(HOST):$(PORT)/admin/"
 	@echo "  Card review queue:           http://$(HOST):$(PORT)/admin/study/memocard/review/"
 	@echo "  API docs (Swagger UI):       http://$(HOST):$(PORT)/api/docs"
+	@if [ -n "$$VIEWER_SYNC_TOKEN" ]; then echo "  Viewer channel:              on (Authorization: Bearer <your VIEWER_SYNC_TOKEN>)"; \
+		else echo "  Viewer channel:              off (503); VIEWER_SYNC_TOKEN=demo make demo, then Authorization: Bearer demo"; fi
 	@echo ""
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
