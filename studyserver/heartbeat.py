@@ -25,7 +25,7 @@ def heartbeat_queues() -> tuple[str, ...]:
     return settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_SLOW_QUEUE
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)  # one cache write
 def worker_heartbeat(queue: str) -> None:
     """Note that a worker took `queue`'s heartbeat now (kept an hour: a time older than that says nothing more)."""
     try:

@@ -110,7 +110,7 @@ def test_reviewer_works_through_the_queue(live_server, page):
         "button", name="Approve all 2 cards of this question"
     ).click()
     page.wait_for_selector(".messagelist")
-    assert "Approved 2 card(s)" in page.locator(".messagelist").inner_text()
+    assert "Approved 2 cards of question" in page.locator(".messagelist").inner_text()
     assert page.locator(f"section[data-question-id='{q2.pk}']").count() == 0
 
     # flag one of them back from the approved tab
