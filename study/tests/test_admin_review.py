@@ -376,6 +376,19 @@ def test_approve_all_approves_no_card_the_page_did_not_count(reviewer, pending):
     assert not MemoCard.objects.filter(source_question=question, needs_review=True).exists()
 
 
+def test_approve_all_names_and_counts_only_the_live_cards_of_the_question(reviewer, pending):
+    """A deleted card keeps its needs_review: counted with the live ones, the button said "Approve all 2 cards" for
+    one card on the page, and the form named the deleted card among those the click was to approve."""
+    question = pending["q1"]
+    card_services.card_delete(card=pending["a"])
+    page = reviewer.get(reverse(QUEUE)).content.decode()
+    form = re.search(rf'<form[^>]*>(?:(?!</form>).)*name="question_id" value="{question.pk}"(?:(?!</form>).)*</form>',
+                     page, re.S).group(0)
+    posted = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+    assert posted["expected"] == str(pending["b"].pk)
+    assert "Approve the card of this question</button>" in form and "data-confirm" not in form
+
+
 def test_approve_all_cards_of_a_question(reviewer, pending):
     response = post_action(reviewer, action="approve_question", question_id=pending["q1"].pk)
     assert response.status_code == 200
@@ -579,6 +592,19 @@ def test_change_form_saves_only_the_fields_it_changed(reviewer, pending):
     assert response.context["adminform"].form["fact"].value() == "영하 160도"
     card.refresh_from_db()
     assert card.fact == "섭씨 영하 162도"
+
+
+def test_change_form_edit_to_the_text_someone_saved_meanwhile_is_no_conflict(reviewer, pending):
+    """Two reviewers typed the same correction: the second was refused with "Changed meanwhile" although the card
+    already held what they typed, and had to reload the page to save nothing new."""
+    card = pending["b"]
+    url = reverse("admin:study_memocard_change", args=[card.pk])
+    shown = as_shown(reviewer, url)
+    card_services.card_update(card=MemoCard.objects.get(pk=card.pk), fact="영하 161.5도")
+    response = reviewer.post(url, {**shown, "fact": "영하 161.5도"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    card.refresh_from_db()
+    assert card.fact == "영하 161.5도"
 
 
 def test_change_form_edit_with_needs_review_ticked_sends_the_card_back_to_review(reviewer, pending):

@@ -883,3 +883,22 @@ def test_a_progress_page_saved_as_it_is_changes_nothing(admin, user, model):
     assert changed["last_reviewed_at"] == now
     if model == "cardprogress":
         assert published("study_card_progress", row.pk).payload["review_stage"] == 2
+
+
+@pytest.mark.parametrize("model", ["cardprogress", "questionprogress"])
+def test_a_progress_page_that_changes_a_field_moves_updated_at(admin, user, model):
+    """Only the changed fields are written: updated_at (auto_now) is written only when named, and left out, a row
+    changed in the admin kept the time of its last change before, as if the admin had not touched it."""
+    if model == "cardprogress":
+        row = f.CardProgressFactory(review_stage=1, due_at=timezone.now() + timedelta(days=3))
+    else:
+        row = f.QuestionProgressFactory(review_stage=1, due_at=timezone.now() + timedelta(days=3))
+    yesterday = timezone.now() - timedelta(days=1)
+    type(row).objects.filter(pk=row.pk).update(updated_at=yesterday)
+    url = reverse(f"admin:study_{model}_change", args=[row.pk])
+    shown = as_rendered(admin, url)
+    before = timezone.now()
+
+    assert admin.post(url, {**shown, "review_stage": "2"}).status_code == 302
+    row.refresh_from_db()
+    assert row.review_stage == 2 and row.updated_at >= before

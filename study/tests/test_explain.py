@@ -94,11 +94,39 @@ class TestRetrieval:
         assert passages and passages[0].document_id == doc.id
         assert passages[0].snippet.startswith("NATは")
 
+    @pytest.mark.postgresql  # full-text search is PostgreSQL's; elsewhere every question is ranked by overlap
+    def test_japanese_is_ranked_by_overlap_not_by_postgresql_full_text(self, user):
+        """The `simple` parser reads a Japanese clause as one word: with full-text search on Japanese, only the
+        heading that starts with "NAT" matched, and the paragraph that holds the answer ranked 0 and was left out."""
+        q = QuestionFactory(study_topic__user=user, question_text="NATの説明として、適切なものはどれか。",
+                            choices=["プライベートアドレスをグローバルアドレスに置き換える", "名前を引く"],
+                            correct_choice=1)
+        link_document(q.study_topic, "NATとは何か\n\nこれはプライベートアドレスをグローバルアドレスに置き換える技術。")
+        passages = passages_for_question(_facts(q))
+        assert passages and passages[0].snippet == "これはプライベートアドレスをグローバルアドレスに置き換える技術。"
+
+    def test_a_japanese_sentence_is_not_cut_inside_a_quotation(self):
+        """A 。 that ends a quoted sentence (「…。」) is no sentence end: cut there, a passage began with 」と…述べた。
+        and the quotation lost its speaker."""
+        sentence = ("彼は「情報セキュリティの3要素は機密性、完全性、可用性である。」"
+                    "と講師は授業の最初にはっきりと述べた。")
+        passages = split_passages(sentence * 30)
+        assert len(passages) > 1 and all(p.endswith("と述べた。") and p.startswith("彼は「") for p in passages)
+
     def test_japanese_words_are_cut_into_kanji_katakana_and_latin_runs(self):
         assert query_terms("ランサムウェアの説明として適切なものは", "ファイルを暗号化して金銭を要求する") == [
             "ランサムウェア", "ファイル", "暗号化", "金銭", "要求"]
         assert query_terms("「〜ざるを得ない」の意味は") == ["ざるを得ない"]  # a grammar point of kana stays whole
         assert query_terms("LNG의 주성분은 무엇인가?", "메탄") == ["lng", "주성분", "메탄"]  # Korean as before
+
+    def test_a_word_of_katakana_and_kanji_without_hiragana_is_japanese(self):
+        """Katakana alone counts as Japanese: with hiragana only, "ランサムウェア攻撃" stayed one term that no note
+        matched."""
+        assert query_terms("ランサムウェア攻撃") == ["ランサムウェア", "攻撃"]
+
+    def test_the_kanji_repeat_mark_stays_in_its_word(self):
+        """々 repeats the kanji before it: cut off, "人々" became "人" (one character, no term)."""
+        assert query_terms("人々の生活") == ["人々", "生活"]
 
     def test_a_passage_that_shares_only_a_common_word_is_left_out(self, user):
         """Any rank above 0 was kept: "use" alone brought a cryptography paragraph to an RDP question."""
@@ -106,6 +134,15 @@ class TestRetrieval:
                             choices=["3389", "22"])
         link_document(q.study_topic, "RDP uses TCP port 3389 by default.\n\nUse a strong passphrase for keys.")
         assert [p.snippet for p in passages_for_question(_facts(q))] == ["RDP uses TCP port 3389 by default."]
+
+    def test_a_passage_that_shares_most_terms_but_not_the_answer_is_kept(self, user):
+        """The cut is 0.3 of the best rank: a passage about the question that lacks the answer (0.75 against the
+        answer's boosted 2.0) is still evidence, and a stricter cut dropped it."""
+        q = QuestionFactory(study_topic__user=user, question_text="ランサムウェアの金銭要求とは",
+                            choices=["暗号化", "削除"], correct_choice=1)
+        link_document(q.study_topic, "ランサムウェアは暗号化して金銭を要求する。\n\nランサムウェアの金銭要求に注意。")
+        assert [p.snippet for p in passages_for_question(_facts(q))] == [
+            "ランサムウェアは暗号化して金銭を要求する。", "ランサムウェアの金銭要求に注意。"]
 
     def test_long_documents_that_repeat_the_terms_do_not_crowd_out_the_short_note(self, user):
         """Documents were ranked by raw ts_rank and 5 were read: five long texts full of the question's words

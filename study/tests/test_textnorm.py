@@ -22,6 +22,7 @@ from study.textnorm import card_dedup_hash, normalize_fact
         # invisible characters (pasted along, unseen): a fact with them was another card
         ("영하 162도\u200b", "영하 162도"),  # zero-width space
         ("\ufeff영하\u200b 162도", "영하 162도"),  # BOM, zero-width space inside
+        ("영하 \u200b 162도", "영하 162도"),  # dropped before the spaces are collapsed: one space, not two
         ("영하 16\u00ad2도\u2060", "영하 162도"),  # soft hyphen, word joiner
         ("\u200e메탄\u200f", "메탄"),  # direction marks
         ("영하\u3164162도", "영하 162도"),  # the Hangul filler used as a space

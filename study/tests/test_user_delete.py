@@ -65,6 +65,48 @@ def test_deleting_learners_in_bulk_in_the_admin(admin_client):
     assert not any(owned_rows(u.pk) for u in users)
 
 
+def test_a_bulk_delete_that_fails_on_the_second_learner_deletes_none(admin_client, monkeypatch):
+    """Django's bulk delete is all of them or none: deleted one by one without a transaction, the first learner
+    stayed deleted when the second failed, and the action reported an error."""
+    import study.admin.users
+
+    first, second = learner(attempts=1, cards=2), learner(attempts=1, cards=1)
+
+    def delete_or_fail(*, user):
+        if user.pk == second.pk:
+            raise RuntimeError("the second learner cannot be deleted")
+        user_delete(user=user)
+
+    monkeypatch.setattr(study.admin.users, "user_delete", delete_or_fail)
+    admin_client.raise_request_exception = False
+    response = admin_client.post(reverse("admin:auth_user_changelist"), {
+        "action": "delete_selected", "post": "yes", "_selected_action": [first.pk, second.pk]})
+    assert response.status_code == 500
+    assert get_user_model().objects.filter(pk=first.pk).exists()
+    assert m.MemoCard.objects.filter(user=first).count() == 2
+
+
+@pytest.mark.parametrize("how", ["delete view", "delete_selected action"])
+def test_the_admins_delete_runs_as_many_statements_for_150_cards_as_for_2(admin_client, how):
+    """The admin's delete and bulk delete go through user_delete: Django's own (obj.delete(), queryset.delete())
+    loaded every card and deleted them a hundred at a time, and timed out on a large learner."""
+    def statements(user) -> int:
+        if how == "delete view":
+            url, data = reverse("admin:auth_user_delete", args=[user.pk]), {"post": "yes"}
+        else:
+            url = reverse("admin:auth_user_changelist")
+            data = {"action": "delete_selected", "post": "yes", "_selected_action": [user.pk]}
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.post(url, data)
+        assert response.status_code == 302
+        assert not get_user_model().objects.filter(pk=user.pk).exists()
+        return len(queries)
+
+    statements(f.UserFactory())  # the first request of the process also fills Django's caches (content types)
+    small, large = learner(attempts=2, cards=2), learner(attempts=2, cards=150)
+    assert statements(large) == statements(small)
+
+
 def test_a_deleted_learners_feed_rows_are_retracted():
     from publishing.models import Published
     from publishing.services import publish_drain
@@ -97,6 +139,21 @@ def test_rows_of_other_users_pointing_at_the_learners_rows_fare_as_djangos_delet
     session.refresh_from_db()
     progress.refresh_from_db()
     assert (session.study_topic_id, progress.last_attempt_id) == (None, None)
+    assert owned_rows(gone.pk) == {}
+
+
+def test_another_users_progress_on_the_learners_card_goes_with_the_card():
+    """A row an older version could write: another user's card progress on this learner's card. Its card is deleted
+    with one raw statement, which does not cascade: left behind, the progress pointed at a card that was gone, and
+    the foreign key check at commit failed, so the learner could not be deleted at all."""
+    gone, other = learner(attempts=1, cards=1), f.UserFactory()
+    card = m.MemoCard.objects.get(user=gone)
+    progress = f.CardProgressFactory(card=f.MemoCardFactory(user=other))
+    m.CardProgress.objects.filter(pk=progress.pk).update(card=card)
+
+    user_delete(user=gone)
+    connection.check_constraints()  # the foreign keys are checked at commit: now, here
+    assert not m.CardProgress.objects.filter(pk=progress.pk).exists()
     assert owned_rows(gone.pk) == {}
 
 

@@ -181,6 +181,17 @@ def test_a_missing_file_is_not_a_failure_of_the_file_store():
         assert file_store_failed(broken) and not file_missing(broken)
 
 
+def test_a_404_to_a_head_request_is_a_missing_file():
+    """A HEAD has no body, so S3's answer to one has no error code of its own: botocore reports the status, "404".
+    Read as a failure of the store, a missing file would be a 503 that tells clients to retry for good."""
+    from botocore.exceptions import ClientError
+
+    from studyserver.errors import file_missing, file_store_failed
+
+    head_404 = ClientError({"Error": {"Code": "404"}}, "HeadObject")
+    assert file_missing(head_404) and not file_store_failed(head_404)
+
+
 @pytest.mark.parametrize("path", ["/api/topics", "/publish/feed", "/admin/login/"])
 def test_a_host_outside_allowed_hosts_is_a_json_400_invalid(client, path):
     """Django refuses it before any view runs (DisallowedHost): handler400 answers as the API does, without

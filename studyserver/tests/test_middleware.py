@@ -74,3 +74,14 @@ def test_only_a_body_without_its_length_is_refused(api_client, user):
     assert topic.name == "화학"
     assert api_client.get(url, HTTP_TRANSFER_ENCODING="chunked").status_code == 200
     assert send(url, {"name": "물리"}, format="json").status_code == 200
+
+
+def test_a_body_in_chunks_that_says_its_length_is_not_refused(api_client, user):
+    """Only a body Django cannot read is refused: one whose Content-Length is given along with the
+    Transfer-Encoding is read up to that length, and refusing it for the header alone turned away a whole body."""
+    topic = StudyTopic.objects.create(user=user, name="화학")
+    response = api_client.patch(f"/api/study-topics/{topic.pk}", {"name": "물리"}, format="json",
+                                HTTP_TRANSFER_ENCODING="chunked")  # (the test client sends the Content-Length)
+    assert response.status_code == 200, response.content
+    topic.refresh_from_db()
+    assert topic.name == "물리"

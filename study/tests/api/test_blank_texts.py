@@ -8,7 +8,7 @@ from study.tests.factories import MemoCardFactory, StudyTopicFactory
 
 pytestmark = pytest.mark.django_db
 
-INVISIBLE = ["\u200b", "\ufeff", "\u3164", " \u200b\u2060 ", "\u115f\u1160"]
+INVISIBLE = ["\u200b", "\ufeff", "\u3164", "\uffa0", " \u200b\u2060 ", "\u115f\u1160"]
 
 
 def refused(response, field: str) -> bool:
