@@ -36,6 +36,9 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])(?![」』）)\]])\s*"
 # A line that starts a passage of its own: a list item, a heading, a table row (a whole table as one passage made
 # one cloze of it, blanking the answer in every row).
 _BLOCK_START = re.compile(r"^\s*(?:[-*+•#|]|\d+[.)])\s*")
+# A Markdown heading: a passage of it alone says nothing a reviewer can check (it was cited as the evidence, `#`
+# and all), so it is none; followed by its text on the next lines, it is read as that text's first words.
+_HEADING = re.compile(r"^\s*#{1,6}\s+")
 _HANGUL_END = re.compile(r"[\uac00-\ud7a3]$")
 _JAPANESE = re.compile(r"[\u3040-\u30ff]")  # kana: a word with kana in it is Japanese (kanji alone may be hanja)
 # The parts of a Japanese word that carry meaning: runs of kanji, of katakana, of Latin letters and digits (the
@@ -102,19 +105,25 @@ def _tsquery(terms: list[str]) -> str:
 
 
 def split_passages(text: str) -> list[str]:
-    """Paragraphs (blank lines, list items, headings); long ones cut at sentence ends into ~300 characters."""
+    """Paragraphs (blank lines, list items, headings); long ones cut at sentence ends into ~300 characters. A
+    Markdown heading on its own is no passage."""
     blocks: list[list[str]] = [[]]
+    headings: list[bool] = [True]  # whether each block holds headings only
     for line in (text or "").split("\n"):
         if not line.strip():
             blocks.append([])
+            headings.append(True)
             continue
         if _BLOCK_START.match(line) and blocks[-1]:
             blocks.append([])
-        blocks[-1].append(line.strip())
+            headings.append(True)
+        heading = _HEADING.match(line)
+        headings[-1] = headings[-1] and bool(heading)
+        blocks[-1].append((line[heading.end():] if heading else line).strip())
     passages: list[str] = []
-    for block in blocks:
+    for block, only_headings in zip(blocks, headings, strict=True):
         paragraph = " ".join(block).strip()
-        if not paragraph:
+        if not paragraph or only_headings:
             continue
         if len(paragraph) <= PASSAGE_MAX_CHARS:
             passages.append(paragraph)

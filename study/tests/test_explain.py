@@ -53,6 +53,14 @@ class TestRetrieval:
         passages = split_passages(sentence * 40)
         assert len(passages) > 1 and all(p.endswith("である。") for p in passages)
 
+    def test_a_markdown_heading_alone_is_no_passage(self, question):
+        """A heading was a passage of its own: "# 가연성 가스의 폭발범위 (공기 중)" was cited as a question's
+        evidence, `#` and all. Followed by its text on the next line, it is read as that text's first words."""
+        text = "# 폭발범위\n\n| 메탄 | 5~15% |\n\n## 정의\nLNG는 메탄이 주성분이다.\n\n#1 항목"
+        assert split_passages(text) == ["| 메탄 | 5~15% |", "정의 LNG는 메탄이 주성분이다.", "#1 항목"]
+        link_document(question.study_topic, "# LNG 주성분 메탄\n\nLNG는 영하 162도에서 액화된다.")
+        assert [p.snippet for p in passages_for_question(_facts(question))] == ["LNG는 영하 162도에서 액화된다."]
+
     def test_a_table_row_is_a_passage_of_its_own(self):
         rows = ["| 가스 | 공업용 | 의료용 |", "|---|---|---|", "| 산소 | 녹색 | 백색 |", "| 액화암모니아 | 백색 | - |"]
         assert split_passages("\n".join(["용기 도색", *rows])) == ["용기 도색", *rows]
