@@ -1180,3 +1180,12 @@ def test_the_approve_all_button_and_messages_count_in_words(reviewer, pending):
     response = post_action(reviewer, action="approve_question", question_id=pending["q2"].pk,
                            expected=str(pending["c"].pk))
     assert messages_of(response) == [f"Approved 1 card of question #{pending['q2'].pk}."]
+
+
+def test_the_approved_tab_does_not_say_an_edit_approves(reviewer, pending):
+    card_services.card_approve(card=pending["a"])
+    approved = reviewer.get(f"{reverse(QUEUE)}?status=approved").content.decode()
+    assert "an edit is saved as the final version." in approved
+    assert "and approves the card" not in approved
+    pending_tab = reviewer.get(reverse(QUEUE)).content.decode()
+    assert "an edit is saved as the final version and approves the card." in pending_tab
