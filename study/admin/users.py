@@ -3,8 +3,9 @@ and no way for staff who are not superusers to raise anyone's rights, their own 
 
 Django documents "change user" as as powerful as a superuser: with it, staff could tick `is_superuser` on their
 own account, give themselves any permission or group, and set a superuser's password; with "change group", add any
-permission to a group they are in. Here only a superuser changes a superuser, anyone's superuser status, groups or
-permissions, and a group's permissions beyond the editor's own.
+permission to a group they are in; with a colleague's password, act as that colleague. Here only a superuser changes
+or deletes a superuser or another staff member, anyone's superuser status, groups or permissions, and a group's
+permissions beyond the editor's own.
 """
 
 from django import forms
@@ -14,7 +15,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from study.services.accounts import user_delete
@@ -25,8 +26,11 @@ RIGHTS = ("is_superuser", "groups", "user_permissions")
 
 
 def _superuser_only(request: HttpRequest, obj) -> bool:
-    """Whether `obj` (a user) is one that only a superuser may change or delete."""
-    return obj is not None and obj.is_superuser and not request.user.is_superuser
+    """Whether `obj` (a user) is one that only a superuser may change or delete: a superuser, or staff other than
+    the one asking."""
+    if obj is None or request.user.is_superuser:
+        return False
+    return obj.is_superuser or (obj.is_staff and obj.pk != request.user.pk)
 
 
 class StudyUserAdmin(UserAdmin):
@@ -46,7 +50,7 @@ class StudyUserAdmin(UserAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         if not request.user.is_superuser:  # the bulk action checks the model's permission, not each user's
-            queryset = queryset.filter(is_superuser=False)
+            queryset = queryset.filter(is_superuser=False).exclude(Q(is_staff=True) & ~Q(pk=request.user.pk))
         with transaction.atomic():  # all of them or none, as Django's own bulk delete
             for user in queryset.order_by("pk"):
                 user_delete(user=user)

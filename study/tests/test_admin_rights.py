@@ -1,6 +1,6 @@
 """Staff who are not superusers cannot raise anyone's rights in the admin: their own superuser status, groups and
-permissions are not theirs to change, a superuser is not theirs to change or delete, and a group gets no permission
-from them that they do not hold (study/admin/users.py). A superuser still does all of it."""
+permissions are not theirs to change, a superuser or another staff member is not theirs to change or delete, and a
+group gets no permission from them that they do not hold (study/admin/users.py). A superuser still does all of it."""
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -46,9 +46,11 @@ def test_change_user_cannot_make_anyone_superuser_or_grant_rights(client):
     assert 'name="is_superuser"' not in page and 'name="user_permissions"' not in page
 
 
-def test_a_superuser_is_not_changed_or_deleted_by_other_staff(client):
+@pytest.mark.parametrize("target", ["superuser", "other staff"])
+def test_a_superuser_or_colleague_is_not_changed_or_deleted_by_other_staff(client, target):
+    """With a colleague's password set, staff could sign in as that colleague and hold their permissions."""
     editor = staff("change_user", "view_user", "delete_user")
-    boss = UserFactory(is_staff=True, is_superuser=True)
+    boss = UserFactory(is_staff=True, is_superuser=target == "superuser")
     password = boss.password
     client.force_login(editor)
     change = reverse("admin:auth_user_change", args=[boss.pk])
