@@ -375,7 +375,12 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         if owner_id is None:
             self.message_user(request, "That question no longer exists.", messages.WARNING)
             return
-        expected = _posted_ids(request.POST.get("expected"))  # the cards the page counted; a page of before: None
+        posted = request.POST.get("expected")  # the ids of the cards the page counted; a page of before: none
+        expected = _posted_ids(posted)
+        if posted is not None and expected is None:  # (a page that says which cards it showed, unreadably)
+            self.message_user(request, f"The page did not say which cards of question #{question_id} it showed; "
+                              "nothing was approved. Reload the page.", messages.WARNING)
+            return
         try:
             approved = card_services.cards_approve_for_question(user=owner_id, source_question_id=question_id,
                                                                 expected=expected)

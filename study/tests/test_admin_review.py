@@ -1189,3 +1189,12 @@ def test_the_approved_tab_does_not_say_an_edit_approves(reviewer, pending):
     assert "and approves the card" not in approved
     pending_tab = reviewer.get(reverse(QUEUE)).content.decode()
     assert "an edit is saved as the final version and approves the card." in pending_tab
+
+
+@pytest.mark.parametrize("expected", ["x,y", "", "1,,2"])
+def test_approve_all_with_an_unreadable_list_of_the_cards_shown_approves_none(reviewer, pending, expected):
+    """It approved every waiting card, as a page from before the list did: unchecked."""
+    response = post_action(reviewer, action="approve_question", question_id=pending["q1"].pk, expected=expected)
+    assert messages_of(response) == [f"The page did not say which cards of question #{pending['q1'].pk} it showed; "
+                                     "nothing was approved. Reload the page."]
+    assert MemoCard.objects.filter(pk__in=[pending["a"].pk, pending["b"].pk], needs_review=True).count() == 2
