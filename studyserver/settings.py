@@ -358,6 +358,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=17),  # in TIME_ZONE
         "options": {"expires": 86400.0},
     },
+    "sessions-sweep": {  # expired admin sign-ins (studyserver/sessions.py): one DELETE
+        "task": "studyserver.sessions.expired_sessions_sweep",
+        "schedule": crontab(hour=4, minute=47),  # in TIME_ZONE
+        "options": {"expires": 86400.0},
+    },
     # One to each queue, for /healthz's "workers" (studyserver/heartbeat.py).
     **{f"worker-heartbeat-{queue}": {
         "task": "studyserver.heartbeat.worker_heartbeat",
@@ -366,7 +371,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": queue, "expires": 60.0},
     } for queue in (CELERY_TASK_DEFAULT_QUEUE, CELERY_SLOW_QUEUE)},
 }
-CELERY_IMPORTS = ("studyserver.heartbeat",)  # its task is not in an app's tasks module
+CELERY_IMPORTS = ("studyserver.heartbeat", "studyserver.sessions")  # their tasks are not in an app's tasks module
 
 # --- REST framework ----------------------------------------------------------
 REST_FRAMEWORK = {

@@ -27,6 +27,8 @@ from study.tasks import (
 )
 from study.tests.factories import DocumentFactory, StudyTopicFactory
 from studyserver.celery import app
+from studyserver.heartbeat import worker_heartbeat
+from studyserver.sessions import expired_sessions_sweep
 from studyserver.testing import (
     broker_key_prefix,
     queued_messages,
@@ -51,6 +53,7 @@ ROUTED = {
     explain_question: (SLOW, [1]),  # the explainer model, then card generation
     analyze_quiz_session: (SLOW, [1]),
     orphan_files_sweep: (SLOW, []),  # lists the whole file store
+    expired_sessions_sweep: (DEFAULT, []),  # one DELETE
 }
 
 
@@ -67,7 +70,8 @@ def queued_tasks(broker, queue: str) -> list[str]:
 
 
 def test_every_project_task_has_a_deliberate_queue():
-    ours = {name for name in app.tasks if name.split(".")[0] in {"study", "publishing", "ingest"}}
+    ours = {name for name in app.tasks if name.split(".")[0] in {"study", "publishing", "ingest", "studyserver"}}
+    ours.remove(worker_heartbeat.name)  # sent to each queue by name (test_heartbeat.py)
     assert ours == {task.name for task in ROUTED}
 
 
