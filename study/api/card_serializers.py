@@ -8,7 +8,7 @@ from study.services.cards import RATING_OUTCOMES
 from study.textnorm import nfc
 from studyserver.pagination import QueryIntegerField
 
-from .common import NFCCharField, VisibleCharField
+from .common import NFCCharField, SentBooleanField, VisibleCharField
 
 MAX_ID = 2**63 - 1
 TEXT_MAX = 10_000
@@ -81,7 +81,7 @@ class CardCreateSerializer(serializers.Serializer):
 
 
 class CardPatchSerializer(serializers.Serializer):
-    needs_review = serializers.BooleanField(required=False)
+    needs_review = SentBooleanField(required=False)  # (a form without it approved the card: no edit approves)
     cue = VisibleCharField(max_length=TEXT_MAX, required=False)
     fact = VisibleCharField(max_length=TEXT_MAX, required=False)
     cloze_text = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True)

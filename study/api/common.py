@@ -125,6 +125,13 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
+class SentBooleanField(serializers.BooleanField):
+    """A boolean that form input (urlencoded, multipart) may leave out, as JSON may: absent, it was not sent. DRF's
+    own reads a missing form field as an unticked checkbox, False."""
+
+    default_empty_html = serializers.empty
+
+
 class VisibleCharField(serializers.CharField):
     """Text that may not be blank (unless `allow_blank`) is not blank either when it holds only invisible characters
     (a zero-width space, a BOM, a Hangul filler): a topic or a card fact that shows as nothing."""

@@ -3,6 +3,7 @@
 import functools
 import threading
 import unicodedata
+from urllib.parse import urlencode
 
 import pytest
 from django.db import transaction
@@ -396,6 +397,29 @@ def test_the_whole_card_sent_back_unchanged_is_no_edit(api_client, user, needs_r
         assert not waiting.needs_review and waiting.reviewed_at is not None
         assert (approved.needs_review, approved.flagged_by) == (False, "")
         assert outbox() == [waiting.pk]
+
+
+@pytest.mark.parametrize("body_format", ["multipart", "urlencoded"])
+def test_a_form_without_needs_review_neither_approves_nor_flags(api_client, user, body_format):
+    """Form bodies are accepted as JSON is. A form field left out is not sent: DRF read a missing needs_review as an
+    unticked checkbox, false, so echoing a waiting card's text (or an empty form) approved it unreviewed."""
+    waiting = MemoCardFactory(user=user, needs_review=True)
+    PublishOutbox.objects.all().delete()
+
+    def patch(fields: dict):
+        if body_format == "multipart":
+            return api_client.patch(f"{URL}/{waiting.pk}", fields, format="multipart")
+        return api_client.patch(f"{URL}/{waiting.pk}", urlencode(fields),
+                                content_type="application/x-www-form-urlencoded")
+
+    echoed = patch({"cue": waiting.cue})
+    assert echoed.status_code == 200 and echoed.json()["needs_review"] is True
+    empty = patch({})
+    assert empty.status_code == 400 and empty.json()["error_code"] == "invalid"
+    waiting.refresh_from_db()
+    assert (waiting.needs_review, waiting.reviewed_at) == (True, None)
+    assert outbox() == []
+    assert patch({"needs_review": "false"}).json()["needs_review"] is False  # sent, it still approves
 
 
 def test_text_sent_back_unchanged_beside_an_edit_is_kept_and_the_edit_approves(api_client, user):
