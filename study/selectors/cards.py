@@ -147,7 +147,7 @@ def card_groups_list(
         qs.order_by("id").values(
             *CARD_BODY_FIELDS,
             "source_question_id",
-            material=F("extra__material"),
+            material=KT("extra__material"),  # as text: F() decodes it as JSON on SQLite ("3.10" → 3.1)
             question_text=F("source_question__question_text"),
             correct_choice=F("source_question__correct_choice"),
         )[:limit]

@@ -179,6 +179,24 @@ def test_groups_by_question_and_material_in_first_appearance_order(api_client, u
                           "evidence", "review_stage"}
 
 
+def test_a_material_is_text_as_typed_in_its_group_and_the_deck(api_client, user):
+    """Materials that read as JSON are still the text typed: on SQLite the list decoded them ("3.10" and "3.1" became
+    one group "[자료] 3.1", "null" joined the cards without material, "true" showed as "True")."""
+    materials = ["3.10", "3.1", "null", "true", "1e3"]
+    cards = [card_create(user=user, card_format="qa", cue="?", fact=f"fact {m}", material=m) for m in materials]
+    plain = card_create(user=user, card_format="qa", cue="?", fact="no material")
+
+    groups = api_client.get(URL).json()
+
+    assert [(g["question_text"], [c["id"] for c in g["cards"]]) for g in groups] == [
+        *((f"[자료] {m}", [card.pk]) for m, card in zip(materials, cards, strict=True)),
+        ("직접 추가 카드", [plain.pk]),
+    ]
+    for material, card in zip(materials, cards, strict=True):
+        deck = api_client.get(f"{URL}/deck", {"material": material}).json()
+        assert [c["id"] for c in deck] == [card.pk], material
+
+
 def test_groups_filters_and_limit(api_client, user):
     question = QuestionFactory(study_topic=StudyTopicFactory(user=user))
     pending_qa = candidate(question, "메탄")
