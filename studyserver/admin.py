@@ -219,15 +219,18 @@ def deleted_objects_summary(
 
     Django's own `get_deleted_objects` names and links every row a delete cascades to: for a learner with 50,000
     attempts and 10,000 cards that page took 20–30 s and 6 MB, and "delete selected" on 2,000 quiz sessions as
-    long. Permissions are asked per kind of row, as Django asks them. Without `cascades` (a soft delete) only the
-    rows themselves change."""
+    long. Permissions are asked of each row picked, as Django asks them (a rule of the admin's own may refuse one
+    row: a superuser, to staff who are not), and of each kind of row the delete cascades to. Without `cascades` (a
+    soft delete) only the rows themselves change."""
     objs = list(objs)
     opts = model_admin.opts
     listed: list = [_deleted_label(model_admin, obj) for obj in objs[:DELETE_LISTED_MAX]]
     if len(objs) > DELETE_LISTED_MAX:
         listed.append(f"… and {len(objs) - DELETE_LISTED_MAX} more {opts.verbose_name_plural}")
+    # Shown in the confirmation's list of what the account may not delete; its "Yes" is then refused (403).
+    refused = {f"{opts.verbose_name} “{obj}”" for obj in objs if not model_admin.has_delete_permission(request, obj)}
     if not cascades:
-        return listed, {opts.verbose_name_plural: len(objs)}, set(), []
+        return listed, {opts.verbose_name_plural: len(objs)}, refused, []
     using = router.db_for_write(model_admin.model)
     collected = cascade_counts(model_admin.model, [obj.pk for obj in objs], using=using)
     if collected is None:  # a relation that only the collector can follow: it reads the rows
@@ -243,7 +246,7 @@ def deleted_objects_summary(
         for queryset in collector.fast_deletes:  # whole querysets Django deletes without reading them
             collected[queryset.model] += queryset.count()
     counts = {model: count for model, count in collected.items() if count}  # (the collector lists empty relations)
-    perms_needed = set()
+    perms_needed = refused
     for model in counts:
         related_admin = model_admin.admin_site._registry.get(model)
         if related_admin is not None and not related_admin.has_delete_permission(request):

@@ -4,8 +4,8 @@ and no way for staff who are not superusers to raise anyone's rights, their own 
 Django documents "change user" as as powerful as a superuser: with it, staff could tick `is_superuser` on their
 own account, give themselves any permission or group, and set a superuser's password; with "change group", add any
 permission to a group they are in; with a colleague's password, act as that colleague. Here only a superuser changes
-or deletes a superuser or another staff member, anyone's superuser status, groups or permissions, and a group's
-permissions beyond the editor's own.
+or deletes a superuser or another staff member, anyone's staff or superuser status, groups or permissions, and a
+group's permissions beyond the editor's own.
 """
 
 from django import forms
@@ -15,14 +15,14 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from study.services.accounts import user_delete
 
 User = get_user_model()
 
-RIGHTS = ("is_superuser", "groups", "user_permissions")
+RIGHTS = ("is_staff", "is_superuser", "groups", "user_permissions")  # (staff status: admin sign-in)
 
 
 def _superuser_only(request: HttpRequest, obj) -> bool:
@@ -49,8 +49,6 @@ class StudyUserAdmin(UserAdmin):
         user_delete(user=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        if not request.user.is_superuser:  # the bulk action checks the model's permission, not each user's
-            queryset = queryset.filter(is_superuser=False).exclude(Q(is_staff=True) & ~Q(pk=request.user.pk))
         with transaction.atomic():  # all of them or none, as Django's own bulk delete
             for user in queryset.order_by("pk"):
                 user_delete(user=user)

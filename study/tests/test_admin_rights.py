@@ -3,9 +3,11 @@ permissions are not theirs to change, a superuser or another staff member is not
 group gets no permission from them that they do not hold (study/admin/users.py). A superuser still does all of it."""
 
 import pytest
+from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
+from study.admin.users import RIGHTS
 from study.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,14 +38,20 @@ def test_change_user_cannot_make_anyone_superuser_or_grant_rights(client):
     client.force_login(editor)
     for target in (editor, learner):
         response = client.post(reverse("admin:auth_user_change", args=[target.pk]), user_form(
-            target, is_superuser="on", groups=[group.pk], user_permissions=[powerful.pk], first_name="Renamed"))
+            target, is_staff="on", is_superuser="on", groups=[group.pk], user_permissions=[powerful.pk],
+            first_name="Renamed"))
         assert response.status_code == 302, response.content.decode()[:2000]
         target.refresh_from_db()
         assert target.first_name == "Renamed"  # the rest of the form is saved as before
         assert not target.is_superuser
         assert not target.groups.exists() and not target.user_permissions.filter(pk=powerful.pk).exists()
+    learner.refresh_from_db()
+    assert not learner.is_staff  # staff status is admin sign-in: a learner made staff could no longer be changed
+    editor.refresh_from_db()
+    assert editor.is_staff  # (nor do they drop their own by saving a form that does not show it)
     page = client.get(reverse("admin:auth_user_change", args=[learner.pk])).content.decode()
-    assert 'name="is_superuser"' not in page and 'name="user_permissions"' not in page
+    for field in RIGHTS:
+        assert f'name="{field}"' not in page, field
 
 
 @pytest.mark.parametrize("target", ["superuser", "other staff"])
@@ -61,13 +69,22 @@ def test_a_superuser_or_colleague_is_not_changed_or_deleted_by_other_staff(clien
                             "usable_password": "true"})
     assert response.status_code == 403
     assert client.post(reverse("admin:auth_user_delete", args=[boss.pk]), {"post": "yes"}).status_code == 403
-    # nor through the bulk action, which checks the model's permission only
+    # nor through the bulk action: its confirmation names the user it may not delete, and its "Yes" is refused (it
+    # had skipped the boss in silence, said "Successfully deleted 2 users" and logged the boss as deleted)
     learner = UserFactory()
-    client.post(reverse("admin:auth_user_changelist"),
-                {"action": "delete_selected", "_selected_action": [boss.pk, learner.pk], "post": "yes"})
+    picked = {"action": "delete_selected", "_selected_action": [boss.pk, learner.pk]}
+    confirmation = client.post(reverse("admin:auth_user_changelist"), picked)
+    assert confirmation.status_code == 200
+    assert confirmation.context["perms_lacking"] == {f"user “{boss.username}”"}
+    assert client.post(reverse("admin:auth_user_changelist"), {**picked, "post": "yes"}).status_code == 403
     boss.refresh_from_db()
     assert boss.first_name != "Owned" and boss.password == password
-    assert not type(learner).objects.filter(pk=learner.pk).exists()  # the learner it may delete went
+    assert type(learner).objects.filter(pk=learner.pk).exists()  # all or nothing, as Django's own
+    assert not LogEntry.objects.filter(action_flag=DELETION).exists()
+    # the learner alone, it may delete
+    client.post(reverse("admin:auth_user_changelist"),
+                {"action": "delete_selected", "_selected_action": [learner.pk], "post": "yes"})
+    assert not type(learner).objects.filter(pk=learner.pk).exists()
 
 
 def test_a_superuser_still_grants_everything(admin_client):
