@@ -30,6 +30,73 @@ _REFUSED = "studyserver_admin_refused"  # set on a request whose write found its
 _DELETION_LOG = "studyserver_deletion_log"  # the rows Django asked to log as deleted, until they really are
 
 
+def same_text(a: str, b: str) -> bool:
+    """Equal as a textarea shows them: browsers send its line breaks as CRLF and the form strips the ends."""
+    return a.replace("\r\n", "\n").strip() == b.replace("\r\n", "\n").strip()
+
+
+CHANGED_MEANWHILE = ("Changed meanwhile (by the app, a task or another staff member); nothing was saved. Reload the "
+                     "page to see what it holds now; your value is kept here.")
+
+
+class ShownValuesForm(forms.ModelForm):
+    """A change form that writes what its user changed, not what changed since its page was opened.
+
+    Each field also sends back the value the page showed (Django's `show_hidden_initial`), and `changed_data` is
+    what differs from that: Django compares the post with the row as it is when the post arrives, so a field the
+    app, a task or another tab changed meanwhile counted as changed here and the page's old value was written back
+    over it (the OCR text of a session, a learner's fix of a question, republished to the viewers). The admin then
+    saves `changed_data` only (save_changed_fields, or the service the admin calls with those fields). A field
+    changed both here and meanwhile is a form error, with the value typed kept. A post that does not say what its
+    page showed (a script, an older page) is compared with the row, as before; so are file fields."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            return
+        for name, field in self.fields.items():
+            if isinstance(field, forms.FileField) or field.widget.is_hidden:
+                continue
+            field.show_hidden_initial = not self.is_bound or not field.hidden_widget().value_omitted_from_data(
+                self.data, self.files, self.add_initial_prefix(name))
+
+    @property
+    def changed_data(self) -> list[str]:
+        # (a property: Django's cached one is read before clean, for the owner checks, and again by the admin)
+        return [name for name in super().changed_data
+                if not self._same_text(name, self[name].data, self._shown_raw(name))]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name in self.changed_data:
+            field = self.fields[name]
+            if not field.show_hidden_initial or name in self.errors:
+                continue
+            now, shown, posted = self[name].initial, self._shown_raw(name), self[name].data
+            meanwhile = field.has_changed(now, shown) and not self._same_text(name, shown, now)
+            if meanwhile and field.has_changed(now, posted) and not self._same_text(name, posted, now):
+                self.add_error(name, CHANGED_MEANWHILE)
+        return data
+
+    def _shown_raw(self, name: str):
+        """What the page showed in field `name`, as posted (its hidden initial value); else the row's value now."""
+        field = self.fields[name]
+        if not field.show_hidden_initial:
+            return self[name].initial
+        return field.hidden_widget().value_from_datadict(self.data, self.files, self.add_initial_prefix(name))
+
+    def _same_text(self, name: str, a, b) -> bool:
+        """Whether `a` and `b` (posted or stored values of field `name`) are one text as a textarea shows it."""
+        field = self.fields[name]
+        if not isinstance(field, forms.CharField):
+            return False
+        try:
+            a, b = field.to_python(a), field.to_python(b)
+        except forms.ValidationError:
+            return False
+        return isinstance(a, str) and isinstance(b, str) and same_text(a, b)
+
+
 def _refused(request: HttpRequest) -> bool:
     return getattr(request, _REFUSED, False)
 
@@ -357,7 +424,7 @@ def refuse_future(form: forms.ModelForm, data: dict, *fields: str) -> None:
             form.add_error(field, "This records what happened: it cannot be in the future.")
 
 
-class SameOwnerForm(forms.ModelForm):
+class SameOwnerForm(ShownValuesForm):
     """The rows this one points at (`owner_links`) belong to its `user`, as a form error: PostgreSQL refuses
     anything else at commit (the <table>_<field>_same_owner_fk keys of study/0009), which would be a 500 here.
     In an inline, the parent's field holds the parent (its owner already set on the add page).

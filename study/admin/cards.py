@@ -40,6 +40,7 @@ from .base import (
     SameOwnerForm,
     SoftDeleteModelAdmin,
     refuse_future,
+    same_text,
     save_changed_fields,
 )
 
@@ -98,7 +99,7 @@ class MemoCardForm(forms.ModelForm):
             if name not in self.changed_data or name not in data:
                 continue
             shown, now = self._shown(name), getattr(self.instance, name)
-            if shown is not None and not _same_text(now, shown) and not _same_text(now, data[name]):
+            if shown is not None and not same_text(now, shown) and not same_text(now, data[name]):
                 self.add_error(name, "Changed meanwhile (in another tab or by another reviewer); nothing was saved. "
                                "Reload the page to see what it holds now; your text is kept here.")
         fact = data.get("fact")
@@ -489,11 +490,6 @@ def _is_live(card: MemoCard) -> bool:
     return MemoCard.objects.live().filter(pk=card.pk).exists()
 
 
-def _same_text(a: str, b: str) -> bool:
-    """Equal as a textarea shows them: browsers send its line breaks as CRLF and the form strips the ends."""
-    return a.replace("\r\n", "\n").strip() == b.replace("\r\n", "\n").strip()
-
-
 def _own_edits(post, cleaned: dict, *, stored: dict) -> tuple[dict, list[str]]:
     """The fields this reviewer changed on the page (each card's form also sends what it showed, `<field>_was`),
     and those of them that someone else changed since the page was shown (then nothing is saved).
@@ -505,9 +501,9 @@ def _own_edits(post, cleaned: dict, *, stored: dict) -> tuple[dict, list[str]]:
         shown = post.get(f"{field}_was")
         if shown is None:  # a form that does not say what it showed: all of it is the reviewer's
             edits[field] = cleaned[field]
-        elif not _same_text(cleaned[field], shown):
+        elif not same_text(cleaned[field], shown):
             edits[field] = cleaned[field]
-            if not _same_text(stored[field], shown) and not _same_text(stored[field], cleaned[field]):
+            if not same_text(stored[field], shown) and not same_text(stored[field], cleaned[field]):
                 overtaken.append(field)
     return edits, overtaken
 
@@ -518,7 +514,7 @@ def _keep_draft(request: HttpRequest, card_id: int, *, overtaken: list[str] | No
     post = request.POST
     draft = {field: post.get(field, "")[:DRAFT_MAX_CHARS] for field in DRAFT_FIELDS}
     draft["edited"] = [field for field in DRAFT_FIELDS
-                       if post.get(f"{field}_was") is None or not _same_text(post.get(field, ""), post[f"{field}_was"])]
+                       if post.get(f"{field}_was") is None or not same_text(post.get(field, ""), post[f"{field}_was"])]
     draft["overtaken"] = overtaken or []
     drafts = request.session.get(DRAFTS_KEY, {})
     drafts[str(card_id)] = draft

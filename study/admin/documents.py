@@ -24,7 +24,14 @@ from studyserver.admin import too_many_for_one_action
 from studyserver.celery import enqueue_on_commit
 from studyserver.errors import ApiError, BackendUnavailable, NotFound
 
-from .base import OWNER_FILTER, NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin, take_row
+from .base import (
+    OWNER_FILTER,
+    NFCSearchMixin,
+    OwnerSetOnceMixin,
+    ShownValuesForm,
+    SoftDeleteModelAdmin,
+    take_row,
+)
 
 # What the file and its extraction hold: derived from the stored file by the upload and the extraction, never typed.
 # (A stale form posted after the extraction finished would have put the text back to "pending" and empty, and a new
@@ -65,7 +72,7 @@ class DocumentAddForm(forms.ModelForm):
         return upload
 
 
-class DocumentChangeForm(forms.ModelForm):
+class DocumentChangeForm(ShownValuesForm):
     """The title and the tags (typed as in the add form and the API); the rest is read-only."""
 
     tags = tags_field()
@@ -115,8 +122,11 @@ class DocumentAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
             return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: Document, form: forms.ModelForm, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
+        if change:  # the title and tags the page changed; the extraction may be writing the rest meanwhile
+            columns = {"title": "title", "tags": "tags_text"}  # (`tags` is read and written through `tags_text`)
+            changed = [columns[name] for name in form.changed_data if name in columns]
+            if changed:
+                obj.save(update_fields=[*changed, "updated_at"])
             return
         data = form.cleaned_data
         document = document_upload(user=data["user"], upload=data["file"], title=data["title"] or None,

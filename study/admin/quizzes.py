@@ -253,8 +253,8 @@ class QuestionExplanationAdmin(admin.ModelAdmin):
         if not change:
             obj.user_id = obj.question.user_id
         with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            publish_request(kind=PublishKind.STUDY_QUESTION, source_id=obj.question_id)
+            if save_changed_fields(obj, form, change):  # (the explainer may rewrite the text meanwhile)
+                publish_request(kind=PublishKind.STUDY_QUESTION, source_id=obj.question_id)
 
     def delete_model(self, request: HttpRequest, obj: QuestionExplanation) -> None:
         with transaction.atomic():
@@ -282,6 +282,9 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
     exclude = ("weakest_subjects", "subjects", "chronic_question_ids", "regressed_question_ids")
     readonly_fields = ("subjects_table", "weakest_subjects_json", "chronic_json", "regressed_json",
                        "created_at", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: SessionAnalysis, form: forms.ModelForm, change: bool) -> None:
+        save_changed_fields(obj, form, change)  # what the page changed: the analysis task writes the row too
 
     @admin.display(description="weakest subjects")
     def weakest(self, obj: SessionAnalysis) -> str:

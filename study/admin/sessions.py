@@ -18,6 +18,7 @@ from .base import (
     OwnerSetOnceMixin,
     RefusableSaveAdmin,
     SameOwnerForm,
+    save_changed_fields,
 )
 
 # What a list of sessions does not show, and may be large: strokes alone can be hundreds of KB a session.
@@ -105,8 +106,9 @@ class StudySessionAdmin(NFCSearchMixin, OwnerSetOnceMixin, RefusableSaveAdmin):
     ordering = ("-created_at", "-id")
 
     def save_model(self, request: HttpRequest, obj: StudySession, form: forms.ModelForm, change: bool) -> None:
+        # What the page changed (ShownValuesForm): the app and the extraction (OCR text) write sessions meanwhile.
         if self.topic_kept_live(request, obj, form, change):
-            super().save_model(request, obj, form, change)
+            save_changed_fields(obj, form, change)
 
 
 @admin.register(SessionAsset)

@@ -16,6 +16,7 @@ from .base import (
     NFCSearchMixin,
     OwnerSetOnceMixin,
     RefusableSaveAdmin,
+    ShownValuesForm,
     SoftDeleteModelAdmin,
     take_row,
 )
@@ -24,7 +25,7 @@ DUPLICATE_NAME_MESSAGE = "This user already has an active topic with this name."
 TOPIC_EDITABLE_FIELDS = ("name", "study_type", "description")
 
 
-class StudyTopicForm(forms.ModelForm):
+class StudyTopicForm(ShownValuesForm):
     """A duplicate active name is a form error: on the change form the owner is read-only, so Django's own
     check of the partial unique constraint skips it and the save would fail with an IntegrityError."""
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from publishing.models import Published, PublishOutbox
 from study.admin import topics as topics_admin
+from study.admin.base import CHANGED_MEANWHILE
 from study.models import Document, MemoCard, Question, QuestionExplanation, StudySession, StudyTopic, TopicDocument
 from study.services.cards import card_candidate_create
 from study.services.questions import question_update
@@ -902,3 +903,95 @@ def test_a_progress_page_that_changes_a_field_moves_updated_at(admin, user, mode
     assert admin.post(url, {**shown, "review_stage": "2"}).status_code == 302
     row.refresh_from_db()
     assert row.review_stage == 2 and row.updated_at >= before
+
+
+# --- a page saved after the row changed meanwhile (ShownValuesForm) ------------------------------
+
+
+def crlf(values: dict[str, str]) -> dict[str, str]:
+    """`values` as a browser posts them: a textarea's line breaks come as CRLF (a hidden input keeps them as shown)."""
+    return {name: value if name.startswith("initial-") else value.replace("\n", "\r\n")
+            for name, value in values.items()}
+
+
+def test_saving_a_session_page_keeps_the_ocr_text_the_extraction_wrote_meanwhile(admin, user):
+    """The page was opened before the snapshot's OCR finished; the staff member changed the review state only. The
+    page's empty OCR text was written back over the extraction's."""
+    from study.services.sessions import sessions_ocr_text_fill
+
+    session = StudySessionFactory(user=user, source_text="줄 하나\n줄 둘")
+    document = DocumentFactory(user=user, extract_status="pending")
+    f.SessionAssetFactory(session=session, document=document)
+    url = reverse("admin:study_studysession_change", args=[session.pk])
+    shown = as_rendered(admin, url)
+    assert shown["ocr_text"] == "" and "initial-ocr_text" in shown
+
+    Document.objects.filter(pk=document.pk).update(extract_status="done", extracted_text="LNG -162도",
+                                                   extracted_at=timezone.now())
+    assert sessions_ocr_text_fill(session_ids=[session.pk]) == 1
+
+    response = admin.post(url, crlf({**shown, "review_state": "weak"}))
+    assert response.status_code == 302, form_errors(response)
+    session.refresh_from_db()
+    assert (session.review_state, session.ocr_text) == ("weak", "LNG -162도")
+    assert session.source_text == "줄 하나\n줄 둘"  # untouched, though posted with CRLF: not an edit
+
+
+def test_saving_a_question_page_keeps_the_learners_fix_made_meanwhile(admin, drain, question):
+    """The learner fixed the text in the app while the page was open; the staff member changed the subject. The
+    page's old text was written back and published to every viewer."""
+    question.question_text = "LNG의\n주성분은?"
+    question.save()
+    url = reverse("admin:study_question_change", args=[question.pk])
+    shown = as_rendered(admin, url)
+    fixed = "LNG의\n주성분은 무엇인가?"
+    with drain():  # the app's PATCH, published
+        question_update(question=Question.objects.get(pk=question.pk), data={"question_text": fixed})
+
+    response = admin.post(url, crlf({**shown, "subject": "가스일반"}))
+    assert response.status_code == 302, form_errors(response)
+    question.refresh_from_db()
+    assert (question.subject, question.question_text) == ("가스일반", "LNG의\n주성분은 무엇인가?")
+    assert published("study_question", question.pk).payload["question_text"] == "LNG의\n주성분은 무엇인가?"
+
+
+def test_a_field_changed_both_on_the_page_and_meanwhile_is_a_form_error(admin, question):
+    url = reverse("admin:study_question_change", args=[question.pk])
+    shown = as_rendered(admin, url)
+    question_update(question=Question.objects.get(pk=question.pk), data={"question_text": "LNG의 주성분은 무엇인가?"})
+
+    response = admin.post(url, {**shown, "question_text": "LNG의 주된 성분은?", "subject": "가스일반"})
+    assert response.status_code == 200
+    assert form_errors(response) == {"question_text": [CHANGED_MEANWHILE]}
+    page = response.content.decode()
+    assert "LNG의 주된 성분은?" in page  # what was typed is kept on the page
+    question.refresh_from_db()
+    assert (question.question_text, question.subject) == ("LNG의 주성분은 무엇인가?", shown["subject"])  # none saved
+    # the same value typed on both sides is no conflict
+    response = admin.post(url, {**shown, "question_text": "LNG의 주성분은 무엇인가?", "subject": "가스일반"})
+    assert response.status_code == 302, form_errors(response)
+
+
+def test_saving_a_topic_page_keeps_the_description_changed_meanwhile(admin, user):
+    topic = StudyTopicFactory(user=user, name="가스기사", description="")
+    url = reverse("admin:study_studytopic_change", args=[topic.pk])
+    shown = as_rendered(admin, url)
+    topic_update(topic=StudyTopic.objects.get(pk=topic.pk), data={"description": "2027년 1회 대비"})
+
+    response = admin.post(url, {**shown, "name": "가스기사 필기"})
+    assert response.status_code == 302, form_errors(response)
+    topic.refresh_from_db()
+    assert (topic.name, topic.description) == ("가스기사 필기", "2027년 1회 대비")
+
+
+def test_saving_a_progress_page_keeps_what_a_quiz_answer_wrote_meanwhile(admin, user):
+    due = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    row = f.QuestionProgressFactory(review_stage=1, due_at=due, last_outcome="wrong")
+    url = reverse("admin:study_questionprogress_change", args=[row.pk])
+    shown = as_rendered(admin, url)
+    type(row).objects.filter(pk=row.pk).update(last_outcome="correct", due_at=due + timedelta(days=4))
+
+    response = admin.post(url, {**shown, "review_stage": "2"})
+    assert response.status_code == 302, form_errors(response)
+    row.refresh_from_db()
+    assert (row.review_stage, row.last_outcome, row.due_at) == (2, "correct", due + timedelta(days=4))
