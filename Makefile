@@ -16,7 +16,7 @@ PY := $(VENV)/bin/python
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make demo      venv, install, migrate, demo data, admin user, server on http://$(HOST):$(PORT)"
+	@echo "make demo      venv, install, migrate, admin user, demo data, server on http://$(HOST):$(PORT)"
 	@echo "make test      ruff, migrations check, OpenAPI validation, the suite on PostgreSQL + Redis, then SQLite"
 	@echo "make services  start (or install) PostgreSQL, Redis, Tesseract, Chromium and CJK fonts"
 	@echo "make lint      ruff"
