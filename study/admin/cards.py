@@ -38,6 +38,7 @@ from .base import (
     TOPIC_FILTER,
     NFCSearchMixin,
     SameOwnerForm,
+    ShownValuesForm,
     SoftDeleteModelAdmin,
     refuse_future,
     same_text,
@@ -61,14 +62,14 @@ class CardEvidenceInline(admin.TabularInline):
         return False
 
 
-class MemoCardForm(forms.ModelForm):
+class MemoCardForm(ShownValuesForm):
     """The change form: content and the review flag; a duplicate fact is a form error, not a 500. The texts are
     as long as the API allows them.
 
-    Each field also sends back what the page showed (`show_hidden_initial`): `changed_data` is then what this
-    reviewer changed, not every field another reviewer changed since the page was opened (saving a new fact wrote
-    the page's old cue back over theirs, and a box shown ticked sent a card approved meanwhile back to review). A
-    field changed both here and meanwhile is a form error, as in the review queue, with the text typed kept."""
+    As every change page (ShownValuesForm), it saves what this reviewer changed, not every field another reviewer
+    changed since the page was opened (saving a new fact wrote the page's old cue back over theirs, and a box shown
+    ticked sent a card approved meanwhile back to review); a field changed both here and meanwhile is a form error,
+    as in the review queue, with the text typed kept."""
 
     cue = VisibleFormCharField(widget=forms.Textarea, max_length=TEXT_MAX)
     fact = VisibleFormCharField(widget=forms.Textarea, max_length=TEXT_MAX)
@@ -78,30 +79,8 @@ class MemoCardForm(forms.ModelForm):
         model = MemoCard
         fields = ("cue", "fact", "cloze_text", "needs_review")
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for name in {*DRAFT_FIELDS, "needs_review"} & set(self.fields):  # (a view-only page has none)
-            # A post that does not say what its page showed (a script, an older page) is compared with the row, as
-            # Django compares forms without hidden initial values.
-            self.fields[name].show_hidden_initial = not self.is_bound or self.add_initial_prefix(name) in self.data
-
-    def _shown(self, name: str):
-        """What the page showed in field `name` (its hidden initial value), or None from a post that did not say."""
-        field = self.fields[name]
-        if not field.show_hidden_initial:
-            return None
-        return field.to_python(field.hidden_widget().value_from_datadict(self.data, self.files,
-                                                                          self.add_initial_prefix(name)))
-
     def clean(self) -> dict:
         data = super().clean()
-        for name in DRAFT_FIELDS:
-            if name not in self.changed_data or name not in data:
-                continue
-            shown, now = self._shown(name), getattr(self.instance, name)
-            if shown is not None and not same_text(now, shown) and not same_text(now, data[name]):
-                self.add_error(name, "Changed meanwhile (in another tab or by another reviewer); nothing was saved. "
-                               "Reload the page to see what it holds now; your text is kept here.")
         fact = data.get("fact")
         if fact and "fact" in self.changed_data:
             other = card_selectors.card_duplicate_of(card=self.instance, fact=fact)
