@@ -4,7 +4,7 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from study.models import QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
@@ -45,16 +45,23 @@ def _session_counts(session: QuizSession) -> tuple[dict[str, dict[str, int]], li
 def _topic_accuracy(session: QuizSession, subjects: list[str]) -> dict[str, float | None]:
     """Accuracy per subject over the user's finished sessions in the topic, each counted as its own accuracy is: by
     the last answer per question of the session (an answer changed within a session counted twice, so a topic
-    whose only history was this session had another accuracy than the session), skips left out."""
-    rows = (
+    whose only history was this session had another accuracy than the session), skips left out. An answer stored
+    twice (the same question at the same instant: an offline session written back under two uuids) counts once, as
+    finalize counts it in the pattern window."""
+    counted = (
         QuestionAttempt.objects.filter(
             user_id=session.user_id,
             quiz_session__study_topic_id=session.study_topic_id,
             quiz_session__status=QuizStatus.DONE,
-            question__subject__in=subjects,
         )
         .exclude(Exists(QuestionAttempt.later_in_its_session()))
         .exclude(outcome=Outcome.SKIPPED)
+    )
+    twin = counted.filter(question_id=OuterRef("question_id"), answered_at=OuterRef("answered_at"),
+                          id__gt=OuterRef("id"))  # a copy stored later that counts itself
+    rows = (
+        counted.filter(question__subject__in=subjects)
+        .exclude(Exists(twin))
         .values("question__subject")
         .annotate(answered=Count("id"), correct=Count("id", filter=Q(outcome=Outcome.CORRECT)))
     )
@@ -86,8 +93,8 @@ def _analysis_values(session: QuizSession) -> dict:
             "accuracy": _accuracy(row["correct"], answered),
             "topic_accuracy": history.get(subject),
         })
-    answered_subjects = [s for s in subjects if s["accuracy"] is not None]
-    weakest = sorted(answered_subjects, key=lambda s: (s["accuracy"], -(s["wrong"] + s["unsure"]), s["subject"]))
+    missed_subjects = [s for s in subjects if s["wrong"] + s["unsure"]]  # (one answered all right is no weakness)
+    weakest = sorted(missed_subjects, key=lambda s: (s["accuracy"], -(s["wrong"] + s["unsure"]), s["subject"]))
     return {
         "status": AnalysisStatus.DONE,
         "reason": "",

@@ -174,3 +174,44 @@ def test_the_sweep_analyses_what_a_lost_kick_left_pending(scenario):
     fresh.refresh_from_db()
     assert lost.status == "done" and fresh.status == "pending"
     assert analyses_sweep.apply().get() == 0  # nothing left behind
+
+
+@pytest.mark.django_db
+def test_an_answer_stored_twice_counts_once_in_the_topic_history(user):
+    """An offline session written back under two uuids (two devices, a reinstall) stores each answer twice: the
+    same question at the same instant. Finalize counts it once in the pattern window; the topic accuracy counted
+    both copies. A copy superseded in its own session hides nothing."""
+    topic = StudyTopicFactory(user=user)
+    q1, q2 = (QuestionFactory(study_topic=topic, subject=A) for _ in range(2))
+    first, second = (QuizSessionFactory(study_topic=topic, status="done") for _ in range(2))
+    at = timezone.now() - timedelta(hours=1)
+    for session in (first, second):
+        for question, outcome, minute in ((q1, "correct", 1), (q2, "wrong", 2)):
+            QuestionAttemptFactory(quiz_session=session, question=question, outcome=outcome, selected_choice=1,
+                                   answered_at=at + timedelta(minutes=minute))
+    answer(second, q2, "correct", 90)  # the second copy of q2's miss is superseded in its own session
+    live = QuizSessionFactory(study_topic=topic, status="done")
+    for i in range(5):
+        answer(live, QuestionFactory(study_topic=topic, subject=A), "wrong", 10 + i)
+
+    assert quiz_session_analyze(quiz_session_id=live.id) == "done"
+
+    # q1 correct once, q2 wrong (first) and correct (second), five misses now: 2 of 8
+    [row] = SessionAnalysis.objects.get(quiz_session=live).subjects
+    assert row["topic_accuracy"] == 0.25
+
+
+@pytest.mark.django_db
+def test_a_subject_answered_all_right_is_no_weak_subject(user):
+    topic = StudyTopicFactory(user=user)
+    session = QuizSessionFactory(study_topic=topic, status="done")
+    for i in range(5):
+        answer(session, QuestionFactory(study_topic=topic, subject=C), "wrong", i)
+        answer(session, QuestionFactory(study_topic=topic, subject=D), "correct", 10 + i)
+    answer(session, QuestionFactory(study_topic=topic, subject=A), "unsure", 20)
+
+    assert quiz_session_analyze(quiz_session_id=session.id) == "done"
+
+    analysis = SessionAnalysis.objects.get(quiz_session=session)
+    assert [s["subject"] for s in analysis.subjects] == sorted([A, C, D])  # every subject is still reported
+    assert analysis.weakest_subjects == [{"subject": C, "accuracy": 0.0}, {"subject": A, "accuracy": 0.0}]
