@@ -248,12 +248,13 @@ def explanation_forget(*, before: Question, after: Question) -> None:
 
 def questions_needing_explanation(*, topic_id: int | None = None, missed_between: tuple | None = None) -> QuerySet:
     """Live questions of live topics whose owner's last outcome is wrong/unsure and that have no explanation; with
-    `missed_between` (from, to), only those whose last answer came in that time."""
+    `missed_between` (from, to), only those whose last answer reached the server in that time (stored, not
+    answered: an offline viewer writes answers of days ago back now)."""
     missed = QuestionProgress.objects.filter(
         question_id=OuterRef("pk"), user_id=OuterRef("user_id"), last_outcome__in=sorted(BAD_OUTCOMES)
     )
     if missed_between is not None:
-        missed = missed.filter(last_attempted_at__range=missed_between)
+        missed = missed.filter(last_attempt__created_at__range=missed_between)
     questions = Question.objects.filter(
         deleted_at__isnull=True, study_topic__deleted_at__isnull=True, ai_explanation__isnull=True
     ).filter(Exists(missed))
@@ -268,11 +269,12 @@ EXPLAIN_SWEEP_BATCH = 200
 
 
 def explanations_missing_resend(*, limit: int = EXPLAIN_SWEEP_BATCH) -> int:
-    """Send again the explanation of questions missed in the last two days that still have none ten minutes on: its
-    task was lost (the broker away at the commit, a flushed queue) or gave up (the database away through all its
-    tries). Older misses are `backfill_explanations`' work: an HTTP explainer's calls are paid, and an upgrade must
-    not start explaining years of history. How many were sent; a second delivery is harmless (the task finds the
-    explanation, or the claim of the run writing it)."""
+    """Send again the explanation of questions whose miss reached the server in the last two days (an offline answer
+    written back late counts from then) that still have none ten minutes on: its task was lost (the broker away at
+    the commit, a flushed queue) or gave up (the database away through all its tries). Older misses are
+    `backfill_explanations`' work: an HTTP explainer's calls are paid, and an upgrade must not start explaining years
+    of history. How many were sent; a second delivery is harmless (the task finds the explanation, or the claim of
+    the run writing it)."""
     from study.tasks import explain_question
     from studyserver.celery import send_or_log
 

@@ -8,17 +8,27 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.utils import timezone
 
-from study.models import QuestionExplanation
+from study.models import QuestionAttempt, QuestionExplanation
 from study.services.explanations import explanations_missing_resend
 from study.tasks import explain_question, explanations_sweep
-from study.tests.factories import QuestionFactory, QuestionProgressFactory, StudyTopicFactory
+from study.tests.factories import (
+    QuestionAttemptFactory,
+    QuestionFactory,
+    QuestionProgressFactory,
+    StudyTopicFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
 
-def missed(user, ago: timedelta, *, outcome: str = "wrong", **question):
+def missed(user, ago: timedelta, *, outcome: str = "wrong", answered_ago: timedelta | None = None, **question):
+    """A question whose last answer (`outcome`) reached the server `ago` (answered `answered_ago`, default then)."""
     q = QuestionFactory(study_topic=StudyTopicFactory(user=user), **question)
-    QuestionProgressFactory(question=q, last_outcome=outcome, last_attempted_at=timezone.now() - ago)
+    answered = timezone.now() - (answered_ago or ago)
+    attempt = QuestionAttemptFactory(quiz_session__study_topic=q.study_topic, question=q, outcome=outcome,
+                                     answered_at=answered)
+    QuestionAttempt.objects.filter(pk=attempt.pk).update(created_at=timezone.now() - ago)
+    QuestionProgressFactory(question=q, last_outcome=outcome, last_attempted_at=answered, last_attempt=attempt)
     return q
 
 
@@ -27,14 +37,17 @@ def test_a_question_missed_without_an_explanation_is_explained_by_the_sweep(user
     lost = missed(user, timedelta(minutes=30))
     in_flight = missed(user, timedelta(minutes=2))  # its own task may still be trying
     history = missed(user, timedelta(days=3))  # backfill_explanations' work, not beat's
+    # answered offline three days ago, written back half an hour ago: it was never sent again
+    written_back = missed(user, timedelta(minutes=30), answered_ago=timedelta(days=3))
     known = missed(user, timedelta(minutes=30), outcome="correct")
     deleted = missed(user, timedelta(minutes=30), deleted_at=timezone.now())
     explained = missed(user, timedelta(minutes=30))
     QuestionExplanation.objects.create(user_id=user.pk, question=explained, text="정답: 1번", backend="extractive",
                                        passages=[])
 
-    assert explanations_sweep.apply().get() == 1
-    assert set(QuestionExplanation.objects.values_list("question_id", flat=True)) == {lost.id, explained.id}
+    assert explanations_sweep.apply().get() == 2
+    assert set(QuestionExplanation.objects.values_list("question_id", flat=True)) == {lost.id, written_back.id,
+                                                                                      explained.id}
     assert not {in_flight.id, history.id, known.id, deleted.id} & set(
         QuestionExplanation.objects.values_list("question_id", flat=True))
     assert explanations_missing_resend() == 0  # done: nothing left to send
