@@ -18,8 +18,9 @@ import redis
 from celery.app.trace import reset_worker_optimizations
 from celery.contrib.testing.worker import start_worker
 from celery.result import _set_task_join_will_block
+from celery.signals import task_postrun
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from .celery import app
 
@@ -151,8 +152,11 @@ def running_worker(broker_url: str) -> Iterator:
     """Point the app at `broker_url` under a key prefix of this run, run a solo worker thread, restore after.
 
     The unique prefix keeps two runs sharing a Redis database (parallel sessions) from taking
-    each other's tasks; its keys are deleted afterwards.
+    each other's tasks; its keys are deleted afterwards. The worker thread closes its database connection after
+    each task: a worker keeps it open across tasks (CELERY_DB_REUSE_MAX), and a thread's connection outlived the
+    thread, so the test database could not be dropped at the end of the run ("being accessed by other users").
     """
+    task_postrun.connect(_close_worker_thread_connections, weak=False)
     try:
         with (
             broker_key_prefix(broker_url) as prefix,
@@ -164,9 +168,15 @@ def running_worker(broker_url: str) -> Iterator:
             kick_pending_clear()  # no "kick already queued" flag left by an earlier run
             yield app
     finally:
+        task_postrun.disconnect(_close_worker_thread_connections)
         # The worker leaves process-wide state behind; later eager tests must see a plain process.
         reset_worker_optimizations(app)
         _set_task_join_will_block(False)
+
+
+def _close_worker_thread_connections(sender=None, **kwargs) -> None:
+    if threading.current_thread() is not threading.main_thread():  # (an eager task runs in the test's own)
+        connections.close_all()
 
 
 @contextmanager
