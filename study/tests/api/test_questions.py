@@ -200,6 +200,51 @@ def test_review_complete_of_a_question_in_a_deleted_topic_is_404(api_client, top
 
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
+def test_a_review_complete_that_waited_for_a_finalize_is_timed_after_the_answer(client_for):
+    """The learner answers a quiz's last question wrong and opens its explanation (review complete) at the same
+    moment. The review waited on the progress row finalize held, committed after it, and stored the time it took
+    before waiting: older than the answer, so the question stayed "pending review"."""
+    import threading
+
+    from django.db import transaction
+
+    from study.models import QuestionAttempt
+    from study.services.quizzes import quiz_attempt_record
+    from study.tests.factories import QuizSessionFactory, UserFactory
+    from studyserver.testing import hold_until_another_waits, run_concurrently
+
+    user = UserFactory()
+    topic = StudyTopicFactory(user=user)
+    question = QuestionFactory(study_topic=topic, correct_choice=1)
+    progress = QuestionProgressFactory(question=question, pattern_state="wrong", review_stage=1,
+                                       due_at=timezone.now() - timedelta(hours=1))
+    session = QuizSessionFactory(study_topic=topic, question_ids=[question.id])
+    locked = threading.Event()
+
+    def answer_wrong_holding_the_progress_row() -> None:
+        with transaction.atomic():
+            QuestionProgress.objects.select_for_update().get(pk=progress.pk)  # as finalize holds it
+            locked.set()
+            assert hold_until_another_waits()
+            quiz_attempt_record(user=user, quiz_session_id=session.id, question_id=question.id, selected_choice=2)
+
+    def review_complete():
+        locked.wait(10)
+        return client_for(user).post(f"{URL}/{question.id}/review-complete")
+
+    response = run_concurrently(answer_wrong_holding_the_progress_row, review_complete)[1]
+
+    assert response.status_code == 200, response.content
+    progress.refresh_from_db()
+    assert progress.last_attempted_at == QuestionAttempt.objects.get(quiz_session=session).answered_at
+    assert progress.last_reviewed_at >= progress.last_attempted_at
+    assert progress.due_at == progress.last_reviewed_at + timedelta(days=1)
+    pending = client_for(user).get(f"/api/study-topics/{topic.id}/progress?tab=pending_review").json()
+    assert pending["count"] == 0, pending
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
 def test_two_edits_at_once_are_checked_one_after_the_other():
     """Fewer choices and a later correct_choice sent together: the second edit is checked against what the
     first left (400), not against its own stale copy (which the database would then refuse)."""
