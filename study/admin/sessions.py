@@ -2,11 +2,13 @@
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from study.api.common import NFCFormCharField
 from study.models import SessionAsset, StudySession
-from study.services.sessions import NFC_FIELDS
+from study.services.sessions import NFC_FIELDS, sessions_ocr_text_forget
 from studyserver.admin import JSONObjectFormField
 
 from .base import (
@@ -110,6 +112,14 @@ class StudySessionAdmin(NFCSearchMixin, OwnerSetOnceMixin, RefusableSaveAdmin):
         if self.topic_kept_live(request, obj, form, change):
             save_changed_fields(obj, form, change)
 
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # (refused, nothing was deleted: the formsets were not saved, or their deletes rolled back with the rest)
+        unlinked = [asset for formset in formsets if formset.model is SessionAsset
+                    for asset in getattr(formset, "deleted_objects", ())]
+        if unlinked:  # an unlinked snapshot's text is no longer the session's OCR text, as in the API
+            sessions_ocr_text_forget(assets=unlinked)
+
 
 @admin.register(SessionAsset)
 class SessionAssetAdmin(admin.ModelAdmin):
@@ -119,3 +129,15 @@ class SessionAssetAdmin(admin.ModelAdmin):
     raw_id_fields = ("session", "document")
     list_select_related = ("session", "document")
     changelist_defer = (*(f"session__{name}" for name in SESSION_TEXTS), "document__extracted_text")
+
+    # An unlinked snapshot's text is no longer its session's OCR text, as in the API.
+    def delete_model(self, request: HttpRequest, obj: SessionAsset) -> None:
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            sessions_ocr_text_forget(assets=[obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SessionAsset]) -> None:
+        with transaction.atomic():
+            assets = list(queryset.select_related("document"))
+            super().delete_queryset(request, queryset)
+            sessions_ocr_text_forget(assets=assets)

@@ -15,7 +15,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from study.models import Document, TopicDocument
+from study.models import Document, SessionAsset, TopicDocument
+from study.models.sessions import AssetType
 from study.store import raise_if_store_down
 from study.tasks import extract_document
 from study.textnorm import nfc
@@ -166,12 +167,20 @@ def document_upload(
 
 
 def document_delete(*, document: Document) -> bool:
-    """Soft delete: the row and file stay (links stay), the document leaves lists and answers 404.
+    """Soft delete: the row and file stay (links stay), the document leaves lists and answers 404; a deleted
+    snapshot's text is no longer a session's OCR text.
 
     False when it was deleted already (a concurrent delete), which changes nothing.
     """
+    from study.services.sessions import sessions_ocr_text_forget
+
     now = timezone.now()
-    return document.update_if_live(deleted_at=now, updated_at=now)
+    with transaction.atomic():
+        if not document.update_if_live(deleted_at=now, updated_at=now):
+            return False
+        snapshots = SessionAsset.objects.filter(document=document, asset_type=AssetType.HANDWRITING_PNG)
+        sessions_ocr_text_forget(assets=snapshots.select_related("document"))
+    return True
 
 
 def parse_tags(raw: str | None) -> list[str]:

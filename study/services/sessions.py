@@ -1,9 +1,12 @@
 """Writes of study sessions and their assets (links to documents), including PNG snapshots."""
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from study.models import Document, SessionAsset, StudySession
@@ -75,11 +78,9 @@ def session_delete(*, session: StudySession) -> None:
         session.delete()
 
 
-def sessions_ocr_text_fill(*, session_ids) -> int:
-    """Each of these sessions gets as `ocr_text` the text of its newest extracted handwriting snapshot (never
-    `user_corrected_text`), however the extractions finished: an older snapshot OCR'd last does not replace a
-    newer one's text. Sessions without such a text are left as they are. Returns how many changed."""
-    newest = (
+def _newest_snapshot_text() -> QuerySet:
+    """For a subquery: the text of the outer session's newest extracted handwriting snapshot (a live document)."""
+    return (
         SessionAsset.objects.filter(
             session=OuterRef("pk"),
             asset_type=AssetType.HANDWRITING_PNG,
@@ -90,11 +91,36 @@ def sessions_ocr_text_fill(*, session_ids) -> int:
         .order_by("-id")
         .values("document__extracted_text")[:1]
     )
+
+
+def sessions_ocr_text_fill(*, session_ids) -> int:
+    """Each of these sessions gets as `ocr_text` the text of its newest extracted handwriting snapshot (never
+    `user_corrected_text`), however the extractions finished: an older snapshot OCR'd last does not replace a
+    newer one's text. Sessions without such a text are left as they are. Returns how many changed."""
+    newest = _newest_snapshot_text()
     return (
         StudySession.objects.filter(pk__in=session_ids)
         .filter(Exists(newest))
         .update(ocr_text=Subquery(newest), updated_at=timezone.now())
     )
+
+
+def sessions_ocr_text_forget(*, assets: Iterable[SessionAsset]) -> int:
+    """These asset links are gone (unlinked) or their documents deleted: a session whose `ocr_text` is the text of
+    one of those snapshots gets its newest remaining snapshot's text instead, or none. A text the app wrote itself
+    (PATCH) is not a snapshot's, and stays. Returns how many sessions changed."""
+    gone: dict[str, set[int]] = {}
+    for asset in assets:
+        document = asset.document
+        if (asset.asset_type == AssetType.HANDWRITING_PNG and document.extract_status == ExtractStatus.DONE
+                and document.extracted_text):
+            gone.setdefault(document.extracted_text, set()).add(asset.session_id)
+    changed = 0
+    for text, session_ids in gone.items():
+        changed += StudySession.objects.filter(pk__in=session_ids, ocr_text=text).update(
+            ocr_text=Coalesce(Subquery(_newest_snapshot_text()), Value("")), updated_at=timezone.now()
+        )
+    return changed
 
 
 def _link(*, session: StudySession, document: Document, asset_type: str, role: str | None, sort_order: int):
@@ -137,11 +163,13 @@ def session_asset_add(
 
 
 def session_asset_remove(*, session: StudySession, asset_id: int) -> None:
-    """Unlink an asset of this session (the document is kept); another session's asset → 404."""
+    """Unlink an asset of this session (the document is kept); another session's asset → 404. An unlinked
+    snapshot's text is no longer the session's OCR text."""
     with transaction.atomic():
-        deleted, _ = SessionAsset.objects.filter(session=session, pk=asset_id).delete()
-    if not deleted:
-        raise NotFound("Asset not found.")
+        asset = SessionAsset.objects.filter(session=session, pk=asset_id).select_related("document").first()
+        if asset is None or not SessionAsset.objects.filter(pk=asset.pk).delete()[0]:  # (or unlinked meanwhile)
+            raise NotFound("Asset not found.")
+        sessions_ocr_text_forget(assets=[asset])
 
 
 def session_snapshot_create(*, session: StudySession, upload: UploadedFile, sort_order: int = 0) -> SessionAsset:

@@ -184,18 +184,60 @@ def test_ocr_text_is_the_newest_snapshots_whatever_order_the_extractions_finish(
     assert session.ocr_text == "PAGE TWO" and session.user_corrected_text == ""
 
 
-def test_a_deleted_snapshot_gives_the_session_no_ocr_text(user):
-    """A soft-deleted document is hidden from the session's assets: its text is not the session's either."""
-    from study.services.documents import document_delete
-    from study.services.sessions import sessions_ocr_text_fill
+EXTRACTED = ({"extract_status": "done", "extracted_text": "PAGE ONE"},
+             {"extract_status": "done", "extracted_text": "PAGE TWO"})
 
-    session, _older, newer = session_with_two_snapshots(
-        user, older={"extract_status": "done", "extracted_text": "PAGE ONE"},
-        newer={"extract_status": "done", "extracted_text": "PAGE TWO"},
-    )
-    assert session.ocr_text == "PAGE TWO"
 
-    document_delete(document=newer)
-    sessions_ocr_text_fill(session_ids=[session.pk])
+def ocr_text_of(client, session) -> str:
+    return client.get(f"/api/study-sessions/{session.pk}").json()["ocr_text"]
+
+
+def test_a_deleted_snapshot_gives_the_session_no_ocr_text(api_client, user):
+    """A soft-deleted document is hidden from the session's assets: its text is not the session's either (it stayed
+    until some other snapshot's extraction finished)."""
+    session, older, newer = session_with_two_snapshots(user, older=EXTRACTED[0], newer=EXTRACTED[1])
+    assert ocr_text_of(api_client, session) == "PAGE TWO"
+
+    assert api_client.delete(f"/api/documents/{newer.pk}").status_code == 204
+    assert ocr_text_of(api_client, session) == "PAGE ONE"  # the newest snapshot left
+    assert api_client.delete(f"/api/documents/{older.pk}").status_code == 204
+    assert ocr_text_of(api_client, session) == ""  # none left
+
+
+def test_an_unlinked_snapshot_gives_the_session_no_ocr_text(api_client, user):
+    session, older, newer = session_with_two_snapshots(user, older=EXTRACTED[0], newer=EXTRACTED[1])
+    assets = {a["document_id"]: a["id"] for a in api_client.get(f"/api/study-sessions/{session.pk}").json()["assets"]}
+
+    assert api_client.delete(f"/api/study-sessions/{session.pk}/assets/{assets[newer.pk]}").status_code == 204
+    assert ocr_text_of(api_client, session) == "PAGE ONE"
+    assert api_client.delete(f"/api/study-sessions/{session.pk}/assets/{assets[older.pk]}").status_code == 204
+    assert ocr_text_of(api_client, session) == ""
+
+
+def test_an_ocr_text_the_app_wrote_stays_when_a_snapshot_goes(api_client, user):
+    """The app's own text (PATCH) is not a snapshot's: deleting one leaves it."""
+    session, _older, newer = session_with_two_snapshots(user, older=EXTRACTED[0], newer=EXTRACTED[1])
+    assert api_client.patch(f"/api/study-sessions/{session.pk}", {"ocr_text": "앱이 인식한 글"},
+                            format="json").status_code == 200
+
+    assert api_client.delete(f"/api/documents/{newer.pk}").status_code == 204
+
+    assert ocr_text_of(api_client, session) == "앱이 인식한 글"
+
+
+def test_a_snapshot_unlinked_in_the_admin_gives_the_session_no_ocr_text(admin_client, user):
+    from django.urls import reverse
+
+    session, older, newer = session_with_two_snapshots(user, older=EXTRACTED[0], newer=EXTRACTED[1])
+    newest = SessionAsset.objects.get(document=newer)
+    assert admin_client.post(reverse("admin:study_sessionasset_delete", args=[newest.pk]),
+                             {"post": "yes"}).status_code == 302
     session.refresh_from_db()
     assert session.ocr_text == "PAGE ONE"
+
+    oldest = SessionAsset.objects.get(document=older)
+    assert admin_client.post(reverse("admin:study_sessionasset_changelist"),
+                             {"action": "delete_selected", "_selected_action": [oldest.pk], "post": "yes"}
+                             ).status_code == 302
+    session.refresh_from_db()
+    assert session.ocr_text == ""
