@@ -4,21 +4,30 @@ from django.http import FileResponse
 
 from study.models import Document
 
-# Content types a browser cannot execute or render as a page; everything else downloads as octet-stream.
+# Content types a browser cannot execute or render as a page; everything else downloads as octet-stream. Text goes
+# without a charset: a learner's notes come in UTF-8, UTF-16, CP949 or Shift-JIS (the extraction reads them all), and
+# "charset=utf-8" on a CP949 file told a client to decode it wrongly.
 SAFE_CONTENT_TYPES = {
     "application/pdf": "application/pdf",
     "image/png": "image/png",
     "image/jpeg": "image/jpeg",
     "image/gif": "image/gif",
     "image/webp": "image/webp",
-    "text/plain": "text/plain; charset=utf-8",
-    "text/markdown": "text/plain; charset=utf-8",
-    "text/csv": "text/plain; charset=utf-8",
+    "image/heic": "image/heic",
+    "text/plain": "text/plain",
+    "text/markdown": "text/plain",
+    "text/csv": "text/plain",
     "audio/mpeg": "audio/mpeg",
     "audio/mp4": "audio/mp4",
+    "audio/aac": "audio/aac",
+    "audio/ogg": "audio/ogg",
+    "audio/flac": "audio/flac",
+    "audio/3gpp": "audio/3gpp",
     "audio/wav": "audio/wav",
     "audio/x-wav": "audio/wav",
     "video/mp4": "video/mp4",
+    "video/quicktime": "video/quicktime",  # an iPhone's recordings (.mov)
+    "video/webm": "video/webm",
 }
 OCTET_STREAM = "application/octet-stream"
 

@@ -271,9 +271,13 @@ def _download(client, doc_id):
 @pytest.mark.parametrize(
     ("name", "expected_type"),
     [
-        ("a.txt", "text/plain; charset=utf-8"),
+        ("a.txt", "text/plain"),  # no charset: notes come in UTF-8, UTF-16, CP949 …
         ("a.pdf", "application/pdf"),
         ("a.png", "image/png"),
+        ("a.mov", "video/quicktime"),  # an iPhone's recording
+        ("a.webm", "video/webm"),
+        ("a.ogg", "audio/ogg"),
+        ("a.aac", "audio/aac"),
         ("a.html", "application/octet-stream"),
         ("a.svg", "application/octet-stream"),
         ("a.js", "application/octet-stream"),
@@ -295,7 +299,8 @@ def test_the_schema_admits_every_content_type_the_download_sends(api_client):
     responses = api_client.get("/api/schema", {"format": "json"}).json()["paths"]["/api/documents/{id}/download/"]
     for status in ("200", "206"):
         declared = list(responses["get"]["responses"][status]["content"])
-        for sent in ("text/plain", "application/pdf", "image/png", "audio/mpeg", "application/octet-stream"):
+        for sent in ("text/plain", "application/pdf", "image/png", "audio/mpeg", "video/quicktime",
+                     "application/octet-stream"):
             kind = sent.split("/")[0]
             assert {sent, f"{kind}/*", "*/*"} & set(declared), (status, sent, declared)
 
