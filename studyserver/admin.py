@@ -376,7 +376,7 @@ class StudyAdminSite(admin.AdminSite):
             if request.method == "POST":
                 address = AdminLoginThrottle()
                 if not address.allow_request(request, None):
-                    raise SignInLocked(address.wait() or 60)
+                    raise SignInLocked(address.wait())
             return super().login(request, extra_context)
         except SignInLocked as locked:
             response = HttpResponse("Too many login attempts. Try again later.", status=429,

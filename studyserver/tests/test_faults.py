@@ -188,7 +188,7 @@ def test_a_database_failure_while_linking_a_snapshot_leaves_no_document_and_no_f
 @pytest.fixture
 def viewer(settings, client):
     settings.VIEWER_SYNC_TOKEN = VIEWER_TOKEN
-    # The throttle history lives in the shared cache; other tests' viewer requests must not count here.
+    # The throttle counters live in the shared cache; other tests' viewer requests must not count here.
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "viewer": "100000/min"}}
     client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {VIEWER_TOKEN}"

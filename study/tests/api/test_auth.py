@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
+from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -89,6 +90,54 @@ def test_throttled_after_the_rate_with_retry_after(user, settings):
     assert int(response["Retry-After"]) > 0
     # another address is not throttled
     assert fresh_client().post("/api/auth/token", {"username": user.username, "password": PASSWORD}).status_code == 200
+
+
+def auth_rate(settings, rate: str) -> None:
+    settings.REST_FRAMEWORK = {
+        **django_settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": rate},
+    }
+
+
+def test_a_rate_lowered_meanwhile_still_answers_retry_after(user, settings):
+    """An operator lowers THROTTLE_AUTH_RATE and restarts while the counters in Redis survive: an address past the
+    new rate got its 429 without Retry-After (DRF's history had no slot to wait for)."""
+    auth_rate(settings, "10/min")
+    client = fresh_client()
+    for _ in range(6):
+        assert client.post("/api/auth/token", {"username": user.username, "password": "bad"}).status_code == 400
+    auth_rate(settings, "3/min")
+    response = client.post("/api/auth/token", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_token_requests_sent_at_once_from_one_address_never_pass_the_rate(settings):
+    """DRF's throttle read an address's history and wrote it back later: of 40 requests sent at once, up to 30 got
+    past a rate of 5/min on Redis. Each now takes its slot in one atomic increment."""
+    auth_rate(settings, "5/min")
+    address = fresh_address()
+    senders = 40
+    barrier = threading.Barrier(senders)
+    statuses: list[int] = []
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            response = APIClient(REMOTE_ADDR=address).post("/api/auth/token", {"username": "someone", "password": ""},
+                                                           format="json")
+            statuses.append(response.status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(statuses) == senders
+    assert sum(status != 429 for status in statuses) <= 5, sorted(statuses)
 
 
 def test_a_forged_forwarded_for_does_not_escape_the_auth_throttle(user, settings):
