@@ -8,8 +8,9 @@ from django.core import checks
 def visibility_timeout_outlasts_every_task(app_configs, **kwargs) -> list[checks.CheckMessage]:
     """Redis delivers an unacknowledged task again after CELERY_VISIBILITY_TIMEOUT: a task still running then (or
     waiting for its retry countdown) would run twice at once."""
-    from study.tasks import EXPLAIN_CLAIMED_RETRY_SECONDS, RETRY, explain_time_limits
+    from study.tasks import EXPLAIN_CLAIMED_RETRY_SECONDS, explain_time_limits
     from studyserver.celery import app
+    from studyserver.tasks_retry import RETRY
 
     if app.conf.task_always_eager:
         return []

@@ -9,13 +9,9 @@ import math
 
 from celery import shared_task
 
-from studyserver.tasks_retry import TRANSIENT_ERRORS, TransientRetryTask
+from studyserver.tasks_retry import RETRY, TransientRetryTask
 
 logger = logging.getLogger(__name__)
-
-RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": True, "retry_backoff_max": 300, "retry_jitter": True,
-         "max_retries": 5}
-
 
 @shared_task(**RETRY, soft_time_limit=300, time_limit=360)
 def extract_document(document_id: int) -> str:

@@ -9,11 +9,10 @@ from importlib import import_module
 from celery import shared_task
 from django.conf import settings
 
-from .tasks_retry import TRANSIENT_ERRORS
+from .tasks_retry import RETRY
 
 
-@shared_task(autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_jitter=True, max_retries=5, ignore_result=True,
-             soft_time_limit=240, time_limit=300)
+@shared_task(**RETRY, ignore_result=True, soft_time_limit=240, time_limit=300)
 def expired_sessions_sweep() -> None:
     """Delete the sign-in sessions that have expired, as `clearsessions` does (one statement on the database store);
     a session still valid is kept."""

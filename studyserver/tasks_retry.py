@@ -11,6 +11,9 @@ from .errors import transient_database_error
 # database failed (only a transient one is retried: TransientRetryTask), a network error or timeout (ExplainerDown
 # and StorageUnavailable are ConnectionErrors).
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+# The retry options of a task that has no reason for others: up to five tries, 1 s to 5 minutes apart, jittered.
+RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": True, "retry_backoff_max": 300, "retry_jitter": True,
+         "max_retries": 5}
 
 
 def retried(exc: BaseException) -> bool:
