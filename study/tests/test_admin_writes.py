@@ -999,19 +999,15 @@ def test_saving_a_progress_page_keeps_what_a_quiz_answer_wrote_meanwhile(admin, 
 
 def test_a_snapshot_unlinked_on_the_session_page_gives_the_session_no_ocr_text(admin, user):
     """The session page's inline deletes a link as the API's unlink does: its snapshot's text goes with it."""
-    from study.services.sessions import session_asset_add
+    from study.tests.api.test_snapshots import EXTRACTED, session_with_two_snapshots
 
-    session = StudySessionFactory(user=user)
-    for text in ("PAGE ONE", "PAGE TWO"):
-        document = DocumentFactory(user=user, extract_status="done", extracted_text=text)
-        session_asset_add(session=session, document_id=document.pk, asset_type="handwriting_png", role=None
-                          if text == "PAGE ONE" else "prompt")
-    session.refresh_from_db()
+    session, _older, newer = session_with_two_snapshots(user, older=EXTRACTED[0], newer=EXTRACTED[1])
     assert session.ocr_text == "PAGE TWO"
     url = reverse("admin:study_studysession_change", args=[session.pk])
     shown = as_rendered(admin, url)
+    newest_link = str(session.assets.get(document=newer).pk)
     newest = next(key.removesuffix("-id") for key, value in shown.items()
-                  if key.startswith("assets-") and key.endswith("-id") and value == str(session.assets.latest("id").pk))
+                  if key.startswith("assets-") and key.endswith("-id") and value == newest_link)
 
     response = admin.post(url, {**shown, f"{newest}-DELETE": "on"})
     assert response.status_code == 302, form_errors(response)
