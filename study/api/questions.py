@@ -94,8 +94,11 @@ def _header_columns(header: list[str]) -> tuple[list[int], dict[str, int]]:
     return [choices[number][0] for number in sorted(choices)], column
 
 
-def _csv_rows(upload) -> list[tuple[int, dict]]:
-    """(row number, raw question) per CSV record; the header is row 1. UTF-8, BOM tolerated.
+def _csv_rows(upload) -> tuple[list[tuple[int, dict]], list[dict]]:
+    """(row number, raw question) per CSV record, and the errors of records refused whole; the header is row 1.
+    UTF-8, BOM tolerated. A quote left open is refused with the line it opened on (a lenient reader read the
+    rest of the file into that one cell and imported the rows before it); a record with a value beyond the last
+    header column is a row error (its cells were taken as they came, a stray comma shifting every value).
 
     The file is read record by record and no further than MAX_IMPORT_ROWS: a 20 MB file of short lines, read
     whole and split before its rows were counted, took 1.2 GB of a worker's memory to answer "too many rows"."""
@@ -103,18 +106,21 @@ def _csv_rows(upload) -> list[tuple[int, dict]]:
         raise BodyTooLarge(f"A CSV import is at most {CSV_IMPORT_MAX_BYTES // (1024 * 1024)} MiB.")
     upload.seek(0)
     text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+    reader, read_to_line = csv.reader(text, strict=True), 0
     try:
-        reader = csv.reader(text)
         header_record = next(reader, None)
         if header_record is None:
             raise EmptyFile()
         header = [name.strip().lower() for name in header_record]
         choice_columns, column = _header_columns(header)
-        records = list(itertools.islice(reader, MAX_IMPORT_ROWS + 1))
+        records, read_to_line = [], reader.line_num
+        for record in itertools.islice(reader, MAX_IMPORT_ROWS + 1):
+            records.append(record)
+            read_to_line = reader.line_num
     except UnicodeDecodeError:
         raise InvalidInput("The CSV file must be UTF-8 encoded.") from None
     except csv.Error as exc:
-        raise InvalidInput(f"The CSV file could not be read: {exc}.") from None
+        raise InvalidInput(f"The CSV file could not be read from line {read_to_line + 1} on: {exc}.") from None
     finally:
         text.detach()  # the upload stays open for whoever closes it
     if len(records) > MAX_IMPORT_ROWS:
@@ -123,9 +129,13 @@ def _csv_rows(upload) -> list[tuple[int, dict]]:
     def cell(record: list[str], index: int | None) -> str:
         return record[index].strip() if index is not None and index < len(record) else ""
 
-    rows = []
+    rows, errors = [], []
     for number, record in enumerate(records, start=2):
         if not any(value.strip() for value in record):
+            continue
+        if any(value.strip() for value in record[len(header):]):
+            message = f"The row has more values than the header has columns ({len(header)})."
+            errors.append({"row": number, "errors": {"non_field_errors": [message]}})
             continue
         choices = [cell(record, index) for index in choice_columns]
         while choices and not choices[-1]:
@@ -138,7 +148,7 @@ def _csv_rows(upload) -> list[tuple[int, dict]]:
             "explanation": cell(record, column.get("explanation")),
         }
         rows.append((number, row))
-    return rows
+    return rows, errors
 
 
 @extend_schema_view(
@@ -219,14 +229,14 @@ class QuestionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             body = CsvImportSerializer(data=request.data)
             body.is_valid(raise_exception=True)
             topic = topic_get_live(user=request.user, topic_id=body.validated_data["study_topic_id"])
-            raw_rows = _csv_rows(body.validated_data["file"])
+            raw_rows, errors = _csv_rows(body.validated_data["file"])
         else:
             body = QuestionImportSerializer(data=request.data)
             body.is_valid(raise_exception=True)
             topic = topic_get_live(user=request.user, topic_id=body.validated_data["study_topic_id"])
-            raw_rows = list(enumerate(body.validated_data["questions"], start=1))
+            raw_rows, errors = list(enumerate(body.validated_data["questions"], start=1)), []
 
-        valid, errors = [], []
+        valid = []
         for number, raw in raw_rows:
             if not isinstance(raw, dict):
                 errors.append({"row": number, "errors": {"non_field_errors": ["Expected an object."]}})
@@ -237,7 +247,7 @@ class QuestionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             else:
                 errors.append({"row": number, "errors": field_errors(row.errors)})
         created = questions_import(user=request.user, topic=topic, rows=valid)
-        return Response({"created": len(created), "errors": errors})
+        return Response({"created": len(created), "errors": sorted(errors, key=lambda error: error["row"])})
 
     @extend_schema(
         summary="Review complete: the question enters (or re-enters) the SR queue, due tomorrow",

@@ -132,6 +132,37 @@ def test_a_csv_row_that_is_not_utf8_after_a_good_header_is_refused(api_client, t
     assert response.json()["detail"] == "The CSV file must be UTF-8 encoded."
 
 
+def test_a_quote_left_open_refuses_the_file_and_names_its_line(api_client, topic):
+    header = "subject,question_text,choice_1,choice_2,correct_choice\n"
+    rest = "".join(f"가스,문제 {i},a,b,1\n" for i in range(5))
+    text = header + "가스,첫 문제,a,b,1\n" + '가스,"열린 따옴표,a,b,1\n' + rest
+    response = api_client.post(URL, {"study_topic_id": topic.id, "file": csv_upload(text)}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid_input"
+    assert response.json()["detail"] == "The CSV file could not be read from line 3 on: unexpected end of data."
+    assert not Question.objects.exists()  # neither the row before it nor the rows it swallowed
+
+
+def test_a_row_with_more_values_than_the_header_is_a_row_error_not_a_shifted_question(api_client, topic):
+    header = "subject,question_text,choice_1,choice_2,correct_choice\n"
+    text = header + "가스,좋은 문제,a,b,1\n" + "가스,쉼표, 하나 더,a,b,1\n" + "가스,끝의 빈 칸,a,b,1,,\n"
+    response = api_client.post(URL, {"study_topic_id": topic.id, "file": csv_upload(text)}, format="multipart")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["created"] == 2
+    assert [error["row"] for error in body["errors"]] == [3]
+    assert "more values than the header" in body["errors"][0]["errors"]["non_field_errors"][0]
+    assert sorted(Question.objects.values_list("question_text", flat=True)) == ["끝의 빈 칸", "좋은 문제"]
+
+
+def test_csv_row_errors_come_in_row_order(api_client, topic):
+    header = "subject,question_text,choice_1,choice_2,correct_choice\n"
+    text = header + "가스,문제,a,b,9\n" + "가스,넘침,a,b,1,x\n" + "가스,,a,b,1\n"
+    response = api_client.post(URL, {"study_topic_id": topic.id, "file": csv_upload(text)}, format="multipart")
+    assert response.status_code == 200
+    assert [error["row"] for error in response.json()["errors"]] == [2, 3, 4]
+
+
 def test_import_validation_and_isolation(api_client, other_client, topic):
     assert api_client.post(URL, {"questions": [row()]}, format="json").status_code == 400
     assert api_client.post(URL, {"study_topic_id": topic.id, "questions": "x"}, format="json").status_code == 400
