@@ -35,7 +35,7 @@ _WORD = re.compile(r"[^\W_]+")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])(?![」』）)\]])\s*")
 # A line that starts a passage of its own: a list item, a heading, a table row (a whole table as one passage made
 # one cloze of it, blanking the answer in every row).
-_BLOCK_START = re.compile(r"^\s*(?:[-*+•#|]|\d+[.)])\s*")
+BLOCK_START = re.compile(r"^\s*(?:[-*+•#|]|\d+[.)])\s*")
 # A Markdown heading: a passage of it alone says nothing a reviewer can check (it was cited as the evidence, `#`
 # and all), so it is none; followed by its text on the next lines, it is read as that text's first words.
 _HEADING = re.compile(r"^\s*#{1,6}\s+")
@@ -114,7 +114,7 @@ def split_passages(text: str) -> list[str]:
             blocks.append([])
             headings.append(True)
             continue
-        if _BLOCK_START.match(line) and blocks[-1]:
+        if BLOCK_START.match(line) and blocks[-1]:
             blocks.append([])
             headings.append(True)
         heading = _HEADING.match(line)

@@ -64,6 +64,23 @@ class TestCloze:
         passage = unicodedata.normalize("NFD", "TBM은 양파 썩는 냄새가 난다.")
         assert cloze_from_passage(passage, "양파 썩는 냄새") == "TBM은 ____가 난다."
 
+    def test_a_latin_word_or_a_number_is_not_blanked_inside_a_longer_one(self):
+        assert cloze_from_passage("LNG contains CO2 but no CO.", "CO") == "LNG contains CO2 but no ____."
+        assert cloze_from_passage("The other gas is heavier. He is light.", "he") == "____ is light."
+        assert cloze_from_passage("압력은 12.5이고 기준은 2.5이다.", "2.5") == "압력은 12.5이고 기준은 ____이다."
+        assert cloze_from_passage("용량 1,100L 중 100L.", "100L") == "용량 1,100L 중 ____."
+        assert cloze_from_passage("온도는 10.5도, 10도.", "10") == "온도는 10.5도, ____도."
+        assert cloze_from_passage("Ethane burns.", "ethan") == ""
+        # Korean attaches particles to the word: still found inside the longer run of letters
+        assert cloze_from_passage("주성분은 메탄이다.", "메탄") == "주성분은 ____이다."
+        assert cloze_from_passage("주성분은 CH4이다.", "CH4") == "주성분은 ____이다."
+
+    def test_a_sentence_that_is_the_answer_alone_is_no_cloze(self):
+        """A list item is a passage of its own: "- 메탄" made the card "- ____", which asks nothing."""
+        assert cloze_from_passage("- 메탄", "메탄") == ""
+        assert cloze_from_passage("2) **Methane**", "methane") == ""
+        assert cloze_from_passage("메탄! LNG의 주성분은 메탄이다.", "메탄") == "LNG의 주성분은 ____이다."
+
 
 @pytest.mark.django_db
 class TestQuestionCards:
