@@ -74,6 +74,19 @@ def _unreadable(text: str) -> int:
     return sum(ch == "\ufffd" or "\ue000" <= ch <= "\uf8ff" for ch in text)
 
 
+def _damaged_utf8(data: bytes) -> tuple[str, tuple[str, ...]] | None:
+    """UTF-8 with a few bad bytes (a file cut in the middle of a character, one byte flipped): read as UTF-8 with
+    them replaced, when they are at most one in a hundred characters and the text's well-formed non-ASCII characters
+    outnumber them. (It went on to the legacy encodings, and a Korean note came out as Windows-1252 mojibake.) A
+    legacy text's non-ASCII bytes are almost never well-formed UTF-8, so it still goes on."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    well_formed = sum(ch > "\x7f" for ch in text) - bad
+    if bad > max(1, len(text) // 100) or well_formed <= bad:
+        return None
+    return text, (f"{bad} undecodable byte sequence(s) of this UTF-8 text shown as \ufffd",)
+
+
 def _partially(data: bytes, encodings: tuple[str, ...] = _PARTIAL) -> tuple[str, tuple[str, ...]] | None:
     """The reading with the fewest undecodable bytes, when they are few: they become U+FFFD, and a note says so."""
     readings = [(_unreadable(text), encoding, text)
@@ -86,9 +99,9 @@ def _partially(data: bytes, encodings: tuple[str, ...] = _PARTIAL) -> tuple[str,
 
 def decode_text(data: bytes) -> tuple[str, tuple[str, ...]]:
     """Decode bytes of unknown encoding, with notes on what could not be read: a BOM, UTF-16 by its zero bytes,
-    strict UTF-8, strict CP949 that reads as Korean (the likeliest legacy text here, and charset-normalizer's weak spot
-    in short texts), charset-normalizer among the encodings above, a reading with a few bad bytes replaced; else
-    ExtractionFailed."""
+    strict UTF-8, UTF-8 with a few bad bytes, strict CP949 that reads as Korean (the likeliest legacy text here, and
+    charset-normalizer's weak spot in short texts), charset-normalizer among the encodings above, a reading with a
+    few bad bytes replaced; else ExtractionFailed."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
@@ -103,6 +116,8 @@ def decode_text(data: bytes) -> tuple[str, tuple[str, ...]]:
         return data.decode("utf-8"), ()
     except UnicodeDecodeError:
         pass
+    if (damaged := _damaged_utf8(data)) is not None:
+        return damaged
     if (korean := _korean(data)) is not None:
         return korean, ()
     # CP949 is out: it failed, or read as no Korean (charset-normalizer would still choose it for a short text)

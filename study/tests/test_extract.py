@@ -174,6 +174,27 @@ class TestTextAndPdf:
         assert text == "가스 안전 관리 기준에 따라 용기를 도색한다\ufffd"
         assert notes == ("1 undecodable byte sequence(s) of this UTF-8-SIG text shown as \ufffd",)
 
+    @pytest.mark.parametrize("text", [
+        "가스 용기는 가스 안전 기준에 따라 도색한다. LNG의 주성분은 메탄이다.",
+        "日本語の漢字を勉強します。メタンの爆発範囲は5から15パーセントです。",
+        "Café crème brûlée: the naïve façade of a résumé.",
+        "LNG 메탄 CH4 methane boiling point -162C",
+        "메탄메탄메탄 abc",
+        "Ärger über Öl: Straße",
+    ])
+    def test_a_utf8_text_with_a_bad_byte_is_read_as_utf8_with_it_marked(self, user, text):
+        """A UTF-8 note cut in the middle of a character went on to the legacy encodings: mojibake throughout."""
+        cut = text.encode() + "가".encode()[:2]
+        note = "1 undecodable byte sequence(s) of this UTF-8 text shown as \ufffd"
+        assert decode_text(cut) == (text + "\ufffd", (note,))
+        flipped = text[:5].encode() + b"\xff" + text[5:].encode()
+        assert decode_text(flipped) == (text[:5] + "\ufffd" + text[5:], (note,))
+        doc = make_document(user, cut, "notes.txt", "txt")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extracted_text == text + "\ufffd"
+        assert note in doc.extract_error
+
     @pytest.mark.parametrize("data", [bytes(range(256)) * 4, b"PK\x03\x04" + bytes(range(200)), b"abc\xff\xff",
                                       codecs.BOM_UTF8 + bytes(range(128, 256)) * 4])
     def test_bytes_that_are_no_text_fail_instead_of_becoming_mojibake(self, user, data):
