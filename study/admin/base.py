@@ -5,6 +5,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import model_ngettext
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.db import IntegrityError, models, transaction
@@ -171,6 +172,11 @@ class ViewOnlyMixin:
     def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return obj is None and super().has_delete_permission(request)
 
+    def soft_delete_many(self, rows: list[models.Model]) -> list[models.Model]:
+        """Soft-delete live rows (in id order); those this call deleted. One by one through `soft_delete`, unless a
+        model admin has a bulk service for it."""
+        return [obj for obj in rows if self.soft_delete(obj)]
+
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
@@ -307,6 +313,11 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
         """Soft-delete one live row through its service; False when someone else deleted it meanwhile."""
         raise NotImplementedError
 
+    def soft_delete_many(self, rows: list[models.Model]) -> list[models.Model]:
+        """Soft-delete live rows (in id order); those this call deleted. One by one through `soft_delete`, unless a
+        model admin has a bulk service for it."""
+        return [obj for obj in rows if self.soft_delete(obj)]
+
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
@@ -337,8 +348,7 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():
-            for obj in queryset.filter(deleted_at__isnull=True):
-                self.soft_delete(obj)
+            self.soft_delete_many(list(queryset.filter(deleted_at__isnull=True).order_by("pk")))
 
     @admin.action(description="Delete selected %(verbose_name_plural)s (soft)", permissions=["delete"])
     def soft_delete_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -356,9 +366,9 @@ class SoftDeleteModelAdmin(RefusableSaveAdmin):
         with transaction.atomic():
             # (a row deleted by someone else after this read is left out of the count and the history)
             # (in id order, as every bulk write locks its rows: two of them at once never deadlock)
-            deleted = [obj for obj in live.order_by("pk") if self.soft_delete(obj)]
-            for obj in deleted:
-                self.log_change(request, obj, "Deleted (soft).")  # the history Django's own bulk delete keeps
+            deleted = self.soft_delete_many(list(live.order_by("pk")))
+            if deleted:  # the history Django's own bulk delete keeps, in one INSERT
+                LogEntry.objects.log_actions(request.user.pk, deleted, CHANGE, change_message="Deleted (soft).")
         self.message_user(
             request, f"Deleted {len(deleted)} {model_ngettext(self.opts, len(deleted))}.",
             messages.SUCCESS if deleted else messages.WARNING,  # (all deleted by someone else meanwhile)

@@ -185,8 +185,12 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         except NotFound:  # deleted while the form was open
             self.refuse_save(request, "This card was deleted meanwhile; nothing was changed.")
 
-    def soft_delete(self, obj: MemoCard) -> bool:  # the delete button and "delete selected (soft)"
+    def soft_delete(self, obj: MemoCard) -> bool:  # the delete button
         return card_services.card_delete(card=obj)
+
+    def soft_delete_many(self, rows: list[MemoCard]) -> list[MemoCard]:  # "delete selected (soft)"
+        deleted = set(card_services.cards_delete(card_ids=[card.pk for card in rows]))
+        return [card for card in rows if card.pk in deleted]
 
     # Cut, as the question list cuts its text: one card of a few thousand characters made its row screens tall.
     @admin.display(description="cue", ordering="cue")
@@ -371,8 +375,8 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
                 "nothing was approved. Look at them again.", messages.WARNING)
             return
         # Only the cards this request approved: a reviewer's concurrent click approved (and logs) the others.
-        for card in MemoCard.objects.filter(id__in=approved).order_by("id"):
-            self.log_change(request, card, f"Approved with every card of question #{question_id} in the review queue.")
+        self._log_changes(request, approved, f"Approved with every card of question #{question_id} in the review "
+                          "queue.")
         if not approved:
             self.message_user(request, f"No card of question #{question_id} waits for review (approved meanwhile); "
                               "nothing was changed.", messages.WARNING)

@@ -220,15 +220,23 @@ def cards_flag(*, card_ids: Iterable[int], flagged_by: str) -> list[int]:
     return _cards_moved(card_ids, needs_review=False, values=_flagged(flagged_by, timezone.now()))
 
 
-def _cards_moved(card_ids: Iterable[int], *, needs_review: bool, values: dict) -> list[int]:
-    """Write `values` to the live cards among `card_ids` whose `needs_review` is as given, and request their
-    publication; their ids. They are locked in id order first (two bulk actions at once never deadlock), so a card
-    moved meanwhile is found moved and left out."""
+def cards_delete(*, card_ids: Iterable[int]) -> list[int]:
+    """card_delete for many cards at once (the admin's "delete selected (soft)"): one locked read, one UPDATE, one
+    publish request per card, where one card took five statements. The ids of those this call deleted; cards
+    deleted meanwhile are left out."""
+    now = timezone.now()
+    return _cards_moved(card_ids, needs_review=None, values={"deleted_at": now, "updated_at": now})
+
+
+def _cards_moved(card_ids: Iterable[int], *, needs_review: bool | None, values: dict) -> list[int]:
+    """Write `values` to the live cards among `card_ids` whose `needs_review` is as given (None: either), and
+    request their publication; their ids. They are locked in id order first (two bulk actions at once never
+    deadlock), so a card moved meanwhile is found moved and left out."""
+    cards = MemoCard.objects.live().filter(id__in=card_ids)
+    if needs_review is not None:
+        cards = cards.filter(needs_review=needs_review)
     with transaction.atomic():
-        ids = list(
-            MemoCard.objects.live().filter(id__in=card_ids, needs_review=needs_review).order_by("id")
-            .select_for_update(no_key=True).values_list("id", flat=True)
-        )
+        ids = list(cards.order_by("id").select_for_update(no_key=True).values_list("id", flat=True))
         if ids:
             MemoCard.objects.filter(id__in=ids).update(**values)
             publish_request_many(kind=PublishKind.STUDY_CARD, source_ids=ids)

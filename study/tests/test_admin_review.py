@@ -906,14 +906,13 @@ def test_a_card_deleted_before_the_bulk_soft_delete_reaches_it_is_left_out(revie
     counted as deleted here, nor written to its history (the service's conditional update changed nothing)."""
     from study.services import cards as card_services
 
-    real_delete = card_services.card_delete
+    real_delete = card_services.cards_delete
 
-    def deleted_first(*, card):
-        if card.pk == pending["b"].pk:
-            MemoCard.objects.filter(pk=card.pk).update(deleted_at=timezone.now())
-        return real_delete(card=card)
+    def deleted_first(*, card_ids):
+        MemoCard.objects.filter(pk=pending["b"].pk).update(deleted_at=timezone.now())
+        return real_delete(card_ids=card_ids)
 
-    monkeypatch.setattr(card_services, "card_delete", deleted_first)
+    monkeypatch.setattr(card_services, "cards_delete", deleted_first)
     response = reviewer.post(reverse("admin:study_memocard_changelist"), {
         "action": "soft_delete_selected", "post": "yes", "_selected_action": [pending["b"].pk, pending["c"].pk]},
         follow=True)
@@ -1198,3 +1197,41 @@ def test_approve_all_with_an_unreadable_list_of_the_cards_shown_approves_none(re
     assert messages_of(response) == [f"The page did not say which cards of question #{pending['q1'].pk} it showed; "
                                      "nothing was approved. Reload the page."]
     assert MemoCard.objects.filter(pk__in=[pending["a"].pk, pending["b"].pk], needs_review=True).count() == 2
+
+
+def _queries_of(callable_) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        callable_()
+    return len(queries)
+
+
+def test_bulk_soft_delete_and_its_history_take_the_same_queries_for_3_cards_as_for_40(reviewer, user):
+    """Five statements per card (lock, UPDATE, publish request, savepoint, history INSERT) made "delete selected"
+    of a page of 100 cards 500 statements; now a handful, however many."""
+    counts = []
+    for n in (1, 3, 40):  # (the first warms the content-type cache)
+        ids = [card.pk for card in pending_cards(n, user=user)]
+        counts.append(_queries_of(lambda ids=ids: reviewer.post(reverse("admin:study_memocard_changelist"), {
+            "action": "soft_delete_selected", "post": "yes", "_selected_action": ids})))
+        assert MemoCard.objects.filter(pk__in=ids, deleted_at__isnull=False).count() == n
+        assert LogEntry.objects.filter(object_id__in=[str(i) for i in ids],
+                                       change_message="Deleted (soft).").count() == n
+        assert set(PublishOutbox.objects.filter(source_id__in=ids).values_list("source_id", flat=True)) == set(ids)
+    assert counts[1] == counts[2], counts
+
+
+def test_approving_a_questions_cards_writes_their_history_in_the_same_queries_for_3_cards_as_for_40(reviewer, user):
+    counts = []
+    for n in (1, 3, 40):  # (the first warms the content-type cache)
+        question = QuestionFactory(study_topic__user=user)
+        ids = [card.pk for card in question_cards(n, question, user=user)]
+        counts.append(_queries_of(lambda question=question: reviewer.post(
+            reverse(ACTION), {"next": reverse(QUEUE), "action": "approve_question", "question_id": question.pk})))
+        assert MemoCard.objects.filter(pk__in=ids, needs_review=False).count() == n
+        assert LogEntry.objects.filter(
+            object_id__in=[str(i) for i in ids],
+            change_message=f"Approved with every card of question #{question.pk} in the review queue.").count() == n
+    assert counts[1] == counts[2], counts
