@@ -138,6 +138,6 @@ class SessionAssetAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SessionAsset]) -> None:
         with transaction.atomic():
-            assets = list(queryset.select_related("document"))
+            assets = list(queryset.only("document_id", "session_id", "asset_type"))
             super().delete_queryset(request, queryset)
             sessions_ocr_text_forget(assets=assets)

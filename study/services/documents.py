@@ -179,7 +179,7 @@ def document_delete(*, document: Document) -> bool:
         if not document.update_if_live(deleted_at=now, updated_at=now):
             return False
         snapshots = SessionAsset.objects.filter(document=document, asset_type=AssetType.HANDWRITING_PNG)
-        sessions_ocr_text_forget(assets=snapshots.select_related("document"))
+        sessions_ocr_text_forget(assets=snapshots.only("document_id", "session_id", "asset_type"))
     return True
 
 

@@ -1,11 +1,13 @@
 """Writes of study sessions and their assets (links to documents), including PNG snapshots."""
 
+import operator
 from collections.abc import Iterable
+from functools import reduce
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -108,19 +110,28 @@ def sessions_ocr_text_fill(*, session_ids) -> int:
 def sessions_ocr_text_forget(*, assets: Iterable[SessionAsset]) -> int:
     """These asset links are gone (unlinked) or their documents deleted: a session whose `ocr_text` is the text of
     one of those snapshots gets its newest remaining snapshot's text instead, or none. A text the app wrote itself
-    (PATCH) is not a snapshot's, and stays. Returns how many sessions changed."""
+    (PATCH) is not a snapshot's, and stays. Returns how many sessions changed.
+
+    One read of the snapshots' texts and one UPDATE, however many links: the admin's "delete selected" read each
+    document's text (deferred on its list) and wrote each text's sessions apart."""
+    snapshots = [(asset.document_id, asset.session_id) for asset in assets
+                 if asset.asset_type == AssetType.HANDWRITING_PNG]
+    if not snapshots:
+        return 0
+    texts = dict(
+        Document.objects.filter(pk__in={document_id for document_id, _ in snapshots}, extract_status=ExtractStatus.DONE)
+        .exclude(extracted_text="").values_list("pk", "extracted_text")
+    )
     gone: dict[str, set[int]] = {}
-    for asset in assets:
-        document = asset.document
-        if (asset.asset_type == AssetType.HANDWRITING_PNG and document.extract_status == ExtractStatus.DONE
-                and document.extracted_text):
-            gone.setdefault(document.extracted_text, set()).add(asset.session_id)
-    changed = 0
-    for text, session_ids in gone.items():
-        changed += StudySession.objects.filter(pk__in=session_ids, ocr_text=text).update(
-            ocr_text=Coalesce(Subquery(_newest_snapshot_text()), Value("")), updated_at=timezone.now()
-        )
-    return changed
+    for document_id, session_id in snapshots:
+        if document_id in texts:
+            gone.setdefault(texts[document_id], set()).add(session_id)
+    if not gone:
+        return 0
+    holding = reduce(operator.or_, (Q(pk__in=session_ids, ocr_text=text) for text, session_ids in gone.items()))
+    return StudySession.objects.filter(holding).update(
+        ocr_text=Coalesce(Subquery(_newest_snapshot_text()), Value("")), updated_at=timezone.now()
+    )
 
 
 def _link(*, session: StudySession, document: Document, asset_type: str, role: str | None, sort_order: int):

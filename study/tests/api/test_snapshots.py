@@ -241,3 +241,46 @@ def test_a_snapshot_unlinked_in_the_admin_gives_the_session_no_ocr_text(admin_cl
                              ).status_code == 302
     session.refresh_from_db()
     assert session.ocr_text == ""
+
+
+def sessions_with_a_snapshot(user, n: int) -> list[SessionAsset]:
+    """n sessions, each with one extracted snapshot of a text of its own (its ocr_text); their links."""
+    assets = []
+    for i in range(n):
+        session, _older, newer = session_with_two_snapshots(
+            user, older={"extract_status": "pending", "extracted_text": ""},
+            newer={"extract_status": "done", "extracted_text": f"PAGE {i}"})
+        assert session.ocr_text == f"PAGE {i}"
+        assets.append(SessionAsset.objects.get(document=newer))
+    return assets
+
+
+def test_forgetting_many_snapshots_texts_takes_one_read_and_one_update(user, django_assert_num_queries):
+    from study.models import StudySession
+    from study.services.sessions import sessions_ocr_text_forget
+
+    assets = sessions_with_a_snapshot(user, 12)
+    SessionAsset.objects.filter(pk__in=[asset.pk for asset in assets]).delete()
+    with django_assert_num_queries(2):
+        assert sessions_ocr_text_forget(assets=assets) == 12
+    assert set(StudySession.objects.values_list("ocr_text", flat=True)) == {""}
+
+
+def test_deleting_many_snapshot_links_in_the_admin_takes_the_same_queries_for_2_as_for_20(admin_client, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from study.models import StudySession
+
+    counts = []
+    for n in (1, 2, 20):  # (the first warms the content-type cache)
+        assets = sessions_with_a_snapshot(user, n)
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.post(reverse("admin:study_sessionasset_changelist"), {
+                "action": "delete_selected", "post": "yes", "_selected_action": [asset.pk for asset in assets]})
+        assert response.status_code == 302
+        counts.append(len(queries))
+        session_ids = [asset.session_id for asset in assets]
+        assert set(StudySession.objects.filter(pk__in=session_ids).values_list("ocr_text", flat=True)) == {""}
+    assert counts[1] == counts[2], counts
