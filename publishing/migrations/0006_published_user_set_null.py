@@ -4,6 +4,21 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from studyserver.migration_operations import RowsBreakConstraint
+
+
+def refuse_ownerless_rows(apps, schema_editor):
+    """Backwards: NOT NULL again cannot hold over the tombstones of deleted users, which have no user; say so,
+    rather than fail on the database's bare "column contains null values"."""
+    Published = apps.get_model("publishing", "Published")
+    count = Published.objects.using(schema_editor.connection.alias).filter(user__isnull=True).count()
+    if count:
+        raise RowsBreakConstraint(
+            f"{count} published row(s) belong to deleted users (their tombstones have no user), which the "
+            "publishing schema before 0006 cannot hold. Delete them (Published.objects.filter(user=None)), then "
+            "migrate back again."
+        )
+
 
 class Migration(migrations.Migration):
 
@@ -18,4 +33,6 @@ class Migration(migrations.Migration):
             name='user',
             field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
         ),
+        # (after the change: backwards, it runs before the column is made NOT NULL again)
+        migrations.RunPython(migrations.RunPython.noop, refuse_ownerless_rows),
     ]

@@ -103,3 +103,31 @@ def test_a_drain_during_the_delete_leaves_no_live_row_of_the_deleted_user(monkey
 
     assert not Published.objects.filter(kind=PublishKind.STUDY_TOPIC, deleted=False).exists()
     assert Published.objects.get(kind=PublishKind.STUDY_TOPIC, source_id=topic.id).deleted
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_migrating_back_before_ownerless_rows_were_allowed_is_refused_with_the_reason():
+    """0006 let a deleted user's tombstones keep no user; its reverse made the column NOT NULL over them and failed
+    with the database's bare IntegrityError."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    from studyserver.migration_operations import RowsBreakConstraint
+
+    leaving = UserFactory()
+    topic = StudyTopicFactory(user=leaving)
+    services.publish_request(kind=PublishKind.STUDY_TOPIC, source_id=topic.id)
+    services.publish_drain()
+    get_user_model().objects.filter(pk=leaving.pk).delete()
+    services.publish_drain()
+    assert Published.objects.filter(user=None, deleted=True).count() == 1
+
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        with pytest.raises(RowsBreakConstraint, match=r"^1 published row\(s\) belong to deleted users"):
+            executor.migrate([("publishing", "0005_published_payload_chk")])
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+    assert Published.objects.filter(user=None, deleted=True).count() == 1  # refused: nothing lost
+    assert MigrationExecutor(connection).migration_plan(latest) == []
