@@ -41,3 +41,8 @@ class Draft:
 
 class ExplainerUnavailable(Exception):
     """The configured explainer could not answer (after its own retries)."""
+
+
+class ExplainerRefused(ExplainerUnavailable):
+    """The explainer refused the request in a way no later try changes (400, 401, 403, 404: a wrong key, model or
+    URL), or its URL is unusable: the run falls back at once instead of retrying for minutes."""

@@ -3,17 +3,20 @@
 EXPLAINER_URL is the API base (…/v1) or the full …/chat/completions endpoint. Connection
 errors, timeouts, 429, 5xx and garbled answers (not UTF-8 JSON of a chat completion, an explanation longer than
 the API takes one) are retried EXPLAINER_MAX_ATTEMPTS times with exponential backoff (EXPLAINER_RETRY_BACKOFF_MS,
-doubled each time); then ExplainerUnavailable is raised.
+doubled each time; longer when the server's Retry-After asks for it); then ExplainerUnavailable is raised. Other
+client errors (a wrong key, model or URL) and unusable URLs raise ExplainerRefused at once. A Retry-After longer
+than the backoff this run has left ends the run too: the task retries later, as the server asked.
 """
 
 import json
 import logging
 import time
+from email.utils import parsedate_to_datetime
 
 import requests
 from django.conf import settings
 
-from .base import Draft, ExplainerUnavailable, Passage, QuestionFacts
+from .base import Draft, ExplainerRefused, ExplainerUnavailable, Passage, QuestionFacts
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,19 @@ def http_explain_max_seconds() -> float:
     return attempts * (_connect_timeout(timeout) + timeout) + sleeps
 
 
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    """The wait a 429 or 503 asks for in its Retry-After (seconds, or an HTTP date); None without a readable one."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def http_explain(facts: QuestionFacts, passages: list[Passage]) -> Draft:
     url = endpoint_url(settings.EXPLAINER_URL)
     headers = {"Content-Type": "application/json"}
@@ -101,27 +117,37 @@ def http_explain(facts: QuestionFacts, passages: list[Passage]) -> Draft:
     attempts = max(1, settings.EXPLAINER_MAX_ATTEMPTS)
     delay = settings.EXPLAINER_RETRY_BACKOFF_MS / 1000
     timeout = settings.EXPLAINER_TIMEOUT_SECONDS
+    sleeps_left = delay * (2 ** (attempts - 1) - 1)  # the backoff http_explain_max_seconds allows this run
     last_error = ""
     with requests.Session() as session:
         for attempt in range(1, attempts + 1):
+            wait = delay
             try:
                 with session.post(url, json=body, headers=headers, timeout=(_connect_timeout(timeout), timeout),
                                   stream=True) as response:
                     if response.ok:
                         return Draft(text=_content(_body(response)), backend=BACKEND)
-                    last_error = f"HTTP {response.status_code}"
-                    if response.status_code not in RETRY_STATUSES:
-                        break
+                    status, asked = response.status_code, _retry_after_seconds(response)
             except requests.RequestException as exc:  # unreachable, timed out, or a URL requests cannot use
                 last_error = f"{type(exc).__name__}: {exc}"
                 if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
                               | requests.exceptions.InvalidSchema):
-                    break  # no retry makes it usable
+                    raise ExplainerRefused(f"explainer at {url} failed: {last_error}") from exc  # no retry helps
             except ExplainerUnavailable as exc:  # a garbled answer is worth another try
                 last_error = str(exc)
+            else:
+                last_error = f"HTTP {status}"
+                if status not in RETRY_STATUSES:
+                    raise ExplainerRefused(f"explainer at {url} refused the request: {last_error}")
+                if asked is not None and attempt < attempts:
+                    if asked > sleeps_left:  # the task retries later, as the server asked
+                        raise ExplainerUnavailable(f"explainer at {url} failed: {last_error}, Retry-After "
+                                                   f"{asked:g} s (longer than this run waits)")
+                    wait = max(wait, asked)
             logger.warning("explainer attempt %d/%d for question %s failed: %s",
                            attempt, attempts, facts.question_id, last_error)
             if attempt < attempts:
-                time.sleep(delay)
+                time.sleep(wait)
+                sleeps_left -= wait
                 delay *= 2
     raise ExplainerUnavailable(f"explainer at {url} failed: {last_error}")

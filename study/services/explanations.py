@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
-from study.explain import Draft, ExplainerUnavailable, Passage, QuestionFacts
+from study.explain import Draft, ExplainerRefused, ExplainerUnavailable, Passage, QuestionFacts
 from study.explain.extractive import extractive_explain
 from study.explain.http import http_explain
 from study.explain.retrieval import passages_for_question
@@ -58,10 +58,15 @@ class ExplainerDown(ConnectionError):
 def explanation_draft(facts: QuestionFacts, passages: list[Passage], *, fall_back: bool = True) -> Draft:
     """Write the explanation text with the configured explainer (HTTP LLM, else extractive). When the LLM cannot
     answer: the extractive text with `fall_back`, else ExplainerDown, for the task to retry with backoff (the
-    explanation a question gets is its one: an outage of a few minutes must not leave the extractive one for good)."""
+    explanation a question gets is its one: an outage of a few minutes must not leave the extractive one for good).
+    An explainer that refuses the request (ExplainerRefused: a wrong key, model or URL) falls back at once: retrying
+    it for minutes changed nothing but the wait."""
     if settings.EXPLAINER_URL:
         try:
             return http_explain(facts, passages)
+        except ExplainerRefused as exc:
+            logger.error("question %s: %s; falling back to the extractive explainer (check EXPLAINER_URL, "
+                         "EXPLAINER_API_KEY and EXPLAINER_MODEL)", facts.question_id, exc)
         except ExplainerUnavailable as exc:
             if not fall_back:
                 raise ExplainerDown(f"question {facts.question_id}: {exc}") from exc

@@ -18,8 +18,8 @@ from study.tests.factories import DocumentFactory, QuestionFactory, TopicDocumen
 
 
 class FakeLLM:
-    """Answers POST /v1/chat/completions with the queued (status, body) pairs; the last one repeats. `before_answer`
-    runs before each answer (in the server's thread)."""
+    """Answers POST /v1/chat/completions with the queued (status, body) pairs, or (status, body, headers); the last
+    one repeats. `before_answer` runs before each answer (in the server's thread)."""
 
     def __init__(self, responses: list[tuple[int, object]], before_answer: Callable[[], object] | None = None,
                  content_type: str = "application/json") -> None:
@@ -31,12 +31,11 @@ class FakeLLM:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                fake.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": json.loads(self.rfile.read(length))}
-                )
+                fake.requests.append({"path": self.path, "headers": dict(self.headers), "at": time.monotonic(),
+                                      "body": json.loads(self.rfile.read(length))})
                 if fake.before_answer is not None:
                     fake.before_answer()
-                status, body = fake.responses.pop(0) if len(fake.responses) > 1 else fake.responses[0]
+                status, body, *extra = fake.responses.pop(0) if len(fake.responses) > 1 else fake.responses[0]
                 if isinstance(body, bytes):
                     raw = body
                 else:
@@ -44,6 +43,8 @@ class FakeLLM:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(raw)))
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(raw)
 
@@ -160,6 +161,59 @@ def test_bad_answers_fall_back(question, llm_settings, status, body, requests_ma
         assert question_explain(question_id=question.id) == "created"
     assert len(llm.requests) == requests_made
     assert QuestionExplanation.objects.get(question=question).backend == "extractive"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_a_refused_request_falls_back_at_once_even_with_task_retries_left(question, llm_settings, status, caplog):
+    """A wrong key, model or URL: the task retried it five times over minutes, changing nothing but the wait."""
+    with FakeLLM([(status, {"error": "no"})]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert question_explain(question_id=question.id, fall_back=False) == "created"
+    assert len(llm.requests) == 1
+    assert QuestionExplanation.objects.get(question=question).backend == "extractive"
+    assert f"refused the request: HTTP {status}" in caplog.text and "check EXPLAINER_URL" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_429_is_retried_no_sooner_than_its_retry_after_asks(question, llm_settings):
+    llm_settings.EXPLAINER_RETRY_BACKOFF_MS = 600  # this run waits 0.6 + 1.2 s at most between its 3 attempts
+    with FakeLLM([(429, {"error": "slow down"}, {"Retry-After": "1"}), (200, completion("기다린 뒤 성공"))]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        assert question_explain(question_id=question.id, fall_back=False) == "created"
+    first, second = llm.requests
+    assert second["at"] - first["at"] >= 1.0  # not the 0.6 s of its own backoff
+    assert QuestionExplanation.objects.get(question=question).text == "기다린 뒤 성공"
+
+
+@pytest.mark.django_db
+def test_a_retry_after_longer_than_the_run_waits_leaves_the_retry_to_the_task(question, llm_settings):
+    from study.services.explanations import ExplainerDown
+
+    with FakeLLM([(503, {"error": "loading"}, {"Retry-After": "120"})]) as llm:
+        llm_settings.EXPLAINER_URL = llm.base_url
+        with pytest.raises(ExplainerDown, match="Retry-After 120 s"):
+            question_explain(question_id=question.id, fall_back=False)
+        assert len(llm.requests) == 1  # (not the three attempts hammering a server that asked for two minutes)
+        assert question_explain(question_id=question.id) == "created"  # the task's last try falls back
+    assert QuestionExplanation.objects.get(question=question).backend == "extractive"
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date():
+    from email.utils import formatdate
+
+    from study.explain.http import _retry_after_seconds
+
+    def answer(value: str) -> requests.Response:
+        response = requests.Response()
+        response.headers["Retry-After"] = value
+        return response
+
+    assert _retry_after_seconds(answer("7")) == 7.0
+    assert 25 < _retry_after_seconds(answer(formatdate(time.time() + 30, usegmt=True))) <= 30
+    assert _retry_after_seconds(answer(formatdate(time.time() - 30, usegmt=True))) == 0.0
+    assert _retry_after_seconds(answer("soon")) is None
+    assert _retry_after_seconds(requests.Response()) is None
 
 
 @pytest.mark.django_db
