@@ -33,7 +33,10 @@ def extract_text(*, data: bytes, file_format: str, content_type: str = "") -> Ex
     max_chars = settings.EXTRACT_MAX_CHARS
     kind = kind_of(file_format=file_format, content_type=content_type, head=data[:16])
     if kind == "text":
-        result = extract_plain(data)
+        prefix = text_prefix(data, max_chars=max_chars)
+        result = extract_plain(prefix)
+        if len(prefix) < len(data):
+            return _cut(result, max_chars=max_chars, cut_already=True)
     elif kind == "pdf":
         result = extract_pdf(data, max_pages=settings.EXTRACT_MAX_PAGES, max_chars=max_chars)
     elif kind == "image":
@@ -45,9 +48,31 @@ def extract_text(*, data: bytes, file_format: str, content_type: str = "") -> Ex
     return _cut(result, max_chars=max_chars)
 
 
-def _cut(result: ExtractResult, *, max_chars: int) -> ExtractResult:
-    """The text cut to max_chars, so that it always fits PostgreSQL's full-text index (tsvector < 1 MB)."""
-    if len(result.text) <= max_chars:
+def text_prefix(data: bytes, *, max_chars: int) -> bytes:
+    """As much of a text file as max_chars characters take at most, cut where a character ends: a 50 MB note was
+    decoded whole, and by every encoding tried, to keep its first 300,000 characters.
+
+    8 bytes a character leaves room for the cut: it goes after the last ASCII white space in the second half (in
+    UTF-8 and the legacy encodings such a byte is a character of its own, never part of one; in UTF-16 LE its zero
+    byte is kept with it), so at least 4 bytes a character remain, which every encoding read here holds max_chars
+    characters in. A prefix without such a space is cut at an even length (UTF-16 stays whole; another encoding
+    may end on part of a character, beyond what is kept)."""
+    limit = max_chars * 8
+    if len(data) <= limit:
+        return data
+    prefix = data[:limit]
+    end = max(prefix.rfind(space) for space in (b"\n", b" ", b"\t", b"\r")) + 1
+    if end <= limit // 2:
+        return prefix
+    if end % 2 and prefix[end:end + 1] == b"\x00":  # UTF-16 LE: the space's second byte
+        end += 1
+    return prefix[:end]
+
+
+def _cut(result: ExtractResult, *, max_chars: int, cut_already: bool = False) -> ExtractResult:
+    """The text cut to max_chars, so that it always fits PostgreSQL's full-text index (tsvector < 1 MB); with
+    `cut_already`, the file was read only in part (text_prefix), which the notes say too."""
+    if len(result.text) <= max_chars and not cut_already:
         return result
     return replace(
         result,

@@ -512,6 +512,31 @@ class TestLimits:
         assert doc.extracted_text == expected
         assert doc.extract_error == f"partial text: cut at {max_chars} characters (EXTRACT_MAX_CHARS)"
 
+    @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "utf-16-be", "cp949"])
+    def test_a_text_file_far_longer_than_max_chars_is_read_only_as_far_as_it_is_kept(self, user, settings, encoding):
+        """A 50 MB note was decoded whole, by every encoding tried, to keep its first EXTRACT_MAX_CHARS: a bad byte
+        far beyond them marked the text, or turned it into another encoding's mojibake."""
+        settings.EXTRACT_MAX_CHARS = 200
+        text = "".join(f"{n}번째 줄: 가스 용기는 안전 기준에 따라 도색한다.\n" for n in range(2000))
+        data = text.encode(encoding) + b"\xff\xfe\x80 not text"  # damage far past what is kept
+        doc = make_document(user, data, "long.txt", "txt")
+        assert document_extract(document_id=doc.id) == "done"
+        doc.refresh_from_db()
+        assert doc.extracted_text == text[:200].rstrip()
+        assert doc.extract_error == "partial text: cut at 200 characters (EXTRACT_MAX_CHARS)"
+
+    def test_a_text_prefix_ends_after_white_space_and_holds_max_chars_in_any_encoding(self):
+        from study.extract.dispatch import text_prefix
+
+        text = "가스안전관리 " * 1000 + "끝"
+        for encoding in ("utf-8", "utf-16-le", "utf-16-be", "cp949"):
+            prefix = text_prefix(text.encode(encoding), max_chars=100)
+            assert len(prefix) <= 800
+            assert prefix.decode(encoding).endswith(" ") and len(prefix.decode(encoding)) >= 100
+        assert text_prefix(b"short", max_chars=100) == b"short"
+        no_space = "가" * 1000
+        assert text_prefix(no_space.encode("utf-16-le"), max_chars=100) == no_space.encode("utf-16-le")[:800]
+
     @pytest.mark.postgresql  # the full-text index's size limit
     def test_text_too_large_for_the_full_text_index_fails_without_retrying(self, user, settings, monkeypatch):
         settings.EXTRACT_MAX_CHARS = 10**7
