@@ -61,3 +61,47 @@ def card_dedup_hash(*, source_question_id: int | None, card_format: str, fact: s
     """sha256 of (source question, format, normalised fact)."""
     key = f"{source_question_id or ''}\x1f{card_format}\x1f{normalize_fact(fact)}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _in_a_word(char: str) -> bool:
+    """True for the letters and digits a Latin-script word or a number is made of; Hangul, kana and Han attach
+    particles and endings to a word (메탄은, 名前を), so a term found among them stands on its own."""
+    if not char.isalnum():
+        return False
+    code = ord(char)
+    return not (
+        0x1100 <= code <= 0x11FF or 0x3040 <= code <= 0x30FF or 0x3130 <= code <= 0x318F
+        or 0x3400 <= code <= 0x4DBF or 0x4E00 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF
+    )
+
+
+def _stands_alone(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a whole word or number of `text`, not part of a longer one: "he" in "the", "5"
+    in "2.5", "10" in "1,100" or "100"."""
+    first, last = text[start], text[end - 1]
+    if _in_a_word(first) and start > 0:
+        before = text[start - 1]
+        if _in_a_word(before) or (first.isdigit() and before in ".," and start > 1 and text[start - 2].isdigit()):
+            return False
+    if _in_a_word(last) and end < len(text):
+        after = text[end]
+        if _in_a_word(after) or (last.isdigit() and after in ".," and end + 1 < len(text) and text[end + 1].isdigit()):
+            return False
+    return True
+
+
+def whole_occurrences(haystack: str, needle: str) -> list[int]:
+    """Where `needle` starts in `haystack` (both folded alike by the caller), not overlapping, and where a Latin
+    word or a number in it is found whole only: the answer "CO" is no occurrence in "contains", "10" none in "1,100".
+    Korean and Japanese are found inside longer runs of letters, which carry their particles."""
+    found, start = [], 0
+    if not needle:
+        return found
+    while (index := haystack.find(needle, start)) >= 0:
+        end = index + len(needle)
+        if _stands_alone(haystack, index, end):
+            found.append(index)
+            start = end
+        else:
+            start = index + 1
+    return found

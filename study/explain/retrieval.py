@@ -19,6 +19,7 @@ from django.db.models import Value
 
 from study.models import Document
 from study.models.documents import ExtractStatus
+from study.textnorm import whole_occurrences
 
 from .base import Passage, QuestionFacts
 
@@ -217,7 +218,7 @@ def passages_for_question(facts: QuestionFacts, *, limit: int = 3) -> list[Passa
     for (doc_id, title, passage), rank in zip(candidates, ranks, strict=True):
         if rank <= 0:
             continue
-        if answer and answer in _normalize(passage):
+        if answer and whole_occurrences(_normalize(passage), answer):  # (the answer "CO" is not in "contains")
             rank *= ANSWER_BOOST
         scored.append(Passage(document_id=doc_id, title=title, snippet=passage, rank=rank))
     scored.sort(key=lambda p: -p.rank)  # stable: ties keep document rank and text order

@@ -13,7 +13,7 @@ from study.explain.retrieval import BLOCK_START, SENTENCE_END
 from study.models import MemoCard, Question, QuestionExplanation
 from study.models.cards import CardFormat, EvidenceSource
 from study.services.cards import card_candidate_create
-from study.textnorm import normalize_fact
+from study.textnorm import normalize_fact, whole_occurrences
 
 logger = logging.getLogger(__name__)
 
@@ -40,50 +40,14 @@ def _folded(text: str) -> tuple[str, list[int]]:
     return "".join(folded), origin
 
 
-def _in_a_word(char: str) -> bool:
-    """True for the letters and digits a Latin-script word or a number is made of; Hangul, kana and Han attach
-    particles and endings to a word (메탄은, 名前を), so an answer found among them stands on its own."""
-    if not char.isalnum():
-        return False
-    code = ord(char)
-    return not (
-        0x1100 <= code <= 0x11FF or 0x3040 <= code <= 0x30FF or 0x3130 <= code <= 0x318F
-        or 0x3400 <= code <= 0x4DBF or 0x4E00 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF
-    )
-
-
-def _stands_alone(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] is a whole word or number of `text`, not part of a longer one: "he" in "the", "5"
-    in "2.5", "10" in "1,100" or "100"."""
-    first, last = text[start], text[end - 1]
-    if _in_a_word(first) and start > 0:
-        before = text[start - 1]
-        if _in_a_word(before) or (first.isdigit() and before in ".," and start > 1 and text[start - 2].isdigit()):
-            return False
-    if _in_a_word(last) and end < len(text):
-        after = text[end]
-        if _in_a_word(after) or (last.isdigit() and after in ".," and end + 1 < len(text) and text[end + 1].isdigit()):
-            return False
-    return True
-
-
 def _find_all(haystack: str, needle: str) -> list[tuple[int, int]]:
     """Spans of `needle` in `haystack` (NFC), case-insensitively and NFKC-folded: 2.5㎫ is found as typed 2.5MPa, and
     a sentence with ℃ in it is searched too (its folded text was longer, and was given up). A Latin word or a number
     is found whole only: the answer "CO" blanked "____ntains" in "LNG contains CO", and "10" blanked "1____0"."""
     folded_hay, origin = _folded(haystack)
     folded_needle = unicodedata.normalize("NFKC", needle).casefold()
-    if not folded_needle:
-        return []
-    spans, start = [], 0
-    while (index := folded_hay.find(folded_needle, start)) >= 0:
-        end = index + len(folded_needle)
-        if not _stands_alone(folded_hay, index, end):
-            start = index + 1
-            continue
-        spans.append((origin[index], origin[end - 1] + 1))
-        start = end
-    return spans
+    return [(origin[index], origin[index + len(folded_needle) - 1] + 1)
+            for index in whole_occurrences(folded_hay, folded_needle)]
 
 
 def cloze_from_passage(passage: str, answer: str) -> str:

@@ -152,6 +152,14 @@ class TestRetrieval:
         assert [p.snippet for p in passages_for_question(_facts(q))] == [
             "ランサムウェアは暗号化して金銭を要求する。", "ランサムウェアの金銭要求に注意。"]
 
+    def test_the_answer_boost_goes_to_a_passage_with_the_answer_as_a_word_not_inside_one(self, user):
+        """The answer "CO" boosted every passage with "contains" or "combustion" in it above the one naming CO."""
+        q = QuestionFactory(study_topic__user=user, question_text="Which gas from incomplete combustion is toxic?",
+                            choices=["CO", "N2"], correct_choice=1)
+        link_document(q.study_topic, "Incomplete combustion of gas contains soot and is toxic to burners.\n\n"
+                                     "The toxic gas is CO, from incomplete burning.")
+        assert passages_for_question(_facts(q))[0].snippet == "The toxic gas is CO, from incomplete burning."
+
     def test_long_documents_that_repeat_the_terms_do_not_crowd_out_the_short_note(self, user):
         """Documents were ranked by raw ts_rank and 5 were read: five long texts full of the question's words
         pushed the short note that holds the answer out."""
