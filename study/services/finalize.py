@@ -98,7 +98,11 @@ def _finalize_locked(session: QuizSession, now: datetime) -> None:
         # in its place in time, but does not overwrite the newer outcome, move SR or count as a relapse. One as
         # old as the answer progress holds is that answer sent again (an upload repeated under another uuid).
         stale = had_attempt and attempt.answered_at <= before.last_attempted_at
-        if not stale:
+        # A skip is no answer: it does not replace the last one (a wrong answer skipped in the next quiz stayed
+        # out of pending review and wrong-only quizzes, and correct, skip, wrong counted no relapse). A question's
+        # first attempt is recorded even as a skip.
+        passed_over = outcome == scheduling.SKIPPED and had_attempt
+        if not stale and not passed_over:
             progress.last_outcome = outcome
             progress.last_attempted_at = attempt.answered_at
             progress.last_attempt_id = attempt.id

@@ -338,6 +338,39 @@ def test_a_skip_leaves_the_pattern_and_its_time(topic):
     assert (after.pattern_state, after.pattern_updated_at) == (before.pattern_state, before.pattern_updated_at)
 
 
+def test_a_skip_does_not_replace_the_last_answer(topic):
+    """A skip is no answer: a wrong answer skipped in the next quiz, never reviewed, left pending review and
+    wrong-only quizzes (both read the last outcome)."""
+    q = QuestionFactory(study_topic=topic)
+    start = timezone.now() - timedelta(days=2)
+    wrong = make_session(topic, {q: "wrong"}, at=start, finalize=True)
+    answered = progress_of(q)
+
+    summary = quiz_session_finalize(
+        quiz_session=make_session(topic, {q: "skipped"}, at=start + timedelta(days=1)))
+
+    after = progress_of(q)
+    assert (after.last_outcome, after.last_attempted_at, after.last_attempt_id) == (
+        "wrong", answered.last_attempted_at, wrong.attempts.get().id)
+    assert summary["skipped"] == 1 and summary["pending_review_count"] == 1
+
+
+def test_correct_then_a_skip_then_wrong_is_a_relapse(topic):
+    q = QuestionFactory(study_topic=topic)
+    start = timezone.now() - timedelta(days=3)
+    make_session(topic, {q: "correct"}, at=start, finalize=True)
+    make_session(topic, {q: "skipped"}, at=start + timedelta(days=1), finalize=True)
+    summary = make_session(topic, {q: "wrong"}, at=start + timedelta(days=2), finalize=True).summary
+    assert summary["relapsed"] == 1
+    assert progress_of(q).pattern_state == "regressed"
+
+
+def test_a_questions_first_attempt_is_recorded_even_as_a_skip(topic):
+    q = QuestionFactory(study_topic=topic)
+    quiz_session_finalize(quiz_session=make_session(topic, {q: "skipped"}))
+    assert progress_of(q).last_outcome == "skipped" and progress_of(q).last_attempted_at is not None
+
+
 def test_the_summarys_counts_leave_deleted_questions_out(topic):
     gone = QuestionFactory(study_topic=topic, deleted_at=timezone.now())
     QuestionProgressFactory(question=gone, pattern_state="chronic_wrong")  # wrong, never reviewed
