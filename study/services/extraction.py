@@ -19,6 +19,7 @@ rather than being sent again forever.
 """
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -74,8 +75,10 @@ def _run_backend(document: Document) -> tuple[str, str, str]:
         return ExtractStatus.FAILED, "", "the stored file is missing"
     except (ConnectionError, TimeoutError):
         raise
-    except OSError as exc:
-        return ExtractStatus.FAILED, "", f"could not read the file: {exc}"
+    except OSError as exc:  # (its text names the file's path on this server: logged, not shown to the learner)
+        logger.warning("extract document %s: could not read the stored file: %s", document.pk, exc)
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        return ExtractStatus.FAILED, "", f"could not read the stored file: {reason}"
     except SoftTimeLimitExceeded:
         return ExtractStatus.FAILED, "", "time limit exceeded"
     except Exception as exc:  # see the docstring; logged with its traceback, for a fix

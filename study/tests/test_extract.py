@@ -210,6 +210,23 @@ class TestTextAndPdf:
         doc.refresh_from_db()
         assert doc.extracted_text == "beforeafter"
 
+    def test_a_stored_file_that_cannot_be_read_fails_without_showing_its_path(self, user, settings, caplog):
+        """extract_error is an API field: "could not read the file: [Errno 21] Is a directory: '/srv/…/media/…'"
+        showed where the media live and how they are laid out."""
+        from pathlib import Path
+
+        doc = make_document(user, "노트".encode(), "notes.txt", "txt")
+        path = Path(doc.file.path)
+        path.unlink()
+        path.mkdir()  # reading it raises IsADirectoryError with the path
+        try:
+            assert document_extract(document_id=doc.id) == "failed"
+        finally:
+            path.rmdir()
+        doc.refresh_from_db()
+        assert doc.extract_error == "could not read the stored file: Is a directory"
+        assert str(path) in caplog.text  # the operator still learns which file
+
     def test_pdf_text_layer(self, user):
         doc = make_document(user, make_pdf("Methane is the main component of LNG"), "book.pdf", "pdf")
         assert document_extract(document_id=doc.id) == "done"
