@@ -10,7 +10,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from PIL import Image
 
 from study.extract.ocr import BROKEN_IMAGE_ERRORS
-from study.textnorm import nfc
+from study.textnorm import is_blank, nfc
 from studyserver.errors import BodyTooLarge, EmptyFile, InvalidInput, UploadTooLarge
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -62,7 +62,8 @@ def upload_base_name(raw_name: str | None) -> str:
     name = nfc(raw_name or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if ch.isprintable()).strip()
-    if not name or name.startswith("."):
+    # (a name of Hangul fillers alone, or before its extension, shows as nothing, or as a dot-file)
+    if not name or name.startswith(".") or is_blank(os.path.splitext(name)[0]):
         raise InvalidInput("The file name is empty or a hidden (dot) file.")
     if len(name) > MAX_NAME_LENGTH:
         stem, ext = os.path.splitext(name)

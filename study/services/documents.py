@@ -34,6 +34,11 @@ FK_VIOLATION = "23503"
 _stored_under_outer_transaction: ContextVar[list[str] | None] = ContextVar("stored_under_outer", default=None)
 
 
+# mimetypes.guess_type's encodings, as the content types of the files they compress.
+_COMPRESSED_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz",
+                     "compress": "application/x-compress", "br": "application/x-brotli"}
+
+
 @dataclass(frozen=True)
 class StoredUpload:
     path: str
@@ -64,7 +69,10 @@ def _store(upload: UploadedFile, *, verified_format: str | None = None) -> Store
         _delete_quietly(wanted)  # what a write that failed half-way left under the name (a unique one)
         raise BackendUnavailable() from exc
     typed_name = f"file.{verified_format}" if verified_format else name
-    content_type = mimetypes.guess_type(typed_name)[0] or "application/octet-stream"
+    content_type, compressed = mimetypes.guess_type(typed_name)
+    if compressed:  # notes.txt.gz is gzip, not text/plain (which it was stored, served and extracted as)
+        content_type = _COMPRESSED_TYPES.get(compressed)
+    content_type = content_type or "application/octet-stream"
     return StoredUpload(path, name, file_format, content_type[:100], size, digest)
 
 

@@ -74,7 +74,8 @@ def raw_multipart(client, url, filename: str, content: bytes = CONTENT):
     return client.generic("POST", url, body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
-@pytest.mark.parametrize("name", [".env", "..", "", ".", "dir/", "dir\\", "../.ssh", "   "])
+@pytest.mark.parametrize("name", [".env", "..", "", ".", "dir/", "dir\\", "../.ssh", "   ",
+                                  "\u3164", "\u115f\u1160.txt", "\uffa0\uffa0", "\u3164.env"])  # Hangul fillers
 def test_dot_files_and_empty_names_are_refused(api_client, name, _isolated_media):
     response = raw_multipart(api_client, "/api/documents", name)
     assert response.status_code == 400
@@ -282,6 +283,10 @@ def _download(client, doc_id):
         ("a.svg", "application/octet-stream"),
         ("a.js", "application/octet-stream"),
         ("noext", "application/octet-stream"),
+        # compressed: gzip, not the type of what it holds (notes.txt.gz was stored and served as text/plain)
+        ("notes.txt.gz", "application/octet-stream"),
+        ("기출.pdf.gz", "application/octet-stream"),
+        ("notes.md.bz2", "application/octet-stream"),
     ],
 )
 def test_download_is_a_safe_attachment(api_client, name, expected_type):
@@ -291,6 +296,16 @@ def test_download_is_a_safe_attachment(api_client, name, expected_type):
     assert response["Content-Type"] == expected_type
     assert response["Content-Disposition"].startswith("attachment")
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("name", "stored_type"), [("notes.txt.gz", "application/gzip"),
+                                                    ("notes.md.bz2", "application/x-bzip2"),
+                                                    ("a.tar.xz", "application/x-xz")])
+def test_a_compressed_file_is_stored_as_its_compression_not_its_inner_type(api_client, name, stored_type):
+    from study.models import Document
+
+    body = upload(api_client, name=name, content=b"\x1f\x8b compressed").json()
+    assert Document.objects.get(pk=body["id"]).content_type == stored_type
 
 
 def test_the_schema_admits_every_content_type_the_download_sends(api_client):
