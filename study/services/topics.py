@@ -82,9 +82,14 @@ def topic_delete(*, topic: StudyTopic) -> bool:
 
 
 def topic_document_link(*, topic: StudyTopic, document: Document) -> TopicDocument:
-    """Link a document to a topic; already linked → 409 conflict. The topic is locked live until the commit: a
-    delete committed meanwhile makes this a 404, not a new link on a deleted topic."""
+    """Link a document to a topic; already linked → 409 conflict. The document, then the topic (the order session
+    links and extraction lock in), is locked live until the commit: a delete of either committed meanwhile makes
+    this a 404, not a new link to a deleted document or on a deleted topic."""
     with transaction.atomic():
+        live = (Document.objects.select_for_update(no_key=True).filter(pk=document.pk, deleted_at__isnull=True)
+                .values_list("pk", flat=True).first())
+        if live is None:
+            raise NotFound("Document not found.")
         topic_get_live(user=topic.user, topic_id=topic.pk, lock=True)
         try:
             with transaction.atomic():
