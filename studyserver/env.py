@@ -10,6 +10,7 @@ import re
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url as parse_redis_url
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -119,3 +120,13 @@ def env_rate(name: str, default: str) -> str | None:
     if not _RATE.match(value):
         raise ImproperlyConfigured(f"{name} must be a rate like 20/min (or off), got {value!r}")
     return value
+
+
+def checked_redis_url(url: str) -> None:
+    """ValueError unless redis-py reads `url` as written: its parser drops a database that is no number
+    (redis://host:6379/1x3 was database 0, the broker's in the README's example)."""
+    parse_redis_url(url)
+    parts = urlsplit(url)
+    database = parts.path.strip("/")
+    if parts.scheme in {"redis", "rediss"} and database and not database.isdigit():
+        raise ValueError(f"the database after the host must be a number, not {database[:20]!r}")

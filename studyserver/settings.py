@@ -1,5 +1,6 @@
 """Settings for studyserver, read from the environment (see README "Configuration")."""
 
+import os
 import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -10,9 +11,8 @@ from corsheaders.defaults import default_headers as cors_default_headers
 from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
-from redis.connection import parse_url as parse_redis_url
 
-from .env import env_bool, env_int, env_list, env_origins, env_rate, env_str
+from .env import checked_redis_url, env_bool, env_int, env_list, env_origins, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -150,7 +150,7 @@ REDIS_TIMEOUTS = {"socket_connect_timeout": 5, "socket_timeout": 5}
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     try:
-        parse_redis_url(REDIS_URL)
+        checked_redis_url(REDIS_URL)
     except ValueError as exc:
         raise ImproperlyConfigured(f"REDIS_URL is not a Redis URL (redis://host:6379/0): {exc}") from None
     CACHES = {"default": {
@@ -275,9 +275,16 @@ if CELERY_BROKER_URL:  # the transport options below are Redis's; anything else 
         if scheme not in {"redis", "rediss", "redis+socket"}:  # kombu's Redis transport (sentinel:// would need
             raise ValueError("the scheme must be redis://, rediss:// or redis+socket://")  # a master_name option)
         if scheme in {"redis", "rediss"}:
-            parse_redis_url(CELERY_BROKER_URL)
+            checked_redis_url(CELERY_BROKER_URL)
     except ValueError as exc:
         raise ImproperlyConfigured(f"CELERY_BROKER_URL is not a Redis URL (redis://host:6379/0): {exc}") from None
+# Celery reads CELERY_BROKER_URL from the environment itself, before these settings and as it was set: it gets the
+# value read here (with " redis://…/1 " it connected to localhost with the virtual host "…/1 ").
+if "CELERY_BROKER_URL" in os.environ:
+    if CELERY_BROKER_URL:
+        os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
+    else:
+        del os.environ["CELERY_BROKER_URL"]
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = env_bool("CELERY_TASK_EAGER_PROPAGATES", False)
 if not CELERY_BROKER_URL:

@@ -119,6 +119,27 @@ def test_every_redis_broker_url_kombu_takes_is_accepted(monkeypatch, url):
     assert broker == url and not eager
 
 
+@pytest.mark.parametrize(("value", "expected"), [("  redis://127.0.0.1:6379/13 ", "redis://127.0.0.1:6379/13"),
+                                               ("   ", "memory://localhost/")])
+def test_celery_connects_to_the_broker_url_as_the_settings_read_it(value, expected):
+    """Celery reads CELERY_BROKER_URL from the environment before its configuration: with spaces around it, the
+    web process and the workers connected to localhost with the virtual host "127.0.0.1:6379/13 " (every send
+    failed), and a blank one made them AMQP clients."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import django; django.setup(); from django.conf import settings; from studyserver.celery import app; "
+            "print(settings.CELERY_BROKER_URL); print(app.conf.broker_url)")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "studyserver.settings", "DEBUG": "true",
+           "CELERY_BROKER_URL": value}
+    found = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.splitlines()[-2:] == [expected, expected]
+
+
 def test_a_blank_secret_key_is_no_secret_key(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
         load_settings(monkeypatch, SECRET_KEY="   ", DEBUG="false")
@@ -160,6 +181,9 @@ def test_cors_origins_are_read_as_a_browser_sends_them(monkeypatch, value, origi
     ("CELERY_BROKER_URL", "http://127.0.0.1:6379/0"),
     ("CELERY_BROKER_URL", "sentinel://127.0.0.1:26379"),  # kombu would need a master_name no setting gives
     ("CELERY_BROKER_URL", "redis://127.0.0.1:notaport/0"),
+    # a database that is no number: redis-py dropped it (database 0, the broker's in the README's example)
+    ("REDIS_URL", "redis://127.0.0.1:6379/1x3"),
+    ("CELERY_BROKER_URL", "redis://127.0.0.1:6379/abc"),
     ("ALLOWED_HOSTS", "https://study.example.com/"),
     ("ALLOWED_HOSTS", "a.example.com b.example.com"),
     ("CORS_ALLOWED_ORIGINS", "viewer.example.com"),
