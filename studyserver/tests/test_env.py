@@ -140,6 +140,21 @@ def test_celery_connects_to_the_broker_url_as_the_settings_read_it(value, expect
     assert found.stdout.splitlines()[-2:] == [expected, expected]
 
 
+def test_manage_py_stops_on_a_bad_value_with_one_line():
+    """It printed a 55-line traceback whose last line named the variable."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "DEBUG": "true", "NUM_PROXIES": "-1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    found = subprocess.run([sys.executable, "manage.py", "check"], cwd=Path(__file__).resolve().parents[2], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert found.returncode == 1
+    assert found.stderr == "Configuration error: NUM_PROXIES must be at least 0, got -1\n"
+
+
 def test_a_blank_secret_key_is_no_secret_key(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
         load_settings(monkeypatch, SECRET_KEY="   ", DEBUG="false")
