@@ -51,7 +51,10 @@ try:
     REUSE = env_bool("BENCH_REUSE")
 except ImproperlyConfigured as exc:  # one line naming the variable, as the app's own start
     sys.exit(str(exc))
-ONLY = set(env_list("BENCH_ONLY", ["hot", "backfill", "feed", "finalize"]))
+BENCHMARKS = ["hot", "backfill", "feed", "finalize"]
+ONLY = set(env_list("BENCH_ONLY", BENCHMARKS))
+if unknown := sorted(ONLY - set(BENCHMARKS)):  # (a typo ran nothing, after dropping and seeding the databases)
+    sys.exit(f"BENCH_ONLY names no benchmark {', '.join(unknown)}: it is a comma list of {', '.join(BENCHMARKS)}")
 PG = env_str("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 DB_SMALL = env_str("BENCH_DB", "studyserver_bench")
 DB_BIG = env_str("BENCH_BIG_DB", "studyserver_bench_big")
@@ -512,7 +515,7 @@ def main() -> int:
     redis.Redis.from_url(REDIS).flushdb()  # the task kicks queued while no worker ran
     RESULTS.mkdir(exist_ok=True)
     partial = "" if {"hot", "backfill", "feed", "finalize"} <= ONLY else "-" + "-".join(sorted(ONLY))
-    out = RESULTS / f"{dt.date.today().isoformat()}{'-quick' if QUICK else ''}{partial}.json"
+    out = RESULTS / f"{dt.datetime.now(dt.UTC).date().isoformat()}{'-quick' if QUICK else ''}{partial}.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(table(results))
     print(f"\nfigures written to {out.relative_to(ROOT)}")
