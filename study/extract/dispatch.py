@@ -7,7 +7,7 @@ from django.conf import settings
 from .base import ExtractionFailed, ExtractionSkipped, ExtractResult
 from .ocr import extract_image
 from .pdf import extract_pdf
-from .text import extract_plain
+from .text import extract_plain, text_prefix
 
 TEXT_FORMATS = frozenset({"txt", "text", "md", "markdown"})
 TEXT_CONTENT_TYPES = frozenset({"text/plain", "text/markdown", "text/x-markdown"})
@@ -46,27 +46,6 @@ def extract_text(*, data: bytes, file_format: str, content_type: str = "") -> Ex
     else:
         raise ExtractionSkipped(f"no text extractor for format {file_format or 'unknown'!r}")
     return _cut(result, max_chars=max_chars)
-
-
-def text_prefix(data: bytes, *, max_chars: int) -> bytes:
-    """As much of a text file as max_chars characters take at most, cut where a character ends: a 50 MB note was
-    decoded whole, and by every encoding tried, to keep its first 300,000 characters.
-
-    8 bytes a character leaves room for the cut: it goes after the last ASCII white space in the second half (in
-    UTF-8 and the legacy encodings such a byte is a character of its own, never part of one; in UTF-16 LE its zero
-    byte is kept with it), so at least 4 bytes a character remain, which every encoding read here holds max_chars
-    characters in. A prefix without such a space is cut at an even length (UTF-16 stays whole; another encoding
-    may end on part of a character, beyond what is kept)."""
-    limit = max_chars * 8
-    if len(data) <= limit:
-        return data
-    prefix = data[:limit]
-    end = max(prefix.rfind(space) for space in (b"\n", b" ", b"\t", b"\r")) + 1
-    if end <= limit // 2:
-        return prefix
-    if end % 2 and prefix[end:end + 1] == b"\x00":  # UTF-16 LE: the space's second byte
-        end += 1
-    return prefix[:end]
 
 
 def _cut(result: ExtractResult, *, max_chars: int, cut_already: bool = False) -> ExtractResult:

@@ -19,19 +19,58 @@ NOT_TEXT_MESSAGE = ("not text in an encoding this server reads (UTF-8, UTF-16, C
                     "Windows-1252)")
 
 
-def _utf16_without_bom(data: bytes) -> str | None:
-    """UTF-16 by its zero bytes: Latin text (and the ASCII in CJK text) puts one in every other byte, on the odd
-    offsets in little-endian, the even ones in big-endian; UTF-8 and CP949 text has none."""
+def _utf16_order(data: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" when the bytes look like UTF-16 by their zero bytes: Latin text (and the ASCII in
+    CJK text) puts one in every other byte, on the odd offsets in little-endian, the even ones in big-endian; UTF-8
+    and CP949 text has none."""
     sample = data[:4096]
-    if len(sample) < 4 or len(data) % 2:
+    if len(sample) < 4:
         return None
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     half = len(sample) // 2
     if odd >= half * 0.3 and even == 0:
-        encoding = "utf-16-le"
-    elif even >= half * 0.3 and odd == 0:
-        encoding = "utf-16-be"
+        return "utf-16-le"
+    if even >= half * 0.3 and odd == 0:
+        return "utf-16-be"
+    return None
+
+
+def text_prefix(data: bytes, *, max_chars: int) -> bytes:
+    """As much of a text file as max_chars characters take at most, cut where a character ends: a 50 MB note was
+    decoded whole, and by every encoding tried, to keep its first 300,000 characters.
+
+    8 bytes a character leave room for the cut. UTF-16 (by its BOM, or any zero byte) is cut at an even length, not
+    between a surrogate pair's halves. Other text is cut after its last ASCII white space in the second half (in
+    UTF-8 and the legacy encodings read here such a byte is a character of its own, never part of one), so at
+    least 4 bytes a character remain, which every encoding read here holds max_chars characters in; without one,
+    at the limit, moved back to where a UTF-8 character starts."""
+    limit = max_chars * 8
+    if len(data) <= limit:
+        return data
+    sample = data[:4096]
+    if data.startswith(codecs.BOM_UTF16_BE):
+        order = "utf-16-be"
+    elif data.startswith(codecs.BOM_UTF16_LE):
+        order = "utf-16-le"
+    elif 0 in sample:  # UTF-16 or nothing read here: 8-bit text has no zero bytes (Korean UTF-16 may have few)
+        order = "utf-16-le" if sample[1::2].count(0) >= sample[0::2].count(0) else "utf-16-be"
     else:
+        order = None
+    if order is not None:
+        last_unit = int.from_bytes(data[limit - 2:limit], "little" if order == "utf-16-le" else "big")
+        return data[:limit - 2 if 0xD800 <= last_unit <= 0xDBFF else limit]
+    end = max(data.rfind(space, 0, limit) for space in (b"\n", b" ", b"\t", b"\r")) + 1
+    if end > limit // 2:
+        return data[:end]
+    end = limit
+    while end > limit - 3 and 0x80 <= data[end] <= 0xBF:  # (a UTF-8 continuation byte)
+        end -= 1
+    return data[:end]
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 by its zero bytes (_utf16_order)."""
+    if len(data) % 2 or (encoding := _utf16_order(data)) is None:
         return None
     try:
         return data.decode(encoding)

@@ -543,16 +543,35 @@ class TestLimits:
         assert doc.extract_error == "partial text: cut at 200 characters (EXTRACT_MAX_CHARS)"
 
     def test_a_text_prefix_ends_after_white_space_and_holds_max_chars_in_any_encoding(self):
-        from study.extract.dispatch import text_prefix
+        from study.extract.text import text_prefix
 
         text = "가스안전관리 " * 1000 + "끝"
-        for encoding in ("utf-8", "utf-16-le", "utf-16-be", "cp949"):
+        for encoding in ("utf-8", "cp949"):
             prefix = text_prefix(text.encode(encoding), max_chars=100)
             assert len(prefix) <= 800
             assert prefix.decode(encoding).endswith(" ") and len(prefix.decode(encoding)) >= 100
+        for encoding in ("utf-16", "utf-16-le", "utf-16-be"):  # at an even length: a character ends there
+            prefix = text_prefix(text.encode(encoding), max_chars=100)
+            assert len(prefix) == 800 and text.startswith(prefix.decode(encoding))
         assert text_prefix(b"short", max_chars=100) == b"short"
         no_space = "가" * 1000
         assert text_prefix(no_space.encode("utf-16-le"), max_chars=100) == no_space.encode("utf-16-le")[:800]
+        assert text_prefix(no_space.encode(), max_chars=100) == no_space.encode()[:798]  # where 가 starts
+        emoji = "\U0001f600" * 1000  # a surrogate pair each in UTF-16: not cut between its halves
+        assert text_prefix(emoji.encode("utf-16-be"), max_chars=99).decode("utf-16-be") == emoji[:198]
+
+    @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+    def test_a_long_utf16_text_is_cut_between_its_characters(self, settings, encoding):
+        """The cut went after the last byte that looked like white space, and in UTF-16 such a byte is as often
+        half of another character (갠 is U+AC20): the text came out as mojibake, or with a replacement character."""
+        from study.extract import extract_text
+        from study.extract.base import clean_text
+
+        settings.EXTRACT_MAX_CHARS = 200
+        text = "".join("\uac20 is a " * 10 + "\n" for _ in range(200))
+        result = extract_text(data=text.encode(encoding), file_format="txt")
+        assert (result.text, result.notes) == (clean_text(text)[:200].rstrip(),
+                                               ("cut at 200 characters (EXTRACT_MAX_CHARS)",))
 
     @pytest.mark.postgresql  # the full-text index's size limit
     def test_text_too_large_for_the_full_text_index_fails_without_retrying(self, user, settings, monkeypatch):
