@@ -88,6 +88,13 @@ class StudyTopicAdmin(NFCSearchMixin, OwnerSetOnceMixin, SoftDeleteModelAdmin):
     fields = ("user", *TOPIC_EDITABLE_FIELDS, "deleted_at", "created_at", "updated_at")
     readonly_fields = ("deleted_at", "created_at", "updated_at")
 
+    def has_change_permission(self, request: HttpRequest, obj: StudyTopic | None = None) -> bool:
+        # A deleted topic is gone for the learner and the feed (a tombstone): shown, not edited, nor given links
+        # through its inline (as a deleted question is shown).
+        if obj is not None and obj.deleted_at is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
     def save_model(self, request: HttpRequest, obj: StudyTopic, form: forms.ModelForm, change: bool) -> None:
         if not change:
             try:

@@ -44,14 +44,14 @@ def topic_create(
 def topic_update(*, topic: StudyTopic, data: dict) -> StudyTopic:
     """Change only the fields in `data` (name, study_type, description); a rename may conflict.
 
-    A topic that was live when the caller read it and has been soft-deleted since → 404, unchanged.
+    A soft-deleted topic → 404, unchanged (deleted since the caller read it, or before).
     """
     fields = [f for f in ("name", "study_type", "description") if f in data]
     with transaction.atomic():
         # The save below writes by pk whatever `deleted_at` is, so lock the row while it is still live:
         # a concurrent soft delete then either waits for this update or has committed and wins.
         still_live = StudyTopic.objects.live().select_for_update(no_key=True).filter(pk=topic.pk)
-        if topic.deleted_at is None and not still_live.exists():
+        if not still_live.exists():
             raise NotFound("Study topic not found.")
         for field in fields:
             setattr(topic, field, data[field])

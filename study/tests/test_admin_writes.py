@@ -23,6 +23,7 @@ from study.services.questions import question_update
 from study.services.topics import topic_delete, topic_update
 from study.tests import factories as f
 from study.tests.factories import DocumentFactory, QuestionFactory, StudySessionFactory, StudyTopicFactory
+from studyserver.errors import NotFound
 
 pytestmark = pytest.mark.django_db
 
@@ -381,6 +382,33 @@ def test_a_topic_deleted_while_its_form_was_saved_changes_nothing_and_says_so(ad
     assert topic.name == "가스기사" and topic.deleted_at is not None
     assert not TopicDocument.objects.filter(topic=topic).exists()  # the inline was not saved either
     assert not LogEntry.objects.filter(object_id=str(topic.pk)).exists()
+
+
+def test_a_topic_deleted_before_its_page_was_opened_is_shown_read_only(admin, user):
+    """Only a topic deleted while its form was open was refused: one deleted before was renamed, and its inline gave
+    it document links (the API answers 404, the link admin "This topic is deleted.")."""
+    topic = StudyTopicFactory(user=user, name="가스기사", study_type="certification")
+    doc = DocumentFactory(user=user)
+    topic_delete(topic=topic)
+    url = reverse("admin:study_studytopic_change", args=[topic.pk])
+
+    page = admin.get(url)
+    assert page.status_code == 200 and 'name="name"' not in page.content.decode()  # no field to edit
+    with_link = {**NO_INLINES, "document_links-TOTAL_FORMS": "1", "document_links-0-document": str(doc.pk)}
+    response = admin.post(url, {**topic_form(topic, name="가스산업기사", study_type="language"), **with_link})
+
+    assert response.status_code == 403
+    topic.refresh_from_db()
+    assert (topic.name, topic.study_type) == ("가스기사", "certification")
+    assert not TopicDocument.objects.filter(topic=topic).exists()
+
+
+def test_the_topic_service_refuses_to_change_a_topic_deleted_before(user):
+    topic = StudyTopicFactory(user=user, name="가스기사")
+    topic_delete(topic=topic)
+    with pytest.raises(NotFound):
+        topic_update(topic=topic, data={"name": "가스산업기사"})
+    assert StudyTopic.objects.get(pk=topic.pk).name == "가스기사"
 
 
 def test_a_delete_that_went_through_is_logged_once(admin, user):
