@@ -248,7 +248,8 @@ class CardViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.
         return Response([card_body(row) for row in rows])
 
     @extend_schema(summary="Count a cram-deck view (no SR effect)", request=None, parameters=[_ID],
-                   responses={204: None, 404: _NOT_FOUND})
+                   responses={204: None, 400: OpenApiResponse(ErrorSerializer, description="`not_reviewed` card"),
+                              404: _NOT_FOUND})
     @action(detail=True, methods=["post"], url_path="view")
     def mark_viewed(self, request: Request, pk: str | None = None) -> Response:
         if not card_services.card_view(card=self.get_object()):  # deleted meanwhile by a concurrent request

@@ -383,9 +383,13 @@ def _rate_save(progress: CardProgress, now) -> int:
 
 def card_view(*, card: MemoCard) -> bool:
     """A cram-deck view: count it and remember when; no SR effect, nothing for the viewer. False (nothing counted)
-    when the card was deleted meanwhile."""
-    return bool(
+    when the card was deleted meanwhile. A card waiting for review → NotReviewed, counting nothing: the deck holds
+    approved cards only (a view counted before its approval sorted it behind the cards never viewed)."""
+    counted = (
         MemoCard.objects.live()
-        .filter(pk=card.pk)
+        .filter(pk=card.pk, needs_review=False)
         .update(view_count=F("view_count") + 1, last_viewed_at=timezone.now())
     )
+    if not counted and MemoCard.objects.live().filter(pk=card.pk).exists():
+        raise NotReviewed()
+    return bool(counted)

@@ -72,6 +72,17 @@ def test_view_of_deleted_card_is_404(api_client, user):
     assert api_client.post(f"{URL}/{card.pk}/view").status_code == 404
 
 
+@pytest.mark.parametrize("flagged_by", ["", "user"])  # made and waiting, or sent back by the learner
+def test_a_view_of_a_card_waiting_for_review_is_refused_and_counts_nothing(api_client, user, flagged_by):
+    """The deck shows approved cards only: a view counted on a waiting card sorted it, once approved, behind the
+    cards never viewed."""
+    card = MemoCardFactory(user=user, needs_review=True, flagged_by=flagged_by)
+    response = api_client.post(f"{URL}/{card.pk}/view")
+    assert response.status_code == 400 and response.json()["error_code"] == "not_reviewed"
+    card.refresh_from_db()
+    assert (card.view_count, card.last_viewed_at) == (0, None)
+
+
 @pytest.mark.parametrize("n", [1, 200])
 def test_deck_query_count_is_constant(api_client, user, django_assert_max_num_queries, n):
     for _ in range(n):
