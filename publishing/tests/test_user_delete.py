@@ -131,3 +131,25 @@ def test_migrating_back_before_ownerless_rows_were_allowed_is_refused_with_the_r
         MigrationExecutor(connection).migrate(latest)
     assert Published.objects.filter(user=None, deleted=True).count() == 1  # refused: nothing lost
     assert MigrationExecutor(connection).migration_plan(latest) == []
+
+
+def test_another_users_legacy_progress_on_the_deleted_learners_card_is_tombstoned():
+    """Another user's progress on the learner's card (a row versions before study/0009 could write) went with the
+    card, but sat in that other user's feed, which the delete does not retract: it stayed live for good."""
+    from study import models as m
+    from study.services.accounts import user_delete
+
+    gone, other = UserFactory(), UserFactory()
+    card = MemoCardFactory(user=gone)
+    progress = CardProgressFactory(card=MemoCardFactory(user=other))
+    m.CardProgress.objects.filter(pk=progress.pk).update(card=card)  # (the same-owner keys check at commit)
+    services.publish_request(kind=PublishKind.STUDY_CARD_PROGRESS, source_id=progress.pk)
+    services.publish_drain()
+    assert Published.objects.get(kind="study_card_progress", source_id=progress.pk).deleted is False
+
+    user_delete(user=gone)
+    services.publish_drain()
+
+    assert not m.CardProgress.objects.filter(pk=progress.pk).exists()
+    row = Published.objects.get(kind="study_card_progress", source_id=progress.pk)
+    assert (row.deleted, row.payload) == (True, None)

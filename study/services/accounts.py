@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import router, transaction
 from django.db.models import Q
 
+from publishing.models import PublishKind
+from publishing.services import publish_request_many
 from study import models as m
 
 
@@ -24,6 +26,11 @@ def user_delete(*, user: AbstractBaseUser) -> None:
         m.QuestionProgress.objects.filter(last_attempt__user_id=user.pk).exclude(user_id=user.pk).update(
             last_attempt=None)
         m.CardEvidence.objects.filter(card__user_id=user.pk)._raw_delete(using)
+        # Another user's progress on one of the cards (a row an older version could write) is in that user's feed,
+        # which the pre_delete signal does not retract: its publication is requested, for the drain to tombstone.
+        foreign = m.CardProgress.objects.filter(card__user_id=user.pk).exclude(user_id=user.pk)
+        if foreign_ids := list(foreign.values_list("id", flat=True)):
+            publish_request_many(kind=PublishKind.STUDY_CARD_PROGRESS, source_ids=foreign_ids)
         m.CardProgress.objects.filter(Q(user_id=user.pk) | Q(card__user_id=user.pk))._raw_delete(using)
         for model in (m.QuestionProgress, m.QuestionAttempt, m.MemoCard):  # (progress names its last attempt)
             model.objects.filter(user_id=user.pk)._raw_delete(using)
