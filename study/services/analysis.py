@@ -7,9 +7,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from study.models import QuestionAttempt, QuestionProgress, QuizSession, SessionAnalysis
+from study.models import QuestionAttempt, QuizSession, SessionAnalysis
 from study.models.analyses import AnalysisStatus
-from study.models.progress import PatternState
 from study.models.quizzes import Outcome, QuizStatus
 
 logger = logging.getLogger(__name__)
@@ -23,9 +22,8 @@ def _accuracy(correct: int, answered: int) -> float | None:
     return round(correct / answered, 3) if answered else None
 
 
-def _session_counts(session: QuizSession) -> tuple[dict[str, dict[str, int]], list[int]]:
-    """Per subject: correct / wrong / unsure of the last attempt per question in this session; and the questions
-    the session answered (skips included, as finalize's counters count them)."""
+def _session_counts(session: QuizSession) -> dict[str, dict[str, int]]:
+    """Per subject: correct / wrong / unsure of the last attempt per question in this session."""
     last: dict[int, tuple] = {}
     attempts = (
         QuestionAttempt.objects.filter(quiz_session=session)
@@ -39,7 +37,7 @@ def _session_counts(session: QuizSession) -> tuple[dict[str, dict[str, int]], li
         row = counts.setdefault(subject, {"correct": 0, "wrong": 0, "unsure": 0})
         if outcome in row:
             row[outcome] += 1
-    return counts, sorted(last)
+    return counts
 
 
 def _topic_accuracy(session: QuizSession, subjects: list[str]) -> dict[str, float | None]:
@@ -48,8 +46,10 @@ def _topic_accuracy(session: QuizSession, subjects: list[str]) -> dict[str, floa
     whose only history was this session had another accuracy than the session), skips left out. An answer stored
     twice (the same question at the same instant: an offline session written back under two uuids) counts once, as
     finalize counts it in the pattern window."""
+    finished = Q(quiz_session__finalized_at__lte=session.finalized_at) if session.finalized_at else Q()
     counted = (
         QuestionAttempt.objects.filter(
+            finished,  # (sessions finished after this one, before its analysis ran, are not its history)
             user_id=session.user_id,
             quiz_session__study_topic_id=session.study_topic_id,
             quiz_session__status=QuizStatus.DONE,
@@ -68,21 +68,15 @@ def _topic_accuracy(session: QuizSession, subjects: list[str]) -> dict[str, floa
     return {r["question__subject"]: _accuracy(r["correct"], r["answered"]) for r in rows}
 
 
-def _pattern_ids(session: QuizSession, answered: list[int], state: str) -> list[int]:
-    """The questions this session answered whose pattern is `state` now: not every question the session offered (a
-    finished session's unanswered ones, chronic or regressed by earlier sessions, were listed as this one's)."""
-    return sorted(
-        QuestionProgress.objects.filter(
-            user_id=session.user_id, question_id__in=answered, pattern_state=state
-        ).values_list("question_id", flat=True)
-    )
-
-
 def _analysis_values(session: QuizSession) -> dict:
-    counts, answered_ids = _session_counts(session)
+    """The analysis of the session as it finished: its history is the sessions finished by then, and its chronic
+    and regressed questions are the ones finalize recorded in the pending row (read as progress when the task ran,
+    a later session's answers had moved them; kept as they are here)."""
+    counts = _session_counts(session)
     bad = sum(row["wrong"] + row["unsure"] for row in counts.values())
     if bad < MIN_BAD_ATTEMPTS:
-        return {"status": AnalysisStatus.SKIPPED, "reason": INSUFFICIENT}
+        return {"status": AnalysisStatus.SKIPPED, "reason": INSUFFICIENT,
+                "chronic_question_ids": [], "regressed_question_ids": []}
     history = _topic_accuracy(session, list(counts))
     subjects = []
     for subject in sorted(counts):
@@ -100,8 +94,6 @@ def _analysis_values(session: QuizSession) -> dict:
         "reason": "",
         "subjects": subjects,
         "weakest_subjects": [{"subject": s["subject"], "accuracy": s["accuracy"]} for s in weakest[:WEAKEST_COUNT]],
-        "chronic_question_ids": _pattern_ids(session, answered_ids, PatternState.CHRONIC_WRONG),
-        "regressed_question_ids": _pattern_ids(session, answered_ids, PatternState.REGRESSED),
     }
 
 

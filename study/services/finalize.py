@@ -86,6 +86,8 @@ def _finalize_locked(session: QuizSession, now: datetime) -> None:
 
     counters: Counter[str] = Counter(dict.fromkeys(SESSION_COUNTERS, 0))
     rows: list[QuestionProgress] = []
+    chronic_ids: list[int] = []  # the answered questions this session leaves chronic or regressed
+    regressed_ids: list[int] = []
     for question_id, attempt in winners.items():
         before = prior.get(question_id)
         progress = before or QuestionProgress(user_id=session.user_id, question_id=question_id, created_at=now)
@@ -126,6 +128,9 @@ def _finalize_locked(session: QuizSession, now: datetime) -> None:
             counters["recovered"] += 1
         if progress.pattern_state == scheduling.CHRONIC_WRONG:
             counters["chronic_remaining"] += 1
+            chronic_ids.append(question_id)
+        elif progress.pattern_state == scheduling.REGRESSED:
+            regressed_ids.append(question_id)
         rows.append(progress)
 
     if rows:
@@ -155,7 +160,7 @@ def _finalize_locked(session: QuizSession, now: datetime) -> None:
     session.save(update_fields=_SESSION_FINAL_FIELDS)
 
     bad_ids = [qid for qid, attempt in winners.items() if attempt.outcome in scheduling.BAD_OUTCOMES]
-    _schedule_follow_up(session, bad_ids)
+    _schedule_follow_up(session, bad_ids, chronic_ids=sorted(chronic_ids), regressed_ids=sorted(regressed_ids))
 
 
 def _winning_attempts(session: QuizSession) -> dict[int, QuestionAttempt]:
@@ -270,12 +275,16 @@ def _pattern_rows_window(session: QuizSession, question_ids: list[int], winner_i
     )
 
 
-def _schedule_follow_up(session: QuizSession, bad_question_ids: list[int]) -> None:
-    """A pending analysis row now; explanations and the analysis are enqueued after commit."""
+def _schedule_follow_up(session: QuizSession, bad_question_ids: list[int], *, chronic_ids: list[int],
+                        regressed_ids: list[int]) -> None:
+    """A pending analysis row now, holding the questions this session leaves chronic or regressed (the analysis
+    runs later, when later sessions may have changed their patterns); explanations and the analysis are enqueued
+    after commit."""
     from study.tasks import analyze_quiz_session, explain_questions
 
     SessionAnalysis.objects.bulk_create(
-        [SessionAnalysis(user_id=session.user_id, quiz_session_id=session.id, status=AnalysisStatus.PENDING)],
+        [SessionAnalysis(user_id=session.user_id, quiz_session_id=session.id, status=AnalysisStatus.PENDING,
+                         chronic_question_ids=chronic_ids, regressed_question_ids=regressed_ids)],
         ignore_conflicts=True,
     )
     candidates = []

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from study.models import SessionAnalysis
+from study.models import QuestionProgress, SessionAnalysis
 from study.services.analysis import quiz_session_analyze
 from study.tasks import analyze_quiz_session
 from study.tests.factories import (
@@ -63,7 +63,12 @@ def scenario(user, other_user):
 @pytest.mark.django_db
 def test_analysis_of_a_session_with_enough_misses(scenario, django_assert_max_num_queries):
     session, q = scenario
-    SessionAnalysis.objects.create(user=session.user, quiz_session=session)
+    # The chronic and regressed questions finalize recorded (the ones it answered, not q[10], only offered), kept
+    # as recorded: q[3] has recovered since, in a later session.
+    SessionAnalysis.objects.create(user=session.user, quiz_session=session,
+                                   chronic_question_ids=sorted([q[3].id, q[5].id]),
+                                   regressed_question_ids=sorted([q[2].id, q[6].id]))
+    QuestionProgress.objects.filter(question=q[3]).update(pattern_state="recovered")
     with django_assert_max_num_queries(10):
         assert quiz_session_analyze(quiz_session_id=session.id) == "done"
     analysis = SessionAnalysis.objects.get(quiz_session=session)
@@ -78,7 +83,7 @@ def test_analysis_of_a_session_with_enough_misses(scenario, django_assert_max_nu
     assert analysis.weakest_subjects == [
         {"subject": B, "accuracy": 0.0}, {"subject": A, "accuracy": 0.5}, {"subject": C, "accuracy": 0.5},
     ]
-    assert analysis.chronic_question_ids == sorted([q[3].id, q[5].id])  # answered in it; not q[10], only offered
+    assert analysis.chronic_question_ids == sorted([q[3].id, q[5].id])
     assert analysis.regressed_question_ids == sorted([q[2].id, q[6].id])
 
 
@@ -215,3 +220,48 @@ def test_a_subject_answered_all_right_is_no_weak_subject(user):
     analysis = SessionAnalysis.objects.get(quiz_session=session)
     assert [s["subject"] for s in analysis.subjects] == sorted([A, C, D])  # every subject is still reported
     assert analysis.weakest_subjects == [{"subject": C, "accuracy": 0.0}, {"subject": A, "accuracy": 0.0}]
+
+
+def _quiz(client, topic, choice: int) -> dict:
+    """Start a quiz on the topic and answer every question with `choice`; the finishing response."""
+    started = client.post("/api/quiz-sessions", {"study_topic_id": topic.id}, format="json")
+    assert started.status_code == 201, started.content
+    session = started.json()
+    for question_id in session["question_ids"]:
+        last = client.post(f"/api/quiz-sessions/{session['id']}/attempts",
+                           {"question_id": question_id, "selected_choice": choice}, format="json")
+        assert last.status_code == 201, last.content
+    assert last.json()["status"] == "done"
+    return {"id": session["id"], **last.json()}
+
+
+@pytest.fixture
+def analysed_late(api_client, user):
+    """S0 all wrong, S1 all wrong (chronic: its summary says 5 remain), S2 all right (recovered); S1's analysis
+    runs only then (a busy worker, a retry, the sweep; or the viewer writing back several sessions at once)."""
+    topic = StudyTopicFactory(user=user)
+    questions = [QuestionFactory(study_topic=topic, subject=A, correct_choice=1) for _ in range(5)]
+    _quiz(api_client, topic, choice=2)
+    s1 = _quiz(api_client, topic, choice=2)
+    assert s1["summary"]["chronic_remaining"] == 5
+    assert SessionAnalysis.objects.get(quiz_session_id=s1["id"]).status == "pending"
+    _quiz(api_client, topic, choice=1)
+    assert quiz_session_analyze(quiz_session_id=s1["id"]) == "done"
+    return s1, questions
+
+
+@pytest.mark.django_db
+def test_a_late_analysis_reports_the_chronic_questions_its_session_left(api_client, analysed_late):
+    """The patterns were read when the task ran: a later session's answers had recovered them, and the analysis
+    listed none while the session's own summary said 5 remained."""
+    s1, questions = analysed_late
+    body = api_client.get(f"/api/quiz-sessions/{s1['id']}").json()["analysis"]
+    assert body["chronic_question_ids"] == sorted(q.id for q in questions)
+
+
+@pytest.mark.django_db
+def test_a_late_analysis_compares_with_the_history_up_to_its_session(analysed_late):
+    """topic_accuracy counted the sessions finished after this one too (S2's right answers: 0.333)."""
+    s1, _ = analysed_late
+    [subject] = SessionAnalysis.objects.get(quiz_session_id=s1["id"]).subjects
+    assert (subject["accuracy"], subject["topic_accuracy"]) == (0.0, 0.0)  # S0 + S1: 0 of 10

@@ -371,6 +371,24 @@ def test_a_questions_first_attempt_is_recorded_even_as_a_skip(topic):
     assert progress_of(q).last_outcome == "skipped" and progress_of(q).last_attempted_at is not None
 
 
+def test_finalize_records_the_chronic_and_regressed_questions_it_leaves_in_the_pending_analysis(topic):
+    """The analysis runs later, when later sessions may have moved the patterns: finalize records them."""
+    chronic, regressed, offered = QuestionFactory.create_batch(3, study_topic=topic)
+    start = timezone.now() - timedelta(days=3)
+    make_session(topic, {chronic: "wrong", regressed: "correct", offered: "wrong"}, at=start, finalize=True)
+    make_session(topic, {offered: "wrong"}, at=start + timedelta(days=1), finalize=True)  # chronic before
+    session = make_session(topic, {chronic: "wrong", regressed: "wrong"}, at=start + timedelta(days=2))
+    session.question_ids = [*session.question_ids, offered.id]  # offered, never answered: not this session's
+    session.save(update_fields=["question_ids"])
+
+    summary = quiz_session_finalize(quiz_session=session)
+
+    analysis = SessionAnalysis.objects.get(quiz_session=session)
+    assert (analysis.status, analysis.chronic_question_ids, analysis.regressed_question_ids) == (
+        "pending", [chronic.id], [regressed.id])
+    assert summary["chronic_remaining"] == 1
+
+
 def test_the_summarys_counts_leave_deleted_questions_out(topic):
     gone = QuestionFactory(study_topic=topic, deleted_at=timezone.now())
     QuestionProgressFactory(question=gone, pattern_state="chronic_wrong")  # wrong, never reviewed
