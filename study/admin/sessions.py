@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from study.api.common import NFCFormCharField
 from study.models import SessionAsset, StudySession
-from study.services.sessions import NFC_FIELDS, sessions_ocr_text_forget
+from study.services.sessions import NFC_FIELDS, session_links_replaced, sessions_ocr_text_forget
 from studyserver.admin import JSONObjectFormField
 
 from .base import (
@@ -113,12 +113,29 @@ class StudySessionAdmin(NFCSearchMixin, OwnerSetOnceMixin, RefusableSaveAdmin):
             save_changed_fields(obj, form, change)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        links = [formset for formset in formsets if formset.model is SessionAsset]
+        shown = {link_form.instance.pk: _link_as_shown(link_form) for formset in links
+                 for link_form in formset.initial_forms}
         super().save_related(request, form, formsets, change)
-        # (refused, nothing was deleted: the formsets were not saved, or their deletes rolled back with the rest)
-        unlinked = [asset for formset in formsets if formset.model is SessionAsset
-                    for asset in getattr(formset, "deleted_objects", ())]
-        if unlinked:  # an unlinked snapshot's text is no longer the session's OCR text, as in the API
-            sessions_ocr_text_forget(assets=unlinked)
+        # (refused, nothing was saved: the formsets were not saved, or their writes rolled back with the rest)
+        # An unlinked snapshot's text is no longer the session's OCR text, nor one a link was moved away from; a
+        # snapshot linked or moved in gives it, as in the API.
+        before = [asset for formset in links for asset in getattr(formset, "deleted_objects", ())]
+        after = [asset for formset in links for asset in getattr(formset, "new_objects", ())]
+        for formset in links:
+            for asset, fields in getattr(formset, "changed_objects", ()):
+                if {"document", "asset_type"} & set(fields):
+                    before.append(shown[asset.pk])
+                    after.append(asset)
+        if before or after:
+            session_links_replaced(before=before, after=after)
+
+
+def _link_as_shown(link_form: forms.ModelForm) -> SessionAsset:
+    """The link as its form was filled in (an unsaved row), before the save changed it."""
+    initial = link_form.initial
+    return SessionAsset(session_id=link_form.instance.session_id, document_id=initial.get("document"),
+                        asset_type=initial.get("asset_type"))
 
 
 @admin.register(SessionAsset)
@@ -129,6 +146,17 @@ class SessionAssetAdmin(admin.ModelAdmin):
     raw_id_fields = ("session", "document")
     list_select_related = ("session", "document")
     changelist_defer = (*(f"session__{name}" for name in SESSION_TEXTS), "document__extracted_text")
+
+    def save_model(self, request: HttpRequest, obj: SessionAsset, form: forms.ModelForm, change: bool) -> None:
+        # A snapshot linked, or a link moved to another document, type or session: as in the API, the OCR text
+        # follows (save_related of the session page does the same for its inline).
+        moved = not change or bool({"session", "document", "asset_type"} & set(form.changed_data))
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if moved:
+                before = [SessionAsset(session_id=form.initial.get("session"), document_id=form.initial.get("document"),
+                                       asset_type=form.initial.get("asset_type"))] if change else []
+                session_links_replaced(before=before, after=[obj])
 
     # An unlinked snapshot's text is no longer its session's OCR text, as in the API.
     def delete_model(self, request: HttpRequest, obj: SessionAsset) -> None:

@@ -134,6 +134,16 @@ def sessions_ocr_text_forget(*, assets: Iterable[SessionAsset]) -> int:
     )
 
 
+def session_links_replaced(*, before: Iterable[SessionAsset], after: Iterable[SessionAsset]) -> None:
+    """Links changed outside the API (the admin: a link's document, asset type or session replaced, a link added):
+    the snapshots they held before no longer give their sessions' OCR text, and the extracted ones they hold now do,
+    as the API's unlink and link have it. `before` holds the links as they were (unsaved rows will do)."""
+    sessions_ocr_text_forget(assets=before)
+    session_ids = {asset.session_id for asset in after if asset.asset_type == AssetType.HANDWRITING_PNG}
+    if session_ids:
+        sessions_ocr_text_fill(session_ids=session_ids)
+
+
 def _link(*, session: StudySession, document: Document, asset_type: str, role: str | None, sort_order: int):
     """Link `document` to `session`; the session or the document deleted meanwhile → 404, a duplicate link → 409."""
     try:

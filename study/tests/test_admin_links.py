@@ -329,3 +329,55 @@ def test_the_topic_and_session_pages_read_their_documents_at_once(admin_client, 
         assert page.content.count(f'name="{rows}-'.encode()) >= links  # every row is on the page
         for document in Document.objects.filter(user=user):  # each row with its document's label and link
             assert reverse("admin:study_document_change", args=[document.pk]).encode() in page.content, url
+
+
+# --- the OCR text follows snapshot links changed in the admin, as in the API -----------------------------------
+
+
+@pytest.fixture
+def two_snapshots(user):
+    """A session whose two extracted snapshots read PAGE ONE (older) and PAGE TWO (newer): (session, links)."""
+    from study.tests.api.test_snapshots import EXTRACTED, session_with_two_snapshots
+
+    session, older, newer = session_with_two_snapshots(user, older=EXTRACTED[0], newer=EXTRACTED[1])
+    assert session.ocr_text == "PAGE TWO"
+    return session, [SessionAsset.objects.get(document=older), SessionAsset.objects.get(document=newer)]
+
+
+def ocr_text(session) -> str:
+    return StudySession.objects.values_list("ocr_text", flat=True).get(pk=session.pk)
+
+
+def test_a_snapshot_link_turned_into_another_type_on_the_session_page_stops_giving_the_ocr_text(
+        admin_client, two_snapshots):
+    """Only a deleted link was noticed: a newest snapshot re-typed (or pointed at another document) kept its text as
+    the session's OCR text."""
+    session, (older, newer) = two_snapshots
+    data = session_form(session, **inline_management("assets", 2, initial=2),
+                        **asset_row(0, older.document, "handwriting_png", asset=older),
+                        **asset_row(1, newer.document, "reference", "prompt", asset=newer))
+    response = admin_client.post(reverse("admin:study_studysession_change", args=[session.pk]), data)
+    assert response.status_code == 302
+    assert ocr_text(session) == "PAGE ONE"
+
+
+def test_a_snapshot_linked_on_the_session_page_gives_its_text(admin_client, user):
+    session = StudySessionFactory(user=user)
+    document = DocumentFactory(user=user, extract_status="done", extracted_text="손글씨 답안")
+    data = session_form(session, **inline_management("assets", 1), **asset_row(0, document, "handwriting_png"))
+    assert admin_client.post(reverse("admin:study_studysession_change", args=[session.pk]), data).status_code == 302
+    assert ocr_text(session) == "손글씨 답안"
+
+
+def test_a_snapshot_link_moved_to_another_document_in_the_asset_admin_follows_it(admin_client, user, two_snapshots):
+    session, (_older, newer) = two_snapshots
+    replacement = DocumentFactory(user=user, extract_status="done", extracted_text="PAGE THREE")
+    data = {"session": session.pk, "document": replacement.pk, "asset_type": "handwriting_png", "role": "prompt",
+            "sort_order": 0}
+    response = admin_client.post(reverse("admin:study_sessionasset_change", args=[newer.pk]), data)
+    assert response.status_code == 302
+    assert ocr_text(session) == "PAGE THREE"
+
+    data["asset_type"] = "reference"  # no snapshot any more: the older one's text
+    assert admin_client.post(reverse("admin:study_sessionasset_change", args=[newer.pk]), data).status_code == 302
+    assert ocr_text(session) == "PAGE ONE"
