@@ -65,7 +65,7 @@ def card_dedup_hash(*, source_question_id: int | None, card_format: str, fact: s
 
 def _in_a_word(char: str) -> bool:
     """True for the letters and digits a Latin-script word or a number is made of; Hangul, kana and Han attach
-    particles and endings to a word (메탄은, 名前を), so a term found among them stands on its own."""
+    particles and endings to a word (메탄은, 名前を): see _hangul_bounds for Hangul."""
     if not char.isalnum():
         return False
     code = ord(char)
@@ -75,31 +75,55 @@ def _in_a_word(char: str) -> bool:
     )
 
 
-def _stands_alone(text: str, start: int, end: int) -> bool:
+def _is_hangul(char: str) -> bool:
+    return "\uac00" <= char <= "\ud7a3"
+
+
+# What follows a Korean noun in the same word: particles, the copula and its endings ("메탄이다", "메탄으로서"). Any
+# other syllable makes a longer word: 메탄 is not in 메탄올 (methanol).
+KOREAN_PARTICLES = tuple(sorted(
+    ["에서는", "으로는", "으로서", "으로써", "에게서", "이라고", "이라는", "이어서", "입니다", "이라", "이며", "이다",
+     "이고", "이나", "이면", "이란", "에서", "으로", "에게", "까지", "부터", "보다", "처럼", "마다", "조차", "밖에",
+     "과는", "와는", "라고", "라는", "이", "가", "은", "는", "을", "를", "의", "에", "와", "과", "도", "로", "만",
+     "인", "임", "요", "나", "랑", "며", "란", "다"],
+    key=len, reverse=True,
+))
+
+
+def _stands_alone(text: str, start: int, end: int, needle: str) -> bool:
     """Whether text[start:end] is a whole word or number of `text`, not part of a longer one: "he" in "the", "5"
-    in "2.5", "10" in "1,100" or "100"."""
+    in "2.5", "10" in "1,100" or "100"; 탄소 in 일산화탄소, 메탄 in 메탄올 (a Korean word may carry a particle:
+    메탄이다). A number may have its unit right after it (25ppm, 2.5㎫)."""
     first, last = text[start], text[end - 1]
-    if _in_a_word(first) and start > 0:
+    if start > 0:
         before = text[start - 1]
-        if _in_a_word(before) or (first.isdigit() and before in ".," and start > 1 and text[start - 2].isdigit()):
+        if _in_a_word(first) and (_in_a_word(before) or (
+                first.isdigit() and before in ".," and start > 1 and text[start - 2].isdigit())):
             return False
-    if _in_a_word(last) and end < len(text):
+        if _is_hangul(first) and _is_hangul(before):
+            return False
+    if end < len(text):
         after = text[end]
-        if _in_a_word(after) or (last.isdigit() and after in ".," and end + 1 < len(text) and text[end + 1].isdigit()):
+        numeric = all(char.isdigit() or char in ".,-" for char in needle)
+        if _in_a_word(last) and (after.isdigit() if numeric else _in_a_word(after)):
+            return False
+        if last.isdigit() and after in ".," and end + 1 < len(text) and text[end + 1].isdigit():
+            return False
+        if _is_hangul(last) and _is_hangul(after) and not text.startswith(KOREAN_PARTICLES, end):
             return False
     return True
 
 
 def whole_occurrences(haystack: str, needle: str) -> list[int]:
-    """Where `needle` starts in `haystack` (both folded alike by the caller), not overlapping, and where a Latin
-    word or a number in it is found whole only: the answer "CO" is no occurrence in "contains", "10" none in "1,100".
-    Korean and Japanese are found inside longer runs of letters, which carry their particles."""
+    """Where `needle` starts in `haystack` (both folded alike by the caller), not overlapping, and where it is a
+    word of its own (_stands_alone): the answer "CO" is no occurrence in "contains", "10" none in "1,100", 메탄 none
+    in 메탄올. Japanese is found inside longer runs of letters, which carry its particles without a space."""
     found, start = [], 0
     if not needle:
         return found
     while (index := haystack.find(needle, start)) >= 0:
         end = index + len(needle)
-        if _stands_alone(haystack, index, end):
+        if _stands_alone(haystack, index, end, needle):
             found.append(index)
             start = end
         else:

@@ -1,9 +1,10 @@
 """The default explainer: states the correct answer and quotes the best-matching passages."""
 
 from .base import Draft, Passage, QuestionFacts
+from .retrieval import PASSAGE_MAX_CHARS
 
 BACKEND = "extractive"
-QUOTE_MAX_CHARS = 400
+QUOTE_MAX_CHARS = PASSAGE_MAX_CHARS  # a passage is quoted whole: cut at 400, one lost the sentence with the answer
 
 
 def _quote(passage: Passage) -> str:

@@ -33,10 +33,17 @@ RELATIVE_MIN_RANK = 0.3  # of the best passage's rank
 _WORD = re.compile(r"[^\W_]+")
 # After . ! ? and a space; after Japanese 。！？ also without one (Japanese puts none), but not inside a quotation
 # or a bracket that the mark ends (「…。」).
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])(?![」』）)\]])\s*")
+# An abbreviation's period ends no sentence ("Amazon S3, e.g. for backups, …" was cut after "e.g.").
+SENTENCE_END = re.compile(
+    r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<!\bcf\.)(?<!\bNo\.)(?<!\bFig\.)(?<!\bapprox\.)"
+    r"(?<=[.!?])\s+|(?<=[。！？])(?![」』）)\]])\s*"
+)
 # A line that starts a passage of its own: a list item, a heading, a table row (a whole table as one passage made
-# one cloze of it, blanking the answer in every row).
-BLOCK_START = re.compile(r"^\s*(?:[-*+•#|]|\d+[.)])\s*")
+# one cloze of it, blanking the answer in every row). A bullet or a list number has a space after it: a PDF line
+# wrapped before "1.5배" or "-162℃" goes on with its sentence.
+BLOCK_START = re.compile(r"^\s*(?:[-*+•](?=\s)|[#|]|\d+[.)](?=\s))\s*")
+# Kana and kanji, which Japanese writes without spaces: a line wrapped between two of them is joined without one.
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u3005\u3001\u3002\uff08\uff09]")
 # A Markdown heading: a passage of it alone says nothing a reviewer can check (it was cited as the evidence, `#`
 # and all), so it is none; followed by its text on the next lines, it is read as that text's first words.
 _HEADING = re.compile(r"^\s*#{1,6}\s+")
@@ -105,6 +112,17 @@ def _tsquery(terms: list[str]) -> str:
     return " | ".join(f"{term}:*" for term in terms)
 
 
+def _joined_lines(lines: list[str]) -> str:
+    """The lines of a paragraph as one text: with a space between them, none between two Japanese characters (完
+    and 全性 of a wrapped PDF line are 完全性)."""
+    text = ""
+    for line in lines:
+        if text and line and not (_CJK_CHAR.match(text[-1]) and _CJK_CHAR.match(line[0])):
+            text += " "
+        text += line
+    return text
+
+
 def split_passages(text: str) -> list[str]:
     """Paragraphs (blank lines, list items, headings); long ones cut at sentence ends into ~300 characters. A
     Markdown heading on its own is no passage."""
@@ -123,7 +141,7 @@ def split_passages(text: str) -> list[str]:
         blocks[-1].append((line[heading.end():] if heading else line).strip())
     passages: list[str] = []
     for block, only_headings in zip(blocks, headings, strict=True):
-        paragraph = " ".join(block).strip()
+        paragraph = _joined_lines(block).strip()
         if not paragraph or only_headings:
             continue
         if len(paragraph) <= PASSAGE_MAX_CHARS:
@@ -214,10 +232,11 @@ def passages_for_question(facts: QuestionFacts, *, limit: int = 3) -> list[Passa
         return []
     ranks = _rank_fulltext(candidates, terms) if use_fulltext else _rank_overlap(candidates, terms)
     answer = _normalize(facts.answer_text).strip()
-    scored = []
+    scored, seen = [], set()
     for (doc_id, title, passage), rank in zip(candidates, ranks, strict=True):
-        if rank <= 0:
-            continue
+        if rank <= 0 or (key := _normalize(passage)) in seen:
+            continue  # (one passage in two documents, the notes as PDF and DOCX: quoted once)
+        seen.add(key)
         if answer and whole_occurrences(_normalize(passage), answer):  # (the answer "CO" is not in "contains")
             rank *= ANSWER_BOOST
         scored.append(Passage(document_id=doc_id, title=title, snippet=passage, rank=rank))

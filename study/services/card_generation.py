@@ -9,7 +9,7 @@ needs_review=true; dedup_hash (source question, format, normalised fact) makes r
 import logging
 import unicodedata
 
-from study.explain.retrieval import BLOCK_START, SENTENCE_END
+from study.explain.retrieval import BLOCK_START, PASSAGE_MAX_CHARS, SENTENCE_END
 from study.models import MemoCard, Question, QuestionExplanation
 from study.models.cards import CardFormat, EvidenceSource
 from study.services.cards import card_candidate_create
@@ -18,7 +18,7 @@ from study.textnorm import normalize_fact, whole_occurrences
 logger = logging.getLogger(__name__)
 
 CLOZE_BLANK = "____"
-SNIPPET_MAX_CHARS = 500
+SNIPPET_MAX_CHARS = PASSAGE_MAX_CHARS  # a passage is cited whole as the evidence
 
 
 def _snippet(text: str) -> str:

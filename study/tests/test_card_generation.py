@@ -39,7 +39,8 @@ class TestCloze:
         assert cloze_from_passage("물은 H2O이다.", "물") == ""
 
     def test_occurrences_that_overlap_are_blanked_once(self):
-        assert cloze_from_passage("하하하 웃었다.", "하하") == "____하 웃었다."
+        assert cloze_from_passage("ははは笑った。", "はは") == "____は笑った。"  # (Japanese: found inside words)
+        assert cloze_from_passage("하하하 웃었다.", "하하") == ""  # (Korean: 하하 is no word of 하하하)
 
     def test_a_sentence_whose_folding_changes_its_length_is_blanked_in_the_right_place(self):
         """NFKC turns ㎏ into kg and ℃ into °c: such sentences had been given up (no cloze, or one from a worse
@@ -74,6 +75,30 @@ class TestCloze:
         # Korean attaches particles to the word: still found inside the longer run of letters
         assert cloze_from_passage("주성분은 메탄이다.", "메탄") == "주성분은 ____이다."
         assert cloze_from_passage("주성분은 CH4이다.", "CH4") == "주성분은 ____이다."
+
+    def test_a_korean_answer_is_not_blanked_inside_a_longer_word(self):
+        """메탄 is not 메탄올 (methanol), 탄소 not 일산화탄소, 수소 not 탄화수소: the cloze blanked part of another
+        word in the first sentence that held the letters, and asked the wrong thing."""
+        assert (cloze_from_passage("메탄올은 독성이 있다. LNG의 주성분은 메탄이다.", "메탄")
+                == "LNG의 주성분은 ____이다.")
+        assert cloze_from_passage("일산화탄소는 독성가스이다. 탄소는 가연성이다.", "탄소") == "____는 가연성이다."
+        assert (cloze_from_passage("LNG는 탄화수소 혼합물이다. 수소는 가장 가벼운 가스이다.", "수소")
+                == "____는 가장 가벼운 가스이다.")
+        assert cloze_from_passage("주성분은 메탄으로서 가볍다.", "메탄") == "주성분은 ____으로서 가볍다."
+
+    def test_a_number_answer_is_blanked_before_its_unit(self):
+        """The unit is in the question ("몇 ppm인가?"): 25ppm and 2.5㎫ held no whole 25 or 2.5, and no cloze was
+        made; a formula is still no number (H2 is not in H2O)."""
+        assert cloze_from_passage("암모니아의 허용농도는 25ppm이다.", "25") == "암모니아의 허용농도는 ____ppm이다."
+        assert cloze_from_passage("충전 압력은 2.5㎫이다.", "2.5") == "충전 압력은 ____㎫이다."
+        assert cloze_from_passage("물은 H2O이다.", "H2") == ""
+        assert cloze_from_passage("허용농도는 250ppm이다.", "25") == ""
+
+    def test_an_abbreviation_does_not_end_the_sentence(self):
+        assert (cloze_from_passage("Amazon S3, e.g. for backups, stores objects durably.", "S3")
+                == "Amazon ____, e.g. for backups, stores objects durably.")
+        assert (cloze_from_passage("EC2 instances, i.e. virtual servers, run in a VPC.", "VPC")
+                == "EC2 instances, i.e. virtual servers, run in a ____.")
 
     def test_a_sentence_that_is_the_answer_alone_is_no_cloze(self):
         """A list item is a passage of its own: "- 메탄" made the card "- ____", which asks nothing."""
@@ -137,7 +162,7 @@ class TestQuestionCards:
         explanation = explained(question, [{"document_id": 7, "snippet": long_passage, "rank": 1}])
         qa, _cloze = question_cards_generate(question=question, explanation=explanation)
         snippet = CardEvidence.objects.get(card=qa, source_type="document").snippet
-        assert snippet == long_passage[:500] + "…"
+        assert snippet == long_passage[:600] + "…"  # (a passage is at most 600 characters: cited whole)
 
 
 @pytest.mark.django_db(transaction=True)

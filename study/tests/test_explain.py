@@ -160,6 +160,27 @@ class TestRetrieval:
                                      "The toxic gas is CO, from incomplete burning.")
         assert passages_for_question(_facts(q))[0].snippet == "The toxic gas is CO, from incomplete burning."
 
+    def test_the_same_passage_in_two_documents_is_quoted_once(self, user):
+        """The notes uploaded as PDF and as DOCX: the explanation quoted one sentence twice, pushing evidence out."""
+        q = QuestionFactory(study_topic__user=user, question_text="LNG의 주성분은?", choices=["메탄", "에탄"],
+                            correct_choice=1)
+        for title in ("요약.pdf", "요약.docx"):
+            link_document(q.study_topic, "LNG의 주성분은 메탄이다.\n\nLNG는 -162℃에서 액화된다.", title=title)
+        snippets = [p.snippet for p in passages_for_question(_facts(q))]
+        assert snippets and len(snippets) == len(set(snippets)), snippets
+
+    def test_a_wrapped_line_that_starts_with_a_number_or_a_minus_goes_on_with_its_sentence(self):
+        """A PDF line starting "1.5배" or "-162℃" was read as a list item: the passage (the cited evidence) was cut
+        in two. A list item still starts a passage."""
+        text = "내압시험압력은 상용압력의\n1.5배 이상으로 한다.\n\nLNG의 비점은\n-162℃이다.\n- 메탄\n1. 에탄"
+        assert split_passages(text) == ["내압시험압력은 상용압력의 1.5배 이상으로 한다.", "LNG의 비점은 -162℃이다.",
+                                        "- 메탄", "1. 에탄"]
+
+    def test_a_japanese_line_wrap_is_not_read_as_a_space(self):
+        """Lines joined with a space turned 完全性 into "完 全性", which no term or answer matched."""
+        assert split_passages("情報セキュリティの3要素は機密性、完\n全性、可用性である。\nNAT\nは変換") == [
+            "情報セキュリティの3要素は機密性、完全性、可用性である。 NAT は変換"]
+
     def test_long_documents_that_repeat_the_terms_do_not_crowd_out_the_short_note(self, user):
         """Documents were ranked by raw ts_rank and 5 were read: five long texts full of the question's words
         pushed the short note that holds the answer out."""
@@ -428,3 +449,19 @@ def test_a_wrong_answer_finalized_while_the_answer_key_changes_is_explained_agai
         while_holding(change_key, then=answer_wrong)
 
     assert QuestionExplanation.objects.get(question=question).text.startswith("정답: 3번 프로판")
+
+
+def test_the_extractive_explanation_quotes_a_passage_whole():
+    """Passages are up to 600 characters and quotes were cut at 400: a paragraph of 489 lost its last sentence, the
+    one with the answer, cut mid-word."""
+    from study.explain.base import Passage, QuestionFacts
+    from study.explain.extractive import extractive_explain
+    from study.explain.retrieval import PASSAGE_MAX_CHARS
+
+    filler = "수송과 저장이 쉽도록 냉각하여 부피를 줄인 가스이며 " * 16
+    paragraph = f"LNG는 액화천연가스로 {filler}비점은 -162℃이다."
+    assert 400 < len(paragraph) <= PASSAGE_MAX_CHARS
+    facts = QuestionFacts(question_id=1, topic_id=1, user_id=1, subject="가스", question_text="LNG의 비점은?",
+                          choices=("-162℃", "-42℃"), correct_choice=1)
+    draft = extractive_explain(facts, [Passage(document_id=1, title="노트", snippet=paragraph, rank=1.0)])
+    assert f'- "{paragraph}" — 노트' in draft.text.splitlines()
