@@ -49,15 +49,18 @@ def _pick_questions(
         progress_filter["progress__due_at__lte"] = now
     if progress_filter:
         eligible = eligible.filter(progress__user=user, **progress_filter)
-    # review_due takes the most overdue first; random shuffles within each subject.
-    order = [F("progress__due_at").asc(), F("id").asc()] if quiz_mode == QuizMode.REVIEW_DUE else [Random()]
+    # review_due takes each subject's most overdue and asks the most overdue first, whatever its subject (grouped
+    # by subject, one overdue by a month came after the other subjects' due an hour ago); random shuffles within
+    # each subject and groups them, like an exam paper.
+    review = quiz_mode == QuizMode.REVIEW_DUE
+    order = [F("progress__due_at").asc(), F("id").asc()] if review else [Random()]
     picked = (
         eligible.annotate(rank=Window(RowNumber(), partition_by=[F("subject")], order_by=order))
         .filter(rank__lte=target_per_subject)
-        .values_list("id", "subject", "rank")
+        .values_list("id", "subject", "rank", "progress__due_at" if review else "rank")
     )
-    rows = sorted(picked, key=lambda row: (row[1], row[2]))  # grouped by subject, like an exam paper
-    return [(qid, subject) for qid, subject, _rank in rows]
+    rows = sorted(picked, key=lambda row: (row[3], row[0]) if review else (row[1], row[2]))
+    return [(qid, subject) for qid, subject, _rank, _due in rows]
 
 
 def quiz_session_start(

@@ -103,6 +103,18 @@ def test_review_due_takes_the_most_overdue_first_whatever_the_ids(api_client, to
     assert body["question_ids"] == [most.id, middle.id]
 
 
+def test_review_due_asks_the_most_overdue_first_across_subjects(api_client, topic):
+    """Grouped by subject, a question a month overdue came after another subject's due an hour ago: a learner who
+    stopped early had reviewed the least urgent."""
+    now = timezone.now()
+    hour, month, week = (QuestionFactory(study_topic=topic, subject=subject) for subject in ("가", "나", "가"))
+    for question, overdue in [(hour, timedelta(hours=1)), (month, timedelta(days=30)), (week, timedelta(days=7))]:
+        QuestionProgressFactory(question=question, due_at=now - overdue)
+    body = start(api_client, topic, quiz_mode="review_due").json()
+    assert body["question_ids"] == [month.id, week.id, hour.id]
+    assert body["subject_distribution"] == {"가": 2, "나": 1}
+
+
 def test_start_without_eligible_question_is_400(api_client, topic):
     response = start(api_client, topic, quiz_mode="review_due")
     assert response.status_code == 400 and response.json()["error_code"] == "invalid"
