@@ -14,12 +14,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
 
 from publishing.models import PublishKind
 from publishing.services import publish_request, publish_request_many
@@ -264,7 +263,7 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
             path("review/", self.admin_site.admin_view(self.review_queue_view), name=f"{prefix}_review"),
             path(
                 "review/action/",
-                self.admin_site.admin_view(require_POST(self.review_action_view)),
+                self.admin_site.admin_view(self.review_action_view),
                 name=f"{prefix}_review_action",
             ),
             *super().get_urls(),
@@ -328,13 +327,22 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
             "tab_query": tab_query.urlencode(),
             "can_change": self.has_change_permission(request),
             "can_delete": self.has_delete_permission(request),
+            "draft_max_chars": DRAFT_MAX_CHARS,  # (a longer edit came back cut, and the next click saved it cut)
         }
         return TemplateResponse(request, "admin/study/memocard/review_queue.html", context)
 
     def review_action_view(self, request: HttpRequest) -> HttpResponse:
+        queue_url = reverse("admin:study_memocard_review")
+        if request.method in {"GET", "HEAD"}:
+            # The login page sends a reviewer whose session had ended back here with a GET (the action's POST was
+            # lost on the way): to the queue, saying so, not to a blank 405.
+            self.message_user(request, "The last action was not done (your sign-in had ended): do it again.",
+                              messages.WARNING)
+            return HttpResponseRedirect(queue_url)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request):
             raise PermissionDenied
-        queue_url = reverse("admin:study_memocard_review")
         next_url = request.POST.get("next") or queue_url
         # Back to the queue page the action came from: a page of this site that is not the queue (any other path
         # of the admin) shows no messages, which then piled up for the next one.

@@ -456,8 +456,21 @@ def test_bad_posts_never_500(reviewer, pending, data):
     assert MemoCard.objects.filter(needs_review=True).count() == 3
 
 
-def test_get_on_action_url_is_405(reviewer):
-    assert reviewer.get(reverse(ACTION)).status_code == 405
+def test_a_get_on_the_action_url_leads_back_to_the_queue_saying_the_action_was_not_done(reviewer, pending):
+    """Where the login page sends a reviewer whose sign-in ended as they clicked: a blank 405 page, the action and
+    the typed edit lost without a word."""
+    response = reviewer.get(reverse(ACTION), follow=True)
+    assert response.redirect_chain == [(reverse(QUEUE), 302)]
+    assert messages_of(response) == ["The last action was not done (your sign-in had ended): do it again."]
+    assert reviewer.put(reverse(ACTION)).status_code == 405
+    assert MemoCard.objects.filter(needs_review=True).count() == 3
+
+
+def test_a_reviewer_who_may_only_view_cards_gets_fields_they_cannot_type_into(client, pending):
+    staff_with(client, "view_memocard")
+    page = client.get(reverse(QUEUE)).content.decode()
+    fields = re.findall(r"<textarea [^>]*>", page)
+    assert fields and all(" readonly" in field for field in fields)
 
 
 @pytest.mark.parametrize("next_url", ["https://evil.example/", "/admin/%00", "/admin/study/memocard/",
@@ -723,12 +736,12 @@ def test_an_edit_that_was_not_saved_comes_back_in_its_card_once(reviewer, pendin
     response = post_action(reviewer, action="edit", card_id=card.pk, cue="고친 큐 <b>", fact="", cloze_text="")
     assert any("was not saved" in m for m in messages_of(response))
     page = response.content.decode()
-    assert 'name="cue" rows="1" dir="auto">고친 큐 &lt;b&gt;</textarea>' in page  # what the reviewer typed, escaped
+    assert 'name="cue" rows="1" dir="auto" maxlength="10000">고친 큐 &lt;b&gt;</textarea>' in page  # as typed, escaped
     assert 'class="rq-card rq-unsaved"' in page
     card.refresh_from_db()
     assert card.cue == "LNG 주성분?" and card.needs_review  # nothing saved
     again = reviewer.get(reverse(QUEUE)).content.decode()
-    assert "고친 큐" not in again and 'name="cue" rows="1" dir="auto">LNG 주성분?</textarea>' in again
+    assert "고친 큐" not in again and 'name="cue" rows="1" dir="auto" maxlength="10000">LNG 주성분?</textarea>' in again
 
 
 def test_a_reviewer_who_may_change_but_not_delete_cards_cannot_delete(client, pending):

@@ -209,6 +209,27 @@ def test_delete_asks_first_and_cancel_keeps_the_card(live_server, page):
     assert MemoCard.objects.get(pk=cards[0].pk).deleted_at is not None
 
 
+def test_approve_all_asks_before_an_edit_typed_into_one_of_the_cards_is_lost(live_server, page):
+    """Only the clicked card's own form was checked: "Approve all" approved the card being corrected as it was
+    stored, and the correction was gone without a word."""
+    cards = many_groups(1)
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/admin/study/memocard/review/")
+    page.locator(f"#card-{cards[0].pk} textarea[name=fact]").fill("암모니아 (NH₃)")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Approve all 2 cards of this question").click()
+    page.wait_for_timeout(300)
+    assert asked == [f"Your edit of card #{cards[0].pk} is not saved and will be lost. Go on without it?"]
+    assert MemoCard.objects.filter(pk__in=[c.pk for c in cards], needs_review=True).count() == 2  # nothing sent
+    assert page.locator(f"#card-{cards[0].pk} textarea[name=fact]").input_value() == "암모니아 (NH₃)"
+
+    page.once("dialog", lambda dialog: dialog.accept())  # going on without it, as asked
+    page.get_by_role("button", name="Approve all 2 cards of this question").click()
+    page.wait_for_selector(".messagelist")
+    assert MemoCard.objects.filter(pk__in=[c.pk for c in cards], needs_review=False).count() == 2
+
+
 def test_the_message_of_an_action_far_down_the_queue_is_in_sight(live_server, page):
     cards = many_groups(4)
     log_in(page, live_server.url)

@@ -1,5 +1,6 @@
 // The card review queue: a button with data-confirm (Delete) asks before its form is sent, and one with
-// data-unsaved (Approve, Flag) asks when the card's fields hold an edit it would not save.
+// data-unsaved (Approve, Flag) asks when the card's fields hold an edit it would not save; any form sent, or link
+// followed, asks when another card holds an edit that would be lost.
 // A file of its own, not an onclick attribute: the Content-Security-Policy allows no inline script.
 "use strict";
 
@@ -13,13 +14,45 @@ function unsavedEdit(form) {
   });
 }
 
+function editedCards(except) {
+  // The ids of the cards other than `except`'s whose fields hold an edit: any form sent reloads the page.
+  return Array.from(document.querySelectorAll("form"))
+    .filter((form) => form !== except && unsavedEdit(form))
+    .map((form) => form.elements.namedItem("card_id")?.value)
+    .filter(Boolean);
+}
+
+let leaving = false;  // a form was sent after its questions were answered: the page asks nothing more
+
 document.addEventListener("submit", (event) => {
+  const form = event.target;
   const button = event.submitter;
-  if (!button) {
-    return;
+  const questions = [];
+  if (button?.dataset.confirm) {
+    questions.push(button.dataset.confirm);
+  } else if (button?.dataset.unsaved && unsavedEdit(form)) {
+    questions.push(button.dataset.unsaved);
   }
-  const question = button.dataset.confirm || (button.dataset.unsaved && unsavedEdit(event.target) ? button.dataset.unsaved : "");
-  if (question && !window.confirm(question)) {
+  // "Approve all cards of this question", another card's button, the filters: an edit typed into another card
+  // was lost without a word (and approve-all approved that card as stored).
+  const others = editedCards(form);
+  if (others.length) {
+    const cards = others.map((id) => `#${id}`).join(", ");
+    questions.push(`Your edit of card ${cards} is not saved and will be lost. Go on without it?`);
+  }
+  for (const question of questions) {
+    if (!window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+  }
+  leaving = true;
+});
+
+// A link (a page, a tab, the card's own page) leaves edits behind too: the browser asks first.
+window.addEventListener("beforeunload", (event) => {
+  if (!leaving && editedCards(null).length) {
     event.preventDefault();
+    event.returnValue = "";
   }
 });
