@@ -10,6 +10,7 @@ katakana and of Latin letters for it. Passages that contain the answer text are 
 below 0.3 of the best is left out (one shared common word is no evidence).
 """
 
+import heapq
 import re
 import unicodedata
 
@@ -184,16 +185,25 @@ def _documents_by_fulltext(facts: QuestionFacts, terms: list[str]) -> list[dict]
 
 
 def _candidates(documents: list[dict], terms: list[str]) -> list[tuple[int, str, str]]:
-    """(document id, title, passage) for passages that mention at least one term (cheap prefilter)."""
-    found = []
+    """(document id, title, passage) for passages that mention at least one term (cheap prefilter), in document
+    and text order: at most MAX_CANDIDATE_PASSAGES, those that hold the most terms (the first ones taken, a
+    textbook read first with one common term in thousands of passages filled the list, and the note after it
+    that held every term and the answer was never ranked)."""
+    best: list[tuple[int, int, tuple[int, str, str]]] = []  # a heap of (terms held, -order, candidate)
+    order = 0
     for doc in documents:
         for passage in split_passages(doc["extracted_text"]):
             lowered = _normalize(passage)
-            if any(term in lowered for term in terms):
-                found.append((doc["id"], doc["title"], passage))
-                if len(found) >= MAX_CANDIDATE_PASSAGES:
-                    return found
-    return found
+            held = sum(1 for term in terms if term in lowered)
+            if not held:
+                continue
+            order += 1
+            entry = (held, -order, (doc["id"], doc["title"], passage))
+            if len(best) < MAX_CANDIDATE_PASSAGES:
+                heapq.heappush(best, entry)
+            elif entry[:2] > best[0][:2]:
+                heapq.heapreplace(best, entry)
+    return [candidate for _held, _order, candidate in sorted(best, key=lambda entry: -entry[1])]
 
 
 def _rank_fulltext(candidates: list[tuple[int, str, str]], terms: list[str]) -> list[float]:

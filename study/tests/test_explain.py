@@ -181,6 +181,22 @@ class TestRetrieval:
         assert split_passages("情報セキュリティの3要素は機密性、完\n全性、可用性である。\nNAT\nは変換") == [
             "情報セキュリティの3要素は機密性、完全性、可用性である。 NAT は変換"]
 
+    def test_a_large_textbook_read_first_does_not_crowd_the_note_out_of_the_candidates(self, user):
+        """Candidates were the first 2,000 passages with a term, in document order: a textbook with a common term
+        in 2,500 passages filled them, and the note holding every term and the answer was never ranked (Japanese,
+        or SQLite: ranked by overlap)."""
+        from study.explain.retrieval import MAX_CANDIDATE_PASSAGES
+
+        q = QuestionFactory(study_topic__user=user, question_text="公開鍵暗号方式で、暗号化に使う鍵はどれか。",
+                            choices=["受信者の公開鍵", "送信者の秘密鍵"], correct_choice=1)
+        sections = MAX_CANDIDATE_PASSAGES + 500
+        link_document(q.study_topic, "\n\n".join(f"第{i}節 暗号化の歴史について述べる。" for i in range(sections)),
+                      title="教科書")
+        note = link_document(q.study_topic, "公開鍵暗号方式では、送信者は受信者の公開鍵で暗号化し、受信者は秘密鍵で"
+                             "復号する。", title="ノート")
+        passages = passages_for_question(_facts(q))
+        assert passages and passages[0].document_id == note.id, [(p.title, p.snippet) for p in passages]
+
     def test_long_documents_that_repeat_the_terms_do_not_crowd_out_the_short_note(self, user):
         """Documents were ranked by raw ts_rank and 5 were read: five long texts full of the question's words
         pushed the short note that holds the answer out."""
