@@ -25,6 +25,15 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def subject_label(text: str) -> str:
+    """How a question's subject is stored and matched: NFC, its invisible characters (format characters: a
+    zero-width space, a BOM) dropped, each run of white space (a no-break or ideographic space, a tab) one space,
+    none at the ends. "Gas\u00a0Safety", "Gas  Safety" and "Gas Safety\u200b" looked alike and were three subjects: a
+    quiz took its questions per subject from each, and a subject filter missed two. Never longer than its NFC form."""
+    visible = "".join(ch for ch in unicodedata.normalize("NFC", text) if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split())
+
+
 def spellings(text: str) -> tuple[str, ...]:
     """A search term as typed, composed (NFC) and decomposed (NFD), each once: what a search over texts stored NFC
     (names, question texts) and texts stored as sent (a card's cue from a macOS app: NFD) looks for."""

@@ -30,6 +30,7 @@ from study.models import (
 from study.models.questions import MAX_CHOICES, MIN_CHOICES
 from study.services.questions import EDITABLE_FIELDS as QUESTION_EDITABLE_FIELDS
 from study.services.questions import question_delete, question_move, question_update
+from study.textnorm import subject_label
 from studyserver.errors import field_errors
 
 from .base import (
@@ -85,6 +86,9 @@ class QuestionForm(SameOwnerForm):
         fields = ("user", "study_topic", *QUESTION_EDITABLE_FIELDS)
         # NFC as the API and question_update store them, before max_length counts them
         field_classes = {"subject": NFCFormCharField, "question_text": NFCFormCharField}
+
+    def clean_subject(self) -> str:
+        return subject_label(self.cleaned_data["subject"])  # as the API stores it: one spelling a subject
 
     def clean_choices(self) -> list:
         choices = self.cleaned_data["choices"]

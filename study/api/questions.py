@@ -23,7 +23,7 @@ from study.services.questions import (
     questions_import,
 )
 from study.services.topics import topic_get_live
-from study.textnorm import nfc
+from study.textnorm import nfc, subject_label
 from studyserver.errors import BodyTooLarge, EmptyFile, InvalidInput, NotFound, field_errors
 from studyserver.parsers import FormParser, JSONParser, MultiPartParser
 
@@ -56,7 +56,7 @@ class QuestionFilter(FilterSet):
 
     # Subjects and texts are stored NFC (study.services.questions): so is what is looked for.
     def filter_subject(self, queryset, name, value):
-        return queryset.filter(subject=nfc(value))
+        return queryset.filter(subject=subject_label(value))
 
     def filter_q(self, queryset, name, value):
         return queryset.filter(question_text__icontains=nfc(value))

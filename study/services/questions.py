@@ -14,13 +14,13 @@ from publishing.services import publish_request, publish_request_many
 from study.models import CardProgress, MemoCard, Question, StudyTopic
 from study.services.explanations import explanation_forget
 from study.services.topics import topic_get_live
-from study.textnorm import nfc
+from study.textnorm import nfc, subject_label
 from studyserver.errors import NotFound
 
 PUBLISH_KIND = "study_question"
 EDITABLE_FIELDS = ("subject", "question_text", "choices", "correct_choice", "explanation", "source")
 # Stored NFC, as they are grouped (subjects in quizzes and analyses) and searched by what the learner types.
-_NFC_FIELDS = ("subject", "question_text")
+_NFC_FIELDS = ("subject", "question_text")  # (the subject as subject_label has it)
 
 
 def _check_correct_choice(choices: Sequence[str], correct_choice: int) -> None:
@@ -49,7 +49,7 @@ def question_create(
         question = Question.objects.create(
             user=user,
             study_topic=topic,
-            subject=nfc(subject),
+            subject=subject_label(subject),
             question_text=nfc(question_text),
             choices=choices,
             correct_choice=correct_choice,
@@ -78,7 +78,9 @@ def question_update(*, question: Question, data: dict[str, Any]) -> Question:
             setattr(question, field, getattr(current, field))
         for field in changed:
             value = data[field]
-            if field in _NFC_FIELDS:
+            if field == "subject":
+                value = subject_label(value)
+            elif field in _NFC_FIELDS:
                 value = nfc(value)
             setattr(question, field, value if field != "source" else (value or {}))
         _check_correct_choice(question.choices, question.correct_choice)
@@ -124,7 +126,7 @@ def questions_import(*, user: AbstractBaseUser, topic: StudyTopic, rows: Sequenc
         Question(
             user=user,
             study_topic=topic,
-            subject=nfc(row["subject"]),
+            subject=subject_label(row["subject"]),
             question_text=nfc(row["question_text"]),
             choices=row["choices"],
             correct_choice=row["correct_choice"],

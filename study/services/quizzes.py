@@ -15,6 +15,7 @@ from study.models import Question, QuestionAttempt, QuizSession, StudyTopic
 from study.models.quizzes import QuizMode, QuizStatus
 from study.services.finalize import quiz_session_finalize
 from study.services.topics import topic_get_live
+from study.textnorm import subject_label
 from studyserver.errors import Conflict, NotFound, QuizInProgress, violates_unique
 
 _START_ATTEMPTS = 3
@@ -41,7 +42,7 @@ def _pick_questions(
     """(id, subject) of the questions of a new session: up to `target_per_subject` per subject (one query)."""
     eligible = Question.objects.live().filter(user=user, study_topic=topic)
     if subject_filter:
-        eligible = eligible.filter(subject=subject_filter)
+        eligible = eligible.filter(subject=subject_label(subject_filter))
     progress_filter = {}
     if wrong_only:
         progress_filter["progress__last_outcome__in"] = sorted(scheduling.BAD_OUTCOMES)

@@ -151,6 +151,10 @@ def test_question_add_publishes(admin, user):
     response = admin.post(reverse("admin:study_question_add"), data)
     assert response.status_code == 302, form_errors(response)
     assert Question.objects.filter(subject="법" * 200).exists()
+    # and with its white space as the API keeps it: one subject, not one that only looks alike
+    data.update(subject="가스\u00a0 법규\u200b", question_text="세 번째")
+    assert admin.post(reverse("admin:study_question_add"), data).status_code == 302
+    assert Question.objects.get(question_text="세 번째").subject == "가스 법규"
 
 
 @pytest.mark.parametrize(

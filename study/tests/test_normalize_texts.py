@@ -318,3 +318,15 @@ def test_quiet_runs_still_name_what_is_left_to_mend(user):
     assert quiet_with_nothing_left == ""
     assert StudyTopic.objects.get(pk=holder.pk).name == "가스기사"
     assert StudyTopic.objects.get(pk=clean.pk).name == "용기 검사"
+
+
+def test_question_subjects_that_only_look_alike_become_one(user):
+    """The API stores a subject with its white space collapsed and its invisible characters dropped now; the rows
+    stored before are given that spelling (and republished)."""
+    topic = f.StudyTopicFactory(user=user)
+    spaced, plain = f.QuestionFactory(study_topic=topic), f.QuestionFactory(study_topic=topic, subject="Gas Safety")
+    as_written_by_an_older_version(Question, spaced.pk, subject="Gas\u00a0 Safety\u200b")
+    run()
+    assert set(Question.objects.values_list("subject", flat=True)) == {"Gas Safety"}
+    assert outbox("study_question") == {spaced.pk}
+    assert plain.pk not in outbox("study_question")

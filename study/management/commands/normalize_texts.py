@@ -16,12 +16,14 @@ from publishing.models import PublishKind
 from publishing.services import publish_request_many
 from study.models import Document, MemoCard, Question, StudySession, StudyTopic
 from study.services.sessions import NFC_FIELDS
-from study.textnorm import card_dedup_hash, nfc
+from study.textnorm import card_dedup_hash, nfc, subject_label
 
 from ._progress import MAX_BATCH_SIZE, RowProgress, progress_shown
 
 TOPIC_FIELDS = ("name",)  # not the description nor the study type: those are stored as sent
-QUESTION_FIELDS = ("subject", "question_text")  # not the choices nor the explanation, stored as sent
+# not the choices nor the explanation, stored as sent; the subject as the API stores it now (subject_label: white
+# space and invisible characters too)
+QUESTION_FIELDS = ("subject", "question_text")
 DOCUMENT_FIELDS = ("title", "tags_text")  # the original file name has been NFC from the start
 
 
@@ -56,7 +58,8 @@ class Command(BaseCommand):
         sessions = self._normalize(StudySession, NFC_FIELDS, _texts_nfc(StudySession, NFC_FIELDS), **run)
         topics = self._normalize(StudyTopic, TOPIC_FIELDS, _texts_nfc(StudyTopic, TOPIC_FIELDS), **run,
                                  republish=PublishKind.STUDY_TOPIC, taken=_topic_names_taken)
-        questions = self._normalize(Question, QUESTION_FIELDS, _texts_nfc(Question, QUESTION_FIELDS), **run,
+        questions = self._normalize(Question, QUESTION_FIELDS,
+                                    _texts_nfc(Question, QUESTION_FIELDS, subject=subject_label), **run,
                                     republish=PublishKind.STUDY_QUESTION)
         documents = self._normalize(Document, DOCUMENT_FIELDS,
                                     _texts_nfc(Document, DOCUMENT_FIELDS, tags_text=_tags_nfc), **run)

@@ -294,6 +294,24 @@ def test_list_query_count_is_constant(api_client, user, rows, django_assert_max_
     assert body["count"] == rows and len(body["results"]) == rows
 
 
+@pytest.mark.parametrize("variant", ["Gas\u00a0Safety", "Gas  Safety", "Gas Safety\u200b", "Gas\u3000Safety",
+                                     "\tGas Safety "])
+def test_a_subject_that_only_looks_alike_is_the_same_subject(api_client, topic, variant):
+    """A no-break, double, ideographic or zero-width space: the subject looked the same and was another one (a quiz
+    took target_per_subject from each, the subject filter missed it)."""
+    for subject in ("Gas Safety", variant):
+        assert api_client.post(URL, payload(topic, subject=subject), format="json").status_code == 201
+    row = {"subject": variant, "question_text": "가져온 문제", "choices": ["a", "b"], "correct_choice": 1}
+    assert api_client.post(f"{URL}/import", {"study_topic_id": topic.id, "questions": [row]},
+                           format="json").json()["created"] == 1
+    assert set(Question.objects.values_list("subject", flat=True)) == {"Gas Safety"}
+    found = api_client.get(URL, {"study_topic_id": topic.id, "subject": variant}).json()
+    assert len(found["results"] if isinstance(found, dict) else found) == 3
+    quiz = api_client.post("/api/quiz-sessions", {"study_topic_id": topic.id, "subject_filter": variant},
+                           format="json")
+    assert quiz.status_code == 201 and quiz.json()["subject_distribution"] == {"Gas Safety": 3}
+
+
 def test_subjects_and_texts_are_one_spelling_however_they_arrive(api_client, topic):
     """A subject from a macOS file or an NFD source ("가스일반" decomposed) is the subject typed in NFC: one group
     in quizzes and analyses, found by the filters typed either way."""
