@@ -163,20 +163,26 @@ def test_a_snapshot_linked_while_its_extraction_finishes_fills_the_sessions_text
     assert StudySession.objects.get(pk=session.pk).ocr_text == "손글씨 hello"
 
 
+def document_deleted_once_read(monkeypatch, module, document) -> None:
+    """`module`'s document_get_live reads `document` live, and another request deletes it right after: what a link
+    must notice under its lock."""
+    read_live = module.document_get_live
+
+    def deleted_right_after(**kwargs):
+        found = read_live(**kwargs)
+        Document.objects.filter(pk=document.pk).update(deleted_at=timezone.now())
+        return found
+
+    monkeypatch.setattr(module, "document_get_live", deleted_right_after)
+
+
 def test_a_document_deleted_before_the_link_commits_is_404(api_client, user, monkeypatch):
     """Read live, then deleted by another request before the link's lock: nothing is linked."""
     from study.services import sessions
 
     session = f.StudySessionFactory(user=user)
     doc = f.DocumentFactory(user=user)
-    read_live = sessions.document_get_live
-
-    def deleted_right_after(**kwargs):
-        found = read_live(**kwargs)
-        Document.objects.filter(pk=doc.pk).update(deleted_at=timezone.now())
-        return found
-
-    monkeypatch.setattr(sessions, "document_get_live", deleted_right_after)
+    document_deleted_once_read(monkeypatch, sessions, doc)
     response = api_client.post(f"/api/study-sessions/{session.id}/assets",
                                {"document_id": doc.id, "asset_type": "reference"}, format="json")
     assert (response.status_code, response.json()["error_code"]) == (404, "not_found")

@@ -313,17 +313,10 @@ def test_linking_a_document_deleted_meanwhile_is_404_and_links_nothing(api_clien
     """Read live, then deleted by another request before the link was written: the link was made to a deleted
     document (session links lock it; topic links did not)."""
     from study.api import topics as topic_api
-    from study.models import Document
+    from study.tests.api.test_assets import document_deleted_once_read
 
     topic, doc = f.StudyTopicFactory(user=user), f.DocumentFactory(user=user)
-    read_live = topic_api.document_get_live
-
-    def deleted_right_after(**kwargs):
-        found = read_live(**kwargs)
-        Document.objects.filter(pk=doc.pk).update(deleted_at=timezone.now())
-        return found
-
-    monkeypatch.setattr(topic_api, "document_get_live", deleted_right_after)
+    document_deleted_once_read(monkeypatch, topic_api, doc)
     response = api_client.post(f"/api/study-topics/{topic.id}/documents", {"document_id": doc.id}, format="json")
     assert response.status_code == 404
     assert not TopicDocument.objects.filter(document=doc).exists()
