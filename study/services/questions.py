@@ -19,8 +19,9 @@ from studyserver.errors import NotFound
 
 PUBLISH_KIND = "study_question"
 EDITABLE_FIELDS = ("subject", "question_text", "choices", "correct_choice", "explanation", "source")
-# Stored NFC, as they are grouped (subjects in quizzes and analyses) and searched by what the learner types.
-_NFC_FIELDS = ("subject", "question_text")  # (the subject as subject_label has it)
+# Stored NFC, as they are grouped (subjects in quizzes and analyses) and searched by what the learner types; the
+# subject with its white space as subject_label has it too.
+_NORMALIZED = {"subject": subject_label, "question_text": nfc}
 
 
 def _check_correct_choice(choices: Sequence[str], correct_choice: int) -> None:
@@ -78,10 +79,8 @@ def question_update(*, question: Question, data: dict[str, Any]) -> Question:
             setattr(question, field, getattr(current, field))
         for field in changed:
             value = data[field]
-            if field == "subject":
-                value = subject_label(value)
-            elif field in _NFC_FIELDS:
-                value = nfc(value)
+            if field in _NORMALIZED:
+                value = _NORMALIZED[field](value)
             setattr(question, field, value if field != "source" else (value or {}))
         _check_correct_choice(question.choices, question.correct_choice)
         question.save(update_fields=[*changed, "updated_at"])
