@@ -172,11 +172,6 @@ class ViewOnlyMixin:
     def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return obj is None and super().has_delete_permission(request)
 
-    def soft_delete_many(self, rows: list[models.Model]) -> list[models.Model]:
-        """Soft-delete live rows (in id order); those this call deleted. One by one through `soft_delete`, unless a
-        model admin has a bulk service for it."""
-        return [obj for obj in rows if self.soft_delete(obj)]
-
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
