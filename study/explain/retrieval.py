@@ -247,7 +247,7 @@ def passages_for_question(facts: QuestionFacts, *, limit: int = 3) -> list[Passa
         if rank <= 0 or (key := _normalize(passage)) in seen:
             continue  # (one passage in two documents, the notes as PDF and DOCX: quoted once)
         seen.add(key)
-        if answer and whole_occurrences(_normalize(passage), answer):  # (the answer "CO" is not in "contains")
+        if answer and whole_occurrences(key, answer):  # (the answer "CO" is not in "contains")
             rank *= ANSWER_BOOST
         scored.append(Passage(document_id=doc_id, title=title, snippet=passage, rank=rank))
     scored.sort(key=lambda p: -p.rank)  # stable: ties keep document rank and text order
