@@ -514,7 +514,7 @@ def main() -> int:
 
     redis.Redis.from_url(REDIS).flushdb()  # the task kicks queued while no worker ran
     RESULTS.mkdir(exist_ok=True)
-    partial = "" if {"hot", "backfill", "feed", "finalize"} <= ONLY else "-" + "-".join(sorted(ONLY))
+    partial = "" if set(BENCHMARKS) <= ONLY else "-" + "-".join(sorted(ONLY))
     out = RESULTS / f"{dt.datetime.now(dt.UTC).date().isoformat()}{'-quick' if QUICK else ''}{partial}.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(table(results))
