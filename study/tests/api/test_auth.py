@@ -193,6 +193,20 @@ def test_delete_revokes_the_token_and_the_next_post_issues_a_new_one(user):
     assert new != old
 
 
+def test_a_user_made_inactive_is_refused_until_active_again_with_the_same_token(user):
+    """What the README says of unticking "Active" in the admin: the token stops, is kept, and works again."""
+    credentials = {"username": user.username, "password": PASSWORD}
+    key = fresh_client().post("/api/auth/token", credentials).json()["token"]
+    client = fresh_client()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    assert client.get("/api/study-topics").status_code == 401
+    assert fresh_client().post("/api/auth/token", credentials).status_code == 400  # and no new one
+    type(user).objects.filter(pk=user.pk).update(is_active=True)
+    assert client.get("/api/study-topics").status_code == 200
+    assert Token.objects.get(user=user).key == key
+
+
 def test_revoking_needs_the_caller_signed_in(user):
     Token.objects.create(user=user)
     assert fresh_client().delete("/api/auth/token").status_code == 401
