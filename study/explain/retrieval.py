@@ -41,8 +41,11 @@ SENTENCE_END = re.compile(
 )
 # A line that starts a passage of its own: a list item, a heading, a table row (a whole table as one passage made
 # one cloze of it, blanking the answer in every row). A bullet or a list number has a space after it: a PDF line
-# wrapped before "1.5배" or "-162℃" goes on with its sentence.
-BLOCK_START = re.compile(r"^\s*(?:[-*+•](?=\s)|[#|]|\d+[.)](?=\s))\s*")
+# wrapped before "1.5배" or "-162℃" goes on with its sentence. Korean notes number their lists ①, (1), 가. and Ⅰ.
+BLOCK_START = re.compile(
+    r"^\s*(?:[-*+•](?=\s)|[#|]|\d+[.)](?=\s)|\(\d+\)(?=\s)|[\u2460-\u2473\u2776-\u277f]"
+    r"|[가나다라마바사아자차카타파하][.)](?=\s)|[\u2160-\u216b]\.?(?=\s))\s*"
+)
 # Kana and kanji, which Japanese writes without spaces: a line wrapped between two of them is joined without one.
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u3005\u3001\u3002\uff08\uff09]")
 # A Markdown heading: a passage of it alone says nothing a reviewer can check (it was cited as the evidence, `#`

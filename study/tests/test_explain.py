@@ -6,6 +6,7 @@ import pytest
 from publishing.models import PublishOutbox
 from study.explain.retrieval import passages_for_question, query_terms, split_passages
 from study.models import MemoCard, QuestionExplanation
+from study.services.card_generation import cloze_from_passage
 from study.services.explanations import _facts, question_explain
 from study.tasks import explain_question
 from study.tests.factories import DocumentFactory, QuestionFactory, StudyTopicFactory, TopicDocumentFactory
@@ -175,6 +176,13 @@ class TestRetrieval:
         text = "내압시험압력은 상용압력의\n1.5배 이상으로 한다.\n\nLNG의 비점은\n-162℃이다.\n- 메탄\n1. 에탄"
         assert split_passages(text) == ["내압시험압력은 상용압력의 1.5배 이상으로 한다.", "LNG의 비점은 -162℃이다.",
                                         "- 메탄", "1. 에탄"]
+
+    def test_korean_list_markers_start_passages_of_their_own(self):
+        """①, (1), 가. and Ⅰ. did not: a whole list was one passage, and one cloze blanked the answer in every item."""
+        text = "가스의 종류\n① 메탄은 가볍다.\n② 프로판은 무겁다.\n(1) 부탄\n가. 수소\nⅡ. 질소\n가나다 순이다."
+        assert split_passages(text) == ["가스의 종류", "① 메탄은 가볍다.", "② 프로판은 무겁다.", "(1) 부탄",
+                                        "가. 수소", "Ⅱ. 질소 가나다 순이다."]
+        assert cloze_from_passage("① 메탄", "메탄") == ""  # the answer alone after its marker asks nothing
 
     def test_a_japanese_line_wrap_is_not_read_as_a_space(self):
         """Lines joined with a space turned 完全性 into "完 全性", which no term or answer matched."""
