@@ -287,8 +287,8 @@ class RefusableSaveAdmin(admin.ModelAdmin):
         return super().response_add(request, obj, post_url_continue)
 
     def response_change(self, request: HttpRequest, obj: models.Model) -> HttpResponse:
-        if _refused(request):
-            return HttpResponseRedirect(request.path)  # the form again, with what is stored now
+        if _refused(request):  # the form again, with what is stored now (and where it came from: its query)
+            return HttpResponseRedirect(request.get_full_path())
         return super().response_change(request, obj)
 
 

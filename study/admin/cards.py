@@ -184,6 +184,13 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
         except NotFound:  # deleted while the form was open
             self.refuse_save(request, "This card was deleted meanwhile; nothing was changed.")
 
+    def response_post_save_change(self, request: HttpRequest, obj: MemoCard) -> HttpResponse:
+        # A card opened from the review queue (its #id link names the page) goes back to that page, its tab,
+        # filters and place, not to the card list.
+        if back := _queue_page(request, request.GET.get("next")):
+            return HttpResponseRedirect(back)
+        return super().response_post_save_change(request, obj)
+
     def soft_delete(self, obj: MemoCard) -> bool:  # the delete button
         return card_services.card_delete(card=obj)
 
@@ -343,12 +350,7 @@ class MemoCardAdmin(NFCSearchMixin, SoftDeleteModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request):
             raise PermissionDenied
-        next_url = request.POST.get("next") or queue_url
-        # Back to the queue page the action came from: a page of this site that is not the queue (any other path
-        # of the admin) shows no messages, which then piled up for the next one.
-        if not (url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure())
-                and urlsplit(next_url).path == queue_url):
-            next_url = queue_url
+        next_url = _queue_page(request, request.POST.get("next")) or queue_url
         action = request.POST.get("action", "")
         if action == "delete" and not self.has_delete_permission(request):
             raise PermissionDenied  # a reviewer who may change cards may not necessarily delete them
@@ -469,6 +471,16 @@ def _duplicate_message(other: MemoCard) -> str:
     url = reverse("admin:study_memocard_change", args=[other.pk])
     return format_html('The same fact is on card <a href="{}">#{}</a> ({}) of this user; nothing was changed.',
                        url, other.pk, state)
+
+
+def _queue_page(request: HttpRequest, url: str | None) -> str | None:
+    """`url` when it is a review queue page of this site: another site, or a page of this one that is not the
+    queue (any other path of the admin shows no messages, which then piled up for the next one), is None."""
+    queue_url = reverse("admin:study_memocard_review")
+    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()) \
+            and urlsplit(url).path == queue_url:
+        return url
+    return None
 
 
 def _posted_ids(value: str | None) -> list[int] | None:

@@ -568,6 +568,25 @@ def test_change_form_edit_goes_through_card_update(reviewer, pending):
     assert outbox() == [card.pk]
 
 
+def test_a_card_opened_from_the_queue_goes_back_to_that_queue_page_when_saved(reviewer, pending):
+    """The #id link led to the change page, whose save landed on the card list: the reviewer's tab, filters and
+    page were gone. Another site or page as `next` is not followed."""
+    from urllib.parse import quote
+
+    queue_page = f"{reverse(QUEUE)}?status=pending&format=cloze&page=1"
+    card = pending["b"]
+    page = reviewer.get(queue_page).content.decode()
+    link = f'{reverse("admin:study_memocard_change", args=[card.pk])}?next={quote(queue_page, safe="/")}'
+    assert f'href="{html.escape(link)}"' in page
+    shown = as_shown(reviewer, link)
+    response = reviewer.post(link, {**shown, "fact": "영하 161.5도"})
+    assert (response.status_code, response["Location"]) == (302, queue_page)
+    for elsewhere in ("https://evil.example/admin/study/memocard/review/", reverse("admin:study_memocard_changelist")):
+        url = f'{reverse("admin:study_memocard_change", args=[card.pk])}?next={quote(elsewhere, safe="/")}'
+        response = reviewer.post(url, {**as_shown(reviewer, url), "fact": f"영하 {len(elsewhere)}도"})
+        assert (response.status_code, response["Location"]) == (302, reverse("admin:study_memocard_changelist"))
+
+
 def as_shown(client, url: str) -> dict:
     """The change form's fields as its page holds them, with the hidden copies of what they showed (`initial-…`),
     and no evidence rows changed: what a browser posts when nothing is touched."""
