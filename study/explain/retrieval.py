@@ -157,9 +157,11 @@ def split_passages(text: str) -> list[str]:
                 passages.append(current)
                 current = ""
             current = f"{current} {sentence}".strip()
-            while len(current) > PASSAGE_MAX_CHARS:  # one endless "sentence" (OCR, tables)
-                passages.append(current[:PASSAGE_MAX_CHARS])
-                current = current[PASSAGE_MAX_CHARS:]
+            while len(current) > PASSAGE_MAX_CHARS:  # one endless "sentence" (OCR, tables): cut between words
+                cut = current.rfind(" ", PASSAGE_MAX_CHARS // 2, PASSAGE_MAX_CHARS + 1)
+                cut = cut if cut > 0 else PASSAGE_MAX_CHARS  # (no space: a text without any, such as Japanese)
+                passages.append(current[:cut].rstrip())
+                current = current[cut:].lstrip()
         if current:
             passages.append(current)
     return passages

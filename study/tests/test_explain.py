@@ -177,6 +177,18 @@ class TestRetrieval:
         assert split_passages(text) == ["내압시험압력은 상용압력의 1.5배 이상으로 한다.", "LNG의 비점은 -162℃이다.",
                                         "- 메탄", "1. 에탄"]
 
+    def test_an_endless_sentence_is_cut_between_words(self):
+        """A text without sentence ends (OCR, a table read as one line) was cut every 600 characters, mid-word: the
+        cited evidence began and ended in half a word."""
+        from study.explain.retrieval import PASSAGE_MAX_CHARS
+
+        words = [f"가스{n}번" for n in range(400)]
+        passages = split_passages(" ".join(words))
+        assert len(passages) > 1 and all(len(p) <= PASSAGE_MAX_CHARS for p in passages)
+        assert [word for p in passages for word in p.split(" ")] == words  # every word whole, in order
+        japanese = "あ" * (PASSAGE_MAX_CHARS + 10)  # no space anywhere: cut at the limit, as before
+        assert [len(p) for p in split_passages(japanese)] == [PASSAGE_MAX_CHARS, 10]
+
     def test_korean_list_markers_start_passages_of_their_own(self):
         """①, (1), 가. and Ⅰ. did not: a whole list was one passage, and one cloze blanked the answer in every item."""
         text = "가스의 종류\n① 메탄은 가볍다.\n② 프로판은 무겁다.\n(1) 부탄\n가. 수소\nⅡ. 질소\n가나다 순이다."
