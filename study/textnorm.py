@@ -88,13 +88,17 @@ def _is_hangul(char: str) -> bool:
     return "\uac00" <= char <= "\ud7a3"
 
 
-# What follows a Korean noun in the same word: particles, the copula and its endings ("메탄이다", "메탄으로서"). Any
-# other syllable makes a longer word: 메탄 is not in 메탄올 (methanol).
+# Korean particles and copulas glued to nouns ("메탄이다", "주성분은"): retrieval strips them so stems match.
 KOREAN_PARTICLES = tuple(sorted(
-    ["에서는", "으로는", "으로서", "으로써", "에게서", "이라고", "이라는", "이어서", "입니다", "이라", "이며", "이다",
-     "이고", "이나", "이면", "이란", "에서", "으로", "에게", "까지", "부터", "보다", "처럼", "마다", "조차", "밖에",
-     "과는", "와는", "라고", "라는", "이", "가", "은", "는", "을", "를", "의", "에", "와", "과", "도", "로", "만",
-     "인", "임", "요", "나", "랑", "며", "란", "다"],
+    ["에서는", "으로는", "에게서", "이라고", "에서", "으로", "에게", "까지", "부터", "보다", "처럼", "이다", "이며",
+     "입니다", "은", "는", "이", "가", "을", "를", "의", "에", "와", "과", "도", "로", "만"],
+    key=len, reverse=True,
+))
+# What may follow a Korean noun in the same word: those, and more endings of the copula and particles ("메탄으로서",
+# "메탄인"). Any other syllable makes a longer word: 메탄 is not in 메탄올 (methanol).
+_AFTER_A_KOREAN_WORD = tuple(sorted(
+    {*KOREAN_PARTICLES, "으로서", "으로써", "이라는", "이어서", "이라", "이고", "이나", "이면", "이란", "마다", "조차",
+     "밖에", "과는", "와는", "라고", "라는", "인", "임", "요", "나", "랑", "며", "란", "다"},
     key=len, reverse=True,
 ))
 
@@ -118,7 +122,7 @@ def _stands_alone(text: str, start: int, end: int, needle: str) -> bool:
             return False
         if last.isdigit() and after in ".," and end + 1 < len(text) and text[end + 1].isdigit():
             return False
-        if _is_hangul(last) and _is_hangul(after) and not text.startswith(KOREAN_PARTICLES, end):
+        if _is_hangul(last) and _is_hangul(after) and not text.startswith(_AFTER_A_KOREAN_WORD, end):
             return False
     return True
 

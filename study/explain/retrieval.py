@@ -20,7 +20,7 @@ from django.db.models import Value
 
 from study.models import Document
 from study.models.documents import ExtractStatus
-from study.textnorm import whole_occurrences
+from study.textnorm import KOREAN_PARTICLES, whole_occurrences
 
 from .base import Passage, QuestionFacts
 
@@ -56,12 +56,6 @@ _JAPANESE = re.compile(r"[\u3040-\u30ff]")  # kana: a word with kana in it is Ja
 # The parts of a Japanese word that carry meaning: runs of kanji, of katakana, of Latin letters and digits (the
 # hiragana between them are particles and inflections).
 _JAPANESE_RUNS = re.compile(r"[\u4e00-\u9fff\u3005]+|[\u30a0-\u30ff]+|[a-z0-9]+")
-# Korean particles and copulas glued to nouns ("메탄이다", "주성분은"): stripped so stems match.
-_PARTICLES = sorted(
-    ["에서는", "으로는", "에게서", "이라고", "에서", "으로", "에게", "까지", "부터", "보다", "처럼", "이다", "이며",
-     "입니다", "은", "는", "이", "가", "을", "를", "의", "에", "와", "과", "도", "로", "만"],
-    key=len, reverse=True,
-)
 _STOPWORDS = frozenset(
     [
         "다음", "중", "것은", "것", "옳은", "옳지", "않은", "틀린", "맞는", "무엇인가", "무엇", "가장", "해당",
@@ -79,7 +73,7 @@ def _normalize(text: str) -> str:
 
 def _stem(token: str) -> str:
     if _HANGUL_END.search(token):
-        for particle in _PARTICLES:
+        for particle in KOREAN_PARTICLES:
             if token.endswith(particle) and len(token) - len(particle) >= 2:
                 return token[: -len(particle)]
     return token
