@@ -32,11 +32,10 @@ def extract_text(*, data: bytes, file_format: str, content_type: str = "") -> Ex
     """
     max_chars = settings.EXTRACT_MAX_CHARS
     kind = kind_of(file_format=file_format, content_type=content_type, head=data[:16])
+    read_in_part = False
     if kind == "text":
         prefix = text_prefix(data, max_chars=max_chars)
-        result = extract_plain(prefix)
-        if len(prefix) < len(data):
-            return _cut(result, max_chars=max_chars, cut_already=True)
+        result, read_in_part = extract_plain(prefix), len(prefix) < len(data)
     elif kind == "pdf":
         result = extract_pdf(data, max_pages=settings.EXTRACT_MAX_PAGES, max_chars=max_chars)
     elif kind == "image":
@@ -45,13 +44,13 @@ def extract_text(*, data: bytes, file_format: str, content_type: str = "") -> Ex
         raise ExtractionFailed(f"the content is not a valid {file_format} file")
     else:
         raise ExtractionSkipped(f"no text extractor for format {file_format or 'unknown'!r}")
-    return _cut(result, max_chars=max_chars)
+    return _cut(result, max_chars=max_chars, read_in_part=read_in_part)
 
 
-def _cut(result: ExtractResult, *, max_chars: int, cut_already: bool = False) -> ExtractResult:
+def _cut(result: ExtractResult, *, max_chars: int, read_in_part: bool) -> ExtractResult:
     """The text cut to max_chars, so that it always fits PostgreSQL's full-text index (tsvector < 1 MB); with
-    `cut_already`, the file was read only in part (text_prefix), which the notes say too."""
-    if len(result.text) <= max_chars and not cut_already:
+    `read_in_part`, the file was read only so far (text_prefix), which the notes say too."""
+    if len(result.text) <= max_chars and not read_in_part:
         return result
     return replace(
         result,

@@ -19,22 +19,6 @@ NOT_TEXT_MESSAGE = ("not text in an encoding this server reads (UTF-8, UTF-16, C
                     "Windows-1252)")
 
 
-def _utf16_order(data: bytes) -> str | None:
-    """"utf-16-le" or "utf-16-be" when the bytes look like UTF-16 by their zero bytes: Latin text (and the ASCII in
-    CJK text) puts one in every other byte, on the odd offsets in little-endian, the even ones in big-endian; UTF-8
-    and CP949 text has none."""
-    sample = data[:4096]
-    if len(sample) < 4:
-        return None
-    even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    half = len(sample) // 2
-    if odd >= half * 0.3 and even == 0:
-        return "utf-16-le"
-    if even >= half * 0.3 and odd == 0:
-        return "utf-16-be"
-    return None
-
-
 def text_prefix(data: bytes, *, max_chars: int) -> bytes:
     """As much of a text file as max_chars characters take at most, cut where a character ends: a 50 MB note was
     decoded whole, and by every encoding tried, to keep its first 300,000 characters.
@@ -69,8 +53,18 @@ def text_prefix(data: bytes, *, max_chars: int) -> bytes:
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
-    """UTF-16 by its zero bytes (_utf16_order)."""
-    if len(data) % 2 or (encoding := _utf16_order(data)) is None:
+    """UTF-16 by its zero bytes: Latin text (and the ASCII in CJK text) puts one in every other byte, on the odd
+    offsets in little-endian, the even ones in big-endian; UTF-8 and CP949 text has none."""
+    sample = data[:4096]
+    if len(sample) < 4 or len(data) % 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) // 2
+    if odd >= half * 0.3 and even == 0:
+        encoding = "utf-16-le"
+    elif even >= half * 0.3 and odd == 0:
+        encoding = "utf-16-be"
+    else:
         return None
     try:
         return data.decode(encoding)
