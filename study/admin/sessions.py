@@ -132,10 +132,11 @@ class StudySessionAdmin(NFCSearchMixin, OwnerSetOnceMixin, RefusableSaveAdmin):
 
 
 def _link_as_shown(link_form: forms.ModelForm) -> SessionAsset:
-    """The link as its form was filled in (an unsaved row), before the save changed it."""
+    """The link as its form was filled in (an unsaved row), before the save changed it. (A session page's inline
+    form has no session field: its session is the page's.)"""
     initial = link_form.initial
-    return SessionAsset(session_id=link_form.instance.session_id, document_id=initial.get("document"),
-                        asset_type=initial.get("asset_type"))
+    return SessionAsset(session_id=initial.get("session", link_form.instance.session_id),
+                        document_id=initial.get("document"), asset_type=initial.get("asset_type"))
 
 
 @admin.register(SessionAsset)
@@ -151,12 +152,11 @@ class SessionAssetAdmin(admin.ModelAdmin):
         # A snapshot linked, or a link moved to another document, type or session: as in the API, the OCR text
         # follows (save_related of the session page does the same for its inline).
         moved = not change or bool({"session", "document", "asset_type"} & set(form.changed_data))
+        shown = _link_as_shown(form) if change else None  # (read before the save moves the instance)
         with transaction.atomic():
             super().save_model(request, obj, form, change)
             if moved:
-                before = [SessionAsset(session_id=form.initial.get("session"), document_id=form.initial.get("document"),
-                                       asset_type=form.initial.get("asset_type"))] if change else []
-                session_links_replaced(before=before, after=[obj])
+                session_links_replaced(before=[shown] if shown else [], after=[obj])
 
     # An unlinked snapshot's text is no longer its session's OCR text, as in the API.
     def delete_model(self, request: HttpRequest, obj: SessionAsset) -> None:
