@@ -230,6 +230,18 @@ def test_approve_all_asks_before_an_edit_typed_into_one_of_the_cards_is_lost(liv
     assert MemoCard.objects.filter(pk__in=[c.pk for c in cards], needs_review=False).count() == 2
 
 
+def test_following_a_link_asks_before_an_edit_typed_into_a_card_is_lost(live_server, page):
+    cards = many_groups(1)
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/admin/study/memocard/review/")
+    page.locator(f"#card-{cards[0].pk} textarea[name=fact]").fill("암모니아 (NH₃)")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.type), dialog.accept()))
+    page.locator(".rq-tabs").get_by_role("link", name="Approved").click()
+    page.wait_for_url("**status=approved**")
+    assert asked == ["beforeunload"]
+
+
 def test_the_message_of_an_action_far_down_the_queue_is_in_sight(live_server, page):
     cards = many_groups(4)
     log_in(page, live_server.url)
