@@ -209,13 +209,19 @@ def test_delete_asks_first_and_cancel_keeps_the_card(live_server, page):
     assert MemoCard.objects.get(pk=cards[0].pk).deleted_at is not None
 
 
-def test_approve_all_asks_before_an_edit_typed_into_one_of_the_cards_is_lost(live_server, page):
-    """Only the clicked card's own form was checked: "Approve all" approved the card being corrected as it was
-    stored, and the correction was gone without a word."""
+def queue_with_an_edit(live_server, page) -> list:
+    """The review queue of one question's two cards, with a fact typed into the first and not saved."""
     cards = many_groups(1)
     log_in(page, live_server.url)
     page.goto(f"{live_server.url}/admin/study/memocard/review/")
     page.locator(f"#card-{cards[0].pk} textarea[name=fact]").fill("암모니아 (NH₃)")
+    return cards
+
+
+def test_approve_all_asks_before_an_edit_typed_into_one_of_the_cards_is_lost(live_server, page):
+    """Only the clicked card's own form was checked: "Approve all" approved the card being corrected as it was
+    stored, and the correction was gone without a word."""
+    cards = queue_with_an_edit(live_server, page)
     asked = []
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.get_by_role("button", name="Approve all 2 cards of this question").click()
@@ -231,10 +237,7 @@ def test_approve_all_asks_before_an_edit_typed_into_one_of_the_cards_is_lost(liv
 
 
 def test_following_a_link_asks_before_an_edit_typed_into_a_card_is_lost(live_server, page):
-    cards = many_groups(1)
-    log_in(page, live_server.url)
-    page.goto(f"{live_server.url}/admin/study/memocard/review/")
-    page.locator(f"#card-{cards[0].pk} textarea[name=fact]").fill("암모니아 (NH₃)")
+    queue_with_an_edit(live_server, page)
     asked = []
     page.once("dialog", lambda dialog: (asked.append(dialog.type), dialog.accept()))
     page.locator(".rq-tabs").get_by_role("link", name="Approved").click()
